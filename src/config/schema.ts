@@ -1,0 +1,132 @@
+/**
+ * The shape of `seed.yaml`. Validated once at start, then frozen; every other module receives
+ * the parsed, typed value and never looks at raw YAML.
+ */
+import { z } from 'zod';
+
+const positive = (what: string) =>
+  z.number({ error: `expected a positive number (${what})` }).positive({ error: 'expected a positive number' });
+const nonNegativeInt = z.number().int({ error: 'expected an integer' }).nonnegative({ error: 'expected a number ≥ 0' });
+const name = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]*$/, { error: 'expected a name of letters, digits and . _ : / -' });
+
+export const deploymentLimitsSchema = z
+  .object({
+    /** Requests per minute the upstream grants this deployment. */
+    rpm: positive('requests per minute').optional(),
+    /** Tokens per minute the upstream grants this deployment. */
+    tpm: positive('tokens per minute').optional(),
+  })
+  .strict();
+
+export const deploymentSchema = z
+  .object({
+    /** Wire protocol family, a key of the provider registry (`openai`, `azure-openai`, `anthropic`, `openai-compatible`). */
+    provider: z.string().min(1),
+    /** Base URL of the upstream API, e.g. `https://api.openai.com/v1`. */
+    baseUrl: z.url({ error: 'expected an absolute http(s) URL' }),
+    /** Model name sent upstream (for Azure, the deployment name). */
+    model: z.string().min(1),
+    /** Credential; use `${ENV_VAR}` interpolation rather than a literal. Optional for openai-compatible servers. */
+    apiKey: z.string().optional(),
+    /** Extra headers sent upstream with every request. */
+    headers: z.record(z.string(), z.string()).default({}),
+    region: z.string().min(1).default('global'),
+    /** Name of the terms profile that governs this deployment's outputs. */
+    terms: z.string().min(1).optional(),
+    limits: deploymentLimitsSchema.default({}),
+    /** Per-attempt timeout for this deployment, in milliseconds. */
+    timeoutMs: positive('milliseconds').optional(),
+    /** Adapter-specific options, validated by the adapter (e.g. `apiVersion` for azure-openai). */
+    options: z.record(z.string(), z.unknown()).default({}),
+    /** Use this deployment only when the named environment variable is set and non-empty. */
+    enabledIfEnv: z.string().min(1).optional(),
+    /** Skip this deployment when the named environment variable is set and non-empty. */
+    disabledIfEnv: z.string().min(1).optional(),
+  })
+  .strict();
+export type DeploymentConfig = z.infer<typeof deploymentSchema>;
+
+export const routeTargetSchema = z
+  .object({
+    deployment: name,
+    weight: positive('relative share of traffic').default(1),
+  })
+  .strict();
+
+export const retrySchema = z
+  .object({
+    /** Attempts per call across all deployments and fallbacks, the first included. */
+    maxAttempts: z.number().int().min(1).max(20).default(3),
+    /** First backoff delay; doubles each retry, with full jitter. */
+    initialDelayMs: nonNegativeInt.default(100),
+    maxDelayMs: nonNegativeInt.default(5_000),
+  })
+  .strict();
+
+export const routeSchema = z
+  .object({
+    description: z.string().optional(),
+    /** Weighted deployments that serve this route. */
+    deployments: z.array(routeTargetSchema).min(1, { error: 'a route needs at least one deployment' }),
+    /** Other routes to try, in order, when every deployment of this one failed. */
+    fallbacks: z.array(name).default([]),
+    retry: retrySchema.optional(),
+    /** Deadline for the whole call (all attempts), in milliseconds. */
+    timeoutMs: positive('milliseconds').optional(),
+    /** Default `max_tokens` used for admission estimates when the caller sends none. */
+    defaultMaxTokens: z.number().int().positive().optional(),
+    /** Hidden routes serve traffic but are not listed by GET /v1/models. */
+    hidden: z.boolean().default(false),
+  })
+  .strict();
+export type RouteConfig = z.infer<typeof routeSchema>;
+
+export const healthSchema = z
+  .object({
+    /** Consecutive failures that put a deployment into cooldown. */
+    failureThreshold: z.number().int().min(1).default(3),
+    /** First cooldown; doubles while the deployment keeps failing its probe requests. */
+    cooldownMs: nonNegativeInt.default(5_000),
+    maxCooldownMs: nonNegativeInt.default(60_000),
+  })
+  .strict();
+
+export const serverSchema = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65_535).default(4000),
+    /** Largest request body accepted, in bytes. */
+    bodyLimitBytes: z.number().int().positive().default(4 * 1024 * 1024),
+    /** Default deadline per call (all attempts), in milliseconds. */
+    requestTimeoutMs: positive('milliseconds').default(120_000),
+    /** Time the server waits for a client to send the request headers. */
+    headersTimeoutMs: positive('milliseconds').default(30_000),
+  })
+  .strict();
+
+export const simulatorSchema = z
+  .object({
+    /** Start Seed's provider simulator in the same process (used by the bundled example). */
+    enabled: z.boolean().default(false),
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65_535).default(4010),
+    /** Passed to the simulator as its own config (latency, limits, faults). */
+    options: z.record(z.string(), z.unknown()).default({}),
+  })
+  .strict();
+
+export const seedConfigSchema = z
+  .object({
+    server: serverSchema.default(serverSchema.parse({})),
+    retry: retrySchema.default(retrySchema.parse({})),
+    health: healthSchema.default(healthSchema.parse({})),
+    simulator: simulatorSchema.default(simulatorSchema.parse({})),
+    deployments: z.record(name, deploymentSchema),
+    routes: z.record(name, routeSchema),
+  })
+  .loose();
+export type SeedConfig = z.infer<typeof seedConfigSchema>;

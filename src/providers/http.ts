@@ -1,0 +1,247 @@
+/**
+ * Upstream HTTP shared by every adapter: one request function over an undici pool, SSE
+ * parsing, rate-limit header parsing and the mapping of transport failures and HTTP statuses
+ * onto Seed error codes. Adapters add only what differs: URLs, auth headers, body shapes and
+ * how their error bodies read.
+ */
+import { request, errors as undiciErrors, type Dispatcher } from 'undici';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { SeedError, type ErrorCode } from '../errors.ts';
+import type { RateLimitSnapshot, UpstreamInfo } from './types.ts';
+
+export interface UpstreamRequest {
+  dispatcher: Dispatcher;
+  url: string;
+  headers: Record<string, string>;
+  body: unknown;
+  signal: AbortSignal;
+  timeoutMs: number;
+  /** Names the upstream in error messages (the deployment name). */
+  label: string;
+}
+
+export interface UpstreamResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Dispatcher.ResponseData['body'];
+}
+
+/** POSTs JSON upstream. Rejects only with SeedErrors (timeout, connection, client abort). */
+export async function postJson(input: UpstreamRequest): Promise<UpstreamResponse> {
+  const timeout = AbortSignal.timeout(Math.max(1, Math.floor(input.timeoutMs)));
+  const signal = AbortSignal.any([input.signal, timeout]);
+  try {
+    const response = await request(input.url, {
+      method: 'POST',
+      dispatcher: input.dispatcher,
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...input.headers },
+      body: JSON.stringify(input.body),
+      signal,
+      headersTimeout: input.timeoutMs,
+      bodyTimeout: input.timeoutMs,
+    });
+    return { status: response.statusCode, headers: response.headers, body: response.body };
+  } catch (error) {
+    throw transportError({ error, label: input.label, clientSignal: input.signal, timeoutSignal: timeout });
+  }
+}
+
+/** Maps a thrown transport failure onto the right Seed error. */
+export function transportError(input: {
+  error: unknown;
+  label: string;
+  clientSignal: AbortSignal;
+  timeoutSignal?: AbortSignal;
+}): SeedError {
+  const { error, label } = input;
+  if (error instanceof SeedError) return error;
+  if (input.clientSignal.aborted) {
+    const reason: unknown = input.clientSignal.reason;
+    if (reason instanceof SeedError) return reason;
+    return new SeedError('client_closed_request', 'The client closed the request before the upstream answered.', {
+      cause: error,
+    });
+  }
+  if (
+    input.timeoutSignal?.aborted ||
+    error instanceof undiciErrors.HeadersTimeoutError ||
+    error instanceof undiciErrors.BodyTimeoutError ||
+    error instanceof undiciErrors.ConnectTimeoutError
+  ) {
+    return new SeedError('upstream_timeout', `Deployment ${label} did not answer in time.`, { cause: error });
+  }
+  const code = (error as { code?: string } | null)?.code;
+  return new SeedError(
+    'upstream_connection_failed',
+    `Connection to deployment ${label} failed${code ? ` (${code})` : ''}.`,
+    { cause: error },
+  );
+}
+
+/** Reads a whole upstream body as JSON; a body that is not JSON is `upstream_invalid_response`. */
+export async function readJson(response: UpstreamResponse, label: string, signal: AbortSignal): Promise<unknown> {
+  let text: string;
+  try {
+    text = await response.body.text();
+  } catch (error) {
+    throw transportError({ error, label, clientSignal: signal });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new SeedError('upstream_invalid_response', `Deployment ${label} returned a body that is not JSON.`, {
+      upstreamStatus: response.status,
+    });
+  }
+}
+
+/** Reads an error body as text (bounded), for adapters to extract the upstream's message. */
+export async function readErrorText(response: UpstreamResponse): Promise<string> {
+  try {
+    const text = await response.body.text();
+    return text.length > 2_000 ? `${text.slice(0, 2_000)}…` : text;
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Yields the events of a `text/event-stream` body. A transport failure mid-stream becomes a
+ * SeedError; the body is destroyed when the consumer stops early (client abort), which frees
+ * the upstream socket at once.
+ */
+export async function* sseEvents(
+  response: UpstreamResponse,
+  label: string,
+  signal: AbortSignal,
+): AsyncGenerator<EventSourceMessage> {
+  const queue: EventSourceMessage[] = [];
+  const parser = createParser({ onEvent: (event) => queue.push(event) });
+  const decoder = new TextDecoder();
+  try {
+    for await (const chunk of response.body) {
+      parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
+      while (queue.length > 0) yield queue.shift() as EventSourceMessage;
+    }
+    parser.feed(decoder.decode());
+    parser.feed('\n\n');
+    while (queue.length > 0) yield queue.shift() as EventSourceMessage;
+  } catch (error) {
+    throw transportError({ error, label, clientSignal: signal });
+  } finally {
+    if (!response.body.destroyed) response.body.destroy();
+  }
+}
+
+export function headerValue(headers: UpstreamResponse['headers'], name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Parses OpenAI-style durations: `"6m0s"`, `"12ms"`, `"1.5s"`, `"1h2m"`, or a bare number of seconds. */
+export function parseDurationMs(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const trimmed = text.trim();
+  if (trimmed === '') return undefined;
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1000;
+  const unitMs: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1, us: 0.001, µs: 0.001, ns: 0.000001 };
+  let total = 0;
+  let consumed = 0;
+  for (const match of trimmed.matchAll(/(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/g)) {
+    total += Number(match[1]) * (unitMs[match[2] as string] ?? 0);
+    consumed += match[0].length;
+  }
+  return consumed === trimmed.length ? total : undefined;
+}
+
+/** How long the upstream asks us to wait: `retry-after-ms`, then `retry-after` (seconds or date). */
+export function retryAfterMs(headers: UpstreamResponse['headers'], now: number = Date.now()): number | undefined {
+  const milliseconds = headerValue(headers, 'retry-after-ms');
+  if (milliseconds !== undefined && Number.isFinite(Number(milliseconds))) return Math.max(0, Number(milliseconds));
+  const seconds = headerValue(headers, 'retry-after');
+  if (seconds === undefined) return undefined;
+  if (Number.isFinite(Number(seconds))) return Math.max(0, Number(seconds) * 1000);
+  const date = Date.parse(seconds);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+function numberHeader(headers: UpstreamResponse['headers'], name: string): number | undefined {
+  const value = headerValue(headers, name);
+  if (value === undefined) return undefined;
+  const parsed = Number(value);
+  return Number.isFinite(parsed) ? parsed : undefined;
+}
+
+/** Reads `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`. */
+export function parseRateLimit(headers: UpstreamResponse['headers']): RateLimitSnapshot {
+  const snapshot: RateLimitSnapshot = {};
+  const set = <K extends keyof RateLimitSnapshot>(key: K, value: number | undefined) => {
+    if (value !== undefined) snapshot[key] = value;
+  };
+  set('limitRequests', numberHeader(headers, 'x-ratelimit-limit-requests'));
+  set('remainingRequests', numberHeader(headers, 'x-ratelimit-remaining-requests'));
+  set('resetRequestsMs', parseDurationMs(headerValue(headers, 'x-ratelimit-reset-requests')));
+  set('limitTokens', numberHeader(headers, 'x-ratelimit-limit-tokens'));
+  set('remainingTokens', numberHeader(headers, 'x-ratelimit-remaining-tokens'));
+  set('resetTokensMs', parseDurationMs(headerValue(headers, 'x-ratelimit-reset-tokens')));
+  return snapshot;
+}
+
+export function upstreamInfo(response: UpstreamResponse, requestIdHeader = 'x-request-id'): UpstreamInfo {
+  const requestId = headerValue(response.headers, requestIdHeader);
+  return { status: response.status, rateLimit: parseRateLimit(response.headers), ...(requestId ? { requestId } : {}) };
+}
+
+/**
+ * The Seed error for a non-2xx upstream answer. `message` is what the upstream said, already
+ * extracted from its own error format by the adapter.
+ */
+export function upstreamStatusError(input: {
+  status: number;
+  headers: UpstreamResponse['headers'];
+  message: string;
+  label: string;
+  param?: string | null;
+}): SeedError {
+  const { status, label } = input;
+  let code: ErrorCode;
+  if (status === 429) code = 'upstream_rate_limited';
+  else if (status === 401 || status === 403) code = 'upstream_auth_failed';
+  else if (status === 408 || status === 504) code = 'upstream_timeout';
+  else if (status >= 400 && status < 500) code = 'upstream_bad_request';
+  else code = 'upstream_error';
+  const wait = retryAfterMs(input.headers) ?? rateLimitWait(status, input.headers);
+  const detail = input.message ? `: ${input.message}` : '';
+  return new SeedError(code, `Deployment ${label} answered ${status}${detail}`, {
+    upstreamStatus: status,
+    param: code === 'upstream_bad_request' ? (input.param ?? null) : null,
+    ...(wait !== undefined ? { retryAfterMs: wait } : {}),
+  });
+}
+
+/** On a 429 without retry-after, the rate-limit reset headers say when quota returns. */
+function rateLimitWait(status: number, headers: UpstreamResponse['headers']): number | undefined {
+  if (status !== 429) return undefined;
+  const snapshot = parseRateLimit(headers);
+  const waits: number[] = [];
+  if (snapshot.remainingRequests === 0 && snapshot.resetRequestsMs !== undefined) waits.push(snapshot.resetRequestsMs);
+  if (snapshot.remainingTokens === 0 && snapshot.resetTokensMs !== undefined) waits.push(snapshot.resetTokensMs);
+  if (waits.length === 0) {
+    for (const wait of [snapshot.resetRequestsMs, snapshot.resetTokensMs]) if (wait !== undefined) waits.push(wait);
+  }
+  return waits.length > 0 ? Math.max(...waits) : undefined;
+}
+
+/** Extracts `error.message` from an OpenAI-format error body, or returns the text itself. */
+export function openAIErrorMessage(text: string): { message: string; param: string | null } {
+  try {
+    const parsed = JSON.parse(text) as { error?: { message?: unknown; param?: unknown } | string };
+    if (typeof parsed.error === 'string') return { message: parsed.error, param: null };
+    if (parsed.error && typeof parsed.error.message === 'string') {
+      return { message: parsed.error.message, param: typeof parsed.error.param === 'string' ? parsed.error.param : null };
+    }
+  } catch {
+    // not JSON: fall through to the raw text
+  }
+  return { message: text.trim().slice(0, 500), param: null };
+}
