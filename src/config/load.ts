@@ -37,7 +37,7 @@ export function formatProblem(file: string, problem: ConfigProblem): string {
   return `${where} ${problem.path || '(root)'}: ${problem.message}`;
 }
 
-type PathSegment = string | number;
+export type PathSegment = string | number;
 
 export function formatPath(path: readonly PathSegment[]): string {
   let out = '';
@@ -76,8 +76,8 @@ export function interpolate(
 
 export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
-  /** Called for each config-level warning (e.g. a disabled deployment still referenced). */
-  warn?: (message: string) => void;
+  /** Checks that need more than the schema (e.g. the provider registry); paths get line numbers. */
+  checks?: (config: SeedConfig) => Array<{ path: PathSegment[]; message: string }>;
 }
 
 /** Reads and validates a config file. Throws ConfigError listing every problem. */
@@ -128,7 +128,12 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
 
   const parsed = seedConfigSchema.safeParse(enabled.value);
   if (!parsed.success) relevant.push(...zodProblems(parsed.error, lineOf));
-  else relevant.push(...crossCheck(parsed.data, lineOf, enabled.dropped));
+  else {
+    relevant.push(...crossCheck(parsed.data, lineOf, enabled.dropped));
+    for (const problem of options.checks?.(parsed.data) ?? []) {
+      relevant.push({ path: formatPath(problem.path), line: lineOf(problem.path), message: problem.message });
+    }
+  }
 
   if (relevant.length > 0) throw new ConfigError(file, relevant);
   return deepFreeze(parsed.data as SeedConfig);

@@ -26,10 +26,15 @@ export interface UpstreamResponse {
   body: Dispatcher.ResponseData['body'];
 }
 
-/** POSTs JSON upstream. Rejects only with SeedErrors (timeout, connection, client abort). */
+/**
+ * POSTs JSON upstream. `timeoutMs` bounds the wait for the response headers and then each
+ * idle gap in the body; the call's overall deadline is the router's (through `signal`).
+ * Rejects only with SeedErrors (timeout, connection, client abort).
+ */
 export async function postJson(input: UpstreamRequest): Promise<UpstreamResponse> {
-  const timeout = AbortSignal.timeout(Math.max(1, Math.floor(input.timeoutMs)));
-  const signal = AbortSignal.any([input.signal, timeout]);
+  const headersTimeout = new AbortController();
+  const timer = setTimeout(() => headersTimeout.abort(), Math.max(1, Math.floor(input.timeoutMs)));
+  const signal = AbortSignal.any([input.signal, headersTimeout.signal]);
   try {
     const response = await request(input.url, {
       method: 'POST',
@@ -42,7 +47,9 @@ export async function postJson(input: UpstreamRequest): Promise<UpstreamResponse
     });
     return { status: response.statusCode, headers: response.headers, body: response.body };
   } catch (error) {
-    throw transportError({ error, label: input.label, clientSignal: input.signal, timeoutSignal: timeout });
+    throw transportError({ error, label: input.label, clientSignal: input.signal, timeoutSignal: headersTimeout.signal });
+  } finally {
+    clearTimeout(timer);
   }
 }
 

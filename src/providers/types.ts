@@ -5,6 +5,7 @@
  * normalizes upstream failures into `SeedError`s inside itself.
  */
 import type { Dispatcher } from 'undici';
+import type { z } from 'zod';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -105,3 +106,11 @@ export interface ProviderDependencies {
 }
 
 export type ProviderFactory = (dependencies: ProviderDependencies) => ProviderAdapter;
+
+/** A provider as the registry knows it: its name, its options schema, its factory. */
+export interface ProviderDefinition {
+  readonly name: string;
+  /** Validates a deployment's `options` in seed.yaml (checked at config load, with line numbers). */
+  readonly optionsSchema: z.ZodType;
+  readonly create: ProviderFactory;
+}

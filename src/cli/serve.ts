@@ -1,0 +1,116 @@
+/** `seed serve`, `seed simulate` and `seed config check`. */
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError } from '../config/load.ts';
+import { createLogger } from '../log.ts';
+import { loadSeedConfig, startSeed } from '../main.ts';
+import { simulatorOptionsSchema, startSimulator } from '../simulator/index.ts';
+
+function exitOnConfigError(error: unknown): never {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`${error.message}\n`);
+    process.exit(1);
+  }
+  throw error;
+}
+
+function onSignals(close: () => Promise<void>): void {
+  let closing = false;
+  const stop = (signal: string) => {
+    if (closing) process.exit(1);
+    closing = true;
+    process.stderr.write(`seed: ${signal}, shutting down\n`);
+    close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`seed: shutdown failed: ${String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}
+
+export function registerServeCommands(program: Command, helpers: { portNumber: (value: string) => number }): void {
+  program
+    .command('serve')
+    .description('Start the gateway (default: ./seed.yaml, else the bundled example on the simulator).')
+    .option('-c, --config <file>', 'config file (also SEED_CONFIG)')
+    .option('-p, --port <port>', 'port to listen on (also PORT)', helpers.portNumber)
+    .option('-H, --host <host>', 'address to bind (default 127.0.0.1)')
+    .action(async (options: { config?: string; port?: number; host?: string }) => {
+      const logger = createLogger({ level: process.env.SEED_LOG_LEVEL === 'debug' ? 'debug' : 'info' });
+      let loaded;
+      try {
+        loaded = loadSeedConfig({ ...(options.config ? { path: options.config } : {}) });
+      } catch (error) {
+        exitOnConfigError(error);
+      }
+      if (loaded.isExample) {
+        logger('info', `no seed.yaml found: using the bundled example config (${loaded.path})`);
+        const upstreams = Object.entries(loaded.config.deployments).map(([name, deployment]) => `${name} → ${deployment.baseUrl}`);
+        logger('info', `example deployments: ${upstreams.join(', ')}`);
+        if (!process.env.OPENAI_API_KEY) logger('info', 'OPENAI_API_KEY is not set: OpenAI routes are served by the bundled simulator');
+      } else logger('info', `config: ${loaded.path}`);
+      const envPort = process.env.PORT ? helpers.portNumber(process.env.PORT) : undefined;
+      const port = options.port ?? envPort;
+      const seed = await startSeed({
+        config: loaded.config,
+        logger,
+        ...(options.host ? { host: options.host } : {}),
+        ...(port !== undefined ? { port } : {}),
+      });
+      logger('info', `gateway listening on ${seed.url} (OpenAI-compatible: ${seed.url}/v1)`);
+      logger('info', `routes: ${[...Object.keys(loaded.config.routes)].join(', ')}`);
+      onSignals(() => seed.close());
+    });
+
+  program
+    .command('simulate')
+    .description("Run Seed's provider simulator (OpenAI, Azure OpenAI and Anthropic wire formats) on loopback.")
+    .option('-c, --config <file>', 'simulator options as YAML (latency, limits, faults per model)')
+    .option('-p, --port <port>', 'port to listen on', helpers.portNumber, 4010)
+    .option('-H, --host <host>', 'address to bind', '127.0.0.1')
+    .option('--seed <number>', 'seed for deterministic content', (value) => Number(value))
+    .action(async (options: { config?: string; port: number; host: string; seed?: number }) => {
+      const fileOptions = options.config ? (parseYaml(readFileSync(options.config, 'utf8')) as unknown) : {};
+      const parsed = simulatorOptionsSchema.safeParse(fileOptions ?? {});
+      if (!parsed.success) {
+        process.stderr.write(
+          `${options.config}: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('\n')}\n`,
+        );
+        process.exit(1);
+      }
+      const simulator = await startSimulator({
+        ...parsed.data,
+        host: options.host,
+        port: options.port,
+        ...(options.seed !== undefined ? { seed: options.seed } : {}),
+      });
+      process.stderr.write(
+        `seed simulator listening on ${simulator.url}\n` +
+          `  OpenAI:       ${simulator.url}/v1/chat/completions, /v1/embeddings, /v1/models\n` +
+          `  Azure OpenAI: ${simulator.url}/openai/deployments/{name}/chat/completions?api-version=…\n` +
+          `  Anthropic:    ${simulator.url}/v1/messages\n`,
+      );
+      onSignals(() => simulator.close());
+    });
+
+  const configCommand = program.command('config').description('Work with seed.yaml.');
+  configCommand
+    .command('check')
+    .description('Validate a config file; prints every problem with its line, exits 1 if any.')
+    .argument('[file]', 'config file (default: ./seed.yaml, else the bundled example)')
+    .action((file: string | undefined) => {
+      try {
+        const loaded = loadSeedConfig({ ...(file ? { path: file } : {}) });
+        const routes = Object.keys(loaded.config.routes).length;
+        const deployments = Object.keys(loaded.config.deployments).length;
+        process.stdout.write(`${loaded.path}: ok (${routes} routes, ${deployments} deployments)\n`);
+      } catch (error) {
+        exitOnConfigError(error);
+      }
+    });
+}

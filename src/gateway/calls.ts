@@ -1,0 +1,362 @@
+/**
+ * The call service: one mechanism for every caller (HTTP clients, jobs, evals, bots). It admits
+ * a call, routes it across deployments, settles usage, and emits one CallRecord whatever the
+ * outcome. The HTTP layer only parses requests and writes responses around it.
+ */
+import { SeedError, toSeedError } from '../errors.ts';
+import type { ProviderAdapter } from '../providers/types.ts';
+import type { Deployment, Route } from '../routing/route-table.ts';
+import type { Router } from '../routing/router.ts';
+import type { CallEndpoint, CallRecord, CallSink } from '../ledger/types.ts';
+import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, EmbeddingRequest, EmbeddingResponse } from '../wire/openai.ts';
+import type { Admission, AdmissionTicket, Caller, Priority, Usage } from './hooks.ts';
+import type { Purpose } from '../terms/purpose.ts';
+
+export interface CallInput<Body> {
+  body: Body;
+  caller: Caller;
+  purpose: Purpose;
+  priority: Priority;
+  requestId: string;
+  /** Aborts when the client goes away. */
+  signal: AbortSignal;
+}
+
+/** What the service tells the HTTP layer about a finished (or started) call. */
+export interface CallMeta {
+  requestId: string;
+  route: string;
+  deployment: string | null;
+  attempts: number;
+  warnings: string[];
+}
+
+export interface ChatCallResult {
+  meta: CallMeta;
+  response: ChatCompletion;
+}
+
+export interface ChatStreamCall {
+  meta: CallMeta;
+  /** Chunks for the client. Errors after the first chunk surface here as SeedErrors. */
+  chunks: AsyncIterable<ChatCompletionChunk>;
+}
+
+export interface EmbeddingCallResult {
+  meta: CallMeta;
+  response: EmbeddingResponse;
+}
+
+export interface CallServiceDependencies {
+  router: Router;
+  routes: { get(name: string): Route | undefined };
+  adapterFor: (deployment: Deployment) => ProviderAdapter;
+  admission: Admission;
+  sink: CallSink;
+  price: (input: { deployment: Deployment; promptTokens: number; completionTokens: number; cachedTokens: number }) => number;
+  /** Why a deployment may not serve this purpose or caller, or null. */
+  exclude: (input: { deployment: Deployment; route: Route; purpose: Purpose; caller: Caller }) => SeedError | null;
+  /** Version of a deployment's terms profile, for the record. */
+  termsVersion: (deployment: Deployment) => string | null;
+  now: () => number;
+}
+
+export class CallFailure extends Error {
+  readonly error: SeedError;
+  readonly meta: CallMeta;
+
+  constructor(error: SeedError, meta: CallMeta) {
+    super(error.message);
+    this.name = 'CallFailure';
+    this.error = error;
+    this.meta = meta;
+  }
+}
+
+export function createCallService(dependencies: CallServiceDependencies) {
+  const { router, adapterFor, admission, sink, now } = dependencies;
+
+  function baseRecord(input: CallInput<ChatCompletionRequest | EmbeddingRequest>, endpoint: CallEndpoint, startedAt: number): CallRecord {
+    const metadata = 'metadata' in input.body && input.body.metadata ? (input.body.metadata as Record<string, string>) : null;
+    return {
+      id: input.requestId,
+      startedAt,
+      endpoint,
+      route: input.body.model,
+      servedRoute: null,
+      deployment: null,
+      provider: null,
+      model: null,
+      region: null,
+      purpose: input.purpose,
+      termsProfile: null,
+      termsVersion: null,
+      orgId: input.caller.orgId,
+      teamId: input.caller.teamId,
+      keyId: input.caller.keyId,
+      status: 'ok',
+      httpStatus: 200,
+      errorCode: null,
+      stream: endpoint === 'chat.completions' && (input.body as ChatCompletionRequest).stream === true,
+      attempts: 0,
+      promptTokens: 0,
+      completionTokens: 0,
+      cachedTokens: 0,
+      usageReported: false,
+      costUsd: 0,
+      latencyMs: 0,
+      ttftMs: null,
+      metadata: input.caller.storePayloads ? metadata : null,
+      payload: null,
+    };
+  }
+
+  function withDeployment(record: CallRecord, route: Route | undefined, deployment: Deployment | undefined, attempts: number): void {
+    record.attempts = attempts;
+    if (route) record.servedRoute = route.name;
+    if (deployment) {
+      record.deployment = deployment.name;
+      record.provider = deployment.provider;
+      record.model = deployment.model;
+      record.region = deployment.region;
+      record.termsProfile = deployment.terms ?? null;
+      record.termsVersion = dependencies.termsVersion(deployment);
+    }
+  }
+
+  function finishUsage(record: CallRecord, deployment: Deployment | undefined, usage: Omit<Usage, 'costUsd'>, reported: boolean): Usage {
+    record.promptTokens = usage.promptTokens;
+    record.completionTokens = usage.completionTokens;
+    record.cachedTokens = usage.cachedTokens;
+    record.usageReported = reported;
+    record.costUsd = deployment ? dependencies.price({ deployment, ...usage }) : 0;
+    return { ...usage, costUsd: record.costUsd };
+  }
+
+  function fail(record: CallRecord, error: SeedError, ticket: AdmissionTicket | undefined): never {
+    record.status = error.code === 'client_closed_request' ? 'aborted' : 'error';
+    record.httpStatus = error.status;
+    record.errorCode = error.code;
+    record.latencyMs = now() - record.startedAt;
+    ticket?.release();
+    sink.record(record);
+    throw new CallFailure(error, {
+      requestId: record.id,
+      route: record.route,
+      deployment: record.deployment,
+      attempts: record.attempts,
+      warnings: [],
+    });
+  }
+
+  async function admit(
+    input: CallInput<ChatCompletionRequest | EmbeddingRequest>,
+    endpoint: CallEndpoint,
+    record: CallRecord,
+  ): Promise<{ route: Route; ticket: AdmissionTicket; deadlineAt: number }> {
+    const route = dependencies.routes.get(input.body.model);
+    if (!route || (input.caller.allowedRoutes && !input.caller.allowedRoutes.has(route.name))) {
+      const error = new SeedError(
+        'model_not_found',
+        `The model \`${input.body.model}\` does not exist or you do not have access to it.`,
+        { param: 'model' },
+      );
+      return fail(record, error, undefined);
+    }
+    const deadlineAt = record.startedAt + route.timeoutMs;
+    try {
+      const ticket = await admission.admit({
+        caller: input.caller,
+        route,
+        endpoint,
+        body: input.body,
+        purpose: input.purpose,
+        priority: input.priority,
+        deadlineAt,
+        signal: input.signal,
+      });
+      return { route, ticket, deadlineAt };
+    } catch (error) {
+      return fail(record, toSeedError(error), undefined);
+    }
+  }
+
+  function routeInput(input: CallInput<ChatCompletionRequest | EmbeddingRequest>, deadlineAt: number, ticket: AdmissionTicket) {
+    return {
+      routeName: input.body.model,
+      signal: input.signal,
+      deadlineAt,
+      exclude: (deployment: Deployment, route: Route) =>
+        dependencies.exclude({ deployment, route, purpose: input.purpose, caller: input.caller }),
+      reserve: async (deployment: Deployment) => {
+        await ticket.reserveDeployment?.(deployment);
+      },
+    };
+  }
+
+  async function chat(input: CallInput<ChatCompletionRequest>): Promise<ChatCallResult> {
+    const startedAt = now();
+    const record = baseRecord(input, 'chat.completions', startedAt);
+    record.stream = false;
+    const { ticket, deadlineAt } = await admit(input, 'chat.completions', record);
+    const common = routeInput(input, deadlineAt, ticket);
+    const result = await router.route({
+      ...common,
+      run: async (attempt) => {
+        await common.reserve(attempt.deployment);
+        const outcome = await adapterFor(attempt.deployment).chat(input.body, {
+          deployment: attempt.deployment,
+          signal: attempt.signal,
+          timeoutMs: attempt.timeoutMs,
+          requestId: input.requestId,
+        });
+        return { value: outcome, quota: outcome.upstream.rateLimit };
+      },
+    });
+    withDeployment(record, result.route, result.deployment, result.attempts);
+    if (!result.ok) return fail(record, result.error, ticket);
+    const { response, warnings } = result.value;
+    const usage = finishUsage(
+      record,
+      result.deployment,
+      {
+        promptTokens: response.usage?.prompt_tokens ?? 0,
+        completionTokens: response.usage?.completion_tokens ?? 0,
+        cachedTokens: response.usage?.prompt_tokens_details?.cached_tokens ?? 0,
+      },
+      response.usage !== undefined,
+    );
+    ticket.settle(usage);
+    record.latencyMs = now() - startedAt;
+    if (input.caller.storePayloads) record.payload = { request: input.body, response };
+    sink.record(record);
+    return {
+      meta: { requestId: input.requestId, route: input.body.model, deployment: result.deployment.name, attempts: result.attempts, warnings },
+      response,
+    };
+  }
+
+  async function streamChat(input: CallInput<ChatCompletionRequest>): Promise<ChatStreamCall> {
+    const startedAt = now();
+    const record = baseRecord(input, 'chat.completions', startedAt);
+    record.stream = true;
+    const { ticket, deadlineAt } = await admit(input, 'chat.completions', record);
+    const common = routeInput(input, deadlineAt, ticket);
+    // The first chunk is pulled inside the attempt: until a byte reaches the client, a failure
+    // may still be retried or fall back; after it, the stream is committed to this deployment.
+    const result = await router.route({
+      ...common,
+      run: async (attempt) => {
+        await common.reserve(attempt.deployment);
+        const outcome = await adapterFor(attempt.deployment).streamChat(input.body, {
+          deployment: attempt.deployment,
+          signal: attempt.signal,
+          timeoutMs: attempt.timeoutMs,
+          requestId: input.requestId,
+        });
+        const iterator = outcome.chunks[Symbol.asyncIterator]();
+        const first = await iterator.next();
+        return { value: { iterator, first, warnings: outcome.warnings }, quota: outcome.upstream.rateLimit };
+      },
+    });
+    withDeployment(record, result.route, result.deployment, result.attempts);
+    if (!result.ok) return fail(record, result.error, ticket);
+    record.ttftMs = now() - startedAt;
+    const { iterator, first, warnings } = result.value;
+    const deployment = result.deployment;
+    const includeUsage = input.body.stream_options?.include_usage === true;
+    const collected: ChatCompletionChunk[] | null = input.caller.storePayloads ? [] : null;
+
+    async function* relay(): AsyncGenerator<ChatCompletionChunk> {
+      let usage: ChatCompletionChunk['usage'] = null;
+      let completionChars = 0;
+      let outcome: SeedError | null = null;
+      try {
+        let step = first;
+        while (!step.done) {
+          const chunk = step.value;
+          if (chunk.usage) usage = chunk.usage;
+          for (const choice of chunk.choices) {
+            completionChars += (choice.delta.content?.length ?? 0) + (choice.delta.tool_calls?.reduce((sum, call) => sum + (call.function?.arguments?.length ?? 0), 0) ?? 0);
+          }
+          collected?.push(chunk);
+          const usageOnly = chunk.choices.length === 0 && chunk.usage;
+          if (includeUsage || !usageOnly) {
+            yield includeUsage || !chunk.usage ? chunk : { ...chunk, usage: undefined };
+          }
+          step = await iterator.next();
+        }
+      } catch (error) {
+        outcome = input.signal.aborted ? new SeedError('client_closed_request', 'The client closed the stream.') : toSeedError(error);
+        throw outcome;
+      } finally {
+        if (input.signal.aborted && !outcome) outcome = new SeedError('client_closed_request', 'The client closed the stream.');
+        await iterator.return?.();
+        // Without upstream usage (aborted, failed, or a server that sends none), settle on
+        // what was streamed: Seed's estimate, marked as such in the record.
+        const settled = finishUsage(
+          record,
+          deployment,
+          usage
+            ? {
+                promptTokens: usage.prompt_tokens,
+                completionTokens: usage.completion_tokens,
+                cachedTokens: usage.prompt_tokens_details?.cached_tokens ?? 0,
+              }
+            : { promptTokens: 0, completionTokens: Math.ceil(completionChars / 4), cachedTokens: 0 },
+          usage !== null,
+        );
+        ticket.settle(settled);
+        record.latencyMs = now() - startedAt;
+        if (outcome) {
+          record.status = outcome.code === 'client_closed_request' ? 'aborted' : 'error';
+          record.httpStatus = outcome.status;
+          record.errorCode = outcome.code;
+        }
+        if (collected) record.payload = { request: input.body, response: collected };
+        sink.record(record);
+      }
+    }
+
+    return {
+      meta: { requestId: input.requestId, route: input.body.model, deployment: deployment.name, attempts: result.attempts, warnings },
+      chunks: relay(),
+    };
+  }
+
+  async function embed(input: CallInput<EmbeddingRequest>): Promise<EmbeddingCallResult> {
+    const startedAt = now();
+    const record = baseRecord(input, 'embeddings', startedAt);
+    const { ticket, deadlineAt } = await admit(input, 'embeddings', record);
+    const common = routeInput(input, deadlineAt, ticket);
+    const result = await router.route({
+      ...common,
+      run: async (attempt) => {
+        await common.reserve(attempt.deployment);
+        const outcome = await adapterFor(attempt.deployment).embed(input.body, {
+          deployment: attempt.deployment,
+          signal: attempt.signal,
+          timeoutMs: attempt.timeoutMs,
+          requestId: input.requestId,
+        });
+        return { value: outcome, quota: outcome.upstream.rateLimit };
+      },
+    });
+    withDeployment(record, result.route, result.deployment, result.attempts);
+    if (!result.ok) return fail(record, result.error, ticket);
+    const { response, warnings } = result.value;
+    ticket.settle(
+      finishUsage(record, result.deployment, { promptTokens: response.usage.prompt_tokens, completionTokens: 0, cachedTokens: 0 }, true),
+    );
+    record.latencyMs = now() - startedAt;
+    sink.record(record);
+    return {
+      meta: { requestId: input.requestId, route: input.body.model, deployment: result.deployment.name, attempts: result.attempts, warnings },
+      response,
+    };
+  }
+
+  return { chat, streamChat, embed };
+}
+
+export type CallService = ReturnType<typeof createCallService>;

@@ -1,0 +1,187 @@
+/**
+ * The OpenAI-compatible HTTP surface: parse and validate at the edge, hand the call to the
+ * call service, write JSON or SSE back. Every error leaves as an OpenAI-format body with its
+ * one status; no input produces a 5xx.
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { SeedError } from '../../errors.ts';
+import { chatCompletionRequestSchema, embeddingRequestSchema } from '../../wire/openai.ts';
+import { parsePurpose } from '../../terms/purpose.ts';
+import type { CallMeta, CallService } from '../calls.ts';
+import { CallFailure } from '../calls.ts';
+import type { Authenticate, Caller, Priority } from '../hooks.ts';
+import { httpError, validationError } from './errors.ts';
+import { writeEventStream } from './sse.ts';
+
+export interface GatewayAppOptions {
+  calls: CallService;
+  authenticate: Authenticate;
+  bodyLimitBytes: number;
+  headersTimeoutMs: number;
+  /** Routes listed by GET /v1/models for a caller. */
+  listModels: (caller: Caller) => Array<{ id: string; created: number; owned_by: string }>;
+  /** Prometheus text exposition. */
+  metricsText: () => Promise<string>;
+  /** Counts every error response by code (metrics). */
+  onError?: (error: SeedError) => void;
+  /** Extra routes (admin API, usage) registered by other modules. */
+  plugins?: Array<(app: FastifyInstance) => void | Promise<void>>;
+  log?: (level: 'error' | 'warn', message: string, detail?: unknown) => void;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function requestIdOf(request: FastifyRequest): string {
+  const given = request.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : `req_${randomUUID().replaceAll('-', '')}`;
+}
+
+function priorityOf(request: FastifyRequest): Priority {
+  const value = request.headers['x-seed-priority'];
+  if (value === undefined) return 'interactive';
+  if (value === 'batch' || value === 'interactive') return value;
+  throw new SeedError('invalid_request', "x-seed-priority must be 'interactive' or 'batch'.", { param: 'x-seed-priority' });
+}
+
+function headerSafe(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 1_000);
+}
+
+function metaHeaders(meta: CallMeta): Record<string, string> {
+  const headers: Record<string, string> = {
+    'x-request-id': meta.requestId,
+    'x-seed-route': meta.route,
+    'x-seed-attempts': String(meta.attempts),
+  };
+  if (meta.deployment) headers['x-seed-deployment'] = meta.deployment;
+  if (meta.warnings.length > 0) headers['x-seed-warnings'] = headerSafe(meta.warnings.join('; '));
+  return headers;
+}
+
+/** An AbortSignal that fires when the client goes away before the response is complete. */
+function clientSignal(request: FastifyRequest, reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort(new SeedError('client_closed_request', 'The client closed the request.'));
+  });
+  request.raw.once('aborted', () => controller.abort());
+  return controller.signal;
+}
+
+export async function createGatewayApp(options: GatewayAppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.bodyLimitBytes,
+    // A slow or silent client must not hold a socket forever (slowloris).
+    connectionTimeout: 0,
+    requestTimeout: options.headersTimeoutMs * 2,
+    keepAliveTimeout: 65_000,
+    return503OnClosing: false,
+    disableRequestLogging: true,
+    genReqId: () => '',
+  });
+  app.server.headersTimeout = options.headersTimeoutMs;
+
+  // Clients (curl -d, some SDKs) send JSON without the JSON content type; parse it anyway.
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') {
+      done(new SeedError('invalid_json', 'The request body is empty; send a JSON object.'), undefined);
+      return;
+    }
+    try {
+      done(null, JSON.parse(text));
+    } catch (error) {
+      done(new SeedError('invalid_json', `The request body is not valid JSON: ${(error as Error).message}.`), undefined);
+    }
+  });
+
+  app.setErrorHandler((thrown, request, reply) => {
+    const error = httpError(thrown);
+    if (error.code === 'internal_error') options.log?.('error', 'request failed', { url: request.url, error: thrown });
+    options.onError?.(error);
+    reply
+      .status(error.status)
+      .headers({ 'x-request-id': requestIdOf(request), ...error.responseHeaders() })
+      .send(error.toBody());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const error = new SeedError('not_found', `Unknown endpoint: ${request.method} ${request.url.split('?')[0]}.`);
+    options.onError?.(error);
+    reply.status(404).header('x-request-id', requestIdOf(request)).send(error.toBody());
+  });
+
+  const failed = (reply: FastifyReply, thrown: unknown) => {
+    if (thrown instanceof CallFailure) {
+      options.onError?.(thrown.error);
+      if (reply.raw.headersSent || reply.raw.destroyed) return reply;
+      return reply
+        .status(thrown.error.status)
+        .headers({ ...metaHeaders(thrown.meta), ...thrown.error.responseHeaders() })
+        .send(thrown.error.toBody());
+    }
+    throw thrown;
+  };
+
+  app.post('/v1/chat/completions', async (request, reply) => {
+    const requestId = requestIdOf(request);
+    const caller = await options.authenticate(request.headers);
+    const parsed = chatCompletionRequestSchema.safeParse(request.body);
+    if (!parsed.success) throw validationError(parsed.error);
+    const input = {
+      body: parsed.data,
+      caller,
+      purpose: parsePurpose(request.headers['x-seed-purpose']),
+      priority: priorityOf(request),
+      requestId,
+      signal: clientSignal(request, reply),
+    };
+    try {
+      if (parsed.data.stream === true) {
+        const call = await options.calls.streamChat(input);
+        reply.hijack();
+        await writeEventStream({ response: reply.raw, headers: metaHeaders(call.meta), chunks: call.chunks, signal: input.signal });
+        return reply;
+      }
+      const result = await options.calls.chat(input);
+      return reply.headers(metaHeaders(result.meta)).send(result.response);
+    } catch (thrown) {
+      return failed(reply, thrown);
+    }
+  });
+
+  app.post('/v1/embeddings', async (request, reply) => {
+    const requestId = requestIdOf(request);
+    const caller = await options.authenticate(request.headers);
+    const parsed = embeddingRequestSchema.safeParse(request.body);
+    if (!parsed.success) throw validationError(parsed.error);
+    try {
+      const result = await options.calls.embed({
+        body: parsed.data,
+        caller,
+        purpose: parsePurpose(request.headers['x-seed-purpose']),
+        priority: priorityOf(request),
+        requestId,
+        signal: clientSignal(request, reply),
+      });
+      return reply.headers(metaHeaders(result.meta)).send(result.response);
+    } catch (thrown) {
+      return failed(reply, thrown);
+    }
+  });
+
+  app.get('/v1/models', async (request, reply) => {
+    const caller = await options.authenticate(request.headers);
+    return reply.send({ object: 'list', data: options.listModels(caller).map((model) => ({ object: 'model', ...model })) });
+  });
+
+  app.get('/healthz', async (_request, reply) => reply.send({ status: 'ok' }));
+
+  app.get('/metrics', async (_request, reply) =>
+    reply.header('content-type', 'text/plain; version=0.0.4; charset=utf-8').send(await options.metricsText()),
+  );
+
+  for (const plugin of options.plugins ?? []) await plugin(app);
+  return app;
+}

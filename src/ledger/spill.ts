@@ -1,0 +1,174 @@
+/**
+ * The spill directory: append-only JSON-lines files holding calls the store could not take.
+ * Appends are serialized and fsync'd per batch; `seal()` closes the file being appended to so
+ * a replay can read finished files while new spills go to a fresh one. A file is deleted only
+ * after every record in it reached the store.
+ */
+import { createReadStream, appendFileSync, closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
+import { open, readdir, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { CallRecord } from './types.ts';
+import { acquireSpillLock } from './spill-lock.ts';
+
+const FILE_PATTERN = /^spill-\d{13}-\d+-\d+\.jsonl$/;
+
+export interface SpillReadReport {
+  /** Lines that were not a call record (e.g. the torn last line of a crashed run); skipped. */
+  corruptLines: number;
+}
+
+export class SpillDirectory {
+  readonly directory: string;
+  #release: () => void;
+  #active: { name: string; handle: FileHandle } | null = null;
+  #sequence = 0;
+  /** Serializes appends and seals so a replay never reads a file mid-write. */
+  #chain: Promise<void> = Promise.resolve();
+  #hasRecords: boolean;
+
+  private constructor({ directory, release, hasRecords }: { directory: string; release: () => void; hasRecords: boolean }) {
+    this.directory = directory;
+    this.#release = release;
+    this.#hasRecords = hasRecords;
+  }
+
+  /** Creates `directory` if needed and locks it for this process. */
+  static async open({ directory }: { directory: string }): Promise<SpillDirectory> {
+    mkdirSync(directory, { recursive: true });
+    const release = acquireSpillLock({ directory });
+    const existing = (await readdir(directory)).filter((name) => FILE_PATTERN.test(name));
+    return new SpillDirectory({ directory, release, hasRecords: existing.length > 0 });
+  }
+
+  /** Whether any spill file (from this run or an earlier one) may hold records. */
+  get hasRecords(): boolean {
+    return this.#hasRecords;
+  }
+
+  /** Appends `records` durably (written and fsync'd before the promise resolves). */
+  append(records: readonly CallRecord[]): Promise<void> {
+    return this.#serialized(async () => {
+      if (records.length === 0) return;
+      const active = this.#active ?? (await this.#createFile());
+      await active.handle.write(records.map((record) => JSON.stringify(record) + '\n').join(''));
+      await active.handle.datasync();
+      this.#hasRecords = true;
+    });
+  }
+
+  /**
+   * Appends synchronously to a file of its own. Only for calls recorded after the writer
+   * closed (late stragglers at shutdown), when no async work may be pending any more.
+   */
+  appendSync(records: readonly CallRecord[]): void {
+    const path = join(this.directory, this.#nextName());
+    appendFileSync(path, records.map((record) => JSON.stringify(record) + '\n').join(''));
+    const descriptor = openSync(path, 'r');
+    try {
+      fsyncSync(descriptor);
+    } finally {
+      closeSync(descriptor);
+    }
+    this.#hasRecords = true;
+  }
+
+  /** Closes the file being appended to; the next append starts a new one. Returns the finished files, oldest first. */
+  seal(): Promise<string[]> {
+    return this.#serialized(async () => {
+      await this.#closeActive();
+      return (await readdir(this.directory)).filter((name) => FILE_PATTERN.test(name)).sort();
+    });
+  }
+
+  /** Reads `file` in batches of at most `batchSize` records, awaiting `onBatch` for each. */
+  async read({
+    file,
+    batchSize,
+    onBatch,
+  }: {
+    file: string;
+    batchSize: number;
+    onBatch: (records: CallRecord[]) => Promise<void>;
+  }): Promise<SpillReadReport> {
+    const lines = createInterface({ input: createReadStream(join(this.directory, file), 'utf8'), crlfDelay: Infinity });
+    let batch: CallRecord[] = [];
+    let corruptLines = 0;
+    for await (const line of lines) {
+      if (line.trim() === '') continue;
+      const record = parseRecord(line);
+      if (record === null) {
+        corruptLines += 1;
+        continue;
+      }
+      batch.push(record);
+      if (batch.length >= batchSize) {
+        await onBatch(batch);
+        batch = [];
+      }
+    }
+    if (batch.length > 0) await onBatch(batch);
+    return { corruptLines };
+  }
+
+  /** Deletes a replayed file; afterwards `hasRecords` is false if no file is left. */
+  async remove({ file }: { file: string }): Promise<void> {
+    await rm(join(this.directory, file), { force: true });
+    await this.#serialized(async () => {
+      const left = (await readdir(this.directory)).filter((name) => FILE_PATTERN.test(name));
+      this.#hasRecords = left.length > 0;
+    });
+  }
+
+  /** Waits for pending appends, closes the active file and releases the lock. */
+  async close(): Promise<void> {
+    await this.#serialized(() => this.#closeActive());
+    this.#release();
+  }
+
+  #serialized<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.#chain.then(task);
+    this.#chain = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  async #createFile(): Promise<{ name: string; handle: FileHandle }> {
+    const name = this.#nextName();
+    const handle = await open(join(this.directory, name), 'a');
+    // fsync the directory too, or a crash could lose the new file's name along with its data.
+    const directoryHandle = await open(this.directory, 'r');
+    try {
+      await directoryHandle.sync();
+    } finally {
+      await directoryHandle.close();
+    }
+    this.#active = { name, handle };
+    return this.#active;
+  }
+
+  async #closeActive(): Promise<void> {
+    const active = this.#active;
+    this.#active = null;
+    if (active !== null) await active.handle.close();
+  }
+
+  #nextName(): string {
+    this.#sequence += 1;
+    return `spill-${String(Date.now()).padStart(13, '0')}-${process.pid}-${this.#sequence}.jsonl`;
+  }
+}
+
+function parseRecord(line: string): CallRecord | null {
+  try {
+    const value: unknown = JSON.parse(line);
+    if (typeof value === 'object' && value !== null && typeof (value as { id?: unknown }).id === 'string') {
+      return value as CallRecord;
+    }
+  } catch {
+    // a torn line from a crash mid-append: reported by the caller as corrupt
+  }
+  return null;
+}

@@ -1,0 +1,300 @@
+/**
+ * The ledger writer: the `CallSink` the gateway records every call into. `record` only pushes
+ * onto a bounded in-memory queue; a background flusher writes batches to the store. When the
+ * store fails, batches go to the spill directory (fsync'd JSON lines) and are replayed, with
+ * backoff, once the store answers again — and at the next start if the process died first.
+ * Replays are harmless because the store skips call ids it already has.
+ */
+import type { CallRecord, CallSink } from './types.ts';
+import { SpillDirectory } from './spill.ts';
+import { Backoff } from './backoff.ts';
+
+/** The part of the store the writer needs (a `Store` fits; tests can wrap one to inject failures). */
+export interface CallStoreWriter {
+  insertCalls(records: readonly CallRecord[]): Promise<unknown>;
+}
+
+export interface LedgerWriterOptions {
+  store: CallStoreWriter;
+  /** Where spill files go (default `./data/spill`). One writer per directory. */
+  spillDirectory?: string;
+  /** Records per store write (default 500). */
+  batchSize?: number;
+  /** Longest a record waits in memory before a write starts (default 50 ms). */
+  flushIntervalMs?: number;
+  /** In-memory queue bound; beyond it calls go straight to the spill directory (default 10 000). */
+  queueCapacity?: number;
+  /** First wait before retrying the store after a failure; doubles up to `retryMaxMs` (default 500). */
+  retryInitialMs?: number;
+  /** Longest wait between retries (default 30 000). */
+  retryMaxMs?: number;
+  /** Told about every failure (store write, replay, spill); the writer itself never throws at callers. */
+  onError?: (error: unknown, context: { operation: 'write' | 'replay' | 'spill' }) => void;
+}
+
+/** Counters for metrics. All but `queued` only grow. */
+export interface LedgerWriterStats {
+  /** Calls waiting in memory right now. */
+  queued: number;
+  /** Calls handed to `record`. */
+  recorded: number;
+  /** Calls written to the store by the flusher. */
+  written: number;
+  /** Calls written to the spill directory (store failure or full queue). */
+  spilled: number;
+  /** Of those, calls spilled because the in-memory queue was full. */
+  overflowed: number;
+  /** Calls read back from spill files and accepted by the store (counted again if a replay is interrupted and redone). */
+  replayed: number;
+  /** Store writes that failed (their calls were spilled). */
+  failedBatches: number;
+  /** Replay attempts that failed (the spill files were kept). */
+  failedReplays: number;
+  /** Spill appends that failed (their calls went back to the queue). */
+  failedSpills: number;
+  /** Unreadable lines skipped in spill files. */
+  corruptLines: number;
+  /** Whether the last store write or replay succeeded. */
+  storeHealthy: boolean;
+}
+
+type Counters = Omit<LedgerWriterStats, 'queued' | 'storeHealthy'>;
+
+export class LedgerWriter implements CallSink {
+  readonly #store: CallStoreWriter;
+  readonly #spill: SpillDirectory;
+  readonly #batchSize: number;
+  readonly #flushIntervalMs: number;
+  readonly #queueCapacity: number;
+  readonly #backoff: Backoff;
+  readonly #onError: NonNullable<LedgerWriterOptions['onError']>;
+  #queue: CallRecord[] = [];
+  /** Calls over capacity, waiting for the (async) spill append. */
+  #overflow: CallRecord[] = [];
+  #overflowWrite: Promise<void> | null = null;
+  #draining: Promise<void> | null = null;
+  #replaying: Promise<void> | null = null;
+  #flushTimer: NodeJS.Timeout | null = null;
+  #retryTimer: NodeJS.Timeout | null = null;
+  #storeHealthy = true;
+  #closed = false;
+  #closing: Promise<void> | null = null;
+  #counters: Counters = {
+    recorded: 0,
+    written: 0,
+    spilled: 0,
+    overflowed: 0,
+    replayed: 0,
+    failedBatches: 0,
+    failedReplays: 0,
+    failedSpills: 0,
+    corruptLines: 0,
+  };
+
+  private constructor({ options, spill }: { options: LedgerWriterOptions; spill: SpillDirectory }) {
+    this.#store = options.store;
+    this.#spill = spill;
+    this.#batchSize = options.batchSize ?? 500;
+    this.#flushIntervalMs = options.flushIntervalMs ?? 50;
+    this.#queueCapacity = options.queueCapacity ?? 10_000;
+    this.#backoff = new Backoff({ initialMs: options.retryInitialMs ?? 500, maxMs: options.retryMaxMs ?? 30_000 });
+    this.#onError = options.onError ?? (() => {});
+  }
+
+  /**
+   * Opens the spill directory (locking it) and starts replaying calls a previous run left there.
+   *
+   * @example
+   * const writer = await LedgerWriter.open({ store });
+   * gateway.onCall((call) => writer.record(call));
+   * // at shutdown
+   * await writer.close();
+   */
+  static async open(options: LedgerWriterOptions): Promise<LedgerWriter> {
+    const spill = await SpillDirectory.open({ directory: options.spillDirectory ?? './data/spill' });
+    const writer = new LedgerWriter({ options, spill });
+    if (spill.hasRecords) void writer.#replay();
+    return writer;
+  }
+
+  /** Queues `call` and returns at once; never throws, never drops. */
+  record(call: CallRecord): void {
+    this.#counters.recorded += 1;
+    if (this.#closed) {
+      this.#spillSync([call]);
+      return;
+    }
+    if (this.#queue.length >= this.#queueCapacity) {
+      this.#counters.overflowed += 1;
+      this.#overflow.push(call);
+      this.#overflowWrite ??= this.#writeOverflow();
+      return;
+    }
+    this.#queue.push(call);
+    if (this.#queue.length >= this.#batchSize) this.#scheduleDrain(0);
+    else this.#scheduleDrain(this.#flushIntervalMs);
+  }
+
+  /** Writes everything recorded so far to the store, or to the spill directory when the store fails; then tries a replay if spill files exist. */
+  async flush(): Promise<void> {
+    await this.#overflowWrite;
+    await this.#drain();
+    await this.#replaying;
+    if (this.#spill.hasRecords) await this.#replay();
+  }
+
+  /** Flushes, stops the timers and releases the spill directory. Calls recorded afterwards are spilled synchronously. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.flush();
+      this.#closed = true;
+      if (this.#flushTimer !== null) clearTimeout(this.#flushTimer);
+      if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
+      await this.#draining;
+      await this.#overflowWrite;
+      await this.#replaying;
+      // Anything recorded while the final flush was running stays durable for the next start.
+      const leftovers = [...this.#queue.splice(0), ...this.#overflow.splice(0)];
+      if (leftovers.length > 0) this.#spillSync(leftovers);
+      await this.#spill.close();
+    })();
+    return this.#closing;
+  }
+
+  /** Counters for metrics. */
+  stats(): LedgerWriterStats {
+    return { ...this.#counters, queued: this.#queue.length + this.#overflow.length, storeHealthy: this.#storeHealthy };
+  }
+
+  #scheduleDrain(delayMs: number): void {
+    if (this.#draining !== null) return;
+    if (this.#flushTimer !== null) {
+      if (delayMs > 0) return;
+      clearTimeout(this.#flushTimer);
+    }
+    this.#flushTimer = setTimeout(() => {
+      this.#flushTimer = null;
+      void this.#drain();
+    }, delayMs);
+    this.#flushTimer.unref();
+  }
+
+  /** Writes the queue out in batches; one drain at a time. */
+  #drain(): Promise<void> {
+    this.#draining ??= (async () => {
+      try {
+        while (this.#queue.length > 0) {
+          const batch = this.#queue.splice(0, this.#batchSize);
+          if (!(await this.#writeBatch(batch))) break;
+        }
+      } finally {
+        this.#draining = null;
+      }
+      // Calls recorded while the last batch was in flight.
+      if (this.#queue.length > 0 && !this.#closed) this.#scheduleDrain(this.#flushIntervalMs);
+    })();
+    return this.#draining;
+  }
+
+  /** Stores or spills `batch`; false when even the spill failed (the batch is back in the queue). */
+  async #writeBatch(batch: CallRecord[]): Promise<boolean> {
+    if (this.#storeHealthy) {
+      try {
+        await this.#store.insertCalls(batch);
+        this.#counters.written += batch.length;
+        // Calls spilled while healthy (queue overflow) go back to the store without waiting for a failure.
+        if (this.#spill.hasRecords && this.#replaying === null) void this.#replay();
+        return true;
+      } catch (error) {
+        this.#counters.failedBatches += 1;
+        this.#onError(error, { operation: 'write' });
+        this.#markUnhealthy();
+      }
+    }
+    try {
+      await this.#spill.append(batch);
+      this.#counters.spilled += batch.length;
+      return true;
+    } catch (error) {
+      this.#counters.failedSpills += 1;
+      this.#onError(error, { operation: 'spill' });
+      this.#queue.unshift(...batch);
+      return false;
+    }
+  }
+
+  async #writeOverflow(): Promise<void> {
+    // Let a burst accumulate within this tick so it becomes one append and one fsync.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    try {
+      while (this.#overflow.length > 0) {
+        const records = this.#overflow;
+        this.#overflow = [];
+        try {
+          await this.#spill.append(records);
+          this.#counters.spilled += records.length;
+        } catch (error) {
+          this.#counters.failedSpills += 1;
+          this.#onError(error, { operation: 'spill' });
+          // Never drop: past capacity, but memory is the only place left.
+          this.#queue.push(...records);
+          this.#scheduleDrain(this.#flushIntervalMs);
+        }
+      }
+    } finally {
+      this.#overflowWrite = null;
+    }
+  }
+
+  #spillSync(records: CallRecord[]): void {
+    try {
+      this.#spill.appendSync(records);
+      this.#counters.spilled += records.length;
+    } catch (error) {
+      this.#counters.failedSpills += 1;
+      this.#onError(error, { operation: 'spill' });
+      // Nowhere durable left: keep them reachable from memory rather than lose them silently.
+      this.#queue.push(...records);
+    }
+  }
+
+  #markUnhealthy(): void {
+    this.#storeHealthy = false;
+    if (this.#retryTimer !== null || this.#closed) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null;
+      void this.#replay();
+    }, this.#backoff.next());
+    this.#retryTimer.unref();
+  }
+
+  /** Moves every spill file into the store; deletes each file only after all its calls are stored. */
+  #replay(): Promise<void> {
+    this.#replaying ??= (async () => {
+      try {
+        const files = await this.#spill.seal();
+        for (const file of files) {
+          const report = await this.#spill.read({
+            file,
+            batchSize: this.#batchSize,
+            onBatch: async (records) => {
+              await this.#store.insertCalls(records);
+              this.#counters.replayed += records.length;
+            },
+          });
+          this.#counters.corruptLines += report.corruptLines;
+          await this.#spill.remove({ file });
+        }
+        this.#storeHealthy = true;
+        this.#backoff.reset();
+      } catch (error) {
+        this.#counters.failedReplays += 1;
+        this.#onError(error, { operation: 'replay' });
+        this.#markUnhealthy();
+      } finally {
+        this.#replaying = null;
+      }
+    })();
+    return this.#replaying;
+  }
+}

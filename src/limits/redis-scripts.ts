@@ -1,0 +1,178 @@
+/**
+ * The Lua scripts of the Redis limit store. Each runs atomically on the Redis server, so a
+ * check-and-reserve across several buckets is one indivisible step for every replica, and
+ * each costs one round trip (EVALSHA through ioredis `defineCommand`).
+ *
+ * The rules are those of `evaluation.ts` and `memory-store.ts`; keep them in step. Counters:
+ * - window (`w`): a hash; field `t` = total of live sub-windows, `o` = oldest index that may
+ *   hold a count, and one field per sub-window index. Old sub-windows are dropped lazily,
+ *   oldest first, so each reserve does O(1) amortized work per bucket.
+ * - concurrent (`c`): a sorted set of reservation ids scored by lease expiry; expired ones are
+ *   dropped before counting, so a dead process's slots age out.
+ * - usd (`u`): an integer of micro-dollars per bucket and calendar period.
+ * The clock is the caller's (`ARGV[1]`), so tests can move time; replicas need NTP-synced
+ * clocks (skew shifts sub-window boundaries by the skew, and a lagging clock never charges an
+ * already-expired sub-window: the script moves it forward and reports the slot it used).
+ */
+
+/** Fields per entry in the reserve script's ARGV. */
+export const RESERVE_FIELDS_PER_ENTRY = 6;
+/** Numbers per entry in the reserve script's reply. */
+export const RESERVE_REPLY_PER_ENTRY = 4;
+/** Fields per entry in the settle script's ARGV. */
+export const SETTLE_FIELDS_PER_ENTRY = 4;
+
+const COMMON = `
+local SUBS = 120
+local function fits(used, amount, limit) return used + amount <= limit and used < limit end
+local function field(index) return string.format('%.0f', index) end
+`;
+
+/**
+ * KEYS: one record key per part, then one counter key per entry.
+ * ARGV: now, partCount, leaseMs, recordTtlMs, then per entry: kind, limit, amount, p1, p2, member
+ *   (w: p1 = sub-window index, p2 = windowMs; u: p1 = period end ms, p2 = retention ms).
+ * Reply: admitted (0|1), refused entry (1-based, 0 if none), then per entry:
+ *   used, resetMs (-1 = unknown), retryAfterMs (-1 = unknown), slot charged (windows; else 0).
+ */
+export const RESERVE_SCRIPT = `${COMMON}
+local now = tonumber(ARGV[1])
+local parts = tonumber(ARGV[2])
+local lease = tonumber(ARGV[3])
+local recordTtl = tonumber(ARGV[4])
+local entries = #KEYS - parts
+local used, slots = {}, {}
+
+local function expire_window(key, current)
+  local oldest_live = current - SUBS
+  local oldest = tonumber(redis.call('HGET', key, 'o'))
+  if not oldest then return 0, current end
+  if oldest >= oldest_live then
+    return tonumber(redis.call('HGET', key, 't')) or 0, math.max(current, oldest)
+  end
+  if oldest_live - oldest > SUBS then
+    redis.call('DEL', key)
+    return 0, current
+  end
+  local total = tonumber(redis.call('HGET', key, 't')) or 0
+  for index = oldest, oldest_live - 1 do
+    local name = field(index)
+    local count = tonumber(redis.call('HGET', key, name))
+    if count then
+      total = total - count
+      redis.call('HDEL', key, name)
+    end
+  end
+  redis.call('HSET', key, 't', total, 'o', oldest_live)
+  return total, current
+end
+
+local refused = 0
+for j = 1, entries do
+  local key = KEYS[parts + j]
+  local base = 4 + (j - 1) * ${RESERVE_FIELDS_PER_ENTRY}
+  local kind = ARGV[base + 1]
+  local limit = tonumber(ARGV[base + 2])
+  local amount = tonumber(ARGV[base + 3])
+  slots[j] = 0
+  if kind == 'w' then
+    used[j], slots[j] = expire_window(key, tonumber(ARGV[base + 4]))
+  elseif kind == 'c' then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+    used[j] = redis.call('ZCARD', key)
+  else
+    used[j] = tonumber(redis.call('GET', key)) or 0
+  end
+  if refused == 0 and not fits(used[j], amount, limit) then refused = j end
+end
+
+local reply = { refused == 0 and 1 or 0, refused }
+for j = 1, entries do
+  local key = KEYS[parts + j]
+  local base = 4 + (j - 1) * ${RESERVE_FIELDS_PER_ENTRY}
+  local kind = ARGV[base + 1]
+  local limit = tonumber(ARGV[base + 2])
+  local amount = tonumber(ARGV[base + 3])
+  local p1, p2, member = tonumber(ARGV[base + 4]), tonumber(ARGV[base + 5]), ARGV[base + 6]
+  local reset, retry = -1, -1
+  if kind == 'w' then
+    local width = p2 / SUBS
+    if refused == 0 then
+      if amount > 0 then
+        redis.call('HINCRBY', key, field(slots[j]), amount)
+        redis.call('HINCRBY', key, 't', amount)
+        redis.call('HSETNX', key, 'o', field(slots[j]))
+        redis.call('PEXPIRE', key, math.ceil(p2 + 2 * width))
+      end
+      -- An upper bound when nothing was charged now: the newest usage is at most this recent.
+      reset = (used[j] + amount > 0) and math.ceil((slots[j] + SUBS + 1) * width - now) or 0
+    else
+      -- Refused somewhere: walk the live sub-windows, oldest first, for when this fits and empties.
+      reset, retry = 0, -1
+      local current = tonumber(ARGV[base + 4])
+      local freed = 0
+      for index = current - SUBS, slots[j] do
+        local count = tonumber(redis.call('HGET', key, field(index))) or 0
+        if count > 0 then
+          freed = freed + count
+          reset = math.ceil((index + SUBS + 1) * width - now)
+          if retry == -1 and fits(used[j] - freed, amount, limit) then retry = reset end
+        end
+      end
+    end
+  elseif kind == 'c' then
+    if refused == 0 then
+      redis.call('ZADD', key, now + lease, member)
+      redis.call('PEXPIRE', key, lease)
+    end
+  else
+    local until_end = p1 - now
+    retry = until_end
+    reset = (used[j] > 0 or (refused == 0 and amount > 0)) and until_end or 0
+    if refused == 0 and amount > 0 then
+      redis.call('INCRBY', key, amount)
+      redis.call('PEXPIRE', key, until_end + p2)
+    end
+  end
+  reply[#reply + 1] = used[j]
+  reply[#reply + 1] = reset
+  reply[#reply + 1] = retry
+  reply[#reply + 1] = slots[j]
+end
+
+if refused == 0 then
+  for p = 1, parts do redis.call('SET', KEYS[p], '1', 'PX', recordTtl) end
+end
+return reply
+`;
+
+/**
+ * KEYS: the record key, then one counter key per entry.
+ * ARGV per entry: kind, delta, slot, member.
+ * Reply: 1 if applied, 0 if already settled, released or expired (idempotence).
+ */
+export const SETTLE_SCRIPT = `${COMMON}
+if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+for j = 1, #KEYS - 1 do
+  local key = KEYS[j + 1]
+  local base = (j - 1) * ${SETTLE_FIELDS_PER_ENTRY}
+  local kind = ARGV[base + 1]
+  local delta = tonumber(ARGV[base + 2])
+  local slot = ARGV[base + 3]
+  if kind == 'c' then
+    redis.call('ZREM', key, ARGV[base + 4])
+  elseif delta ~= 0 then
+    if kind == 'u' then
+      if redis.call('EXISTS', key) == 1 then redis.call('INCRBY', key, delta) end
+    else
+      -- Only a sub-window still inside the window is adjusted: one that aged out no longer counts.
+      local oldest = tonumber(redis.call('HGET', key, 'o'))
+      if oldest and tonumber(slot) >= oldest and redis.call('HEXISTS', key, slot) == 1 then
+        redis.call('HINCRBY', key, slot, delta)
+        redis.call('HINCRBY', key, 't', delta)
+      end
+    end
+  end
+end
+return 1
+`;

@@ -1,0 +1,221 @@
+/**
+ * The OpenAI-compatible base. Any upstream that speaks OpenAI's Chat Completions wire format
+ * (OpenAI itself, Azure OpenAI, vLLM, Ollama, llama.cpp server, LM Studio, TGI) is this adapter
+ * plus a few fields: where to send requests, how to authenticate, what it can do. A new
+ * compatible vendor is a spec, not a copy of this file.
+ */
+import { SeedError } from '../errors.ts';
+import {
+  chatCompletionSchema,
+  embeddingResponseSchema,
+  type ChatCompletionChunk,
+  type ChatCompletionRequest,
+  type EmbeddingRequest,
+} from '../wire/openai.ts';
+import {
+  openAIErrorMessage,
+  postJson,
+  readErrorText,
+  readJson,
+  sseEvents,
+  upstreamInfo,
+  upstreamStatusError,
+  type UpstreamResponse,
+} from './http.ts';
+import type {
+  CallContext,
+  ChatResult,
+  ChatStreamResult,
+  DeploymentTarget,
+  EmbeddingResult,
+  ProviderAdapter,
+  ProviderCapabilities,
+  ProviderDependencies,
+} from './types.ts';
+
+export interface OpenAICompatibleSpec {
+  provider: string;
+  capabilities: ProviderCapabilities;
+  /** Full URL for an operation (`chat/completions` or `embeddings`) on a deployment. */
+  url(deployment: DeploymentTarget, operation: 'chat/completions' | 'embeddings'): string;
+  /** Authentication headers; may return none when the upstream needs no key. */
+  authHeaders(deployment: DeploymentTarget): Record<string, string>;
+  /** Whether the body carries `model` (Azure names the model in the URL instead). */
+  sendsModel: boolean;
+  /** Whether the upstream understands `stream_options.include_usage`. */
+  streamUsage(deployment: DeploymentTarget): boolean;
+  /** Request parameters this upstream rejects; they are removed with a warning. */
+  unsupportedParameters?: (deployment: DeploymentTarget) => readonly string[];
+  /** Whether this deployment serves embeddings; defaults to the capability table. */
+  embeddings?: (deployment: DeploymentTarget) => boolean;
+}
+
+/** Joins a base URL and a path with exactly one slash. */
+export function joinUrl(base: string, path: string): string {
+  return `${base.endsWith('/') ? base.slice(0, -1) : base}/${path.startsWith('/') ? path.slice(1) : path}`;
+}
+
+export const FULL_CAPABILITIES: ProviderCapabilities = Object.freeze({
+  chat: true,
+  streaming: true,
+  embeddings: true,
+  tools: true,
+  images: true,
+  jsonSchema: true,
+  multipleChoices: true,
+});
+
+/** Builds an adapter for an OpenAI-compatible upstream described by `spec`. */
+export function createOpenAICompatibleAdapter(
+  spec: OpenAICompatibleSpec,
+  dependencies: ProviderDependencies,
+): ProviderAdapter {
+  const headersFor = (context: CallContext): Record<string, string> => ({
+    ...spec.authHeaders(context.deployment),
+    ...context.deployment.headers,
+    'x-request-id': context.requestId,
+  });
+
+  const bodyFor = (
+    request: ChatCompletionRequest | EmbeddingRequest,
+    deployment: DeploymentTarget,
+  ): { body: Record<string, unknown>; warnings: string[] } => {
+    const body: Record<string, unknown> = { ...request };
+    if (spec.sendsModel) body.model = deployment.model;
+    else delete body.model;
+    const warnings: string[] = [];
+    for (const parameter of spec.unsupportedParameters?.(deployment) ?? []) {
+      if (body[parameter] !== undefined) {
+        delete body[parameter];
+        warnings.push(`${parameter} is not supported by deployment ${deployment.name} and was not sent`);
+      }
+    }
+    return { body, warnings };
+  };
+
+  const failIfNotOk = async (response: UpstreamResponse, context: CallContext): Promise<void> => {
+    if (response.status >= 200 && response.status < 300) return;
+    const { message, param } = openAIErrorMessage(await readErrorText(response));
+    throw upstreamStatusError({
+      status: response.status,
+      headers: response.headers,
+      message,
+      param,
+      label: context.deployment.name,
+    });
+  };
+
+  const send = (operation: 'chat/completions' | 'embeddings', body: unknown, context: CallContext) =>
+    postJson({
+      dispatcher: dependencies.dispatcher,
+      url: spec.url(context.deployment, operation),
+      headers: headersFor(context),
+      body,
+      signal: context.signal,
+      timeoutMs: context.timeoutMs,
+      label: context.deployment.name,
+    });
+
+  return {
+    provider: spec.provider,
+    capabilities: spec.capabilities,
+
+    async chat(request, context): Promise<ChatResult> {
+      const { body, warnings } = bodyFor(request, context.deployment);
+      delete body.stream;
+      delete body.stream_options;
+      const response = await send('chat/completions', body, context);
+      await failIfNotOk(response, context);
+      const parsed = chatCompletionSchema.safeParse(await readJson(response, context.deployment.name, context.signal));
+      if (!parsed.success) throw invalidResponse(context, parsed.error.issues[0]?.path.join('.') ?? '');
+      return { response: parsed.data, upstream: upstreamInfo(response), warnings };
+    },
+
+    async streamChat(request, context): Promise<ChatStreamResult> {
+      const { body, warnings } = bodyFor(request, context.deployment);
+      body.stream = true;
+      // Usage is how the ledger and the limiter settle; ask for it even if the client did not.
+      if (spec.streamUsage(context.deployment)) {
+        body.stream_options = { ...(request.stream_options ?? {}), include_usage: true };
+      } else delete body.stream_options;
+      const response = await send('chat/completions', body, context);
+      await failIfNotOk(response, context);
+      return {
+        chunks: parseChunks(response, context),
+        upstream: upstreamInfo(response),
+        warnings,
+      };
+    },
+
+    async embed(request, context): Promise<EmbeddingResult> {
+      if (!(spec.embeddings?.(context.deployment) ?? spec.capabilities.embeddings)) {
+        throw new SeedError('invalid_request', `Deployment ${context.deployment.name} does not serve embeddings.`, {
+          param: 'model',
+        });
+      }
+      const { body, warnings } = bodyFor(request, context.deployment);
+      const response = await send('embeddings', body, context);
+      await failIfNotOk(response, context);
+      const parsed = embeddingResponseSchema.safeParse(
+        await readJson(response, context.deployment.name, context.signal),
+      );
+      if (!parsed.success) throw invalidResponse(context, parsed.error.issues[0]?.path.join('.') ?? '');
+      return { response: parsed.data, upstream: upstreamInfo(response), warnings };
+    },
+  };
+}
+
+function invalidResponse(context: CallContext, where: string): SeedError {
+  return new SeedError(
+    'upstream_invalid_response',
+    `Deployment ${context.deployment.name} returned a response that does not match the Chat Completions format${
+      where ? ` (at ${where})` : ''
+    }.`,
+  );
+}
+
+async function* parseChunks(response: UpstreamResponse, context: CallContext): AsyncGenerator<ChatCompletionChunk> {
+  let finished = false;
+  for await (const event of sseEvents(response, context.deployment.name, context.signal)) {
+    const data = event.data.trim();
+    if (data === '') continue;
+    if (data === '[DONE]') return;
+    let value: unknown;
+    try {
+      value = JSON.parse(data);
+    } catch {
+      throw new SeedError(
+        'upstream_invalid_response',
+        `Deployment ${context.deployment.name} sent a stream event that is not JSON.`,
+      );
+    }
+    if (!isChunk(value)) {
+      const { message } = openAIErrorMessage(data);
+      if (value !== null && typeof value === 'object' && 'error' in value) {
+        throw new SeedError('upstream_error', `Deployment ${context.deployment.name} failed mid-stream: ${message}`);
+      }
+      throw new SeedError(
+        'upstream_invalid_response',
+        `Deployment ${context.deployment.name} sent a stream event that is not a chat.completion.chunk.`,
+      );
+    }
+    if (value.choices.some((choice) => choice.finish_reason)) finished = true;
+    yield value;
+  }
+  // Some compatible servers omit [DONE]; a stream that reached a finish_reason is complete.
+  if (finished) return;
+  throw new SeedError(
+    'upstream_invalid_response',
+    `Deployment ${context.deployment.name} ended the stream before it finished.`,
+  );
+}
+
+/**
+ * A cheap structural check per chunk: a full schema parse of every chunk costs more than the
+ * rest of the stream path, and the fields the gateway reads are exactly these.
+ */
+function isChunk(value: unknown): value is ChatCompletionChunk {
+  if (value === null || typeof value !== 'object') return false;
+  const record = value as Record<string, unknown>;
+  return Array.isArray(record.choices) && (record.usage === undefined || record.usage === null || typeof record.usage === 'object');
+}

@@ -1,0 +1,38 @@
+/** The `openai` provider: OpenAI's own API, bearer-token auth, everything supported. */
+import { z } from 'zod';
+import { createOpenAICompatibleAdapter, FULL_CAPABILITIES, joinUrl } from './openai-compatible.ts';
+import { optionsOf } from './options.ts';
+import type { ProviderDefinition } from './types.ts';
+
+const optionsSchema = z
+  .object({
+    /** Sent as `OpenAI-Organization`. */
+    organization: z.string().optional(),
+    /** Sent as `OpenAI-Project`. */
+    project: z.string().optional(),
+  })
+  .strict();
+
+export const openAIProvider: ProviderDefinition = {
+  name: 'openai',
+  optionsSchema,
+  create: (dependencies) =>
+    createOpenAICompatibleAdapter(
+      {
+        provider: 'openai',
+        capabilities: FULL_CAPABILITIES,
+        url: (deployment, operation) => joinUrl(deployment.baseUrl, operation),
+        authHeaders: (deployment) => {
+          const options = optionsOf(optionsSchema, deployment);
+          return {
+            ...(deployment.apiKey ? { authorization: `Bearer ${deployment.apiKey}` } : {}),
+            ...(options.organization ? { 'openai-organization': options.organization } : {}),
+            ...(options.project ? { 'openai-project': options.project } : {}),
+          };
+        },
+        sendsModel: true,
+        streamUsage: () => true,
+      },
+      dependencies,
+    ),
+};

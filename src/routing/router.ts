@@ -1,0 +1,225 @@
+/**
+ * Runs one call across a route's deployments and its fallbacks: weighted choice among healthy
+ * deployments, preferring those with quota left; on a retryable failure, another deployment at
+ * once, or the same one after an exponential backoff with full jitter that honours the
+ * upstream's `retry-after`; every attempt within the call's one deadline.
+ */
+import { SeedError } from '../errors.ts';
+import type { RateLimitSnapshot } from '../providers/types.ts';
+import type { HealthTracker } from './health.ts';
+import { routePlan, type Deployment, type Route, type RouteTable } from './route-table.ts';
+
+export interface Attempt {
+  route: Route;
+  deployment: Deployment;
+  /** 1-based attempt number within the call. */
+  number: number;
+  /** Aborts on client disconnect or when the call's deadline passes. */
+  signal: AbortSignal;
+  /** Time left before the deadline, in milliseconds. */
+  timeoutMs: number;
+}
+
+/** What an attempt function reports besides its value, so health and quotas stay current. */
+export interface AttemptOutcome<T> {
+  value: T;
+  quota?: RateLimitSnapshot;
+}
+
+export type RoutedResult<T> =
+  | { ok: true; value: T; route: Route; deployment: Deployment; attempts: number }
+  | { ok: false; error: SeedError; route: Route | undefined; deployment: Deployment | undefined; attempts: number };
+
+export interface RouterDependencies {
+  table: RouteTable;
+  health: HealthTracker;
+  now: () => number;
+  random: () => number;
+  sleep: (milliseconds: number, signal: AbortSignal) => Promise<void>;
+}
+
+export interface RouteCallInput<T> {
+  routeName: string;
+  /** The client's signal; the router adds the deadline to it. */
+  signal: AbortSignal;
+  /** Absolute deadline (epoch ms) for the whole call. */
+  deadlineAt: number;
+  /**
+   * Why a deployment may not serve this call (purpose, region, capability), or null when it
+   * may. Excluded deployments are never tried; if none is left the call fails with the reason.
+   */
+  exclude?: (deployment: Deployment, route: Route) => SeedError | null;
+  run: (attempt: Attempt) => Promise<AttemptOutcome<T>>;
+}
+
+/** Errors that say nothing about the deployment's health: the request itself was at fault. */
+const REQUEST_FAULTS = new Set(['upstream_bad_request', 'invalid_request', 'client_closed_request', 'deadline_exceeded']);
+
+export function createRouter(dependencies: RouterDependencies) {
+  const { table, health, now, random, sleep } = dependencies;
+
+  function pickWeighted<Candidate extends { deployment: Deployment; weight: number }>(candidates: Candidate[]): Candidate {
+    // Deployments whose upstream reported an exhausted quota go last: route before the 429.
+    const fresh = candidates.filter((candidate) => !health.quotaExhausted(candidate.deployment.name));
+    const pool = fresh.length > 0 ? fresh : candidates;
+    const weights = pool.map((candidate) => candidate.weight * Math.max(0.05, health.quotaShare(candidate.deployment.name)));
+    const total = weights.reduce((sum, weight) => sum + weight, 0);
+    let point = random() * total;
+    for (let index = 0; index < pool.length; index++) {
+      point -= weights[index] as number;
+      if (point <= 0) return pool[index] as Candidate;
+    }
+    return pool[pool.length - 1] as Candidate;
+  }
+
+  async function route<T>(input: RouteCallInput<T>): Promise<RoutedResult<T>> {
+    const first = table.routes.get(input.routeName);
+    if (!first) {
+      return {
+        ok: false,
+        error: new SeedError('model_not_found', `The model \`${input.routeName}\` does not exist or you do not have access to it.`, {
+          param: 'model',
+        }),
+        route: undefined,
+        deployment: undefined,
+        attempts: 0,
+      };
+    }
+    const plan = routePlan(table, input.routeName);
+    const candidates: Array<{ route: Route; deployment: Deployment; weight: number }> = [];
+    let exclusion: SeedError | null = null;
+    for (const planned of plan) {
+      for (const target of planned.targets) {
+        const reason = input.exclude?.(target.deployment, planned) ?? null;
+        if (reason) exclusion ??= reason;
+        else candidates.push({ route: planned, ...target });
+      }
+    }
+    if (candidates.length === 0) {
+      return { ok: false, error: exclusion ?? noDeployment(first), route: first, deployment: undefined, attempts: 0 };
+    }
+
+    const deadline = new AbortController();
+    const remaining = () => input.deadlineAt - now();
+    const timer = setTimeout(
+      () => deadline.abort(new SeedError('deadline_exceeded', `The call to ${first.name} did not finish before its deadline.`)),
+      Math.max(0, remaining()),
+    );
+    const signal = AbortSignal.any([input.signal, deadline.signal]);
+    const tried = new Set<string>();
+    const retry = first.retry;
+    let attempts = 0;
+    let lastError: SeedError | undefined;
+    let last: { route: Route; deployment: Deployment } | undefined;
+
+    try {
+      while (attempts < retry.maxAttempts) {
+        if (signal.aborted) break;
+        // 1. an untried deployment that can take traffic now, in plan order (route, then fallbacks)
+        let choice: { route: Route; deployment: Deployment } | undefined;
+        for (const planned of plan) {
+          const ready = candidates.filter(
+            (candidate) =>
+              candidate.route === planned && !tried.has(candidate.deployment.name) && health.waitMs(candidate.deployment.name) === 0,
+          );
+          if (ready.length > 0) {
+            choice = pickWeighted(ready);
+            break;
+          }
+        }
+        // 2. otherwise the one that becomes available soonest, after a backoff
+        if (!choice) {
+          const soonest = [...candidates].sort(
+            (left, right) => health.waitMs(left.deployment.name) - health.waitMs(right.deployment.name),
+          )[0] as (typeof candidates)[number];
+          const view = health.view(soonest.deployment.name);
+          const backoff = attempts === 0 ? 0 : jitteredBackoff(retry, attempts, random);
+          const wait = Math.max(backoff, view.availableInMs);
+          const waitingOnBreaker = view.state === 'cooldown' && view.availableInMs > backoff;
+          if (waitingOnBreaker || wait >= remaining()) {
+            lastError = waitError({ route: first, waitMs: view.availableInMs, lastError, breaker: waitingOnBreaker });
+            break;
+          }
+          if (wait > 0) await sleep(wait, signal);
+          if (signal.aborted) break;
+          choice = soonest;
+        }
+
+        attempts += 1;
+        tried.add(choice.deployment.name);
+        last = choice;
+        try {
+          const outcome = await input.run({
+            route: choice.route,
+            deployment: choice.deployment,
+            number: attempts,
+            signal,
+            timeoutMs: Math.max(1, Math.min(choice.deployment.timeoutMs ?? Infinity, remaining())),
+          });
+          health.recordSuccess({ deployment: choice.deployment.name, ...(outcome.quota ? { quota: outcome.quota } : {}) });
+          return { ok: true, value: outcome.value, route: choice.route, deployment: choice.deployment, attempts };
+        } catch (thrown) {
+          const error = signal.aborted && deadline.signal.aborted && !input.signal.aborted ? deadlineError(first) : asSeedError(thrown);
+          lastError = error;
+          if (!REQUEST_FAULTS.has(error.code)) {
+            health.recordFailure({
+              deployment: choice.deployment.name,
+              ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}),
+            });
+          }
+          if (!error.retryable || REQUEST_FAULTS.has(error.code)) break;
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+
+    if (input.signal.aborted) {
+      lastError = new SeedError('client_closed_request', 'The client closed the request.');
+    } else if (deadline.signal.aborted) {
+      lastError = deadlineError(first);
+    }
+    return {
+      ok: false,
+      error: lastError ?? noDeployment(first),
+      route: last?.route ?? first,
+      deployment: last?.deployment,
+      attempts,
+    };
+  }
+
+  return { route };
+}
+
+export type Router = ReturnType<typeof createRouter>;
+
+/** Exponential backoff with full jitter: uniform in [0, min(max, initial·2^(n-1))]. */
+export function jitteredBackoff(policy: { initialDelayMs: number; maxDelayMs: number }, retryNumber: number, random: () => number): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** Math.max(0, retryNumber - 1));
+  return Math.floor(random() * ceiling);
+}
+
+function asSeedError(thrown: unknown): SeedError {
+  if (thrown instanceof SeedError) return thrown;
+  return new SeedError('upstream_error', 'The upstream call failed unexpectedly.', { cause: thrown });
+}
+
+function deadlineError(route: Route): SeedError {
+  return new SeedError('deadline_exceeded', `The call to ${route.name} did not finish within its deadline of ${route.timeoutMs} ms.`);
+}
+
+function noDeployment(route: Route): SeedError {
+  return new SeedError('no_healthy_deployment', `No deployment of ${route.name} can serve this call.`);
+}
+
+function waitError(input: { route: Route; waitMs: number; lastError: SeedError | undefined; breaker: boolean }): SeedError {
+  // When the last attempt's own error says why (e.g. a 429 with retry-after), that is the clearest answer.
+  if (input.lastError && !input.breaker) return input.lastError;
+  return new SeedError(
+    'no_healthy_deployment',
+    `Every deployment of ${input.route.name} is cooling down after failures${
+      input.lastError ? ` (last: ${input.lastError.message})` : ''
+    }; try again in ${Math.ceil(input.waitMs / 1000)} s.`,
+    { retryAfterMs: input.waitMs },
+  );
+}

@@ -1,0 +1,85 @@
+/**
+ * `CallRecord` ⇄ `calls` row. Kept apart from the queries so the mapping is one screen a
+ * reader can check column by column.
+ */
+import type { Selectable, Insertable } from 'kysely';
+import type { CallEndpoint, CallRecord, CallStatus } from '../ledger/types.ts';
+import type { ErrorCode } from '../errors.ts';
+import type { StoreDialect } from './connect.ts';
+import type { CallsTable } from './schema.ts';
+
+/** Encodes a boolean as the dialect binds it: better-sqlite3 accepts only numbers for 0/1. */
+export function encodeBoolean({ dialect, value }: { dialect: StoreDialect; value: boolean }): boolean | number {
+  if (dialect === 'sqlite') return value ? 1 : 0;
+  return value;
+}
+
+/** The row to insert for `call`. */
+export function toCallRow({ dialect, call }: { dialect: StoreDialect; call: CallRecord }): Insertable<CallsTable> {
+  return {
+    id: call.id,
+    started_at: call.startedAt,
+    endpoint: call.endpoint,
+    route: call.route,
+    served_route: call.servedRoute,
+    deployment: call.deployment,
+    provider: call.provider,
+    model: call.model,
+    region: call.region,
+    purpose: call.purpose,
+    terms_profile: call.termsProfile,
+    terms_version: call.termsVersion,
+    org_id: call.orgId,
+    team_id: call.teamId,
+    key_id: call.keyId,
+    status: call.status,
+    http_status: call.httpStatus,
+    error_code: call.errorCode,
+    stream: encodeBoolean({ dialect, value: call.stream }),
+    attempts: call.attempts,
+    prompt_tokens: call.promptTokens,
+    completion_tokens: call.completionTokens,
+    cached_tokens: call.cachedTokens,
+    usage_reported: encodeBoolean({ dialect, value: call.usageReported }),
+    cost_usd: call.costUsd,
+    latency_ms: call.latencyMs,
+    ttft_ms: call.ttftMs,
+    metadata: call.metadata === null ? null : JSON.stringify(call.metadata),
+    payload: call.payload === null ? null : JSON.stringify(call.payload),
+  };
+}
+
+/** The `CallRecord` stored in `row`. */
+export function fromCallRow(row: Selectable<CallsTable>): CallRecord {
+  return {
+    id: row.id,
+    startedAt: Number(row.started_at),
+    endpoint: row.endpoint as CallEndpoint,
+    route: row.route,
+    servedRoute: row.served_route,
+    deployment: row.deployment,
+    provider: row.provider,
+    model: row.model,
+    region: row.region,
+    purpose: row.purpose,
+    termsProfile: row.terms_profile,
+    termsVersion: row.terms_version,
+    orgId: row.org_id,
+    teamId: row.team_id,
+    keyId: row.key_id,
+    status: row.status as CallStatus,
+    httpStatus: row.http_status,
+    errorCode: row.error_code as ErrorCode | null,
+    stream: Boolean(row.stream),
+    attempts: row.attempts,
+    promptTokens: row.prompt_tokens,
+    completionTokens: row.completion_tokens,
+    cachedTokens: row.cached_tokens,
+    usageReported: Boolean(row.usage_reported),
+    costUsd: row.cost_usd,
+    latencyMs: row.latency_ms,
+    ttftMs: row.ttft_ms,
+    metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Record<string, string>),
+    payload: row.payload === null ? null : (JSON.parse(row.payload) as CallRecord['payload']),
+  };
+}

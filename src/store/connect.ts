@@ -1,0 +1,99 @@
+/**
+ * Turns a store URL into a kysely instance: `sqlite:<path>` / `sqlite::memory:` (better-sqlite3)
+ * or `postgres://…` / `postgresql://…` (pg pool).
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import { SeedError } from '../errors.ts';
+import type { Database } from './schema.ts';
+
+export type StoreDialect = 'sqlite' | 'postgres';
+
+/** The default store: an embedded SQLite file, created on demand. */
+export const DEFAULT_STORE_URL = 'sqlite:./data/seed.db';
+
+export interface ConnectOptions {
+  url: string;
+  /** PostgreSQL only: schema to create (if missing) and put first on every connection's search_path. */
+  schema?: string;
+  /** PostgreSQL only: maximum pool size (default 10). */
+  poolSize?: number;
+  /** PostgreSQL only: how long to wait for a connection before failing (default 5000 ms). */
+  connectTimeoutMs?: number;
+  /** Called with errors of idle pooled connections (e.g. the server went away); default: ignore. */
+  onConnectionError?: (error: Error) => void;
+}
+
+export interface Connection {
+  dialect: StoreDialect;
+  db: Kysely<Database>;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+// int8 (count, sum of int, bigint columns) and numeric (sum of bigint, avg) arrive as strings
+// by default because they can exceed 2^53; our values (epoch ms, token sums) never do.
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+const typeParsers: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if (oid === INT8_OID || oid === NUMERIC_OID) return (value: string) => Number(value);
+    return format === undefined ? pg.types.getTypeParser(oid) : pg.types.getTypeParser(oid, format);
+  }) as typeof pg.types.getTypeParser,
+};
+
+/** Opens the database behind `url`; does not migrate. */
+export async function connect(options: ConnectOptions): Promise<Connection> {
+  const { url } = options;
+  if (url.startsWith('sqlite:')) return { dialect: 'sqlite', db: connectSqlite(url.slice('sqlite:'.length)) };
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    return { dialect: 'postgres', db: await connectPostgres(options) };
+  }
+  throw new SeedError('invalid_request', `unsupported store URL "${redact(url)}": expected sqlite:<path> or postgres://…`);
+}
+
+function connectSqlite(path: string): Kysely<Database> {
+  if (path === '') throw new SeedError('invalid_request', 'sqlite: store URL needs a path or :memory:');
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const database = new BetterSqlite3(path);
+  // WAL lets readers (usage queries) run while the ledger writer appends; NORMAL sync is
+  // durable across process crashes in WAL mode, which is what the spill file covers anyway.
+  database.pragma('journal_mode = WAL');
+  database.pragma('synchronous = NORMAL');
+  database.pragma('busy_timeout = 5000');
+  database.pragma('foreign_keys = ON');
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+}
+
+async function connectPostgres(options: ConnectOptions): Promise<Kysely<Database>> {
+  const { schema } = options;
+  if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
+    throw new SeedError('invalid_request', `invalid PostgreSQL schema name "${schema}"`);
+  }
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+    types: typeParsers,
+    ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
+  });
+  // Without a listener, an idle connection dropped by the server would crash the process.
+  pool.on('error', (error) => options.onConnectionError?.(error));
+  if (schema !== undefined) {
+    try {
+      await pool.query(`create schema if not exists ${schema}`);
+    } catch (error) {
+      await pool.end();
+      throw error;
+    }
+  }
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/** The URL without its password, for error messages. */
+export function redact(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}

@@ -1,0 +1,106 @@
+/**
+ * Versioned migrations, defined in code so they ship with the build and run the same on both
+ * dialects. Written with kysely's schema builder: `bigint`, `boolean` and `double precision`
+ * become native types on PostgreSQL and map to INTEGER/NUMERIC/REAL affinity on SQLite.
+ *
+ * Append new migrations at the end with the next number; never edit one that has shipped.
+ */
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+
+/** Created for `CallRecord`; indexes follow the usage queries (time range, optionally per tenant or upstream). */
+const ledgerCalls: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .createTable('calls')
+      .addColumn('id', 'text', (column) => column.primaryKey())
+      .addColumn('started_at', 'bigint', (column) => column.notNull())
+      .addColumn('endpoint', 'text', (column) => column.notNull())
+      .addColumn('route', 'text', (column) => column.notNull())
+      .addColumn('served_route', 'text')
+      .addColumn('deployment', 'text')
+      .addColumn('provider', 'text')
+      .addColumn('model', 'text')
+      .addColumn('region', 'text')
+      .addColumn('purpose', 'text', (column) => column.notNull())
+      .addColumn('terms_profile', 'text')
+      .addColumn('terms_version', 'text')
+      .addColumn('org_id', 'text')
+      .addColumn('team_id', 'text')
+      .addColumn('key_id', 'text')
+      .addColumn('status', 'text', (column) => column.notNull())
+      .addColumn('http_status', 'integer', (column) => column.notNull())
+      .addColumn('error_code', 'text')
+      .addColumn('stream', 'boolean', (column) => column.notNull())
+      .addColumn('attempts', 'integer', (column) => column.notNull())
+      .addColumn('prompt_tokens', 'integer', (column) => column.notNull())
+      .addColumn('completion_tokens', 'integer', (column) => column.notNull())
+      .addColumn('cached_tokens', 'integer', (column) => column.notNull())
+      .addColumn('usage_reported', 'boolean', (column) => column.notNull())
+      .addColumn('cost_usd', 'double precision', (column) => column.notNull())
+      .addColumn('latency_ms', 'double precision', (column) => column.notNull())
+      .addColumn('ttft_ms', 'double precision')
+      .addColumn('metadata', 'text')
+      .addColumn('payload', 'text')
+      .execute();
+    const indexes: Array<[name: string, columns: string[]]> = [
+      ['calls_started_at', ['started_at']],
+      ['calls_team_started_at', ['team_id', 'started_at']],
+      ['calls_key_started_at', ['key_id', 'started_at']],
+      ['calls_route_started_at', ['route', 'started_at']],
+      ['calls_deployment_started_at', ['deployment', 'started_at']],
+    ];
+    for (const [name, columns] of indexes) {
+      await db.schema.createIndex(name).on('calls').columns(columns).execute();
+    }
+  },
+};
+
+/** Tenants (org → team → key), created now so the auth work has its tables. */
+const tenants: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .createTable('orgs')
+      .addColumn('id', 'text', (column) => column.primaryKey())
+      .addColumn('name', 'text', (column) => column.notNull())
+      .addColumn('created_at', 'bigint', (column) => column.notNull())
+      .execute();
+    await db.schema
+      .createTable('teams')
+      .addColumn('id', 'text', (column) => column.primaryKey())
+      .addColumn('org_id', 'text', (column) => column.notNull().references('orgs.id'))
+      .addColumn('name', 'text', (column) => column.notNull())
+      .addColumn('created_at', 'bigint', (column) => column.notNull())
+      .execute();
+    await db.schema.createIndex('teams_org_id').on('teams').column('org_id').execute();
+    await db.schema
+      .createTable('api_keys')
+      .addColumn('id', 'text', (column) => column.primaryKey())
+      .addColumn('team_id', 'text', (column) => column.notNull().references('teams.id'))
+      .addColumn('name', 'text', (column) => column.notNull())
+      .addColumn('key_hash', 'text', (column) => column.notNull().unique())
+      .addColumn('key_prefix', 'text', (column) => column.notNull())
+      .addColumn('region', 'text')
+      .addColumn('allowed_routes', 'text')
+      .addColumn('limits', 'text')
+      .addColumn('budget', 'text')
+      .addColumn('store_payloads', 'boolean', (column) => column.notNull().defaultTo(false))
+      .addColumn('expires_at', 'bigint')
+      .addColumn('revoked_at', 'bigint')
+      .addColumn('created_at', 'bigint', (column) => column.notNull())
+      .execute();
+    await db.schema.createIndex('api_keys_team_id').on('api_keys').column('team_id').execute();
+  },
+};
+
+/** Every migration, by name; names sort in the order they must run. */
+export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
+  '0001_ledger_calls': ledgerCalls,
+  '0002_tenants': tenants,
+});
+
+/** Feeds `MIGRATIONS` to kysely's `Migrator` (no files to find at run time). */
+export const migrationProvider: MigrationProvider = {
+  async getMigrations() {
+    return { ...MIGRATIONS };
+  },
+};

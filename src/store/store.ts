@@ -1,0 +1,68 @@
+/**
+ * The store: one data layer over SQLite (embedded, the default) and PostgreSQL (shared by
+ * replicas). `openStore` connects, migrates, and returns typed helpers; `db` is there for
+ * modules that own their own tables (tenants, datasets) and query them with kysely directly.
+ */
+import type { Kysely } from 'kysely';
+import type { CallRecord } from '../ledger/types.ts';
+import { connect, DEFAULT_STORE_URL, type ConnectOptions, type StoreDialect } from './connect.ts';
+import { migrateToLatest } from './migrate.ts';
+import type { Database } from './schema.ts';
+import { getCall, insertCalls, listCalls, type CallPage, type ListCallsOptions } from './calls.ts';
+import { explainUsage, usage, type UsageQuery, type UsageRow } from './usage.ts';
+
+export interface Store {
+  readonly dialect: StoreDialect;
+  readonly db: Kysely<Database>;
+  /** Migration names applied when this store opened (empty when the schema was current). */
+  readonly appliedMigrations: readonly string[];
+  /** Inserts calls in one transaction; ids already stored are skipped (ON CONFLICT DO NOTHING). */
+  insertCalls(records: readonly CallRecord[]): Promise<{ inserted: number }>;
+  getCall(id: string): Promise<CallRecord | null>;
+  listCalls(options?: ListCallsOptions): Promise<CallPage>;
+  usage(query: UsageQuery): Promise<UsageRow[]>;
+  /** The query plan of `usage(query)`, one line per step. */
+  explainUsage(query: UsageQuery): Promise<string[]>;
+  /** Closes the connection (pool); the store is unusable afterwards. */
+  close(): Promise<void>;
+}
+
+export interface OpenStoreOptions extends Partial<ConnectOptions> {
+  /** Apply pending migrations before returning (default true). */
+  migrate?: boolean;
+}
+
+/**
+ * Opens the store at `url` (default `sqlite:./data/seed.db`) and brings its schema up to date.
+ *
+ * @example
+ * const store = await openStore({ url: 'sqlite::memory:' });
+ * await store.insertCalls([call]);
+ * const rows = await store.usage({ groupBy: ['team'], since: 0, until: Date.now() });
+ * await store.close();
+ */
+export async function openStore(options: OpenStoreOptions = {}): Promise<Store> {
+  const { dialect, db } = await connect({ ...options, url: options.url ?? DEFAULT_STORE_URL });
+  let appliedMigrations: string[] = [];
+  if (options.migrate !== false) {
+    try {
+      appliedMigrations = await migrateToLatest({ db });
+    } catch (error) {
+      await db.destroy();
+      throw error;
+    }
+  }
+  const context = { dialect, db };
+  let closed: Promise<void> | null = null;
+  return Object.freeze({
+    dialect,
+    db,
+    appliedMigrations: Object.freeze(appliedMigrations),
+    insertCalls: (records: readonly CallRecord[]) => insertCalls({ context, records }),
+    getCall: (id: string) => getCall({ context, id }),
+    listCalls: (listOptions: ListCallsOptions = {}) => listCalls({ context, options: listOptions }),
+    usage: (query: UsageQuery) => usage({ context, query }),
+    explainUsage: (query: UsageQuery) => explainUsage({ context, query }),
+    close: () => (closed ??= db.destroy()),
+  });
+}
