@@ -2,12 +2,8 @@
  * The composition root: the one place that wires Seed together. Read this file to see the
  * whole system — config, providers, routing, admission, the call service, sinks, HTTP.
  */
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Agent } from 'undici';
 import type { FastifyInstance } from 'fastify';
-import { loadConfigFile, type PathSegment } from './config/load.ts';
 import type { SeedConfig } from './config/schema.ts';
 import { createCallService } from './gateway/calls.ts';
 import { ANONYMOUS_CALLER, OPEN_ADMISSION, type Admission, type Authenticate } from './gateway/hooks.ts';
@@ -15,57 +11,13 @@ import { createGatewayApp } from './gateway/http/app.ts';
 import type { CallRecord, CallSink } from './ledger/types.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createMetrics } from './metrics/metrics.ts';
-import { BUILTIN_PROVIDERS, createProviderRegistry } from './providers/registry.ts';
+import { createProviderRegistry } from './providers/registry.ts';
 import { HealthTracker } from './routing/health.ts';
 import { buildRouteTable } from './routing/route-table.ts';
 import { createRouter } from './routing/router.ts';
 import { startSimulator, type SimulatorHandle } from './simulator/index.ts';
 
-export const EXAMPLE_CONFIG = fileURLToPath(new URL('../config/example.seed.yaml', import.meta.url));
-
-/** Checks that need the provider registry: known provider names and valid adapter options. */
-export function providerChecks(config: SeedConfig): Array<{ path: PathSegment[]; message: string }> {
-  const problems: Array<{ path: PathSegment[]; message: string }> = [];
-  const known = new Map(BUILTIN_PROVIDERS.map((definition) => [definition.name, definition]));
-  for (const [name, deployment] of Object.entries(config.deployments)) {
-    const definition = known.get(deployment.provider);
-    if (!definition) {
-      problems.push({
-        path: ['deployments', name, 'provider'],
-        message: `unknown provider "${deployment.provider}" (known: ${[...known.keys()].join(', ')})`,
-      });
-      continue;
-    }
-    const options = definition.optionsSchema.safeParse(deployment.options);
-    if (!options.success) {
-      for (const issue of options.error.issues) {
-        const path = issue.path.filter((segment): segment is PathSegment => typeof segment !== 'symbol');
-        problems.push({ path: ['deployments', name, 'options', ...path], message: issue.message });
-      }
-    }
-  }
-  return problems;
-}
-
-export interface LoadedConfig {
-  config: SeedConfig;
-  path: string;
-  /** True when no config was given and the bundled example (simulator-backed) is used. */
-  isExample: boolean;
-}
-
-/**
- * Finds and loads the config: an explicit path, else `./seed.yaml`, else the bundled example.
- * Throws ConfigError with every problem and its line.
- */
-export function loadSeedConfig(input: { path?: string; cwd?: string; env?: NodeJS.ProcessEnv } = {}): LoadedConfig {
-  const cwd = input.cwd ?? process.cwd();
-  const explicit = input.path ?? input.env?.SEED_CONFIG;
-  const local = resolve(cwd, 'seed.yaml');
-  const path = explicit ? resolve(cwd, explicit) : existsSync(local) ? local : EXAMPLE_CONFIG;
-  const config = loadConfigFile(path, { env: input.env ?? process.env, checks: providerChecks });
-  return { config, path, isExample: path === EXAMPLE_CONFIG };
-}
+export { EXAMPLE_CONFIG, loadSeedConfig, providerChecks, type LoadedConfig } from './config/seed-config.ts';
 
 export interface SeedInstance {
   url: string;

@@ -96,7 +96,7 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
   const file = options.file ?? 'seed.yaml';
   const env = options.env ?? process.env;
   const lineCounter = new LineCounter();
-  const document = parseDocument(text, { lineCounter, prettyErrors: false });
+  const document = parseDocument(text, { lineCounter, prettyErrors: true });
   const lineOf = (path: readonly PathSegment[]): number | undefined => {
     for (let depth = path.length; depth >= 0; depth--) {
       const node = depth === 0 ? document.contents : document.getIn(path.slice(0, depth), true);
@@ -111,7 +111,7 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
       document.errors.map((error) => ({
         path: '',
         line: error.linePos?.[0]?.line,
-        message: error.message.split('\n')[0] ?? error.message,
+        message: (error.message.split('\n')[0] ?? error.message).replace(/ at line \d+, column \d+:?$/, ''),
       })),
     );
   }
@@ -202,7 +202,10 @@ function zodProblems(error: z.ZodError, lineOf: (path: readonly PathSegment[]) =
   return error.issues.map((issue) => {
     const path = issue.path.filter((segment): segment is PathSegment => typeof segment !== 'symbol');
     let message = issue.message;
-    if (issue.code === 'unrecognized_keys') message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+    if (issue.code === 'unrecognized_keys') {
+      message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+      return { path: formatPath(path), line: lineOf([...path, issue.keys[0] ?? '']), message };
+    }
     if (issue.code === 'invalid_type' && message.startsWith('Invalid input: expected')) {
       message = message.replace('Invalid input: ', '');
     }

@@ -1,0 +1,220 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfig } from '../src/config/load.ts';
+import { SeedError } from '../src/errors.ts';
+import { HealthTracker } from '../src/routing/health.ts';
+import { buildRouteTable } from '../src/routing/route-table.ts';
+import { createRouter, jitteredBackoff } from '../src/routing/router.ts';
+
+const CONFIG = `
+health: { failureThreshold: 2, cooldownMs: 1000, maxCooldownMs: 4000 }
+retry: { maxAttempts: 4, initialDelayMs: 10, maxDelayMs: 40 }
+deployments:
+  a: { provider: openai, baseUrl: http://127.0.0.1:1/v1, model: m }
+  b: { provider: openai, baseUrl: http://127.0.0.1:2/v1, model: m }
+  c: { provider: openai, baseUrl: http://127.0.0.1:3/v1, model: m }
+routes:
+  main:
+    deployments: [{ deployment: a, weight: 3 }, { deployment: b, weight: 1 }]
+    fallbacks: [backup]
+    timeoutMs: 2000
+  backup:
+    deployments: [{ deployment: c }]
+`;
+
+function setup(options: { now?: () => number; random?: () => number } = {}) {
+  const config = parseConfig(CONFIG, { env: {} });
+  const table = buildRouteTable(config);
+  let clock = 1_000_000;
+  const now = options.now ?? (() => clock);
+  const health = new HealthTracker({ options: config.health, now });
+  const slept: number[] = [];
+  const router = createRouter({
+    table,
+    health,
+    now,
+    random: options.random ?? (() => 0.5),
+    sleep: async (milliseconds) => {
+      slept.push(milliseconds);
+      clock += milliseconds;
+    },
+  });
+  return { router, health, table, slept, advance: (milliseconds: number) => (clock += milliseconds), now };
+}
+
+const signal = new AbortController().signal;
+
+test('weights decide which deployment is tried first', async () => {
+  const chosen: Record<string, number> = {};
+  for (const point of [0.1, 0.3, 0.5, 0.7, 0.9]) {
+    const { router, now } = setup({ random: () => point });
+    const result = await router.route({
+      routeName: 'main',
+      signal,
+      deadlineAt: now() + 1000,
+      run: async (attempt) => ({ value: attempt.deployment.name }),
+    });
+    assert.ok(result.ok);
+    chosen[result.value] = (chosen[result.value] ?? 0) + 1;
+  }
+  assert.deepEqual(chosen, { a: 4, b: 1 });
+});
+
+test('a retryable failure moves to the other deployment, then to the fallback route', async () => {
+  const { router, now } = setup();
+  const tried: string[] = [];
+  const result = await router.route({
+    routeName: 'main',
+    signal,
+    deadlineAt: now() + 1000,
+    run: async (attempt) => {
+      tried.push(attempt.deployment.name);
+      if (attempt.deployment.name !== 'c') throw new SeedError('upstream_error', 'boom', { upstreamStatus: 500 });
+      return { value: 'ok' };
+    },
+  });
+  assert.ok(result.ok);
+  assert.deepEqual(tried, ['a', 'b', 'c']);
+  assert.equal(result.route.name, 'backup');
+  assert.equal(result.attempts, 3);
+});
+
+test('a non-retryable failure is returned at once', async () => {
+  const { router, now } = setup();
+  let attempts = 0;
+  const result = await router.route({
+    routeName: 'main',
+    signal,
+    deadlineAt: now() + 1000,
+    run: async () => {
+      attempts += 1;
+      throw new SeedError('upstream_bad_request', 'bad', { param: 'messages' });
+    },
+  });
+  assert.ok(!result.ok);
+  assert.equal(result.error.code, 'upstream_bad_request');
+  assert.equal(attempts, 1);
+});
+
+test('retry-after is honoured before trying the same deployment again', async () => {
+  const { router, slept, now } = setup();
+  let calls = 0;
+  const result = await router.route({
+    routeName: 'backup',
+    signal,
+    deadlineAt: now() + 5000,
+    run: async () => {
+      calls += 1;
+      if (calls === 1) throw new SeedError('upstream_rate_limited', '429', { retryAfterMs: 700, upstreamStatus: 429 });
+      return { value: 'ok' };
+    },
+  });
+  assert.ok(result.ok);
+  assert.equal(calls, 2);
+  assert.equal(slept.length, 1);
+  assert.ok((slept[0] ?? 0) >= 700, `waited ${slept[0]} ms`);
+});
+
+test('a retry-after beyond the deadline fails at once with the upstream error', async () => {
+  const { router, slept, now } = setup();
+  const result = await router.route({
+    routeName: 'backup',
+    signal,
+    deadlineAt: now() + 500,
+    run: async () => {
+      throw new SeedError('upstream_rate_limited', '429', { retryAfterMs: 10_000, upstreamStatus: 429 });
+    },
+  });
+  assert.ok(!result.ok);
+  assert.equal(result.error.code, 'upstream_rate_limited');
+  assert.equal(result.error.retryAfterMs, 10_000);
+  assert.deepEqual(slept, []);
+});
+
+test('consecutive failures open the circuit; traffic moves away; recovery after the cooldown', async () => {
+  const { router, health, advance, now } = setup();
+  const failing = async (attempt: { deployment: { name: string } }) => {
+    if (attempt.deployment.name === 'c') throw new SeedError('upstream_error', 'down');
+    return { value: attempt.deployment.name };
+  };
+  for (let index = 0; index < 2; index++) {
+    await router.route({ routeName: 'backup', signal, deadlineAt: now() + 1000, run: failing });
+  }
+  assert.equal(health.view('c').state, 'cooldown');
+  const refused = await router.route({ routeName: 'backup', signal, deadlineAt: now() + 60_000, run: failing });
+  assert.ok(!refused.ok);
+  assert.equal(refused.error.code, 'no_healthy_deployment');
+  assert.equal(refused.attempts, 0);
+  assert.ok((refused.error.retryAfterMs ?? 0) > 0);
+
+  advance(1_001);
+  const recovered = await router.route({
+    routeName: 'backup',
+    signal,
+    deadlineAt: now() + 1000,
+    run: async () => ({ value: 'back' }),
+  });
+  assert.ok(recovered.ok);
+  assert.equal(health.view('c').state, 'healthy');
+});
+
+test('a deployment whose upstream reported no quota left is chosen last', async () => {
+  const { router, health, now } = setup({ random: () => 0.01 });
+  health.recordSuccess({ deployment: 'a', quota: { remainingRequests: 0, limitRequests: 100, resetRequestsMs: 30_000 } });
+  const result = await router.route({
+    routeName: 'main',
+    signal,
+    deadlineAt: now() + 1000,
+    run: async (attempt) => ({ value: attempt.deployment.name }),
+  });
+  assert.ok(result.ok);
+  assert.equal(result.value, 'b');
+});
+
+test('excluded deployments are never tried, and the exclusion reason is returned when none is left', async () => {
+  const { router, now } = setup();
+  const reason = new SeedError('purpose_not_allowed', 'not for training');
+  const result = await router.route({
+    routeName: 'main',
+    signal,
+    deadlineAt: now() + 1000,
+    exclude: () => reason,
+    run: async () => assert.fail('must not run'),
+  });
+  assert.ok(!result.ok);
+  assert.equal(result.error, reason);
+});
+
+test('an unknown route is model_not_found naming the param', async () => {
+  const { router, now } = setup();
+  const result = await router.route({ routeName: 'nope', signal, deadlineAt: now() + 10, run: async () => ({ value: 1 }) });
+  assert.ok(!result.ok);
+  assert.equal(result.error.code, 'model_not_found');
+  assert.equal(result.error.param, 'model');
+});
+
+test('the deadline aborts a hanging attempt and is reported as deadline_exceeded', async () => {
+  const { router } = setup({ now: Date.now });
+  const started = Date.now();
+  const result = await router.route({
+    routeName: 'backup',
+    signal,
+    deadlineAt: Date.now() + 150,
+    run: (attempt) =>
+      new Promise((_resolve, reject) => {
+        attempt.signal.addEventListener('abort', () => reject(new SeedError('upstream_timeout', 'aborted')));
+      }),
+  });
+  assert.ok(!result.ok);
+  assert.equal(result.error.code, 'deadline_exceeded');
+  const elapsed = Date.now() - started;
+  assert.ok(elapsed >= 140 && elapsed < 1000, `elapsed ${elapsed} ms`);
+});
+
+test('backoff is exponential with full jitter and capped', () => {
+  const policy = { initialDelayMs: 100, maxDelayMs: 1000 };
+  assert.equal(jitteredBackoff(policy, 1, () => 0.999999), 99);
+  assert.equal(jitteredBackoff(policy, 3, () => 0.5), 200);
+  assert.equal(jitteredBackoff(policy, 10, () => 0.999999), 999);
+  assert.equal(jitteredBackoff(policy, 10, () => 0), 0);
+});
