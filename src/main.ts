@@ -15,7 +15,7 @@ import { createProviderRegistry } from './providers/registry.ts';
 import { HealthTracker } from './routing/health.ts';
 import { buildRouteTable } from './routing/route-table.ts';
 import { createRouter } from './routing/router.ts';
-import { startSimulator, type SimulatorHandle } from './simulator/index.ts';
+import { simulatorOptionsSchema, startSimulator, type SimulatorHandle } from './simulator/index.ts';
 
 export { EXAMPLE_CONFIG, loadSeedConfig, providerChecks, type LoadedConfig } from './config/seed-config.ts';
 
@@ -46,7 +46,11 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
   const now = options.now ?? Date.now;
 
   const simulator = config.simulator.enabled
-    ? await startSimulator({ ...config.simulator.options, host: config.simulator.host, port: config.simulator.port })
+    ? await startSimulator({
+        ...simulatorOptionsSchema.parse(config.simulator.options),
+        host: simulatorOptionsSchema.shape.host.parse(config.simulator.host),
+        port: config.simulator.port,
+      })
     : undefined;
   if (simulator) logger('info', `provider simulator listening on ${simulator.url}`);
 

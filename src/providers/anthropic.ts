@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { SeedError } from '../errors.ts';
 import type { ChatCompletionRequest } from '../wire/openai.ts';
 import { postJson, readErrorText, readJson, sseEvents, type UpstreamResponse } from './http.ts';
+import { optionsOf } from './options.ts';
 import type { CallContext, DeploymentTarget, ProviderAdapter, ProviderCapabilities, ProviderFactory } from './types.ts';
 import { toAnthropicRequest, type AnthropicRequestTranslation } from './anthropic/request.ts';
 import { toChatCompletion } from './anthropic/response.ts';
@@ -42,27 +43,25 @@ export const ANTHROPIC_CAPABILITIES: Readonly<ProviderCapabilities> = Object.fre
   multipleChoices: false,
 });
 
-const parsedOptions = new WeakMap<object, AnthropicOptions>();
-
 /**
- * Validates a deployment's adapter options (once per options object; the config is frozen).
- * Throws `internal_error` naming the deployment: a bad option is an operator's mistake, not the client's.
+ * Reads a deployment's adapter options (parsed once per deployment, through the shared cache).
+ * The registry validates them at config load already; this guards deployments built elsewhere
+ * (tests, jobs) with an `internal_error` naming the deployment, since a bad option is an
+ * operator's mistake, not the client's.
  *
  * @example
  * parseAnthropicOptions({ deployment }).defaultMaxTokens // 4096 unless configured
  */
-export function parseAnthropicOptions(input: { deployment: Pick<DeploymentTarget, 'name' | 'options'> }): AnthropicOptions {
-  const { options, name } = input.deployment;
-  const cached = parsedOptions.get(options);
-  if (cached) return cached;
-  const result = anthropicOptionsSchema.safeParse(options);
-  if (!result.success) {
-    const detail = result.error.issues.map((issue) => `${issue.path.join('.') || 'options'}: ${issue.message}`).join('; ');
-    throw new SeedError('internal_error', `Deployment ${name} has invalid anthropic options (${detail}).`);
+export function parseAnthropicOptions(input: { deployment: DeploymentTarget }): AnthropicOptions {
+  try {
+    return optionsOf(anthropicOptionsSchema, input.deployment);
+  } catch (error) {
+    const issues = error instanceof z.ZodError ? error.issues : [];
+    const detail = issues.map((issue) => `${issue.path.join('.') || 'options'}: ${issue.message}`).join('; ');
+    throw new SeedError('internal_error', `Deployment ${input.deployment.name} has invalid anthropic options (${detail}).`, {
+      cause: error,
+    });
   }
-  const frozen = Object.freeze(result.data);
-  parsedOptions.set(options, frozen);
-  return frozen;
 }
 
 /** `https://api.anthropic.com` and `https://api.anthropic.com/v1` both mean the same endpoint. */

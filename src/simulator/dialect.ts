@@ -17,8 +17,11 @@ export interface ErrorDescription {
 
 export interface Dialect {
   readonly name: 'openai' | 'azure-openai' | 'anthropic';
-  /** Azure adds content-filter results to completions and a filter-only first stream chunk. */
-  readonly contentFilters: boolean;
+  /**
+   * Azure adds these content-filter results to completions and sends a filter-only first
+   * stream chunk (empty `choices`, empty `id` and `object`) that naive clients trip over.
+   */
+  readonly contentFilterResults?: Readonly<Record<string, unknown>>;
   errorBody(error: ErrorDescription): string;
   /** Quota state on every response of a model with limits. */
   quotaHeaders(input: { decision: LimitDecision; now: number }): HeaderMap;

@@ -94,3 +94,30 @@ export function contentCharacters(content: unknown): number {
   }
   return total;
 }
+
+/** Text of message content: strings and text parts as they are, other parts as JSON. */
+function plainText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return content === undefined || content === null ? '' : JSON.stringify(content);
+  let text = '';
+  for (const part of content) {
+    text += isRecord(part) && part.type === 'text' && typeof part.text === 'string' ? part.text : JSON.stringify(part);
+  }
+  return text;
+}
+
+/**
+ * What the generated answer depends on: roles and text of the conversation, in a form both
+ * providers share, so an OpenAI request and its faithful Anthropic translation get the same
+ * words (a gateway test can check translation that way).
+ */
+export function conversationFingerprint(input: { system?: unknown; messages: readonly unknown[] }): string {
+  let text = input.system === undefined || input.system === null ? '' : `system:${plainText(input.system)}\n`;
+  for (const message of input.messages) {
+    if (!isRecord(message)) continue;
+    const role = message.role === 'developer' ? 'system' : String(message.role);
+    text += `${role}:${plainText(message.content)}\n`;
+    if (message.tool_calls !== undefined) text += JSON.stringify(message.tool_calls);
+  }
+  return text;
+}

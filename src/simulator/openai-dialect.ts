@@ -44,7 +44,6 @@ export function rateLimitSentence(input: { decision: LimitDecision; model: strin
 
 export const openaiDialect: Dialect = {
   name: 'openai',
-  contentFilters: false,
   errorBody: openAIErrorBody,
   quotaHeaders({ decision }) {
     const headers: HeaderMap = {};

@@ -32,6 +32,7 @@ export interface Connection {
   db: Kysely<Database>;
 }
 
+const UNIQUE_VIOLATION = '23505';
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 // int8 (count, sum of int, bigint columns) and numeric (sum of bigint, avg) arrive as strings
@@ -86,8 +87,12 @@ async function connectPostgres(options: ConnectOptions): Promise<Kysely<Database
     try {
       await pool.query(`create schema if not exists ${schema}`);
     } catch (error) {
-      await pool.end();
-      throw error;
+      // Two processes creating the schema at once: "if not exists" is not atomic in PostgreSQL,
+      // so the loser sees a unique violation — and the schema it wanted exists.
+      if ((error as { code?: unknown }).code !== UNIQUE_VIOLATION) {
+        await pool.end();
+        throw error;
+      }
     }
   }
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });

@@ -1,14 +1,33 @@
 /**
- * Applies pending migrations. Idempotent; on PostgreSQL kysely's Migrator holds an advisory
- * lock and runs in a transaction, so replicas starting at once apply each migration once.
+ * Applies pending migrations. Idempotent. On PostgreSQL kysely's Migrator holds an advisory
+ * lock and runs in a transaction, so replicas starting at once apply each migration once. On
+ * SQLite kysely takes no lock (it assumes one connection), so we hold the file's write lock
+ * (BEGIN IMMEDIATE) around the run: a second process waits (busy_timeout), then finds
+ * nothing to do.
  */
-import { Migrator, type Kysely } from 'kysely';
+import { Migrator, sql, type Kysely } from 'kysely';
+import type { StoreDialect } from './connect.ts';
 import { SeedError } from '../errors.ts';
 import { migrationProvider } from './migrations.ts';
 import type { Database } from './schema.ts';
 
 /** Runs every migration not yet applied; returns the names applied by this call. */
-export async function migrateToLatest({ db }: { db: Kysely<Database> }): Promise<string[]> {
+export async function migrateToLatest({ db, dialect }: { db: Kysely<Database>; dialect: StoreDialect }): Promise<string[]> {
+  if (dialect === 'postgres') return runMigrator(db);
+  return db.connection().execute(async (connection) => {
+    await sql`begin immediate`.execute(connection);
+    try {
+      const applied = await runMigrator(connection);
+      await sql`commit`.execute(connection);
+      return applied;
+    } catch (error) {
+      await sql`rollback`.execute(connection);
+      throw error;
+    }
+  });
+}
+
+async function runMigrator(db: Kysely<Database>): Promise<string[]> {
   const migrator = new Migrator({ db, provider: migrationProvider });
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) {

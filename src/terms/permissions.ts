@@ -180,10 +180,16 @@ function mergeObligations(obligations: readonly EffectiveObligation[]): Effectiv
   return sortedUnique([...byKey.values()]);
 }
 
-/** Deduplicated by value and sorted by canonical JSON, so results do not depend on input order. */
-function sortedUnique<T>(items: readonly T[]): T[] {
+/**
+ * Deduplicated by value and sorted, so results do not depend on input order: by profile (or
+ * obligation kind) first, for reports a reader can scan, then by value for a total order.
+ */
+function sortedUnique<T extends { profile: string } | { obligation: Obligation }>(items: readonly T[]): T[] {
   const byKey = new Map(items.map((item) => [canonicalJson(item), item]));
+  const orderKey = (item: T, key: string) =>
+    `${'profile' in item ? item.profile : item.obligation.kind}\u0000${key}`;
   return [...byKey.entries()]
-    .sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0))
-    .map(([, item]) => item);
+    .map(([key, item]) => ({ order: orderKey(item, key), item }))
+    .sort((left, right) => (left.order < right.order ? -1 : left.order > right.order ? 1 : 0))
+    .map(({ item }) => item);
 }
