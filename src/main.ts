@@ -15,6 +15,8 @@ import { createProviderRegistry } from './providers/registry.ts';
 import { HealthTracker } from './routing/health.ts';
 import { buildRouteTable } from './routing/route-table.ts';
 import { createRouter } from './routing/router.ts';
+import { createDeploymentPolicy } from './routing/policy.ts';
+import { loadTermsRegistry } from './terms/registry.ts';
 import { simulatorOptionsSchema, startSimulator, type SimulatorHandle } from './simulator/index.ts';
 
 export { EXAMPLE_CONFIG, loadSeedConfig, providerChecks, type LoadedConfig } from './config/seed-config.ts';
@@ -57,7 +59,10 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
   // One pool for all upstream traffic; keep-alive matters more than anything else for overhead.
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: 512 });
   const providers = createProviderRegistry({ dependencies: { dispatcher, now } });
-  const table = buildRouteTable(config);
+  const table = buildRouteTable(config, (provider) => providers.definition(provider)?.defaultTerms);
+  const terms = loadTermsRegistry({ overrides: config.terms.profiles, confirmed: config.terms.confirmed });
+  for (const warning of terms.warnings) logger('warn', warning);
+  const exclude = createDeploymentPolicy({ table, terms });
   const health = new HealthTracker({ options: config.health, now });
   const router = createRouter({
     table,
@@ -87,8 +92,8 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     admission: options.admission ?? OPEN_ADMISSION,
     sink,
     price: () => 0,
-    exclude: () => null,
-    termsVersion: () => null,
+    exclude,
+    termsVersion: (deployment) => (deployment.terms ? (terms.get(deployment.terms)?.version ?? null) : null),
     now,
   });
 

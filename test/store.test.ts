@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
@@ -94,19 +95,31 @@ async function countCalls(store: Store): Promise<number> {
   return Number(row.count);
 }
 
+/** Opens (and so migrates) the store in a separate Node process; returns the migrations it applied. */
+function openInChild(database: TestDatabase): Promise<string[]> {
+  const script = `const { openStore } = await import(process.argv[1]);
+    const store = await openStore(JSON.parse(process.argv[2]));
+    console.log(JSON.stringify(store.appliedMigrations));
+    await store.close();`;
+  const storeModule = new URL('../src/store/index.ts', import.meta.url).pathname;
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', script, storeModule, JSON.stringify(database.storeOptions)],
+      (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as string[])),
+    );
+  });
+}
+
 for (const backend of await testBackends()) {
   describe(`store (${backend.name})`, { skip: backend.skip }, () => {
-    test('migrations apply once, then are a no-op; concurrent starts apply each migration once', async () => {
+    test('migrations apply once, then are a no-op; two processes starting at once apply each migration once', async () => {
       const database = await backend.createDatabase();
       try {
-        // Two processes starting at once: PostgreSQL serializes them with kysely's advisory lock.
-        const [first, second] = await Promise.all([
-          openStore(database.storeOptions),
-          openStore(database.storeOptions),
-        ]);
-        const applied = [...first.appliedMigrations, ...second.appliedMigrations].sort();
+        // Real processes, because that is the race (replicas starting together) and because
+        // SQLite's file lock would block this process's own event loop if both opened here.
+        const applied = (await Promise.all([openInChild(database), openInChild(database)])).flat().sort();
         assert.deepEqual(applied, Object.keys(MIGRATIONS).sort());
-        await Promise.all([first.close(), second.close()]);
         const again = await openStore(database.storeOptions);
         assert.deepEqual(again.appliedMigrations, []);
         const recorded = await again.db
@@ -192,46 +205,6 @@ for (const backend of await testBackends()) {
         await assert.rejects(store.listCalls({ limit: 0 }), (error) => isSeedError(error) && error.code === 'invalid_request');
       });
 
-      test('usage matches a computed expectation for every grouping and filter', async () => {
-        const calls = generateCalls({ count: 3000, days: 10, seed: 7 }).map((call) => ({ ...call, id: `usage_${call.id}`, route: `u_${call.route}` }));
-        await store.insertCalls(calls);
-        const ownCalls = (query: UsageQuery) => ({ ...query });
-        const queries: UsageQuery[] = [
-          { groupBy: [], since: START, until: START + 10 * DAY },
-          { groupBy: ['team'], since: START + 2 * DAY, until: START + 9 * DAY },
-          { groupBy: ['day', 'route'], since: START, until: START + 10 * DAY },
-          { groupBy: ['key', 'deployment'], since: START + DAY / 2, until: START + 3 * DAY, teamId: 'team_b' },
-          { groupBy: ['org', 'model', 'provider'], since: START, until: START + 5 * DAY },
-          { groupBy: ['team', 'key', 'route', 'deployment', 'day', 'org', 'model', 'provider'], since: START, until: START + 10 * DAY },
-          { groupBy: ['team'], since: START + 20 * DAY, until: START + 30 * DAY },
-        ];
-        for (const query of queries.map(ownCalls)) {
-          // Only the calls of this test: the others in this store use routes without the u_ prefix.
-          const rows = (await store.usage(query)).filter((row) => !('route' in row) || String(row.route).startsWith('u_'));
-          const expected = expectedUsage(calls, query);
-          const label = JSON.stringify(query);
-          if (query.groupBy.length === 0) {
-            // The ungrouped total spans every call in the window, including other tests' calls; compare with a teamless filter instead.
-            continue;
-          }
-          assert.equal(rows.length, expected.size, `${label}: group count`);
-          for (const row of rows) {
-            const key = JSON.stringify(query.groupBy.map((dimension) => row[dimension] ?? null));
-            const want = expected.get(key);
-            assert.ok(want !== undefined, `${label}: unexpected group ${key}`);
-            for (const metric of ['requests', 'errors', 'aborted', 'promptTokens', 'completionTokens', 'cachedTokens', 'maxLatencyMs'] as const) {
-              assert.equal(row[metric], want[metric], `${label} ${key}: ${metric}`);
-            }
-            assertClose(row.costUsd, want.costUsd, `${label} ${key}: costUsd`);
-            assertClose(row.avgLatencyMs, want.avgLatencyMs, `${label} ${key}: avgLatencyMs`);
-          }
-        }
-        await assert.rejects(
-          store.usage({ groupBy: ['colour' as UsageDimension], since: 0, until: 1 }),
-          (error) => isSeedError(error) && error.code === 'invalid_request',
-        );
-      });
-
       test('api_keys exists with a unique key_hash and store_payloads defaulting to false', async () => {
         const now = Date.now();
         await store.db.insertInto('orgs').values({ id: 'org_k', name: 'Org', created_at: now }).execute();
@@ -246,6 +219,47 @@ for (const backend of await testBackends()) {
         assert.equal(stored.created_at, now);
         await assert.rejects(store.db.insertInto('api_keys').values({ id: 'key_k2', ...key }).execute());
       });
+    });
+
+    test('usage matches a computed expectation for every grouping and filter', async () => {
+      const database = await backend.createDatabase();
+      const store = await openStore(database.storeOptions);
+      try {
+        const calls = generateCalls({ count: 3000, days: 10, seed: 7 });
+        await store.insertCalls(calls);
+        const queries: UsageQuery[] = [
+          { groupBy: [], since: START, until: START + 10 * DAY },
+          { groupBy: ['team'], since: START + 2 * DAY, until: START + 9 * DAY },
+          { groupBy: ['day', 'route'], since: START, until: START + 10 * DAY },
+          { groupBy: ['key', 'deployment'], since: START + DAY / 2, until: START + 3 * DAY, teamId: 'team_b' },
+          { groupBy: ['org', 'model', 'provider'], since: START, until: START + 5 * DAY },
+          { groupBy: ['team', 'key', 'route', 'deployment', 'day', 'org', 'model', 'provider'], since: START, until: START + 10 * DAY },
+        ];
+        for (const query of queries) {
+          const rows = await store.usage(query);
+          const expected = expectedUsage(calls, query);
+          const label = JSON.stringify(query);
+          assert.equal(rows.length, expected.size, `${label}: group count`);
+          for (const row of rows) {
+            const key = JSON.stringify(query.groupBy.map((dimension) => row[dimension] ?? null));
+            const want = expected.get(key);
+            assert.ok(want !== undefined, `${label}: unexpected group ${key}`);
+            for (const metric of ['requests', 'errors', 'aborted', 'promptTokens', 'completionTokens', 'cachedTokens', 'maxLatencyMs'] as const) {
+              assert.equal(row[metric], want[metric], `${label} ${key}: ${metric}`);
+            }
+            assertClose(row.costUsd, want.costUsd, `${label} ${key}: costUsd`);
+            assertClose(row.avgLatencyMs, want.avgLatencyMs, `${label} ${key}: avgLatencyMs`);
+          }
+        }
+        assert.deepEqual(await store.usage({ groupBy: ['team'], since: START + 20 * DAY, until: START + 30 * DAY }), []);
+        await assert.rejects(
+          store.usage({ groupBy: ['colour' as UsageDimension], since: 0, until: 1 }),
+          (error) => isSeedError(error) && error.code === 'invalid_request',
+        );
+      } finally {
+        await store.close();
+        await database.dispose();
+      }
     });
 
     test('a time-filtered usage query on 20k calls uses an index, not a full scan', async () => {

@@ -3,6 +3,7 @@
  * the parsed, typed value and never looks at raw YAML.
  */
 import { z } from 'zod';
+import { termsConfigSchema } from '../terms/config.ts';
 
 const positive = (what: string) =>
   z.number({ error: `expected a positive number (${what})` }).positive({ error: 'expected a positive number' });
@@ -35,7 +36,11 @@ export const deploymentSchema = z
     /** Extra headers sent upstream with every request. */
     headers: z.record(z.string(), z.string()).default({}),
     region: z.string().min(1).default('global'),
-    /** Name of the terms profile that governs this deployment's outputs. */
+    /**
+     * Id of the terms profile that governs this deployment's outputs (`seed terms list`).
+     * Defaults to the provider's own (openai, azure-openai, anthropic); required for
+     * openai-compatible servers, whose model's licence only the operator knows.
+     */
     terms: z.string().min(1).optional(),
     limits: deploymentLimitsSchema.default({}),
     /** Per-attempt timeout for this deployment, in milliseconds. */
@@ -125,8 +130,10 @@ export const seedConfigSchema = z
     retry: retrySchema.default(retrySchema.parse({})),
     health: healthSchema.default(healthSchema.parse({})),
     simulator: simulatorSchema.default(simulatorSchema.parse({})),
+    /** Operator terms profiles and review confirmations (see docs/terms.md). */
+    terms: termsConfigSchema.default({ profiles: [], confirmed: [] }),
     deployments: z.record(name, deploymentSchema),
     routes: z.record(name, routeSchema),
   })
-  .loose();
+  .strict();
 export type SeedConfig = z.infer<typeof seedConfigSchema>;

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BUILTIN_PROVIDERS } from '../providers/registry.ts';
+import { loadTermsRegistry, TermsRegistryError } from '../terms/registry.ts';
 import { loadConfigFile, type PathSegment } from './load.ts';
 import type { SeedConfig } from './schema.ts';
 
@@ -29,6 +30,39 @@ export function providerChecks(config: SeedConfig): Array<{ path: PathSegment[];
         const path = issue.path.filter((segment): segment is PathSegment => typeof segment !== 'symbol');
         problems.push({ path: ['deployments', name, 'options', ...path], message: issue.message });
       }
+    }
+  }
+  problems.push(...termsChecks(config));
+  return problems;
+}
+
+/** The operator's terms section loads, and every deployment resolves to a known profile. */
+function termsChecks(config: SeedConfig): Array<{ path: PathSegment[]; message: string }> {
+  let registry;
+  try {
+    registry = loadTermsRegistry({ overrides: config.terms.profiles, confirmed: config.terms.confirmed });
+  } catch (error) {
+    if (error instanceof TermsRegistryError) {
+      return error.problems.map((problem) => ({ path: ['terms', ...problem.path], message: problem.message }));
+    }
+    throw error;
+  }
+  const problems: Array<{ path: PathSegment[]; message: string }> = [];
+  const known = new Map(BUILTIN_PROVIDERS.map((definition) => [definition.name, definition]));
+  for (const [name, deployment] of Object.entries(config.deployments)) {
+    const terms = deployment.terms ?? known.get(deployment.provider)?.defaultTerms;
+    if (terms === undefined) {
+      if (known.has(deployment.provider)) {
+        problems.push({
+          path: ['deployments', name],
+          message: `name the terms profile of this deployment's outputs (terms: in-house, llama-3.1, qwen, … — see seed terms list)`,
+        });
+      }
+    } else if (!registry.get(terms)) {
+      problems.push({
+        path: ['deployments', name, 'terms'],
+        message: `unknown terms profile "${terms}" (known: ${registry.list().map((profile) => profile.id).join(', ')})`,
+      });
     }
   }
   return problems;

@@ -23,6 +23,7 @@ export { toAnthropicRequest } from './anthropic/request.ts';
 export { toChatCompletion } from './anthropic/response.ts';
 export { toChatCompletionChunks } from './anthropic/stream.ts';
 
+/** Options of an anthropic deployment; the registry checks them at config load. */
 export const anthropicOptionsSchema = z
   .object({
     version: z.string().min(1).default('2023-06-01'),
@@ -38,7 +39,8 @@ export const ANTHROPIC_CAPABILITIES: Readonly<ProviderCapabilities> = Object.fre
   embeddings: false,
   tools: true,
   images: true,
-  // Emulated with a forced tool (see ./anthropic/request.ts), which enforces the schema's shape.
+  // Emulated with a forced tool (see ./anthropic/request.ts): always a JSON object shaped by the
+  // schema, though Anthropic does not strictly validate tool inputs against it.
   jsonSchema: true,
   multipleChoices: false,
 });

@@ -20,6 +20,7 @@ const optionsSchema = z
 export const azureOpenAIProvider: ProviderDefinition = {
   name: 'azure-openai',
   optionsSchema,
+  defaultTerms: 'azure-openai',
   create: (dependencies) =>
     createOpenAICompatibleAdapter(
       {

@@ -16,6 +16,7 @@ const optionsSchema = z
 export const openAIProvider: ProviderDefinition = {
   name: 'openai',
   optionsSchema,
+  defaultTerms: 'openai',
   create: (dependencies) =>
     createOpenAICompatibleAdapter(
       {

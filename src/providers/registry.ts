@@ -12,7 +12,7 @@ export const BUILTIN_PROVIDERS: readonly ProviderDefinition[] = Object.freeze([
   openAIProvider,
   azureOpenAIProvider,
   openAICompatibleProvider,
-  { name: 'anthropic', optionsSchema: anthropicOptionsSchema, create: anthropicProvider },
+  { name: 'anthropic', optionsSchema: anthropicOptionsSchema, create: anthropicProvider, defaultTerms: 'anthropic' },
 ]);
 
 export interface ProviderRegistry {

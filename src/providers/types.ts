@@ -113,4 +113,6 @@ export interface ProviderDefinition {
   /** Validates a deployment's `options` in seed.yaml (checked at config load, with line numbers). */
   readonly optionsSchema: z.ZodType;
   readonly create: ProviderFactory;
+  /** Terms profile of deployments that name none; absent when only the operator can know it. */
+  readonly defaultTerms?: string;
 }

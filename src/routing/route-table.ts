@@ -35,7 +35,11 @@ export interface RouteTable {
   readonly deployments: ReadonlyMap<string, Deployment>;
 }
 
-export function buildRouteTable(config: SeedConfig): RouteTable {
+/**
+ * @param defaultTerms terms profile of a provider's deployments that name none (from the
+ * provider registry, so this module never names a provider).
+ */
+export function buildRouteTable(config: SeedConfig, defaultTerms: (provider: string) => string | undefined = () => undefined): RouteTable {
   const deployments = new Map<string, Deployment>();
   for (const [name, deployment] of Object.entries(config.deployments)) {
     deployments.set(
@@ -49,7 +53,7 @@ export function buildRouteTable(config: SeedConfig): RouteTable {
         headers: deployment.headers,
         region: deployment.region,
         options: deployment.options,
-        terms: deployment.terms,
+        terms: deployment.terms ?? defaultTerms(deployment.provider),
         limits: deployment.limits,
         timeoutMs: deployment.timeoutMs,
       }),

@@ -1,0 +1,229 @@
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import type { Bucket, LimitStore, Reservation, ReserveResult } from '../src/limits/types.ts';
+import { limitStoreBackends, ManualClock, type StoreHandle } from './helpers/limits-stores.ts';
+
+const backends = await limitStoreBackends({ file: 'store' });
+const MINUTE = 60_000;
+const LEASE = 120_000;
+
+function admitted(result: ReserveResult): readonly Reservation[] {
+  assert.equal(result.admitted, true, result.admitted ? '' : `refused by ${result.refusal.bucket.id}`);
+  return result.admitted ? result.reservations : [];
+}
+
+function only(reservations: readonly Reservation[]): Reservation {
+  const [reservation] = reservations;
+  assert.ok(reservation);
+  return reservation;
+}
+
+async function reserve(store: LimitStore, buckets: Bucket[], amounts: { tokens?: number; usd?: number } = {}, leaseMs = LEASE) {
+  return store.reserve({ parts: [{ buckets, tokens: amounts.tokens ?? 0, usd: amounts.usd ?? 0 }], leaseMs });
+}
+
+function remainingOf(result: ReserveResult, id: string): number | undefined {
+  return result.statuses.find((status) => status.bucket.id === id)?.remaining;
+}
+
+for (const backend of backends) {
+  describe(`limit store (${backend.name})`, { skip: backend.skip }, () => {
+    const handles: StoreHandle[] = [];
+    async function open(clock?: ManualClock): Promise<StoreHandle> {
+      const handle = await backend.open(clock === undefined ? {} : { now: clock.now });
+      handles.push(handle);
+      return handle;
+    }
+    after(async () => {
+      await Promise.all(handles.map((handle) => handle.cleanup()));
+    });
+
+    test('a reserve is all-or-nothing across buckets and names the bucket that refused', async () => {
+      const clock = new ManualClock('2025-01-31T10:00:00.000Z');
+      const { store } = await open(clock);
+      const buckets: Bucket[] = [
+        { kind: 'requests', id: 'key:k:rpm', limit: 10, windowMs: MINUTE },
+        { kind: 'tokens', id: 'team:t:tpm', limit: 100, windowMs: MINUTE },
+        { kind: 'usd', id: 'org:o:usd-day', limit: 1, period: 'day' },
+      ];
+      admitted(await reserve(store, buckets, { tokens: 60, usd: 0.25 }));
+      const refused = await reserve(store, buckets, { tokens: 60, usd: 0.25 });
+      assert.equal(refused.admitted, false);
+      if (refused.admitted) return;
+      assert.equal(refused.refusal.bucket.id, 'team:t:tpm');
+      assert.equal(refused.refusal.limit, 100);
+      assert.equal(refused.refusal.remaining, 40);
+      assert.equal(refused.refusal.requested, 60);
+      // Everything was charged in the sub-window starting now: it leaves the window after 60.5 s.
+      assert.equal(refused.refusal.retryAfterMs, 60_500);
+      // Nothing of the refused reserve was charged: requests and dollars are as after the first.
+      assert.equal(remainingOf(refused, 'key:k:rpm'), 9);
+      assert.equal(remainingOf(refused, 'org:o:usd-day'), 0.75);
+      const fitting = await reserve(store, buckets, { tokens: 40, usd: 0.25 });
+      admitted(fitting);
+      assert.equal(remainingOf(fitting, 'key:k:rpm'), 8);
+      assert.equal(remainingOf(fitting, 'team:t:tpm'), 0);
+      assert.equal(remainingOf(fitting, 'org:o:usd-day'), 0.5);
+    });
+
+    test('requests leave the sliding window one sub-window after it ends, not before', async () => {
+      const clock = new ManualClock('2025-01-31T10:00:00.000Z');
+      const { store } = await open(clock);
+      const rpm: Bucket[] = [{ kind: 'requests', id: 'key:k:rpm', limit: 3, windowMs: MINUTE }];
+      admitted(await reserve(store, rpm));
+      admitted(await reserve(store, rpm));
+      clock.advance(30_000);
+      admitted(await reserve(store, rpm));
+      const full = await reserve(store, rpm);
+      assert.equal(full.admitted, false);
+      if (full.admitted) return;
+      assert.equal(full.refusal.retryAfterMs, 30_500);
+      assert.equal(full.refusal.resetMs, 60_500, 'full reset when the newest request leaves');
+      clock.advance(30_499);
+      assert.equal((await reserve(store, rpm)).admitted, false, 'still inside the window');
+      clock.advance(1);
+      admitted(await reserve(store, rpm));
+      admitted(await reserve(store, rpm));
+      assert.equal((await reserve(store, rpm)).admitted, false, 'the request from t+30 s still counts');
+      clock.advance(2 * MINUTE);
+      const fresh = await reserve(store, rpm);
+      admitted(fresh);
+      assert.equal(remainingOf(fresh, 'key:k:rpm'), 2);
+    });
+
+    test('settle replaces the token and dollar estimates with actual usage, up or down', async () => {
+      const clock = new ManualClock('2025-01-31T10:00:00.000Z');
+      const { store } = await open(clock);
+      const buckets: Bucket[] = [
+        { kind: 'tokens', id: 'key:k:tpm', limit: 1_000, windowMs: MINUTE },
+        { kind: 'usd', id: 'key:k:usd-day', limit: 1, period: 'day' },
+      ];
+      const first = only(admitted(await reserve(store, buckets, { tokens: 800, usd: 0.8 })));
+      assert.equal((await reserve(store, buckets, { tokens: 300, usd: 0.1 })).admitted, false);
+      clock.advance(10_000);
+      assert.equal(await store.settle(first, { tokens: 300, usd: 0.3 }), true);
+      const second = await reserve(store, buckets, { tokens: 700, usd: 0.7 });
+      assert.equal(remainingOf(second, 'key:k:tpm'), 0, 'refund went back to the original sub-window');
+      assert.equal(remainingOf(second, 'key:k:usd-day'), 0);
+      const secondReservation = only(admitted(second));
+      assert.equal(await store.settle(secondReservation, { tokens: 900, usd: 0.9 }), true);
+      const over = await reserve(store, buckets, { tokens: 1, usd: 0.01 });
+      assert.equal(over.admitted, false, 'charging more than estimated can exhaust the bucket');
+      if (over.admitted) return;
+      assert.equal(over.refusal.bucket.id, 'key:k:tpm');
+      assert.equal(remainingOf(over, 'key:k:usd-day'), 0);
+    });
+
+    test('settle and release are idempotent: the second call changes nothing', async () => {
+      const clock = new ManualClock('2025-01-31T10:00:00.000Z');
+      const { store } = await open(clock);
+      const buckets: Bucket[] = [
+        { kind: 'requests', id: 'key:k:rpm', limit: 5, windowMs: MINUTE },
+        { kind: 'tokens', id: 'key:k:tpm', limit: 1_000, windowMs: MINUTE },
+        { kind: 'concurrent', id: 'key:k:concurrent', limit: 1 },
+      ];
+      const reservation = only(admitted(await reserve(store, buckets, { tokens: 500 })));
+      assert.equal(await store.settle(reservation, { tokens: 100, usd: 0 }), true);
+      assert.equal(await store.settle(reservation, { tokens: 100, usd: 0 }), false);
+      assert.equal(await store.release(reservation), false, 'a settled reservation cannot be refunded');
+      const next = await reserve(store, buckets, { tokens: 10 });
+      assert.equal(remainingOf(next, 'key:k:tpm'), 890, 'tokens refunded once: 1000 − 100 − 10');
+      assert.equal(remainingOf(next, 'key:k:rpm'), 3);
+      const released = only(admitted(next));
+      assert.equal(await store.release(released), true);
+      assert.equal(await store.release(released), false);
+      const after = await reserve(store, buckets, { tokens: 0 });
+      assert.equal(remainingOf(after, 'key:k:rpm'), 3, 'release refunded the request count once');
+      assert.equal(remainingOf(after, 'key:k:tpm'), 900);
+    });
+
+    test('the concurrency gauge counts held slots and ages out reservations nobody settled', async () => {
+      const clock = new ManualClock('2025-01-31T10:00:00.000Z');
+      const { store } = await open(clock);
+      const gauge: Bucket[] = [{ kind: 'concurrent', id: 'key:k:concurrent', limit: 2 }];
+      const first = only(admitted(await reserve(store, gauge, {}, 10_000)));
+      admitted(await reserve(store, gauge, {}, 5_000)); // this one's process "dies": never settled
+      const full = await reserve(store, gauge);
+      assert.equal(full.admitted, false);
+      if (full.admitted) return;
+      assert.equal(full.refusal.bucket.kind, 'concurrent');
+      assert.equal(full.refusal.retryAfterMs, null, 'nobody knows when a call ends');
+      assert.equal(await store.settle(first, { tokens: 0, usd: 0 }), true);
+      const third = only(admitted(await reserve(store, gauge, {}, 60_000)));
+      assert.equal((await reserve(store, gauge)).admitted, false);
+      clock.advance(5_000);
+      admitted(await reserve(store, gauge, {}, 60_000)); // the dead one's lease ran out
+      assert.equal((await reserve(store, gauge)).admitted, false);
+      assert.equal(await store.release(third), true);
+      admitted(await reserve(store, gauge));
+    });
+
+    test('dollar budgets run per UTC day and month and settle into the period they were reserved in', async () => {
+      const clock = new ManualClock('2025-01-30T10:00:00.000Z');
+      const { store } = await open(clock);
+      const budgets: Bucket[] = [
+        { kind: 'usd', id: 'key:k:usd-day', limit: 1, period: 'day' },
+        { kind: 'usd', id: 'key:k:usd-month', limit: 1.5, period: 'month' },
+      ];
+      const spent = only(admitted(await reserve(store, budgets, { usd: 0.5 })));
+      assert.equal(await store.settle(spent, { tokens: 0, usd: 0.9 }), true);
+      const dayFull = await reserve(store, budgets, { usd: 0.2 });
+      assert.equal(dayFull.admitted, false);
+      if (dayFull.admitted) return;
+      assert.equal(dayFull.refusal.bucket.id, 'key:k:usd-day');
+      assert.ok(Math.abs(dayFull.refusal.remaining - 0.1) < 1e-9);
+      assert.equal(dayFull.refusal.retryAfterMs, 14 * 3_600_000, 'until midnight UTC');
+
+      clock.current = Date.parse('2025-01-31T23:00:00.000Z');
+      const late = only(admitted(await reserve(store, budgets, { usd: 0.5 }, 3 * 3_600_000))); // lease outlives the wait below
+      const monthFull = await reserve(store, budgets, { usd: 0.2 });
+      assert.equal(monthFull.admitted, false);
+      if (monthFull.admitted) return;
+      assert.equal(monthFull.refusal.bucket.id, 'key:k:usd-month');
+      assert.equal(monthFull.refusal.retryAfterMs, 3_600_000, 'until 1 February UTC');
+
+      clock.current = Date.parse('2025-02-01T00:30:00.000Z');
+      // Settled after midnight, the January reservation still lands in January: February is untouched.
+      assert.equal(await store.settle(late, { tokens: 0, usd: 0.6 }), true);
+      const february = await reserve(store, budgets, { usd: 1 });
+      admitted(february);
+      assert.equal(remainingOf(february, 'key:k:usd-day'), 0);
+      assert.equal(remainingOf(february, 'key:k:usd-month'), 0.5);
+    });
+
+    test('race: 200 concurrent reservations against a budget for 50 admit exactly 50', async () => {
+      const handle = await open();
+      const replicas = [handle.store, await handle.sibling(), await handle.sibling(), await handle.sibling()];
+      const budget: Bucket[] = [
+        { kind: 'usd', id: 'org:o:usd-month', limit: 0.5, period: 'month' },
+        { kind: 'requests', id: 'org:o:rpm', limit: 10_000, windowMs: MINUTE },
+      ];
+      const results = await Promise.all(
+        Array.from({ length: 200 }, (_, index) => reserve(replicas[index % replicas.length] as LimitStore, budget, { usd: 0.01 })),
+      );
+      assert.equal(results.filter((result) => result.admitted).length, 50);
+      const after = await reserve(handle.store, budget, { usd: 0 });
+      assert.equal(after.admitted, false, 'budget fully spent, not over-spent');
+      assert.equal(remainingOf(after, 'org:o:rpm'), 10_000 - 50, 'refused reserves charged no requests');
+    });
+
+    test('race: 200 concurrent reservations against 37 requests per window admit exactly 37', async () => {
+      const handle = await open();
+      const replicas = [handle.store, await handle.sibling(), await handle.sibling(), await handle.sibling()];
+      const rpm: Bucket[] = [{ kind: 'requests', id: 'key:k:rpm', limit: 37, windowMs: MINUTE }];
+      const results = await Promise.all(
+        Array.from({ length: 200 }, (_, index) => reserve(replicas[index % replicas.length] as LimitStore, rpm)),
+      );
+      assert.equal(results.filter((result) => result.admitted).length, 37);
+    });
+
+    test('a bucket id twice in one reserve is a programming error, not a double check', async () => {
+      const { store } = await open();
+      const bucket: Bucket = { kind: 'requests', id: 'key:k:rpm', limit: 1, windowMs: MINUTE };
+      await assert.rejects(
+        store.reserve({ parts: [{ buckets: [bucket], tokens: 0, usd: 0 }, { buckets: [bucket], tokens: 0, usd: 0 }], leaseMs: LEASE }),
+        /appears twice/,
+      );
+    });
+  });
+}
