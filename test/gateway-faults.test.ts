@@ -132,19 +132,19 @@ test('a mid-stream failure ends the stream with an SSE error event, after the fi
 });
 
 test('cooldown: a failing deployment is skipped after the threshold, and tried again after the cooldown', async () => {
-  await stack.simulator.setFaults({ model: 'flaky', rules: [{ kind: '500' }] });
+  stack.simulator.setFaults({ model: 'flaky', faults: [{ kind: '500' }] });
   try {
     // Two failures open the circuit; the healthy deployment answers throughout.
     for (let index = 0; index < 6; index++) {
       const result = await chat('flaky');
       assert.equal(result.status, 200);
     }
-    const flakyHits = () => stack.simulator.stats().requestsByModel?.['flaky'] ?? 0;
+    const flakyHits = () => stack.simulator.stats().byModel['flaky'] ?? 0;
     const before = flakyHits();
     for (let index = 0; index < 5; index++) await chat('flaky');
     assert.equal(flakyHits(), before, 'no traffic to a deployment in cooldown');
   } finally {
-    await stack.simulator.setFaults({ model: 'flaky', rules: [] });
+    stack.simulator.setFaults({ model: 'flaky', faults: [] });
   }
   await new Promise((resolve) => setTimeout(resolve, 350));
   const seen = new Set<string>();

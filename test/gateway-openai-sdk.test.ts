@@ -177,14 +177,14 @@ test('the SDK retries a 429 with retry-after and then succeeds; the ledger recor
   const before = stack.records.length;
   // The simulator's first request of this model is a 429 storm of one; the gateway's own
   // retry absorbs it, so the client sees one success and attempts = 2.
-  await stack.simulator.setFaults({ model: 'gpt-4o-mini', rules: [{ kind: '429', firstRequests: 1, retryAfterSeconds: 0 }] });
+  stack.simulator.setFaults({ model: 'gpt-4o-mini', faults: [{ kind: '429', firstRequests: 1, retryAfterSeconds: 0 }] });
   try {
     const { response } = await retrying.chat.completions
       .create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] })
       .withResponse();
     assert.equal(response.headers.get('x-seed-attempts'), '2');
   } finally {
-    await stack.simulator.setFaults({ model: 'gpt-4o-mini', rules: [] });
+    stack.simulator.setFaults({ model: 'gpt-4o-mini', faults: [] });
   }
   const records = await stack.waitForRecords(before + 1);
   assert.equal(records.at(-1)?.attempts, 2);

@@ -137,7 +137,7 @@ export function createRouter(dependencies: RouterDependencies) {
           const wait = Math.max(backoff, view.availableInMs);
           const waitingOnBreaker = view.state === 'cooldown' && view.availableInMs > backoff;
           if (waitingOnBreaker || wait >= remaining()) {
-            lastError = waitError({ route: first, waitMs: view.availableInMs, lastError, breaker: waitingOnBreaker });
+            lastError = waitError({ route: first, waitMs: view.availableInMs, lastError });
             break;
           }
           if (wait > 0) await sleep(wait, signal);
@@ -212,14 +212,12 @@ function noDeployment(route: Route): SeedError {
   return new SeedError('no_healthy_deployment', `No deployment of ${route.name} can serve this call.`);
 }
 
-function waitError(input: { route: Route; waitMs: number; lastError: SeedError | undefined; breaker: boolean }): SeedError {
-  // When the last attempt's own error says why (e.g. a 429 with retry-after), that is the clearest answer.
-  if (input.lastError && !input.breaker) return input.lastError;
+function waitError(input: { route: Route; waitMs: number; lastError: SeedError | undefined }): SeedError {
+  // When this call's own last attempt failed, its error says why more clearly than the breaker.
+  if (input.lastError) return input.lastError;
   return new SeedError(
     'no_healthy_deployment',
-    `Every deployment of ${input.route.name} is cooling down after failures${
-      input.lastError ? ` (last: ${input.lastError.message})` : ''
-    }; try again in ${Math.ceil(input.waitMs / 1000)} s.`,
+    `Every deployment of ${input.route.name} is cooling down after failures; try again in ${Math.ceil(input.waitMs / 1000)} s.`,
     { retryAfterMs: input.waitMs },
   );
 }

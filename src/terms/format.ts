@@ -33,7 +33,9 @@ export function formatTermsList({ profiles }: { profiles: readonly TermsProfile[
   ]);
   const lines = table([header, ...rows]);
   const anyHeld = rows.some((row) => row.some((cell) => cell.endsWith(HELD_MARK)));
-  if (anyHeld) lines.push('', `${HELD_MARK} held back until an operator confirms the profile (terms.confirmed in seed.yaml)`);
+  if (anyHeld) {
+    lines.push('', `${HELD_MARK} held back until an operator confirms the profile (terms.confirmed in seed.yaml)`);
+  }
   lines.push('', TERMS_DISCLAIMER);
   return `${lines.join('\n')}\n`;
 }
@@ -74,7 +76,8 @@ export function formatTermsProfile({ profile }: { profile: TermsProfile }): stri
 /** One line for an obligation, e.g. `attribution: Built with Llama`. */
 export function describeObligation(obligation: Obligation): string {
   if (obligation.kind === 'mau-threshold') {
-    return `${obligation.kind} (${obligation.monthlyActiveUsers.toLocaleString('en-US')} monthly active users): ${obligation.text}`;
+    const users = obligation.monthlyActiveUsers.toLocaleString('en-US');
+    return `${obligation.kind} (${users} monthly active users): ${obligation.text}`;
   }
   return `${obligation.kind}: ${obligation.text}`;
 }

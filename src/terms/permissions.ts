@@ -124,12 +124,19 @@ export function permissionsOf(profile: TermsProfile): EffectivePermissions {
 }
 
 /** The permissions of two lineages joined into one: the intersection of what each allows. */
-export function combinePermissions({ left, right }: { left: EffectivePermissions; right: EffectivePermissions }): EffectivePermissions {
+export function combinePermissions({
+  left,
+  right,
+}: {
+  left: EffectivePermissions;
+  right: EffectivePermissions;
+}): EffectivePermissions {
   return buildPermissions((purpose) => {
     const verdict = mostRestrictive({ left: left[purpose].verdict, right: right[purpose].verdict });
+    const obligations = [...left[purpose].obligations, ...right[purpose].obligations];
     return {
       verdict,
-      obligations: isUsable(verdict) ? mergeObligations([...left[purpose].obligations, ...right[purpose].obligations]) : [],
+      obligations: isUsable(verdict) ? mergeObligations(obligations) : [],
       forbiddenBy: sortedUnique([...left[purpose].forbiddenBy, ...right[purpose].forbiddenBy]),
     };
   });
@@ -142,8 +149,10 @@ export function combinePermissions({ left, right }: { left: EffectivePermissions
  *
  * @example
  * ```ts
- * const permissions = effectivePermissions({ profiles: [registry.require('openai'), registry.require('llama-3.1')], human: registry.human });
- * permissions['train-competing'].forbiddenBy; // [{ profile: 'openai', clause: 'Terms of Use 2023 §2(c)(iii)', … }]
+ * const profiles = [registry.require('openai'), registry.require('llama-3.1')];
+ * const permissions = effectivePermissions({ profiles, human: registry.human });
+ * permissions['train-competing'].forbiddenBy;
+ * // [{ profile: 'openai', version: '2024-01-31', clause: 'Terms of Use 2023 §2(c)(iii)', reason: … }]
  * ```
  */
 export function effectivePermissions({

@@ -136,10 +136,8 @@ function buildRegistry({
   const byId = new Map<string, TermsProfile>();
   for (const [id, { data, origin }] of profiles) {
     const confirmation = confirmations.get(id);
-    const record =
-      confirmation === undefined
-        ? null
-        : { by: confirmation.by, at: confirmation.at, ...(confirmation.note === undefined ? {} : { note: confirmation.note }) };
+    const note = confirmation?.note === undefined ? {} : { note: confirmation.note };
+    const record = confirmation === undefined ? null : { by: confirmation.by, at: confirmation.at, ...note };
     byId.set(id, deepFreeze({ ...structuredClone(data), origin, confirmation: record }));
   }
   const human = byId.get(HUMAN_PROFILE_ID);

@@ -1,0 +1,321 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LedgerWriter, type CallStoreWriter } from '../src/ledger/index.ts';
+import type { CallRecord } from '../src/ledger/types.ts';
+import { openStore, type Store } from '../src/store/index.ts';
+import { isSeedError } from '../src/errors.ts';
+import { makeCall, testBackends, type Backend, type TestDatabase } from './helpers/backends.ts';
+
+const sleep = (milliseconds: number) => new Promise((resolve) => setTimeout(resolve, milliseconds));
+
+async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+function spillDirectory(): string {
+  return mkdtempSync(join(tmpdir(), 'seed-spill-'));
+}
+
+function spillFiles(directory: string): string[] {
+  return readdirSync(directory).filter((name) => name.endsWith('.jsonl'));
+}
+
+/** Every stored call id, and whether none is stored twice (it cannot be, with a primary key — but the count is what proves no loss). */
+async function storedIds(store: Store): Promise<string[]> {
+  const rows = await store.db.selectFrom('calls').select('id').orderBy('id').execute();
+  return rows.map((row) => row.id);
+}
+
+function calls(prefix: string, count: number): CallRecord[] {
+  return Array.from({ length: count }, (_, index) => makeCall({ id: `${prefix}_${String(index).padStart(5, '0')}` }));
+}
+
+/** A store whose inserts fail while `down` is set (SQLite outage), or only on demand. */
+function switchable(store: CallStoreWriter): CallStoreWriter & { down: boolean; batches: number[] } {
+  const wrapper = {
+    down: false,
+    batches: [] as number[],
+    async insertCalls(records: readonly CallRecord[]) {
+      if (wrapper.down) throw new Error('store unavailable (injected)');
+      wrapper.batches.push(records.length);
+      return store.insertCalls(records);
+    },
+  };
+  return wrapper;
+}
+
+/**
+ * A TCP proxy in front of PostgreSQL: `cut()` kills every connection and refuses new ones
+ * (the database "goes away" without stopping the shared server); `restore()` lets them through.
+ */
+async function startProxy(target: { host: string; port: number }): Promise<{ port: number; cut(): void; restore(): void; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let down = false;
+  const server: Server = createServer((client) => {
+    if (down) {
+      client.destroy();
+      return;
+    }
+    const upstream = createConnection(target);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    cut() {
+      down = true;
+      for (const socket of sockets) socket.destroy();
+    },
+    restore() {
+      down = false;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A store that can suffer an outage: a real network cut on PostgreSQL, a failing insert on SQLite. */
+async function openOutageStore({ backend, database }: { backend: Backend; database: TestDatabase }) {
+  if (backend.name === 'postgres') {
+    const url = new URL(database.storeOptions.url);
+    const proxy = await startProxy({ host: url.hostname, port: Number(url.port || 5432) });
+    url.port = String(proxy.port);
+    const store = await openStore({ ...database.storeOptions, url: url.toString(), connectTimeoutMs: 1000 });
+    return {
+      store,
+      sink: store as CallStoreWriter,
+      startOutage: () => proxy.cut(),
+      endOutage: () => proxy.restore(),
+      close: async () => {
+        await store.close();
+        await proxy.close();
+      },
+    };
+  }
+  const store = await openStore(database.storeOptions);
+  const sink = switchable(store);
+  return {
+    store,
+    sink: sink as CallStoreWriter,
+    startOutage: () => (sink.down = true),
+    endOutage: () => (sink.down = false),
+    close: () => store.close(),
+  };
+}
+
+for (const backend of await testBackends()) {
+  describe(`ledger writer (${backend.name})`, { skip: backend.skip }, () => {
+    test('batches by size and by interval, and record returns at once', async () => {
+      const database = await backend.createDatabase();
+      const store = await openStore(database.storeOptions);
+      const directory = spillDirectory();
+      const sink = switchable(store);
+      const writer = await LedgerWriter.open({ store: sink, spillDirectory: directory, batchSize: 100, flushIntervalMs: 20 });
+      try {
+        const records = calls('batch', 1050);
+        const started = performance.now();
+        for (const record of records) writer.record(record);
+        const elapsed = performance.now() - started;
+        assert.ok(elapsed < 200, `recording 1050 calls took ${elapsed} ms`);
+        assert.equal(writer.stats().queued, 1050, 'nothing is written synchronously');
+        await writer.flush();
+        assert.ok(sink.batches.every((size) => size <= 100), `batch sizes ${sink.batches.join(',')}`);
+        assert.equal(sink.batches.reduce((sum, size) => sum + size, 0), 1050);
+        assert.deepEqual(await storedIds(store), records.map((record) => record.id));
+        // A lone call is written by the interval timer, with no flush.
+        writer.record(makeCall({ id: 'lone' }));
+        await waitFor(async () => (await store.getCall('lone')) !== null, 'the interval flush');
+        const stats = writer.stats();
+        assert.equal(stats.written, 1051);
+        assert.equal(stats.spilled, 0);
+        assert.equal(stats.failedBatches, 0);
+      } finally {
+        await writer.close();
+        await store.close();
+        await database.dispose();
+        rmSync(directory, { recursive: true, force: true });
+      }
+    });
+
+    test('a store outage mid-load loses nothing and stores every call exactly once', async () => {
+      const database = await backend.createDatabase();
+      const outage = await openOutageStore({ backend, database });
+      const directory = spillDirectory();
+      const errors: string[] = [];
+      const writer = await LedgerWriter.open({
+        store: outage.sink,
+        spillDirectory: directory,
+        batchSize: 50,
+        flushIntervalMs: 5,
+        retryInitialMs: 20,
+        retryMaxMs: 100,
+        onError: (_error, context) => errors.push(context.operation),
+      });
+      try {
+        const records = calls('outage', 2000);
+        for (const [index, record] of records.entries()) {
+          if (index === 600) {
+            await writer.flush();
+            outage.startOutage();
+          }
+          if (index === 1400) {
+            await writer.flush();
+            assert.equal(writer.stats().storeHealthy, false, 'the outage was noticed');
+            assert.ok(spillFiles(directory).length > 0, 'calls went to the spill directory');
+            outage.endOutage();
+          }
+          writer.record(record);
+          if (index % 50 === 0) await sleep(1);
+        }
+        // The retry timer replays the spill without anyone calling flush.
+        await waitFor(() => writer.stats().storeHealthy && writer.stats().replayed > 0, 'replay after the outage');
+        await writer.flush();
+        assert.deepEqual(await storedIds(outage.store), records.map((record) => record.id));
+        const stats = writer.stats();
+        assert.ok(stats.failedBatches > 0, 'batches failed during the outage');
+        assert.ok(stats.spilled >= 1, 'calls were spilled');
+        assert.ok(stats.replayed >= stats.spilled, `replayed ${stats.replayed} of ${stats.spilled} spilled`);
+        assert.equal(stats.queued, 0);
+        assert.ok(errors.includes('write'));
+        assert.deepEqual(spillFiles(directory), [], 'spill files are removed after a successful replay');
+      } finally {
+        await writer.close();
+        await outage.close();
+        await database.dispose();
+        rmSync(directory, { recursive: true, force: true });
+      }
+    });
+
+    test('calls left in the spill directory by an earlier run are replayed once at start', async () => {
+      const database = await backend.createDatabase();
+      const store = await openStore(database.storeOptions);
+      const directory = spillDirectory();
+      try {
+        // First run: the store never answers, and the process shuts down with calls spilled.
+        const unreachable = switchable(store);
+        unreachable.down = true;
+        const firstRun = await LedgerWriter.open({ store: unreachable, spillDirectory: directory, batchSize: 40, retryInitialMs: 60_000 });
+        const records = calls('restart', 300);
+        for (const record of records) firstRun.record(record);
+        await firstRun.close();
+        assert.equal(firstRun.stats().spilled, 300);
+        assert.ok(spillFiles(directory).length > 0);
+        // A crash mid-append leaves a torn last line.
+        const [lastFile] = spillFiles(directory).sort().reverse();
+        appendFileSync(join(directory, lastFile as string), '{"id":"torn","startedAt":17');
+        // Some calls may already be stored (e.g. a batch committed before its connection died).
+        await store.insertCalls(records.slice(0, 100));
+
+        const secondRun = await LedgerWriter.open({ store, spillDirectory: directory, batchSize: 40 });
+        await waitFor(() => secondRun.stats().replayed === 300, 'the startup replay');
+        await secondRun.flush();
+        assert.deepEqual(await storedIds(store), records.map((record) => record.id));
+        assert.equal(secondRun.stats().corruptLines, 1);
+        assert.deepEqual(spillFiles(directory), []);
+        await secondRun.close();
+
+        // A third start finds nothing to replay.
+        const thirdRun = await LedgerWriter.open({ store, spillDirectory: directory });
+        await thirdRun.flush();
+        assert.equal(thirdRun.stats().replayed, 0);
+        await thirdRun.close();
+        assert.equal((await storedIds(store)).length, 300);
+      } finally {
+        await store.close();
+        await database.dispose();
+        rmSync(directory, { recursive: true, force: true });
+      }
+    });
+
+    test('a full queue spills to disk instead of dropping or blocking', async () => {
+      const database = await backend.createDatabase();
+      const store = await openStore(database.storeOptions);
+      const directory = spillDirectory();
+      let release: () => void = () => {};
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      // A store that is slow (not failing): writes wait for the gate.
+      const slow: CallStoreWriter = {
+        async insertCalls(records) {
+          await gate;
+          return store.insertCalls(records);
+        },
+      };
+      const writer = await LedgerWriter.open({ store: slow, spillDirectory: directory, batchSize: 10, flushIntervalMs: 1, queueCapacity: 20 });
+      try {
+        const records = calls('overflow', 500);
+        for (const [index, record] of records.entries()) {
+          writer.record(record);
+          if (index % 25 === 0) await sleep(2);
+        }
+        const during = writer.stats();
+        assert.ok(during.overflowed >= 400, `overflowed ${during.overflowed}`);
+        await waitFor(() => writer.stats().spilled === during.overflowed, 'the overflow spill');
+        assert.ok(spillFiles(directory).length > 0);
+        assert.equal((await storedIds(store)).length, 0, 'nothing passed the gate yet');
+        release();
+        await writer.flush();
+        assert.deepEqual(await storedIds(store), records.map((record) => record.id));
+        const stats = writer.stats();
+        assert.equal(stats.written + stats.overflowed, 500);
+        assert.equal(stats.replayed, stats.overflowed);
+        assert.deepEqual(spillFiles(directory), []);
+      } finally {
+        release();
+        await writer.close();
+        await store.close();
+        await database.dispose();
+        rmSync(directory, { recursive: true, force: true });
+      }
+    });
+  });
+}
+
+test('a spill directory has one writer at a time; a dead owner’s lock is taken over', async () => {
+  const directory = spillDirectory();
+  const store: CallStoreWriter = { insertCalls: async () => ({ inserted: 0 }) };
+  try {
+    const first = await LedgerWriter.open({ store, spillDirectory: directory });
+    await assert.rejects(LedgerWriter.open({ store, spillDirectory: directory }), (error) => isSeedError(error) && error.code === 'conflict');
+    await first.close();
+    // pid 2^22 + 1 is above Linux's default pid_max, so no process has it.
+    writeFileSync(join(directory, 'writer.lock'), String(2 ** 22 + 1));
+    const second = await LedgerWriter.open({ store, spillDirectory: directory });
+    await second.close();
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test('calls recorded after close are spilled, not lost', async () => {
+  const directory = spillDirectory();
+  const store: CallStoreWriter = { insertCalls: async () => ({ inserted: 0 }) };
+  try {
+    const writer = await LedgerWriter.open({ store, spillDirectory: directory });
+    await writer.close();
+    writer.record(makeCall({ id: 'late' }));
+    assert.equal(writer.stats().spilled, 1);
+    const files = spillFiles(directory);
+    assert.equal(files.length, 1);
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+});

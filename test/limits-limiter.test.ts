@@ -1,0 +1,248 @@
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { SeedError } from '../src/errors.ts';
+import type { LimitScope } from '../src/limits/buckets.ts';
+import { formatResetDuration } from '../src/limits/headers.ts';
+import { Limiter, type LimitsLogger } from '../src/limits/limiter.ts';
+import { createRedisClient, RedisLimitStore } from '../src/limits/redis-store.ts';
+import { LimitStoreUnavailableError, type LimitStore, type Reservation, type ReserveRequest, type Usage } from '../src/limits/types.ts';
+import { limitStoreBackends, ManualClock, type StoreHandle } from './helpers/limits-stores.ts';
+
+const backends = await limitStoreBackends({ file: 'limiter' });
+
+function recordingLogger() {
+  const lines: Array<{ level: string; message: string }> = [];
+  const logger: LimitsLogger = {
+    info: (message) => lines.push({ level: 'info', message }),
+    warn: (message) => lines.push({ level: 'warn', message }),
+    error: (message) => lines.push({ level: 'error', message }),
+  };
+  return { lines, logger };
+}
+
+/** A store that can be switched off, to see the limiter through an outage and back. */
+class SwitchableStore implements LimitStore {
+  down = false;
+  constructor(private readonly inner: LimitStore) {}
+  #check(): void {
+    if (this.down) throw new LimitStoreUnavailableError('switched off by the test');
+  }
+  async reserve(request: ReserveRequest) {
+    this.#check();
+    return this.inner.reserve(request);
+  }
+  async settle(reservation: Reservation, usage: Usage) {
+    this.#check();
+    return this.inner.settle(reservation, usage);
+  }
+  async release(reservation: Reservation) {
+    this.#check();
+    return this.inner.release(reservation);
+  }
+  async close() {}
+}
+
+async function refusalOf(promise: Promise<unknown>): Promise<SeedError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof SeedError, `expected a SeedError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail('expected a refusal');
+}
+
+const key = (limits: LimitScope['limits']): LimitScope => ({ owner: 'key', id: 'k_1', limits });
+
+test('reset durations are written the way OpenAI writes them', () => {
+  assert.equal(formatResetDuration(20), '20ms');
+  assert.equal(formatResetDuration(1_000), '1s');
+  assert.equal(formatResetDuration(1_500), '1.5s');
+  assert.equal(formatResetDuration(360_000), '6m0s');
+  assert.equal(formatResetDuration(3_723_000), '1h2m3s');
+});
+
+for (const backend of backends) {
+  describe(`limiter (${backend.name})`, { skip: backend.skip }, () => {
+    const handles: StoreHandle[] = [];
+    async function open(clock?: ManualClock): Promise<StoreHandle> {
+      const handle = await backend.open(clock === undefined ? {} : { now: clock.now });
+      handles.push(handle);
+      return handle;
+    }
+    after(async () => {
+      await Promise.all(handles.map((handle) => handle.cleanup()));
+    });
+
+    test('a refused call is a 429 SeedError with retry-after and OpenAI x-ratelimit headers', async () => {
+      const clock = new ManualClock('2025-01-31T10:00:00.000Z');
+      const { store } = await open(clock);
+      const limiter = new Limiter({ store, onUnavailable: 'closed', now: clock.now });
+      const scopes = [key({ rpm: 2, tpm: 1_000 })];
+      const first = await limiter.admit({ scopes, tokens: 300, usd: 0 });
+      assert.equal(first.statuses.length, 2);
+      await limiter.admit({ scopes, tokens: 300, usd: 0 });
+      const error = await refusalOf(limiter.admit({ scopes, tokens: 300, usd: 0 }));
+      assert.equal(error.code, 'rate_limit_exceeded');
+      assert.equal(error.status, 429);
+      assert.equal(error.retryAfterMs, 60_500);
+      assert.match(error.message, /key k_1: 2 requests per minute/);
+      assert.deepEqual(error.responseHeaders(), {
+        'x-ratelimit-limit-requests': '2',
+        'x-ratelimit-remaining-requests': '0',
+        'x-ratelimit-reset-requests': '1m0.5s',
+        'x-ratelimit-limit-tokens': '1000',
+        'x-ratelimit-remaining-tokens': '400',
+        'x-ratelimit-reset-tokens': '1m0.5s',
+        'retry-after': '61',
+        'retry-after-ms': '60500',
+      });
+    });
+
+    test('concurrency and budget refusals carry their own codes; an oversized call is not retryable later', async () => {
+      const clock = new ManualClock('2025-01-31T10:00:00.000Z');
+      const { store } = await open(clock);
+      const limiter = new Limiter({ store, onUnavailable: 'closed', now: clock.now });
+      const held = await limiter.admit({ scopes: [{ owner: 'team', id: 't', limits: { concurrent: 1 } }], tokens: 1, usd: 0 });
+      const busy = await refusalOf(limiter.admit({ scopes: [{ owner: 'team', id: 't', limits: { concurrent: 1 } }], tokens: 1, usd: 0 }));
+      assert.equal(busy.code, 'concurrency_limit_exceeded');
+      await limiter.settle(held, { tokens: 1, usd: 0 });
+      await limiter.admit({ scopes: [{ owner: 'team', id: 't', limits: { concurrent: 1 } }], tokens: 1, usd: 0 });
+
+      const org: LimitScope = { owner: 'org', id: 'o', limits: { usdPerDay: 1 } };
+      await limiter.admit({ scopes: [org], tokens: 1, usd: 0.9 });
+      const broke = await refusalOf(limiter.admit({ scopes: [org], tokens: 1, usd: 0.2 }));
+      assert.equal(broke.code, 'budget_exceeded');
+      assert.equal(broke.retryAfterMs, 14 * 3_600_000);
+
+      const huge = await refusalOf(limiter.admit({ scopes: [key({ tpm: 1_000 })], tokens: 5_000, usd: 0, priority: 'batch' }));
+      assert.equal(huge.code, 'rate_limit_exceeded');
+      assert.equal(huge.retryAfterMs, undefined);
+      assert.match(huge.message, /more than the limit of 1000 tokens/);
+    });
+
+    test('caller and deployment buckets are reserved together; failover moves only the deployment part', async () => {
+      const clock = new ManualClock('2025-01-31T10:00:00.000Z');
+      const { store } = await open(clock);
+      const limiter = new Limiter({ store, onUnavailable: 'closed', now: clock.now });
+      const deploymentA: LimitScope = { owner: 'deployment', id: 'a', limits: { rpm: 10, tpm: 1_000 } };
+      const deploymentB: LimitScope = { owner: 'deployment', id: 'b', limits: { rpm: 10, tpm: 1_000 } };
+      const scopes = [key({ tpm: 2_000 })];
+      const admission = await limiter.admit({ scopes, deployment: deploymentA, tokens: 800, usd: 0 });
+      assert.ok(admission.call !== null && admission.attempt !== null);
+
+      const switched = await limiter.switchDeployment({ admission, deployment: deploymentB, previousAttempt: 'sent' });
+      assert.equal(switched.admitted, true);
+      if (!switched.admitted) return;
+      await limiter.settle(switched.admission, { tokens: 500, usd: 0 });
+
+      const probe = await limiter.admit({ scopes, deployment: deploymentA, tokens: 0, usd: 0 });
+      const remaining = (id: string) => probe.statuses.find((status) => status.bucket.id === id)?.remaining;
+      assert.equal(remaining('deployment:a:rpm'), 8, 'the failed attempt reached a and still counts as a request');
+      assert.equal(remaining('deployment:a:tpm'), 1_000, 'its tokens were refunded');
+      assert.equal(remaining('key:k_1:tpm'), 1_500, 'the caller is charged the real usage once');
+      const onB = await limiter.admit({ scopes: [], deployment: deploymentB, tokens: 0, usd: 0 });
+      assert.equal(onB.statuses.find((status) => status.bucket.id === 'deployment:b:tpm')?.remaining, 500);
+    });
+
+    test('batch priority waits for capacity, then succeeds; interactive is refused at once', async () => {
+      const { store } = await open();
+      const limiter = new Limiter({ store, onUnavailable: 'closed', windowMs: 1_200 });
+      const scopes = [key({ rpm: 1 })];
+      await limiter.admit({ scopes, tokens: 1, usd: 0 });
+      await refusalOf(limiter.admit({ scopes, tokens: 1, usd: 0 }));
+      const started = Date.now();
+      const waited = await limiter.admit({ scopes, tokens: 1, usd: 0, priority: 'batch', deadlineAt: Date.now() + 5_000 });
+      const elapsed = Date.now() - started;
+      assert.equal(waited.enforced, true);
+      assert.ok(elapsed >= 1_000 && elapsed < 3_000, `waited ${elapsed} ms for a 1.2 s window`);
+    });
+
+    test('batch priority waits for a concurrent slot freed by another call', async () => {
+      const { store } = await open();
+      const limiter = new Limiter({ store, onUnavailable: 'closed' });
+      const scopes = [key({ concurrent: 1 })];
+      const holder = await limiter.admit({ scopes, tokens: 1, usd: 0 });
+      setTimeout(() => void limiter.settle(holder, { tokens: 1, usd: 0 }), 200);
+      const started = Date.now();
+      await limiter.admit({ scopes, tokens: 1, usd: 0, priority: 'batch', deadlineAt: Date.now() + 5_000 });
+      assert.ok(Date.now() - started >= 190);
+    });
+
+    test('batch priority gives up at its deadline', async () => {
+      const { store } = await open();
+      const limiter = new Limiter({ store, onUnavailable: 'closed', windowMs: 10_000 });
+      const scopes = [key({ rpm: 1 })];
+      await limiter.admit({ scopes, tokens: 1, usd: 0 });
+      const error = await refusalOf(limiter.admit({ scopes, tokens: 1, usd: 0, priority: 'batch', deadlineAt: Date.now() + 300 }));
+      assert.equal(error.code, 'rate_limit_exceeded');
+    });
+
+    test('an unreachable store fails closed with limits_unavailable, logging once per outage', async () => {
+      const { store } = await open();
+      const switchable = new SwitchableStore(store);
+      const { lines, logger } = recordingLogger();
+      const limiter = new Limiter({ store: switchable, onUnavailable: 'closed', logger });
+      const scopes = [key({ rpm: 100 })];
+      switchable.down = true;
+      for (let attempt = 0; attempt < 3; attempt += 1) {
+        const error = await refusalOf(limiter.admit({ scopes, tokens: 1, usd: 0 }));
+        assert.equal(error.code, 'limits_unavailable');
+        assert.equal(error.status, 503);
+      }
+      assert.equal(lines.length, 1);
+      assert.match(lines[0]?.message ?? '', /failing closed.*onUnavailable: closed/);
+      switchable.down = false;
+      await limiter.admit({ scopes, tokens: 1, usd: 0 });
+      assert.equal(lines.length, 2);
+      assert.match(lines[1]?.message ?? '', /reachable again/);
+    });
+
+    test('an unreachable store fails open when configured: admitted unchecked, logged once', async () => {
+      const { store } = await open();
+      const switchable = new SwitchableStore(store);
+      const { lines, logger } = recordingLogger();
+      const limiter = new Limiter({ store: switchable, onUnavailable: 'open', logger });
+      const scopes = [key({ rpm: 1 })];
+      const held = await limiter.admit({ scopes, tokens: 1, usd: 0 });
+      switchable.down = true;
+      const unchecked = await limiter.admit({ scopes, tokens: 1, usd: 0 });
+      const again = await limiter.admit({ scopes, tokens: 1, usd: 0 });
+      assert.equal(unchecked.enforced, false);
+      assert.equal(again.enforced, false);
+      await limiter.settle(held, { tokens: 1, usd: 0 }); // settling during the outage does not throw
+      assert.equal(lines.filter((line) => line.level === 'warn').length, 1);
+      assert.match(lines[0]?.message ?? '', /failing open.*onUnavailable: open/);
+      switchable.down = false;
+      await refusalOf(limiter.admit({ scopes, tokens: 1, usd: 0 })); // enforced again: rpm 1 already used
+    });
+  });
+}
+
+describe('limiter against a Redis that is not there', () => {
+  const unreachable = 'redis://127.0.0.1:1';
+  const stores: RedisLimitStore[] = [];
+  after(async () => Promise.all(stores.map((store) => store.close())));
+  function deadStore(): RedisLimitStore {
+    const store = new RedisLimitStore({ client: createRedisClient({ url: unreachable }) });
+    stores.push(store);
+    return store;
+  }
+
+  test('fails closed: 503 limits_unavailable', async () => {
+    const { logger } = recordingLogger();
+    const limiter = new Limiter({ store: deadStore(), onUnavailable: 'closed', logger });
+    const error = await refusalOf(limiter.admit({ scopes: [key({ rpm: 1 })], tokens: 1, usd: 0 }));
+    assert.equal(error.code, 'limits_unavailable');
+    assert.equal(error.retryAfterMs, 1_000);
+  });
+
+  test('fails open: admitted, unchecked', async () => {
+    const { lines, logger } = recordingLogger();
+    const limiter = new Limiter({ store: deadStore(), onUnavailable: 'open', logger });
+    const admission = await limiter.admit({ scopes: [key({ rpm: 1 })], tokens: 1, usd: 0 });
+    assert.equal(admission.enforced, false);
+    await limiter.settle(admission, { tokens: 1, usd: 0 });
+    assert.equal(lines.length, 1);
+  });
+});

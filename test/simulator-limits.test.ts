@@ -1,0 +1,163 @@
+/**
+ * Quota enforcement: RPM over short windows and TPM as prompt + max_tokens, answered with
+ * each provider's real 429 body and headers — which must parse with Seed's own upstream
+ * helpers (`src/providers/http.ts`).
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { formatDuration, startSimulator, type Simulator } from '../src/simulator/index.ts';
+import { parseDurationMs, parseRateLimit, retryAfterMs, upstreamStatusError } from '../src/providers/http.ts';
+import { anthropicHeaders, call, openAIChunks, userMessages } from './simulator-helpers.ts';
+
+const windowMs = 200;
+let simulator: Simulator;
+
+before(async () => {
+  simulator = await startSimulator({
+    models: {
+      // 3 requests per 200 ms window (900 rpm × 200 / 60 000).
+      'rpm-model': { limits: { rpm: 900, windowMs } },
+      // 100 tokens per 200 ms window (30 000 tpm × 200 / 60 000).
+      'tpm-model': { limits: { tpm: 30_000, tokenWindowMs: windowMs } },
+      'azure-deployment': { model: 'gpt-4o', limits: { rpm: 300, windowMs } },
+      'claude-limited': { limits: { rpm: 300, tpm: 30_000, windowMs, tokenWindowMs: windowMs } },
+    },
+  });
+});
+after(() => simulator.close());
+
+/** Starts at the beginning of a window, so a burst of requests falls into one window. */
+async function freshWindow(): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, windowMs - (Date.now() % windowMs) + 5));
+}
+
+const chat = (model: string, body: Record<string, unknown> = {}) =>
+  call({ url: simulator.url, path: '/v1/chat/completions', body: { model, messages: userMessages, ...body } });
+
+test('RPM: the window admits rpm × window / 60 s requests, then answers OpenAI 429s that parse', async () => {
+  await freshWindow();
+  const remaining: string[] = [];
+  for (let index = 0; index < 3; index++) {
+    const answer = await chat('rpm-model');
+    assert.equal(answer.status, 200);
+    assert.equal(answer.headers['x-ratelimit-limit-requests'], '3');
+    remaining.push(String(answer.headers['x-ratelimit-remaining-requests']));
+  }
+  assert.deepEqual(remaining, ['2', '1', '0']);
+  const refused = await chat('rpm-model');
+  assert.equal(refused.status, 429);
+  const body = JSON.parse(refused.text) as { error: { message: string; type: string; code: string; param: null } };
+  assert.equal(body.error.code, 'rate_limit_exceeded');
+  assert.equal(body.error.type, 'requests');
+  assert.match(body.error.message, /requests per min \(RPM\): Limit 3, Used 3, Requested 1/);
+  const snapshot = parseRateLimit(refused.headers);
+  assert.equal(snapshot.limitRequests, 3);
+  assert.equal(snapshot.remainingRequests, 0);
+  assert.ok(snapshot.resetRequestsMs !== undefined && snapshot.resetRequestsMs > 0 && snapshot.resetRequestsMs <= windowMs);
+  assert.equal(refused.headers['retry-after'], '1', 'whole seconds, rounded up');
+  const wait = retryAfterMs(refused.headers);
+  assert.ok(wait !== undefined && wait > 0 && wait <= windowMs, `retry-after-ms is the window's rest, got ${wait}`);
+  const error = upstreamStatusError({ status: 429, headers: refused.headers, message: body.error.message, label: 'sim' });
+  assert.equal(error.code, 'upstream_rate_limited');
+  await new Promise((resolve) => setTimeout(resolve, wait));
+  assert.equal((await chat('rpm-model')).status, 200, 'admitted again once the window turned');
+});
+
+test('TPM: prompt estimate + max_tokens is reserved; a refused request consumes nothing', async () => {
+  await freshWindow();
+  // 6 prompt tokens + 40 max_tokens = 46 tokens per request; the window holds 100.
+  const first = await chat('tpm-model', { max_tokens: 40 });
+  assert.equal(first.status, 200);
+  assert.equal(first.headers['x-ratelimit-limit-tokens'], '100');
+  assert.equal(first.headers['x-ratelimit-remaining-tokens'], '54');
+  assert.equal(first.headers['x-ratelimit-limit-requests'], undefined, 'no rpm configured, no request headers');
+  assert.equal((await chat('tpm-model', { max_tokens: 40 })).status, 200);
+  const refused = await chat('tpm-model', { max_tokens: 40 });
+  assert.equal(refused.status, 429);
+  const body = JSON.parse(refused.text) as { error: { type: string; message: string } };
+  assert.equal(body.error.type, 'tokens');
+  assert.match(body.error.message, /Limit 100, Used 92, Requested 46/);
+  assert.equal(parseRateLimit(refused.headers).remainingTokens, 8);
+  const small = await chat('tpm-model', { max_tokens: 2 });
+  assert.equal(small.status, 200, 'the refused request left its tokens in the window');
+  assert.equal(small.headers['x-ratelimit-remaining-tokens'], '0');
+  assert.ok((parseDurationMs(String(small.headers['x-ratelimit-reset-tokens'])) ?? Infinity) <= windowMs);
+});
+
+test('streams carry the rate-limit headers too', async () => {
+  await freshWindow();
+  const answer = await chat('rpm-model', { stream: true, max_tokens: 2 });
+  assert.equal(answer.status, 200);
+  assert.equal(answer.headers['x-ratelimit-remaining-requests'], '2');
+  assert.equal(openAIChunks(answer.text).length, 4);
+});
+
+test('Azure: 429 in Azure format with retry-after and retry-after-ms, remaining headers on success', async () => {
+  await freshWindow();
+  const azure = () =>
+    call({
+      url: simulator.url,
+      path: '/openai/deployments/azure-deployment/chat/completions?api-version=2024-06-01',
+      body: { messages: userMessages },
+      headers: { 'api-key': 'key' },
+    });
+  const ok = await azure();
+  assert.equal(ok.status, 200);
+  assert.equal(ok.headers['x-ratelimit-remaining-requests'], '0');
+  const refused = await azure();
+  assert.equal(refused.status, 429);
+  const body = JSON.parse(refused.text) as { error: { code: string; message: string } };
+  assert.equal(body.error.code, '429');
+  assert.match(body.error.message, /exceeded call rate limit/);
+  assert.ok(Number(refused.headers['retry-after-ms']) <= windowMs);
+  assert.equal(refused.headers['retry-after'], '1');
+});
+
+test('Anthropic: 429 rate_limit_error with anthropic-ratelimit-* headers (RFC 3339 resets) and retry-after', async () => {
+  await freshWindow();
+  const send = () =>
+    call({
+      url: simulator.url,
+      path: '/v1/messages',
+      body: { model: 'claude-limited', messages: userMessages, max_tokens: 10 },
+      headers: anthropicHeaders,
+    });
+  const ok = await send();
+  assert.equal(ok.status, 200);
+  assert.equal(ok.headers['anthropic-ratelimit-requests-limit'], '1');
+  assert.equal(ok.headers['anthropic-ratelimit-requests-remaining'], '0');
+  assert.equal(ok.headers['anthropic-ratelimit-tokens-remaining'], String(100 - 16));
+  assert.equal(ok.headers['x-ratelimit-remaining-requests'], undefined, 'Anthropic does not send OpenAI headers');
+  const refused = await send();
+  assert.equal(refused.status, 429);
+  assert.deepEqual((JSON.parse(refused.text) as { error: { type: string } }).error.type, 'rate_limit_error');
+  const reset = String(refused.headers['anthropic-ratelimit-requests-reset']);
+  assert.match(reset, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/);
+  const untilReset = Date.parse(reset) - Date.now();
+  assert.ok(untilReset > -50 && untilReset <= windowMs, `reset within the window, got ${untilReset} ms`);
+  assert.equal(refused.headers['retry-after'], '1');
+});
+
+test('POST /_sim/reset clears the limit windows', async () => {
+  await freshWindow();
+  for (let index = 0; index < 3; index++) await chat('rpm-model');
+  assert.equal((await chat('rpm-model')).status, 429);
+  const reset = await call({ url: simulator.url, path: '/_sim/reset', method: 'POST', body: {} });
+  assert.equal(reset.status, 200);
+  assert.equal((await chat('rpm-model')).status, 200);
+  assert.equal(simulator.stats().rateLimited, 0, 'stats were cleared too');
+});
+
+test("formatDuration writes OpenAI's duration format, which Seed's parser reads back exactly", () => {
+  assert.equal(formatDuration(12), '12ms');
+  assert.equal(formatDuration(1_000), '1s');
+  assert.equal(formatDuration(1_500), '1.5s');
+  assert.equal(formatDuration(360_000), '6m0s');
+  assert.equal(formatDuration(3_723_000), '1h2m3s');
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 10 * 3_600_000 }), (milliseconds) => {
+      assert.equal(Math.round(parseDurationMs(formatDuration(milliseconds)) ?? -1), milliseconds);
+    }),
+  );
+});
