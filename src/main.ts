@@ -38,6 +38,8 @@ export interface StartOptions {
   sinks?: CallSink[];
   authenticate?: Authenticate;
   admission?: Admission;
+  /** Extra HTTP routes (admin API, usage) registered on the gateway's app. */
+  plugins?: Array<(app: FastifyInstance) => void | Promise<void>>;
   now?: () => number;
   random?: () => number;
 }
@@ -110,6 +112,7 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     metricsText: () => metrics.text(),
     onError: (error) => metrics.countError(error),
     log: logger,
+    plugins: options.plugins ?? [],
   });
 
   const host = options.host ?? config.server.host;

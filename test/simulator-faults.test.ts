@@ -5,6 +5,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { Client, request } from 'undici';
 import { startSimulator, type Simulator } from '../src/simulator/index.ts';
 import { anthropicHeaders, call, openAIChunks, sseEvents, userMessages, waitFor } from './simulator-helpers.ts';
@@ -207,49 +209,66 @@ async function isolated(run: (target: Simulator) => Promise<void>): Promise<void
   }
 }
 
-test('a client that aborts mid-stream frees the socket, the in-flight slot and the timers at once', () =>
-  isolated(async (simulator) => {
-  const client = new Client(simulator.url);
-  const baselineTimers = timers();
-  const controller = new AbortController();
-  const response = await client.request({
-    path: '/v1/chat/completions',
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-sim-tokens-per-second': '5' },
-    body: JSON.stringify(body({ stream: true })),
-    signal: controller.signal,
+/**
+ * Sends a chat request on a connection of its own (node:http, no agent) that `signal` tears
+ * down; resolves with the response once headers arrive, or with the error.
+ */
+function sendOnOwnConnection(input: {
+  url: string;
+  headers: Record<string, string>;
+  body: unknown;
+  signal: AbortSignal;
+}): Promise<IncomingMessage | Error> {
+  return new Promise((resolve) => {
+    const outgoing = httpRequest(`${input.url}/v1/chat/completions`, {
+      method: 'POST',
+      agent: false,
+      headers: { 'content-type': 'application/json', ...input.headers },
+      signal: input.signal,
+    });
+    outgoing.once('response', resolve);
+    outgoing.once('error', resolve);
+    outgoing.end(JSON.stringify(input.body));
   });
-  const first = await response.body[Symbol.asyncIterator]().next();
-  assert.ok(String(first.value).startsWith('data: '));
-  assert.equal(simulator.stats().inFlight, 1);
-  assert.equal(simulator.stats().openConnections, 1);
-  controller.abort();
-  await waitFor({ check: () => simulator.stats().openConnections === 0, what: 'the upstream socket closed' });
-  assert.equal(simulator.stats().inFlight, 0);
-  assert.equal(simulator.stats().clientAborts, 1);
-  await waitFor({ check: () => timers() <= baselineTimers, what: 'the pacing timer cleared' });
-  await client.close();
-}));
+}
+
+test('a client that aborts mid-stream frees the socket, the in-flight slot and the timers at once', () =>
+  isolated(async (target) => {
+    const baselineTimers = timers();
+    const controller = new AbortController();
+    const response = await sendOnOwnConnection({
+      url: target.url,
+      headers: { 'x-sim-tokens-per-second': '5' },
+      body: body({ stream: true }),
+      signal: controller.signal,
+    });
+    assert.ok(!(response instanceof Error));
+    response.on('error', () => undefined);
+    const [first] = (await once(response, 'data')) as [Buffer];
+    assert.ok(String(first).startsWith('data: '));
+    assert.equal(target.stats().inFlight, 1);
+    assert.equal(target.stats().openConnections, 1);
+    assert.ok(timers() > baselineTimers, 'the stream waits on a pacing timer');
+    controller.abort();
+    await waitFor({ check: () => target.stats().openConnections === 0, what: 'the upstream socket closed' });
+    assert.equal(target.stats().inFlight, 0);
+    assert.equal(target.stats().clientAborts, 1);
+    await waitFor({ check: () => timers() <= baselineTimers, what: 'the pacing timer cleared', timeoutMs: 100 });
+  }));
 
 test('hang: accepted and never answered, released when the client goes away', () =>
-  isolated(async (simulator) => {
-  const client = new Client(simulator.url);
-  const controller = new AbortController();
-  const pending = client
-    .request({
-      path: '/v1/chat/completions',
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-sim-fault': 'hang' },
-      body: JSON.stringify(body()),
-      signal: controller.signal,
-    })
-    .catch((error: unknown) => error);
-  await waitFor({ check: () => simulator.stats().inFlight === 1, what: 'the hanging request in flight' });
-  const stats = JSON.parse((await call({ url: simulator.url, path: '/_sim/stats' })).text);
-  assert.equal(stats.openConnections, 1, 'the HTTP view leaves out the asking connection');
-  controller.abort();
-  assert.ok((await pending) instanceof Error);
-  await waitFor({ check: () => simulator.stats().inFlight === 0 && simulator.stats().openConnections === 0, what: 'released' });
-  assert.deepEqual(simulator.stats().byStatus, { none: 1 });
-  await client.close();
-}));
+  isolated(async (target) => {
+    const controller = new AbortController();
+    const pending = sendOnOwnConnection({ url: target.url, headers: { 'x-sim-fault': 'hang' }, body: body(), signal: controller.signal });
+    await waitFor({ check: () => target.stats().inFlight === 1, what: 'the hanging request in flight' });
+    const statsClient = new Client(target.url);
+    const stats = JSON.parse((await call({ url: target.url, path: '/_sim/stats', dispatcher: statsClient })).text);
+    await statsClient.close();
+    assert.equal(stats.openConnections, 1, 'the HTTP view leaves out the asking connection');
+    assert.equal(stats.inFlight, 1);
+    controller.abort();
+    assert.ok((await pending) instanceof Error);
+    await waitFor({ check: () => target.stats().inFlight === 0 && target.stats().openConnections === 0, what: 'released' });
+    assert.deepEqual(target.stats().byStatus, { none: 1 });
+    assert.deepEqual(target.stats().faults, { hang: 1 });
+  }));

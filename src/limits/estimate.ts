@@ -9,9 +9,13 @@
  * Parts without text are fixed guesses: an image 765 tokens (85 at `detail: low`), an audio
  * or file part 1,000. Settling replaces every estimate with the real usage anyway.
  *
- * Fast path: BPE cost grows with the text, so past `exactCharacterLimit` characters (default
- * 32,000 ≈ 8k tokens) the approximation is used even for OpenAI models — see the report in
- * `test/limits-estimate.test.ts` for the measured cost.
+ * Fast path: BPE runs synchronously on the event loop and its cost grows with the text
+ * (measured by `test/helpers/limits-tokenizer-bench.ts` on a 2-vCPU machine: a ~2k-token
+ * prompt costs 1.7–2.0 ms median with o200k_base, 2.5–3.5 ms with cl100k_base; ~8k tokens
+ * 9–12 ms). Past `exactCharacterLimit` characters (default 16,000 ≈ 4k tokens) the
+ * approximation is used even for OpenAI models: a bounded CPU cost per request matters more
+ * than a precise estimate that settle corrects anyway (chars/3.5 over-counted o200k_base by
+ * 7 % on the benchmark's English/code prompts).
  */
 import * as cl100kBase from 'gpt-tokenizer/encoding/cl100k_base';
 import * as o200kBase from 'gpt-tokenizer/encoding/o200k_base';
@@ -28,7 +32,7 @@ const LOW_DETAIL_IMAGE_TOKENS = 85;
 const OTHER_PART_TOKENS = 1_000;
 /** Used when neither the request nor the route caps the completion. */
 export const FALLBACK_COMPLETION_CAP = 4_096;
-export const DEFAULT_EXACT_CHARACTER_LIMIT = 32_000;
+export const DEFAULT_EXACT_CHARACTER_LIMIT = 16_000;
 
 const ENCODERS: Record<Exclude<TokenCounting, 'approximate'>, (text: string) => number> = {
   o200k_base: (text) => o200kBase.countTokens(text),
