@@ -6,10 +6,18 @@ import { Agent } from 'undici';
 import type { FastifyInstance } from 'fastify';
 import type { SeedConfig } from './config/schema.ts';
 import { createCallService } from './gateway/calls.ts';
-import { ANONYMOUS_CALLER, OPEN_ADMISSION, type Admission, type Authenticate } from './gateway/hooks.ts';
+import { ANONYMOUS_CALLER, type Admission, type Authenticate } from './gateway/hooks.ts';
 import { createGatewayApp } from './gateway/http/app.ts';
 import type { CallRecord, CallSink } from './ledger/types.ts';
 import { createLogger, type Logger } from './log.ts';
+import { priceCall } from './ledger/pricing.ts';
+import { LedgerWriter } from './ledger/writer.ts';
+import { createLimitAdmission } from './limits/admission.ts';
+import { createLimitStore } from './limits/create-store.ts';
+import { Limiter } from './limits/limiter.ts';
+import type { Deployment } from './routing/route-table.ts';
+import { openStore, type Store } from './store/store.ts';
+import { redact } from './store/connect.ts';
 import { createMetrics } from './metrics/metrics.ts';
 import { createProviderRegistry } from './providers/registry.ts';
 import { HealthTracker } from './routing/health.ts';
@@ -25,6 +33,8 @@ export interface SeedInstance {
   url: string;
   app: FastifyInstance;
   simulator: SimulatorHandle | undefined;
+  store: Store;
+  ledger: LedgerWriter;
   close(): Promise<void>;
 }
 
@@ -37,7 +47,10 @@ export interface StartOptions {
   /** Extra sinks for call records (tests use one to observe calls). */
   sinks?: CallSink[];
   authenticate?: Authenticate;
+  /** Replaces the limiter-backed admission (tests). */
   admission?: Admission;
+  /** An already open store (tests share one); otherwise `config.store.url` is opened. */
+  store?: Store;
   /** Extra HTTP routes (admin API, usage) registered on the gateway's app. */
   plugins?: Array<(app: FastifyInstance) => void | Promise<void>>;
   now?: () => number;
@@ -74,7 +87,43 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     sleep: (milliseconds, signal) => sleep(milliseconds, signal),
   });
   const metrics = createMetrics({ knownRoutes: new Set(table.routes.keys()) });
-  const sinks: CallSink[] = [metrics, ...(options.sinks ?? [])];
+
+  // The ledger: every call record goes through a bounded queue to the store, off the request
+  // path; when the store is down, records spill to disk and are replayed when it returns.
+  const store = options.store ?? (await openStore({ url: config.store.url }));
+  const ownsStore = options.store === undefined;
+  const ledger = await LedgerWriter.open({
+    store,
+    spillDirectory: config.ledger.spillDirectory,
+    batchSize: config.ledger.batchSize,
+    flushIntervalMs: config.ledger.flushIntervalMs,
+    onError: (error, context) => logger('error', `ledger ${context.operation} failed`, error),
+  });
+  logger('info', `ledger: ${redact(config.store.url)} (spill directory ${config.ledger.spillDirectory})`);
+
+  const price = (input: { deployment: Deployment; promptTokens: number; completionTokens: number; cachedTokens?: number }) =>
+    priceCall({
+      model: input.deployment.model,
+      promptTokens: input.promptTokens,
+      completionTokens: input.completionTokens,
+      cachedTokens: input.cachedTokens ?? 0,
+      override: input.deployment.pricing ?? null,
+    }).costUsd;
+
+  const limitStore = createLimitStore(config.limits);
+  const limiter = new Limiter({
+    store: limitStore,
+    onUnavailable: config.limits.store === 'redis' ? config.limits.onUnavailable : 'closed',
+    logger: {
+      info: (message, details) => logger('info', message, details),
+      warn: (message, details) => logger('warn', message, details),
+      error: (message, details) => logger('error', message, details),
+    },
+    leaseMs: Math.max(15 * 60_000, config.server.requestTimeoutMs * 2),
+  });
+  const admission = options.admission ?? createLimitAdmission({ limiter, price });
+
+  const sinks: CallSink[] = [metrics, ledger, ...(options.sinks ?? [])];
   const sink: CallSink = {
     record(call: CallRecord) {
       for (const each of sinks) {
@@ -91,9 +140,9 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     router,
     routes: table.routes,
     adapterFor: (deployment) => providers.adapter(deployment.provider),
-    admission: options.admission ?? OPEN_ADMISSION,
+    admission,
     sink,
-    price: () => 0,
+    price,
     exclude,
     termsVersion: (deployment) => (deployment.terms ? (terms.get(deployment.terms)?.version ?? null) : null),
     now,
@@ -126,8 +175,13 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     url,
     app,
     simulator,
+    store,
+    ledger,
     async close() {
       await app.close();
+      await ledger.close();
+      await limitStore.close();
+      if (ownsStore) await store.close();
       await dispatcher.close();
       await simulator?.close();
     },

@@ -190,3 +190,18 @@ test('the SDK retries a 429 with retry-after and then succeeds; the ledger recor
   assert.equal(records.at(-1)?.attempts, 2);
   assert.equal(records.at(-1)?.status, 'ok');
 });
+
+test('every call is priced from the shipped price table, streamed ones too', async () => {
+  const before = stack.records.length;
+  await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'price me' }] });
+  const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'and me' }], stream: true });
+  for await (const _chunk of stream) void _chunk;
+  const records = (await stack.waitForRecords(before + 2)).slice(before);
+  for (const record of records) {
+    // gpt-4o-mini: $0.15 in / $0.60 out per 1M tokens.
+    const expected = (record.promptTokens * 0.15 + record.completionTokens * 0.6) / 1e6;
+    assert.ok(record.promptTokens > 0 && record.completionTokens > 0);
+    assert.ok(Math.abs(record.costUsd - expected) < 1e-9, `${record.costUsd} vs ${expected}`);
+    assert.equal(record.usageReported, true);
+  }
+});

@@ -82,6 +82,9 @@ test('Azure: missing api-version is a 400 and a missing key a 401, in Azure erro
   assert.deepEqual(JSON.parse(fault.text), { error: { code: 'ServiceUnavailable', message: JSON.parse(fault.text).error.message } });
 });
 
+/** One event's payload; fields are read after narrowing by `type`. */
+type Payload = { type: string } & Record<string, unknown>;
+
 interface AnthropicMessage {
   id: string;
   type: string;
@@ -155,15 +158,15 @@ test('Anthropic: a stream follows the real event sequence and its deltas add up 
     'message_stop',
   ]);
   for (const event of events) assert.equal((JSON.parse(event.data) as { type: string }).type, event.event);
-  const payloads = events.map((event) => JSON.parse(event.data) as Record<string, never>);
+  const payloads = events.map((event) => JSON.parse(event.data) as Payload);
   const text = payloads
     .filter((payload) => payload.type === 'content_block_delta')
-    .map((payload) => (payload.delta as { type: string; text: string }).text)
+    .map((payload) => (payload.delta as { text: string }).text)
     .join('');
   assert.equal(text, whole.content[0]?.text);
-  const start = payloads[0]?.message as { usage: { input_tokens: number } };
-  assert.equal(start.usage.input_tokens, 6);
-  const delta = payloads.at(-2) as { delta: { stop_reason: string }; usage: { output_tokens: number } };
+  const start = payloads[0]?.message as { usage: { input_tokens: number } } | undefined;
+  assert.equal(start?.usage.input_tokens, 6);
+  const delta = payloads.at(-2) as unknown as { delta: { stop_reason: string }; usage: { output_tokens: number } };
   assert.deepEqual([delta.delta.stop_reason, delta.usage.output_tokens], ['end_turn', whole.usage.output_tokens]);
 });
 
@@ -176,8 +179,8 @@ test('Anthropic: tools produce a tool_use block, streamed as input_json_delta pi
   assert.equal(message.content[0]?.type, 'tool_use');
   assert.match(message.content[0]?.id ?? '', /^toolu_/);
   assert.deepEqual(message.content[0]?.input, { query: 'x', limit: 1 });
-  const payloads = sseEvents((await messages({ tools, stream: true })).text).map((event) => JSON.parse(event.data) as Record<string, never>);
-  const block = payloads[1] as { content_block: { type: string; name: string; input: unknown } };
+  const payloads = sseEvents((await messages({ tools, stream: true })).text).map((event) => JSON.parse(event.data) as Payload);
+  const block = payloads[1] as unknown as { content_block: { type: string; name: string; input: unknown } };
   assert.deepEqual([block.content_block.type, block.content_block.name, block.content_block.input], ['tool_use', 'search', {}]);
   const pieces = payloads
     .filter((payload) => payload.type === 'content_block_delta')

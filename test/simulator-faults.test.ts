@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { Client, request } from 'undici';
-import { startSimulator, type Simulator } from '../src/simulator/index.ts';
+import { simulatorOptionsSchema, startSimulator, type Simulator } from '../src/simulator/index.ts';
 import { anthropicHeaders, call, openAIChunks, sseEvents, userMessages, waitFor } from './simulator-helpers.ts';
 
 let simulator: Simulator;
@@ -272,3 +272,14 @@ test('hang: accepted and never answered, released when the client goes away', ()
     assert.deepEqual(target.stats().byStatus, { none: 1 });
     assert.deepEqual(target.stats().faults, { hang: 1 });
   }));
+
+test('options are validated: loopback only, YAML-style numeric fault kinds, sane ranges', () => {
+  assert.equal(simulatorOptionsSchema.safeParse({ host: '0.0.0.0' }).success, false);
+  assert.equal(simulatorOptionsSchema.safeParse({ defaults: { completionTokens: { min: 9, max: 3 } } }).success, false);
+  assert.equal(simulatorOptionsSchema.safeParse({ models: { m: { faults: [{ kind: 'explode' }] } } }).success, false);
+  assert.equal(simulatorOptionsSchema.safeParse({ models: { m: { unknownOption: true } } }).success, false);
+  const parsed = simulatorOptionsSchema.parse({ models: { m: { faults: [{ kind: 503 }], limits: { rpm: 60 } } } });
+  assert.equal(parsed.models['m']?.faults?.[0]?.kind, '503');
+  assert.equal(parsed.models['m']?.limits?.windowMs, 10_000, 'RPM windows default to 10 s');
+  assert.equal(parsed.port, 0);
+});

@@ -239,3 +239,29 @@ test('errors use the OpenAI format: invalid JSON, missing fields, unknown paths,
     assert.ok('code' in body.error);
   }
 });
+
+test('determinism: the same seed and request give the same bytes of content; another seed does not', async () => {
+  const same = await startSimulator({ seed: 7 });
+  const other = await startSimulator({ seed: 8 });
+  try {
+    const ask = async (target: Simulator, path: string, payload: Record<string, unknown>) =>
+      JSON.parse((await call({ url: target.url, path, body: payload })).text) as Record<string, unknown>;
+    const question = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Same question' }], n: 2 };
+    const contents = async (target: Simulator) =>
+      chatCompletionSchema.parse(await ask(target, '/v1/chat/completions', question)).choices.map((choice) => choice.message.content);
+    const reference = await contents(simulator);
+    assert.deepEqual(await contents(simulator), reference, 'repeatable within one simulator');
+    assert.deepEqual(await contents(same), reference, 'repeatable across simulators with the same seed');
+    assert.notDeepEqual(await contents(other), reference);
+    const changed = { ...question, messages: [{ role: 'user', content: 'Same question?' }] };
+    const changedContents = chatCompletionSchema.parse(await ask(simulator, '/v1/chat/completions', changed)).choices;
+    assert.notEqual(changedContents[0]?.message.content, reference[0], 'another conversation, other words');
+    const vector = async (target: Simulator) =>
+      embeddingResponseSchema.parse(await ask(target, '/v1/embeddings', { model: 'text-embedding-3-small', input: 'alpha', dimensions: 16 }))
+        .data[0]?.embedding;
+    assert.deepEqual(await vector(same), await vector(simulator));
+    assert.notDeepEqual(await vector(other), await vector(simulator));
+  } finally {
+    await Promise.all([same.close(), other.close()]);
+  }
+});

@@ -4,6 +4,8 @@
  */
 import { z } from 'zod';
 import { termsConfigSchema } from '../terms/config.ts';
+import { deploymentPricingSchema } from '../ledger/pricing.ts';
+import { limitStoreConfigSchema } from '../limits/config.ts';
 
 const positive = (what: string) =>
   z.number({ error: `expected a positive number (${what})` }).positive({ error: 'expected a positive number' });
@@ -43,6 +45,11 @@ export const deploymentSchema = z
      */
     terms: z.string().min(1).optional(),
     limits: deploymentLimitsSchema.default({}),
+    /**
+     * USD per 1M tokens; overrides the shipped price table (src/ledger/prices.yaml), which is
+     * keyed by model name. Needed for Azure deployment names, fine-tunes and self-hosted models.
+     */
+    pricing: deploymentPricingSchema.optional(),
     /** Per-attempt timeout for this deployment, in milliseconds. */
     timeoutMs: positive('milliseconds').optional(),
     /** Adapter-specific options, validated by the adapter (e.g. `apiVersion` for azure-openai). */
@@ -124,6 +131,33 @@ export const simulatorSchema = z
   })
   .strict();
 
+export const storeSchema = z
+  .object({
+    /** `sqlite:<path>`, `sqlite::memory:` or `postgres://…` (shared by replicas). */
+    url: z.string().min(1).default('sqlite:./data/seed.db'),
+  })
+  .strict();
+
+export const authSchema = z
+  .object({
+    /** `open`: no keys, every caller is anonymous (loopback only); `keys`: a virtual key is required. */
+    mode: z.enum(['open', 'keys']).default('open'),
+    /** Bearer token of the admin API (`/v1/seed/admin/…`); use `${ENV_VAR}`. No token: admin API disabled. */
+    adminToken: z.string().min(16, { error: 'expected an admin token of at least 16 characters' }).optional(),
+  })
+  .strict();
+
+export const ledgerSchema = z
+  .object({
+    /** Where call records wait when the store is unreachable; replayed when it returns. */
+    spillDirectory: z.string().min(1).default('./data/spill'),
+    /** Records per store write. */
+    batchSize: z.number().int().positive().default(500),
+    /** Longest a record waits in memory before it is written. */
+    flushIntervalMs: z.number().int().positive().default(50),
+  })
+  .strict();
+
 export const seedConfigSchema = z
   .object({
     server: serverSchema.default(serverSchema.parse({})),
@@ -132,6 +166,11 @@ export const seedConfigSchema = z
     simulator: simulatorSchema.default(simulatorSchema.parse({})),
     /** Operator terms profiles and review confirmations (see docs/terms.md). */
     terms: termsConfigSchema.default({ profiles: [], confirmed: [] }),
+    store: storeSchema.default(storeSchema.parse({})),
+    auth: authSchema.default(authSchema.parse({})),
+    ledger: ledgerSchema.default(ledgerSchema.parse({})),
+    /** Where limits and budgets live: `memory` (one process) or `redis` (shared by replicas). */
+    limits: limitStoreConfigSchema.default({ store: 'memory' }),
     deployments: z.record(name, deploymentSchema),
     routes: z.record(name, routeSchema),
   })

@@ -29,6 +29,8 @@ export interface CallMeta {
   deployment: string | null;
   attempts: number;
   warnings: string[];
+  /** Extra response headers (the caller's `x-ratelimit-*`). */
+  headers: Record<string, string>;
 }
 
 export interface ChatCallResult {
@@ -146,6 +148,7 @@ export function createCallService(dependencies: CallServiceDependencies) {
       deployment: record.deployment,
       attempts: record.attempts,
       warnings: [],
+      headers: {},
     });
   }
 
@@ -231,7 +234,7 @@ export function createCallService(dependencies: CallServiceDependencies) {
     if (input.caller.storePayloads) record.payload = { request: input.body, response };
     sink.record(record);
     return {
-      meta: { requestId: input.requestId, route: input.body.model, deployment: result.deployment.name, attempts: result.attempts, warnings },
+      meta: { requestId: input.requestId, route: input.body.model, deployment: result.deployment.name, attempts: result.attempts, warnings, headers: ticket.headers?.() ?? {} },
       response,
     };
   }
@@ -319,7 +322,7 @@ export function createCallService(dependencies: CallServiceDependencies) {
     }
 
     return {
-      meta: { requestId: input.requestId, route: input.body.model, deployment: deployment.name, attempts: result.attempts, warnings },
+      meta: { requestId: input.requestId, route: input.body.model, deployment: deployment.name, attempts: result.attempts, warnings, headers: ticket.headers?.() ?? {} },
       chunks: relay(),
     };
   }
@@ -351,7 +354,7 @@ export function createCallService(dependencies: CallServiceDependencies) {
     record.latencyMs = now() - startedAt;
     sink.record(record);
     return {
-      meta: { requestId: input.requestId, route: input.body.model, deployment: result.deployment.name, attempts: result.attempts, warnings },
+      meta: { requestId: input.requestId, route: input.body.model, deployment: result.deployment.name, attempts: result.attempts, warnings, headers: ticket.headers?.() ?? {} },
       response,
     };
   }

@@ -6,6 +6,7 @@
 import type { ChatCompletionRequest, EmbeddingRequest } from '../wire/openai.ts';
 import type { Deployment, Route } from '../routing/route-table.ts';
 import type { Purpose } from '../terms/purpose.ts';
+import type { LimitScope } from '../limits/buckets.ts';
 
 /** The caller of one request, as established by authentication. */
 export interface Caller {
@@ -19,6 +20,8 @@ export interface Caller {
   allowedRoutes: ReadonlySet<string> | null;
   /** Whether request and response bodies of this caller's calls are stored (opt-in). */
   storePayloads: boolean;
+  /** Limits that apply to this caller's calls: its key's, team's and org's (any subset). */
+  limits?: readonly LimitScope[];
 }
 
 export const ANONYMOUS_CALLER: Caller = Object.freeze({
@@ -59,6 +62,8 @@ export interface AdmissionTicket {
   reserveDeployment?(deployment: Deployment): Promise<void>;
   settle(usage: Usage): void;
   release(): void;
+  /** Response headers describing the caller's remaining capacity (`x-ratelimit-*`). */
+  headers?(): Record<string, string>;
 }
 
 export interface Admission {

@@ -32,6 +32,16 @@ export interface UpstreamResponse {
  * Rejects only with SeedErrors (timeout, connection, client abort).
  */
 export async function postJson(input: UpstreamRequest): Promise<UpstreamResponse> {
+  // Serialized before the request so a body that cannot be serialized (nested too deep for
+  // the stack) is the request's fault, not a "connection failure" that cools the deployment down.
+  let payload: string;
+  try {
+    payload = JSON.stringify(input.body);
+  } catch (error) {
+    throw new SeedError('invalid_request', `The request body cannot be sent to deployment ${input.label}: ${(error as Error).message}.`, {
+      cause: error,
+    });
+  }
   const headersTimeout = new AbortController();
   const timer = setTimeout(() => headersTimeout.abort(), Math.max(1, Math.floor(input.timeoutMs)));
   const signal = AbortSignal.any([input.signal, headersTimeout.signal]);
@@ -40,7 +50,7 @@ export async function postJson(input: UpstreamRequest): Promise<UpstreamResponse
       method: 'POST',
       dispatcher: input.dispatcher,
       headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...input.headers },
-      body: JSON.stringify(input.body),
+      body: payload,
       signal,
       headersTimeout: input.timeoutMs,
       bodyTimeout: input.timeoutMs,

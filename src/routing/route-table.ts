@@ -9,6 +9,8 @@ export interface Deployment extends DeploymentTarget {
   /** Terms profile id of this deployment's outputs. */
   readonly terms: string | undefined;
   readonly limits: Readonly<{ rpm?: number; tpm?: number }>;
+  /** Price override (USD per 1M tokens), when the config sets one. */
+  readonly pricing: Readonly<{ inputPerMTok: number; outputPerMTok: number; cachedInputPerMTok?: number }> | undefined;
   /** Per-attempt timeout; the route's deadline still bounds it. */
   readonly timeoutMs: number | undefined;
 }
@@ -55,6 +57,7 @@ export function buildRouteTable(config: SeedConfig, defaultTerms: (provider: str
         options: deployment.options,
         terms: deployment.terms ?? defaultTerms(deployment.provider),
         limits: deployment.limits,
+        pricing: deployment.pricing,
         timeoutMs: deployment.timeoutMs,
       }),
     );

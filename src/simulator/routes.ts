@@ -20,6 +20,14 @@ import { faultRuleSchema } from './options.ts';
 
 const azurePath = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|embeddings)$/;
 
+function decodeDeployment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new InvalidRequest({ status: 404, message: `Deployment '${segment}' is not a valid path segment.` });
+  }
+}
+
 /** Reads the body as text, refusing more than `limit` bytes with a 413. */
 function readBody(input: { request: IncomingMessage; limit: number }): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -126,7 +134,7 @@ export async function dispatch(input: {
     const body = await readJson({ request, limit: context.options.maxBodyBytes });
     const call = { context, exchange, dialect, overrides, body };
     if (azure !== null) {
-      const deployment = decodeURIComponent(azure[1] as string);
+      const deployment = decodeDeployment(azure[1] as string);
       if (azure[2] === 'embeddings') return await handleEmbeddings({ ...call, deployment });
       return await handleChatCompletion({ ...call, deployment });
     }

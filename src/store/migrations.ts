@@ -6,6 +6,8 @@
  * Append new migrations at the end with the next number; never edit one that has shipped.
  */
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { auditLogMigration } from '../audit/migration.ts';
+import { datasetsMigration } from '../datasets/migration.ts';
 
 /** Created for `CallRecord`; indexes follow the usage queries (time range, optionally per tenant or upstream). */
 const ledgerCalls: Migration = {
@@ -92,10 +94,33 @@ const tenants: Migration = {
   },
 };
 
+/**
+ * Limits on teams and orgs (keys already had them), `updated_at` on every tenant table so each
+ * replica's key cache can poll for changes (revocations reach all replicas within a second),
+ * and unique names so the CLI can address orgs and teams by name.
+ */
+const tenantLimits: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    for (const table of ['orgs', 'teams', 'api_keys']) {
+      if (table !== 'api_keys') await db.schema.alterTable(table).addColumn('limits', 'text').execute();
+      await db.schema
+        .alterTable(table)
+        .addColumn('updated_at', 'bigint', (column) => column.notNull().defaultTo(0))
+        .execute();
+      await db.schema.createIndex(`${table}_updated_at`).on(table).column('updated_at').execute();
+    }
+    await db.schema.createIndex('orgs_name_unique').on('orgs').column('name').unique().execute();
+    await db.schema.createIndex('teams_org_name_unique').on('teams').columns(['org_id', 'name']).unique().execute();
+  },
+};
+
 /** Every migration, by name; names sort in the order they must run. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0001_ledger_calls': ledgerCalls,
   '0002_tenants': tenants,
+  '0003_tenant_limits': tenantLimits,
+  '0004_audit_log': auditLogMigration,
+  '0005_datasets': datasetsMigration,
 });
 
 /** Feeds `MIGRATIONS` to kysely's `Migrator` (no files to find at run time). */

@@ -2,6 +2,9 @@
  * Starts the provider simulator and a gateway in front of it, in this process, on loopback
  * ephemeral ports. Every call record the gateway emits is collected in `records`.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.ts';
 import { providerChecks } from '../../src/config/seed-config.ts';
 import type { CallRecord } from '../../src/ledger/types.ts';
@@ -75,10 +78,18 @@ export async function startStack(
   } = {},
 ): Promise<Stack> {
   const simulator = await startSimulator({ port: 0, ...input.simulator });
-  const config = parseConfig((input.config ?? standardConfig)(simulator.url), {
+  const parsed = parseConfig((input.config ?? standardConfig)(simulator.url), {
     env: input.env ?? {},
     checks: providerChecks,
   });
+  // Test files run in parallel: each stack gets its own in-memory store and spill directory
+  // unless the test's config names them.
+  const spillDirectory = await mkdtemp(join(tmpdir(), 'seed-test-spill-'));
+  const config = {
+    ...parsed,
+    store: parsed.store.url === 'sqlite:./data/seed.db' ? { url: 'sqlite::memory:' } : parsed.store,
+    ledger: parsed.ledger.spillDirectory === './data/spill' ? { ...parsed.ledger, spillDirectory } : parsed.ledger,
+  };
   const records: CallRecord[] = [];
   const waiters: Array<() => void> = [];
   const seed = await startSeed({
@@ -115,6 +126,7 @@ export async function startStack(
     async close() {
       await seed.close();
       await simulator.close();
+      await rm(spillDirectory, { recursive: true, force: true });
     },
   };
 }

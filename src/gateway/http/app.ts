@@ -11,6 +11,8 @@ import { parsePurpose } from '../../terms/purpose.ts';
 import type { CallMeta, CallService } from '../calls.ts';
 import { CallFailure } from '../calls.ts';
 import type { Authenticate, Caller, Priority } from '../hooks.ts';
+import { assertBodyDepth } from './body-depth.ts';
+import { frameworkErrorHandler, handleClientError } from './client-errors.ts';
 import { httpError, validationError } from './errors.ts';
 import { writeEventStream } from './sse.ts';
 
@@ -50,8 +52,11 @@ function headerSafe(text: string): string {
 
 function metaHeaders(meta: CallMeta): Record<string, string> {
   const headers: Record<string, string> = {
+    ...meta.headers,
     'x-request-id': meta.requestId,
-    'x-seed-route': meta.route,
+    // The route is the client's `model`, any string; raw, a character Node refuses in a
+    // header turned a 404 model_not_found into a 500.
+    'x-seed-route': headerSafe(meta.route),
     'x-seed-attempts': String(meta.attempts),
   };
   if (meta.deployment) headers['x-seed-deployment'] = meta.deployment;
@@ -80,8 +85,15 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
     return503OnClosing: false,
     disableRequestLogging: true,
     genReqId: () => '',
+    // Node checks header and request timeouts only this often (30 s by default), so a
+    // slowloris client outlived a 1 s headersTimeoutMs by half a minute.
+    http: { connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(options.headersTimeoutMs / 4))) },
+    clientErrorHandler: handleClientError,
+    frameworkErrors: frameworkErrorHandler(requestIdOf),
   });
   app.server.headersTimeout = options.headersTimeoutMs;
+  // Before validation, so no handler, schema or serializer ever walks a pathologically deep body.
+  app.addHook('preValidation', async (request) => assertBodyDepth(request.body));
 
   // Clients (curl -d, some SDKs) send JSON without the JSON content type; parse it anyway.
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
@@ -141,7 +153,14 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
       if (parsed.data.stream === true) {
         const call = await options.calls.streamChat(input);
         reply.hijack();
-        await writeEventStream({ response: reply.raw, headers: metaHeaders(call.meta), chunks: call.chunks, signal: input.signal });
+        await writeEventStream({
+          response: reply.raw,
+          headers: metaHeaders(call.meta),
+          chunks: call.chunks,
+          signal: input.signal,
+          // A reader that stops reading is given as long as a client that stops sending.
+          stallTimeoutMs: options.headersTimeoutMs,
+        });
         return reply;
       }
       const result = await options.calls.chat(input);

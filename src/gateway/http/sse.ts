@@ -4,7 +4,6 @@
  * error event (`data: {"error":{…}}`, which the OpenAI SDKs raise as an APIError). A slow
  * reader gets backpressure, never an unbounded buffer.
  */
-import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { toSeedError } from '../../errors.ts';
 import type { ChatCompletionChunk } from '../../wire/openai.ts';
@@ -14,6 +13,11 @@ export async function writeEventStream(input: {
   headers: Record<string, string>;
   chunks: AsyncIterable<ChatCompletionChunk>;
   signal: AbortSignal;
+  /**
+   * How long a write may wait for the client to read before the connection is closed. A
+   * client that never reads would otherwise hold this response and its upstream forever.
+   */
+  stallTimeoutMs: number;
 }): Promise<void> {
   const { response } = input;
   response.writeHead(200, {
@@ -25,14 +29,18 @@ export async function writeEventStream(input: {
   });
   const write = async (text: string): Promise<void> => {
     if (response.destroyed || input.signal.aborted) return;
-    if (!response.write(text)) {
-      await Promise.race([once(response, 'drain'), once(response, 'close')]);
-    }
+    if (!response.write(text)) await drained(response, input.stallTimeoutMs);
   };
   try {
     // The iterator must always be consumed (not just returned), so the call is settled and recorded.
     for await (const chunk of input.chunks) {
-      if (input.signal.aborted || response.destroyed) break;
+      if (input.signal.aborted || response.destroyed) {
+        // Leaving the loop settles and records the call at once; a connection destroyed a
+        // moment ago has not emitted `close` (which aborts the signal) yet, and would be
+        // recorded as a complete stream.
+        if (!input.signal.aborted) await closed(response);
+        break;
+      }
       await write(`data: ${JSON.stringify(chunk)}\n\n`);
     }
     await write('data: [DONE]\n\n');
@@ -42,4 +50,29 @@ export async function writeEventStream(input: {
   } finally {
     if (!response.destroyed) response.end();
   }
+}
+
+/**
+ * Waits until the client has read what was written (`drain`), the connection closed, or the
+ * stall timeout passed, which closes the connection. Every listener is removed afterwards:
+ * `events.once` per write left a `close` listener behind on each slow write.
+ */
+function drained(response: ServerResponse, stallTimeoutMs: number): Promise<void> {
+  return new Promise((resolvePromise) => {
+    const done = () => {
+      clearTimeout(timer);
+      response.off('drain', done);
+      response.off('close', done);
+      resolvePromise();
+    };
+    // Destroying emits `close`, which ends the wait (and aborts the call's signal first).
+    const timer = setTimeout(() => response.destroy(), stallTimeoutMs);
+    response.on('drain', done);
+    response.on('close', done);
+  });
+}
+
+/** Resolves when the response's connection has closed (`close` is emitted once, after destroy). */
+function closed(response: ServerResponse): Promise<void> {
+  return new Promise((resolvePromise) => response.once('close', () => resolvePromise()));
 }

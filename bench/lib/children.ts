@@ -1,0 +1,141 @@
+/**
+ * Starts every server of the benchmark in its own child process, so CPU and RSS can be read
+ * per process, and stops them by their own pid. A Node child reports readiness with one JSON
+ * line on stdout: `{"ready":true,"url":"http://127.0.0.1:PORT"}`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, connect } from 'node:net';
+import { createInterface } from 'node:readline';
+import { resolve } from 'node:path';
+
+export interface ServerProcess {
+  name: string;
+  url: string;
+  pid: number;
+  /** Last lines of stderr, for error messages. */
+  stderrTail(): string;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process has exited. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+
+function tailOf(child: ChildProcess): () => string {
+  const lines: string[] = [];
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (chunk: string) => {
+    lines.push(...chunk.split('\n').filter(Boolean));
+    if (lines.length > 40) lines.splice(0, lines.length - 40);
+  });
+  return () => lines.join('\n');
+}
+
+function stopper(child: ChildProcess): (graceMs?: number) => Promise<void> {
+  const exited = new Promise<void>((resolveExit) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolveExit();
+    else child.once('exit', () => resolveExit());
+  });
+  return async (graceMs = 5_000) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  };
+}
+
+/**
+ * Runs `node [nodeArguments] SCRIPT [scriptArguments]` (a `.ts` script goes through
+ * bin/run-ts.mjs, like `npm start`) and waits for its ready line.
+ */
+export async function startNodeServer(input: {
+  name: string;
+  script: string;
+  scriptArguments?: string[];
+  nodeArguments?: string[];
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+}): Promise<ServerProcess> {
+  const script = resolve(ROOT, input.script);
+  const entry = script.endsWith('.ts') ? [resolve(ROOT, 'bin/run-ts.mjs'), script] : [script];
+  const child = spawn(process.execPath, [...(input.nodeArguments ?? []), ...entry, ...(input.scriptArguments ?? [])], {
+    cwd: ROOT,
+    env: { ...process.env, ...input.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stderrTail = tailOf(child);
+  const stop = stopper(child);
+  const url = await new Promise<string>((resolveReady, rejectReady) => {
+    const timer = setTimeout(() => rejectReady(new Error(`${input.name} did not start in time:\n${stderrTail()}`)), input.timeoutMs ?? 30_000);
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      if (!line.startsWith('{"ready"')) return;
+      const message = JSON.parse(line) as { url: string };
+      clearTimeout(timer);
+      resolveReady(message.url);
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      rejectReady(new Error(`${input.name} exited before it was ready (code ${code}, signal ${signal}):\n${stderrTail()}`));
+    });
+  }).catch(async (error: unknown) => {
+    await stop(1_000);
+    throw error;
+  });
+  // Keep draining stdout so a chatty child never blocks on a full pipe.
+  child.stdout?.resume();
+  return { name: input.name, url, pid: child.pid!, stderrTail, stop };
+}
+
+/** A free TCP port on 127.0.0.1, for servers (nginx) that cannot report an ephemeral one. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, rejectPort) => {
+    const server = createServer();
+    server.once('error', rejectPort);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** Resolves once something accepts TCP connections on 127.0.0.1:port. */
+export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolveProbe) => {
+      const socket = connect({ host: '127.0.0.1', port });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolveProbe(true);
+      });
+      socket.once('error', () => resolveProbe(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port}`);
+    await new Promise((resolveWait) => setTimeout(resolveWait, 50));
+  }
+}
+
+/** Starts any executable as a server on a known port (nginx). */
+export async function startExecutableServer(input: {
+  name: string;
+  command: string;
+  arguments: string[];
+  port: number;
+}): Promise<ServerProcess> {
+  const child = spawn(input.command, input.arguments, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const stderrTail = tailOf(child);
+  const stop = stopper(child);
+  const exited = new Promise<never>((_, rejectExit) =>
+    child.once('exit', (code) => rejectExit(new Error(`${input.name} exited (code ${code}):\n${stderrTail()}`))),
+  );
+  exited.catch(() => undefined);
+  try {
+    await Promise.race([waitForPort(input.port), exited]);
+  } catch (error) {
+    await stop(1_000);
+    throw error;
+  }
+  return { name: input.name, url: `http://127.0.0.1:${input.port}`, pid: child.pid!, stderrTail, stop };
+}

@@ -1,0 +1,148 @@
+/**
+ * Load generators. Closed loop: autocannon (fixed concurrency, as fast as the target answers).
+ * Open loop: a small undici client that sends at a fixed rate whatever the target does, times
+ * each request from its *scheduled* start (so a stalled target cannot hide its queueing) and
+ * records the time to the first body byte — the first SSE frame for streams.
+ */
+import autocannon from 'autocannon';
+import { Pool } from 'undici';
+import { percentile } from './stats.ts';
+
+export interface RequestShape {
+  /** Base URL, e.g. `http://127.0.0.1:4000`. */
+  origin: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface ClosedLoopResult {
+  requestsPerSecond: number;
+  completed: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  failures: number;
+}
+
+/** Fixed concurrency for `durationSeconds`, or for `amount` requests when given. */
+export async function closedLoop(input: {
+  request: RequestShape;
+  connections: number;
+  durationSeconds?: number;
+  amount?: number;
+}): Promise<ClosedLoopResult> {
+  const result = await autocannon({
+    url: `${input.request.origin}${input.request.path}`,
+    method: 'POST',
+    headers: input.request.headers,
+    body: input.request.body,
+    connections: input.connections,
+    pipelining: 1,
+    timeout: 30,
+    ...(input.amount !== undefined ? { amount: input.amount } : { duration: input.durationSeconds ?? 5 }),
+  });
+  const completed = result['2xx'];
+  return {
+    requestsPerSecond: completed / result.duration,
+    completed,
+    latencyP50Ms: result.latency.p50,
+    latencyP99Ms: result.latency.p99,
+    failures: result.non2xx + result.errors,
+  };
+}
+
+export interface OpenLoopResult {
+  sent: number;
+  completed: number;
+  failures: number;
+  /** Completed requests per second of wall time, from the first send to the last response. */
+  achievedPerSecond: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  firstByteP50Ms: number;
+  firstByteP99Ms: number;
+  /** p99 of (actual send − scheduled send): large values mean the client itself fell behind. */
+  sendLagP99Ms: number;
+}
+
+/** Sends `count` requests at `ratePerSecond`, then waits up to `drainMs` for the last answers. */
+export async function openLoop(input: {
+  request: RequestShape;
+  ratePerSecond: number;
+  count: number;
+  drainMs?: number;
+}): Promise<OpenLoopResult> {
+  const { request } = input;
+  const pool = new Pool(request.origin, { connections: 256, keepAliveTimeout: 30_000 });
+  const latencies: number[] = [];
+  const firstBytes: number[] = [];
+  const sendLags: number[] = [];
+  let failures = 0;
+  let completed = 0;
+  let lastEnd = 0;
+  const interval = 1_000 / input.ratePerSecond;
+  const inFlight = new Set<Promise<void>>();
+
+  const fire = (scheduled: number) => {
+    sendLags.push(performance.now() - scheduled);
+    const done = pool
+      .request({ path: request.path, method: 'POST', headers: request.headers, body: request.body })
+      .then(async (response) => {
+        let firstByte: number | undefined;
+        for await (const _chunk of response.body) firstByte ??= performance.now();
+        const end = performance.now();
+        if (response.statusCode !== 200) {
+          failures += 1;
+          return;
+        }
+        completed += 1;
+        lastEnd = end;
+        latencies.push(end - scheduled);
+        firstBytes.push((firstByte ?? end) - scheduled);
+      })
+      .catch(() => {
+        failures += 1;
+      });
+    inFlight.add(done);
+    void done.then(() => inFlight.delete(done));
+  };
+
+  const start = performance.now();
+  let next = 0;
+  while (next < input.count) {
+    const now = performance.now();
+    while (next < input.count && start + next * interval <= now) {
+      fire(start + next * interval);
+      next += 1;
+    }
+    await new Promise((resolveTick) => setTimeout(resolveTick, 1));
+  }
+  const drained = Promise.all(inFlight).then(() => true);
+  const timedOut = new Promise<boolean>((resolveTimeout) => setTimeout(() => resolveTimeout(false), input.drainMs ?? 15_000).unref());
+  if (!(await Promise.race([drained, timedOut]))) failures += inFlight.size;
+  await pool.destroy();
+  return {
+    sent: input.count,
+    completed,
+    failures,
+    achievedPerSecond: completed > 0 ? (completed * 1_000) / (lastEnd - start) : 0,
+    latencyP50Ms: percentile(latencies, 0.5),
+    latencyP99Ms: percentile(latencies, 0.99),
+    firstByteP50Ms: percentile(firstBytes, 0.5),
+    firstByteP99Ms: percentile(firstBytes, 0.99),
+    sendLagP99Ms: percentile(sendLags, 0.99),
+  };
+}
+
+/** One request, for a smoke check before a target is measured; resolves to an error text or undefined. */
+export async function checkTarget(request: RequestShape, expect: string): Promise<string | undefined> {
+  try {
+    const response = await fetch(`${request.origin}${request.path}`, { method: 'POST', headers: request.headers, body: request.body });
+    const text = await response.text();
+    if (response.status !== 200) return `HTTP ${response.status}: ${text.slice(0, 200)}`;
+    if (!text.includes(expect)) return `unexpected body: ${text.slice(0, 200)}`;
+    return undefined;
+  } catch (error) {
+    return String(error);
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Summarizes a V8 `.cpuprofile` (from `node --cpu-prof`): self time per function, inclusive
+ * time per function under `src/`, and self time per area (a package under node_modules, a
+ * folder of src/, Node internals, GC).
+ */
+import { readFileSync } from 'node:fs';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+export interface ProfileEntry {
+  name: string;
+  percent: number;
+}
+
+export interface ProfileSummary {
+  /** Sampled time excluding idle, in ms. */
+  busyMs: number;
+  topSelf: ProfileEntry[];
+  topAreas: ProfileEntry[];
+  topSeedInclusive: ProfileEntry[];
+}
+
+function shortUrl(url: string): string {
+  const modules = url.lastIndexOf('node_modules/');
+  if (modules >= 0) return url.slice(modules + 'node_modules/'.length);
+  const source = url.indexOf('/src/');
+  if (source >= 0) return url.slice(source + 1);
+  return url.replace(/^file:\/\//, '');
+}
+
+function areaOf(frame: ProfileNode['callFrame']): string {
+  const { url, functionName } = frame;
+  if (!url) return functionName.startsWith('(') ? functionName : '(native)';
+  const modules = url.lastIndexOf('node_modules/');
+  if (modules >= 0) {
+    const parts = url.slice(modules + 'node_modules/'.length).split('/');
+    return parts[0]?.startsWith('@') ? `${parts[0]}/${parts[1]}` : (parts[0] ?? url);
+  }
+  const source = url.indexOf('/src/');
+  if (source >= 0) {
+    const parts = url.slice(source + 1).split('/');
+    return parts.length > 2 ? `${parts[0]}/${parts[1]}/` : `${parts.join('/')}`;
+  }
+  if (url.startsWith('node:')) return 'node: internals';
+  return shortUrl(url);
+}
+
+function label(frame: ProfileNode['callFrame']): string {
+  return `${frame.functionName || '(anonymous)'} ${shortUrl(frame.url)}:${frame.lineNumber + 1}`;
+}
+
+function top(totals: Map<string, number>, busyMs: number, count: number): ProfileEntry[] {
+  return [...totals.entries()]
+    .sort((left, right) => right[1] - left[1])
+    .slice(0, count)
+    .map(([name, ms]) => ({ name, percent: (100 * ms) / busyMs }));
+}
+
+export function summarizeProfile(file: string, count = 15): ProfileSummary {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+
+  const self = new Map<string, number>();
+  const areas = new Map<string, number>();
+  const seedInclusive = new Map<string, number>();
+  let busyMs = 0;
+  profile.samples.forEach((sample, index) => {
+    const node = byId.get(sample);
+    if (!node) return;
+    const milliseconds = (profile.timeDeltas[index] ?? 0) / 1_000;
+    if (node.callFrame.functionName === '(idle)') return;
+    busyMs += milliseconds;
+    const name = label(node.callFrame);
+    self.set(name, (self.get(name) ?? 0) + milliseconds);
+    const area = areaOf(node.callFrame);
+    areas.set(area, (areas.get(area) ?? 0) + milliseconds);
+    const seen = new Set<string>();
+    for (let id: number | undefined = sample; id !== undefined; id = parent.get(id)) {
+      const frame = byId.get(id)?.callFrame;
+      if (!frame || !frame.url.includes('/src/')) continue;
+      const key = label(frame);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      seedInclusive.set(key, (seedInclusive.get(key) ?? 0) + milliseconds);
+    }
+  });
+  return {
+    busyMs,
+    topSelf: top(self, busyMs, count),
+    topAreas: top(areas, busyMs, count),
+    topSeedInclusive: top(seedInclusive, busyMs, count),
+  };
+}

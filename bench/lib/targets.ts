@@ -1,0 +1,202 @@
+/**
+ * The servers compared in the overhead scenario, each started in its own process in front of
+ * one simulator process: direct, nginx, a minimal undici proxy, Seed, and the Portkey gateway.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { freePort, startExecutableServer, startNodeServer, type ServerProcess } from './children.ts';
+
+export type TargetId = 'direct' | 'nginx' | 'undici' | 'seed' | 'portkey';
+export const TARGET_IDS: readonly TargetId[] = ['direct', 'nginx', 'undici', 'seed', 'portkey'];
+
+export interface Target {
+  id: TargetId;
+  label: string;
+  origin: string;
+  /** Headers every request to this target carries (auth, provider routing). */
+  headers: Record<string, string>;
+  /** The proxy's own process; undefined for `direct`. */
+  server: ServerProcess | undefined;
+  note: string;
+}
+
+export interface SkippedTarget {
+  id: TargetId;
+  reason: string;
+}
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const SIMULATOR_KEY = 'sk-bench-simulator';
+
+/** What src/main.ts wires at the time of the run, read from its source (the brief's "as wired"). */
+export function seedWiring(): { limits: boolean; ledger: boolean; auth: boolean; summary: string } {
+  const main = readFileSync(join(ROOT, 'src/main.ts'), 'utf8');
+  const limits = /from '\.\/limits\//.test(main);
+  const ledger = /from '\.\/ledger\/(writer|index)\.ts'/.test(main);
+  const auth = /from '\.\/tenants\//.test(main);
+  const state = (wired: boolean) => (wired ? 'wired' : 'not wired yet');
+  return {
+    limits,
+    ledger,
+    auth,
+    summary: `auth (tenants/keys): ${state(auth)}; limits: ${state(limits)}; ledger writer: ${state(ledger)} (src/main.ts at run time)`,
+  };
+}
+
+/** Seed's benchmark config: one route to the simulator; features as far as main.ts wires them. */
+export function seedConfig(input: { simulatorUrl: string; workDirectory: string }): string {
+  return `
+server: { host: 127.0.0.1, port: 0 }
+store: { url: "sqlite:${join(input.workDirectory, 'seed-ledger.db')}" }
+deployments:
+  sim-mini:
+    provider: openai
+    baseUrl: ${input.simulatorUrl}/v1
+    model: gpt-4o-mini
+    apiKey: ${SIMULATOR_KEY}
+    terms: openai
+routes:
+  gpt-4o-mini: { deployments: [{ deployment: sim-mini }] }
+`;
+}
+
+export async function startSeedServer(input: {
+  simulatorUrl: string;
+  workDirectory: string;
+  nodeArguments?: string[];
+  name?: string;
+}): Promise<ServerProcess> {
+  const file = join(input.workDirectory, 'seed.yaml');
+  writeFileSync(file, process.env['SEED_BENCH_CONFIG'] ? readFileSync(process.env['SEED_BENCH_CONFIG'], 'utf8') : seedConfig(input));
+  return startNodeServer({
+    name: input.name ?? 'seed',
+    script: 'bench/servers/seed.ts',
+    scriptArguments: [file],
+    nodeArguments: input.nodeArguments ?? [],
+  });
+}
+
+function nginxConfig(input: { prefix: string; port: number; upstreamPort: number }): string {
+  const { prefix } = input;
+  return `daemon off;
+master_process off;
+worker_processes 1;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/client_body;
+  proxy_temp_path ${prefix}/proxy;
+  fastcgi_temp_path ${prefix}/fastcgi;
+  uwsgi_temp_path ${prefix}/uwsgi;
+  scgi_temp_path ${prefix}/scgi;
+  upstream simulator {
+    server 127.0.0.1:${input.upstreamPort};
+    keepalive 256;
+  }
+  server {
+    listen 127.0.0.1:${input.port};
+    keepalive_requests 1000000;
+    location / {
+      proxy_pass http://simulator;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_request_buffering off;
+    }
+  }
+}
+`;
+}
+
+function nginxBinary(): string | undefined {
+  for (const candidate of ['/usr/sbin/nginx', '/usr/bin/nginx', '/usr/local/sbin/nginx']) if (existsSync(candidate)) return candidate;
+  try {
+    return execFileSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts the proxies in front of `simulatorUrl`; a proxy that cannot start is skipped with its reason. */
+export async function startTargets(input: {
+  simulatorUrl: string;
+  workDirectory: string;
+  only: readonly TargetId[];
+}): Promise<{ targets: Target[]; skipped: SkippedTarget[] }> {
+  const targets: Target[] = [];
+  const skipped: SkippedTarget[] = [];
+  const bearer = { authorization: `Bearer ${SIMULATOR_KEY}`, 'content-type': 'application/json' };
+  const upstreamPort = Number(new URL(input.simulatorUrl).port);
+  const wanted = (id: TargetId) => input.only.includes(id);
+
+  if (wanted('direct')) {
+    targets.push({ id: 'direct', label: 'direct (simulator)', origin: input.simulatorUrl, headers: bearer, server: undefined, note: 'no proxy' });
+  }
+  if (wanted('nginx')) {
+    const binary = nginxBinary();
+    if (!binary) skipped.push({ id: 'nginx', reason: 'nginx is not installed (apt-get install -y nginx)' });
+    else {
+      const prefix = join(input.workDirectory, 'nginx');
+      mkdirSync(prefix, { recursive: true });
+      const port = await freePort();
+      const file = join(prefix, 'nginx.conf');
+      writeFileSync(file, nginxConfig({ prefix, port, upstreamPort }));
+      try {
+        const server = await startExecutableServer({ name: 'nginx', command: binary, arguments: ['-e', join(prefix, 'stderr.log'), '-p', prefix, '-c', file], port });
+        // `nginx -v` prints to stderr.
+        const version = spawnSync(binary, ['-v'], { encoding: 'utf8' }).stderr.trim().replace('nginx version: ', '') || 'nginx';
+        targets.push({ id: 'nginx', label: 'nginx', origin: server.url, headers: bearer, server, note: `${version}, 1 process (master_process off), keepalive upstream, proxy_buffering off` });
+      } catch (error) {
+        skipped.push({ id: 'nginx', reason: `nginx did not start: ${String(error).slice(0, 300)}` });
+      }
+    }
+  }
+  if (wanted('undici')) {
+    try {
+      const server = await startNodeServer({ name: 'undici-proxy', script: 'bench/servers/undici-proxy.ts', env: { UPSTREAM: input.simulatorUrl } });
+      targets.push({ id: 'undici', label: 'minimal undici proxy', origin: server.url, headers: bearer, server, note: 'node:http + undici Pool, pipes the body' });
+    } catch (error) {
+      skipped.push({ id: 'undici', reason: String(error).slice(0, 300) });
+    }
+  }
+  if (wanted('seed')) {
+    try {
+      const server = await startSeedServer({ simulatorUrl: input.simulatorUrl, workDirectory: input.workDirectory });
+      const key = process.env['SEED_BENCH_KEY'];
+      targets.push({
+        id: 'seed',
+        label: 'Seed',
+        origin: server.url,
+        headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+        server,
+        note: seedWiring().summary,
+      });
+    } catch (error) {
+      skipped.push({ id: 'seed', reason: String(error).slice(0, 500) });
+    }
+  }
+  if (wanted('portkey')) {
+    if (!existsSync(join(ROOT, 'node_modules/@portkey-ai/gateway/build/start-server.js'))) {
+      skipped.push({ id: 'portkey', reason: '@portkey-ai/gateway is not installed (npm install --save-dev @portkey-ai/gateway)' });
+    } else {
+      try {
+        const server = await startNodeServer({ name: 'portkey', script: 'bench/servers/portkey.mjs', env: { NODE_ENV: 'production' } });
+        const version = (JSON.parse(readFileSync(join(ROOT, 'node_modules/@portkey-ai/gateway/package.json'), 'utf8')) as { version: string }).version;
+        targets.push({
+          id: 'portkey',
+          label: 'Portkey gateway',
+          origin: server.url,
+          headers: { ...bearer, 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${input.simulatorUrl}/v1` },
+          server,
+          note: `@portkey-ai/gateway ${version}, @hono/node-server 1.13.8, provider openai + x-portkey-custom-host`,
+        });
+      } catch (error) {
+        skipped.push({ id: 'portkey', reason: String(error).slice(0, 300) });
+      }
+    }
+  }
+  return { targets, skipped };
+}

@@ -1,0 +1,209 @@
+/**
+ * Scenario 1 — overhead and throughput. Every target sits in front of the same simulator
+ * process; for each round (targets in a rotated order, so drift on a shared machine spreads
+ * over all of them) each target gets four phases: closed loop at fixed concurrency and open
+ * loop at a fixed rate, each non-streaming and streaming. Rounds are summarized by their median;
+ * ratios and added latencies are computed within a round, then the median is taken.
+ */
+import { closedLoop, checkTarget, openLoop, type RequestShape } from '../lib/load.ts';
+import { sampleProcess } from '../lib/proc.ts';
+import { median } from '../lib/stats.ts';
+import { startNodeServer } from '../lib/children.ts';
+import { startTargets, type SkippedTarget, type Target, type TargetId } from '../lib/targets.ts';
+
+export interface OverheadOptions {
+  durationSeconds: number;
+  rounds: number;
+  concurrency: number;
+  ratePerSecond: number;
+  only: readonly TargetId[];
+  workDirectory: string;
+  log: (line: string) => void;
+}
+
+export type PhaseName = 'closed' | 'closed-stream' | 'open' | 'open-stream';
+export const PHASES: readonly PhaseName[] = ['closed', 'closed-stream', 'open', 'open-stream'];
+
+export interface PhaseMeasurement {
+  requestsPerSecond: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  firstByteP50Ms: number;
+  completed: number;
+  failures: number;
+  /** CPU (user+sys) of the proxy process per completed request, in µs; NaN for direct. */
+  cpuMicrosecondsPerRequest: number;
+  simulatorCpuMicrosecondsPerRequest: number;
+  sendLagP99Ms: number;
+}
+
+export interface TargetSummary {
+  id: TargetId;
+  label: string;
+  note: string;
+  pid: number | undefined;
+  peakRssMiB: number;
+  phases: Record<PhaseName, PhaseSummary>;
+}
+
+export interface PhaseSummary {
+  rounds: PhaseMeasurement[];
+  requestsPerSecond: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  firstByteP50Ms: number;
+  cpuMicrosecondsPerRequest: number;
+  failures: number;
+  /** Median over rounds of (this − direct) in the same round. */
+  addedP50Ms: number;
+  addedP99Ms: number;
+  addedFirstByteP50Ms: number;
+  /** Median over rounds of requests/s ÷ the baseline's in the same round. */
+  ratioToUndici: number;
+  ratioToPortkey: number;
+  sendLagP99Ms: number;
+}
+
+export interface OverheadResult {
+  options: Omit<OverheadOptions, 'log' | 'workDirectory'>;
+  targets: TargetSummary[];
+  skipped: SkippedTarget[];
+  simulatorPeakRssMiB: number;
+}
+
+const BODY = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 32 };
+
+export function requestFor(target: Pick<Target, 'origin' | 'headers'>, stream: boolean): RequestShape {
+  return {
+    origin: target.origin,
+    path: '/v1/chat/completions',
+    headers: target.headers,
+    body: JSON.stringify(stream ? { ...BODY, stream: true } : BODY),
+  };
+}
+
+async function measurePhase(input: {
+  target: Target;
+  simulatorPid: number;
+  phase: PhaseName;
+  options: OverheadOptions;
+}): Promise<PhaseMeasurement> {
+  const { target, phase, options } = input;
+  const stream = phase.endsWith('stream');
+  const request = requestFor(target, stream);
+  const proxyBefore = target.server ? sampleProcess(target.server.pid) : undefined;
+  const simulatorBefore = sampleProcess(input.simulatorPid);
+  let measurement: Omit<PhaseMeasurement, 'cpuMicrosecondsPerRequest' | 'simulatorCpuMicrosecondsPerRequest'>;
+  if (phase.startsWith('closed')) {
+    const result = await closedLoop({ request, connections: options.concurrency, durationSeconds: options.durationSeconds });
+    measurement = { ...result, firstByteP50Ms: Number.NaN, sendLagP99Ms: Number.NaN };
+  } else {
+    const result = await openLoop({ request, ratePerSecond: options.ratePerSecond, count: Math.round(options.ratePerSecond * options.durationSeconds) });
+    measurement = {
+      requestsPerSecond: result.achievedPerSecond,
+      latencyP50Ms: result.latencyP50Ms,
+      latencyP99Ms: result.latencyP99Ms,
+      firstByteP50Ms: result.firstByteP50Ms,
+      completed: result.completed,
+      failures: result.failures,
+      sendLagP99Ms: result.sendLagP99Ms,
+    };
+  }
+  const proxyAfter = target.server ? sampleProcess(target.server.pid) : undefined;
+  const simulatorAfter = sampleProcess(input.simulatorPid);
+  const perRequest = (before?: { cpuMs: number }, after?: { cpuMs: number }) =>
+    before && after && measurement.completed > 0 ? ((after.cpuMs - before.cpuMs) * 1_000) / measurement.completed : Number.NaN;
+  return {
+    ...measurement,
+    cpuMicrosecondsPerRequest: perRequest(proxyBefore, proxyAfter),
+    simulatorCpuMicrosecondsPerRequest: perRequest(simulatorBefore, simulatorAfter),
+  };
+}
+
+function summarize(input: {
+  measurements: Map<TargetId, Record<PhaseName, PhaseMeasurement[]>>;
+  target: Target;
+  phase: PhaseName;
+}): PhaseSummary {
+  const own = input.measurements.get(input.target.id)![input.phase];
+  const other = (id: TargetId) => input.measurements.get(id)?.[input.phase];
+  const perRound = (baseline: PhaseMeasurement[] | undefined, combine: (mine: PhaseMeasurement, theirs: PhaseMeasurement) => number) =>
+    baseline ? median(own.map((mine, round) => (baseline[round] ? combine(mine, baseline[round]) : Number.NaN))) : Number.NaN;
+  return {
+    rounds: own,
+    requestsPerSecond: median(own.map((each) => each.requestsPerSecond)),
+    latencyP50Ms: median(own.map((each) => each.latencyP50Ms)),
+    latencyP99Ms: median(own.map((each) => each.latencyP99Ms)),
+    firstByteP50Ms: median(own.map((each) => each.firstByteP50Ms)),
+    cpuMicrosecondsPerRequest: median(own.map((each) => each.cpuMicrosecondsPerRequest)),
+    sendLagP99Ms: median(own.map((each) => each.sendLagP99Ms)),
+    failures: own.reduce((sum, each) => sum + each.failures, 0),
+    addedP50Ms: perRound(other('direct'), (mine, theirs) => mine.latencyP50Ms - theirs.latencyP50Ms),
+    addedP99Ms: perRound(other('direct'), (mine, theirs) => mine.latencyP99Ms - theirs.latencyP99Ms),
+    addedFirstByteP50Ms: perRound(other('direct'), (mine, theirs) => mine.firstByteP50Ms - theirs.firstByteP50Ms),
+    ratioToUndici: perRound(other('undici'), (mine, theirs) => mine.requestsPerSecond / theirs.requestsPerSecond),
+    ratioToPortkey: perRound(other('portkey'), (mine, theirs) => mine.requestsPerSecond / theirs.requestsPerSecond),
+  };
+}
+
+export async function runOverhead(options: OverheadOptions): Promise<OverheadResult> {
+  const { log } = options;
+  const simulator = await startNodeServer({ name: 'simulator', script: 'bench/servers/simulator.ts' });
+  const started = await startTargets({ simulatorUrl: simulator.url, workDirectory: options.workDirectory, only: options.only });
+  const skipped = [...started.skipped];
+  const targets: Target[] = [];
+  try {
+    for (const target of started.targets) {
+      const problem =
+        (await checkTarget(requestFor(target, false), '"chat.completion"')) ?? (await checkTarget(requestFor(target, true), '[DONE]'));
+      if (problem) {
+        skipped.push({ id: target.id, reason: `smoke request failed: ${problem}` });
+        await target.server?.stop();
+      } else targets.push(target);
+    }
+    for (const each of skipped) log(`skipping ${each.id}: ${each.reason}`);
+
+    log(`warm-up: ${targets.map((target) => target.id).join(', ')}`);
+    for (const target of targets) {
+      for (const stream of [false, true]) {
+        await closedLoop({ request: requestFor(target, stream), connections: options.concurrency, durationSeconds: 1 });
+      }
+    }
+
+    const measurements = new Map<TargetId, Record<PhaseName, PhaseMeasurement[]>>(
+      targets.map((target) => [target.id, { closed: [], 'closed-stream': [], open: [], 'open-stream': [] }]),
+    );
+    for (let round = 0; round < options.rounds; round += 1) {
+      const order = targets.map((_, index) => targets[(index + round) % targets.length]!);
+      for (const target of order) {
+        for (const phase of PHASES) {
+          const measurement = await measurePhase({ target, simulatorPid: simulator.pid, phase, options });
+          measurements.get(target.id)![phase][round] = measurement;
+          log(
+            `round ${round + 1}/${options.rounds} ${target.id.padEnd(7)} ${phase.padEnd(13)} ` +
+              `${measurement.requestsPerSecond.toFixed(0).padStart(6)} req/s  p50 ${measurement.latencyP50Ms.toFixed(2)} ms  ` +
+              `p99 ${measurement.latencyP99Ms.toFixed(2)} ms  cpu ${measurement.cpuMicrosecondsPerRequest.toFixed(0)} µs/req  failures ${measurement.failures}`,
+          );
+        }
+      }
+    }
+
+    const summaries: TargetSummary[] = targets.map((target) => {
+      const sample = target.server ? sampleProcess(target.server.pid) : undefined;
+      return {
+        id: target.id,
+        label: target.label,
+        note: target.note,
+        pid: target.server?.pid,
+        peakRssMiB: sample ? sample.peakRssKiB / 1024 : Number.NaN,
+        phases: Object.fromEntries(PHASES.map((phase) => [phase, summarize({ measurements, target, phase })])) as Record<PhaseName, PhaseSummary>,
+      };
+    });
+    const simulatorSample = sampleProcess(simulator.pid);
+    const { log: _log, workDirectory: _workDirectory, ...reported } = options;
+    return { options: reported, targets: summaries, skipped, simulatorPeakRssMiB: simulatorSample ? simulatorSample.peakRssKiB / 1024 : Number.NaN };
+  } finally {
+    for (const target of started.targets) await target.server?.stop();
+    await simulator.stop();
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Profiles Seed under closed-loop load (non-streaming, then streaming) with `node --cpu-prof`
+ * on the Seed child, and summarizes where its CPU goes.
+ */
+import { mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startNodeServer } from '../lib/children.ts';
+import { closedLoop } from '../lib/load.ts';
+import { summarizeProfile, type ProfileSummary } from '../lib/profile.ts';
+import { startSeedServer } from '../lib/targets.ts';
+import { requestFor } from './overhead.ts';
+
+export interface ProfileResult {
+  file: string;
+  requests: number;
+  summary: ProfileSummary;
+}
+
+export async function runProfile(input: {
+  durationSeconds: number;
+  concurrency: number;
+  workDirectory: string;
+  log: (line: string) => void;
+}): Promise<ProfileResult> {
+  const directory = join(input.workDirectory, 'profile');
+  mkdirSync(directory, { recursive: true });
+  const simulator = await startNodeServer({ name: 'simulator', script: 'bench/servers/simulator.ts' });
+  let requests = 0;
+  try {
+    const seed = await startSeedServer({
+      simulatorUrl: simulator.url,
+      workDirectory: input.workDirectory,
+      nodeArguments: ['--cpu-prof', `--cpu-prof-dir=${directory}`],
+      name: 'seed (profiled)',
+    });
+    try {
+      const target = { origin: seed.url, headers: { 'content-type': 'application/json', ...(process.env['SEED_BENCH_KEY'] ? { authorization: `Bearer ${process.env['SEED_BENCH_KEY']}` } : {}) } };
+      for (const stream of [false, true]) {
+        const result = await closedLoop({ request: requestFor(target, stream), connections: input.concurrency, durationSeconds: input.durationSeconds });
+        requests += result.completed;
+        input.log(`profile ${stream ? 'stream' : 'non-stream'}: ${result.requestsPerSecond.toFixed(0)} req/s`);
+      }
+    } finally {
+      await seed.stop(15_000);
+    }
+  } finally {
+    await simulator.stop();
+  }
+  const file = readdirSync(directory).find((name) => name.endsWith('.cpuprofile'));
+  if (!file) throw new Error(`no .cpuprofile written in ${directory}`);
+  const path = join(directory, file);
+  return { file: path, requests, summary: summarizeProfile(path) };
+}

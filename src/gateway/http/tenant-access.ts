@@ -1,0 +1,59 @@
+/**
+ * Who is calling Seed's own API (`/v1/seed/…`): the operator with the admin token, or a key
+ * holder, who sees only their own team. Helpers for validated input and JSON views sit here too.
+ */
+import type { z } from 'zod';
+import { SeedError } from '../../errors.ts';
+import { presentedSecret, secretsEqual, type Authenticator, type RequestHeaders, type TenantCaller } from '../../tenants/index.ts';
+import { validationError } from './errors.ts';
+
+export type Principal = { kind: 'admin' } | { kind: 'team'; caller: TenantCaller };
+
+function isAdminToken({ headers, adminToken }: { headers: RequestHeaders; adminToken: string | undefined }): boolean {
+  if (adminToken === undefined) return false;
+  let given: string | undefined;
+  try {
+    given = presentedSecret(headers);
+  } catch {
+    return false;
+  }
+  return given !== undefined && secretsEqual({ given, expected: adminToken });
+}
+
+/** Throws admin_token_required unless the request carries the admin token. */
+export function requireAdmin({ headers, adminToken }: { headers: RequestHeaders; adminToken: string | undefined }): void {
+  if (adminToken === undefined) {
+    throw new SeedError('admin_token_required', 'The admin API is disabled on this gateway: set auth.adminToken in seed.yaml.');
+  }
+  if (!isAdminToken({ headers, adminToken })) {
+    throw new SeedError('admin_token_required', 'This endpoint needs the admin token: send "Authorization: Bearer <admin token>".');
+  }
+}
+
+/** The admin, or the key holder (whose key must be valid, in any auth mode). */
+export async function resolvePrincipal({
+  headers,
+  adminToken,
+  authenticator,
+}: {
+  headers: RequestHeaders;
+  adminToken: string | undefined;
+  authenticator: Pick<Authenticator, 'authenticateKey'>;
+}): Promise<Principal> {
+  if (isAdminToken({ headers, adminToken })) return { kind: 'admin' };
+  return { kind: 'team', caller: await authenticator.authenticateKey(headers) };
+}
+
+/** `schema.parse`, failing as a 400 invalid_request that names the parameter. */
+export function parseInput<Schema extends z.ZodType>(schema: Schema, value: unknown): z.infer<Schema> {
+  const parsed = schema.safeParse(value ?? {});
+  if (!parsed.success) throw validationError(parsed.error);
+  return parsed.data;
+}
+
+/** A tenant value for JSON: epoch-ms `…At` fields as ISO strings, which people and tools can read. */
+export function withIsoTimes<Value extends object>(value: Value): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(value).map(([name, field]) => [name, name.endsWith('At') && typeof field === 'number' ? new Date(field).toISOString() : field]),
+  );
+}
