@@ -14,6 +14,7 @@ import { priceCall } from './ledger/pricing.ts';
 import { LedgerWriter } from './ledger/writer.ts';
 import { createLimitAdmission } from './limits/admission.ts';
 import { createLimitStore } from './limits/create-store.ts';
+import { RedisLimitStore, waitForRedis } from './limits/redis-store.ts';
 import { Limiter } from './limits/limiter.ts';
 import type { Deployment } from './routing/route-table.ts';
 import { openStore, type Store } from './store/store.ts';
@@ -111,6 +112,15 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     }).costUsd;
 
   const limitStore = createLimitStore(config.limits);
+  if (limitStore instanceof RedisLimitStore) {
+    // Redis commands fail fast rather than queue; give the connection a moment before traffic.
+    try {
+      await waitForRedis({ client: limitStore.client, timeoutMs: 5_000 });
+      logger('info', `limits: Redis ${redact(config.limits.store === 'redis' ? config.limits.url : '')}`);
+    } catch (error) {
+      logger('error', `limits: Redis is not reachable yet; calls are ${config.limits.store === 'redis' && config.limits.onUnavailable === 'open' ? 'admitted unchecked (fail open)' : 'refused with limits_unavailable (fail closed)'} until it is`, error);
+    }
+  } else logger('info', 'limits: in memory (one process; use limits.store: redis to share limits across replicas)');
   const limiter = new Limiter({
     store: limitStore,
     onUnavailable: config.limits.store === 'redis' ? config.limits.onUnavailable : 'closed',

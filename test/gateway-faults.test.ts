@@ -26,7 +26,7 @@ deployments:${deployment('healthy')}${deployment('fails-500', '500')}${deploymen
   )}${deployment('resets', 'reset')}${deployment('breaks-mid-stream', 'reset-mid-stream')}${deployment(
     'malformed-json',
     'malformed-json',
-  )}${deployment('malformed-sse', 'malformed-sse')}${deployment('limited-429', '429:1')}${deployment('slow', undefined, '\n    headers: { x-sim-latency-ms: "10000" }')}${deployment('flaky')}
+  )}${deployment('malformed-sse', 'malformed-sse')}${deployment('limited-429', '429:5')}${deployment('slow', undefined, '\n    headers: { x-sim-latency-ms: "10000" }')}${deployment('flaky')}
 routes:
   on-500: { deployments: [{ deployment: fails-500 }], fallbacks: [healthy-route] }
   on-429: { deployments: [{ deployment: fails-429 }], fallbacks: [healthy-route] }
@@ -37,7 +37,7 @@ routes:
   only-malformed-json: { deployments: [{ deployment: malformed-json }] }
   only-malformed-sse: { deployments: [{ deployment: malformed-sse }] }
   mid-stream: { deployments: [{ deployment: breaks-mid-stream }], fallbacks: [healthy-route] }
-  retry-after: { deployments: [{ deployment: limited-429 }], timeoutMs: 800 }
+  retry-after: { deployments: [{ deployment: limited-429 }], timeoutMs: 3000 }
   deadline: { deployments: [{ deployment: slow }], timeoutMs: 300 }
   abortable: { deployments: [{ deployment: slow }] }
   flaky: { deployments: [{ deployment: flaky }, { deployment: healthy }] }
@@ -104,9 +104,10 @@ test('retry-after is honoured: the gateway waits, then reports the 429 once the 
   assert.equal(result.status, 429);
   assert.equal(result.json().error.code, 'upstream_rate_limited');
   assert.ok(result.headers['retry-after'], 'retry-after passed to the client');
-  // retry-after is 1 s and the deadline 800 ms: Seed must not retry early, nor wait past the deadline.
+  // retry-after is 5 s and the deadline 3 s: Seed must not retry early, nor wait past the deadline.
   assert.equal(result.headers['x-seed-attempts'], '1');
-  assert.ok(elapsed < 800, `answered within the deadline (${elapsed} ms)`);
+  assert.equal(result.headers['retry-after'], '5');
+  assert.ok(elapsed < 3000, `answered at once, within the deadline (${elapsed} ms)`);
 });
 
 test('the deadline bounds the whole call', async () => {

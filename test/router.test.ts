@@ -201,7 +201,7 @@ test('the deadline aborts a hanging attempt and is reported as deadline_exceeded
     signal,
     deadlineAt: Date.now() + 150,
     run: (attempt) =>
-      new Promise((_resolve, reject) => {
+      new Promise<{ value: string }>((_resolve, reject) => {
         attempt.signal.addEventListener('abort', () => reject(new SeedError('upstream_timeout', 'aborted')));
       }),
   });

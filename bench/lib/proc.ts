@@ -46,3 +46,14 @@ export function sampleProcess(pid: number): ProcessSample | undefined {
     return undefined;
   }
 }
+
+/** Busy CPU time of the whole machine (all cores, /proc/stat), in milliseconds. */
+export function systemBusyMs(): number {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+    const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
+    return (((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) * 1000) / ticksPerSecond();
+  } catch {
+    return Number.NaN;
+  }
+}

@@ -12,6 +12,7 @@ interface ProfileNode {
 }
 
 interface CpuProfile {
+  startTime: number;
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
@@ -56,7 +57,9 @@ function areaOf(frame: ProfileNode['callFrame']): string {
 }
 
 function label(frame: ProfileNode['callFrame']): string {
-  return `${frame.functionName || '(anonymous)'} ${shortUrl(frame.url)}:${frame.lineNumber + 1}`;
+  // Line numbers of src/ files are those of tsx's transpiled output, not of the .ts source.
+  const line = frame.url.includes('/src/') || !frame.url ? '' : `:${frame.lineNumber + 1}`;
+  return `${frame.functionName || '(anonymous)'} ${shortUrl(frame.url)}${line}`.trim();
 }
 
 function top(totals: Map<string, number>, busyMs: number, count: number): ProfileEntry[] {
@@ -66,7 +69,12 @@ function top(totals: Map<string, number>, busyMs: number, count: number): Profil
     .map(([name, ms]) => ({ name, percent: (100 * ms) / busyMs }));
 }
 
-export function summarizeProfile(file: string, count = 15): ProfileSummary {
+/**
+ * `fromMicroseconds`: samples before this monotonic timestamp (µs, same clock as
+ * `process.hrtime`) are ignored, so start-up (module loading, compilation) stays out.
+ */
+export function summarizeProfile(file: string, options: { count?: number; fromMicroseconds?: number } = {}): ProfileSummary {
+  const count = options.count ?? 15;
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const parent = new Map<number, number>();
@@ -76,9 +84,11 @@ export function summarizeProfile(file: string, count = 15): ProfileSummary {
   const areas = new Map<string, number>();
   const seedInclusive = new Map<string, number>();
   let busyMs = 0;
+  let timestamp = profile.startTime;
   profile.samples.forEach((sample, index) => {
+    timestamp += profile.timeDeltas[index] ?? 0;
     const node = byId.get(sample);
-    if (!node) return;
+    if (!node || timestamp < (options.fromMicroseconds ?? 0)) return;
     const milliseconds = (profile.timeDeltas[index] ?? 0) / 1_000;
     if (node.callFrame.functionName === '(idle)') return;
     busyMs += milliseconds;

@@ -1,6 +1,6 @@
 /** Renders the results as Markdown: printed to the console and written to docs/benchmarks.md. */
 import type { Machine } from './machine.ts';
-import { format } from './stats.ts';
+import { format, median } from './stats.ts';
 import type { OverheadResult, PhaseName, TargetSummary } from '../scenarios/overhead.ts';
 import type { ProfileResult } from '../scenarios/profile.ts';
 import type { SoakResult } from '../scenarios/soak.ts';
@@ -156,17 +156,22 @@ export function renderReport(report: RunReport): string {
       ),
     );
     const lag = Math.max(...overhead.targets.flatMap((target) => [target.phases.open.sendLagP99Ms, target.phases['open-stream'].sendLagP99Ms]).filter(Number.isFinite));
+    const otherLoad = overhead.targets.flatMap((target) => Object.values(target.phases).flatMap((phase) => phase.rounds.map((each) => each.otherLoadCores)));
+    parts.push(
+      `CPU used by processes outside the benchmark during the phases (other engineers' jobs on this shared machine): median ` +
+        `${format(median(otherLoad), 2)} cores, max ${format(Math.max(...otherLoad.filter(Number.isFinite)), 2)} cores of ${report.machine.cores}.`,
+    );
     parts.push(`Open-loop client send lag (actual − scheduled send), worst p99 over targets: ${format(lag, 2)} ms.`);
     if (overhead.skipped.length) parts.push(`Skipped: ${overhead.skipped.map((each) => `**${each.id}** — ${each.reason}`).join('; ')}.`);
     parts.push(
-      '<details><summary>Per-round values (req/s · p50 ms · p99 ms)</summary>\n\n' +
+      '<details><summary>Per-round values (req/s · p50 ms · p99 ms · other load in cores)</summary>\n\n' +
         table(
           ['target', 'phase', ...Array.from({ length: options.rounds }, (_, round) => `round ${round + 1}`)],
           overhead.targets.flatMap((target) =>
             (['closed', 'closed-stream', 'open', 'open-stream'] as const).map((phase) => [
               target.label,
               phase,
-              ...target.phases[phase].rounds.map((each) => `${format(each.requestsPerSecond)} · ${format(each.latencyP50Ms, 2)} · ${format(each.latencyP99Ms, 2)}`),
+              ...target.phases[phase].rounds.map((each) => `${format(each.requestsPerSecond)} · ${format(each.latencyP50Ms, 2)} · ${format(each.latencyP99Ms, 2)} · ${format(each.otherLoadCores, 2)}`),
             ]),
           ),
         ) +

@@ -40,15 +40,23 @@ export function seedWiring(): { limits: boolean; ledger: boolean; auth: boolean;
     limits,
     ledger,
     auth,
-    summary: `auth (tenants/keys): ${state(auth)}; limits: ${state(limits)}; ledger writer: ${state(ledger)} (src/main.ts at run time)`,
+    summary:
+      `auth (tenants/keys): ${state(auth)}; limits: ${state(limits)}${limits ? ' (memory store, deployment rpm/tpm quota)' : ''}; ` +
+      `ledger writer: ${state(ledger)}${ledger ? ' (SQLite file)' : ''} — src/main.ts at run time`,
   };
 }
 
-/** Seed's benchmark config: one route to the simulator; features as far as main.ts wires them. */
+/**
+ * Seed's benchmark config: one route to the simulator, the ledger into a throwaway SQLite file,
+ * limits in memory with a deployment quota (so admission reserves and settles on every call).
+ * Keys are not configurable here until auth is wired in main.ts.
+ */
 export function seedConfig(input: { simulatorUrl: string; workDirectory: string }): string {
   return `
 server: { host: 127.0.0.1, port: 0 }
 store: { url: "sqlite:${join(input.workDirectory, 'seed-ledger.db')}" }
+ledger: { spillDirectory: "${join(input.workDirectory, 'spill')}" }
+limits: { store: memory }
 deployments:
   sim-mini:
     provider: openai
@@ -56,6 +64,8 @@ deployments:
     model: gpt-4o-mini
     apiKey: ${SIMULATOR_KEY}
     terms: openai
+    # High enough never to refuse, so every call pays reserve + settle without being limited.
+    limits: { rpm: 100000000, tpm: 100000000000 }
 routes:
   gpt-4o-mini: { deployments: [{ deployment: sim-mini }] }
 `;

@@ -6,7 +6,7 @@
  * ratios and added latencies are computed within a round, then the median is taken.
  */
 import { closedLoop, checkTarget, openLoop, type RequestShape } from '../lib/load.ts';
-import { sampleProcess } from '../lib/proc.ts';
+import { sampleProcess, systemBusyMs } from '../lib/proc.ts';
 import { median } from '../lib/stats.ts';
 import { startNodeServer } from '../lib/children.ts';
 import { startTargets, type SkippedTarget, type Target, type TargetId } from '../lib/targets.ts';
@@ -35,6 +35,8 @@ export interface PhaseMeasurement {
   cpuMicrosecondsPerRequest: number;
   simulatorCpuMicrosecondsPerRequest: number;
   sendLagP99Ms: number;
+  /** CPU used by processes outside the benchmark during the phase, in cores (noise indicator). */
+  otherLoadCores: number;
 }
 
 export interface TargetSummary {
@@ -93,7 +95,10 @@ async function measurePhase(input: {
   const request = requestFor(target, stream);
   const proxyBefore = target.server ? sampleProcess(target.server.pid) : undefined;
   const simulatorBefore = sampleProcess(input.simulatorPid);
-  let measurement: Omit<PhaseMeasurement, 'cpuMicrosecondsPerRequest' | 'simulatorCpuMicrosecondsPerRequest'>;
+  const systemBefore = systemBusyMs();
+  const selfBefore = process.cpuUsage();
+  const wallBefore = performance.now();
+  let measurement: Omit<PhaseMeasurement, 'cpuMicrosecondsPerRequest' | 'simulatorCpuMicrosecondsPerRequest' | 'otherLoadCores'>;
   if (phase.startsWith('closed')) {
     const result = await closedLoop({ request, connections: options.concurrency, durationSeconds: options.durationSeconds });
     measurement = { ...result, firstByteP50Ms: Number.NaN, sendLagP99Ms: Number.NaN };
@@ -111,12 +116,19 @@ async function measurePhase(input: {
   }
   const proxyAfter = target.server ? sampleProcess(target.server.pid) : undefined;
   const simulatorAfter = sampleProcess(input.simulatorPid);
+  const self = process.cpuUsage(selfBefore);
+  const ownMs =
+    (self.user + self.system) / 1_000 +
+    (simulatorAfter && simulatorBefore ? simulatorAfter.cpuMs - simulatorBefore.cpuMs : 0) +
+    (proxyAfter && proxyBefore ? proxyAfter.cpuMs - proxyBefore.cpuMs : 0);
+  const otherLoadCores = Math.max(0, (systemBusyMs() - systemBefore - ownMs) / (performance.now() - wallBefore));
   const perRequest = (before?: { cpuMs: number }, after?: { cpuMs: number }) =>
     before && after && measurement.completed > 0 ? ((after.cpuMs - before.cpuMs) * 1_000) / measurement.completed : Number.NaN;
   return {
     ...measurement,
     cpuMicrosecondsPerRequest: perRequest(proxyBefore, proxyAfter),
     simulatorCpuMicrosecondsPerRequest: perRequest(simulatorBefore, simulatorAfter),
+    otherLoadCores,
   };
 }
 
@@ -182,7 +194,7 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
           log(
             `round ${round + 1}/${options.rounds} ${target.id.padEnd(7)} ${phase.padEnd(13)} ` +
               `${measurement.requestsPerSecond.toFixed(0).padStart(6)} req/s  p50 ${measurement.latencyP50Ms.toFixed(2)} ms  ` +
-              `p99 ${measurement.latencyP99Ms.toFixed(2)} ms  cpu ${measurement.cpuMicrosecondsPerRequest.toFixed(0)} µs/req  failures ${measurement.failures}`,
+              `p99 ${measurement.latencyP99Ms.toFixed(2)} ms  cpu ${measurement.cpuMicrosecondsPerRequest.toFixed(0)} µs/req  failures ${measurement.failures}  other load ${measurement.otherLoadCores.toFixed(2)} cores`,
           );
         }
       }

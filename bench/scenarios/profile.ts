@@ -26,6 +26,7 @@ export async function runProfile(input: {
   mkdirSync(directory, { recursive: true });
   const simulator = await startNodeServer({ name: 'simulator', script: 'bench/servers/simulator.ts' });
   let requests = 0;
+  let loadStart = 0;
   try {
     const seed = await startSeedServer({
       simulatorUrl: simulator.url,
@@ -35,6 +36,9 @@ export async function runProfile(input: {
     });
     try {
       const target = { origin: seed.url, headers: { 'content-type': 'application/json', ...(process.env['SEED_BENCH_KEY'] ? { authorization: `Bearer ${process.env['SEED_BENCH_KEY']}` } : {}) } };
+      // Warm up first; samples before `loadStart` (start-up, JIT warm-up) are left out of the summary.
+      for (const stream of [false, true]) await closedLoop({ request: requestFor(target, stream), connections: input.concurrency, durationSeconds: 1 });
+      loadStart = Number(process.hrtime.bigint() / 1_000n);
       for (const stream of [false, true]) {
         const result = await closedLoop({ request: requestFor(target, stream), connections: input.concurrency, durationSeconds: input.durationSeconds });
         requests += result.completed;
@@ -49,5 +53,5 @@ export async function runProfile(input: {
   const file = readdirSync(directory).find((name) => name.endsWith('.cpuprofile'));
   if (!file) throw new Error(`no .cpuprofile written in ${directory}`);
   const path = join(directory, file);
-  return { file: path, requests, summary: summarizeProfile(path) };
+  return { file: path, requests, summary: summarizeProfile(path, { fromMicroseconds: loadStart }) };
 }

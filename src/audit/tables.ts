@@ -1,5 +1,6 @@
 /** Row type of `audit_log` and a typed handle on it (the table is not in the store's `Database`). */
 import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.ts';
 
 // Type aliases, not interfaces: kysely's withTables needs an implicit index signature.
 export type AuditLogTable = {
@@ -19,6 +20,6 @@ export type AuditTables = {
 };
 
 /** `db` with the audit table's types added. */
-export function auditTables<Database>(db: Kysely<Database>): Kysely<Database & AuditTables> {
+export function auditTables(db: Kysely<Database>): Kysely<Database & AuditTables> {
   return db.withTables<AuditTables>() as unknown as Kysely<Database & AuditTables>;
 }

@@ -4,6 +4,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { registerServeCommands } from './serve.ts';
+import { registerTenantCommands } from './keys.ts';
 
 function portNumber(value: string): number {
   const port = Number(value);
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: true });
   registerServeCommands(program, { portNumber });
+  registerTenantCommands(program);
   return program;
 }
 

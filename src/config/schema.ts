@@ -76,6 +76,12 @@ export const retrySchema = z
     /** First backoff delay; doubles each retry, with full jitter. */
     initialDelayMs: nonNegativeInt.default(100),
     maxDelayMs: nonNegativeInt.default(5_000),
+    /**
+     * Longest upstream `retry-after` an interactive call waits out before trying again; a
+     * longer one is returned to the client at once, with the header. Batch-priority calls
+     * (`x-seed-priority: batch`) wait as long as their deadline allows.
+     */
+    maxRetryAfterMs: nonNegativeInt.default(10_000),
   })
   .strict();
 

@@ -4,7 +4,7 @@
  * committed together, and version numbers never race.
  */
 import type { Kysely } from 'kysely';
-import type { AuditEntry, AuditLog } from '../audit/index.ts';
+import type { AuditAppend, AuditEntry, AuditLog } from '../audit/index.ts';
 import { SeedError } from '../errors.ts';
 import type { Database } from '../store/schema.ts';
 import { formatReference, type DatasetReference } from './reference.ts';
@@ -85,6 +85,8 @@ export interface NewVersion {
   readonly parentVersion: number | null;
   readonly actor: string;
   readonly now: number;
+  /** More entries to append in the same transaction, after the version's own (e.g. `dataset.purged`); given the new version number. */
+  readonly also?: (version: number) => readonly AuditAppend[];
 }
 
 /**
@@ -146,6 +148,7 @@ export async function writeVersion({ audit, version }: { audit: AuditLog; versio
         termsHash: termsHash(version.terms),
       },
     });
+    for (const extra of version.also?.(number) ?? []) await append(extra);
     return { version: fromVersionRow(row), entry };
   });
 }

@@ -1,5 +1,6 @@
 /** Row types of the dataset tables and a typed handle on them (they are not in the store's `Database`). */
 import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.ts';
 
 // Type aliases, not interfaces: kysely's withTables needs an implicit index signature.
 export type DatasetSamplesTable = {
@@ -46,6 +47,8 @@ export type DatasetTables = {
 };
 
 /** `db` with the dataset tables' types added. */
-export function datasetTables<Database>(db: Kysely<Database>): Kysely<Database & DatasetTables> {
-  return db.withTables<DatasetTables>() as unknown as Kysely<Database & DatasetTables>;
+export type DatasetDatabase = Kysely<Database & DatasetTables>;
+
+export function datasetTables(db: Kysely<Database>): DatasetDatabase {
+  return db.withTables<DatasetTables>() as unknown as DatasetDatabase;
 }

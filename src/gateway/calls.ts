@@ -189,6 +189,8 @@ export function createCallService(dependencies: CallServiceDependencies) {
       routeName: input.body.model,
       signal: input.signal,
       deadlineAt,
+      // Batch work waits out upstream retry-after as long as its deadline allows.
+      ...(input.priority === 'batch' ? { maxWaitMs: Number.POSITIVE_INFINITY } : {}),
       exclude: (deployment: Deployment, route: Route) =>
         dependencies.exclude({ deployment, route, purpose: input.purpose, caller: input.caller }),
       reserve: async (deployment: Deployment) => {

@@ -97,6 +97,12 @@ export class HealthTracker {
     this.#observeQuota(state, input.quota);
   }
 
+  /** The deployment refused for quota: skip it until `waitMs` has passed, without opening the circuit. */
+  recordWait(input: { deployment: string; waitMs: number }): void {
+    const state = this.#state(input.deployment);
+    state.unavailableUntil = Math.max(state.unavailableUntil, this.#now() + input.waitMs);
+  }
+
   /**
    * Records a failed attempt. `retryAfterMs` (an upstream's explicit wait) makes the deployment
    * unavailable for that long; reaching the failure threshold opens the circuit for a cooldown

@@ -19,6 +19,7 @@ export interface RetryPolicy {
   readonly maxAttempts: number;
   readonly initialDelayMs: number;
   readonly maxDelayMs: number;
+  readonly maxRetryAfterMs: number;
 }
 
 export interface Route {

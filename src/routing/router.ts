@@ -50,7 +50,14 @@ export interface RouteCallInput<T> {
    */
   exclude?: (deployment: Deployment, route: Route) => SeedError | null;
   run: (attempt: Attempt) => Promise<AttemptOutcome<T>>;
+  /** Longest wait for a deployment to become available again; default: the route's `maxRetryAfterMs`. */
+  maxWaitMs?: number;
 }
+
+/** Refusals for quota (the upstream's 429, or Seed's own reservation of the deployment's quota). */
+const QUOTA_REFUSALS = new Set(['upstream_rate_limited', 'rate_limit_exceeded', 'concurrency_limit_exceeded']);
+/** How long to leave a deployment alone after a 429 that did not say how long. */
+const DEFAULT_QUOTA_WAIT_MS = 1_000;
 
 /** Errors that say nothing about the deployment's health: the request itself was at fault. */
 const REQUEST_FAULTS = new Set(['upstream_bad_request', 'invalid_request', 'client_closed_request', 'deadline_exceeded']);
@@ -136,8 +143,9 @@ export function createRouter(dependencies: RouterDependencies) {
           const backoff = attempts === 0 ? 0 : jitteredBackoff(retry, attempts, random);
           const wait = Math.max(backoff, view.availableInMs);
           const waitingOnBreaker = view.state === 'cooldown' && view.availableInMs > backoff;
-          if (waitingOnBreaker || wait >= remaining()) {
-            lastError = waitError({ route: first, waitMs: view.availableInMs, lastError });
+          const maxWait = input.maxWaitMs ?? retry.maxRetryAfterMs;
+          if (waitingOnBreaker || wait >= remaining() || wait > maxWait) {
+            lastError = waitError({ route: first, waitMs: view.availableInMs, lastError, breaker: view.state === 'cooldown' });
             break;
           }
           if (wait > 0) await sleep(wait, signal);
@@ -161,7 +169,10 @@ export function createRouter(dependencies: RouterDependencies) {
         } catch (thrown) {
           const error = signal.aborted && deadline.signal.aborted && !input.signal.aborted ? deadlineError(first) : asSeedError(thrown);
           lastError = error;
-          if (!REQUEST_FAULTS.has(error.code)) {
+          if (QUOTA_REFUSALS.has(error.code)) {
+            // Out of quota is not unhealthy: wait out the quota, but do not open the circuit.
+            health.recordWait({ deployment: choice.deployment.name, waitMs: error.retryAfterMs ?? DEFAULT_QUOTA_WAIT_MS });
+          } else if (!REQUEST_FAULTS.has(error.code)) {
             health.recordFailure({
               deployment: choice.deployment.name,
               ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}),
@@ -212,12 +223,20 @@ function noDeployment(route: Route): SeedError {
   return new SeedError('no_healthy_deployment', `No deployment of ${route.name} can serve this call.`);
 }
 
-function waitError(input: { route: Route; waitMs: number; lastError: SeedError | undefined }): SeedError {
+function waitError(input: { route: Route; waitMs: number; lastError: SeedError | undefined; breaker: boolean }): SeedError {
   // When this call's own last attempt failed, its error says why more clearly than the breaker.
   if (input.lastError) return input.lastError;
+  const seconds = Math.ceil(input.waitMs / 1000);
+  if (!input.breaker) {
+    return new SeedError(
+      'upstream_rate_limited',
+      `Every deployment of ${input.route.name} is out of quota; try again in ${seconds} s.`,
+      { retryAfterMs: input.waitMs },
+    );
+  }
   return new SeedError(
     'no_healthy_deployment',
-    `Every deployment of ${input.route.name} is cooling down after failures; try again in ${Math.ceil(input.waitMs / 1000)} s.`,
+    `Every deployment of ${input.route.name} is cooling down after failures; try again in ${seconds} s.`,
     { retryAfterMs: input.waitMs },
   );
 }

@@ -1,12 +1,14 @@
 /** What the tenant service's parts share: the database, the audit log, a clock and randomness. */
 import { sql } from 'kysely';
 import { SeedError } from '../errors.ts';
+import type { StoreDialect } from '../store/index.ts';
 import type { RandomBytes } from './secrets.ts';
 import type { TenantDb } from './tables.ts';
 import type { AuditEntry, AuditLog, JsonValue } from './types.ts';
 
 export interface TenantContext {
   db: TenantDb;
+  dialect: StoreDialect;
   audit: AuditLog;
   now: () => number;
   random: RandomBytes;
@@ -19,6 +21,11 @@ export interface TenantContext {
  */
 export function nextUpdatedAt(now: number) {
   return sql<number>`case when updated_at >= ${now} then updated_at + 1 else ${now} end`;
+}
+
+/** A boolean column value: SQLite (better-sqlite3) binds only numbers, so 1/0 there. */
+export function booleanValue({ dialect, value }: { dialect: StoreDialect; value: boolean }): boolean | number {
+  return dialect === 'sqlite' ? Number(value) : value;
 }
 
 export function isUniqueViolation(error: unknown): boolean {

@@ -1,6 +1,6 @@
 /** Virtual keys: create (the secret is returned once), list, change, revoke. */
 import { SeedError } from '../errors.ts';
-import { audited, nextUpdatedAt, type TenantContext } from './context.ts';
+import { audited, booleanValue, nextUpdatedAt, type TenantContext } from './context.ts';
 import { findTeam } from './orgs-teams.ts';
 import { encodeLimits, encodeRoutes, toApiKey } from './rows.ts';
 import type { CreateKeyInput, UpdateKeyInput } from './schemas.ts';
@@ -52,7 +52,7 @@ export async function createKey({ context, input, actor }: { context: TenantCont
     allowed_routes: encodeRoutes(input.allowedRoutes ?? null),
     limits: encodeLimits(input.limits ?? {}),
     budget: null,
-    store_payloads: input.storePayloads ?? false,
+    store_payloads: booleanValue({ dialect: context.dialect, value: input.storePayloads ?? false }),
     expires_at: expiryOf({ text: input.expiresAt, now }),
     revoked_at: null,
     created_at: now,
@@ -103,7 +103,7 @@ export async function updateKey({
       ...(changes.region !== undefined ? { region: changes.region } : {}),
       ...(changes.allowedRoutes !== undefined ? { allowed_routes: encodeRoutes(changes.allowedRoutes) } : {}),
       ...(changes.limits !== undefined ? { limits: encodeLimits(changes.limits ?? {}) } : {}),
-      ...(changes.storePayloads !== undefined ? { store_payloads: changes.storePayloads } : {}),
+      ...(changes.storePayloads !== undefined ? { store_payloads: booleanValue({ dialect: context.dialect, value: changes.storePayloads }) } : {}),
       ...(changes.expiresAt !== undefined ? { expires_at: expiryOf({ text: changes.expiresAt, now }) } : {}),
       updated_at: nextUpdatedAt(now),
     })

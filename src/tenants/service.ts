@@ -14,7 +14,7 @@ import { tenantDatabase } from './tables.ts';
 import type { ApiKey, AuditLog, CreatedKey, Org, Team } from './types.ts';
 
 export interface TenantServiceOptions {
-  store: Pick<Store, 'db'>;
+  store: Pick<Store, 'db' | 'dialect'>;
   /** Receives key, team and org administration (`src/audit/` in production). */
   audit: AuditLog;
   now?: () => number;
@@ -57,6 +57,7 @@ export interface TenantService {
 export function createTenantService(options: TenantServiceOptions): TenantService {
   const context: TenantContext = {
     db: tenantDatabase(options.store),
+    dialect: options.store.dialect,
     audit: options.audit,
     now: options.now ?? Date.now,
     random: options.random ?? randomBytes,

@@ -47,8 +47,14 @@ export async function resolvePrincipal({
 /** `schema.parse`, failing as a 400 invalid_request that names the parameter. */
 export function parseInput<Schema extends z.ZodType>(schema: Schema, value: unknown): z.infer<Schema> {
   const parsed = schema.safeParse(value ?? {});
-  if (!parsed.success) throw validationError(parsed.error);
-  return parsed.data;
+  if (parsed.success) return parsed.data;
+  const [issue] = parsed.error.issues;
+  // A strict object's unknown field has an empty path; name the field itself.
+  if (issue?.code === 'unrecognized_keys') {
+    const [field] = issue.keys;
+    throw new SeedError('invalid_request', `Unrecognized parameter: '${field}'.`, { param: field ?? null });
+  }
+  throw validationError(parsed.error);
 }
 
 /** A tenant value for JSON: epoch-ms `…At` fields as ISO strings, which people and tools can read. */
