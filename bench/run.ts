@@ -22,6 +22,8 @@ import { seedWiring, TARGET_IDS, type TargetId } from './lib/targets.ts';
 import { runOverhead } from './scenarios/overhead.ts';
 import { runProfile } from './scenarios/profile.ts';
 import { runSoak } from './scenarios/soak.ts';
+import { runLedger } from './scenarios/ledger.ts';
+import { runLimits } from './scenarios/limits.ts';
 
 const SCENARIOS = ['overhead', 'profile', 'soak', 'limits', 'ledger'] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -80,7 +82,9 @@ try {
     report.profile = await runProfile({ durationSeconds: Math.max(durationSeconds, 5), concurrency, workDirectory, log });
     log(`profile written to ${report.profile.file}`);
   }
-  if (only.includes('limits')) {
+  if (only.includes('limits') && wiring.limits) {
+    report.limits = await runLimits({ workDirectory, log });
+  } else if (only.includes('limits')) {
     report.pending.push({
       scenario: '2. Limit fidelity',
       reason: wiring.limits
@@ -88,7 +92,9 @@ try {
         : 'limits are not wired in src/main.ts at the time of this run (src/limits exists; the integrator wires it). Once wired: 4 Seed processes on Redis 127.0.0.1:6379, a known limit (600 req/min scaled down), report admitted vs allowed and budget overshoot.',
     });
   }
-  if (only.includes('ledger')) {
+  if (only.includes('ledger') && wiring.ledger) {
+    report.ledger = await runLedger({ durationSeconds, concurrency, outageSeconds: 8, workDirectory, log });
+  } else if (only.includes('ledger')) {
     report.pending.push({
       scenario: '3. Ledger',
       reason: wiring.ledger

@@ -2,16 +2,21 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
 import { createAuditLog, entryHash, GENESIS_HASH } from '../src/audit/index.ts';
-import { openStore, type Store } from '../src/store/index.ts';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { Store } from '../src/store/index.ts';
 import { testBackends, type TestDatabase } from './helpers/backends.ts';
+import { openTestStore } from './datasets-fixtures.ts';
+
+const run = promisify(execFile);
 
 for (const backend of await testBackends()) {
   describe(`audit log (${backend.name})`, { skip: backend.skip }, () => {
     const opened: Array<{ database: TestDatabase; stores: Store[] }> = [];
     async function fresh(storeCount = 1): Promise<Store[]> {
-      const database = await backend.createDatabase();
-      const stores: Store[] = [];
-      for (let index = 0; index < storeCount; index += 1) stores.push(await openStore(database.storeOptions));
+      const { store, database, reopen } = await openTestStore(backend);
+      const stores: Store[] = [store];
+      for (let index = 1; index < storeCount; index += 1) stores.push(await reopen());
       opened.push({ database, stores });
       return stores;
     }
@@ -51,8 +56,10 @@ for (const backend of await testBackends()) {
       assert.deepEqual(await audit.verify(), { ok: true, entries: 0 });
     });
 
-    test('concurrent appenders through separate connections never fork the chain', async () => {
-      const stores = await fresh(2);
+    test('concurrent appenders never fork the chain', async () => {
+      // On PostgreSQL, two stores are two connection pools; on SQLite one store serializes
+      // in-process (other processes are covered by the next test).
+      const stores = await fresh(backend.name === 'postgres' ? 2 : 1);
       const logs = stores.map((store) => createAuditLog({ store }));
       const entries = await Promise.all(
         Array.from({ length: 40 }, (_, index) => logs[index % logs.length]?.append({ actor: `writer-${index % 2}`, action: 'key.created', subject: `key_${index}` })),
@@ -60,6 +67,21 @@ for (const backend of await testBackends()) {
       const seqs = entries.map((entry) => entry?.seq).sort((left, right) => Number(left) - Number(right));
       assert.deepEqual(seqs, Array.from({ length: 40 }, (_, index) => index + 1));
       assert.deepEqual(await logs[0]?.verify(), { ok: true, entries: 40 });
+    });
+
+    test('appenders in separate processes never fork the chain', { skip: backend.name !== 'sqlite' && 'covered by the pool test' }, async () => {
+      const [store] = await fresh();
+      assert.ok(store);
+      const database = opened.at(-1)?.database;
+      assert.ok(database);
+      const worker = new URL('./audit-worker.ts', import.meta.url).pathname;
+      await Promise.all(
+        ['alpha', 'beta', 'gamma'].map((actor) => run(process.execPath, ['--import', 'tsx', worker, database.storeOptions.url, '15', actor], { timeout: 60_000 })),
+      );
+      const audit = createAuditLog({ store });
+      assert.deepEqual(await audit.verify(), { ok: true, entries: 45 });
+      const actors = (await audit.list({ limit: 100 })).map((entry) => entry.actor);
+      for (const actor of ['alpha', 'beta', 'gamma']) assert.equal(actors.filter((each) => each === actor).length, 15);
     });
 
     test('an UPDATE of an entry is reported at that entry', async () => {

@@ -18,7 +18,7 @@ function config(url: string): string {
     apiKey: sk-test${fault ? `\n    headers: { x-sim-fault: "${fault}" }` : ''}${extra}`;
   return `
 retry: { maxAttempts: 3, initialDelayMs: 5, maxDelayMs: 20 }
-health: { failureThreshold: 2, cooldownMs: 300, maxCooldownMs: 1000 }
+health: { failureThreshold: 2, cooldownMs: 2000, maxCooldownMs: 4000 }
 deployments:${deployment('healthy')}${deployment('fails-500', '500')}${deployment('fails-429', '429:0')}${deployment(
     'hangs',
     'hang',
@@ -147,7 +147,7 @@ test('cooldown: a failing deployment is skipped after the threshold, and tried a
   } finally {
     stack.simulator.setFaults({ model: 'flaky', faults: [] });
   }
-  await new Promise((resolve) => setTimeout(resolve, 350));
+  await new Promise((resolve) => setTimeout(resolve, 2_100));
   const seen = new Set<string>();
   for (let index = 0; index < 20; index++) seen.add(String((await chat('flaky')).headers['x-seed-deployment']));
   assert.ok(seen.has('flaky'), 'recovered deployment receives traffic again');

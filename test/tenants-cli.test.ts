@@ -109,16 +109,19 @@ describe('seed orgs|teams|keys|usage (CLI over a SQLite file)', () => {
   });
 
   test('mistakes exit 1 with one clear line', async () => {
-    const unknownTeam = await seed('keys', 'create', '--team', 'nope');
+    // Independent invocations, run together: each one pays the CLI's start-up time.
+    const [unknownTeam, badLimit, badGroup, duplicate] = await Promise.all([
+      seed('keys', 'create', '--team', 'nope'),
+      seed('keys', 'create', '--team', 'search', '--rpm', '0'),
+      seed('usage', '--by', 'colour'),
+      seed('orgs', 'create', 'acme'),
+    ]);
     assert.equal(unknownTeam.code, 1);
     assert.equal(unknownTeam.stderr.trim(), 'seed: No team with id or name "nope".');
-    const badLimit = await seed('keys', 'create', '--team', 'search', '--rpm', '0');
     assert.equal(badLimit.code, 1);
     assert.match(badLimit.stderr, /^seed: --rpm: expected a positive number/);
-    const badGroup = await seed('usage', '--by', 'colour');
     assert.equal(badGroup.code, 1);
     assert.match(badGroup.stderr, /--by/);
-    const duplicate = await seed('orgs', 'create', 'acme');
     assert.equal(duplicate.code, 1);
     assert.match(duplicate.stderr, /already exists/);
   });

@@ -4,6 +4,8 @@ import { format, median } from './stats.ts';
 import type { OverheadResult, PhaseName, TargetSummary } from '../scenarios/overhead.ts';
 import type { ProfileResult } from '../scenarios/profile.ts';
 import type { SoakResult } from '../scenarios/soak.ts';
+import type { LedgerBackendResult } from '../scenarios/ledger.ts';
+import type { LimitRun } from '../scenarios/limits.ts';
 
 export interface RunReport {
   command: string;
@@ -12,6 +14,8 @@ export interface RunReport {
   overhead?: OverheadResult;
   profile?: ProfileResult;
   soak?: SoakResult;
+  ledger?: LedgerBackendResult[];
+  limits?: LimitRun[];
   /** Scenario name → why it did not run. */
   pending: Array<{ scenario: string; reason: string }>;
   /** Hand-written analysis kept in bench/analysis.md. */
@@ -198,6 +202,59 @@ export function renderReport(report: RunReport): string {
   for (const pending of report.pending) {
     parts.push(`## ${pending.scenario}`);
     parts.push(`Not run: ${pending.reason}`);
+  }
+
+  if (report.limits) {
+    parts.push('## 2. Limit fidelity');
+    parts.push(
+      '4 Seed processes share Redis 127.0.0.1:6379 (fresh key prefix) and one deployment quota (no keys: auth is not wired, so the ' +
+        'quota is the deployment\'s). An open-loop client sends 80 req/s for 20 s round-robin over the four — far above the quota and inside ' +
+        'one minute, so the allowance is the quota itself. `used` is admitted requests (rpm) or the `usage.total_tokens` of admitted calls (tpm). ' +
+        'Budgets in dollars are per key/team/org and need auth: not measured.',
+    );
+    parts.push(
+      table(
+        ['quota', 'offered', 'admitted (200)', 'refused (429)', 'other', 'used', 'allowed', 'overshoot'],
+        report.limits.map((each) => [
+          each.quota,
+          String(each.offered),
+          String(each.admitted),
+          String(each.refused),
+          String(each.other),
+          String(each.used),
+          String(each.allowed),
+          `${signed(each.overshootPercent, 1)}%`,
+        ]),
+      ),
+    );
+  }
+
+  if (report.ledger) {
+    parts.push('## 3. Ledger');
+    parts.push(
+      'One Seed process (limits + ledger as wired), closed loop, non-streaming; records/s = rows that reached the store ÷ time from ' +
+        'load start until the last answered call was a row. PostgreSQL (`127.0.0.1:5432/test`, a throwaway schema) is reached through a TCP ' +
+        'relay in the benchmark; for the outage the relay drops every connection and refuses new ones while load continues at 200 req/s, ' +
+        'then comes back. Lost = answered calls with no row once the writer has replayed its spill (must be 0). No outage is simulated for SQLite (a local file).',
+    );
+    parts.push(
+      table(
+        ['store', 'answered', 'records/s (load → last row)', 'load s', 'all rows after s', 'outage', 'answered during outage run', 'rows', 'lost', 'replayed within s', 'error'],
+        report.ledger.map((each) => [
+          each.backend,
+          String(each.answered),
+          format(each.recordsPerSecond),
+          format(each.loadSeconds, 1),
+          format(each.persistedSeconds, 1),
+          each.outage ? `${each.outage.outageSeconds} s` : '—',
+          each.outage ? String(each.outage.answered) : '—',
+          each.outage ? String(each.outage.rowsAtEnd) : '—',
+          each.outage ? `**${each.outage.lost}**` : '—',
+          each.outage ? format(each.outage.waitedSeconds, 1) : '—',
+          each.error ?? '',
+        ]),
+      ),
+    );
   }
 
   if (report.soak) {

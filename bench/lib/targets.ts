@@ -76,9 +76,14 @@ export async function startSeedServer(input: {
   workDirectory: string;
   nodeArguments?: string[];
   name?: string;
+  /** A config file written by the caller; otherwise SEED_BENCH_CONFIG or the generated one. */
+  configFile?: string;
 }): Promise<ServerProcess> {
-  const file = join(input.workDirectory, 'seed.yaml');
-  writeFileSync(file, process.env['SEED_BENCH_CONFIG'] ? readFileSync(process.env['SEED_BENCH_CONFIG'], 'utf8') : seedConfig(input));
+  let file = input.configFile;
+  if (!file) {
+    file = join(input.workDirectory, 'seed.yaml');
+    writeFileSync(file, process.env['SEED_BENCH_CONFIG'] ? readFileSync(process.env['SEED_BENCH_CONFIG'], 'utf8') : seedConfig(input));
+  }
   return startNodeServer({
     name: input.name ?? 'seed',
     script: 'bench/servers/seed.ts',

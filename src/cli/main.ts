@@ -4,6 +4,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { registerServeCommands } from './serve.ts';
+import { registerDatasetCommands } from './datasets.ts';
 import { registerTenantCommands } from './keys.ts';
 
 function portNumber(value: string): number {
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: true });
   registerServeCommands(program, { portNumber });
+  registerDatasetCommands(program);
   registerTenantCommands(program);
   return program;
 }

@@ -156,6 +156,9 @@ export function createRouter(dependencies: RouterDependencies) {
         attempts += 1;
         tried.add(choice.deployment.name);
         last = choice;
+        // When the deadline, not the deployment's own timeout, bounds this attempt, its timeout
+        // is the deadline passing, whichever timer fires first.
+        const boundByDeadline = remaining() <= (choice.deployment.timeoutMs ?? Infinity);
         try {
           const outcome = await input.run({
             route: choice.route,
@@ -167,7 +170,11 @@ export function createRouter(dependencies: RouterDependencies) {
           health.recordSuccess({ deployment: choice.deployment.name, ...(outcome.quota ? { quota: outcome.quota } : {}) });
           return { ok: true, value: outcome.value, route: choice.route, deployment: choice.deployment, attempts };
         } catch (thrown) {
-          const error = signal.aborted && deadline.signal.aborted && !input.signal.aborted ? deadlineError(first) : asSeedError(thrown);
+          const thrownError = asSeedError(thrown);
+          const deadlinePassed =
+            !input.signal.aborted &&
+            (deadline.signal.aborted || (boundByDeadline && thrownError.code === 'upstream_timeout'));
+          const error = deadlinePassed ? deadlineError(first) : thrownError;
           lastError = error;
           if (QUOTA_REFUSALS.has(error.code)) {
             // Out of quota is not unhealthy: wait out the quota, but do not open the circuit.

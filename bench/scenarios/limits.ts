@@ -1,0 +1,121 @@
+/**
+ * Scenario 2 — limit fidelity across replicas: 4 Seed processes share one Redis
+ * (127.0.0.1:6379, a fresh key prefix per run) and one deployment quota; an open-loop client
+ * spreads requests over the four at a rate well above the quota, for less than the quota's
+ * one-minute window, so the allowance is exactly the quota. Reported: admitted vs allowed, and
+ * for a token quota the tokens actually used (from each response's `usage`) vs the quota.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Pool } from 'undici';
+import { startNodeServer, type ServerProcess } from '../lib/children.ts';
+import { seedConfig, startSeedServer } from '../lib/targets.ts';
+
+export interface LimitRun {
+  quota: string;
+  allowed: number;
+  offered: number;
+  admitted: number;
+  refused: number;
+  other: number;
+  /** Requests admitted (rpm) or tokens used by admitted calls (tpm), over `allowed`. */
+  used: number;
+  overshootPercent: number;
+}
+
+const REPLICAS = 4;
+const BODY = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 32 });
+
+async function drive(input: { origins: string[]; ratePerSecond: number; seconds: number }): Promise<{ admitted: number; refused: number; other: number; tokens: number }> {
+  const pools = input.origins.map((origin) => new Pool(origin, { connections: 64 }));
+  let admitted = 0;
+  let refused = 0;
+  let other = 0;
+  let tokens = 0;
+  const pending: Array<Promise<void>> = [];
+  const total = Math.round(input.ratePerSecond * input.seconds);
+  const start = performance.now();
+  for (let index = 0; index < total; index += 1) {
+    const due = start + (index * 1_000) / input.ratePerSecond;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((resolveWait) => setTimeout(resolveWait, wait));
+    const pool = pools[index % pools.length]!;
+    pending.push(
+      pool
+        .request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY })
+        .then(async (response) => {
+          const text = await response.body.text();
+          if (response.statusCode === 200) {
+            admitted += 1;
+            tokens += (JSON.parse(text) as { usage?: { total_tokens?: number } }).usage?.total_tokens ?? 0;
+          } else if (response.statusCode === 429) refused += 1;
+          else other += 1;
+        })
+        .catch(() => {
+          other += 1;
+        }),
+    );
+  }
+  await Promise.all(pending);
+  await Promise.all(pools.map((pool) => pool.close()));
+  return { admitted, refused, other, tokens };
+}
+
+async function runQuota(input: {
+  quota: { rpm?: number; tpm?: number };
+  ratePerSecond: number;
+  seconds: number;
+  simulatorUrl: string;
+  workDirectory: string;
+  log: (line: string) => void;
+}): Promise<LimitRun> {
+  const name = input.quota.rpm ? `rpm ${input.quota.rpm}` : `tpm ${input.quota.tpm}`;
+  const directory = join(input.workDirectory, `limits-${name.replace(' ', '-')}`);
+  mkdirSync(directory, { recursive: true });
+  const prefix = `seed:bench:${process.pid}:${Date.now()}:`;
+  const quota = Object.entries(input.quota)
+    .map(([key, value]) => `${key}: ${value}`)
+    .join(', ');
+  const config = seedConfig({ simulatorUrl: input.simulatorUrl, workDirectory: directory })
+    .replace('limits: { store: memory }', `limits: { store: redis, url: "redis://127.0.0.1:6379", keyPrefix: "${prefix}", onUnavailable: closed }`)
+    .replace(/limits: \{ rpm: \d+, tpm: \d+ \}/, `limits: { ${quota} }`);
+  const replicas: ServerProcess[] = [];
+  try {
+    for (let index = 0; index < REPLICAS; index += 1) {
+      const replicaDirectory = join(directory, `replica-${index}`);
+      mkdirSync(replicaDirectory, { recursive: true });
+      const file = join(replicaDirectory, 'seed.yaml');
+      // Each replica its own ledger file and spill directory; the quota lives in Redis.
+      writeFileSync(file, config.replaceAll(directory, replicaDirectory));
+      replicas.push(await startSeedServer({ simulatorUrl: input.simulatorUrl, workDirectory: replicaDirectory, configFile: file, name: `seed replica ${index}` }));
+    }
+    const result = await drive({ origins: replicas.map((replica) => replica.url), ratePerSecond: input.ratePerSecond, seconds: input.seconds });
+    const allowed = input.quota.rpm ?? input.quota.tpm ?? 0;
+    const used = input.quota.rpm ? result.admitted : result.tokens;
+    input.log(`limits ${name}: ${result.admitted} admitted, ${result.refused} refused, ${result.other} other; used ${used} of ${allowed}`);
+    return {
+      quota: name,
+      allowed,
+      offered: Math.round(input.ratePerSecond * input.seconds),
+      admitted: result.admitted,
+      refused: result.refused,
+      other: result.other,
+      used,
+      overshootPercent: (100 * (used - allowed)) / allowed,
+    };
+  } finally {
+    for (const replica of replicas) await replica.stop();
+  }
+}
+
+export async function runLimits(input: { workDirectory: string; log: (line: string) => void }): Promise<LimitRun[]> {
+  const simulator = await startNodeServer({ name: 'simulator', script: 'bench/servers/simulator.ts' });
+  try {
+    // 600 req/min offered at 80 req/s for 20 s (1 600 requests): all inside one minute window.
+    const rpm = await runQuota({ quota: { rpm: 600 }, ratePerSecond: 80, seconds: 20, simulatorUrl: simulator.url, workDirectory: input.workDirectory, log: input.log });
+    const tpm = await runQuota({ quota: { tpm: 20_000 }, ratePerSecond: 80, seconds: 20, simulatorUrl: simulator.url, workDirectory: input.workDirectory, log: input.log });
+    return [rpm, tpm];
+  } finally {
+    await simulator.stop();
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Shared by the datasets and audit suites: stores on each backend, a terms registry, and the
+ * wiring of audit + datasets the composition root does.
+ */
+import { Migrator } from 'kysely';
+import { createAuditLog, type AuditLog } from '../src/audit/index.ts';
+import { createDatasets, datasetIntegrityCheck, type Datasets } from '../src/datasets/index.ts';
+import { connect } from '../src/store/connect.ts';
+import { migrationProvider } from '../src/store/migrations.ts';
+import { openStore, type Store } from '../src/store/index.ts';
+import { loadTermsRegistry, type TermsRegistry } from '../src/terms/index.ts';
+import type { Backend, TestDatabase } from './helpers/backends.ts';
+
+/**
+ * Opens a store on a fresh database of `backend`. On PostgreSQL the schema is migrated first
+ * with kysely's migration tables pinned to that schema: kysely looks for its tables in *every*
+ * schema, so while another test's `seed_test_*` schema exists, a plain migrate of a new schema
+ * finds theirs, skips creating its own and fails ("kysely_migration_lock does not exist").
+ * `openStore` then finds nothing to do. (Reported for src/store/migrate.ts.)
+ */
+export async function openTestStore(backend: Backend): Promise<{ store: Store; database: TestDatabase; reopen(): Promise<Store> }> {
+  const database = await backend.createDatabase();
+  const { schema } = database.storeOptions;
+  if (backend.name === 'postgres' && schema !== undefined) {
+    const { db } = await connect(database.storeOptions);
+    try {
+      const { error } = await new Migrator({ db, provider: migrationProvider, migrationTableSchema: schema }).migrateToLatest();
+      if (error !== undefined) throw error;
+    } finally {
+      await db.destroy();
+    }
+  }
+  return { store: await openStore(database.storeOptions), database, reopen: () => openStore(database.storeOptions) };
+}
+
+/** The registry the composition root builds from an empty `terms:` section. */
+export function shippedRegistry(): TermsRegistry {
+  return loadTermsRegistry();
+}
+
+/** Audit log with the dataset integrity check, and datasets over it. */
+export function provenance({ store, registry = shippedRegistry(), now }: { store: Store; registry?: TermsRegistry; now?: () => number }): {
+  audit: AuditLog;
+  datasets: Datasets;
+  registry: TermsRegistry;
+} {
+  const audit = createAuditLog({ store, checks: [datasetIntegrityCheck({ store })], ...(now === undefined ? {} : { now }) });
+  return { audit, datasets: createDatasets({ store, registry, audit, ...(now === undefined ? {} : { now }) }), registry };
+}
