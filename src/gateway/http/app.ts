@@ -83,7 +83,6 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
     requestTimeout: options.headersTimeoutMs * 2,
     keepAliveTimeout: 65_000,
     return503OnClosing: false,
-    disableRequestLogging: true,
     genReqId: () => '',
     // Node checks header and request timeouts only this often (30 s by default), so a
     // slowloris client outlived a 1 s headersTimeoutMs by half a minute.
