@@ -6,7 +6,12 @@ import { Agent } from 'undici';
 import type { FastifyInstance } from 'fastify';
 import type { SeedConfig } from './config/schema.ts';
 import { createCallService } from './gateway/calls.ts';
-import { ANONYMOUS_CALLER, type Admission, type Authenticate } from './gateway/hooks.ts';
+import type { Admission, Authenticate } from './gateway/hooks.ts';
+import { createAdminApi } from './gateway/http/admin.ts';
+import { createAuditLog } from './audit/log.ts';
+import { datasetIntegrityCheck } from './datasets/integrity.ts';
+import { createAuthenticator } from './tenants/authenticator.ts';
+import { createTenantService } from './tenants/service.ts';
 import { createGatewayApp } from './gateway/http/app.ts';
 import type { CallRecord, CallSink } from './ledger/types.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -158,10 +163,33 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     now,
   });
 
+  // Who is calling: virtual keys from the store (cached, refreshed every 250 ms), or, in open
+  // mode on loopback, everyone as the anonymous caller. The admin and usage API sit beside it.
+  const host = options.host ?? config.server.host;
+  const audit = createAuditLog({ store, checks: [datasetIntegrityCheck({ store })] });
+  const tenants = createTenantService({ store, audit });
+  const authenticator = createAuthenticator({
+    store,
+    mode: config.auth.mode,
+    host,
+    onWarning: (message, details) => logger('warn', message, details),
+  });
+  if (config.auth.mode === 'open' && !options.authenticate) {
+    logger('warn', `auth.mode is open: no API key needed, every caller is anonymous (allowed only on loopback: ${host})`);
+  }
+  if (!config.auth.adminToken) logger('info', 'admin API disabled (set auth.adminToken to enable /v1/seed/admin)');
+  const tenantApi = createAdminApi({
+    tenants,
+    authenticator,
+    store,
+    adminToken: config.auth.adminToken,
+    knownRoutes: new Set(table.routes.keys()),
+  });
+
   const startedAt = Math.floor(now() / 1000);
   const app = await createGatewayApp({
     calls,
-    authenticate: options.authenticate ?? (() => ANONYMOUS_CALLER),
+    authenticate: options.authenticate ?? authenticator.authenticate,
     bodyLimitBytes: config.server.bodyLimitBytes,
     headersTimeoutMs: config.server.headersTimeoutMs,
     listModels: (caller) =>
@@ -171,10 +199,9 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     metricsText: () => metrics.text(),
     onError: (error) => metrics.countError(error),
     log: logger,
-    plugins: options.plugins ?? [],
+    plugins: [tenantApi, ...(options.plugins ?? [])],
   });
 
-  const host = options.host ?? config.server.host;
   const port = options.port ?? config.server.port;
   await app.listen({ host, port });
   const address = app.server.address();
@@ -189,6 +216,7 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     ledger,
     async close() {
       await app.close();
+      await authenticator.close();
       await ledger.close();
       await limitStore.close();
       if (ownsStore) await store.close();

@@ -67,7 +67,8 @@ describe('seed datasets / terms / audit (CLI)', () => {
     assert.equal(accepted.code, 0, accepted.stderr);
     const records = readFileSync(join(directory, 'out', 'chats@1.sharegpt.jsonl'), 'utf8').trim().split('\n');
     assert.equal(records.length, 3);
-    assert.deepEqual(JSON.parse(records[0] ?? '{}'), { conversations: [{ from: 'human', value: 'one' }, { from: 'gpt', value: 're: one' }] });
+    // Records follow sample ids: call_llama_1, call_openai_1, call_openai_2.
+    assert.deepEqual(JSON.parse(records[1] ?? '{}'), { conversations: [{ from: 'human', value: 'one' }, { from: 'gpt', value: 're: one' }] });
     const manifest = JSON.parse(readFileSync(join(directory, 'out', 'manifest.json'), 'utf8')) as Record<string, unknown>;
     assert.equal(manifest['purpose'], 'evaluate');
     assert.match(String(manifest['disclaimer']), /Not legal advice/);
@@ -90,7 +91,7 @@ describe('seed datasets / terms / audit (CLI)', () => {
     assert.match(log.stdout, /#\d+ .* cli:test {2}dataset\.purged {2}chats@3/);
     const verified = await seed('audit', 'verify');
     assert.equal(verified.code, 0, verified.stderr);
-    assert.match(verified.stdout, /audit log ok: 9 entries/);
+    assert.match(verified.stdout, /audit log ok: 8 entries/);
   });
 
   test('audit verify exits 1 naming the entry after a direct edit', async () => {

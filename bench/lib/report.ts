@@ -239,7 +239,7 @@ export function renderReport(report: RunReport): string {
     );
     parts.push(
       table(
-        ['store', 'answered', 'records/s (load → last row)', 'load s', 'all rows after s', 'outage', 'answered during outage run', 'rows', 'lost', 'replayed within s', 'error'],
+        ['store', 'answered', 'records/s (load → last row)', 'load s', 'all rows after s', 'outage', 'answered / failed during outage run', 'rows', 'lost', 'waited s', 'Seed process', 'error'],
         report.ledger.map((each) => [
           each.backend,
           String(each.answered),
@@ -247,10 +247,11 @@ export function renderReport(report: RunReport): string {
           format(each.loadSeconds, 1),
           format(each.persistedSeconds, 1),
           each.outage ? `${each.outage.outageSeconds} s` : '—',
-          each.outage ? String(each.outage.answered) : '—',
+          each.outage ? `${each.outage.answered} / ${each.outage.failures}` : '—',
           each.outage ? String(each.outage.rowsAtEnd) : '—',
           each.outage ? `**${each.outage.lost}**` : '—',
           each.outage ? format(each.outage.waitedSeconds, 1) : '—',
+          each.outage?.seedExited ? '**exited (crashed) during the outage**' : 'alive',
           each.error ?? '',
         ]),
       ),

@@ -41,7 +41,7 @@ export function seedWiring(): { limits: boolean; ledger: boolean; auth: boolean;
     ledger,
     auth,
     summary:
-      `auth (tenants/keys): ${state(auth)}; limits: ${state(limits)}${limits ? ' (memory store, deployment rpm/tpm quota)' : ''}; ` +
+      `auth (tenants/keys): ${state(auth)}${auth ? ', but the bench runs auth.mode open (anonymous, no key lookup)' : ''}; limits: ${state(limits)}${limits ? ' (memory store, deployment rpm/tpm quota)' : ''}; ` +
       `ledger writer: ${state(ledger)}${ledger ? ' (SQLite file)' : ''} — src/main.ts at run time`,
   };
 }
@@ -78,6 +78,7 @@ export async function startSeedServer(input: {
   name?: string;
   /** A config file written by the caller; otherwise SEED_BENCH_CONFIG or the generated one. */
   configFile?: string;
+  env?: NodeJS.ProcessEnv;
 }): Promise<ServerProcess> {
   let file = input.configFile;
   if (!file) {
@@ -89,6 +90,7 @@ export async function startSeedServer(input: {
     script: 'bench/servers/seed.ts',
     scriptArguments: [file],
     nodeArguments: input.nodeArguments ?? [],
+    env: input.env ?? {},
   });
 }
 

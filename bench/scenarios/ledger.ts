@@ -12,6 +12,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { startNodeServer } from '../lib/children.ts';
 import { closedLoop, openLoop } from '../lib/load.ts';
+import { sampleProcess } from '../lib/proc.ts';
 import { startSeedServer, seedConfig } from '../lib/targets.ts';
 import { requestFor } from './overhead.ts';
 
@@ -23,7 +24,7 @@ export interface LedgerBackendResult {
   /** From load start until the last answered call was a row. */
   persistedSeconds: number;
   recordsPerSecond: number;
-  outage?: { answered: number; failures: number; outageSeconds: number; rowsAtEnd: number; lost: number; waitedSeconds: number };
+  outage?: { answered: number; failures: number; outageSeconds: number; rowsAtEnd: number; lost: number; waitedSeconds: number; seedExited: boolean };
   error?: string;
 }
 
@@ -63,11 +64,17 @@ async function startRelay(target: { host: string; port: number }): Promise<{ por
   return { port, cut, restore: listen, close: cut };
 }
 
-async function waitForRows(count: () => Promise<number>, expected: number, timeoutMs: number): Promise<{ rows: number; at: number }> {
+async function waitForRows(
+  count: () => Promise<number>,
+  expected: number,
+  timeoutMs: number,
+  alive: () => boolean = () => true,
+): Promise<{ rows: number; at: number }> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const rows = await count().catch(() => -1);
-    if (rows >= expected || performance.now() > deadline) return { rows, at: performance.now() };
+    // A dead Seed process replays nothing more: stop waiting.
+    if (rows >= expected || performance.now() > deadline || !alive()) return { rows, at: performance.now() };
     await new Promise((resolveWait) => setTimeout(resolveWait, 100));
   }
 }
@@ -124,7 +131,7 @@ async function runBackend(input: {
   );
   const result: LedgerBackendResult = { backend, answered: 0, failures: 0, loadSeconds: 0, persistedSeconds: Number.NaN, recordsPerSecond: Number.NaN };
   try {
-    const seed = await startSeedServer({ simulatorUrl: input.simulatorUrl, workDirectory, name: `seed (ledger ${backend})`, configFile });
+    const seed = await startSeedServer({ simulatorUrl: input.simulatorUrl, workDirectory, name: `seed (ledger ${backend})`, configFile, env: { SEED_BENCH_LOG: '1' } });
     try {
       const target = { origin: seed.url, headers: { 'content-type': 'application/json' } };
       const before = await count();
@@ -133,6 +140,7 @@ async function runBackend(input: {
       result.loadSeconds = (performance.now() - start) / 1_000;
       result.answered = load.completed;
       result.failures = load.failures;
+      // Rows can exceed answered: calls still in flight when the load stops are recorded too.
       const persisted = await waitForRows(count, before + load.completed, 30_000);
       result.persistedSeconds = (persisted.at - start) / 1_000;
       result.recordsPerSecond = (persisted.rows - before) / result.persistedSeconds;
@@ -150,7 +158,8 @@ async function runBackend(input: {
         const outageLoad = await openLoop({ request: requestFor(target, false), ratePerSecond: rate, count: rate * (input.outageSeconds + 6) });
         clearTimeout(cutAt);
         const waitStart = performance.now();
-        const settled = await waitForRows(count, rowsBefore + outageLoad.completed, 90_000);
+        const alive = () => sampleProcess(seed.pid) !== undefined;
+        const settled = await waitForRows(count, rowsBefore + outageLoad.completed, 90_000, alive);
         result.outage = {
           answered: outageLoad.completed,
           failures: outageLoad.failures,
@@ -158,8 +167,13 @@ async function runBackend(input: {
           rowsAtEnd: settled.rows - rowsBefore,
           lost: Math.max(0, outageLoad.completed - (settled.rows - rowsBefore)),
           waitedSeconds: (settled.at - waitStart) / 1_000,
+          seedExited: !alive(),
         };
-        input.log(`ledger ${backend} outage: ${outageLoad.completed} answered, ${settled.rows - rowsBefore} rows after ${result.outage.waitedSeconds.toFixed(1)} s`);
+        input.log(
+          `ledger ${backend} outage: ${outageLoad.completed} answered, ${outageLoad.failures} failed, ` +
+            `${settled.rows - rowsBefore} rows after ${result.outage.waitedSeconds.toFixed(1)} s`,
+        );
+        if (result.outage.lost > 0) input.log(`Seed's log (tail):\n${seed.stderrTail()}`);
       }
     } finally {
       await seed.stop(20_000);

@@ -12,8 +12,19 @@ import { migrationProvider } from './migrations.ts';
 import type { Database } from './schema.ts';
 
 /** Runs every migration not yet applied; returns the names applied by this call. */
-export async function migrateToLatest({ db, dialect }: { db: Kysely<Database>; dialect: StoreDialect }): Promise<string[]> {
-  if (dialect === 'postgres') return runMigrator(db);
+export async function migrateToLatest({
+  db,
+  dialect,
+  schema,
+}: {
+  db: Kysely<Database>;
+  dialect: StoreDialect;
+  /** PostgreSQL schema the store lives in; its migration tables live there too. */
+  schema?: string;
+}): Promise<string[]> {
+  // Without the schema, kysely looks for its migration tables on the whole search path and can
+  // find another schema's, so two stores in one database would trip over each other.
+  if (dialect === 'postgres') return runMigrator(db, schema);
   return db.connection().execute(async (connection) => {
     await sql`begin immediate`.execute(connection);
     try {
@@ -27,8 +38,8 @@ export async function migrateToLatest({ db, dialect }: { db: Kysely<Database>; d
   });
 }
 
-async function runMigrator(db: Kysely<Database>): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: migrationProvider });
+async function runMigrator(db: Kysely<Database>, schema?: string): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: migrationProvider, ...(schema ? { migrationTableSchema: schema } : {}) });
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) {
     const failed = results?.find((result) => result.status === 'Error')?.migrationName ?? 'unknown';

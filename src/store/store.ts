@@ -46,7 +46,7 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<Store> 
   let appliedMigrations: string[] = [];
   if (options.migrate !== false) {
     try {
-      appliedMigrations = await migrateToLatest({ db, dialect });
+      appliedMigrations = await migrateToLatest({ db, dialect, ...(options.schema ? { schema: options.schema } : {}) });
     } catch (error) {
       await db.destroy();
       throw error;

@@ -1,0 +1,10 @@
+console.error('a');
+const { loadSeedConfig } = await import('./src/config/seed-config.ts');
+console.error('b');
+const loaded = loadSeedConfig({});
+console.error('c', loaded.path);
+const { startSeed } = await import('./src/main.ts');
+console.error('d');
+const seed = await startSeed({ config: loaded.config });
+console.error('e', seed.url);
+await seed.close();
