@@ -73,3 +73,19 @@ describe('sample sources', () => {
     assert.throws(() => sampleFromCall(makeCall({ termsProfile: null, payload: { request: { messages }, response: {} } })), /no terms profile recorded/);
   });
 });
+
+test('CSV import: quoted commas, quotes and newlines survive; the header names the fields; id column optional', async () => {
+  const { samplesFromCsv } = await import('../src/datasets/import-csv.ts');
+  const source = { kind: 'import' as const, source: 'people.csv', termsProfile: 'human', termsVersion: '1' };
+  const text = 'id,text,label\r\na,"Hello, world","say ""hi"""\r\n,"two\nlines",x\r\n';
+  const samples = samplesFromCsv({ text, source });
+  assert.equal(samples.length, 2);
+  assert.equal(samples[0]?.id, 'a');
+  assert.equal(samples[0]?.fields.text?.value, 'Hello, world');
+  assert.equal(samples[0]?.fields.label?.value, 'say "hi"');
+  assert.equal(samples[1]?.id, 'row-3');
+  assert.equal(samples[1]?.fields.text?.value, 'two\nlines');
+  assert.deepEqual(samples[1]?.fields.text?.origin, source);
+  assert.throws(() => samplesFromCsv({ text: 'a,b\n1,2,3\n', source }), /people\.csv: not valid CSV/);
+  assert.throws(() => samplesFromCsv({ text: 'id,text\n', source }), /no samples/);
+});

@@ -103,17 +103,15 @@ export function registerDatasetCommands(program: Command): void {
   withComplianceOptions(
     datasets
       .command('import')
-      .description('Import samples from a JSONL file under a declared licence (a terms profile).')
+      .description('Import samples from a JSONL or CSV file under a declared licence (a terms profile).')
       .argument('<name>', 'dataset name')
-      .argument('<file>', 'JSONL file: one JSON object per line; keys become fields, "id" the sample id')
+      .argument('<file>', 'JSONL (one JSON object per line) or .csv (a header row); keys/columns become fields, "id" the sample id')
       .option('--licence <profile>', 'terms profile the data is licensed under (see seed terms list)', 'human'),
   ).action(async (name: string, file: string, options: ComplianceOptions & { licence: string }) => {
     await withCompliance(options, async ({ datasets: service, actor }) => {
       const extension = extname(file).toLowerCase();
-      if (extension === '.csv') {
-        throw new SeedError('invalid_request', 'CSV import is not supported yet; convert the file to JSONL (one JSON object per line)');
-      }
-      const version = await service.importJsonl({ name, text: readFileSync(file, 'utf8'), file: basename(file), licence: options.licence, actor });
+      const input = { name, text: readFileSync(file, 'utf8'), file: basename(file), licence: options.licence, actor };
+      const version = extension === '.csv' ? await service.importCsv(input) : await service.importJsonl(input);
       process.stdout.write(`created ${formatReference(version)} (${version.sampleCount} samples, hash ${version.hash.slice(0, 12)})\n`);
     });
   });

@@ -8,6 +8,7 @@ import { SeedError } from '../errors.ts';
 import type { Store } from '../store/index.ts';
 import type { TermsRegistry } from '../terms/index.ts';
 import { exportDataset, type ExportOptions, type ExportResult } from './export.ts';
+import { samplesFromCsv } from './import-csv.ts';
 import { samplesFromJsonl } from './import-jsonl.ts';
 import { callSource, matchingCalls, sampleFromCall, type LedgerFilters } from './ledger-source.ts';
 import { purge, type PurgeOutcome, type PurgeSource } from './purge.ts';
@@ -34,6 +35,8 @@ export interface Datasets {
   createFromLedger(input: { name: string; filters: LedgerFilters; actor: string }): Promise<{ version: DatasetVersion; skipped: number }>;
   /** A version from JSONL text under a declared licence (a terms profile id, default `human`). */
   importJsonl(input: { name: string; text: string; file: string; licence?: string; actor: string }): Promise<DatasetVersion>;
+  /** Imports CSV (a header row names the fields) under a declared licence. */
+  importCsv(input: { name: string; text: string; file: string; licence?: string; actor: string }): Promise<DatasetVersion>;
   /** The lineage source of a ledger call, for building derived samples. */
   callSource(callId: string): Promise<CallSource>;
   /** Every version of every dataset (or of one), oldest first. */
@@ -105,6 +108,11 @@ export function createDatasets({
     async importJsonl({ name, text, file, licence = 'human', actor }) {
       const profile = registry.require(licence);
       const inputs = samplesFromJsonl({ text, source: { kind: 'import', source: file, termsProfile: profile.id, termsVersion: profile.version } });
+      return write({ name, samples: await build(inputs), source: { kind: 'import', file, licence: profile.id }, actor });
+    },
+    async importCsv({ name, text, file, licence = 'human', actor }) {
+      const profile = registry.require(licence);
+      const inputs = samplesFromCsv({ text, source: { kind: 'import', source: file, termsProfile: profile.id, termsVersion: profile.version } });
       return write({ name, samples: await build(inputs), source: { kind: 'import', file, licence: profile.id }, actor });
     },
     async callSource(callId) {

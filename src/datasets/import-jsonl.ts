@@ -2,9 +2,6 @@
  * Samples from a JSONL file: one JSON object per line; its keys become fields (an `id` key, if
  * a string, becomes the sample id). Every field's origin is the import under the declared
  * licence — a terms profile id, `human` by default.
- *
- * CSV is not read yet: doing it right (RFC 4180 quoting, embedded newlines, encodings) wants
- * either a dependency or a tested parser, and that choice is open.
  */
 import { SeedError } from '../errors.ts';
 import type { SampleInput } from './sample.ts';
