@@ -200,6 +200,9 @@ async function* parseChunks(response: UpstreamResponse, context: CallContext): A
       );
     }
     if (value.choices.some((choice) => choice.finish_reason)) finished = true;
+    // Chunks with neither choices nor usage (Azure's prompt-filter results, sent first with an
+    // empty id and object) carry nothing of the canonical format: clients do not get them.
+    if (value.choices.length === 0 && !value.usage) continue;
     yield value;
   }
   // Some compatible servers omit [DONE]; a stream that reached a finish_reason is complete.
