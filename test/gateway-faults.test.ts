@@ -135,12 +135,14 @@ test('a mid-stream failure ends the stream with an SSE error event, after the fi
 test('cooldown: a failing deployment is skipped after the threshold, and tried again after the cooldown', async () => {
   stack.simulator.setFaults({ model: 'flaky', faults: [{ kind: '500' }] });
   try {
-    // Two failures open the circuit; the healthy deployment answers throughout.
-    for (let index = 0; index < 6; index++) {
+    // Two failures open the circuit (weighted choice decides when flaky is picked); the
+    // healthy deployment answers every call throughout.
+    const flakyHits = () => stack.simulator.stats().byModel['flaky'] ?? 0;
+    for (let index = 0; index < 100 && flakyHits() < 2; index++) {
       const result = await chat('flaky');
       assert.equal(result.status, 200);
     }
-    const flakyHits = () => stack.simulator.stats().byModel['flaky'] ?? 0;
+    assert.equal(flakyHits(), 2);
     const before = flakyHits();
     for (let index = 0; index < 5; index++) await chat('flaky');
     assert.equal(flakyHits(), before, 'no traffic to a deployment in cooldown');

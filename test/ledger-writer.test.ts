@@ -1,4 +1,5 @@
 import { describe, test } from 'node:test';
+import { sql } from 'kysely';
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -319,3 +320,31 @@ test('calls recorded after close are spilled, not lost', async () => {
     rmSync(directory, { recursive: true, force: true });
   }
 });
+
+for (const backend of await testBackends()) {
+  if (backend.name !== 'postgres') continue;
+  describe('regression: PostgreSQL going away mid-transaction', { skip: backend.skip }, () => {
+    test('a connection cut while a client is checked out rejects the query and does not crash the process', async () => {
+      const database = await backend.createDatabase();
+      const outage = await openOutageStore({ backend, database });
+      const crashes: unknown[] = [];
+      const onCrash = (error: unknown) => crashes.push(error);
+      process.on('uncaughtException', onCrash);
+      try {
+        const pending = outage.store.db.transaction().execute(async (transaction) => {
+          await sql`select pg_sleep(1)`.execute(transaction);
+        });
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        outage.startOutage();
+        await assert.rejects(pending);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        assert.deepEqual(crashes, [], 'no unhandled error event');
+        outage.endOutage();
+      } finally {
+        process.off('uncaughtException', onCrash);
+        await outage.close();
+        await database.dispose();
+      }
+    });
+  });
+}

@@ -207,7 +207,7 @@ export function renderReport(report: RunReport): string {
   if (report.limits) {
     parts.push('## 2. Limit fidelity');
     parts.push(
-      '4 Seed processes share Redis 127.0.0.1:6379 (fresh key prefix) and one deployment quota (no keys: auth is not wired, so the ' +
+      '4 Seed processes share Redis 127.0.0.1:6379 (fresh key prefix) and one deployment quota (the bench runs `auth.mode: open`, no keys, so the ' +
         'quota is the deployment\'s). An open-loop client sends 80 req/s for 20 s round-robin over the four — far above the quota and inside ' +
         'one minute, so the allowance is the quota itself. `used` is admitted requests (rpm) or the `usage.total_tokens` of admitted calls (tpm). ' +
         'Budgets in dollars are per key/team/org and need auth: not measured.',

@@ -83,6 +83,12 @@ async function connectPostgres(options: ConnectOptions): Promise<Kysely<Database
   });
   // Without a listener, an idle connection dropped by the server would crash the process.
   pool.on('error', (error) => options.onConnectionError?.(error));
+  // The pool listens for errors only on idle clients; a client checked out (e.g. holding the
+  // ledger's transaction) when the server goes away emits 'error' with no listener, which would
+  // crash the process. The query in flight still rejects, so the caller sees the failure.
+  pool.on('connect', (client) => {
+    client.on('error', (error) => options.onConnectionError?.(error));
+  });
   if (schema !== undefined) {
     try {
       await pool.query(`create schema if not exists ${schema}`);
