@@ -34,32 +34,29 @@ export interface UpstreamResponse {
 export async function postJson(input: UpstreamRequest): Promise<UpstreamResponse> {
   // Serialized before the request so a body that cannot be serialized (nested too deep for
   // the stack) is the request's fault, not a "connection failure" that cools the deployment down.
-  let payload: string;
+  let body: string;
   try {
-    payload = JSON.stringify(input.body);
+    body = JSON.stringify(input.body);
   } catch (error) {
     throw new SeedError('invalid_request', `The request body cannot be sent to deployment ${input.label}: ${(error as Error).message}.`, {
       cause: error,
     });
   }
-  const headersTimeout = new AbortController();
-  const timer = setTimeout(() => headersTimeout.abort(), Math.max(1, Math.floor(input.timeoutMs)));
-  const signal = AbortSignal.any([input.signal, headersTimeout.signal]);
   try {
+    // undici's own timers bound the wait for headers and each idle gap in the body; the
+    // caller's signal (client gone, deadline passed) aborts everything. No extra signals per call.
     const response = await request(input.url, {
       method: 'POST',
       dispatcher: input.dispatcher,
       headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...input.headers },
-      body: payload,
-      signal,
-      headersTimeout: input.timeoutMs,
-      bodyTimeout: input.timeoutMs,
+      body,
+      signal: input.signal,
+      headersTimeout: Math.max(1, Math.floor(input.timeoutMs)),
+      bodyTimeout: Math.max(1, Math.floor(input.timeoutMs)),
     });
     return { status: response.statusCode, headers: response.headers, body: response.body };
   } catch (error) {
-    throw transportError({ error, label: input.label, clientSignal: input.signal, timeoutSignal: headersTimeout.signal });
-  } finally {
-    clearTimeout(timer);
+    throw transportError({ error, label: input.label, clientSignal: input.signal });
   }
 }
 
