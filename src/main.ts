@@ -17,6 +17,7 @@ import type { CallRecord, CallSink } from './ledger/types.ts';
 import { createLogger, type Logger } from './log.ts';
 import { priceCall } from './ledger/pricing.ts';
 import { LedgerWriter } from './ledger/writer.ts';
+import { createRedactor } from './ledger/redact.ts';
 import { createLimitAdmission } from './limits/admission.ts';
 import { createLimitStore } from './limits/create-store.ts';
 import { RedisLimitStore, waitForRedis } from './limits/redis-store.ts';
@@ -159,6 +160,7 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     sink,
     price,
     exclude,
+    redact: createRedactor(config.ledger.redact),
     termsVersion: (deployment) => (deployment.terms ? (terms.get(deployment.terms)?.version ?? null) : null),
     now,
   });

@@ -348,3 +348,25 @@ for (const backend of await testBackends()) {
     });
   });
 }
+
+describe('regression: a flush with nothing queued', () => {
+  test('does not wedge the writer: later records are still written', async () => {
+    const store = await openStore({ url: 'sqlite::memory:' });
+    const directory = mkdtempSync(join(tmpdir(), 'seed-spill-regression-'));
+    const writer = await LedgerWriter.open({ store, spillDirectory: directory, flushIntervalMs: 5 });
+    try {
+      await writer.flush();
+      writer.record(makeCall({ id: 'after-empty-flush' }));
+      await writer.flush();
+      assert.equal(writer.stats().written, 1);
+      assert.ok(await store.getCall('after-empty-flush'));
+      writer.record(makeCall({ id: 'by-the-timer' }));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.ok(await store.getCall('by-the-timer'), 'the interval flush still runs');
+    } finally {
+      await writer.close();
+      await store.close();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+});

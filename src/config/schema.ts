@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { termsConfigSchema } from '../terms/config.ts';
 import { deploymentPricingSchema } from '../ledger/pricing.ts';
 import { limitStoreConfigSchema } from '../limits/config.ts';
+import { redactionRuleSchema } from '../ledger/redact.ts';
 
 const positive = (what: string) =>
   z.number({ error: `expected a positive number (${what})` }).positive({ error: 'expected a positive number' });
@@ -161,6 +162,8 @@ export const ledgerSchema = z
     batchSize: z.number().int().positive().default(500),
     /** Longest a record waits in memory before it is written. */
     flushIntervalMs: z.number().int().positive().default(50),
+    /** Rules applied to every string of a stored payload before it is written (opted-in keys only). */
+    redact: z.array(redactionRuleSchema).default([]),
   })
   .strict();
 

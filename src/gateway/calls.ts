@@ -11,6 +11,7 @@ import type { CallEndpoint, CallRecord, CallSink } from '../ledger/types.ts';
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, EmbeddingRequest, EmbeddingResponse } from '../wire/openai.ts';
 import type { Admission, AdmissionTicket, Caller, Priority, Usage } from './hooks.ts';
 import type { Purpose } from '../terms/purpose.ts';
+import type { Redact } from '../ledger/redact.ts';
 
 export interface CallInput<Body> {
   body: Body;
@@ -58,6 +59,8 @@ export interface CallServiceDependencies {
   price: (input: { deployment: Deployment; promptTokens: number; completionTokens: number; cachedTokens: number }) => number;
   /** Why a deployment may not serve this purpose or caller, or null. */
   exclude: (input: { deployment: Deployment; route: Route; purpose: Purpose; caller: Caller }) => SeedError | null;
+  /** Applied to request/response payloads before they are stored (opted-in keys only). */
+  redact?: Redact;
   /** Version of a deployment's terms profile, for the record. */
   termsVersion: (deployment: Deployment) => string | null;
   now: () => number;
@@ -77,6 +80,10 @@ export class CallFailure extends Error {
 
 export function createCallService(dependencies: CallServiceDependencies) {
   const { router, adapterFor, admission, sink, now } = dependencies;
+  const redact: Redact = dependencies.redact ?? ((payload) => payload);
+  // Payloads are stored only for keys (or teams) that opted in, and a request may still opt out
+  // with OpenAI's own `store: false`.
+  const storesPayload = (input: CallInput<ChatCompletionRequest>) => input.caller.storePayloads && input.body.store !== false;
 
   function baseRecord(input: CallInput<ChatCompletionRequest | EmbeddingRequest>, endpoint: CallEndpoint, startedAt: number): CallRecord {
     const metadata = 'metadata' in input.body && input.body.metadata ? (input.body.metadata as Record<string, string>) : null;
@@ -233,7 +240,7 @@ export function createCallService(dependencies: CallServiceDependencies) {
     );
     ticket.settle(usage);
     record.latencyMs = now() - startedAt;
-    if (input.caller.storePayloads) record.payload = { request: input.body, response };
+    if (storesPayload(input)) record.payload = redact({ request: input.body, response });
     sink.record(record);
     return {
       meta: { requestId: input.requestId, route: input.body.model, deployment: result.deployment.name, attempts: result.attempts, warnings, headers: ticket.headers?.() ?? {} },
@@ -270,7 +277,7 @@ export function createCallService(dependencies: CallServiceDependencies) {
     const { iterator, first, warnings } = result.value;
     const deployment = result.deployment;
     const includeUsage = input.body.stream_options?.include_usage === true;
-    const collected: ChatCompletionChunk[] | null = input.caller.storePayloads ? [] : null;
+    const collected: ChatCompletionChunk[] | null = storesPayload(input) ? [] : null;
 
     async function* relay(): AsyncGenerator<ChatCompletionChunk> {
       let usage: ChatCompletionChunk['usage'] = null;
@@ -318,7 +325,7 @@ export function createCallService(dependencies: CallServiceDependencies) {
           record.httpStatus = outcome.status;
           record.errorCode = outcome.code;
         }
-        if (collected) record.payload = { request: input.body, response: collected };
+        if (collected) record.payload = redact({ request: input.body, response: collected });
         sink.record(record);
       }
     }

@@ -181,6 +181,9 @@ export class LedgerWriter implements CallSink {
 
   /** Writes the queue out in batches; one drain at a time. */
   #drain(): Promise<void> {
+    // With nothing queued the body below would finish synchronously, clearing `#draining`
+    // before `??=` assigns it: the stale promise would then block every later drain.
+    if (this.#draining === null && this.#queue.length === 0) return Promise.resolve();
     this.#draining ??= (async () => {
       try {
         while (this.#queue.length > 0) {
