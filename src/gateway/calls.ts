@@ -4,7 +4,7 @@
  * outcome. The HTTP layer only parses requests and writes responses around it.
  */
 import { SeedError, toSeedError } from '../errors.ts';
-import type { ProviderAdapter } from '../providers/types.ts';
+import type { CallContext, ProviderAdapter, RateLimitSnapshot } from '../providers/types.ts';
 import type { Deployment, Route } from '../routing/route-table.ts';
 import type { Router } from '../routing/router.ts';
 import type { CallEndpoint, CallRecord, CallSink } from '../ledger/types.ts';
@@ -191,8 +191,21 @@ export function createCallService(dependencies: CallServiceDependencies) {
     }
   }
 
-  function routeInput(input: CallInput<ChatCompletionRequest | EmbeddingRequest>, deadlineAt: number, ticket: AdmissionTicket) {
-    return {
+  /**
+   * The part every call shares: record, admission, routing across deployments (reserving each
+   * attempt's deployment quota), and the failure path. `operation` is one upstream attempt.
+   */
+  async function routed<T extends { upstream: { rateLimit: RateLimitSnapshot } }>(
+    input: CallInput<ChatCompletionRequest | EmbeddingRequest>,
+    endpoint: CallEndpoint,
+    stream: boolean,
+    operation: (adapter: ProviderAdapter, context: CallContext) => Promise<T>,
+  ) {
+    const startedAt = now();
+    const record = baseRecord(input, endpoint, startedAt);
+    record.stream = stream;
+    const { ticket, deadlineAt } = await admit(input, endpoint, record);
+    const result = await router.route({
       routeName: input.body.model,
       signal: input.signal,
       deadlineAt,
@@ -200,37 +213,36 @@ export function createCallService(dependencies: CallServiceDependencies) {
       ...(input.priority === 'batch' ? { maxWaitMs: Number.POSITIVE_INFINITY } : {}),
       exclude: (deployment: Deployment, route: Route) =>
         dependencies.exclude({ deployment, route, purpose: input.purpose, caller: input.caller }),
-      reserve: async (deployment: Deployment) => {
-        await ticket.reserveDeployment?.(deployment);
-      },
-    };
-  }
-
-  async function chat(input: CallInput<ChatCompletionRequest>): Promise<ChatCallResult> {
-    const startedAt = now();
-    const record = baseRecord(input, 'chat.completions', startedAt);
-    record.stream = false;
-    const { ticket, deadlineAt } = await admit(input, 'chat.completions', record);
-    const common = routeInput(input, deadlineAt, ticket);
-    const result = await router.route({
-      ...common,
       run: async (attempt) => {
-        await common.reserve(attempt.deployment);
-        const outcome = await adapterFor(attempt.deployment).chat(input.body, {
+        await ticket.reserveDeployment?.(attempt.deployment);
+        const value = await operation(adapterFor(attempt.deployment), {
           deployment: attempt.deployment,
           signal: attempt.signal,
           timeoutMs: attempt.timeoutMs,
           requestId: input.requestId,
         });
-        return { value: outcome, quota: outcome.upstream.rateLimit };
+        return { value, quota: value.upstream.rateLimit };
       },
     });
     withDeployment(record, result.route, result.deployment, result.attempts);
     if (!result.ok) return fail(record, result.error, ticket);
-    const { response, warnings } = result.value;
+    const meta = (warnings: string[]): CallMeta => ({
+      requestId: input.requestId,
+      route: input.body.model,
+      deployment: result.deployment.name,
+      attempts: result.attempts,
+      warnings,
+      headers: ticket.headers?.() ?? {},
+    });
+    return { startedAt, record, ticket, deployment: result.deployment, value: result.value, meta };
+  }
+
+  async function chat(input: CallInput<ChatCompletionRequest>): Promise<ChatCallResult> {
+    const call = await routed(input, 'chat.completions', false, (adapter, context) => adapter.chat(input.body, context));
+    const { response, warnings } = call.value;
     const usage = finishUsage(
-      record,
-      result.deployment,
+      call.record,
+      call.deployment,
       {
         promptTokens: response.usage?.prompt_tokens ?? 0,
         completionTokens: response.usage?.completion_tokens ?? 0,
@@ -238,44 +250,25 @@ export function createCallService(dependencies: CallServiceDependencies) {
       },
       response.usage !== undefined,
     );
-    ticket.settle(usage);
-    record.latencyMs = now() - startedAt;
-    if (storesPayload(input)) record.payload = redact({ request: input.body, response });
-    sink.record(record);
-    return {
-      meta: { requestId: input.requestId, route: input.body.model, deployment: result.deployment.name, attempts: result.attempts, warnings, headers: ticket.headers?.() ?? {} },
-      response,
-    };
+    call.ticket.settle(usage);
+    call.record.latencyMs = now() - call.startedAt;
+    if (storesPayload(input)) call.record.payload = redact({ request: input.body, response });
+    sink.record(call.record);
+    return { meta: call.meta(warnings), response };
   }
 
   async function streamChat(input: CallInput<ChatCompletionRequest>): Promise<ChatStreamCall> {
-    const startedAt = now();
-    const record = baseRecord(input, 'chat.completions', startedAt);
-    record.stream = true;
-    const { ticket, deadlineAt } = await admit(input, 'chat.completions', record);
-    const common = routeInput(input, deadlineAt, ticket);
     // The first chunk is pulled inside the attempt: until a byte reaches the client, a failure
     // may still be retried or fall back; after it, the stream is committed to this deployment.
-    const result = await router.route({
-      ...common,
-      run: async (attempt) => {
-        await common.reserve(attempt.deployment);
-        const outcome = await adapterFor(attempt.deployment).streamChat(input.body, {
-          deployment: attempt.deployment,
-          signal: attempt.signal,
-          timeoutMs: attempt.timeoutMs,
-          requestId: input.requestId,
-        });
-        const iterator = outcome.chunks[Symbol.asyncIterator]();
-        const first = await iterator.next();
-        return { value: { iterator, first, warnings: outcome.warnings }, quota: outcome.upstream.rateLimit };
-      },
+    const call = await routed(input, 'chat.completions', true, async (adapter, context) => {
+      const outcome = await adapter.streamChat(input.body, context);
+      const iterator = outcome.chunks[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      return { iterator, first, warnings: outcome.warnings, upstream: outcome.upstream };
     });
-    withDeployment(record, result.route, result.deployment, result.attempts);
-    if (!result.ok) return fail(record, result.error, ticket);
+    const { record, ticket, deployment, startedAt } = call;
     record.ttftMs = now() - startedAt;
-    const { iterator, first, warnings } = result.value;
-    const deployment = result.deployment;
+    const { iterator, first, warnings } = call.value;
     const includeUsage = input.body.stream_options?.include_usage === true;
     const collected: ChatCompletionChunk[] | null = storesPayload(input) ? [] : null;
 
@@ -330,42 +323,17 @@ export function createCallService(dependencies: CallServiceDependencies) {
       }
     }
 
-    return {
-      meta: { requestId: input.requestId, route: input.body.model, deployment: deployment.name, attempts: result.attempts, warnings, headers: ticket.headers?.() ?? {} },
-      chunks: relay(),
-    };
+    return { meta: call.meta(warnings), chunks: relay() };
   }
 
   async function embed(input: CallInput<EmbeddingRequest>): Promise<EmbeddingCallResult> {
-    const startedAt = now();
-    const record = baseRecord(input, 'embeddings', startedAt);
-    const { ticket, deadlineAt } = await admit(input, 'embeddings', record);
-    const common = routeInput(input, deadlineAt, ticket);
-    const result = await router.route({
-      ...common,
-      run: async (attempt) => {
-        await common.reserve(attempt.deployment);
-        const outcome = await adapterFor(attempt.deployment).embed(input.body, {
-          deployment: attempt.deployment,
-          signal: attempt.signal,
-          timeoutMs: attempt.timeoutMs,
-          requestId: input.requestId,
-        });
-        return { value: outcome, quota: outcome.upstream.rateLimit };
-      },
-    });
-    withDeployment(record, result.route, result.deployment, result.attempts);
-    if (!result.ok) return fail(record, result.error, ticket);
-    const { response, warnings } = result.value;
-    ticket.settle(
-      finishUsage(record, result.deployment, { promptTokens: response.usage.prompt_tokens, completionTokens: 0, cachedTokens: 0 }, true),
-    );
-    record.latencyMs = now() - startedAt;
-    sink.record(record);
-    return {
-      meta: { requestId: input.requestId, route: input.body.model, deployment: result.deployment.name, attempts: result.attempts, warnings, headers: ticket.headers?.() ?? {} },
-      response,
-    };
+    const call = await routed(input, 'embeddings', false, (adapter, context) => adapter.embed(input.body, context));
+    const { response, warnings } = call.value;
+    const usage = { promptTokens: response.usage.prompt_tokens, completionTokens: 0, cachedTokens: 0 };
+    call.ticket.settle(finishUsage(call.record, call.deployment, usage, true));
+    call.record.latencyMs = now() - call.startedAt;
+    sink.record(call.record);
+    return { meta: call.meta(warnings), response };
   }
 
   return { chat, streamChat, embed };

@@ -4,6 +4,7 @@
  * one status; no input produces a 5xx.
  */
 import { randomUUID } from 'node:crypto';
+import type { z } from 'zod';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { SeedError } from '../../errors.ts';
 import { chatCompletionRequestSchema, embeddingRequestSchema } from '../../wire/openai.ts';
@@ -135,12 +136,13 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
     throw thrown;
   };
 
-  app.post('/v1/chat/completions', async (request, reply) => {
+  /** Authentication, body validation and the x-seed-* headers: the same for every call endpoint. */
+  async function callInput<Body>(request: FastifyRequest, reply: FastifyReply, schema: z.ZodType<Body>) {
     const requestId = requestIdOf(request);
     const caller = await options.authenticate(request.headers);
-    const parsed = chatCompletionRequestSchema.safeParse(request.body);
+    const parsed = schema.safeParse(request.body);
     if (!parsed.success) throw validationError(parsed.error);
-    const input = {
+    return {
       body: parsed.data,
       caller,
       purpose: parsePurpose(request.headers['x-seed-purpose']),
@@ -148,8 +150,12 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
       requestId,
       signal: clientSignal(request, reply),
     };
+  }
+
+  app.post('/v1/chat/completions', async (request, reply) => {
+    const input = await callInput(request, reply, chatCompletionRequestSchema);
     try {
-      if (parsed.data.stream === true) {
+      if (input.body.stream === true) {
         const call = await options.calls.streamChat(input);
         reply.hijack();
         await writeEventStream({
@@ -170,19 +176,9 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
   });
 
   app.post('/v1/embeddings', async (request, reply) => {
-    const requestId = requestIdOf(request);
-    const caller = await options.authenticate(request.headers);
-    const parsed = embeddingRequestSchema.safeParse(request.body);
-    if (!parsed.success) throw validationError(parsed.error);
+    const input = await callInput(request, reply, embeddingRequestSchema);
     try {
-      const result = await options.calls.embed({
-        body: parsed.data,
-        caller,
-        purpose: parsePurpose(request.headers['x-seed-purpose']),
-        priority: priorityOf(request),
-        requestId,
-        signal: clientSignal(request, reply),
-      });
+      const result = await options.calls.embed(input);
       return reply.headers(metaHeaders(result.meta)).send(result.response);
     } catch (thrown) {
       return failed(reply, thrown);
