@@ -39,6 +39,7 @@ describe('seed datasets / terms / audit (CLI)', () => {
     ]);
     await store.close();
     writeFileSync(join(directory, 'notes.jsonl'), '{"id":"n1","instruction":"say hi","output":"hi"}\n');
+    writeFileSync(join(directory, 'notes.csv'), 'id,instruction,output\nc1,"say ""hi"", politely",hi\nc2,count,"1\n2"\n');
   });
   after(() => rmSync(directory, { recursive: true, force: true }));
 
@@ -49,9 +50,9 @@ describe('seed datasets / terms / audit (CLI)', () => {
 
     const imported = await seed('datasets', 'import', 'notes', 'notes.jsonl');
     assert.match(imported.stdout, /created notes@1 \(1 samples/);
-    const csv = await seed('datasets', 'import', 'notes', 'notes.csv');
-    assert.equal(csv.code, 1);
-    assert.match(csv.stderr, /CSV import is not supported yet/);
+    const csv = await seed('datasets', 'import', 'table', 'notes.csv', '--licence', 'deepseek-r1');
+    assert.equal(csv.code, 0, csv.stderr);
+    assert.match(csv.stdout, /created table@1 \(2 samples/);
 
     const shown = await seed('datasets', 'show', 'chats@1');
     assert.match(shown.stdout, /train-competing\s+refused\s+\(1 allowed, 2 forbidden\)/);
@@ -85,13 +86,15 @@ describe('seed datasets / terms / audit (CLI)', () => {
     const diff = await seed('datasets', 'diff', 'chats@1', 'chats@3');
     assert.match(diff.stdout, /chats@1 → chats@3: \+0 -3 ~0/);
     const list = await seed('datasets', 'list');
-    assert.equal(list.stdout.trim().split('\n').length, 4);
+    // chats@1–3, notes@1 and the CSV import table@1 (purge leaves datasets it does not touch alone).
+    assert.equal(list.stdout.trim().split('\n').length, 5);
+    assert.match(list.stdout, /table@1/);
 
     const log = await seed('audit', 'log', '--action', 'dataset.purged');
     assert.match(log.stdout, /#\d+ .* cli:test {2}dataset\.purged {2}chats@3/);
     const verified = await seed('audit', 'verify');
     assert.equal(verified.code, 0, verified.stderr);
-    assert.match(verified.stdout, /audit log ok: 8 entries/);
+    assert.match(verified.stdout, /audit log ok: 9 entries/);
   });
 
   test('audit verify exits 1 naming the entry after a direct edit', async () => {
