@@ -6,7 +6,7 @@ import { Agent } from 'undici';
 import type { FastifyInstance } from 'fastify';
 import type { SeedConfig } from './config/schema.ts';
 import { createCallService } from './gateway/calls.ts';
-import type { Admission, Authenticate } from './gateway/hooks.ts';
+import { ANONYMOUS_CALLER, type Admission, type Authenticate } from './gateway/hooks.ts';
 import { createAdminApi } from './gateway/http/admin.ts';
 import { createAuditLog } from './audit/log.ts';
 import { datasetIntegrityCheck } from './datasets/integrity.ts';
@@ -169,29 +169,37 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
   // mode on loopback, everyone as the anonymous caller. The admin and usage API sit beside it.
   const host = options.host ?? config.server.host;
   const audit = createAuditLog({ store, checks: [datasetIntegrityCheck({ store })] });
-  const tenants = createTenantService({ store, audit });
-  const authenticator = createAuthenticator({
-    store,
-    mode: config.auth.mode,
-    host,
-    onWarning: (message, details) => logger('warn', message, details),
-  });
-  if (config.auth.mode === 'open' && !options.authenticate) {
+  // A caller-supplied `authenticate` (tests, embedders) replaces the built-in tenant auth and
+  // its admin API together: the API manages exactly the keys that authenticator knows.
+  const authenticator = options.authenticate
+    ? undefined
+    : createAuthenticator({
+        store,
+        mode: config.auth.mode,
+        host,
+        onWarning: (message, details) => logger('warn', message, details),
+      });
+  const authenticate: Authenticate = options.authenticate ?? authenticator?.authenticate ?? (() => ANONYMOUS_CALLER);
+  const tenantPlugins = authenticator
+    ? [
+        createAdminApi({
+          tenants: createTenantService({ store, audit }),
+          authenticator,
+          store,
+          adminToken: config.auth.adminToken,
+          knownRoutes: new Set(table.routes.keys()),
+        }),
+      ]
+    : [];
+  if (authenticator && config.auth.mode === 'open') {
     logger('warn', `auth.mode is open: no API key needed, every caller is anonymous (allowed only on loopback: ${host})`);
   }
-  if (!config.auth.adminToken) logger('info', 'admin API disabled (set auth.adminToken to enable /v1/seed/admin)');
-  const tenantApi = createAdminApi({
-    tenants,
-    authenticator,
-    store,
-    adminToken: config.auth.adminToken,
-    knownRoutes: new Set(table.routes.keys()),
-  });
+  if (authenticator && !config.auth.adminToken) logger('info', 'admin API disabled (set auth.adminToken to enable /v1/seed/admin)');
 
   const startedAt = Math.floor(now() / 1000);
   const app = await createGatewayApp({
     calls,
-    authenticate: options.authenticate ?? authenticator.authenticate,
+    authenticate,
     bodyLimitBytes: config.server.bodyLimitBytes,
     headersTimeoutMs: config.server.headersTimeoutMs,
     listModels: (caller) =>
@@ -201,7 +209,7 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     metricsText: () => metrics.text(),
     onError: (error) => metrics.countError(error),
     log: logger,
-    plugins: [tenantApi, ...(options.plugins ?? [])],
+    plugins: [...tenantPlugins, ...(options.plugins ?? [])],
   });
 
   const port = options.port ?? config.server.port;
@@ -218,7 +226,7 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     ledger,
     async close() {
       await app.close();
-      await authenticator.close();
+      await authenticator?.close();
       await ledger.close();
       await limitStore.close();
       if (ownsStore) await store.close();
