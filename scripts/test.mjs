@@ -37,7 +37,9 @@ if (filters.length === 0 || process.env.SEED_TYPECHECK === '1') {
 
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files],
+  // A hung test fails after 5 minutes instead of holding CI until its limit; --test-force-exit
+  // ends a file whose tests passed but left a handle open (reported, not silently waited on).
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', '--test-force-exit', '--test-reporter=spec', ...files],
   { stdio: 'inherit', cwd: root, env: { ...process.env, NODE_ENV: 'test' } },
 );
 process.exit(result.status ?? 1);
