@@ -106,6 +106,7 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     flushIntervalMs: config.ledger.flushIntervalMs,
     onError: (error, context) => logger('error', `ledger ${context.operation} failed`, error),
   });
+  metrics.observeLedger(() => ({ ...ledger.stats() }));
   logger('info', `ledger: ${redact(config.store.url)} (spill directory ${config.ledger.spillDirectory})`);
 
   const price = (input: { deployment: Deployment; promptTokens: number; completionTokens: number; cachedTokens?: number }) =>

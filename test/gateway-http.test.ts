@@ -128,4 +128,6 @@ test('healthz and Prometheus metrics by route, deployment and error code', async
   assert.match(text, /seed_call_duration_seconds_bucket\{le="[^"]+",route="gpt-4o-mini",deployment="openai-mini"\}/);
   assert.match(text, /seed_tokens_total\{route="gpt-4o-mini",deployment="openai-mini",kind="prompt"\} \d+/);
   assert.match(text, /seed_errors_total\{code="invalid_json",status="400"\} \d+/);
+  assert.match(text, /seed_ledger\{counter="recorded"\} [1-9]\d*/);
+  assert.match(text, /seed_ledger\{counter="storeHealthy"\} 1/);
 });

@@ -4,12 +4,14 @@
  * config, codes from the error table; the client-supplied `model` is never a label unless it
  * names a configured route (unknown names collapse to `unknown`).
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SeedError } from '../errors.ts';
 import type { CallRecord, CallSink } from '../ledger/types.ts';
 
 export interface Metrics extends CallSink {
   countError(error: SeedError): void;
+  /** Exposes the ledger writer's counters (read at scrape time). */
+  observeLedger(stats: () => Record<string, number | boolean>): void;
   text(): Promise<string>;
   registry: Registry;
 }
@@ -81,6 +83,17 @@ export function createMetrics(input: { knownRoutes: ReadonlySet<string>; default
     },
     countError(error: SeedError): void {
       errors.inc({ code: error.code, status: String(error.status) });
+    },
+    observeLedger(stats) {
+      const gauge = new Gauge({
+        name: 'seed_ledger',
+        help: 'Ledger writer counters: queued now; recorded, written, spilled, replayed and failed since start; store healthy (1/0).',
+        labelNames: ['counter'],
+        registers: [registry],
+        collect() {
+          for (const [counter, value] of Object.entries(stats())) gauge.set({ counter }, Number(value));
+        },
+      });
     },
     text: () => registry.metrics(),
   };
