@@ -56,12 +56,23 @@ export function registerServeCommands(program: Command, helpers: { portNumber: (
       } else logger('info', `config: ${loaded.path}`);
       const envPort = process.env.PORT ? helpers.portNumber(process.env.PORT) : undefined;
       const port = options.port ?? envPort;
-      const seed = await startSeed({
-        config: loaded.config,
-        logger,
-        ...(options.host ? { host: options.host } : {}),
-        ...(port !== undefined ? { port } : {}),
-      });
+      let seed;
+      try {
+        seed = await startSeed({
+          config: loaded.config,
+          logger,
+          ...(options.host ? { host: options.host } : {}),
+          ...(port !== undefined ? { port } : {}),
+        });
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        const hint =
+          code === 'EADDRINUSE'
+            ? ' (another process holds that port: is Seed already running? change server.port / --port, or simulator.port)'
+            : '';
+        process.stderr.write(`seed: cannot start: ${(error as Error).message}${hint}\n`);
+        process.exit(1);
+      }
       logger('info', `gateway listening on ${seed.url} (OpenAI-compatible: ${seed.url}/v1)`);
       logger('info', `routes: ${[...Object.keys(loaded.config.routes)].join(', ')}`);
       onSignals(() => seed.close());
