@@ -205,3 +205,16 @@ test('every call is priced from the shipped price table, streamed ones too', asy
     assert.equal(record.usageReported, true);
   }
 });
+
+test('a parameter the upstream cannot honour is reported in x-seed-warnings, never dropped silently', async () => {
+  const { response } = await client.chat.completions
+    .create({ model: 'claude-sonnet', messages: [{ role: 'user', content: 'x' }], presence_penalty: 0.5, seed: 7 })
+    .withResponse();
+  const warnings = response.headers.get('x-seed-warnings') ?? '';
+  assert.match(warnings, /presence_penalty/);
+  assert.match(warnings, /seed/);
+  const { response: plain } = await client.chat.completions
+    .create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], presence_penalty: 0.5 })
+    .withResponse();
+  assert.equal(plain.headers.get('x-seed-warnings'), null);
+});
