@@ -1,0 +1,108 @@
+/**
+ * Redis going away under load, through the gateway: limits fail closed (503 limits_unavailable)
+ * or open (admitted unchecked) as configured, the log says which once per outage, and every
+ * call is still recorded. Redis sits behind a TCP relay the test can cut, so the shared server
+ * never stops.
+ */
+import { randomUUID } from 'node:crypto';
+import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'undici';
+import { ANONYMOUS_CALLER } from '../src/gateway/hooks.ts';
+import { limitStoreBackends, REDIS_URL } from './helpers/limits-stores.ts';
+import { startStack } from './helpers/stack.ts';
+
+const backends = await limitStoreBackends({ file: 'faults-redis-outage' });
+const redis = backends.find((backend) => backend.name === 'redis');
+
+async function relay(target: URL) {
+  const sockets = new Set<Socket>();
+  let down = false;
+  const server = createServer((client) => {
+    if (down) return client.destroy();
+    const upstream = createConnection({ host: target.hostname, port: Number(target.port || 6379) });
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    cut() {
+      down = true;
+      for (const socket of sockets) socket.destroy();
+    },
+    restore() {
+      down = false;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+for (const onUnavailable of ['closed', 'open'] as const) {
+  describe(`Redis outage with onUnavailable: ${onUnavailable}`, { skip: redis?.skip ?? 'no Redis backend' }, () => {
+    test('calls during the outage follow the policy, the log says so, calls after it are limited again, all recorded', async () => {
+      const proxy = await relay(new URL(REDIS_URL));
+      const lines: string[] = [];
+      const keyId = `key_${randomUUID()}`;
+      const stack = await startStack({
+        config: (url) => `
+limits: { store: redis, url: "${proxy.url}", keyPrefix: "seed-test:${randomUUID()}:", onUnavailable: ${onUnavailable} }
+deployments:
+  mini: { provider: openai, baseUrl: ${url}/v1, model: gpt-4o-mini, apiKey: sk }
+routes:
+  gpt-4o-mini: { deployments: [{ deployment: mini }] }
+`,
+        start: {
+          authenticate: () => ({ ...ANONYMOUS_CALLER, keyId, limits: [{ owner: 'key', id: keyId, limits: { rpm: 1000 } }] }),
+          logger: (level, message) => lines.push(`${level} ${message}`),
+        },
+      });
+      const chat = async () => {
+        const response = await request(`${stack.baseURL}/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 }),
+        });
+        const body = (await response.body.json()) as { error?: { code: string } };
+        return { status: response.statusCode, code: body.error?.code };
+      };
+      try {
+        const before = await Promise.all(Array.from({ length: 10 }, chat));
+        assert.deepEqual(new Set(before.map((result) => result.status)), new Set([200]));
+
+        proxy.cut();
+        const during = await Promise.all(Array.from({ length: 20 }, chat));
+        if (onUnavailable === 'closed') {
+          for (const result of during) assert.deepEqual(result, { status: 503, code: 'limits_unavailable' });
+        } else {
+          for (const result of during) assert.equal(result.status, 200);
+        }
+        const said = lines.filter((line) => /unavailable|unreachable|unchecked|fail/i.test(line));
+        assert.ok(said.length >= 1, `the log names the outage and the policy:\n${lines.join('\n')}`);
+        assert.ok(said.length <= 3, `once per outage, not per call:\n${said.join('\n')}`);
+        assert.ok(said.some((line) => line.includes(`failing ${onUnavailable}`)), `the log names the policy:\n${said.join('\n')}`);
+
+        proxy.restore();
+        let recovered = false;
+        for (let attempt = 0; attempt < 50 && !recovered; attempt++) {
+          recovered = (await chat()).status === 200;
+          if (!recovered) await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        assert.ok(recovered, 'limits work again once Redis is back');
+        const records = await stack.waitForRecords(31);
+        assert.ok(records.length >= 31, 'every call is in the ledger, refused ones included');
+      } finally {
+        await stack.close();
+        await proxy.close();
+      }
+    });
+  });
+}
