@@ -1,0 +1,112 @@
+/**
+ * The store going away under load, through the gateway: calls keep being answered (the ledger is
+ * off the request path), records spill to disk, and once the store is back every call is in it
+ * exactly once. PostgreSQL sits behind a TCP relay the test cuts, so the shared server never stops.
+ */
+import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'undici';
+import { sql } from 'kysely';
+import { openStore } from '../src/store/index.ts';
+import { testBackends } from './helpers/backends.ts';
+import { startStack } from './helpers/stack.ts';
+
+const postgres = (await testBackends()).find((backend) => backend.name === 'postgres');
+
+async function relay(target: URL) {
+  const sockets = new Set<Socket>();
+  let down = false;
+  const server = createServer((client) => {
+    if (down) return client.destroy();
+    const upstream = createConnection({ host: target.hostname, port: Number(target.port || 5432) });
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    cut() {
+      down = true;
+      for (const socket of sockets) socket.destroy();
+    },
+    restore() {
+      down = false;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe('PostgreSQL outage under load, through the gateway', { skip: postgres?.skip ?? 'no PostgreSQL backend' }, () => {
+  test('every call is answered, and every call is in the ledger exactly once after the store returns', async () => {
+    const database = await postgres!.createDatabase();
+    const target = new URL(database.storeOptions.url);
+    const proxy = await relay(new URL(database.storeOptions.url));
+    target.port = String(proxy.port);
+    const store = await openStore({ ...database.storeOptions, url: target.toString(), connectTimeoutMs: 1_000 });
+    const stack = await startStack({
+      config: (url) => `
+ledger: { flushIntervalMs: 10, batchSize: 20 }
+deployments:
+  mini: { provider: openai, baseUrl: ${url}/v1, model: gpt-4o-mini, apiKey: sk }
+routes:
+  gpt-4o-mini: { deployments: [{ deployment: mini }] }
+`,
+      start: { store },
+    });
+    const ids: string[] = [];
+    const chat = async () => {
+      const response = await request(`${stack.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 }),
+      });
+      await response.body.text();
+      assert.equal(response.statusCode, 200, 'the store being down never fails a call');
+      ids.push(String(response.headers['x-request-id']));
+    };
+    const burst = async (count: number) => {
+      for (let index = 0; index < count; index += 10) await Promise.all(Array.from({ length: 10 }, chat));
+    };
+    try {
+      await burst(60);
+      proxy.cut();
+      await burst(100);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.ok(stack.seed.ledger.stats().spilled > 0, 'records went to the spill directory while the store was down');
+      proxy.restore();
+      await burst(60);
+      // Replays retry with backoff; give them time, bounded.
+      const deadline = Date.now() + 20_000;
+      let rows = 0;
+      while (Date.now() < deadline) {
+        await stack.seed.ledger.flush().catch(() => undefined);
+        rows = Number((await sql<{ count: number }>`select count(*)::int as count from calls`.execute(store.db)).rows[0]?.count ?? 0);
+        if (rows >= ids.length) break;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      assert.equal(ids.length, 220);
+      assert.equal(rows, 220, 'every call stored');
+      const distinct = (await sql<{ count: number }>`select count(distinct id)::int as count from calls`.execute(store.db)).rows[0]?.count;
+      assert.equal(distinct, 220, 'exactly once');
+      for (const id of [ids[0], ids[100], ids[219]]) assert.ok(await store.getCall(id!), id);
+    } finally {
+      await stack.close();
+      await store.close();
+      await proxy.close();
+      await database.dispose();
+    }
+  });
+});
