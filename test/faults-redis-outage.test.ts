@@ -5,56 +5,27 @@
  * never stops.
  */
 import { randomUUID } from 'node:crypto';
-import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
 import { ANONYMOUS_CALLER } from '../src/gateway/hooks.ts';
 import { limitStoreBackends, REDIS_URL } from './helpers/limits-stores.ts';
 import { startStack } from './helpers/stack.ts';
+import { startTcpRelay } from './helpers/tcp-relay.ts';
 
 const backends = await limitStoreBackends({ file: 'faults-redis-outage' });
 const redis = backends.find((backend) => backend.name === 'redis');
 
-async function relay(target: URL) {
-  const sockets = new Set<Socket>();
-  let down = false;
-  const server = createServer((client) => {
-    if (down) return client.destroy();
-    const upstream = createConnection({ host: target.hostname, port: Number(target.port || 6379) });
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      socket.on('error', () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    cut() {
-      down = true;
-      for (const socket of sockets) socket.destroy();
-    },
-    restore() {
-      down = false;
-    },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
 for (const onUnavailable of ['closed', 'open'] as const) {
   describe(`Redis outage with onUnavailable: ${onUnavailable}`, { skip: redis?.skip ?? 'no Redis backend' }, () => {
     test('calls during the outage follow the policy, the log says so, calls after it are limited again, all recorded', async () => {
-      const proxy = await relay(new URL(REDIS_URL));
+      const redisUrl = new URL(REDIS_URL);
+      const proxy = await startTcpRelay({ host: redisUrl.hostname, port: Number(redisUrl.port || 6379) });
       const lines: string[] = [];
       const keyId = `key_${randomUUID()}`;
       const stack = await startStack({
         config: (url) => `
-limits: { store: redis, url: "${proxy.url}", keyPrefix: "seed-test:${randomUUID()}:", onUnavailable: ${onUnavailable} }
+limits: { store: redis, url: "redis://127.0.0.1:${proxy.port}", keyPrefix: "seed-test:${randomUUID()}:", onUnavailable: ${onUnavailable} }
 deployments:
   mini: { provider: openai, baseUrl: ${url}/v1, model: gpt-4o-mini, apiKey: sk }
 routes:

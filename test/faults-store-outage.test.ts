@@ -3,7 +3,6 @@
  * off the request path), records spill to disk, and once the store is back every call is in it
  * exactly once. PostgreSQL sits behind a TCP relay the test cuts, so the shared server never stops.
  */
-import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
@@ -11,49 +10,15 @@ import { sql } from 'kysely';
 import { openStore } from '../src/store/index.ts';
 import { testBackends } from './helpers/backends.ts';
 import { startStack } from './helpers/stack.ts';
+import { startTcpRelay } from './helpers/tcp-relay.ts';
 
 const postgres = (await testBackends()).find((backend) => backend.name === 'postgres');
-
-async function relay(target: URL) {
-  const sockets = new Set<Socket>();
-  let down = false;
-  const server = createServer((client) => {
-    if (down) return client.destroy();
-    const upstream = createConnection({ host: target.hostname, port: Number(target.port || 5432) });
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      socket.on('error', () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    port,
-    cut() {
-      down = true;
-      for (const socket of sockets) socket.destroy();
-    },
-    restore() {
-      down = false;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 describe('PostgreSQL outage under load, through the gateway', { skip: postgres?.skip ?? 'no PostgreSQL backend' }, () => {
   test('every call is answered, and every call is in the ledger exactly once after the store returns', async () => {
     const database = await postgres!.createDatabase();
     const target = new URL(database.storeOptions.url);
-    const proxy = await relay(new URL(database.storeOptions.url));
+    const proxy = await startTcpRelay({ host: target.hostname, port: Number(target.port || 5432) });
     target.port = String(proxy.port);
     const store = await openStore({ ...database.storeOptions, url: target.toString(), connectTimeoutMs: 1_000 });
     const stack = await startStack({

@@ -2,13 +2,13 @@ import { describe, test } from 'node:test';
 import { sql } from 'kysely';
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LedgerWriter, type CallStoreWriter } from '../src/ledger/index.ts';
 import type { CallRecord } from '../src/ledger/types.ts';
 import { openStore, type Store } from '../src/store/index.ts';
 import { isSeedError } from '../src/errors.ts';
+import { startTcpRelay } from './helpers/tcp-relay.ts';
 import { makeCall, testBackends, type Backend, type TestDatabase } from './helpers/backends.ts';
 
 const sleep = (milliseconds: number) => new Promise((resolve) => setTimeout(resolve, milliseconds));
@@ -53,52 +53,11 @@ function switchable(store: CallStoreWriter): CallStoreWriter & { down: boolean; 
   return wrapper;
 }
 
-/**
- * A TCP proxy in front of PostgreSQL: `cut()` kills every connection and refuses new ones
- * (the database "goes away" without stopping the shared server); `restore()` lets them through.
- */
-async function startProxy(target: { host: string; port: number }): Promise<{ port: number; cut(): void; restore(): void; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  let down = false;
-  const server: Server = createServer((client) => {
-    if (down) {
-      client.destroy();
-      return;
-    }
-    const upstream = createConnection(target);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      socket.on('error', () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    cut() {
-      down = true;
-      for (const socket of sockets) socket.destroy();
-    },
-    restore() {
-      down = false;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 /** A store that can suffer an outage: a real network cut on PostgreSQL, a failing insert on SQLite. */
 async function openOutageStore({ backend, database }: { backend: Backend; database: TestDatabase }) {
   if (backend.name === 'postgres') {
     const url = new URL(database.storeOptions.url);
-    const proxy = await startProxy({ host: url.hostname, port: Number(url.port || 5432) });
+    const proxy = await startTcpRelay({ host: url.hostname, port: Number(url.port || 5432) });
     url.port = String(proxy.port);
     const store = await openStore({ ...database.storeOptions, url: url.toString(), connectTimeoutMs: 1000 });
     return {
