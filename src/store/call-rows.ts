@@ -8,6 +8,62 @@ import type { ErrorCode } from '../errors.ts';
 import type { StoreDialect } from './connect.ts';
 import type { CallsTable } from './schema.ts';
 
+/** The column types `calls` uses, as PostgreSQL's `format_type` spells them. */
+export type PostgresColumnType = 'text' | 'bigint' | 'integer' | 'boolean' | 'double precision';
+
+/**
+ * Every `calls` column in insert order, with its PostgreSQL type. The one list the batch
+ * inserts are written from (see calls.ts): typing it as a `Record` over `CallsTable` makes the
+ * compiler ask for any column added to the schema, and a store test compares the types with
+ * the live table, so the statements cannot drift from the migrations.
+ */
+export const CALL_COLUMN_TYPES: Readonly<Record<keyof CallsTable, PostgresColumnType>> = Object.freeze({
+  id: 'text',
+  started_at: 'bigint',
+  endpoint: 'text',
+  route: 'text',
+  served_route: 'text',
+  deployment: 'text',
+  provider: 'text',
+  model: 'text',
+  region: 'text',
+  purpose: 'text',
+  terms_profile: 'text',
+  terms_version: 'text',
+  org_id: 'text',
+  team_id: 'text',
+  key_id: 'text',
+  status: 'text',
+  http_status: 'integer',
+  error_code: 'text',
+  stream: 'boolean',
+  attempts: 'integer',
+  prompt_tokens: 'integer',
+  completion_tokens: 'integer',
+  cached_tokens: 'integer',
+  usage_reported: 'boolean',
+  cost_usd: 'double precision',
+  latency_ms: 'double precision',
+  ttft_ms: 'double precision',
+  metadata: 'text',
+  payload: 'text',
+});
+
+/** The names of `CALL_COLUMN_TYPES`, in the same order. */
+export const CALL_COLUMNS = Object.freeze(Object.keys(CALL_COLUMN_TYPES) as Array<keyof CallsTable>);
+
+/** A value as both drivers bind it (booleans already encoded for the dialect). */
+export type CallColumnValue = string | number | boolean | null;
+
+/**
+ * The values of `call` in `CALL_COLUMNS` order, for statements that bind by position.
+ * A missing value binds NULL, as kysely's column DEFAULT would (no `calls` column has a default).
+ */
+export function toCallValues({ dialect, call }: { dialect: StoreDialect; call: CallRecord }): CallColumnValue[] {
+  const row = toCallRow({ dialect, call });
+  return CALL_COLUMNS.map((column) => row[column] ?? null);
+}
+
 /** Encodes a boolean as the dialect binds it: better-sqlite3 accepts only numbers for 0/1. */
 export function encodeBoolean({ dialect, value }: { dialect: StoreDialect; value: boolean }): boolean | number {
   if (dialect === 'sqlite') return value ? 1 : 0;

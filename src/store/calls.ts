@@ -1,46 +1,95 @@
 /**
  * Ledger queries: batch insert (idempotent per call id), one call, and a keyset-paginated list.
  */
-import type { Kysely } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
+import type BetterSqlite3 from 'better-sqlite3';
 import type { CallRecord, CallStatus } from '../ledger/types.ts';
 import { SeedError } from '../errors.ts';
-import type { StoreDialect } from './connect.ts';
+import type { Connection } from './connect.ts';
 import type { Database } from './schema.ts';
-import { fromCallRow, toCallRow } from './call-rows.ts';
+import { CALL_COLUMN_TYPES, CALL_COLUMNS, fromCallRow, toCallRow, toCallValues, type CallColumnValue } from './call-rows.ts';
 
 interface Context {
-  dialect: StoreDialect;
   db: Kysely<Database>;
 }
 
-// 29 columns × 500 rows stays under SQLite's 32 766 and PostgreSQL's 65 535 bind parameters.
-const ROWS_PER_STATEMENT = 500;
+/** Stores a batch of calls; see `createCallInserter`. */
+export type CallInserter = (records: readonly CallRecord[]) => Promise<{ inserted: number }>;
 
 /**
- * Inserts `records`, skipping ids already stored (so replays are harmless). All or nothing:
- * one transaction per call. Returns how many rows were new.
+ * Returns the store's `insertCalls`: inserts `records`, skipping ids already stored (so replays
+ * are harmless). All or nothing per call. Returns how many rows were new.
+ *
+ * The ledger writer calls this for every flush on the event loop, so neither dialect builds a
+ * query per batch: a multi-row INSERT of 29 columns × N rows cost kysely a compile and
+ * better-sqlite3 a prepare every time, since N varies and nothing could be cached.
  */
-export async function insertCalls({
-  context,
-  records,
-}: {
-  context: Context;
-  records: readonly CallRecord[];
-}): Promise<{ inserted: number }> {
-  if (records.length === 0) return { inserted: 0 };
-  const rows = records.map((call) => toCallRow({ dialect: context.dialect, call }));
-  return context.db.transaction().execute(async (transaction) => {
-    let inserted = 0;
-    for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
-      const result = await transaction
-        .insertInto('calls')
-        .values(rows.slice(start, start + ROWS_PER_STATEMENT))
-        .onConflict((conflict) => conflict.column('id').doNothing())
-        .executeTakeFirst();
-      inserted += Number(result.numInsertedOrUpdatedRows ?? 0n);
-    }
+export function createCallInserter(connection: Connection): CallInserter {
+  return connection.dialect === 'sqlite'
+    ? sqliteCallInserter({ db: connection.db, sqlite: connection.sqlite })
+    : postgresCallInserter({ db: connection.db });
+}
+
+/** `"a", "b", …` for the calls columns. Every name is a fixed snake_case identifier from call-rows.ts. */
+const QUOTED_COLUMNS = CALL_COLUMNS.map((column) => `"${column}"`).join(', ');
+
+/**
+ * SQLite: one single-row statement, prepared once per store, run for each row inside one
+ * better-sqlite3 transaction. Per row that is a bind and a step, with no SQL text in between.
+ */
+function sqliteCallInserter({ db, sqlite }: { db: Kysely<Database>; sqlite: BetterSqlite3.Database }): CallInserter {
+  const text = `insert into "calls" (${QUOTED_COLUMNS}) values (${CALL_COLUMNS.map(() => '?').join(', ')}) on conflict ("id") do nothing`;
+  // Prepared on first use rather than here: the store may open before the table exists
+  // (`migrate: false`), and a failed prepare should reject that insert, not `openStore`.
+  let preparedInsert: SqliteRowsInsert | null = null;
+  return async (records) => {
+    if (records.length === 0) return { inserted: 0 };
+    const rows = records.map((call) => toCallValues({ dialect: 'sqlite', call }));
+    const insertRows = (preparedInsert ??= prepareSqliteInsert({ sqlite, text }));
+    // kysely's SQLite driver shares this one handle and serializes its users with a mutex that
+    // a kysely transaction holds across awaits (the audit log's does). Taking the connection
+    // waits for any such transaction to finish; writing to the handle without it would slip
+    // these rows into that transaction (better-sqlite3 nests as a savepoint), to be committed
+    // or rolled back with someone else's work.
+    const inserted = await db.connection().execute(async () => insertRows(rows));
     return { inserted };
+  };
+}
+
+/** Inserts rows of `CALL_COLUMNS` values in one transaction; returns how many were new. */
+type SqliteRowsInsert = (rows: readonly CallColumnValue[][]) => number;
+
+function prepareSqliteInsert({ sqlite, text }: { sqlite: BetterSqlite3.Database; text: string }): SqliteRowsInsert {
+  const statement = sqlite.prepare<CallColumnValue[]>(text);
+  // A transaction function commits when it returns and rolls back (rethrowing) when a row fails.
+  return sqlite.transaction((rows: readonly CallColumnValue[][]) => {
+    let inserted = 0;
+    for (const row of rows) inserted += statement.run(...row).changes;
+    return inserted;
   });
+}
+
+/**
+ * PostgreSQL: one statement of fixed text whatever the batch size. Each column travels as one
+ * array parameter and `unnest` turns the arrays back into rows, so the server sees 29 parameters
+ * for any N (no bind limit, no chunking), and one statement is atomic without a transaction:
+ * one round trip instead of begin/insert/commit. `calls` is unqualified on purpose: it resolves
+ * through the connection's search_path, like every other query, which is how a configured
+ * `schema` applies. Booleans and numbers travel in pg's text array format, so each value is
+ * converted by the same input function as a scalar parameter would be.
+ */
+function postgresCallInserter({ db }: { db: Kysely<Database> }): CallInserter {
+  const arrays = CALL_COLUMNS.map((column, index) => `$${index + 1}::${CALL_COLUMN_TYPES[column]}[]`).join(', ');
+  const text = `insert into "calls" (${QUOTED_COLUMNS}) select * from unnest(${arrays}) on conflict ("id") do nothing`;
+  return async (records) => {
+    if (records.length === 0) return { inserted: 0 };
+    const rows = records.map((call) => toCallRow({ dialect: 'postgres', call }));
+    // One array per column, in the order of the casts above. A missing value is NULL, as it
+    // would be in a multi-row VALUES list (no `calls` column has a default).
+    const columns = CALL_COLUMNS.map((column) => rows.map((row) => row[column] ?? null));
+    const result = await db.executeQuery(CompiledQuery.raw(text, columns));
+    return { inserted: Number(result.numAffectedRows ?? 0n) };
+  };
 }
 
 /** The call with this id, or null. */

@@ -27,10 +27,14 @@ export interface ConnectOptions {
   onConnectionError?: (error: Error) => void;
 }
 
-export interface Connection {
-  dialect: StoreDialect;
-  db: Kysely<Database>;
-}
+/**
+ * An open database. On SQLite it also carries the better-sqlite3 handle behind `db`, for the
+ * few hot statements that are worth preparing once (the ledger's batch insert); everything
+ * else goes through `db`.
+ */
+export type Connection =
+  | { dialect: 'sqlite'; db: Kysely<Database>; sqlite: BetterSqlite3.Database }
+  | { dialect: 'postgres'; db: Kysely<Database> };
 
 const UNIQUE_VIOLATION = '23505';
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -49,14 +53,14 @@ const typeParsers: pg.CustomTypesConfig = {
 /** Opens the database behind `url`; does not migrate. */
 export async function connect(options: ConnectOptions): Promise<Connection> {
   const { url } = options;
-  if (url.startsWith('sqlite:')) return { dialect: 'sqlite', db: connectSqlite(url.slice('sqlite:'.length)) };
+  if (url.startsWith('sqlite:')) return { dialect: 'sqlite', ...connectSqlite(url.slice('sqlite:'.length)) };
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     return { dialect: 'postgres', db: await connectPostgres(options) };
   }
   throw new SeedError('invalid_request', `unsupported store URL "${redact(url)}": expected sqlite:<path> or postgres://…`);
 }
 
-function connectSqlite(path: string): Kysely<Database> {
+function connectSqlite(path: string): { db: Kysely<Database>; sqlite: BetterSqlite3.Database } {
   if (path === '') throw new SeedError('invalid_request', 'sqlite: store URL needs a path or :memory:');
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const database = new BetterSqlite3(path);
@@ -66,7 +70,7 @@ function connectSqlite(path: string): Kysely<Database> {
   database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), sqlite: database };
 }
 
 async function connectPostgres(options: ConnectOptions): Promise<Kysely<Database>> {

@@ -8,7 +8,7 @@ import type { CallRecord } from '../ledger/types.ts';
 import { connect, DEFAULT_STORE_URL, type ConnectOptions, type StoreDialect } from './connect.ts';
 import { migrateToLatest } from './migrate.ts';
 import type { Database } from './schema.ts';
-import { getCall, insertCalls, listCalls, type CallPage, type ListCallsOptions } from './calls.ts';
+import { createCallInserter, getCall, listCalls, type CallPage, type ListCallsOptions } from './calls.ts';
 import { explainUsage, usage, type UsageQuery, type UsageRow } from './usage.ts';
 
 export interface Store {
@@ -42,7 +42,8 @@ export interface OpenStoreOptions extends Partial<ConnectOptions> {
  * await store.close();
  */
 export async function openStore(options: OpenStoreOptions = {}): Promise<Store> {
-  const { dialect, db } = await connect({ ...options, url: options.url ?? DEFAULT_STORE_URL });
+  const connection = await connect({ ...options, url: options.url ?? DEFAULT_STORE_URL });
+  const { dialect, db } = connection;
   let appliedMigrations: string[] = [];
   if (options.migrate !== false) {
     try {
@@ -53,12 +54,13 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<Store> 
     }
   }
   const context = { dialect, db };
+  const insertCalls = createCallInserter(connection);
   let closed: Promise<void> | null = null;
   return Object.freeze({
     dialect,
     db,
     appliedMigrations: Object.freeze(appliedMigrations),
-    insertCalls: (records: readonly CallRecord[]) => insertCalls({ context, records }),
+    insertCalls,
     getCall: (id: string) => getCall({ context, id }),
     listCalls: (listOptions: ListCallsOptions = {}) => listCalls({ context, options: listOptions }),
     usage: (query: UsageQuery) => usage({ context, query }),
