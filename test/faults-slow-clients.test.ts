@@ -148,10 +148,10 @@ test('regression: a slow stream reader does not pile up listeners on the respons
   }
   const response = new SlowResponse({ highWaterMark: 1, write: (_chunk, _encoding, callback) => setImmediate(callback) });
   let mostCloseListeners = 0;
-  async function* chunks(): AsyncGenerator<ChatCompletionChunk> {
+  async function* chunks(): AsyncGenerator<ChatCompletionChunk[]> {
     for (let index = 0; index < 50; index++) {
       mostCloseListeners = Math.max(mostCloseListeners, response.listenerCount('close'));
-      yield { id: 'chunk', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta: { content: 'x' } }] };
+      yield [{ id: 'chunk', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta: { content: 'x' } }] }];
     }
   }
   await writeEventStream({

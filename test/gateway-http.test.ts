@@ -64,6 +64,15 @@ test('wrong types and missing fields name the parameter', async () => {
   assertOpenAIError(await post('/v1/embeddings', JSON.stringify({ model: 'text-embedding-3-small' })), 400, 'invalid_request', 'input');
 });
 
+test('regression: a model name with control characters is a 400, never a ledger row PostgreSQL refuses', async () => {
+  // A NUL reached the ledger as the call's route: PostgreSQL rejects NUL in text, so the whole
+  // batch (and every replay of its spill file) failed.
+  for (const model of ['gpt-4o-mini\u0000', 'a\nb', '\u007f']) {
+    assertOpenAIError(await post(chat, JSON.stringify({ model, messages: [{ role: 'user', content: 'x' }] })), 400, 'invalid_request', 'model');
+    assertOpenAIError(await post('/v1/embeddings', JSON.stringify({ model, input: 'x' })), 400, 'invalid_request', 'model');
+  }
+});
+
 test('an unknown route is a 404 model_not_found', async () => {
   assertOpenAIError(
     await post(chat, JSON.stringify({ model: 'gpt-99', messages: [{ role: 'user', content: 'x' }] })),

@@ -277,15 +277,33 @@ describe('responses and streams', () => {
 
   const start = { type: 'message_start', message: { id: 'msg_1', model: 'claude', usage: { input_tokens: 3, output_tokens: 1 } } };
 
+  /**
+   * Translates `events` twice, one event per upstream read and all in one read, and checks that
+   * batching changes nothing (a failure must fail both ways too).
+   */
   async function run(events: object[], responseFormatTool?: string): Promise<ChatCompletionChunk[]> {
-    async function* source() {
-      for (const event of events) yield { data: JSON.stringify(event) };
-    }
-    const chunks: ChatCompletionChunk[] = [];
-    for await (const chunk of toChatCompletionChunks({ events: source(), createdMs: 5_000, responseFormatTool, label: 'claude-eu' })) {
-      chunks.push(chunk);
-    }
-    return chunks;
+    const translate = async (batches: Array<Array<{ data: string }>>) => {
+      async function* source() {
+        yield* batches;
+      }
+      const chunks: ChatCompletionChunk[] = [];
+      for await (const batch of toChatCompletionChunks({ events: source(), createdMs: 5_000, responseFormatTool, label: 'claude-eu' })) {
+        assert.ok(batch.length > 0, 'an empty batch');
+        chunks.push(...batch);
+      }
+      return chunks;
+    };
+    const messages = events.map((event) => ({ data: JSON.stringify(event) }));
+    const outcome = async (batches: Array<Array<{ data: string }>>) =>
+      translate(batches).then(
+        (chunks) => ({ chunks }),
+        (error: unknown) => ({ error }),
+      );
+    const oneByOne = await outcome(messages.map((message) => [message]));
+    const together = await outcome(messages.length > 0 ? [messages] : []);
+    assert.deepEqual(together, oneByOne, 'batching events changed the translation');
+    if ('error' in oneByOne) throw oneByOne.error;
+    return oneByOne.chunks;
   }
 
   async function streamFailure(events: object[]): Promise<SeedError> {

@@ -91,9 +91,12 @@ function lastBody(): Record<string, unknown> {
   return request.body as Record<string, unknown>;
 }
 
-async function collect(chunks: AsyncIterable<ChatCompletionChunk>): Promise<ChatCompletionChunk[]> {
+async function collect(batches: AsyncIterable<readonly ChatCompletionChunk[]>): Promise<ChatCompletionChunk[]> {
   const all: ChatCompletionChunk[] = [];
-  for await (const chunk of chunks) all.push(chunk);
+  for await (const batch of batches) {
+    assert.ok(batch.length > 0, 'an empty batch');
+    all.push(...batch);
+  }
   return all;
 }
 
@@ -446,7 +449,7 @@ describe('anthropic streaming (recorded event sequences)', () => {
     const received: string[] = [];
     const error = await rejection(
       (async () => {
-        for await (const chunk of result.chunks) received.push(chunk.choices[0]?.delta.content ?? '');
+        for await (const batch of result.chunks) for (const chunk of batch) received.push(chunk.choices[0]?.delta.content ?? '');
       })(),
     );
     assert.deepEqual(received, ['', 'Once upon']);

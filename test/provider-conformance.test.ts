@@ -75,7 +75,7 @@ for (const definition of BUILTIN_PROVIDERS) {
     test('stream: role first, content deltas, one finish reason, usage at the end', async () => {
       const { chunks } = await adapter.streamChat({ ...request, stream: true }, context());
       const received: ChatCompletionChunk[] = [];
-      for await (const chunk of chunks) received.push(chunk);
+      for await (const batch of chunks) received.push(...batch);
       const withChoices = received.filter((chunk) => chunk.choices.length > 0);
       assert.equal(withChoices[0]?.choices[0]?.delta.role, 'assistant');
       const text = withChoices.map((chunk) => chunk.choices[0]?.delta.content ?? '').join('');

@@ -41,8 +41,11 @@ export interface ChatCallResult {
 
 export interface ChatStreamCall {
   meta: CallMeta;
-  /** Chunks for the client. Errors after the first chunk surface here as SeedErrors. */
-  chunks: AsyncIterable<ChatCompletionChunk>;
+  /**
+   * Chunks for the client, in batches (one per upstream read, never empty). Errors after the
+   * first batch surface here as SeedErrors.
+   */
+  chunks: AsyncIterable<readonly ChatCompletionChunk[]>;
 }
 
 export interface EmbeddingCallResult {
@@ -272,23 +275,25 @@ export function createCallService(dependencies: CallServiceDependencies) {
     const includeUsage = input.body.stream_options?.include_usage === true;
     const collected: ChatCompletionChunk[] | null = storesPayload(input) ? [] : null;
 
-    async function* relay(): AsyncGenerator<ChatCompletionChunk> {
+    async function* relay(): AsyncGenerator<ChatCompletionChunk[]> {
       let usage: ChatCompletionChunk['usage'] = null;
       let completionChars = 0;
       let outcome: SeedError | null = null;
       try {
         let step = first;
         while (!step.done) {
-          const chunk = step.value;
-          if (chunk.usage) usage = chunk.usage;
-          for (const choice of chunk.choices) {
-            completionChars += (choice.delta.content?.length ?? 0) + (choice.delta.tool_calls?.reduce((sum, call) => sum + (call.function?.arguments?.length ?? 0), 0) ?? 0);
+          const forClient: ChatCompletionChunk[] = [];
+          for (const chunk of step.value) {
+            if (chunk.usage) usage = chunk.usage;
+            for (const choice of chunk.choices) {
+              completionChars += (choice.delta.content?.length ?? 0) + (choice.delta.tool_calls?.reduce((sum, call) => sum + (call.function?.arguments?.length ?? 0), 0) ?? 0);
+            }
+            collected?.push(chunk);
+            // Seed always asks the upstream for usage; the client sees it only if it asked too.
+            const usageOnly = chunk.choices.length === 0 && chunk.usage;
+            if (includeUsage || !usageOnly) forClient.push(includeUsage || !chunk.usage ? chunk : { ...chunk, usage: undefined });
           }
-          collected?.push(chunk);
-          const usageOnly = chunk.choices.length === 0 && chunk.usage;
-          if (includeUsage || !usageOnly) {
-            yield includeUsage || !chunk.usage ? chunk : { ...chunk, usage: undefined };
-          }
+          if (forClient.length > 0) yield forClient;
           step = await iterator.next();
         }
       } catch (error) {

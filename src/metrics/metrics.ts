@@ -65,21 +65,61 @@ export function createMetrics(input: { knownRoutes: ReadonlySet<string>; default
     registers: [registry],
   });
 
+  // prom-client hashes a labels object on every inc/observe; a call touches up to eight series,
+  // so the labelled children are looked up once per (route, deployment) and (status, code, stream).
+  interface SeriesForDeployment {
+    latency: ReturnType<typeof latency.labels>;
+    ttft: ReturnType<typeof ttft.labels>;
+    promptTokens: ReturnType<typeof tokens.labels>;
+    completionTokens: ReturnType<typeof tokens.labels>;
+    cachedTokens: ReturnType<typeof tokens.labels>;
+    cost: ReturnType<typeof cost.labels>;
+    attempts: ReturnType<typeof attempts.labels>;
+    calls: Map<string, ReturnType<typeof calls.labels>>;
+  }
+  const series = new Map<string, SeriesForDeployment>();
+  const seriesFor = (route: string, deployment: string): SeriesForDeployment => {
+    const key = `${route}\u0000${deployment}`;
+    let found = series.get(key);
+    if (found === undefined) {
+      const labels = { route, deployment };
+      found = {
+        latency: latency.labels(labels),
+        ttft: ttft.labels(labels),
+        promptTokens: tokens.labels({ ...labels, kind: 'prompt' }),
+        completionTokens: tokens.labels({ ...labels, kind: 'completion' }),
+        cachedTokens: tokens.labels({ ...labels, kind: 'cached' }),
+        cost: cost.labels(labels),
+        attempts: attempts.labels(labels),
+        calls: new Map(),
+      };
+      series.set(key, found);
+    }
+    return found;
+  };
+
   return {
     registry,
     record(call: CallRecord): void {
-      const labels = {
-        route: input.knownRoutes.has(call.route) ? call.route : 'unknown',
-        deployment: call.deployment ?? 'none',
-      };
-      calls.inc({ ...labels, status: call.status, code: call.errorCode ?? '', stream: String(call.stream) });
-      latency.observe(labels, call.latencyMs / 1000);
-      if (call.ttftMs !== null) ttft.observe(labels, call.ttftMs / 1000);
-      if (call.promptTokens) tokens.inc({ ...labels, kind: 'prompt' }, call.promptTokens);
-      if (call.completionTokens) tokens.inc({ ...labels, kind: 'completion' }, call.completionTokens);
-      if (call.cachedTokens) tokens.inc({ ...labels, kind: 'cached' }, call.cachedTokens);
-      if (call.costUsd) cost.inc(labels, call.costUsd);
-      if (call.attempts) attempts.inc(labels, call.attempts);
+      const route = input.knownRoutes.has(call.route) ? call.route : 'unknown';
+      const deployment = call.deployment ?? 'none';
+      const each = seriesFor(route, deployment);
+      const code = call.errorCode ?? '';
+      const stream = call.stream ? 'true' : 'false';
+      const callsKey = `${call.status}\u0000${code}\u0000${stream}`;
+      let callsChild = each.calls.get(callsKey);
+      if (callsChild === undefined) {
+        callsChild = calls.labels({ route, deployment, status: call.status, code, stream });
+        each.calls.set(callsKey, callsChild);
+      }
+      callsChild.inc();
+      each.latency.observe(call.latencyMs / 1000);
+      if (call.ttftMs !== null) each.ttft.observe(call.ttftMs / 1000);
+      if (call.promptTokens) each.promptTokens.inc(call.promptTokens);
+      if (call.completionTokens) each.completionTokens.inc(call.completionTokens);
+      if (call.cachedTokens) each.cachedTokens.inc(call.cachedTokens);
+      if (call.costUsd) each.cost.inc(call.costUsd);
+      if (call.attempts) each.attempts.inc(call.attempts);
     },
     countError(error: SeedError): void {
       errors.inc({ code: error.code, status: String(error.status) });

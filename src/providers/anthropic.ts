@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import { SeedError } from '../errors.ts';
 import type { ChatCompletionRequest } from '../wire/openai.ts';
-import { postJson, readErrorText, readJson, sseEvents, type UpstreamResponse } from './http.ts';
+import { postJson, readErrorText, readJson, sseEventBatches, type UpstreamResponse } from './http.ts';
 import { optionsOf } from './options.ts';
 import type { CallContext, DeploymentTarget, ProviderAdapter, ProviderCapabilities, ProviderFactory } from './types.ts';
 import { toAnthropicRequest, type AnthropicRequestTranslation } from './anthropic/request.ts';
@@ -148,7 +148,7 @@ export const anthropicProvider: ProviderFactory = (dependencies) => {
       const label = context.deployment.name;
       return {
         chunks: toChatCompletionChunks({
-          events: sseEvents(response, label, context.signal),
+          events: sseEventBatches(response, label, context.signal),
           createdMs: dependencies.now(),
           responseFormatTool: translation.responseFormatTool,
           label,

@@ -94,6 +94,15 @@ export function transportError(input: {
 
 /** Reads a whole upstream body as JSON; a body that is not JSON is `upstream_invalid_response`. */
 export async function readJson(response: UpstreamResponse, label: string, signal: AbortSignal): Promise<unknown> {
+  return (await readJsonText(response, label, signal)).value;
+}
+
+/** Like `readJson`, also returning the text, for a response relayed as it came (json-text.ts). */
+export async function readJsonText(
+  response: UpstreamResponse,
+  label: string,
+  signal: AbortSignal,
+): Promise<{ value: unknown; text: string }> {
   let text: string;
   try {
     text = await response.body.text();
@@ -101,7 +110,7 @@ export async function readJson(response: UpstreamResponse, label: string, signal
     throw transportError({ error, label, clientSignal: signal });
   }
   try {
-    return JSON.parse(text) as unknown;
+    return { value: JSON.parse(text) as unknown, text };
   } catch {
     throw new SeedError('upstream_invalid_response', `Deployment ${label} returned a body that is not JSON.`, {
       upstreamStatus: response.status,
@@ -120,26 +129,32 @@ export async function readErrorText(response: UpstreamResponse): Promise<string>
 }
 
 /**
- * Yields the events of a `text/event-stream` body. A transport failure mid-stream becomes a
- * SeedError; the body is destroyed when the consumer stops early (client abort), which frees
- * the upstream socket at once.
+ * Yields the events of a `text/event-stream` body, one batch per network read: events that
+ * arrived together travel together, so the per-event cost stays out of the async machinery.
+ * A transport failure mid-stream becomes a SeedError; the body is destroyed when the consumer
+ * stops early (client abort), which frees the upstream socket at once.
  */
-export async function* sseEvents(
+export async function* sseEventBatches(
   response: UpstreamResponse,
   label: string,
   signal: AbortSignal,
-): AsyncGenerator<EventSourceMessage> {
-  const queue: EventSourceMessage[] = [];
-  const parser = createParser({ onEvent: (event) => queue.push(event) });
+): AsyncGenerator<EventSourceMessage[]> {
+  let batch: EventSourceMessage[] = [];
+  const parser = createParser({ onEvent: (event) => batch.push(event) });
   const decoder = new TextDecoder();
+  const take = (): EventSourceMessage[] => {
+    const events = batch;
+    batch = [];
+    return events;
+  };
   try {
     for await (const chunk of response.body) {
       parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
-      while (queue.length > 0) yield queue.shift() as EventSourceMessage;
+      if (batch.length > 0) yield take();
     }
     parser.feed(decoder.decode());
     parser.feed('\n\n');
-    while (queue.length > 0) yield queue.shift() as EventSourceMessage;
+    if (batch.length > 0) yield take();
   } catch (error) {
     throw transportError({ error, label, clientSignal: signal });
   } finally {

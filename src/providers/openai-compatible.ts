@@ -17,7 +17,8 @@ import {
   postJson,
   readErrorText,
   readJson,
-  sseEvents,
+  readJsonText,
+  sseEventBatches,
   upstreamInfo,
   upstreamStatusError,
   type UpstreamResponse,
@@ -32,6 +33,7 @@ import type {
   ProviderCapabilities,
   ProviderDependencies,
 } from './types.ts';
+import { withJsonText } from '../wire/json-text.ts';
 
 export interface OpenAICompatibleSpec {
   provider: string;
@@ -126,9 +128,12 @@ export function createOpenAICompatibleAdapter(
       delete body.stream_options;
       const response = await send('chat/completions', body, context);
       await failIfNotOk(response, context);
-      const parsed = chatCompletionSchema.safeParse(await readJson(response, context.deployment.name, context.signal));
+      const answer = await readJsonText(response, context.deployment.name, context.signal);
+      const parsed = chatCompletionSchema.safeParse(answer.value);
       if (!parsed.success) throw invalidResponse(context, parsed.error.issues[0]?.path.join('.') ?? '');
-      return { response: parsed.data, upstream: upstreamInfo(response), warnings };
+      // The schema is loose and has no defaults or transforms: what it accepted is what came,
+      // so the client gets the upstream's own text.
+      return { response: withJsonText(parsed.data, answer.text), upstream: upstreamInfo(response), warnings };
     },
 
     async streamChat(request, context): Promise<ChatStreamResult> {
@@ -141,7 +146,7 @@ export function createOpenAICompatibleAdapter(
       const response = await send('chat/completions', body, context);
       await failIfNotOk(response, context);
       return {
-        chunks: parseChunks(response, context),
+        chunks: parseChunkBatches(response, context),
         upstream: upstreamInfo(response),
         warnings,
       };
@@ -174,36 +179,38 @@ function invalidResponse(context: CallContext, where: string): SeedError {
   );
 }
 
-async function* parseChunks(response: UpstreamResponse, context: CallContext): AsyncGenerator<ChatCompletionChunk> {
+/**
+ * Chunks of an OpenAI-format stream, one batch per upstream read. Each chunk keeps the JSON
+ * text it came from (json-text.ts), so the gateway relays it without serializing it again.
+ */
+async function* parseChunkBatches(response: UpstreamResponse, context: CallContext): AsyncGenerator<ChatCompletionChunk[]> {
   let finished = false;
-  for await (const event of sseEvents(response, context.deployment.name, context.signal)) {
-    const data = event.data.trim();
-    if (data === '') continue;
-    if (data === '[DONE]') return;
-    let value: unknown;
+  for await (const events of sseEventBatches(response, context.deployment.name, context.signal)) {
+    const batch: ChatCompletionChunk[] = [];
+    let done = false;
+    let failure: unknown = null;
     try {
-      value = JSON.parse(data);
-    } catch {
-      throw new SeedError(
-        'upstream_invalid_response',
-        `Deployment ${context.deployment.name} sent a stream event that is not JSON.`,
-      );
-    }
-    if (!isChunk(value)) {
-      const { message } = openAIErrorMessage(data);
-      if (value !== null && typeof value === 'object' && 'error' in value) {
-        throw new SeedError('upstream_error', `Deployment ${context.deployment.name} failed mid-stream: ${message}`);
+      for (const event of events) {
+        const data = event.data.trim();
+        if (data === '') continue;
+        if (data === '[DONE]') {
+          done = true;
+          break;
+        }
+        const chunk = parseChunk(data, context);
+        if (chunk.choices.some((choice) => choice.finish_reason)) finished = true;
+        // Chunks with neither choices nor usage (Azure's prompt-filter results, sent first with an
+        // empty id and object) carry nothing of the canonical format: clients do not get them.
+        if (chunk.choices.length === 0 && !chunk.usage) continue;
+        batch.push(chunk);
       }
-      throw new SeedError(
-        'upstream_invalid_response',
-        `Deployment ${context.deployment.name} sent a stream event that is not a chat.completion.chunk.`,
-      );
+    } catch (error) {
+      failure = error;
     }
-    if (value.choices.some((choice) => choice.finish_reason)) finished = true;
-    // Chunks with neither choices nor usage (Azure's prompt-filter results, sent first with an
-    // empty id and object) carry nothing of the canonical format: clients do not get them.
-    if (value.choices.length === 0 && !value.usage) continue;
-    yield value;
+    // What arrived before a failure in the same read still reaches the client, then the error.
+    if (batch.length > 0) yield batch;
+    if (failure !== null) throw failure;
+    if (done) return;
   }
   // Some compatible servers omit [DONE]; a stream that reached a finish_reason is complete.
   if (finished) return;
@@ -211,6 +218,31 @@ async function* parseChunks(response: UpstreamResponse, context: CallContext): A
     'upstream_invalid_response',
     `Deployment ${context.deployment.name} ended the stream before it finished.`,
   );
+}
+
+function parseChunk(data: string, context: CallContext): ChatCompletionChunk {
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    throw new SeedError(
+      'upstream_invalid_response',
+      `Deployment ${context.deployment.name} sent a stream event that is not JSON.`,
+    );
+  }
+  if (!isChunk(value)) {
+    const { message } = openAIErrorMessage(data);
+    if (value !== null && typeof value === 'object' && 'error' in value) {
+      throw new SeedError('upstream_error', `Deployment ${context.deployment.name} failed mid-stream: ${message}`);
+    }
+    throw new SeedError(
+      'upstream_invalid_response',
+      `Deployment ${context.deployment.name} sent a stream event that is not a chat.completion.chunk.`,
+    );
+  }
+  // Multi-line data (pretty-printed JSON over several `data:` lines) cannot be written back as
+  // one SSE line: such a chunk is serialized again instead.
+  return data.includes('\n') ? value : withJsonText(value, data);
 }
 
 /**

@@ -62,8 +62,11 @@ export interface ChatResult {
 }
 
 export interface ChatStreamResult {
-  /** Resolved once the upstream accepted the request (2xx headers); chunks follow. */
-  chunks: AsyncIterable<ChatCompletionChunk>;
+  /**
+   * Resolved once the upstream accepted the request (2xx headers); chunks follow in batches,
+   * one per upstream read (never empty), so a fast stream costs one async step per read, not per chunk.
+   */
+  chunks: AsyncIterable<readonly ChatCompletionChunk[]>;
   upstream: UpstreamInfo;
   warnings: string[];
 }

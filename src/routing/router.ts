@@ -106,13 +106,19 @@ export function createRouter(dependencies: RouterDependencies) {
       return { ok: false, error: exclusion ?? noDeployment(first), route: first, deployment: undefined, attempts: 0 };
     }
 
-    const deadline = new AbortController();
+    // One controller per call, aborted by the client's signal or by the deadline timer. Node 20's
+    // AbortSignal.any cost more than the rest of the router per call in a profile.
     const remaining = () => input.deadlineAt - now();
-    const timer = setTimeout(
-      () => deadline.abort(new SeedError('deadline_exceeded', `The call to ${first.name} did not finish before its deadline.`)),
-      Math.max(0, remaining()),
-    );
-    const signal = AbortSignal.any([input.signal, deadline.signal]);
+    const controller = new AbortController();
+    let deadlinePassed = false;
+    const timer = setTimeout(() => {
+      deadlinePassed = true;
+      controller.abort(new SeedError('deadline_exceeded', `The call to ${first.name} did not finish before its deadline.`));
+    }, Math.max(0, remaining()));
+    // Stays attached after `route` returns: a stream's body is still read with this signal.
+    if (input.signal.aborted) controller.abort(input.signal.reason);
+    else input.signal.addEventListener('abort', () => controller.abort(input.signal.reason), { once: true });
+    const signal = controller.signal;
     const tried = new Set<string>();
     const retry = first.retry;
     let attempts = 0;
@@ -171,10 +177,10 @@ export function createRouter(dependencies: RouterDependencies) {
           return { ok: true, value: outcome.value, route: choice.route, deployment: choice.deployment, attempts };
         } catch (thrown) {
           const thrownError = asSeedError(thrown);
-          const deadlinePassed =
+          const pastDeadline =
             !input.signal.aborted &&
-            (deadline.signal.aborted || (boundByDeadline && thrownError.code === 'upstream_timeout'));
-          const error = deadlinePassed ? deadlineError(first) : thrownError;
+            (deadlinePassed || (boundByDeadline && thrownError.code === 'upstream_timeout'));
+          const error = pastDeadline ? deadlineError(first) : thrownError;
           lastError = error;
           if (QUOTA_REFUSALS.has(error.code)) {
             // Out of quota is not unhealthy: wait out the quota, but do not open the circuit.
@@ -194,7 +200,7 @@ export function createRouter(dependencies: RouterDependencies) {
 
     if (input.signal.aborted) {
       lastError = new SeedError('client_closed_request', 'The client closed the request.');
-    } else if (deadline.signal.aborted) {
+    } else if (deadlinePassed) {
       lastError = deadlineError(first);
     }
     return {

@@ -9,6 +9,17 @@
  */
 import { z } from 'zod';
 
+/**
+ * A request's `model`: the route it names. Control characters never belong in a name, and one
+ * would reach the ledger verbatim (PostgreSQL refuses NUL in text, so one such call would fail
+ * every batch it was written in).
+ */
+const routeName = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[^\u0000-\u001f\u007f]+$/, 'must not contain control characters');
+
 const textPart = z.object({ type: z.literal('text'), text: z.string() }).loose();
 const imagePart = z
   .object({
@@ -119,7 +130,7 @@ export type ResponseFormat = z.infer<typeof responseFormatSchema>;
 
 export const chatCompletionRequestSchema = z
   .object({
-    model: z.string().min(1).max(256),
+    model: routeName,
     messages: z.array(messageSchema).min(1),
     stream: z.boolean().nullable().optional(),
     stream_options: z.object({ include_usage: z.boolean().optional() }).loose().nullable().optional(),
@@ -229,7 +240,7 @@ export type ChatCompletionChunk = z.infer<typeof chatCompletionChunkSchema>;
 
 export const embeddingRequestSchema = z
   .object({
-    model: z.string().min(1).max(256),
+    model: routeName,
     input: z.union([
       z.string(),
       z.array(z.string()).min(1).max(2048),

@@ -16,6 +16,7 @@ import { assertBodyDepth } from './body-depth.ts';
 import { frameworkErrorHandler, handleClientError } from './client-errors.ts';
 import { httpError, validationError } from './errors.ts';
 import { writeEventStream } from './sse.ts';
+import { toJsonText } from '../../wire/json-text.ts';
 
 export interface GatewayAppOptions {
   calls: CallService;
@@ -169,7 +170,11 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
         return reply;
       }
       const result = await options.calls.chat(input);
-      return reply.headers(metaHeaders(result.meta)).send(result.response);
+      // A response relayed unchanged leaves as the upstream's own text (json-text.ts).
+      return reply
+        .headers(metaHeaders(result.meta))
+        .header('content-type', 'application/json; charset=utf-8')
+        .send(toJsonText(result.response));
     } catch (thrown) {
       return failed(reply, thrown);
     }

@@ -6,12 +6,14 @@
  */
 import type { ServerResponse } from 'node:http';
 import { toSeedError } from '../../errors.ts';
+import { toJsonText } from '../../wire/json-text.ts';
 import type { ChatCompletionChunk } from '../../wire/openai.ts';
 
 export async function writeEventStream(input: {
   response: ServerResponse;
   headers: Record<string, string>;
-  chunks: AsyncIterable<ChatCompletionChunk>;
+  /** Batches of chunks; each batch leaves in one write. */
+  chunks: AsyncIterable<readonly ChatCompletionChunk[]>;
   signal: AbortSignal;
   /**
    * How long a write may wait for the client to read before the connection is closed. A
@@ -45,7 +47,7 @@ export async function writeEventStream(input: {
   };
   try {
     // The iterator must always be consumed (not just returned), so the call is settled and recorded.
-    for await (const chunk of input.chunks) {
+    for await (const batch of input.chunks) {
       if (input.signal.aborted || response.destroyed) {
         // Leaving the loop settles and records the call at once; a connection destroyed a
         // moment ago has not emitted `close` (which aborts the signal) yet, and would be
@@ -53,7 +55,10 @@ export async function writeEventStream(input: {
         if (!input.signal.aborted) await closed(response);
         break;
       }
-      await write(`data: ${JSON.stringify(chunk)}\n\n`);
+      let frames = '';
+      // A chunk relayed unchanged is written as the upstream's own JSON text (json-text.ts).
+      for (const chunk of batch) frames += `data: ${toJsonText(chunk)}\n\n`;
+      await write(frames);
     }
     await write('data: [DONE]\n\n');
   } catch (thrown) {

@@ -21,21 +21,49 @@ interface StreamIdentity {
 }
 
 /**
- * Translates a stream. Throws a SeedError for an `error` event, a malformed event, or a stream
- * that ends before `message_stop` (a truncated answer must not pass for a complete one).
+ * Translates a stream, batch by batch (one batch per upstream read; see `sseEventBatches`).
+ * Throws a SeedError for an `error` event, a malformed event, or a stream that ends before
+ * `message_stop` (a truncated answer must not pass for a complete one).
  *
  * @example
- * for await (const chunk of toChatCompletionChunks({ events: sseEvents(response, label, signal), createdMs: now(), responseFormatTool: undefined, label })) {
- *   process.stdout.write(chunk.choices[0]?.delta.content ?? '');
+ * const events = sseEventBatches(response, label, signal);
+ * for await (const chunks of toChatCompletionChunks({ events, createdMs: now(), responseFormatTool: undefined, label })) {
+ *   for (const chunk of chunks) process.stdout.write(chunk.choices[0]?.delta.content ?? '');
  * }
  */
 export async function* toChatCompletionChunks(input: {
-  events: AsyncIterable<{ data: string }>;
+  events: AsyncIterable<ReadonlyArray<{ data: string }>>;
   createdMs: number;
   responseFormatTool: string | undefined;
   /** Names the deployment in error messages. */
   label: string;
-}): AsyncGenerator<ChatCompletionChunk> {
+}): AsyncGenerator<ChatCompletionChunk[]> {
+  const translate = chunkTranslator(input);
+  for await (const messages of input.events) {
+    const chunks: ChatCompletionChunk[] = [];
+    let stopped = false;
+    let failure: unknown = null;
+    try {
+      for (const message of messages) {
+        stopped = translate(message.data, chunks);
+        if (stopped) break;
+      }
+    } catch (error) {
+      failure = error;
+    }
+    // What arrived before a failure in the same read still reaches the client, then the error.
+    if (chunks.length > 0) yield chunks;
+    if (failure !== null) throw failure;
+    if (stopped) return;
+  }
+  throw new SeedError('upstream_error', `Deployment ${input.label} ended the stream before message_stop.`);
+}
+
+/**
+ * The translation state of one stream: a function that takes one event's data, appends the
+ * chunks it becomes to `out`, and returns true at `message_stop`.
+ */
+function chunkTranslator(input: { createdMs: number; responseFormatTool: string | undefined; label: string }) {
   let identity: StreamIdentity | undefined;
   let usage: AnthropicUsage = {};
   let stopReason: string | null | undefined;
@@ -47,15 +75,15 @@ export async function* toChatCompletionChunks(input: {
     choices: [{ index: 0, delta, finish_reason: finishReason, logprobs: null }],
   });
 
-  for await (const message of input.events) {
-    const event = parseEvent({ data: message.data, label: input.label });
-    if (event === undefined || event.type === 'ping') continue;
+  return (data: string, out: ChatCompletionChunk[]): boolean => {
+    const event = parseEvent({ data, label: input.label });
+    if (event === undefined || event.type === 'ping') return false;
     if (event.type === 'error') throw anthropicStreamError({ ...event.error, label: input.label });
     if (event.type === 'message_start') {
       identity = { id: event.message.id, model: event.message.model, created: Math.floor(input.createdMs / 1000) };
       usage = event.message.usage ?? {};
-      yield chunk({ role: 'assistant', content: '' });
-      continue;
+      out.push(chunk({ role: 'assistant', content: '' }));
+      return false;
     }
     if (identity === undefined) {
       throw new SeedError('upstream_invalid_response', `Deployment ${input.label} streamed ${event.type} before message_start.`);
@@ -63,7 +91,7 @@ export async function* toChatCompletionChunks(input: {
     switch (event.type) {
       case 'content_block_start': {
         const block = event.content_block;
-        if (block.type === 'text' && block.text) yield chunk({ content: block.text });
+        if (block.type === 'text' && block.text) out.push(chunk({ content: block.text }));
         if (block.type !== 'tool_use') break;
         if (block.name === input.responseFormatTool) {
           formatBlocks.add(event.index);
@@ -71,19 +99,21 @@ export async function* toChatCompletionChunks(input: {
         }
         const toolIndex = toolIndexByBlock.size;
         toolIndexByBlock.set(event.index, toolIndex);
-        yield chunk({
-          tool_calls: [{ index: toolIndex, id: block.id ?? '', type: 'function', function: { name: block.name ?? '', arguments: '' } }],
-        });
+        out.push(
+          chunk({
+            tool_calls: [{ index: toolIndex, id: block.id ?? '', type: 'function', function: { name: block.name ?? '', arguments: '' } }],
+          }),
+        );
         break;
       }
       case 'content_block_delta': {
         const { delta } = event;
-        if (delta.type === 'text_delta' && delta.text) yield chunk({ content: delta.text });
+        if (delta.type === 'text_delta' && delta.text) out.push(chunk({ content: delta.text }));
         if (delta.type !== 'input_json_delta' || !delta.partial_json) break;
         // thinking_delta, signature_delta and unknown deltas fall through here unsent: nothing leaks.
-        if (formatBlocks.has(event.index)) yield chunk({ content: delta.partial_json });
+        if (formatBlocks.has(event.index)) out.push(chunk({ content: delta.partial_json }));
         const toolIndex = toolIndexByBlock.get(event.index);
-        if (toolIndex !== undefined) yield chunk({ tool_calls: [{ index: toolIndex, function: { arguments: delta.partial_json } }] });
+        if (toolIndex !== undefined) out.push(chunk({ tool_calls: [{ index: toolIndex, function: { arguments: delta.partial_json } }] }));
         break;
       }
       case 'message_delta':
@@ -92,14 +122,14 @@ export async function* toChatCompletionChunks(input: {
         usage = { ...usage, ...definedFields(event.usage ?? {}) };
         break;
       case 'message_stop':
-        yield chunk({}, toFinishReason({ stopReason, responseFormatTool: input.responseFormatTool }));
-        yield { ...identity, object: 'chat.completion.chunk', choices: [], usage: toUsage(usage) };
-        return;
+        out.push(chunk({}, toFinishReason({ stopReason, responseFormatTool: input.responseFormatTool })));
+        out.push({ ...identity, object: 'chat.completion.chunk', choices: [], usage: toUsage(usage) });
+        return true;
       case 'content_block_stop':
         break;
     }
-  }
-  throw new SeedError('upstream_error', `Deployment ${input.label} ended the stream before message_stop.`);
+    return false;
+  };
 }
 
 function parseEvent(input: { data: string; label: string }): AnthropicStreamEvent | undefined {
