@@ -12,6 +12,7 @@
  * Environment: SEED_BENCH_CONFIG (a Seed config file to use instead of the generated one),
  *              SEED_BENCH_KEY (virtual key sent as `Authorization: Bearer …` to Seed).
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -71,6 +72,12 @@ const report: RunReport = {
   machine: describeMachine(),
   pending: [],
 };
+// Seed runs from dist/, the compiled build `seed serve` uses: build it from the sources at hand.
+if (process.env['SEED_FROM_SOURCE'] !== '1') {
+  log('building dist/ (npm run build)');
+  const build = spawnSync(process.execPath, [resolve(import.meta.dirname, '..', 'scripts', 'build.mjs')], { stdio: 'inherit' });
+  if (build.status !== 0) throw new Error('npm run build failed; fix the build or set SEED_FROM_SOURCE=1');
+}
 const wiring = seedWiring();
 log(`work directory ${workDirectory}; Seed wiring: ${wiring.summary}`);
 

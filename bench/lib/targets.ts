@@ -29,34 +29,38 @@ export interface SkippedTarget {
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const SIMULATOR_KEY = 'sk-bench-simulator';
 
+/** The admin token of the benchmark's Seed (loopback only, a throwaway process). */
+const ADMIN_TOKEN = 'bench-admin-token-not-a-secret';
+
 /** What src/main.ts wires at the time of the run, read from its source (the brief's "as wired"). */
 export function seedWiring(): { limits: boolean; ledger: boolean; auth: boolean; summary: string } {
   const main = readFileSync(join(ROOT, 'src/main.ts'), 'utf8');
   const limits = /from '\.\/limits\//.test(main);
   const ledger = /from '\.\/ledger\/(writer|index)\.ts'/.test(main);
   const auth = /from '\.\/tenants\//.test(main);
-  const state = (wired: boolean) => (wired ? 'wired' : 'not wired yet');
+  const state = (wired: boolean) => (wired ? 'on' : 'not wired yet');
   return {
     limits,
     ledger,
     auth,
     summary:
-      `auth (tenants/keys): ${state(auth)}${auth ? ', but the bench runs auth.mode open (anonymous, no key lookup)' : ''}; limits: ${state(limits)}${limits ? ' (memory store, deployment rpm/tpm quota)' : ''}; ` +
-      `ledger writer: ${state(ledger)}${ledger ? ' (SQLite file)' : ''} — src/main.ts at run time`,
+      `auth: ${state(auth)}${auth ? ' (auth.mode keys, a virtual key on every request)' : ''}; limits: ${state(limits)}${limits ? ' (memory store; rpm, tpm and usd/day on the key, team and org, rpm/tpm quota on the deployment: every call reserves and settles all of them)' : ''}; ` +
+      `ledger: ${state(ledger)}${ledger ? ' (every call a row in a SQLite file)' : ''}; Seed run from dist/`,
   };
 }
 
 /**
  * Seed's benchmark config: one route to the simulator, the ledger into a throwaway SQLite file,
- * limits in memory with a deployment quota (so admission reserves and settles on every call).
- * Keys are not configurable here until auth is wired in main.ts.
+ * limits in memory with a deployment quota (so admission reserves and settles on every call),
+ * and, with `auth`, virtual keys required (see `provisionKey`).
  */
-export function seedConfig(input: { simulatorUrl: string; workDirectory: string }): string {
+export function seedConfig(input: { simulatorUrl: string; workDirectory: string; auth?: boolean }): string {
   return `
 server: { host: 127.0.0.1, port: 0 }
 store: { url: "sqlite:${join(input.workDirectory, 'seed-ledger.db')}" }
 ledger: { spillDirectory: "${join(input.workDirectory, 'spill')}" }
 limits: { store: memory }
+${input.auth === false ? '' : `auth: { mode: keys, adminToken: ${ADMIN_TOKEN} }`}
 deployments:
   sim-mini:
     provider: openai
@@ -71,6 +75,41 @@ routes:
 `;
 }
 
+/** Limits far above any benchmark load: checked, reserved and settled on every call, never refusing. */
+const UNREACHED_LIMITS = { rpm: 100_000_000, tpm: 100_000_000_000, usdPerDay: 1_000_000 };
+
+/**
+ * Creates an org, a team and a virtual key through Seed's admin API, each with limits, and
+ * returns the key's secret: the benchmark's requests then pay for key lookup and for the
+ * limits of all three scopes, as production traffic would.
+ */
+export async function provisionKey(seedUrl: string): Promise<string> {
+  const admin = async (path: string, body: object): Promise<Record<string, unknown>> => {
+    const response = await fetch(`${seedUrl}/v1/seed/admin${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const answer = (await response.json()) as Record<string, unknown>;
+    if (response.status !== 201) throw new Error(`admin ${path}: ${response.status} ${JSON.stringify(answer)}`);
+    return answer;
+  };
+  const org = await admin('/orgs', { name: 'bench', limits: UNREACHED_LIMITS });
+  const team = await admin('/teams', { org: org['id'], name: 'load', limits: UNREACHED_LIMITS });
+  const key = await admin('/keys', { team: team['id'], name: 'bench', limits: UNREACHED_LIMITS });
+  return String(key['secret']);
+}
+
+export interface SeedServer extends ServerProcess {
+  /** Headers every request to this Seed carries: JSON, and its virtual key when auth is on. */
+  headers: Record<string, string>;
+}
+
+/**
+ * Starts Seed (from dist/) on the generated config, or SEED_BENCH_CONFIG with SEED_BENCH_KEY,
+ * or the caller's config file; with the generated config, provisions a key and waits until the
+ * gateway accepts it.
+ */
 export async function startSeedServer(input: {
   simulatorUrl: string;
   workDirectory: string;
@@ -79,19 +118,43 @@ export async function startSeedServer(input: {
   /** A config file written by the caller; otherwise SEED_BENCH_CONFIG or the generated one. */
   configFile?: string;
   env?: NodeJS.ProcessEnv;
-}): Promise<ServerProcess> {
+}): Promise<SeedServer> {
   let file = input.configFile;
+  const custom = process.env['SEED_BENCH_CONFIG'];
+  const generated = file === undefined && !custom;
   if (!file) {
     file = join(input.workDirectory, 'seed.yaml');
-    writeFileSync(file, process.env['SEED_BENCH_CONFIG'] ? readFileSync(process.env['SEED_BENCH_CONFIG'], 'utf8') : seedConfig(input));
+    writeFileSync(file, custom ? readFileSync(custom, 'utf8') : seedConfig(input));
   }
-  return startNodeServer({
+  const server = await startNodeServer({
     name: input.name ?? 'seed',
     script: 'bench/servers/seed.ts',
     scriptArguments: [file],
     nodeArguments: input.nodeArguments ?? [],
     env: input.env ?? {},
   });
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  try {
+    const key = generated ? await provisionKey(server.url) : process.env['SEED_BENCH_KEY'];
+    if (key) headers['authorization'] = `Bearer ${key}`;
+    if (generated) await waitForKey(server.url, headers);
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+  return { ...server, headers };
+}
+
+/** Keys reach the gateway's cache by polling (every 250 ms): wait until this one is accepted. */
+async function waitForKey(seedUrl: string, headers: Record<string, string>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const response = await fetch(`${seedUrl}/v1/models`, { headers });
+    await response.arrayBuffer();
+    if (response.status === 200) return;
+    if (Date.now() > deadline) throw new Error(`Seed refused the provisioned key: ${response.status}`);
+    await new Promise((resolveWait) => setTimeout(resolveWait, 100));
+  }
 }
 
 function nginxConfig(input: { prefix: string; port: number; upstreamPort: number }): string {
@@ -182,12 +245,11 @@ export async function startTargets(input: {
   if (wanted('seed')) {
     try {
       const server = await startSeedServer({ simulatorUrl: input.simulatorUrl, workDirectory: input.workDirectory });
-      const key = process.env['SEED_BENCH_KEY'];
       targets.push({
         id: 'seed',
         label: 'Seed',
         origin: server.url,
-        headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+        headers: server.headers,
         server,
         note: seedWiring().summary,
       });

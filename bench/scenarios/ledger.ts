@@ -127,7 +127,8 @@ async function runBackend(input: {
   const configFile = join(workDirectory, 'seed.yaml');
   writeFileSync(
     configFile,
-    seedConfig({ simulatorUrl: input.simulatorUrl, workDirectory }).replace(/store: \{ url: "[^"]*" \}/, `store: { url: "${storeUrl}" }`),
+    // No keys here: this scenario measures the ledger, and the outage run restarts nothing.
+    seedConfig({ simulatorUrl: input.simulatorUrl, workDirectory, auth: false }).replace(/store: \{ url: "[^"]*" \}/, `store: { url: "${storeUrl}" }`),
   );
   const result: LedgerBackendResult = { backend, answered: 0, failures: 0, loadSeconds: 0, persistedSeconds: Number.NaN, recordsPerSecond: Number.NaN };
   try {

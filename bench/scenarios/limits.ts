@@ -76,7 +76,8 @@ async function runQuota(input: {
   const quota = Object.entries(input.quota)
     .map(([key, value]) => `${key}: ${value}`)
     .join(', ');
-  const config = seedConfig({ simulatorUrl: input.simulatorUrl, workDirectory: directory })
+  // The quota measured is the deployment's, shared through Redis; callers are anonymous.
+  const config = seedConfig({ simulatorUrl: input.simulatorUrl, workDirectory: directory, auth: false })
     .replace('limits: { store: memory }', `limits: { store: redis, url: "redis://127.0.0.1:6379", keyPrefix: "${prefix}", onUnavailable: closed }`)
     .replace(/limits: \{ rpm: \d+, tpm: \d+ \}/, `limits: { ${quota} }`);
   const replicas: ServerProcess[] = [];

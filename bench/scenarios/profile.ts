@@ -35,7 +35,7 @@ export async function runProfile(input: {
       name: 'seed (profiled)',
     });
     try {
-      const target = { origin: seed.url, headers: { 'content-type': 'application/json', ...(process.env['SEED_BENCH_KEY'] ? { authorization: `Bearer ${process.env['SEED_BENCH_KEY']}` } : {}) } };
+      const target = { origin: seed.url, headers: seed.headers };
       // Warm up first; samples before `loadStart` (start-up, JIT warm-up) are left out of the summary.
       for (const stream of [false, true]) await closedLoop({ request: requestFor(target, stream), connections: input.concurrency, durationSeconds: 1 });
       loadStart = Number(process.hrtime.bigint() / 1_000n);

@@ -29,8 +29,7 @@ export async function runSoak(input: { requests: number; concurrency: number; wo
   try {
     const seed = await startSeedServer({ simulatorUrl: simulator.url, workDirectory: input.workDirectory, name: 'seed (soak)' });
     try {
-      const key = process.env['SEED_BENCH_KEY'];
-      const target = { origin: seed.url, headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) } };
+      const target = { origin: seed.url, headers: seed.headers };
       const rssAfterChunkMiB: number[] = [];
       let completed = 0;
       let failures = 0;

@@ -1,13 +1,27 @@
 /**
  * Seed as `seed serve` runs it, on an ephemeral loopback port: `node bin/run-ts.mjs
- * bench/servers/seed.ts CONFIG.yaml`. The config is the file the benchmark generated.
+ * bench/servers/seed.ts CONFIG.yaml`. The config is the file the benchmark generated. Seed itself
+ * is loaded from dist/ (the compiled build users run; `npm run bench` builds it first), so the
+ * numbers carry no TypeScript-loader cost; SEED_FROM_SOURCE=1 loads src/ through tsx instead.
  */
-import { readFileSync } from 'node:fs';
-import { parseConfig } from '../../src/config/load.ts';
-import { providerChecks } from '../../src/config/seed-config.ts';
-import { createLogger, silentLogger } from '../../src/log.ts';
-import { startSeed } from '../../src/main.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { announceReady, exitOnSignals } from './ready.ts';
+
+type Module<T> = { default?: unknown } & T;
+const root = resolve(import.meta.dirname, '..', '..');
+const fromSource = process.env['SEED_FROM_SOURCE'] === '1';
+const load = async <T>(path: string): Promise<Module<T>> => {
+  const file = fromSource ? resolve(root, 'src', `${path}.ts`) : resolve(root, 'dist', `${path}.js`);
+  if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` (or set SEED_FROM_SOURCE=1)`);
+  return (await import(pathToFileURL(file).href)) as Module<T>;
+};
+
+const { parseConfig } = await load<typeof import('../../src/config/load.ts')>('config/load');
+const { providerChecks } = await load<typeof import('../../src/config/seed-config.ts')>('config/seed-config');
+const { createLogger, silentLogger } = await load<typeof import('../../src/log.ts')>('log');
+const { startSeed } = await load<typeof import('../../src/main.ts')>('main');
 
 const file = process.argv[2];
 if (!file) throw new Error('usage: bench/servers/seed.ts CONFIG.yaml');
