@@ -207,22 +207,23 @@ export function renderReport(report: RunReport): string {
   if (report.limits) {
     parts.push('## 2. Limit fidelity');
     parts.push(
-      '4 Seed processes share Redis 127.0.0.1:6379 (fresh key prefix) and one deployment quota (the bench runs `auth.mode: open`, no keys, so the ' +
-        'quota is the deployment\'s). An open-loop client sends 80 req/s for 20 s round-robin over the four — far above the quota and inside ' +
-        'one minute, so the allowance is the quota itself. `used` is admitted requests (rpm) or the `usage.total_tokens` of admitted calls (tpm). ' +
-        'Budgets in dollars are per key/team/org and need auth: not measured.',
+      '4 Seed processes share Redis 127.0.0.1:6379 (fresh key prefix). An open-loop client sends 80 req/s for 20 s round-robin over the four — ' +
+        'far above each limit and inside one minute (or day), so the allowance is the limit itself. rpm and tpm: a deployment quota, anonymous ' +
+        'callers; `used` is admitted requests (rpm) or the `usage.total_tokens` of admitted calls (tpm). usd/day: a dollar budget on one virtual ' +
+        'key, the four replicas sharing keys and ledger in one PostgreSQL store; `used` is the ledger\'s cost of the admitted calls.',
     );
+    const amount = (each: LimitRun, value: number) => (each.unit === 'usd' ? `$${value.toFixed(6)}` : String(value));
     parts.push(
       table(
-        ['quota', 'offered', 'admitted (200)', 'refused (429)', 'other', 'used', 'allowed', 'overshoot'],
+        ['limit', 'offered', 'admitted (200)', 'refused (429)', 'other', 'used', 'allowed', 'overshoot'],
         report.limits.map((each) => [
           each.quota,
           String(each.offered),
           String(each.admitted),
           String(each.refused),
           String(each.other),
-          String(each.used),
-          String(each.allowed),
+          amount(each, each.used),
+          amount(each, each.allowed),
           `${signed(each.overshootPercent, 1)}%`,
         ]),
       ),

@@ -83,7 +83,10 @@ const UNREACHED_LIMITS = { rpm: 100_000_000, tpm: 100_000_000_000, usdPerDay: 1_
  * returns the key's secret: the benchmark's requests then pay for key lookup and for the
  * limits of all three scopes, as production traffic would.
  */
-export async function provisionKey(seedUrl: string): Promise<string> {
+export async function provisionKey(
+  seedUrl: string,
+  limits: { org: object; team: object; key: object } = { org: UNREACHED_LIMITS, team: UNREACHED_LIMITS, key: UNREACHED_LIMITS },
+): Promise<{ secret: string; keyId: string }> {
   const admin = async (path: string, body: object): Promise<Record<string, unknown>> => {
     const response = await fetch(`${seedUrl}/v1/seed/admin${path}`, {
       method: 'POST',
@@ -94,10 +97,10 @@ export async function provisionKey(seedUrl: string): Promise<string> {
     if (response.status !== 201) throw new Error(`admin ${path}: ${response.status} ${JSON.stringify(answer)}`);
     return answer;
   };
-  const org = await admin('/orgs', { name: 'bench', limits: UNREACHED_LIMITS });
-  const team = await admin('/teams', { org: org['id'], name: 'load', limits: UNREACHED_LIMITS });
-  const key = await admin('/keys', { team: team['id'], name: 'bench', limits: UNREACHED_LIMITS });
-  return String(key['secret']);
+  const org = await admin('/orgs', { name: 'bench', limits: limits.org });
+  const team = await admin('/teams', { org: org['id'], name: 'load', limits: limits.team });
+  const key = await admin('/keys', { team: team['id'], name: 'bench', limits: limits.key });
+  return { secret: String(key['secret']), keyId: String(key['id']) };
 }
 
 export interface SeedServer extends ServerProcess {
@@ -135,7 +138,7 @@ export async function startSeedServer(input: {
   });
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   try {
-    const key = generated ? await provisionKey(server.url) : process.env['SEED_BENCH_KEY'];
+    const key = generated ? (await provisionKey(server.url)).secret : process.env['SEED_BENCH_KEY'];
     if (key) headers['authorization'] = `Bearer ${key}`;
     if (generated) await waitForKey(server.url, headers);
   } catch (error) {
@@ -146,7 +149,7 @@ export async function startSeedServer(input: {
 }
 
 /** Keys reach the gateway's cache by polling (every 250 ms): wait until this one is accepted. */
-async function waitForKey(seedUrl: string, headers: Record<string, string>): Promise<void> {
+export async function waitForKey(seedUrl: string, headers: Record<string, string>): Promise<void> {
   const deadline = Date.now() + 10_000;
   for (;;) {
     const response = await fetch(`${seedUrl}/v1/models`, { headers });

@@ -4,15 +4,20 @@
  * spreads requests over the four at a rate well above the quota, for less than the quota's
  * one-minute window, so the allowance is exactly the quota. Reported: admitted vs allowed, and
  * for a token quota the tokens actually used (from each response's `usage`) vs the quota.
+ * Budget: the same 4 replicas, now with keys in one PostgreSQL store (a throwaway schema) and a
+ * dollar budget on one key; spent is what the ledger priced the admitted calls at.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import pg from 'pg';
 import { Pool } from 'undici';
 import { startNodeServer, type ServerProcess } from '../lib/children.ts';
-import { seedConfig, startSeedServer } from '../lib/targets.ts';
+import { provisionKey, seedConfig, startSeedServer, waitForKey } from '../lib/targets.ts';
 
 export interface LimitRun {
   quota: string;
+  /** How `used` and `allowed` read: a count, or dollars. */
+  unit: 'count' | 'usd';
   allowed: number;
   offered: number;
   admitted: number;
@@ -26,7 +31,14 @@ export interface LimitRun {
 const REPLICAS = 4;
 const BODY = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 32 });
 
-async function drive(input: { origins: string[]; ratePerSecond: number; seconds: number }): Promise<{ admitted: number; refused: number; other: number; tokens: number }> {
+const POSTGRES_URL = process.env['SEED_BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+async function drive(input: {
+  origins: string[];
+  ratePerSecond: number;
+  seconds: number;
+  headers?: Record<string, string>;
+}): Promise<{ admitted: number; refused: number; other: number; tokens: number }> {
   const pools = input.origins.map((origin) => new Pool(origin, { connections: 64 }));
   let admitted = 0;
   let refused = 0;
@@ -42,7 +54,7 @@ async function drive(input: { origins: string[]; ratePerSecond: number; seconds:
     const pool = pools[index % pools.length]!;
     pending.push(
       pool
-        .request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY })
+        .request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json', ...input.headers }, body: BODY })
         .then(async (response) => {
           const text = await response.body.text();
           if (response.statusCode === 200) {
@@ -96,6 +108,7 @@ async function runQuota(input: {
     input.log(`limits ${name}: ${result.admitted} admitted, ${result.refused} refused, ${result.other} other; used ${used} of ${allowed}`);
     return {
       quota: name,
+      unit: 'count',
       allowed,
       offered: Math.round(input.ratePerSecond * input.seconds),
       admitted: result.admitted,
@@ -109,13 +122,80 @@ async function runQuota(input: {
   }
 }
 
+/**
+ * A dollar budget on one key, enforced by 4 replicas sharing Redis (the limits) and PostgreSQL
+ * (keys and ledger). `used` is the ledger's cost of the admitted calls once every replica has
+ * flushed at shutdown.
+ */
+async function runBudget(input: {
+  usdPerDay: number;
+  ratePerSecond: number;
+  seconds: number;
+  simulatorUrl: string;
+  workDirectory: string;
+  log: (line: string) => void;
+}): Promise<LimitRun> {
+  const name = `usd/day ${input.usdPerDay} (key)`;
+  const directory = join(input.workDirectory, 'limits-budget');
+  mkdirSync(directory, { recursive: true });
+  const schema = `seed_bench_budget_${process.pid}_${Date.now()}`;
+  const admin = new pg.Client({ connectionString: POSTGRES_URL });
+  await admin.connect();
+  const replicas: ServerProcess[] = [];
+  try {
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    const storeUrl = new URL(POSTGRES_URL);
+    storeUrl.searchParams.set('options', `-c search_path=${schema}`);
+    const prefix = `seed:bench:${process.pid}:${Date.now()}:`;
+    const config = seedConfig({ simulatorUrl: input.simulatorUrl, workDirectory: directory })
+      .replace(/store: \{ url: "[^"]*" \}/, `store: { url: "${storeUrl.toString()}" }`)
+      .replace('limits: { store: memory }', `limits: { store: redis, url: "redis://127.0.0.1:6379", keyPrefix: "${prefix}", onUnavailable: closed }`);
+    for (let index = 0; index < REPLICAS; index += 1) {
+      const replicaDirectory = join(directory, `replica-${index}`);
+      mkdirSync(replicaDirectory, { recursive: true });
+      const file = join(replicaDirectory, 'seed.yaml');
+      writeFileSync(file, config.replaceAll(directory, replicaDirectory));
+      replicas.push(await startSeedServer({ simulatorUrl: input.simulatorUrl, workDirectory: replicaDirectory, configFile: file, name: `seed replica ${index}` }));
+    }
+    const none = {};
+    const { secret, keyId } = await provisionKey(replicas[0]!.url, { org: none, team: none, key: { usdPerDay: input.usdPerDay } });
+    const headers = { authorization: `Bearer ${secret}` };
+    for (const replica of replicas) await waitForKey(replica.url, { ...headers, 'content-type': 'application/json' });
+    const result = await drive({ origins: replicas.map((replica) => replica.url), ratePerSecond: input.ratePerSecond, seconds: input.seconds, headers });
+    for (const replica of replicas.splice(0)) await replica.stop(15_000);
+    const spent = await admin.query<{ usd: number | null; calls: string }>(
+      `SELECT sum(cost_usd) AS usd, count(*) AS calls FROM ${schema}.calls WHERE key_id = $1 AND status = 'ok'`,
+      [keyId],
+    );
+    const used = Number(spent.rows[0]?.usd ?? 0);
+    input.log(`limits ${name}: ${result.admitted} admitted, ${result.refused} refused, ${result.other} other; spent $${used.toFixed(6)} of $${input.usdPerDay} (${spent.rows[0]?.calls} ledger rows)`);
+    return {
+      quota: name,
+      unit: 'usd',
+      allowed: input.usdPerDay,
+      offered: Math.round(input.ratePerSecond * input.seconds),
+      admitted: result.admitted,
+      refused: result.refused,
+      other: result.other,
+      used,
+      overshootPercent: (100 * (used - input.usdPerDay)) / input.usdPerDay,
+    };
+  } finally {
+    for (const replica of replicas) await replica.stop();
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
+    await admin.end();
+  }
+}
+
 export async function runLimits(input: { workDirectory: string; log: (line: string) => void }): Promise<LimitRun[]> {
   const simulator = await startNodeServer({ name: 'simulator', script: 'bench/servers/simulator.ts' });
   try {
     // 600 req/min offered at 80 req/s for 20 s (1 600 requests): all inside one minute window.
     const rpm = await runQuota({ quota: { rpm: 600 }, ratePerSecond: 80, seconds: 20, simulatorUrl: simulator.url, workDirectory: input.workDirectory, log: input.log });
     const tpm = await runQuota({ quota: { tpm: 20_000 }, ratePerSecond: 80, seconds: 20, simulatorUrl: simulator.url, workDirectory: input.workDirectory, log: input.log });
-    return [rpm, tpm];
+    // About 400 calls' worth at the simulator's answer sizes and gpt-4o-mini's list price.
+    const budget = await runBudget({ usdPerDay: 0.01, ratePerSecond: 80, seconds: 20, simulatorUrl: simulator.url, workDirectory: input.workDirectory, log: input.log });
+    return [rpm, tpm, budget];
   } finally {
     await simulator.stop();
   }
