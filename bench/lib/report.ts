@@ -263,11 +263,22 @@ export function renderReport(report: RunReport): string {
     const { soak } = report;
     parts.push('## 4. Memory soak');
     parts.push(
-      `One fresh Seed process, ${soak.completed} completed requests (${soak.failures} failures) in 10 chunks alternating non-streaming and ` +
-        `streaming, ${(soak.seconds).toFixed(0)} s. RSS after the warm-up (chunk 2): ${soak.warmRssMiB.toFixed(1)} MiB; at the end: ` +
-        `${soak.endRssMiB.toFixed(1)} MiB; growth ${signed(soak.growthPercent, 1)}%; peak ${soak.peakRssMiB.toFixed(1)} MiB.`,
+      `One fresh Seed process (auth, limits and ledger on), ${soak.completed} completed requests (${soak.failures} failures) in ` +
+        `${soak.rssAfterChunkMiB.length} chunks alternating non-streaming and streaming, ${soak.seconds.toFixed(0)} s. RSS is read after each ` +
+        `chunk, then again after a forced full GC (\`--expose-gc\`, SIGUSR2); growth compares the post-GC values. After the warm-up ` +
+        `(chunk 2): ${soak.warmRssMiB.toFixed(1)} MiB; at the end: ${soak.endRssMiB.toFixed(1)} MiB; growth ${signed(soak.growthPercent, 1)}%; ` +
+        `peak ${soak.peakRssMiB.toFixed(1)} MiB. Ledger rows after shutdown: ${soak.ledgerRows} for ${soak.completed} answered calls ` +
+        `(${soak.ledgerRows === soak.completed ? 'none lost' : `**${soak.completed - soak.ledgerRows} missing**`}).`,
     );
-    parts.push(table(['chunk', ...soak.rssAfterChunkMiB.map((_, index) => String(index + 1))], [['RSS MiB', ...soak.rssAfterChunkMiB.map((value) => value.toFixed(1))]]));
+    parts.push(
+      table(
+        ['chunk', ...soak.rssAfterChunkMiB.map((_, index) => String(index + 1))],
+        [
+          ['RSS MiB', ...soak.rssAfterChunkMiB.map((value) => value.toFixed(1))],
+          ['after GC', ...soak.rssAfterGcMiB.map((value) => value.toFixed(1))],
+        ],
+      ),
+    );
   }
 
   if (report.analysis) parts.push(report.analysis.trim());

@@ -1,8 +1,12 @@
 /**
- * Scenario 4 — memory soak: one fresh Seed process serves `requests` requests in ten equal
- * chunks (alternating non-streaming and streaming) at fixed concurrency; RSS is read after each
- * chunk. Growth compares the end with the RSS after the first two chunks (the warm-up).
+ * Scenario 4 — memory soak: one fresh Seed process (auth, limits, ledger on) serves `requests`
+ * requests in twenty equal chunks (alternating non-streaming and streaming) at fixed
+ * concurrency; RSS is read after each chunk, once as it is and once after a forced full GC.
+ * Growth compares the end with the RSS after the first two chunks (the warm-up), both after GC.
+ * At the end every answered call must be a row in the ledger.
  */
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
 import { startNodeServer } from '../lib/children.ts';
 import { closedLoop } from '../lib/load.ts';
 import { sampleProcess } from '../lib/proc.ts';
@@ -15,22 +19,28 @@ export interface SoakResult {
   failures: number;
   seconds: number;
   rssAfterChunkMiB: number[];
+  /** RSS after each chunk once a full GC has run (SIGUSR2 to a child started with --expose-gc). */
+  rssAfterGcMiB: number[];
+  /** Rows in the ledger after Seed stopped (it flushes at shutdown); must equal `completed`. */
+  ledgerRows: number;
   warmRssMiB: number;
   endRssMiB: number;
   peakRssMiB: number;
   growthPercent: number;
 }
 
-const CHUNKS = 10;
+const CHUNKS = 20;
 
 export async function runSoak(input: { requests: number; concurrency: number; workDirectory: string; log: (line: string) => void }): Promise<SoakResult> {
   const simulator = await startNodeServer({ name: 'simulator', script: 'bench/servers/simulator.ts' });
   const started = performance.now();
   try {
-    const seed = await startSeedServer({ simulatorUrl: simulator.url, workDirectory: input.workDirectory, name: 'seed (soak)' });
+    const seed = await startSeedServer({ simulatorUrl: simulator.url, workDirectory: input.workDirectory, name: 'seed (soak)', nodeArguments: ['--expose-gc'] });
+    let ledgerRows = Number.NaN;
     try {
       const target = { origin: seed.url, headers: seed.headers };
       const rssAfterChunkMiB: number[] = [];
+      const rssAfterGcMiB: number[] = [];
       let completed = 0;
       let failures = 0;
       const perChunk = Math.ceil(input.requests / CHUNKS);
@@ -40,19 +50,34 @@ export async function runSoak(input: { requests: number; concurrency: number; wo
         failures += result.failures;
         const rss = (sampleProcess(seed.pid)?.rssKiB ?? Number.NaN) / 1024;
         rssAfterChunkMiB.push(rss);
-        input.log(`soak chunk ${chunk + 1}/${CHUNKS}: ${completed} requests, ${result.requestsPerSecond.toFixed(0)} req/s, RSS ${rss.toFixed(1)} MiB`);
+        process.kill(seed.pid, 'SIGUSR2');
+        await new Promise((resolveWait) => setTimeout(resolveWait, 1_000));
+        const rssAfterGc = (sampleProcess(seed.pid)?.rssKiB ?? Number.NaN) / 1024;
+        rssAfterGcMiB.push(rssAfterGc);
+        input.log(`soak chunk ${chunk + 1}/${CHUNKS}: ${completed} requests, ${result.requestsPerSecond.toFixed(0)} req/s, RSS ${rss.toFixed(1)} MiB (${rssAfterGc.toFixed(1)} after GC)`);
       }
-      const warmRssMiB = rssAfterChunkMiB[1] ?? Number.NaN;
-      const endRssMiB = rssAfterChunkMiB[CHUNKS - 1] ?? Number.NaN;
+      const warmRssMiB = rssAfterGcMiB[1] ?? Number.NaN;
+      const endRssMiB = rssAfterGcMiB[CHUNKS - 1] ?? Number.NaN;
+      const peakRssMiB = (sampleProcess(seed.pid)?.peakRssKiB ?? Number.NaN) / 1024;
+      await seed.stop(60_000);
+      const ledger = new Database(join(input.workDirectory, 'seed-ledger.db'), { readonly: true, fileMustExist: true });
+      try {
+        ledgerRows = (ledger.prepare('SELECT count(*) AS n FROM calls').get() as { n: number }).n;
+      } finally {
+        ledger.close();
+      }
+      input.log(`soak: ${ledgerRows} ledger rows for ${completed} answered calls`);
       return {
         requests: perChunk * CHUNKS,
         completed,
         failures,
         seconds: (performance.now() - started) / 1_000,
         rssAfterChunkMiB,
+        rssAfterGcMiB,
+        ledgerRows,
         warmRssMiB,
         endRssMiB,
-        peakRssMiB: (sampleProcess(seed.pid)?.peakRssKiB ?? Number.NaN) / 1024,
+        peakRssMiB,
         growthPercent: (100 * (endRssMiB - warmRssMiB)) / warmRssMiB,
       };
     } finally {

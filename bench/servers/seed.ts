@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { announceReady, exitOnSignals } from './ready.ts';
+import { announceReady, collectGarbageOnSignal, exitOnSignals } from './ready.ts';
 
 type Module<T> = { default?: unknown } & T;
 const root = resolve(import.meta.dirname, '..', '..');
@@ -30,4 +30,5 @@ const config = parseConfig(readFileSync(file, 'utf8'), { file, env: process.env,
 const logger = process.env['SEED_BENCH_LOG'] === '1' ? createLogger() : silentLogger;
 const seed = await startSeed({ config, logger, host: '127.0.0.1', port: 0 });
 exitOnSignals(() => seed.close());
+collectGarbageOnSignal();
 announceReady(seed.url);
