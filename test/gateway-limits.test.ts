@@ -24,6 +24,8 @@ async function stackFor(input: {
   caller: Caller;
   deploymentLimits?: string;
   latencyMs?: number;
+  /** Adds a deployment `backup` (its own quota) behind the route as a fallback. */
+  fallback?: boolean;
 }): Promise<Stack> {
   const limits =
     input.backend === 'redis'
@@ -39,8 +41,15 @@ deployments:
     model: gpt-4o-mini
     apiKey: sk-test
     ${input.deploymentLimits ?? ''}
+  backup:
+    provider: openai
+    baseUrl: ${url}/v1
+    model: gpt-4o-mini
+    apiKey: sk-test
+    limits: { rpm: 100 }
 routes:
-  gpt-4o-mini: { deployments: [{ deployment: mini }] }
+  gpt-4o-mini: { deployments: [{ deployment: mini }]${input.fallback === true ? ', fallbacks: [backup-route]' : ''} }
+  backup-route: { deployments: [{ deployment: backup }] }
 `,
     start: { authenticate: () => input.caller },
     simulator: { defaults: { latencyMs: input.latencyMs ?? 0 } },
@@ -111,6 +120,51 @@ for (const backend of backends) {
         assert.equal(results.at(-1)?.status, 429, JSON.stringify(results.at(-1)?.body));
         // The quota's wait (about a minute) is longer than an interactive call waits: answered at once.
         assert.ok(Number(results.at(-1)?.headers['retry-after']) > 10);
+      } finally {
+        await stack.close();
+      }
+    });
+
+    test("a deployment quota of 5 admits exactly 5 of 20 concurrent calls from a caller with its own limits", async () => {
+      // Admission reserves the caller and the deployment in one step; the deployment must still be charged once per call.
+      const stack = await stackFor({ backend: backend.name, caller: callerWith({ rpm: 100, tpm: 1_000_000 }), deploymentLimits: 'limits: { rpm: 5 }' });
+      try {
+        const results = await Promise.all(Array.from({ length: 20 }, () => chat(stack)));
+        assert.equal(results.filter((result) => result.status === 200).length, 5);
+        // Refused by Seed's reservation, or by the router that already knows the quota is spent.
+        const refused = results.filter((result) => result.status !== 200);
+        assert.equal(refused.length, 15);
+        for (const result of refused) {
+          assert.equal(result.status, 429);
+          assert.ok(['rate_limit_exceeded', 'upstream_rate_limited'].includes(result.body.error?.code ?? ''), JSON.stringify(result.body));
+        }
+        assert.equal(stack.simulator.stats().requests, 5);
+      } finally {
+        await stack.close();
+      }
+    });
+
+    test("a refusal by the deployment's own quota fails over to the fallback, batch calls too", async () => {
+      const stack = await stackFor({
+        backend: backend.name,
+        caller: callerWith({ rpm: 100 }),
+        deploymentLimits: 'limits: { rpm: 2 }',
+        fallback: true,
+      });
+      try {
+        const served: Array<string | string[] | undefined> = [];
+        for (let index = 0; index < 3; index++) {
+          const result = await chat(stack);
+          assert.equal(result.status, 200, JSON.stringify(result.body));
+          served.push(result.headers['x-seed-deployment']);
+        }
+        const started = Date.now();
+        const batch = await chat(stack, {}, { 'x-seed-priority': 'batch' });
+        assert.equal(batch.status, 200, JSON.stringify(batch.body));
+        served.push(batch.headers['x-seed-deployment']);
+        assert.ok(Date.now() - started < 5_000, 'the batch call did not wait for the quota of a deployment with a fallback');
+        assert.deepEqual(served, ['mini', 'mini', 'backup', 'backup']);
+        assert.equal(stack.simulator.stats().requests, 4);
       } finally {
         await stack.close();
       }

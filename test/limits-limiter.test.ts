@@ -5,7 +5,14 @@ import type { LimitScope } from '../src/limits/buckets.ts';
 import { formatResetDuration } from '../src/limits/headers.ts';
 import { Limiter, type LimitsLogger } from '../src/limits/limiter.ts';
 import { createRedisClient, RedisLimitStore } from '../src/limits/redis-store.ts';
-import { LimitStoreUnavailableError, type LimitStore, type Reservation, type ReserveRequest, type Usage } from '../src/limits/types.ts';
+import {
+  LimitStoreUnavailableError,
+  type FinishRequest,
+  type LimitStore,
+  type Reservation,
+  type ReserveRequest,
+  type Usage,
+} from '../src/limits/types.ts';
 import { limitStoreBackends, ManualClock, type StoreHandle } from './helpers/limits-stores.ts';
 
 const backends = await limitStoreBackends({ file: 'limiter' });
@@ -38,6 +45,10 @@ class SwitchableStore implements LimitStore {
   async release(reservation: Reservation) {
     this.#check();
     return this.inner.release(reservation);
+  }
+  async finish(request: FinishRequest) {
+    this.#check();
+    return this.inner.finish(request);
   }
   async close() {}
 }

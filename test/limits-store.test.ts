@@ -137,6 +137,39 @@ for (const backend of backends) {
       assert.equal(remainingOf(after, 'key:k:tpm'), 900);
     });
 
+    test("finish settles or releases a call's reservations in one operation, each exactly once", async () => {
+      const clock = new ManualClock('2025-01-31T10:00:00.000Z');
+      const { store } = await open(clock);
+      const caller: Bucket[] = [
+        { kind: 'requests', id: 'key:k:rpm', limit: 10, windowMs: MINUTE },
+        { kind: 'tokens', id: 'key:k:tpm', limit: 1_000, windowMs: MINUTE },
+      ];
+      const deployment: Bucket[] = [
+        { kind: 'requests', id: 'deployment:d:rpm', limit: 10, windowMs: MINUTE },
+        { kind: 'tokens', id: 'deployment:d:tpm', limit: 1_000, windowMs: MINUTE },
+        { kind: 'concurrent', id: 'deployment:d:concurrent', limit: 1 },
+      ];
+      const reserveBoth = async () =>
+        admitted(await store.reserve({ parts: [{ buckets: caller, tokens: 500, usd: 0 }, { buckets: deployment, tokens: 500, usd: 0 }], leaseMs: LEASE }));
+      const settled = await reserveBoth();
+      assert.equal(settled.length, 2);
+      assert.deepEqual(await store.finish({ reservations: settled, usage: { tokens: 100, usd: 0 } }), [true, true]);
+      assert.deepEqual(await store.finish({ reservations: settled, usage: { tokens: 900, usd: 0 } }), [false, false]);
+
+      const [callerPart, deploymentPart] = await reserveBoth();
+      assert.ok(callerPart && deploymentPart);
+      assert.equal(await store.settle(callerPart, { tokens: 50, usd: 0 }), true);
+      assert.deepEqual(await store.finish({ reservations: [callerPart, deploymentPart], usage: 'release' }), [false, true]);
+
+      const probe = await store.reserve({ parts: [{ buckets: [...caller, ...deployment], tokens: 0, usd: 0 }], leaseMs: LEASE });
+      admitted(probe);
+      assert.equal(remainingOf(probe, 'key:k:tpm'), 1_000 - 100 - 50);
+      assert.equal(remainingOf(probe, 'key:k:rpm'), 10 - 3, 'two calls and the probe');
+      assert.equal(remainingOf(probe, 'deployment:d:tpm'), 1_000 - 100, 'the released reservation refunded its tokens');
+      assert.equal(remainingOf(probe, 'deployment:d:rpm'), 10 - 2, 'and its request');
+      assert.equal(remainingOf(probe, 'deployment:d:concurrent'), 0, 'both slots were freed: only the probe holds one');
+    });
+
     test('the concurrency gauge counts held slots and ages out reservations nobody settled', async () => {
       const clock = new ManualClock('2025-01-31T10:00:00.000Z');
       const { store } = await open(clock);

@@ -8,6 +8,7 @@ import type { Bucket, Refusal } from './types.ts';
 /** Who a set of limits belongs to. */
 export type LimitOwner = 'key' | 'team' | 'org' | 'deployment';
 
+/** Treated as immutable: the limiter keeps the buckets it derives from a scope object. */
 export interface LimitScope {
   readonly owner: LimitOwner;
   /** Stable id of the key, team, org or deployment (its config name). */
@@ -27,6 +28,14 @@ export function bucketsFor({ scope, windowMs }: { scope: LimitScope; windowMs: n
   if (usdPerDay !== undefined) buckets.push({ kind: 'usd', id: `${prefix}:usd-day`, limit: usdPerDay, period: 'day' });
   if (usdPerMonth !== undefined) buckets.push({ kind: 'usd', id: `${prefix}:usd-month`, limit: usdPerMonth, period: 'month' });
   return buckets;
+}
+
+/**
+ * Whether limits charge a call's estimate (tokens per minute, dollar budgets), or only count
+ * requests and calls in flight, for which any estimate will do.
+ */
+export function chargesEstimate(limits: Readonly<LimitsConfig>): boolean {
+  return limits.tpm !== undefined || limits.usdPerDay !== undefined || limits.usdPerMonth !== undefined;
 }
 
 /** `key:k_1:rpm` → "key k_1"; deployments are not named to clients. */

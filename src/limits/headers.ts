@@ -14,7 +14,8 @@ export function formatResetDuration(milliseconds: number): string {
   if (ms < 1_000) return `${ms}ms`;
   const hours = Math.floor(ms / 3_600_000);
   const minutes = Math.floor((ms % 3_600_000) / 60_000);
-  const seconds = `${Number(((ms % 60_000) / 1_000).toFixed(3))}s`;
+  // `ms` is a whole number, so this prints at most three decimals, without trailing zeros.
+  const seconds = `${(ms % 60_000) / 1_000}s`;
   if (hours > 0) return `${hours}h${minutes}m${seconds}`;
   if (minutes > 0) return `${minutes}m${seconds}`;
   return seconds;
@@ -23,25 +24,34 @@ export function formatResetDuration(milliseconds: number): string {
 /**
  * `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` for the tightest requests and tokens
  * buckets of a call (the one with the least remaining; the refused one when there is one).
+ * Built on every successful response, so it is one pass over the statuses.
  *
  * @example
  * reply.headers(rateLimitHeaders({ statuses: admission.statuses }));
  */
 export function rateLimitHeaders({ statuses, refused }: { statuses: readonly BucketStatus[]; refused?: BucketStatus }): Record<string, string> {
+  let requests: BucketStatus | undefined;
+  let tokens: BucketStatus | undefined;
+  for (const status of statuses) {
+    const kind = status.bucket.kind;
+    if (kind === 'requests') {
+      if (requests === undefined || status.remaining < requests.remaining) requests = status;
+    } else if (kind === 'tokens') {
+      if (tokens === undefined || status.remaining < tokens.remaining) tokens = status;
+    }
+  }
+  if (refused?.bucket.kind === 'requests') requests = refused;
+  else if (refused?.bucket.kind === 'tokens') tokens = refused;
   const headers: Record<string, string> = {};
-  for (const [kind, suffix] of [['requests', 'requests'], ['tokens', 'tokens']] as const) {
-    const candidates = statuses.filter((status) => status.bucket.kind === kind);
-    const chosen =
-      refused !== undefined && refused.bucket.kind === kind
-        ? refused
-        : candidates.reduce<BucketStatus | undefined>(
-            (tightest, status) => (tightest === undefined || status.remaining < tightest.remaining ? status : tightest),
-            undefined,
-          );
-    if (chosen === undefined) continue;
-    headers[`x-ratelimit-limit-${suffix}`] = String(chosen.limit);
-    headers[`x-ratelimit-remaining-${suffix}`] = String(Math.floor(chosen.remaining));
-    headers[`x-ratelimit-reset-${suffix}`] = formatResetDuration(chosen.resetMs ?? 0);
+  if (requests !== undefined) {
+    headers['x-ratelimit-limit-requests'] = String(requests.limit);
+    headers['x-ratelimit-remaining-requests'] = String(Math.floor(requests.remaining));
+    headers['x-ratelimit-reset-requests'] = formatResetDuration(requests.resetMs ?? 0);
+  }
+  if (tokens !== undefined) {
+    headers['x-ratelimit-limit-tokens'] = String(tokens.limit);
+    headers['x-ratelimit-remaining-tokens'] = String(Math.floor(tokens.remaining));
+    headers['x-ratelimit-reset-tokens'] = formatResetDuration(tokens.resetMs ?? 0);
   }
   return headers;
 }

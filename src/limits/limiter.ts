@@ -10,6 +10,7 @@ import { bucketsFor, MINUTE_MS, refusalMessage, type LimitScope } from './bucket
 import { rateLimitHeaders } from './headers.ts';
 import {
   LimitStoreUnavailableError,
+  type Bucket,
   type BucketStatus,
   type LimitStore,
   type Refusal,
@@ -51,6 +52,15 @@ export interface AdmitRequest {
   readonly scopes: readonly LimitScope[];
   /** The deployment the first attempt goes to, with its quota (rpm, tpm, concurrent). */
   readonly deployment?: LimitScope;
+  /**
+   * Makes `deployment` an extra that rides on the caller's reservation, to spare the first
+   * attempt a store operation of its own (see `admission.ts`): it is reserved only together with
+   * caller buckets, and a refusal by its quota admits the caller alone (`attempt` null) at once,
+   * leaving the deployment to `switchDeployment`, whose refusal a router answers by failing
+   * over. A batch call so waits for the caller's limits only, never for a deployment's.
+   * Without it, a refusal by the deployment's quota refuses the call.
+   */
+  readonly optionalDeployment?: boolean;
   /** Estimated prompt + completion-cap tokens (see `estimate.ts`). */
   readonly tokens: number;
   /** Estimated cost in dollars, priced from `tokens`. */
@@ -71,7 +81,11 @@ export interface Admission {
   /** The call's estimate, reused when a failover reserves another deployment. */
   readonly tokens: number;
   readonly usd: number;
-  /** Bucket states after admission, for `x-ratelimit-*` headers on the response. */
+  /**
+   * Bucket states after admission, for `x-ratelimit-*` headers on the response: the caller's
+   * buckets, then the deployment's (in reserve order); after `switchDeployment`, the new
+   * deployment's.
+   */
   readonly statuses: readonly BucketStatus[];
   /** False when the store was unreachable and `onUnavailable: open` let the call through unchecked. */
   readonly enforced: boolean;
@@ -90,6 +104,7 @@ const REFUSAL_CODES: Record<Refusal['bucket']['kind'], ErrorCode> = {
 /** A concurrent slot frees when some call ends, which nobody can predict; suggest this. */
 const CONCURRENCY_RETRY_MS = 1_000;
 const UNAVAILABLE_RETRY_MS = 1_000;
+const NO_BUCKETS: readonly Bucket[] = Object.freeze([]);
 
 /**
  * @example
@@ -109,6 +124,12 @@ export class Limiter {
   readonly #sleep: (milliseconds: number, signal?: AbortSignal) => Promise<void>;
   /** Start of the current outage, and how many calls it let through unchecked. */
   #outage: { since: number; uncheckedCalls: number } | null = null;
+  /**
+   * Buckets derived from a scope (or a caller's list of scopes), kept per object: callers and
+   * deployments pass the same frozen scopes on every call, and admission is the hot path.
+   */
+  readonly #scopeBuckets = new WeakMap<LimitScope, readonly Bucket[]>();
+  readonly #scopeListBuckets = new WeakMap<readonly LimitScope[], readonly Bucket[]>();
 
   constructor(options: LimiterOptions) {
     this.#store = options.store;
@@ -130,21 +151,24 @@ export class Limiter {
 
   /** Like `admit`, but a refusal is returned, so a router can see which bucket refused. */
   async tryAdmit(request: AdmitRequest): Promise<AdmitOutcome> {
-    const callBuckets = request.scopes.flatMap((scope) => bucketsFor({ scope, windowMs: this.#windowMs }));
-    const attemptBuckets = request.deployment === undefined ? [] : bucketsFor({ scope: request.deployment, windowMs: this.#windowMs });
-    const parts: Array<ReservePart | null> = [callBuckets, attemptBuckets].map((buckets) =>
-      buckets.length === 0 ? null : { buckets, tokens: request.tokens, usd: request.usd },
-    );
+    const callBuckets = this.#bucketsOfScopes(request.scopes);
+    const optional = request.optionalDeployment === true;
+    // An optional deployment alone would only move its store operation from the attempt here.
+    let attemptBuckets =
+      request.deployment === undefined || (optional && callBuckets.length === 0) ? NO_BUCKETS : this.#bucketsOf(request.deployment);
     const deadlineAt = request.deadlineAt ?? this.#now() + this.#batchMaxWaitMs;
     let backoffMs = 25;
     for (;;) {
+      const parts: ReservePart[] = [];
+      if (callBuckets.length > 0) parts.push({ buckets: callBuckets, tokens: request.tokens, usd: request.usd });
+      if (attemptBuckets.length > 0) parts.push({ buckets: attemptBuckets, tokens: request.tokens, usd: request.usd });
       const result = await this.#reserve(parts);
       if (result === 'unchecked') return { admitted: true, admission: this.#unchecked(request) };
       if (result.admitted) {
-        const reservations = [...result.reservations];
+        const [first = null, second = null] = result.reservations;
         const admission: Admission = {
-          call: parts[0] === null ? null : (reservations.shift() ?? null),
-          attempt: parts[1] === null ? null : (reservations.shift() ?? null),
+          call: callBuckets.length === 0 ? null : first,
+          attempt: attemptBuckets.length === 0 ? null : callBuckets.length === 0 ? first : second,
           tokens: request.tokens,
           usd: request.usd,
           statuses: result.statuses,
@@ -152,10 +176,20 @@ export class Limiter {
         };
         return { admitted: true, admission };
       }
-      const refused = this.#refused(result);
-      const waitMs = result.refusal.retryAfterMs ?? backoffMs;
+      const { refusal } = result;
+      if (optional && attemptBuckets.some((bucket) => bucket.id === refusal.bucket.id)) {
+        // Only the deployment refused: admit the caller alone; the router decides what the
+        // deployment's refusal means (another deployment, or a wait) when it reserves it.
+        attemptBuckets = NO_BUCKETS;
+        continue;
+      }
+      // With the deployment optional, a refusal by the caller speaks of the caller's buckets
+      // alone, as if the deployment had not been asked (statuses come in reserve order).
+      const statuses = optional ? result.statuses.slice(0, callBuckets.length) : result.statuses;
+      const refused = this.#refused({ refusal, statuses });
+      const waitMs = refusal.retryAfterMs ?? backoffMs;
       backoffMs = Math.min(backoffMs * 2, CONCURRENCY_RETRY_MS);
-      const canWait = request.priority === 'batch' && !result.refusal.exceedsLimit && this.#now() + waitMs <= deadlineAt;
+      const canWait = request.priority === 'batch' && !refusal.exceedsLimit && this.#now() + waitMs <= deadlineAt;
       if (!canWait) return refused;
       // Jitter so waiting batch calls do not all retry in the same millisecond.
       await this.#sleep(Math.max(5, waitMs) + Math.random() * Math.min(50, waitMs * 0.1), request.signal);
@@ -176,13 +210,11 @@ export class Limiter {
     deployment: LimitScope;
     previousAttempt: 'sent' | 'not-sent';
   }): Promise<AdmitOutcome> {
-    const buckets = bucketsFor({ scope: deployment, windowMs: this.#windowMs });
+    const buckets = this.#bucketsOf(deployment);
     const [, result] = await Promise.all([
       admission.attempt === null
         ? Promise.resolve()
-        : previousAttempt === 'sent'
-          ? this.#finish({ reservation: admission.attempt, usage: { tokens: 0, usd: 0 } })
-          : this.#finish({ reservation: admission.attempt, usage: 'release' }),
+        : this.#finish({ reservations: [admission.attempt], usage: previousAttempt === 'sent' ? { tokens: 0, usd: 0 } : 'release' }),
       buckets.length === 0 ? Promise.resolve(null) : this.#reserve([{ buckets, tokens: admission.tokens, usd: admission.usd }]),
     ]);
     if (result === null) return { admitted: true, admission: { ...admission, attempt: null } };
@@ -197,27 +229,38 @@ export class Limiter {
    * the estimate stays charged until its window or lease ends.
    */
   async settle(admission: Admission, usage: Usage): Promise<void> {
-    await Promise.all(
-      [admission.call, admission.attempt].map((reservation) =>
-        reservation === null ? undefined : this.#finish({ reservation, usage }),
-      ),
-    );
+    await this.#finish({ reservations: reservationsOf(admission), usage });
   }
 
   /** Refunds everything, the request count included: for a call that never reached an upstream. */
   async release(admission: Admission): Promise<void> {
-    await Promise.all(
-      [admission.call, admission.attempt].map((reservation) =>
-        reservation === null ? undefined : this.#finish({ reservation, usage: 'release' }),
-      ),
-    );
+    await this.#finish({ reservations: reservationsOf(admission), usage: 'release' });
   }
 
-  async #reserve(parts: ReadonlyArray<ReservePart | null>): Promise<ReserveResult | 'unchecked'> {
-    const present = parts.filter((part): part is ReservePart => part !== null);
-    if (present.length === 0) return { admitted: true, reservations: [], statuses: [] };
+  #bucketsOf(scope: LimitScope): readonly Bucket[] {
+    let buckets = this.#scopeBuckets.get(scope);
+    if (buckets === undefined) {
+      buckets = Object.freeze(bucketsFor({ scope, windowMs: this.#windowMs }));
+      this.#scopeBuckets.set(scope, buckets);
+    }
+    return buckets;
+  }
+
+  #bucketsOfScopes(scopes: readonly LimitScope[]): readonly Bucket[] {
+    if (scopes.length === 0) return NO_BUCKETS;
+    if (scopes.length === 1) return this.#bucketsOf(scopes[0] as LimitScope);
+    let buckets = this.#scopeListBuckets.get(scopes);
+    if (buckets === undefined) {
+      buckets = Object.freeze(scopes.flatMap((scope) => this.#bucketsOf(scope)));
+      this.#scopeListBuckets.set(scopes, buckets);
+    }
+    return buckets;
+  }
+
+  async #reserve(parts: readonly ReservePart[]): Promise<ReserveResult | 'unchecked'> {
+    if (parts.length === 0) return { admitted: true, reservations: [], statuses: [] };
     try {
-      const result = await this.#store.reserve({ parts: present, leaseMs: this.#leaseMs });
+      const result = await this.#store.reserve({ parts, leaseMs: this.#leaseMs });
       this.#recovered();
       return result;
     } catch (error) {
@@ -226,10 +269,11 @@ export class Limiter {
     }
   }
 
-  async #finish({ reservation, usage }: { reservation: Reservation; usage: Usage | 'release' }): Promise<void> {
+  /** Settles (or releases) a call's reservations in one store operation; never throws (see `settle`). */
+  async #finish({ reservations, usage }: { reservations: readonly Reservation[]; usage: Usage | 'release' }): Promise<void> {
+    if (reservations.length === 0) return;
     try {
-      if (usage === 'release') await this.#store.release(reservation);
-      else await this.#store.settle(reservation, usage);
+      await this.#store.finish({ reservations, usage });
       this.#recovered();
     } catch (error) {
       if (error instanceof LimitStoreUnavailableError) {
@@ -237,7 +281,7 @@ export class Limiter {
         return;
       }
       this.#logger.error('limits: settling a reservation failed; its estimate stays charged', {
-        reservation: reservation.id,
+        reservations: reservations.map((reservation) => reservation.id),
         error: error instanceof Error ? error.message : String(error),
       });
     }
@@ -281,8 +325,7 @@ export class Limiter {
     return { call: null, attempt: null, tokens: request.tokens, usd: request.usd, statuses: [], enforced: false };
   }
 
-  #refused(result: Extract<ReserveResult, { admitted: false }>): Extract<AdmitOutcome, { admitted: false }> {
-    const { refusal, statuses } = result;
+  #refused({ refusal, statuses }: { refusal: Refusal; statuses: readonly BucketStatus[] }): Extract<AdmitOutcome, { admitted: false }> {
     const retryAfterMs = refusal.retryAfterMs ?? CONCURRENCY_RETRY_MS;
     const error = new SeedError(REFUSAL_CODES[refusal.bucket.kind], refusalMessage({ refusal, retryAfterMs }), {
       ...(refusal.exceedsLimit ? {} : { retryAfterMs }),
@@ -290,6 +333,12 @@ export class Limiter {
     });
     return { admitted: false, refusal, error };
   }
+}
+
+/** The reservations an admission holds: the caller's, then the current attempt's. */
+function reservationsOf({ call, attempt }: Admission): Reservation[] {
+  if (call === null) return attempt === null ? [] : [attempt];
+  return attempt === null ? [call] : [call, attempt];
 }
 
 function sleep(milliseconds: number, signal?: AbortSignal): Promise<void> {

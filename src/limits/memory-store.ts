@@ -15,6 +15,7 @@ import {
 } from './plan.ts';
 import {
   SUB_WINDOWS_PER_WINDOW,
+  type FinishRequest,
   type LimitStore,
   type Reservation,
   type ReservedEntry,
@@ -22,6 +23,18 @@ import {
   type ReserveResult,
   type Usage,
 } from './types.ts';
+
+/** A bucket's usage read by a reserve, before anything is charged. */
+interface MeasuredEntry {
+  readonly entry: ReservedEntry;
+  /** Id of the reservation (part) the entry belongs to. */
+  readonly member: string;
+  /** Counter key of the entry (see `counterKey`). */
+  readonly key: string;
+  /** The bucket's limit in store units. */
+  readonly limit: number;
+  readonly used: number;
+}
 
 interface WindowCounter {
   total: number;
@@ -56,30 +69,30 @@ export class MemoryLimitStore implements LimitStore {
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
     const now = this.#now();
     const parts = planReservation({ request, now });
-    const evaluations = parts.flatMap((part) => part.entries.map((entry) => this.#evaluate({ entry, now })));
-    const refused = evaluations.find((evaluation) =>
-      !fits({ used: evaluation.used, amount: evaluation.amount, limit: storeLimit(evaluation.bucket) }),
-    );
-    if (refused !== undefined) {
+    const measured: MeasuredEntry[] = [];
+    for (const part of parts) for (const entry of part.entries) measured.push(this.#measure({ entry, member: part.id, now }));
+    const refusedIndex = measured.findIndex((item) => !fits({ used: item.used, amount: item.entry.amount, limit: item.limit }));
+    if (refusedIndex !== -1) {
+      // Only a refusal needs to know when capacity frees, which walks the window's sub-windows.
+      const evaluations = measured.map((item) => this.#evaluateRefused({ item, now }));
       return {
         admitted: false,
-        refusal: refusalOf(refused),
+        refusal: refusalOf(evaluations[refusedIndex] as EntryEvaluation),
         statuses: evaluations.map((evaluation) => statusOf({ evaluation, admitted: false })),
       };
     }
-    for (const part of parts) {
-      for (const entry of part.entries) this.#charge({ entry, member: part.id, now, leaseMs: request.leaseMs });
-      this.#records.set(part.id, now + recordTtlMs(request.leaseMs));
-    }
+    for (const item of measured) this.#charge({ item, now, leaseMs: request.leaseMs });
+    for (const part of parts) this.#records.set(part.id, now + recordTtlMs(request.leaseMs));
     this.#sweepRecords(now);
-    const admittedEvaluations = evaluations.map((evaluation) => ({
-      ...evaluation,
-      resetMs: fullResetAfterCharge({ evaluation, now }),
-    }));
     return {
       admitted: true,
       reservations: parts.map((part) => ({ id: part.id, entries: part.entries, reservedAt: now, tokens: part.tokens, usd: part.usd })),
-      statuses: admittedEvaluations.map((evaluation) => statusOf({ evaluation, admitted: true })),
+      statuses: measured.map(({ entry, used }) =>
+        statusOf({
+          evaluation: { bucket: entry.bucket, amount: entry.amount, used, resetMs: fullResetAfterCharge({ entry, used, now }), retryAfterMs: null },
+          admitted: true,
+        }),
+      ),
     };
   }
 
@@ -89,6 +102,10 @@ export class MemoryLimitStore implements LimitStore {
 
   async release(reservation: Reservation): Promise<boolean> {
     return this.#finish({ reservation, usage: 'release' });
+  }
+
+  async finish({ reservations, usage }: FinishRequest): Promise<readonly boolean[]> {
+    return reservations.map((reservation) => this.#finish({ reservation, usage }));
   }
 
   async close(): Promise<void> {}
@@ -119,22 +136,32 @@ export class MemoryLimitStore implements LimitStore {
     return true;
   }
 
-  #evaluate({ entry, now }: { entry: ReservedEntry; now: number }): EntryEvaluation {
-    const { bucket, amount } = entry;
+  /** Expires what left the window or lease, then reads how much of the bucket is in use. */
+  #measure({ entry, member, now }: { entry: ReservedEntry; member: string; now: number }): MeasuredEntry {
+    const { bucket } = entry;
     const key = counterKey(entry);
     const limit = storeLimit(bucket);
     if (bucket.kind === 'concurrent') {
       const gauge = this.#gauges.get(key);
-      if (gauge !== undefined) for (const [member, expiry] of gauge) if (expiry <= now) gauge.delete(member);
-      return { bucket, amount, used: gauge?.size ?? 0, resetMs: null, retryAfterMs: null };
+      if (gauge !== undefined) for (const [holder, expiry] of gauge) if (expiry <= now) gauge.delete(holder);
+      return { entry, member, key, limit, used: gauge?.size ?? 0 };
     }
+    if (bucket.kind === 'usd') return { entry, member, key, limit, used: this.#budgets.get(key) ?? 0 };
+    const counter = this.#expireWindow({ key, now, windowMs: bucket.windowMs });
+    return { entry, member, key, limit, used: counter?.total ?? 0 };
+  }
+
+  /** When a bucket of a refused reserve empties (`resetMs`) and when this entry would fit (`retryAfterMs`). */
+  #evaluateRefused({ item, now }: { item: MeasuredEntry; now: number }): EntryEvaluation {
+    const { entry, key, limit, used } = item;
+    const { bucket, amount } = entry;
+    if (bucket.kind === 'concurrent') return { bucket, amount, used, resetMs: null, retryAfterMs: null };
     if (bucket.kind === 'usd') {
-      const used = this.#budgets.get(key) ?? 0;
       const untilEnd = calendarPeriod({ now, period: bucket.period }).endsAt - now;
       return { bucket, amount, used, resetMs: used > 0 ? untilEnd : 0, retryAfterMs: untilEnd };
     }
-    const counter = this.#expireWindow({ key, now, windowMs: bucket.windowMs });
-    const used = counter?.total ?? 0;
+    // `#measure` already expired this counter; what is left is inside the window.
+    const counter = this.#windows.get(key);
     const width = subWindowMs(bucket.windowMs);
     const current = Math.floor(now / width);
     let retryAfterMs: number | null = null;
@@ -174,8 +201,8 @@ export class MemoryLimitStore implements LimitStore {
     return counter;
   }
 
-  #charge({ entry, member, now, leaseMs }: { entry: ReservedEntry; member: string; now: number; leaseMs: number }): void {
-    const key = counterKey(entry);
+  #charge({ item, now, leaseMs }: { item: MeasuredEntry; now: number; leaseMs: number }): void {
+    const { entry, member, key } = item;
     if (entry.bucket.kind === 'concurrent') {
       const gauge = this.#gauges.get(key) ?? new Map<string, number>();
       gauge.set(member, now + leaseMs);
@@ -201,8 +228,8 @@ export class MemoryLimitStore implements LimitStore {
 }
 
 /** After an admitted charge the newest usage is in the current sub-window (or period). */
-function fullResetAfterCharge({ evaluation, now }: { evaluation: EntryEvaluation; now: number }): number | null {
-  const { bucket, amount, used } = evaluation;
+function fullResetAfterCharge({ entry, used, now }: { entry: ReservedEntry; used: number; now: number }): number | null {
+  const { bucket, amount } = entry;
   if (bucket.kind === 'concurrent') return null;
   if (used + amount === 0) return 0;
   if (bucket.kind === 'usd') return calendarPeriod({ now, period: bucket.period }).endsAt - now;

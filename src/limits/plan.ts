@@ -32,15 +32,32 @@ export function subWindowIndex({ now, windowMs }: { now: number; windowMs: numbe
   return Math.floor(now / subWindowMs(windowMs));
 }
 
+interface CachedPeriod {
+  readonly startsAt: number;
+  readonly endsAt: number;
+  readonly stamp: string;
+}
+
+/** The last day and month computed: every reserve of a usd bucket asks, and the answer changes once a day. */
+const cachedPeriods: { day: CachedPeriod | null; month: CachedPeriod | null } = { day: null, month: null };
+
 /** Start of the next UTC day or month after `now`, and the stamp naming the current one. */
-export function calendarPeriod({ now, period }: { now: number; period: 'day' | 'month' }): { stamp: string; endsAt: number } {
+export function calendarPeriod({ now, period }: { now: number; period: 'day' | 'month' }): Readonly<{ stamp: string; endsAt: number }> {
+  const cached = cachedPeriods[period];
+  if (cached !== null && now >= cached.startsAt && now < cached.endsAt) return cached;
   const date = new Date(now);
   const year = date.getUTCFullYear();
   const month = date.getUTCMonth();
-  if (period === 'month') {
-    return { stamp: date.toISOString().slice(0, 7), endsAt: Date.UTC(year, month + 1, 1) };
-  }
-  return { stamp: date.toISOString().slice(0, 10), endsAt: Date.UTC(year, month, date.getUTCDate() + 1) };
+  const computed: CachedPeriod =
+    period === 'month'
+      ? { startsAt: Date.UTC(year, month, 1), endsAt: Date.UTC(year, month + 1, 1), stamp: date.toISOString().slice(0, 7) }
+      : {
+          startsAt: Date.UTC(year, month, date.getUTCDate()),
+          endsAt: Date.UTC(year, month, date.getUTCDate() + 1),
+          stamp: date.toISOString().slice(0, 10),
+        };
+  cachedPeriods[period] = computed;
+  return computed;
 }
 
 export function amountFor({ bucket, tokens, usd }: { bucket: Bucket; tokens: number; usd: number }): number {
@@ -72,11 +89,23 @@ export interface PlannedPart {
   readonly entries: readonly ReservedEntry[];
 }
 
+/**
+ * Reservation ids: a random prefix per process and a counter, unique across replicas and
+ * restarts like a UUID per reservation, without drawing random bytes on every reserve.
+ */
+const RESERVATION_ID_PREFIX = `${randomUUID()}:`;
+let reservationSequence = 0;
+
+function nextReservationId(): string {
+  reservationSequence += 1;
+  return RESERVATION_ID_PREFIX + reservationSequence.toString(36);
+}
+
 /** Where every amount of a reserve goes; rejects duplicate bucket ids (they would be checked separately, then both charged). */
 export function planReservation({ request, now }: { request: ReserveRequest; now: number }): PlannedPart[] {
   const seen = new Set<string>();
   return request.parts.map((part) => ({
-    id: randomUUID(),
+    id: nextReservationId(),
     tokens: part.tokens,
     usd: part.usd,
     entries: part.buckets.map((bucket) => {
@@ -114,17 +143,23 @@ export function settleDelta({ entry, usage }: { entry: ReservedEntry; usage: Usa
   return 0;
 }
 
+/**
+ * Counter keys of window and gauge buckets, per bucket object: the limiter reuses its bucket
+ * objects, and building (then hashing) a fresh key string twice per call shows in profiles.
+ */
+const bucketKeys = new WeakMap<Bucket, string>();
+
 /** Key (without prefix) of the counter an entry lives in. */
 export function counterKey(entry: { bucket: Bucket; slot: string }): string {
-  switch (entry.bucket.kind) {
-    case 'requests':
-    case 'tokens':
-      return `w:${entry.bucket.id}:${entry.bucket.windowMs}`;
-    case 'concurrent':
-      return `c:${entry.bucket.id}`;
-    case 'usd':
-      return `u:${entry.bucket.id}:${entry.slot}`;
+  const { bucket } = entry;
+  // A budget's key names its period, so it changes with the slot: not cached.
+  if (bucket.kind === 'usd') return `u:${bucket.id}:${entry.slot}`;
+  let key = bucketKeys.get(bucket);
+  if (key === undefined) {
+    key = bucket.kind === 'concurrent' ? `c:${bucket.id}` : `w:${bucket.id}:${bucket.windowMs}`;
+    bucketKeys.set(bucket, key);
   }
+  return key;
 }
 
 /** How long settle still finds a reservation after it was made. Long past any call deadline. */

@@ -1,7 +1,8 @@
 /**
  * The Lua scripts of the Redis limit store. Each runs atomically on the Redis server, so a
  * check-and-reserve across several buckets is one indivisible step for every replica, and
- * each costs one round trip (EVALSHA through ioredis `defineCommand`).
+ * each costs one round trip (EVALSHA through ioredis `defineCommand`); a call's reservations are
+ * reserved together and settled together.
  *
  * The rules are those of `evaluation.ts` and `memory-store.ts`; keep them in step. Counters:
  * - window (`w`): a hash; field `t` = total of live sub-windows, `o` = oldest index that may
@@ -147,32 +148,49 @@ return reply
 `;
 
 /**
- * KEYS: the record key, then one counter key per entry.
- * ARGV per entry: kind, delta, slot, member.
- * Reply: 1 if applied, 0 if already settled, released or expired (idempotence).
+ * Settles or releases one or more reservations (a call's caller and deployment parts at once).
+ * KEYS: per reservation, its record key, then one counter key per entry.
+ * ARGV: reservation count, then per reservation: its entry count, then per entry: kind, delta,
+ *   slot, member.
+ * Reply: per reservation, 1 if applied, 0 if already settled, released or expired (idempotence).
  */
 export const SETTLE_SCRIPT = `${COMMON}
-if redis.call('DEL', KEYS[1]) == 0 then return 0 end
-for j = 1, #KEYS - 1 do
-  local key = KEYS[j + 1]
-  local base = (j - 1) * ${SETTLE_FIELDS_PER_ENTRY}
-  local kind = ARGV[base + 1]
-  local delta = tonumber(ARGV[base + 2])
-  local slot = ARGV[base + 3]
-  if kind == 'c' then
-    redis.call('ZREM', key, ARGV[base + 4])
-  elseif delta ~= 0 then
-    if kind == 'u' then
-      if redis.call('EXISTS', key) == 1 then redis.call('INCRBY', key, delta) end
-    else
-      -- Only a sub-window still inside the window is adjusted: one that aged out no longer counts.
-      local oldest = tonumber(redis.call('HGET', key, 'o'))
-      if oldest and tonumber(slot) >= oldest and redis.call('HEXISTS', key, slot) == 1 then
-        redis.call('HINCRBY', key, slot, delta)
-        redis.call('HINCRBY', key, 't', delta)
+local reservations = tonumber(ARGV[1])
+local key_index, argument_index = 1, 2
+local reply = {}
+for r = 1, reservations do
+  local entries = tonumber(ARGV[argument_index])
+  argument_index = argument_index + 1
+  local record = KEYS[key_index]
+  key_index = key_index + 1
+  if redis.call('DEL', record) == 0 then
+    reply[r] = 0
+  else
+    reply[r] = 1
+    for j = 0, entries - 1 do
+      local key = KEYS[key_index + j]
+      local base = argument_index + j * ${SETTLE_FIELDS_PER_ENTRY}
+      local kind = ARGV[base]
+      local delta = tonumber(ARGV[base + 1])
+      local slot = ARGV[base + 2]
+      if kind == 'c' then
+        redis.call('ZREM', key, ARGV[base + 3])
+      elseif delta ~= 0 then
+        if kind == 'u' then
+          if redis.call('EXISTS', key) == 1 then redis.call('INCRBY', key, delta) end
+        else
+          -- Only a sub-window still inside the window is adjusted: one that aged out no longer counts.
+          local oldest = tonumber(redis.call('HGET', key, 'o'))
+          if oldest and tonumber(slot) >= oldest and redis.call('HEXISTS', key, slot) == 1 then
+            redis.call('HINCRBY', key, slot, delta)
+            redis.call('HINCRBY', key, 't', delta)
+          end
+        end
       end
     end
   end
+  key_index = key_index + entries
+  argument_index = argument_index + entries * ${SETTLE_FIELDS_PER_ENTRY}
 end
-return 1
+return reply
 `;

@@ -1,7 +1,8 @@
 /**
  * The Redis limit store: limits and budgets shared by every replica (principle 7). Every
  * reserve and every settle is one EVALSHA of a Lua script (`redis-scripts.ts`), so checks and
- * charges across all buckets of a call are atomic across replicas and cost one round trip.
+ * charges across all buckets of a call are atomic across replicas and cost one round trip;
+ * `finish` settles a call's caller and deployment reservations in the same one.
  *
  * The client fails fast instead of queueing (`enableOfflineQueue: false`, a command timeout):
  * when Redis is unreachable the limiter must decide at once whether to fail closed or open.
@@ -17,6 +18,7 @@ import {
 } from './redis-scripts.ts';
 import {
   LimitStoreUnavailableError,
+  type FinishRequest,
   type LimitStore,
   type Reservation,
   type ReservedEntry,
@@ -129,27 +131,33 @@ export class RedisLimitStore implements LimitStore {
   }
 
   async settle(reservation: Reservation, usage: Usage): Promise<boolean> {
-    return this.#finish({ reservation, usage });
+    const [applied = false] = await this.finish({ reservations: [reservation], usage });
+    return applied;
   }
 
   async release(reservation: Reservation): Promise<boolean> {
-    return this.#finish({ reservation, usage: 'release' });
+    const [applied = false] = await this.finish({ reservations: [reservation], usage: 'release' });
+    return applied;
+  }
+
+  async finish({ reservations, usage }: FinishRequest): Promise<readonly boolean[]> {
+    if (reservations.length === 0) return [];
+    const keys: string[] = [];
+    const argumentsList: Array<string | number> = [reservations.length];
+    for (const reservation of reservations) {
+      keys.push(this.#recordKey(reservation.id));
+      argumentsList.push(reservation.entries.length);
+      for (const entry of reservation.entries) {
+        keys.push(this.#prefix + counterKey(entry));
+        argumentsList.push(kindCode(entry), settleDelta({ entry, usage }), entry.slot, reservation.id);
+      }
+    }
+    const reply = toNumbers(await this.#run(() => this.#settleCommand(keys.length, ...keys, ...argumentsList)));
+    return reply.map((applied) => applied === 1);
   }
 
   async close(): Promise<void> {
     this.client.disconnect();
-  }
-
-  async #finish({ reservation, usage }: { reservation: Reservation; usage: Usage | 'release' }): Promise<boolean> {
-    const keys = [this.#recordKey(reservation.id), ...reservation.entries.map((entry) => this.#prefix + counterKey(entry))];
-    const argumentsList = reservation.entries.flatMap((entry) => [
-      kindCode(entry),
-      settleDelta({ entry, usage }),
-      entry.slot,
-      reservation.id,
-    ]);
-    const reply = await this.#run(() => this.#settleCommand(keys.length, ...keys, ...argumentsList));
-    return reply === 1;
   }
 
   #recordKey(id: string): string {

@@ -85,6 +85,10 @@ export interface Refusal extends BucketStatus {
   readonly exceedsLimit: boolean;
 }
 
+/**
+ * `reservations` come one per part and `statuses` one per bucket, both in the order of the
+ * request's parts and their buckets, so a caller can tell which part a status belongs to.
+ */
 export type ReserveResult =
   | { readonly admitted: true; readonly reservations: readonly Reservation[]; readonly statuses: readonly BucketStatus[] }
   | { readonly admitted: false; readonly refusal: Refusal; readonly statuses: readonly BucketStatus[] };
@@ -95,6 +99,13 @@ export interface Usage {
   readonly tokens: number;
   /** Actual cost in dollars. */
   readonly usd: number;
+}
+
+/** Several reservations finished the same way, in one store operation. */
+export interface FinishRequest {
+  readonly reservations: readonly Reservation[];
+  /** The actual usage to settle each with, or `release` to refund each whole. */
+  readonly usage: Usage | 'release';
 }
 
 /**
@@ -119,6 +130,11 @@ export interface LimitStore {
   settle(reservation: Reservation, usage: Usage): Promise<boolean>;
   /** Refund everything (request count included): for a call that never reached an upstream. */
   release(reservation: Reservation): Promise<boolean>;
+  /**
+   * `settle` or `release` of several reservations (a call's caller and deployment parts) in one
+   * store operation; one result per reservation, in order, as those would return.
+   */
+  finish(request: FinishRequest): Promise<readonly boolean[]>;
   close(): Promise<void>;
 }
 
