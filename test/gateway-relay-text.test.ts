@@ -25,6 +25,7 @@ const USAGE_CHUNK = chunkText('"choices":[],"usage":{"prompt_tokens":3,"completi
 const MULTI_LINE_DATA = 'data: {"id":"chatcmpl-relay","object":"chat.completion.chunk",\ndata: "created":1,"model":"m-upstream","choices":[{"index":0,"delta":{"content":" there"},"finish_reason":null}]}\n\n';
 
 let upstream: Server;
+let upstreamConnections = 0;
 let stack: Stack;
 
 before(async () => {
@@ -35,15 +36,18 @@ before(async () => {
       const parsed = JSON.parse(body) as { stream?: boolean };
       if (parsed.stream) {
         response.writeHead(200, { 'content-type': 'text/event-stream' });
-        response.end(
+        response.write(
           `data: ${ROLE_CHUNK}\n\ndata: ${CONTENT_CHUNK}\n\n${MULTI_LINE_DATA}data: ${FINISH_CHUNK}\n\ndata: ${USAGE_CHUNK}\n\ndata: [DONE]\n\n`,
         );
+        // The body ends a moment after [DONE], as some servers do: Seed must not wait for it.
+        setTimeout(() => response.end(), 30);
         return;
       }
       response.writeHead(200, { 'content-type': 'application/json' });
       response.end(COMPLETION_TEXT);
     });
   });
+  upstream.on('connection', () => (upstreamConnections += 1));
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   // The upstream is not the simulator; the stack's simulator only stands by.
@@ -111,4 +115,19 @@ test('toJsonText: the remembered text for the parsed value only; copies are seri
   assert.equal(toJsonText(value), text);
   assert.equal(toJsonText({ ...value }), '{"b":1,"a":[true]}');
   assert.equal(toJsonText({ plain: 'value' }), '{"plain":"value"}');
+});
+
+test('a finished stream gives its upstream connection back to the pool instead of closing it', async () => {
+  // Reading stopped at [DONE] used to destroy the body, and the connection with it: every
+  // streamed call paid a new TCP connection (and an AbortError) upstream.
+  await post({ model: 'relay', stream: true, messages: [{ role: 'user', content: 'warm' }] });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const before = upstreamConnections;
+  for (let index = 0; index < 3; index += 1) {
+    const answer = await post({ model: 'relay', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+    assert.match(answer.text, /data: \[DONE\]\n\n$/);
+    // Let the body drain (it ends 30 ms after [DONE]) before the next call takes a connection.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.equal(upstreamConnections - before, 0, 'a streamed call opened a new upstream connection');
 });

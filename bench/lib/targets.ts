@@ -97,7 +97,8 @@ export async function provisionKey(
     if (response.status !== 201) throw new Error(`admin ${path}: ${response.status} ${JSON.stringify(answer)}`);
     return answer;
   };
-  const org = await admin('/orgs', { name: 'bench', limits: limits.org });
+  // Scenarios may share a ledger file: a fresh org name each time.
+  const org = await admin('/orgs', { name: `bench-${process.pid}-${Date.now()}`, limits: limits.org });
   const team = await admin('/teams', { org: org['id'], name: 'load', limits: limits.team });
   const key = await admin('/keys', { team: team['id'], name: 'bench', limits: limits.key });
   return { secret: String(key['secret']), keyId: String(key['id']) };

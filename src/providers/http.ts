@@ -128,38 +128,98 @@ export async function readErrorText(response: UpstreamResponse): Promise<string>
   }
 }
 
+/** How long a stream's body may take to end after the consumer has all it needs ([DONE]). */
+const DRAIN_MS = 2_000;
+
 /**
  * Yields the events of a `text/event-stream` body, one batch per network read: events that
  * arrived together travel together, so the per-event cost stays out of the async machinery.
- * A transport failure mid-stream becomes a SeedError; the body is destroyed when the consumer
- * stops early (client abort), which frees the upstream socket at once.
+ * A transport failure mid-stream becomes a SeedError.
+ *
+ * The body is read through its `data` events rather than its async iterator: closing that
+ * iterator early destroys the body with an AbortError (a stack trace per stream) and the
+ * upstream connection with it. Here, a consumer that stops early because the stream is complete
+ * lets the rest of the body drain, so the connection goes back to the pool; one that stops
+ * because the client left (`signal` aborted) destroys it, which frees the upstream at once.
  */
 export async function* sseEventBatches(
   response: UpstreamResponse,
   label: string,
   signal: AbortSignal,
 ): AsyncGenerator<EventSourceMessage[]> {
+  const body = response.body;
   let batch: EventSourceMessage[] = [];
   const parser = createParser({ onEvent: (event) => batch.push(event) });
   const decoder = new TextDecoder();
-  const take = (): EventSourceMessage[] => {
-    const events = batch;
-    batch = [];
-    return events;
+  let arrived: Buffer[] = [];
+  let ended = false;
+  let failure: unknown = null;
+  let wake: (() => void) | null = null;
+  const notify = () => {
+    const resume = wake;
+    wake = null;
+    resume?.();
   };
+  const onData = (chunk: Buffer) => {
+    arrived.push(chunk);
+    // Backpressure: the consumer (a slow client) has not taken what came; stop reading.
+    if (arrived.length >= 16) body.pause();
+    notify();
+  };
+  const onEnd = () => {
+    ended = true;
+    notify();
+  };
+  const onError = (error: unknown) => {
+    failure ??= error;
+    notify();
+  };
+  body.on('data', onData);
+  body.on('end', onEnd);
+  body.on('error', onError);
+  let complete = false;
   try {
-    for await (const chunk of response.body) {
-      parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
-      if (batch.length > 0) yield take();
+    for (;;) {
+      if (arrived.length === 0 && !ended && failure === null) await new Promise<void>((resolveWait) => (wake = resolveWait));
+      if (arrived.length > 0) {
+        const chunks = arrived;
+        arrived = [];
+        if (body.isPaused()) body.resume();
+        for (const chunk of chunks) parser.feed(decoder.decode(chunk, { stream: true }));
+        if (batch.length > 0) {
+          const events = batch;
+          batch = [];
+          yield events;
+        }
+        continue;
+      }
+      if (failure !== null) throw failure;
+      break;
     }
     parser.feed(decoder.decode());
     parser.feed('\n\n');
-    if (batch.length > 0) yield take();
+    complete = true;
+    if (batch.length > 0) yield batch;
   } catch (error) {
     throw transportError({ error, label, clientSignal: signal });
   } finally {
-    if (!response.body.destroyed) response.body.destroy();
+    body.off('data', onData);
+    body.off('end', onEnd);
+    if (!ended && !complete) {
+      if (signal.aborted || failure !== null) body.destroy();
+      else drain(body);
+    }
+    // Kept until the body is gone: an 'error' with no listener would crash the process.
+    if (body.destroyed || ended) body.off('error', onError);
   }
+}
+
+/** Lets the rest of a body flow to its end (keeping the connection reusable), or destroys it after DRAIN_MS. */
+function drain(body: UpstreamResponse['body']): void {
+  const timer = setTimeout(() => body.destroy(), DRAIN_MS);
+  timer.unref();
+  body.once('close', () => clearTimeout(timer));
+  body.resume();
 }
 
 export function headerValue(headers: UpstreamResponse['headers'], name: string): string | undefined {
