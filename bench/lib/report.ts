@@ -268,7 +268,7 @@ export function renderReport(report: RunReport): string {
         `chunk, then again after a forced full GC (\`--expose-gc\`, SIGUSR2); growth compares the post-GC values. After the warm-up ` +
         `(chunk 2): ${soak.warmRssMiB.toFixed(1)} MiB; at the end: ${soak.endRssMiB.toFixed(1)} MiB; growth ${signed(soak.growthPercent, 1)}%; ` +
         `peak ${soak.peakRssMiB.toFixed(1)} MiB. Ledger rows after shutdown: ${soak.ledgerRows} for ${soak.completed} answered calls ` +
-        `(${soak.ledgerRows === soak.completed ? 'none lost' : `**${soak.completed - soak.ledgerRows} missing**`}).`,
+        `(${soak.ledgerRows === soak.completed ? 'none lost' : soak.ledgerRows < soak.completed ? `**${soak.completed - soak.ledgerRows} missing**` : `**${soak.ledgerRows - soak.completed} more rows than calls**`}).`,
     );
     parts.push(
       table(

@@ -6,6 +6,7 @@
  * At the end every answered call must be a row in the ledger.
  */
 import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startNodeServer } from '../lib/children.ts';
 import { closedLoop } from '../lib/load.ts';
@@ -35,7 +36,10 @@ export async function runSoak(input: { requests: number; concurrency: number; wo
   const simulator = await startNodeServer({ name: 'simulator', script: 'bench/servers/simulator.ts' });
   const started = performance.now();
   try {
-    const seed = await startSeedServer({ simulatorUrl: simulator.url, workDirectory: input.workDirectory, name: 'seed (soak)', nodeArguments: ['--expose-gc'] });
+    // A directory of its own: the ledger file must hold this run's calls only.
+    const workDirectory = join(input.workDirectory, 'soak');
+    mkdirSync(workDirectory, { recursive: true });
+    const seed = await startSeedServer({ simulatorUrl: simulator.url, workDirectory, name: 'seed (soak)', nodeArguments: ['--expose-gc'] });
     let ledgerRows = Number.NaN;
     try {
       const target = { origin: seed.url, headers: seed.headers };
@@ -60,7 +64,7 @@ export async function runSoak(input: { requests: number; concurrency: number; wo
       const endRssMiB = rssAfterGcMiB[CHUNKS - 1] ?? Number.NaN;
       const peakRssMiB = (sampleProcess(seed.pid)?.peakRssKiB ?? Number.NaN) / 1024;
       await seed.stop(60_000);
-      const ledger = new Database(join(input.workDirectory, 'seed-ledger.db'), { readonly: true, fileMustExist: true });
+      const ledger = new Database(join(workDirectory, 'seed-ledger.db'), { readonly: true, fileMustExist: true });
       try {
         ledgerRows = (ledger.prepare('SELECT count(*) AS n FROM calls').get() as { n: number }).n;
       } finally {
