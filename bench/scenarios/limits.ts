@@ -73,14 +73,34 @@ async function drive(input: {
   return { admitted, refused, other, tokens };
 }
 
-async function runQuota(input: {
-  quota: { rpm?: number; tpm?: number };
+/** What every limit run is given: the load, the simulator, a directory, a log. */
+interface RunInput {
   ratePerSecond: number;
   seconds: number;
   simulatorUrl: string;
   workDirectory: string;
   log: (line: string) => void;
-}): Promise<LimitRun> {
+}
+
+/** Starts the replicas, each with its own config file (its own ledger file and spill directory) under `directory`. */
+async function startReplicas(input: { config: string; directory: string; simulatorUrl: string }): Promise<ServerProcess[]> {
+  const replicas: ServerProcess[] = [];
+  try {
+    for (let index = 0; index < REPLICAS; index += 1) {
+      const replicaDirectory = join(input.directory, `replica-${index}`);
+      mkdirSync(replicaDirectory, { recursive: true });
+      const file = join(replicaDirectory, 'seed.yaml');
+      writeFileSync(file, input.config.replaceAll(input.directory, replicaDirectory));
+      replicas.push(await startSeedServer({ simulatorUrl: input.simulatorUrl, workDirectory: replicaDirectory, configFile: file, name: `seed replica ${index}` }));
+    }
+  } catch (error) {
+    for (const replica of replicas) await replica.stop();
+    throw error;
+  }
+  return replicas;
+}
+
+async function runQuota(input: RunInput & { quota: { rpm?: number; tpm?: number } }): Promise<LimitRun> {
   const name = input.quota.rpm ? `rpm ${input.quota.rpm}` : `tpm ${input.quota.tpm}`;
   const directory = join(input.workDirectory, `limits-${name.replace(' ', '-')}`);
   mkdirSync(directory, { recursive: true });
@@ -92,16 +112,9 @@ async function runQuota(input: {
   const config = seedConfig({ simulatorUrl: input.simulatorUrl, workDirectory: directory, auth: false })
     .replace('limits: { store: memory }', `limits: { store: redis, url: "redis://127.0.0.1:6379", keyPrefix: "${prefix}", onUnavailable: closed }`)
     .replace(/limits: \{ rpm: \d+, tpm: \d+ \}/, `limits: { ${quota} }`);
-  const replicas: ServerProcess[] = [];
+  // The quota lives in Redis; each replica has its own ledger file.
+  const replicas = await startReplicas({ config, directory, simulatorUrl: input.simulatorUrl });
   try {
-    for (let index = 0; index < REPLICAS; index += 1) {
-      const replicaDirectory = join(directory, `replica-${index}`);
-      mkdirSync(replicaDirectory, { recursive: true });
-      const file = join(replicaDirectory, 'seed.yaml');
-      // Each replica its own ledger file and spill directory; the quota lives in Redis.
-      writeFileSync(file, config.replaceAll(directory, replicaDirectory));
-      replicas.push(await startSeedServer({ simulatorUrl: input.simulatorUrl, workDirectory: replicaDirectory, configFile: file, name: `seed replica ${index}` }));
-    }
     const result = await drive({ origins: replicas.map((replica) => replica.url), ratePerSecond: input.ratePerSecond, seconds: input.seconds });
     const allowed = input.quota.rpm ?? input.quota.tpm ?? 0;
     const used = input.quota.rpm ? result.admitted : result.tokens;
@@ -127,14 +140,7 @@ async function runQuota(input: {
  * (keys and ledger). `used` is the ledger's cost of the admitted calls once every replica has
  * flushed at shutdown.
  */
-async function runBudget(input: {
-  usdPerDay: number;
-  ratePerSecond: number;
-  seconds: number;
-  simulatorUrl: string;
-  workDirectory: string;
-  log: (line: string) => void;
-}): Promise<LimitRun> {
+async function runBudget(input: RunInput & { usdPerDay: number }): Promise<LimitRun> {
   const name = `usd/day ${input.usdPerDay} (key)`;
   const directory = join(input.workDirectory, 'limits-budget');
   mkdirSync(directory, { recursive: true });
@@ -150,13 +156,7 @@ async function runBudget(input: {
     const config = seedConfig({ simulatorUrl: input.simulatorUrl, workDirectory: directory })
       .replace(/store: \{ url: "[^"]*" \}/, `store: { url: "${storeUrl.toString()}" }`)
       .replace('limits: { store: memory }', `limits: { store: redis, url: "redis://127.0.0.1:6379", keyPrefix: "${prefix}", onUnavailable: closed }`);
-    for (let index = 0; index < REPLICAS; index += 1) {
-      const replicaDirectory = join(directory, `replica-${index}`);
-      mkdirSync(replicaDirectory, { recursive: true });
-      const file = join(replicaDirectory, 'seed.yaml');
-      writeFileSync(file, config.replaceAll(directory, replicaDirectory));
-      replicas.push(await startSeedServer({ simulatorUrl: input.simulatorUrl, workDirectory: replicaDirectory, configFile: file, name: `seed replica ${index}` }));
-    }
+    replicas.push(...(await startReplicas({ config, directory, simulatorUrl: input.simulatorUrl })));
     const none = {};
     const { secret, keyId } = await provisionKey(replicas[0]!.url, { org: none, team: none, key: { usdPerDay: input.usdPerDay } });
     const headers = { authorization: `Bearer ${secret}` };
