@@ -209,8 +209,8 @@ export async function* sseEventBatches(
       if (signal.aborted || failure !== null) body.destroy();
       else drain(body);
     }
-    // Kept until the body is gone: an 'error' with no listener would crash the process.
-    if (body.destroyed || ended) body.off('error', onError);
+    // The 'error' listener stays: a body destroyed here (or by undici on a client abort) emits
+    // its error on a later tick, and an 'error' with no listener would crash the process.
   }
 }
 
