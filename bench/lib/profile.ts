@@ -31,10 +31,19 @@ export interface ProfileSummary {
   topSeedInclusive: ProfileEntry[];
 }
 
+/** Where Seed's own code lives in a profile: `src/` through tsx, `dist/` when run from the build. */
+const SEED_CODE = /\/(?:src|dist)\//;
+
+/** The offset of `src/` or `dist/` in a URL of Seed's own code (not a dependency's), or -1. */
+function seedCodeIndex(url: string): number {
+  if (url.includes('node_modules/')) return -1;
+  return url.search(SEED_CODE);
+}
+
 function shortUrl(url: string): string {
   const modules = url.lastIndexOf('node_modules/');
   if (modules >= 0) return url.slice(modules + 'node_modules/'.length);
-  const source = url.indexOf('/src/');
+  const source = seedCodeIndex(url);
   if (source >= 0) return url.slice(source + 1);
   return url.replace(/^file:\/\//, '');
 }
@@ -47,7 +56,7 @@ function areaOf(frame: ProfileNode['callFrame']): string {
     const parts = url.slice(modules + 'node_modules/'.length).split('/');
     return parts[0]?.startsWith('@') ? `${parts[0]}/${parts[1]}` : (parts[0] ?? url);
   }
-  const source = url.indexOf('/src/');
+  const source = seedCodeIndex(url);
   if (source >= 0) {
     const parts = url.slice(source + 1).split('/');
     return parts.length > 2 ? `${parts[0]}/${parts[1]}/` : `${parts.join('/')}`;
@@ -57,8 +66,8 @@ function areaOf(frame: ProfileNode['callFrame']): string {
 }
 
 function label(frame: ProfileNode['callFrame']): string {
-  // Line numbers of src/ files are those of tsx's transpiled output, not of the .ts source.
-  const line = frame.url.includes('/src/') || !frame.url ? '' : `:${frame.lineNumber + 1}`;
+  // Line numbers of Seed's files are those of transpiled output, not of the .ts source.
+  const line = seedCodeIndex(frame.url) >= 0 || !frame.url ? '' : `:${frame.lineNumber + 1}`;
   return `${frame.functionName || '(anonymous)'} ${shortUrl(frame.url)}${line}`.trim();
 }
 
@@ -99,7 +108,7 @@ export function summarizeProfile(file: string, options: { count?: number; fromMi
     const seen = new Set<string>();
     for (let id: number | undefined = sample; id !== undefined; id = parent.get(id)) {
       const frame = byId.get(id)?.callFrame;
-      if (!frame || !frame.url.includes('/src/')) continue;
+      if (!frame || seedCodeIndex(frame.url) < 0) continue;
       const key = label(frame);
       if (seen.has(key)) continue;
       seen.add(key);
