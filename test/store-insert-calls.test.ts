@@ -1,9 +1,11 @@
 /**
  * The ledger's batch insert on every backend. It runs as a prepared single-row statement on
- * SQLite and as one `unnest` statement on PostgreSQL (src/store/calls.ts), so these tests pin
- * what those fast paths must keep: the exact inserted count with duplicates, every value
- * round-tripping, all or nothing per call, large batches, and — on SQLite, where the statement
- * bypasses kysely — no slipping into another caller's open transaction.
+ * SQLite — on a worker thread with its own connection for a file, on the store's own handle
+ * for `sqlite::memory:` — and as one `unnest` statement on PostgreSQL (src/store/calls.ts), so
+ * these tests pin what those fast paths must keep: the exact inserted count with duplicates,
+ * every value round-tripping, all or nothing per call, large batches, and — on SQLite, where
+ * the statement bypasses kysely — no slipping into another caller's open transaction.
+ * Worker specifics (threads, crashes, shutdown, locking) are in store-insert-worker.test.ts.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +13,7 @@ import { sql } from 'kysely';
 import { openStore, type Store } from '../src/store/index.ts';
 import { CALL_COLUMN_TYPES, CALL_COLUMNS } from '../src/store/call-rows.ts';
 import type { CallRecord } from '../src/ledger/types.ts';
-import { makeCall, testBackends, type TestDatabase } from './helpers/backends.ts';
+import { makeCall, testBackends, type Backend, type TestDatabase } from './helpers/backends.ts';
 
 /** Text that a hand-built SQL or array literal would get wrong: quotes, escapes, separators, non-ASCII. */
 const AWKWARD_TEXT = `héllo 世界 🌱 "quoted" 'single' \\back\\slash {a,b} (c) $1 ? NULL\n\ttab, comma`;
@@ -25,8 +27,21 @@ async function countCalls({ store, teamId }: { store: Store; teamId: string }): 
   return Number(row.count);
 }
 
-for (const backend of await testBackends()) {
-  describe(`insertCalls (${backend.name})`, { skip: backend.skip }, () => {
+/** `sqlite::memory:` cannot be shared with a worker, so it keeps the in-thread path: tested apart. */
+const sqliteInMemory: Backend = {
+  name: 'sqlite',
+  skip: false,
+  async createDatabase() {
+    return { storeOptions: { url: 'sqlite::memory:' }, async dispose() {} };
+  },
+};
+const suites = [
+  ...(await testBackends()).map((backend) => ({ label: backend.name === 'sqlite' ? 'sqlite file, insert worker' : backend.name, backend })),
+  { label: 'sqlite in memory, in-thread', backend: sqliteInMemory },
+];
+
+for (const { label, backend } of suites) {
+  describe(`insertCalls (${label})`, { skip: backend.skip }, () => {
     let database: TestDatabase;
     let store: Store;
     before(async () => {
@@ -147,9 +162,10 @@ for (const backend of await testBackends()) {
       }
     });
 
-    // Regression guard for the SQLite fast path, which writes to the better-sqlite3 handle
-    // directly: it must wait for a kysely transaction open on the same handle, or its rows
-    // become part of that transaction and vanish when it rolls back.
+    // Regression guard for the SQLite fast paths, which bypass kysely. In memory the statement
+    // runs on the store's own handle and must wait for a kysely transaction open on it, or its
+    // rows become part of that transaction and vanish when it rolls back. On a file the worker's
+    // connection must wait for that transaction's write lock (busy_timeout), then commit alone.
     test('calls inserted while another transaction is open survive that transaction rolling back', async () => {
       let insertStarted!: () => void;
       const started = new Promise<void>((resolve) => (insertStarted = resolve));

@@ -1,51 +1,85 @@
 /**
  * Ledger queries: batch insert (idempotent per call id), one call, and a keyset-paginated list.
  */
+import { resolve } from 'node:path';
 import { CompiledQuery, type Kysely } from 'kysely';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { CallRecord, CallStatus } from '../ledger/types.ts';
 import { SeedError } from '../errors.ts';
 import type { Connection } from './connect.ts';
 import type { Database } from './schema.ts';
-import { CALL_COLUMN_TYPES, CALL_COLUMNS, fromCallRow, toCallRow, toCallValues, type CallColumnValue } from './call-rows.ts';
+import { CALL_COLUMN_TYPES, CALL_COLUMNS, fromCallRow, toCallRow, toCallValues } from './call-rows.ts';
+import { CallInsertThread } from './call-insert-thread.ts';
+import { prepareSqliteInsert, QUOTED_CALL_COLUMNS, type SqliteRowsInsert } from './sqlite-call-insert.ts';
 
 interface Context {
   db: Kysely<Database>;
 }
 
-/** Stores a batch of calls; see `createCallInserter`. */
-export type CallInserter = (records: readonly CallRecord[]) => Promise<{ inserted: number }>;
+/** The store's `insertCalls` and what it needs at shutdown; see `createCallInserter`. */
+export interface CallInserter {
+  insertCalls(records: readonly CallRecord[]): Promise<{ inserted: number }>;
+  /** Waits for inserts in flight and stops the insert worker, if any. Call before closing the connection. */
+  close(): Promise<void>;
+  /** The SQLite file path's insert worker, for tests and diagnostics; null on the other paths. */
+  readonly thread: CallInsertThread | null;
+}
 
 /**
  * Returns the store's `insertCalls`: inserts `records`, skipping ids already stored (so replays
  * are harmless). All or nothing per call. Returns how many rows were new.
  *
- * The ledger writer calls this for every flush on the event loop, so neither dialect builds a
- * query per batch: a multi-row INSERT of 29 columns × N rows cost kysely a compile and
- * better-sqlite3 a prepare every time, since N varies and nothing could be cached.
+ * The ledger writer calls this for every flush on the event loop, so no path builds a query per
+ * batch: a multi-row INSERT of 29 columns × N rows cost kysely a compile and better-sqlite3 a
+ * prepare every time, since N varies and nothing could be cached. A SQLite file is written by a
+ * worker thread with its own connection (call-insert-thread.ts) unless `worker` is false;
+ * `sqlite::memory:` cannot be shared with another thread, so it keeps the in-thread path.
  */
-export function createCallInserter(connection: Connection): CallInserter {
-  return connection.dialect === 'sqlite'
-    ? sqliteCallInserter({ db: connection.db, sqlite: connection.sqlite })
-    : postgresCallInserter({ db: connection.db });
+export function createCallInserter({ connection, worker = true }: { connection: Connection; worker?: boolean }): CallInserter {
+  if (connection.dialect === 'postgres') return inserterOf(postgresCallInserter({ db: connection.db }));
+  const { db, sqlite } = connection;
+  if (sqlite.memory || !worker) return inserterOf(sqliteCallInserter({ db, sqlite }));
+  // Made absolute now, so the worker opens the file the main connection did even if the
+  // working directory changes before the first batch starts it.
+  return workerCallInserter(new CallInsertThread({ path: resolve(sqlite.name) }));
 }
 
-/** `"a", "b", …` for the calls columns. Every name is a fixed snake_case identifier from call-rows.ts. */
-const QUOTED_COLUMNS = CALL_COLUMNS.map((column) => `"${column}"`).join(', ');
+/** A batch insert for one dialect or path. */
+type InsertCalls = CallInserter['insertCalls'];
+
+/** An inserter with nothing to stop: its statements run on the connection itself. */
+function inserterOf(insertCalls: InsertCalls): CallInserter {
+  return { insertCalls, close: async () => {}, thread: null };
+}
 
 /**
- * SQLite: one single-row statement, prepared once per store, run for each row inside one
- * better-sqlite3 transaction. Per row that is a bind and a step, with no SQL text in between.
+ * SQLite file: rows become column values here (cheap, and what crosses to the worker is then
+ * plain arrays); the worker binds and steps its prepared statement in one transaction.
  */
-function sqliteCallInserter({ db, sqlite }: { db: Kysely<Database>; sqlite: BetterSqlite3.Database }): CallInserter {
-  const text = `insert into "calls" (${QUOTED_COLUMNS}) values (${CALL_COLUMNS.map(() => '?').join(', ')}) on conflict ("id") do nothing`;
+function workerCallInserter(thread: CallInsertThread): CallInserter {
+  return {
+    insertCalls: async (records) => {
+      if (records.length === 0) return { inserted: 0 };
+      const rows = records.map((call) => toCallValues({ dialect: 'sqlite', call }));
+      return { inserted: await thread.insert(rows) };
+    },
+    close: () => thread.close(),
+    thread,
+  };
+}
+
+/**
+ * SQLite in memory (or with the worker turned off): the prepared insert on the store's own
+ * handle, on the event loop.
+ */
+function sqliteCallInserter({ db, sqlite }: { db: Kysely<Database>; sqlite: BetterSqlite3.Database }): InsertCalls {
   // Prepared on first use rather than here: the store may open before the table exists
   // (`migrate: false`), and a failed prepare should reject that insert, not `openStore`.
   let preparedInsert: SqliteRowsInsert | null = null;
   return async (records) => {
     if (records.length === 0) return { inserted: 0 };
     const rows = records.map((call) => toCallValues({ dialect: 'sqlite', call }));
-    const insertRows = (preparedInsert ??= prepareSqliteInsert({ sqlite, text }));
+    const insertRows = (preparedInsert ??= prepareSqliteInsert(sqlite));
     // kysely's SQLite driver shares this one handle and serializes its users with a mutex that
     // a kysely transaction holds across awaits (the audit log's does). Taking the connection
     // waits for any such transaction to finish; writing to the handle without it would slip
@@ -54,19 +88,6 @@ function sqliteCallInserter({ db, sqlite }: { db: Kysely<Database>; sqlite: Bett
     const inserted = await db.connection().execute(async () => insertRows(rows));
     return { inserted };
   };
-}
-
-/** Inserts rows of `CALL_COLUMNS` values in one transaction; returns how many were new. */
-type SqliteRowsInsert = (rows: readonly CallColumnValue[][]) => number;
-
-function prepareSqliteInsert({ sqlite, text }: { sqlite: BetterSqlite3.Database; text: string }): SqliteRowsInsert {
-  const statement = sqlite.prepare<CallColumnValue[]>(text);
-  // A transaction function commits when it returns and rolls back (rethrowing) when a row fails.
-  return sqlite.transaction((rows: readonly CallColumnValue[][]) => {
-    let inserted = 0;
-    for (const row of rows) inserted += statement.run(...row).changes;
-    return inserted;
-  });
 }
 
 /**
@@ -78,9 +99,9 @@ function prepareSqliteInsert({ sqlite, text }: { sqlite: BetterSqlite3.Database;
  * `schema` applies. Booleans and numbers travel in pg's text array format, so each value is
  * converted by the same input function as a scalar parameter would be.
  */
-function postgresCallInserter({ db }: { db: Kysely<Database> }): CallInserter {
+function postgresCallInserter({ db }: { db: Kysely<Database> }): InsertCalls {
   const arrays = CALL_COLUMNS.map((column, index) => `$${index + 1}::${CALL_COLUMN_TYPES[column]}[]`).join(', ');
-  const text = `insert into "calls" (${QUOTED_COLUMNS}) select * from unnest(${arrays}) on conflict ("id") do nothing`;
+  const text = `insert into "calls" (${QUOTED_CALL_COLUMNS}) select * from unnest(${arrays}) on conflict ("id") do nothing`;
   return async (records) => {
     if (records.length === 0) return { inserted: 0 };
     const rows = records.map((call) => toCallRow({ dialect: 'postgres', call }));

@@ -9,6 +9,7 @@ import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { SeedError } from '../errors.ts';
 import type { Database } from './schema.ts';
+import { configureSqliteConnection } from './sqlite-connection.ts';
 
 export type StoreDialect = 'sqlite' | 'postgres';
 
@@ -29,8 +30,9 @@ export interface ConnectOptions {
 
 /**
  * An open database. On SQLite it also carries the better-sqlite3 handle behind `db`, for the
- * few hot statements that are worth preparing once (the ledger's batch insert); everything
- * else goes through `db`.
+ * few hot statements that are worth preparing once (the ledger's batch insert, in memory) and
+ * for the file's path (the insert worker opens its own connection); everything else goes
+ * through `db`.
  */
 export type Connection =
   | { dialect: 'sqlite'; db: Kysely<Database>; sqlite: BetterSqlite3.Database }
@@ -64,12 +66,7 @@ function connectSqlite(path: string): { db: Kysely<Database>; sqlite: BetterSqli
   if (path === '') throw new SeedError('invalid_request', 'sqlite: store URL needs a path or :memory:');
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const database = new BetterSqlite3(path);
-  // WAL lets readers (usage queries) run while the ledger writer appends; NORMAL sync is
-  // durable across process crashes in WAL mode, which is what the spill file covers anyway.
-  database.pragma('journal_mode = WAL');
-  database.pragma('synchronous = NORMAL');
-  database.pragma('busy_timeout = 5000');
-  database.pragma('foreign_keys = ON');
+  configureSqliteConnection(database);
   return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), sqlite: database };
 }
 

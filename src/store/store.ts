@@ -23,13 +23,19 @@ export interface Store {
   usage(query: UsageQuery): Promise<UsageRow[]>;
   /** The query plan of `usage(query)`, one line per step. */
   explainUsage(query: UsageQuery): Promise<string[]>;
-  /** Closes the connection (pool); the store is unusable afterwards. */
+  /** Waits for inserts in flight, then closes the connection (pool); the store is unusable afterwards. */
   close(): Promise<void>;
 }
 
 export interface OpenStoreOptions extends Partial<ConnectOptions> {
   /** Apply pending migrations before returning (default true). */
   migrate?: boolean;
+  /**
+   * SQLite files only: write ledger batches from a worker thread with its own connection
+   * (default true), keeping better-sqlite3's synchronous inserts off the event loop. False
+   * runs them on the event loop, as `sqlite::memory:` always does.
+   */
+  insertWorker?: boolean;
 }
 
 /**
@@ -54,17 +60,19 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<Store> 
     }
   }
   const context = { dialect, db };
-  const insertCalls = createCallInserter(connection);
+  const inserter = createCallInserter({ connection, worker: options.insertWorker ?? true });
   let closed: Promise<void> | null = null;
   return Object.freeze({
     dialect,
     db,
     appliedMigrations: Object.freeze(appliedMigrations),
-    insertCalls,
+    insertCalls: inserter.insertCalls,
     getCall: (id: string) => getCall({ context, id }),
     listCalls: (listOptions: ListCallsOptions = {}) => listCalls({ context, options: listOptions }),
     usage: (query: UsageQuery) => usage({ context, query }),
     explainUsage: (query: UsageQuery) => explainUsage({ context, query }),
-    close: () => (closed ??= db.destroy()),
+    // The insert worker first: its batches in flight finish (and it closes its own connection)
+    // before the main connection goes.
+    close: () => (closed ??= inserter.close().finally(() => db.destroy())),
   });
 }

@@ -1,0 +1,65 @@
+/**
+ * The ledger's SQLite insert worker: its own better-sqlite3 connection to the store's file,
+ * binding and stepping the one prepared insert for each batch the main thread posts, so the
+ * work stays off the gateway's event loop. Batches run one at a time in arrival order (the
+ * thread is single-threaded); each reply carries the request's id. Started by
+ * `CallInsertThread` (call-insert-thread.ts), never imported.
+ */
+import { parentPort, threadId, workerData } from 'node:worker_threads';
+import BetterSqlite3 from 'better-sqlite3';
+import type { CallColumnValue } from './call-rows.ts';
+import type { CallInsertFailure, CallInsertReply, CallInsertRequest, CallInsertWorkerData } from './call-insert-protocol.ts';
+import { prepareSqliteInsert, type SqliteRowsInsert } from './sqlite-call-insert.ts';
+import { configureSqliteConnection } from './sqlite-connection.ts';
+
+const port = parentPort;
+if (port === null) throw new Error('call-insert-worker.ts runs as a worker thread only');
+const { path } = workerData as CallInsertWorkerData;
+
+// Both opened on the first batch and kept on failure, like the in-thread path: the store may
+// open before the table exists, and a failed prepare is that batch's error, not the worker's.
+let database: BetterSqlite3.Database | null = null;
+let insertRows: SqliteRowsInsert | null = null;
+
+port.on('message', (request: CallInsertRequest) => {
+  port.postMessage(request.type === 'insert' ? insert(request) : close(request));
+});
+
+function insert({ id, rows }: { id: number; rows: CallColumnValue[][] }): CallInsertReply {
+  try {
+    database ??= openDatabase();
+    insertRows ??= prepareSqliteInsert(database);
+    return { id, ok: true, inserted: insertRows(rows), threadId };
+  } catch (error) {
+    return { id, ok: false, error: describe(error) };
+  }
+}
+
+function close({ id }: { id: number }): CallInsertReply {
+  try {
+    database?.close();
+    database = null;
+    insertRows = null;
+    return { id, ok: true, inserted: 0, threadId };
+  } catch (error) {
+    return { id, ok: false, error: describe(error) };
+  }
+}
+
+function openDatabase(): BetterSqlite3.Database {
+  // The main connection created the file; a missing one means the store is gone, not new.
+  const opened = new BetterSqlite3(path, { fileMustExist: true });
+  try {
+    configureSqliteConnection(opened);
+  } catch (error) {
+    opened.close();
+    throw error;
+  }
+  return opened;
+}
+
+function describe(error: unknown): CallInsertFailure {
+  if (!(error instanceof Error)) return { name: 'Error', message: String(error), code: null };
+  const { code } = error as { code?: unknown };
+  return { name: error.name, message: error.message, code: typeof code === 'string' ? code : null };
+}
