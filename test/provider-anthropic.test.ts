@@ -13,6 +13,7 @@ import { SeedError } from '../src/errors.ts';
 import { anthropicProvider } from '../src/providers/anthropic.ts';
 import type { CallContext, DeploymentTarget, ProviderAdapter } from '../src/providers/types.ts';
 import type { ChatCompletionChunk, ChatCompletionRequest } from '../src/wire/openai.ts';
+import { parsedChunk, type StreamChunk } from '../src/wire/stream-chunk.ts';
 
 const NOW = Date.parse('2025-06-01T12:00:00Z');
 const fixture = (name: string): string => readFileSync(new URL(`./fixtures/anthropic/${name}`, import.meta.url), 'utf8');
@@ -91,11 +92,11 @@ function lastBody(): Record<string, unknown> {
   return request.body as Record<string, unknown>;
 }
 
-async function collect(batches: AsyncIterable<readonly ChatCompletionChunk[]>): Promise<ChatCompletionChunk[]> {
+async function collect(batches: AsyncIterable<readonly StreamChunk[]>): Promise<ChatCompletionChunk[]> {
   const all: ChatCompletionChunk[] = [];
   for await (const batch of batches) {
     assert.ok(batch.length > 0, 'an empty batch');
-    all.push(...batch);
+    all.push(...batch.map(parsedChunk));
   }
   return all;
 }
@@ -449,7 +450,7 @@ describe('anthropic streaming (recorded event sequences)', () => {
     const received: string[] = [];
     const error = await rejection(
       (async () => {
-        for await (const batch of result.chunks) for (const chunk of batch) received.push(chunk.choices[0]?.delta.content ?? '');
+        for await (const batch of result.chunks) for (const chunk of batch) received.push(parsedChunk(chunk).choices[0]?.delta.content ?? '');
       })(),
     );
     assert.deepEqual(received, ['', 'Once upon']);

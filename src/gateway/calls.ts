@@ -12,6 +12,7 @@ import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Embedd
 import type { Admission, AdmissionTicket, Caller, Priority, Usage } from './hooks.ts';
 import type { Purpose } from '../terms/purpose.ts';
 import type { Redact } from '../ledger/redact.ts';
+import { UnparsedChunk, type StreamChunk } from '../wire/stream-chunk.ts';
 
 export interface CallInput<Body> {
   body: Body;
@@ -42,10 +43,11 @@ export interface ChatCallResult {
 export interface ChatStreamCall {
   meta: CallMeta;
   /**
-   * Chunks for the client, in batches (one per upstream read, never empty). Errors after the
-   * first batch surface here as SeedErrors.
+   * Chunks for the client, in batches (one per upstream read, never empty), each parsed or a
+   * plain content chunk still in the upstream's text (src/wire/stream-chunk.ts). Errors after
+   * the first batch surface here as SeedErrors.
    */
-  chunks: AsyncIterable<readonly ChatCompletionChunk[]>;
+  chunks: AsyncIterable<readonly StreamChunk[]>;
 }
 
 export interface EmbeddingCallResult {
@@ -275,15 +277,23 @@ export function createCallService(dependencies: CallServiceDependencies) {
     const includeUsage = input.body.stream_options?.include_usage === true;
     const collected: ChatCompletionChunk[] | null = storesPayload(input) ? [] : null;
 
-    async function* relay(): AsyncGenerator<ChatCompletionChunk[]> {
+    async function* relay(): AsyncGenerator<StreamChunk[]> {
       let usage: ChatCompletionChunk['usage'] = null;
       let completionChars = 0;
       let outcome: SeedError | null = null;
       try {
         let step = first;
         while (!step.done) {
-          const forClient: ChatCompletionChunk[] = [];
+          const forClient: StreamChunk[] = [];
           for (const chunk of step.value) {
+            // A plain content chunk carries no usage and no finish reason (the adapter vouched):
+            // it goes out as it came, counted for the estimate, and parsed only to be stored.
+            if (chunk instanceof UnparsedChunk) {
+              completionChars += chunk.completionChars;
+              collected?.push(chunk.parse());
+              forClient.push(chunk);
+              continue;
+            }
             if (chunk.usage) usage = chunk.usage;
             for (const choice of chunk.choices) {
               completionChars += (choice.delta.content?.length ?? 0) + (choice.delta.tool_calls?.reduce((sum, call) => sum + (call.function?.arguments?.length ?? 0), 0) ?? 0);

@@ -34,6 +34,8 @@ import type {
   ProviderDependencies,
 } from './types.ts';
 import { withJsonText } from '../wire/json-text.ts';
+import { UnparsedChunk, type StreamChunk } from '../wire/stream-chunk.ts';
+import { MUST_PARSE, PlainChunkScanner } from './openai-chunk-scan.ts';
 
 export interface OpenAICompatibleSpec {
   provider: string;
@@ -146,7 +148,10 @@ export function createOpenAICompatibleAdapter(
       const response = await send('chat/completions', body, context);
       await failIfNotOk(response, context);
       return {
-        chunks: parseChunkBatches(response, context),
+        chunks: openAIStreamChunks({
+          events: sseEventBatches(response, context.deployment.name, context.signal),
+          label: context.deployment.name,
+        }),
         upstream: upstreamInfo(response),
         warnings,
       };
@@ -180,13 +185,27 @@ function invalidResponse(context: CallContext, where: string): SeedError {
 }
 
 /**
- * Chunks of an OpenAI-format stream, one batch per upstream read. Each chunk keeps the JSON
- * text it came from (json-text.ts), so the gateway relays it without serializing it again.
+ * Chunks of an OpenAI-format stream, one batch per upstream read (see `sseEventBatches`).
+ * Plain content chunks (no usage, no finish reason, no error; see openai-chunk-scan.ts) pass
+ * unparsed, as `UnparsedChunk`s; the rest are parsed, each keeping the JSON text it came from
+ * (json-text.ts), so the gateway relays every chunk without serializing it again. Throws a
+ * SeedError for an event that is not a chunk, an error event, or a stream that ends unfinished.
+ *
+ * @example
+ * const events = sseEventBatches(response, label, signal);
+ * for await (const chunks of openAIStreamChunks({ events, label })) {
+ *   for (const chunk of chunks) process.stdout.write(`data: ${streamChunkText(chunk)}\n\n`);
+ * }
  */
-async function* parseChunkBatches(response: UpstreamResponse, context: CallContext): AsyncGenerator<ChatCompletionChunk[]> {
+export async function* openAIStreamChunks(input: {
+  events: AsyncIterable<ReadonlyArray<{ data: string }>>;
+  /** Names the deployment in error messages. */
+  label: string;
+}): AsyncGenerator<StreamChunk[]> {
   let finished = false;
-  for await (const events of sseEventBatches(response, context.deployment.name, context.signal)) {
-    const batch: ChatCompletionChunk[] = [];
+  const scanner = new PlainChunkScanner();
+  for await (const events of input.events) {
+    const batch: StreamChunk[] = [];
     let done = false;
     let failure: unknown = null;
     try {
@@ -197,7 +216,12 @@ async function* parseChunkBatches(response: UpstreamResponse, context: CallConte
           done = true;
           break;
         }
-        const chunk = parseChunk(data, context);
+        const completionChars = scanner.scan(data);
+        if (completionChars !== MUST_PARSE) {
+          batch.push(new UnparsedChunk(data, completionChars));
+          continue;
+        }
+        const chunk = parseChunk(data, input.label);
         if (chunk.choices.some((choice) => choice.finish_reason)) finished = true;
         // Chunks with neither choices nor usage (Azure's prompt-filter results, sent first with an
         // empty id and object) carry nothing of the canonical format: clients do not get them.
@@ -214,31 +238,22 @@ async function* parseChunkBatches(response: UpstreamResponse, context: CallConte
   }
   // Some compatible servers omit [DONE]; a stream that reached a finish_reason is complete.
   if (finished) return;
-  throw new SeedError(
-    'upstream_invalid_response',
-    `Deployment ${context.deployment.name} ended the stream before it finished.`,
-  );
+  throw new SeedError('upstream_invalid_response', `Deployment ${input.label} ended the stream before it finished.`);
 }
 
-function parseChunk(data: string, context: CallContext): ChatCompletionChunk {
+function parseChunk(data: string, label: string): ChatCompletionChunk {
   let value: unknown;
   try {
     value = JSON.parse(data);
   } catch {
-    throw new SeedError(
-      'upstream_invalid_response',
-      `Deployment ${context.deployment.name} sent a stream event that is not JSON.`,
-    );
+    throw new SeedError('upstream_invalid_response', `Deployment ${label} sent a stream event that is not JSON.`);
   }
   if (!isChunk(value)) {
     const { message } = openAIErrorMessage(data);
     if (value !== null && typeof value === 'object' && 'error' in value) {
-      throw new SeedError('upstream_error', `Deployment ${context.deployment.name} failed mid-stream: ${message}`);
+      throw new SeedError('upstream_error', `Deployment ${label} failed mid-stream: ${message}`);
     }
-    throw new SeedError(
-      'upstream_invalid_response',
-      `Deployment ${context.deployment.name} sent a stream event that is not a chat.completion.chunk.`,
-    );
+    throw new SeedError('upstream_invalid_response', `Deployment ${label} sent a stream event that is not a chat.completion.chunk.`);
   }
   // Multi-line data (pretty-printed JSON over several `data:` lines) cannot be written back as
   // one SSE line: such a chunk is serialized again instead.

@@ -6,13 +6,8 @@
  */
 import type { Dispatcher } from 'undici';
 import type { z } from 'zod';
-import type {
-  ChatCompletion,
-  ChatCompletionChunk,
-  ChatCompletionRequest,
-  EmbeddingRequest,
-  EmbeddingResponse,
-} from '../wire/openai.ts';
+import type { ChatCompletion, ChatCompletionRequest, EmbeddingRequest, EmbeddingResponse } from '../wire/openai.ts';
+import type { StreamChunk } from '../wire/stream-chunk.ts';
 
 /** A deployment as an adapter sees it: resolved config, secrets interpolated. */
 export interface DeploymentTarget {
@@ -65,8 +60,10 @@ export interface ChatStreamResult {
   /**
    * Resolved once the upstream accepted the request (2xx headers); chunks follow in batches,
    * one per upstream read (never empty), so a fast stream costs one async step per read, not per chunk.
+   * A chunk is parsed, or a plain content chunk left as the upstream's text (`UnparsedChunk`,
+   * src/wire/stream-chunk.ts) when the adapter can vouch it carries nothing the gateway reads.
    */
-  chunks: AsyncIterable<readonly ChatCompletionChunk[]>;
+  chunks: AsyncIterable<readonly StreamChunk[]>;
   upstream: UpstreamInfo;
   warnings: string[];
 }

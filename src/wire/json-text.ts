@@ -3,7 +3,8 @@
  * unchanged (an OpenAI-format chunk or response from an OpenAI-compatible upstream) is written
  * back out without serializing it again. Values are never mutated after parsing (STYLE.md), so
  * the text stays true to the value; anything derived from a value (a spread copy, a translation)
- * is a new object without it.
+ * is a new object without it. (Plain content chunks of a stream are not parsed at all; they
+ * travel as text alone: stream-chunk.ts.)
  *
  * The text rides on a non-enumerable symbol property: spreads, `Object.keys`, `JSON.stringify`
  * and deep-equality checks do not see it. (A WeakMap from value to text was the first design;

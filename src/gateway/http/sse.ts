@@ -6,14 +6,13 @@
  */
 import type { ServerResponse } from 'node:http';
 import { toSeedError } from '../../errors.ts';
-import { toJsonText } from '../../wire/json-text.ts';
-import type { ChatCompletionChunk } from '../../wire/openai.ts';
+import { streamChunkText, type StreamChunk } from '../../wire/stream-chunk.ts';
 
 export async function writeEventStream(input: {
   response: ServerResponse;
   headers: Record<string, string>;
   /** Batches of chunks; each batch leaves in one write. */
-  chunks: AsyncIterable<readonly ChatCompletionChunk[]>;
+  chunks: AsyncIterable<readonly StreamChunk[]>;
   signal: AbortSignal;
   /**
    * How long a write may wait for the client to read before the connection is closed. A
@@ -62,8 +61,8 @@ export async function writeEventStream(input: {
         break;
       }
       let frames = '';
-      // A chunk relayed unchanged is written as the upstream's own JSON text (json-text.ts).
-      for (const chunk of batch) frames += `data: ${toJsonText(chunk)}\n\n`;
+      // A chunk relayed unchanged is written as the upstream's own JSON text (stream-chunk.ts).
+      for (const chunk of batch) frames += `data: ${streamChunkText(chunk)}\n\n`;
       await write(frames);
     }
     last = 'data: [DONE]\n\n';

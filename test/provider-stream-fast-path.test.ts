@@ -1,0 +1,286 @@
+/**
+ * The streaming fast path of OpenAI-format upstreams: plain content chunks pass as the
+ * upstream's text without JSON.parse, the chunks the gateway reads (finish reason, usage,
+ * errors) are parsed, and whatever the scan accepts JSON.parse accepts too, so a corrupted
+ * line is an error, never relayed garbage.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { SeedError } from '../src/errors.ts';
+import { MUST_PARSE, PlainChunkScanner } from '../src/providers/openai-chunk-scan.ts';
+import { openAIStreamChunks } from '../src/providers/openai-compatible.ts';
+import type { ChatCompletionChunk } from '../src/wire/openai.ts';
+import { UnparsedChunk, parsedChunk, streamChunkText, type StreamChunk } from '../src/wire/stream-chunk.ts';
+
+const head = '{"id":"chatcmpl-9x","object":"chat.completion.chunk","created":1730000000,"model":"gpt-4o-mini","system_fingerprint":"fp_1"';
+const contentLine = (content: string, tail = ',"usage":null') =>
+  `${head},"choices":[{"index":0,"delta":{"content":${JSON.stringify(content)}},"logprobs":null,"finish_reason":null}]${tail}}`;
+const FINISH_LINE = `${head},"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null}`;
+const USAGE_LINE = `${head},"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":50,"total_tokens":59}}`;
+
+/** Lines of the kinds upstreams send that must take the fast path. */
+const PLAIN_LINES: readonly string[] = [
+  contentLine(' the quick'),
+  contentLine('', ''),
+  `${head},"choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"x1"}`,
+  // Escapes, non-ASCII, an astral character (two UTF-16 units), a quote and a backslash.
+  contentLine('line\n"quoted" \\ tab\t é 😀 \u0001'),
+  String.raw`{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"caf\u00e9 \ud83d\ude00 \/"},"finish_reason":null}]}`,
+  // A tool-call argument delta: escaped JSON inside a string.
+  `${head},"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\\"city\\": \\"Par"}}]},"logprobs":null,"finish_reason":null}],"usage":null}`,
+  // Python's json.dumps spacing (vLLM, older servers), n = 2, numbers of every shape.
+  '{"id": "cmpl-1", "object": "chat.completion.chunk", "created": 1.5e9, "model": "llama", "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": null}, {"index": 1, "delta": {"content": "Yo!"}, "finish_reason": null}], "extra": [-0.25, 0, true, false, null, {}, []]}',
+  // Azure: content filter results on every content chunk.
+  '{"choices":[{"content_filter_results":{"hate":{"filtered":false,"severity":"safe"}},"delta":{"content":" Azure"},"finish_reason":null,"index":0,"logprobs":null}],"created":1,"id":"chatcmpl-a","model":"gpt-4o","object":"chat.completion.chunk","system_fingerprint":"fp"}',
+];
+
+/** The characters the gateway counts for a parsed chunk (src/gateway/calls.ts). */
+function parsedChars(chunk: ChatCompletionChunk): number {
+  let chars = 0;
+  for (const choice of chunk.choices) {
+    chars += (choice.delta.content?.length ?? 0) + (choice.delta.tool_calls?.reduce((sum, call) => sum + (call.function?.arguments?.length ?? 0), 0) ?? 0);
+  }
+  return chars;
+}
+
+/** Every string-valued `content` and `arguments` anywhere in a value: what the scan counts. */
+function contentChars(value: unknown): number {
+  if (Array.isArray(value)) return value.reduce((sum: number, item: unknown) => sum + contentChars(item), 0);
+  if (value === null || typeof value !== 'object') return 0;
+  let chars = 0;
+  for (const [key, item] of Object.entries(value)) {
+    chars += (key === 'content' || key === 'arguments') && typeof item === 'string' ? item.length : contentChars(item);
+  }
+  return chars;
+}
+
+/** Keys anywhere in a value, for checking that an accepted line has no `error`. */
+function hasKey(value: unknown, name: string): boolean {
+  if (Array.isArray(value)) return value.some((item) => hasKey(item, name));
+  if (value === null || typeof value !== 'object') return false;
+  return Object.entries(value).some(([key, item]) => key === name || hasKey(item, name));
+}
+
+/**
+ * What acceptance promises: the line parses, is a chunk with choices, and carries no usage,
+ * no finish reason and no error; and the count is what the parsed value holds.
+ */
+function assertAcceptedLineIsPlain(line: string, chars: number): void {
+  let value: unknown;
+  assert.doesNotThrow(() => (value = JSON.parse(line)), `accepted, but JSON.parse rejects: ${JSON.stringify(line)}`);
+  const chunk = value as ChatCompletionChunk;
+  assert.ok(chunk !== null && typeof chunk === 'object' && !Array.isArray(chunk), line);
+  assert.ok(Array.isArray(chunk.choices) && chunk.choices.length > 0, `accepted without choices: ${line}`);
+  assert.ok(chunk.usage === undefined || chunk.usage === null, `accepted with usage: ${line}`);
+  assert.ok(chunk.choices.every((choice) => choice.finish_reason === null || choice.finish_reason === undefined), `accepted with a finish reason: ${line}`);
+  assert.ok(!hasKey(value, 'error'), `accepted with an error: ${line}`);
+  assert.equal(chars, contentChars(value), `characters of ${line}`);
+}
+
+/**
+ * Scans `line` as the first line of a stream, and after `before` (the line a stream's scanner
+ * accepted last, whose text before its content string a line sharing it resumes from): both
+ * answers must agree.
+ */
+function plainChunkChars(line: string, before: string = PLAIN_LINES[0] as string): number {
+  const fresh = new PlainChunkScanner().scan(line);
+  const primed = new PlainChunkScanner();
+  assert.notEqual(primed.scan(before), MUST_PARSE, before);
+  assert.equal(primed.scan(line), fresh, `resumed after ${before}: ${line}`);
+  return fresh;
+}
+
+describe('PlainChunkScanner', () => {
+  test('plain content chunks take the fast path and count what the gateway would count', () => {
+    for (const line of PLAIN_LINES) {
+      const chars = plainChunkChars(line);
+      assert.notEqual(chars, MUST_PARSE, line);
+      assert.equal(chars, parsedChars(JSON.parse(line) as ChatCompletionChunk), line);
+      assertAcceptedLineIsPlain(line, chars);
+    }
+    assert.equal(plainChunkChars(contentLine('😀')), 2, 'UTF-16 code units, like String#length');
+  });
+
+  test('chunks the gateway reads are parsed, whatever their spacing', () => {
+    const mustParse = [
+      FINISH_LINE,
+      USAGE_LINE,
+      // finish_reason and usage with spaces around the colon, and pretty-printed (multi-line) JSON.
+      '{"choices":[{"index":0,"delta":{"content":"a"},"finish_reason" : "length"}]}',
+      '{"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":\t"stop"}]}',
+      '{"choices":[{"index":0,"delta":{"content":"a"}}],"usage" : {"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}',
+      '{"choices":[{"index":0,"delta":{"content":"a"}}],"usage":0}',
+      '{\n  "choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": null}]\n}',
+      // Errors, at the top or nested.
+      '{"error":{"message":"overloaded","type":"server_error"}}',
+      '{"choices":[{"index":0,"delta":{"content":"a"}}],"error":{"message":"x"}}',
+      '{"choices":[{"index":0,"delta":{"content":"a"},"content_filter_results":{"error":{"code":"x"}}}]}',
+      // Keys spelled with escapes could be usage or error in disguise.
+      String.raw`{"choices":[{"index":0,"delta":{"content":"a"}}],"us\u0061ge":{"prompt_tokens":1}}`,
+      // Not a chunk with choices: missing, empty (usage and Azure filter chunks), not an array, duplicated, nested only.
+      '{"id":"x","object":"chat.completion.chunk"}',
+      '{"choices":[],"prompt_filter_results":[]}',
+      '{"choices":[ ],"id":""}',
+      '{"choices":{"0":{"delta":{"content":"a"}}}}',
+      '{"choices":[{"delta":{}}],"choices":[{"delta":{"content":"a"}}]}',
+      '{"data":{"choices":[{"delta":{"content":"a"}}]}}',
+      // Not an object.
+      '[{"choices":[{"delta":{"content":"a"}}]}]',
+      '"{\\"choices\\":[1]}"',
+      'null',
+      '',
+    ];
+    for (const line of mustParse) assert.equal(plainChunkChars(line), MUST_PARSE, line);
+  });
+
+  test('truncated and corrupted lines that look like chunks are never accepted', () => {
+    const corrupt = [
+      // A missing brace: starts with {" and ends with }, but is not JSON.
+      '{"id":"x","choices":[{"delta":{"content":"a"}}]',
+      '{"choices":[}',
+      '{"choices":[{"delta":{"content":"a"}]}',
+      '{"choices":[{"delta":{"content":"a}}]}',
+      '{"choices":[{"delta":{"content":"a"}}]}}',
+      '{"choices":[{"delta":{"content":"a"}}]}{"choices":[{"delta":{"content":"b"}}]}',
+      '{"choices":[{"delta":{"content":"a\\x"}}]}',
+      '{"choices":[{"delta":{"content":"a\\u12"}}]}',
+      '{"choices":[{"delta":{"content":"a\tb"}}]}',
+      '{"choices":[{"delta":{"content":"a"},}]}',
+      '{"choices":[{"delta":{"content":"a"}},]}',
+      '{"choices":[{"delta":{"content" "a"}}]}',
+      '{"choices":[{"index":01,"delta":{"content":"a"}}]}',
+      '{"choices":[{"index":1.,"delta":{"content":"a"}}]}',
+      '{"choices":[{"index":-,"delta":{"content":"a"}}]}',
+      '{"choices":[{"logprobs":nul,"delta":{"content":"a"}}]}',
+      '{"choices":[{"logprobs":NaN,"delta":{"content":"a"}}]}',
+      "{'choices':[{'delta':{'content':'a'}}]}",
+    ];
+    for (const line of corrupt) {
+      assert.throws(() => JSON.parse(line), `the case is invalid JSON: ${line}`);
+      assert.equal(plainChunkChars(line), MUST_PARSE, line);
+    }
+  });
+
+  test('fuzz: whatever the scan accepts, JSON.parse accepts, with the same meaning', () => {
+    const replacements = ['{', '}', '[', ']', '"', '\\', ':', ',', ' ', '\t', '\n', 'n', 'u', '0', '-', '.', 'e', '\u0001', 'x'];
+    let accepted = 0;
+    let checked = 0;
+    for (const original of [...PLAIN_LINES, FINISH_LINE, USAGE_LINE]) {
+      // A mutation after the content string is scanned from where the original resumes.
+      const before = PLAIN_LINES.includes(original) ? original : (PLAIN_LINES[0] as string);
+      const check = (line: string) => {
+        checked += 1;
+        const chars = plainChunkChars(line, before);
+        if (chars === MUST_PARSE) return;
+        accepted += 1;
+        assertAcceptedLineIsPlain(line, chars);
+      };
+      for (let cut = 0; cut < original.length; cut += 1) check(original.slice(0, cut));
+      for (let at = 0; at < original.length; at += 1) {
+        check(original.slice(0, at) + original.slice(at + 1));
+        for (const replacement of replacements) {
+          check(original.slice(0, at) + replacement + original.slice(at + 1));
+          check(original.slice(0, at) + replacement + original.slice(at));
+        }
+      }
+      for (const other of PLAIN_LINES) check(original.slice(0, original.length >> 1) + other.slice(other.length >> 1));
+    }
+    // Deleting a character inside a string or a number keeps a valid plain chunk, so some are accepted.
+    assert.ok(accepted > 100 && checked > 50_000, `${accepted} of ${checked}`);
+  });
+});
+
+/** Events as `sseEventBatches` yields them: one batch per read. */
+async function* eventBatches(batches: ReadonlyArray<readonly string[]>): AsyncGenerator<Array<{ data: string }>> {
+  for (const batch of batches) yield batch.map((data) => ({ data }));
+}
+
+async function collect(batches: ReadonlyArray<readonly string[]>): Promise<{ chunks: StreamChunk[]; error: unknown }> {
+  const chunks: StreamChunk[] = [];
+  try {
+    for await (const batch of openAIStreamChunks({ events: eventBatches(batches), label: 'dep' })) chunks.push(...batch);
+    return { chunks, error: null };
+  } catch (error) {
+    return { chunks, error };
+  }
+}
+
+/** Counts JSON.parse calls (every caller's) while `run` runs. */
+async function countingParses<T>(run: () => Promise<T>): Promise<{ result: T; parsed: string[] }> {
+  const original = JSON.parse;
+  const parsed: string[] = [];
+  JSON.parse = ((text: string, reviver?: Parameters<typeof JSON.parse>[1]) => {
+    parsed.push(text);
+    return original(text, reviver);
+  }) as typeof JSON.parse;
+  try {
+    return { result: await run(), parsed };
+  } finally {
+    JSON.parse = original;
+  }
+}
+
+describe('openAIStreamChunks', () => {
+  const words = Array.from({ length: 50 }, (_, index) => ` word${index}`);
+  const stream = [contentLine('', ''), ...words.map((word) => contentLine(word)), FINISH_LINE, USAGE_LINE, '[DONE]'];
+
+  test('content chunks pass unparsed with their text; only the finish and usage chunks are parsed', async () => {
+    // Reads of one, two and three events, as a network delivers them.
+    const batches: string[][] = [];
+    for (let at = 0, size = 1; at < stream.length; at += size, size = (size % 3) + 1) batches.push(stream.slice(at, at + size));
+    assert.deepEqual(batches.flat(), stream);
+    const { result, parsed } = await countingParses(() => collect(batches));
+    assert.equal(result.error, null);
+    assert.deepEqual(parsed, [FINISH_LINE, USAGE_LINE], 'JSON.parse ran for exactly the chunks the gateway reads');
+    assert.equal(result.chunks.length, 53);
+    assert.deepEqual(result.chunks.map(streamChunkText), stream.slice(0, -1), 'every chunk leaves as the upstream wrote it');
+    assert.equal(result.chunks.filter((chunk) => chunk instanceof UnparsedChunk).length, 51);
+    assert.equal(
+      result.chunks.reduce((sum, chunk) => sum + (chunk instanceof UnparsedChunk ? chunk.completionChars : 0), 0),
+      words.join('').length,
+    );
+    // Parsed on demand (payload capture), an unparsed chunk is the chunk the old path produced.
+    const second = result.chunks[1] as StreamChunk;
+    assert.deepEqual(parsedChunk(second), JSON.parse(contentLine(' word0')));
+    assert.equal(streamChunkText(parsedChunk(second)), contentLine(' word0'), 'and still relays as its text');
+  });
+
+  test('a corrupted line that looks like a content chunk fails the stream after what came before', async () => {
+    for (const corrupt of ['{"id":"x","choices":[{"delta":{"content":"a"}}]', '{"choices":[}', contentLine('half').slice(0, 60) + '}']) {
+      const { chunks, error } = await collect([[contentLine('a'), corrupt, contentLine('b')], [FINISH_LINE, '[DONE]']]);
+      assert.deepEqual(chunks.map(streamChunkText), [contentLine('a')], corrupt);
+      assert.ok(error instanceof SeedError, String(error));
+      assert.equal(error.code, 'upstream_invalid_response');
+      assert.match(error.message, /dep sent a stream event that is not JSON/);
+    }
+  });
+
+  test('an error event mid-stream is upstream_error; JSON that is not a chunk is upstream_invalid_response', async () => {
+    const failed = await collect([[contentLine('a')], ['{"error":{"message":"The server is overloaded","type":"server_error"}}']]);
+    assert.ok(failed.error instanceof SeedError);
+    assert.equal(failed.error.code, 'upstream_error');
+    assert.match(failed.error.message, /dep failed mid-stream: The server is overloaded/);
+    for (const value of ['{"id":"x"}', '[1,2]', '42', '{"choices":{"a":1}}']) {
+      const { error } = await collect([[contentLine('a'), value]]);
+      assert.ok(error instanceof SeedError, value);
+      assert.equal(error.code, 'upstream_invalid_response', value);
+      assert.match(error.message, /not a chat\.completion\.chunk/, value);
+    }
+  });
+
+  test('usage and finish reasons are found whatever the spacing; pretty JSON is written on one line', async () => {
+    const spacedFinish = '{"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason" : "length"}]}';
+    const spacedUsage = '{"id": "c", "choices": [], "usage" : {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}}';
+    const pretty = '{\n  "id": "c",\n  "choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": null}]\n}';
+    // No [DONE]: only a finish reason the fast path did not miss lets the stream end complete.
+    const { chunks, error } = await collect([[pretty, spacedFinish, spacedUsage]]);
+    assert.equal(error, null);
+    assert.ok(chunks.every((chunk) => !(chunk instanceof UnparsedChunk)));
+    assert.equal(streamChunkText(chunks[0] as StreamChunk), JSON.stringify(JSON.parse(pretty)));
+    assert.deepEqual(parsedChunk(chunks[2] as StreamChunk).usage, { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 });
+    // Without the finish chunk, the same stream is unfinished.
+    const unfinished = await collect([[pretty, contentLine('b')]]);
+    assert.ok(unfinished.error instanceof SeedError);
+    assert.match(unfinished.error.message, /ended the stream before it finished/);
+  });
+});
