@@ -8,14 +8,16 @@
  * Flags: --only overhead,profile,soak,limits,ledger  --targets direct,nginx,undici,seed,portkey
  *        --duration SECONDS (per phase, default 5)  --rounds N (default 3)  --concurrency N (50)
  *        --rate REQ_PER_S (500)  --soak-requests N (50000; the issue asks for 1M)  --output FILE (docs/benchmarks.md)
- *        --no-write (print only)
+ *        --no-write (print only)  --render FILE (no run: re-render a saved run with the current analysis.md)
+ * Every run also saves its measurements to bench/results/last-run.json, so the hand-written
+ * analysis can be finished after the numbers exist: `npm run bench -- --render bench/results/last-run.json`.
  * Environment: SEED_BENCH_CONFIG (a Seed config file to use instead of the generated one),
  *              SEED_BENCH_KEY (virtual key sent as `Authorization: Bearer …` to Seed).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeMachine } from './lib/machine.ts';
 import { renderReport, type RunReport } from './lib/report.ts';
@@ -40,8 +42,30 @@ const { values } = parseArgs({
     'soak-requests': { type: 'string', default: '50000' },
     output: { type: 'string', default: 'docs/benchmarks.md' },
     'no-write': { type: 'boolean', default: false },
+    render: { type: 'string' },
   },
 });
+
+const analysisFile = resolve(import.meta.dirname, 'analysis.md');
+const savedRunFile = resolve(import.meta.dirname, 'results', 'last-run.json');
+
+/** Prints the report with the current analysis.md and, unless --no-write, writes it to --output. */
+function publish(report: RunReport, log: (line: string) => void): void {
+  if (existsSync(analysisFile)) report.analysis = readFileSync(analysisFile, 'utf8');
+  else delete report.analysis;
+  const markdown = renderReport(report);
+  process.stdout.write(`\n${markdown}`);
+  if (!values['no-write']) {
+    writeFileSync(resolve(import.meta.dirname, '..', values.output), markdown);
+    log(`wrote ${values.output}`);
+  }
+}
+
+if (values.render !== undefined) {
+  const saved = JSON.parse(readFileSync(resolve(values.render), 'utf8')) as RunReport;
+  publish(saved, (line) => process.stderr.write(`${line}\n`));
+  process.exit(0);
+}
 
 function positiveNumber(name: string, text: string): number {
   const value = Number(text);
@@ -112,14 +136,10 @@ try {
   if (only.includes('soak')) {
     report.soak = await runSoak({ requests: soakRequests, concurrency, workDirectory, log });
   }
-  const analysisFile = resolve(import.meta.dirname, 'analysis.md');
-  if (existsSync(analysisFile)) report.analysis = readFileSync(analysisFile, 'utf8');
-  const markdown = renderReport(report);
-  process.stdout.write(`\n${markdown}`);
-  if (!values['no-write']) {
-    writeFileSync(resolve(import.meta.dirname, '..', values.output), markdown);
-    log(`wrote ${values.output}`);
-  }
+  mkdirSync(dirname(savedRunFile), { recursive: true });
+  writeFileSync(savedRunFile, JSON.stringify(report));
+  log(`measurements saved to ${savedRunFile}`);
+  publish(report, log);
 } finally {
   if (!only.includes('profile')) rmSync(workDirectory, { recursive: true, force: true });
 }
