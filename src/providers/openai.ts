@@ -25,11 +25,11 @@ export const openAIProvider: ProviderDefinition = {
         url: (deployment, operation) => joinUrl(deployment.baseUrl, operation),
         authHeaders: (deployment) => {
           const options = optionsOf(optionsSchema, deployment);
-          return {
-            ...(deployment.apiKey ? { authorization: `Bearer ${deployment.apiKey}` } : {}),
-            ...(options.organization ? { 'openai-organization': options.organization } : {}),
-            ...(options.project ? { 'openai-project': options.project } : {}),
-          };
+          const headers: Record<string, string> = {};
+          if (deployment.apiKey) headers['authorization'] = `Bearer ${deployment.apiKey}`;
+          if (options.organization) headers['openai-organization'] = options.organization;
+          if (options.project) headers['openai-project'] = options.project;
+          return headers;
         },
         sendsModel: true,
         streamUsage: () => true,
