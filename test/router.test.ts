@@ -211,6 +211,49 @@ test('the deadline aborts a hanging attempt and is reported as deadline_exceeded
   assert.ok(elapsed >= 140 && elapsed < 1000, `elapsed ${elapsed} ms`);
 });
 
+test('given abort, the router aborts the caller\'s own signal at the deadline and reports deadline_exceeded', async () => {
+  const { router } = setup({ now: Date.now });
+  const controller = new AbortController();
+  let attemptSignal: AbortSignal | undefined;
+  const result = await router.route({
+    routeName: 'backup',
+    signal: controller.signal,
+    abort: (reason) => controller.abort(reason),
+    deadlineAt: Date.now() + 100,
+    run: (attempt) =>
+      new Promise<{ value: string }>((_resolve, reject) => {
+        attemptSignal = attempt.signal;
+        attempt.signal.addEventListener('abort', () => reject(new SeedError('upstream_timeout', 'aborted')));
+      }),
+  });
+  // One signal for the call: the attempt ran on the caller's, which the deadline aborted.
+  assert.equal(attemptSignal, controller.signal);
+  assert.ok(!result.ok);
+  assert.equal(result.error.code, 'deadline_exceeded');
+  assert.ok(controller.signal.reason instanceof SeedError);
+  assert.equal((controller.signal.reason as SeedError).code, 'deadline_exceeded');
+});
+
+test('given abort, a client that leaves first stays client_closed_request, and the deadline timer no longer fires', async () => {
+  const { router } = setup({ now: Date.now });
+  const controller = new AbortController();
+  const leaving = new SeedError('client_closed_request', 'The client closed the request.');
+  const result = await router.route({
+    routeName: 'backup',
+    signal: controller.signal,
+    abort: (reason) => controller.abort(reason),
+    deadlineAt: Date.now() + 80,
+    run: (attempt) =>
+      new Promise<{ value: string }>((_resolve, reject) => {
+        attempt.signal.addEventListener('abort', () => setTimeout(() => reject(new SeedError('client_closed_request', 'gone')), 150));
+        setTimeout(() => controller.abort(leaving), 10);
+      }),
+  });
+  assert.ok(!result.ok);
+  assert.equal(result.error.code, 'client_closed_request');
+  assert.equal(controller.signal.reason, leaving);
+});
+
 test('backoff is exponential with full jitter and capped', () => {
   const policy = { initialDelayMs: 100, maxDelayMs: 1000 };
   assert.equal(jitteredBackoff(policy, 1, () => 0.999999), 99);

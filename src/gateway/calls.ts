@@ -20,8 +20,14 @@ export interface CallInput<Body> {
   purpose: Purpose;
   priority: Priority;
   requestId: string;
-  /** Aborts when the client goes away. */
+  /** Aborts when the client goes away (and, with `abort`, when the call's deadline passes). */
   signal: AbortSignal;
+  /**
+   * Aborts `signal`; given, the router aborts it at the call's deadline rather than creating a
+   * second signal (see `RouteCallInput.abort`). The HTTP layer passes it; callers that share one
+   * signal across calls must not.
+   */
+  abort?: (reason: SeedError) => void;
 }
 
 /** What the service tells the HTTP layer about a finished (or started) call. */
@@ -69,6 +75,17 @@ export interface CallServiceDependencies {
   /** Version of a deployment's terms profile, for the record. */
   termsVersion: (deployment: Deployment) => string | null;
   now: () => number;
+}
+
+/**
+ * Whether the call's signal says the client went away. With `CallInput.abort` the same signal
+ * also aborts at the deadline (reason: a deadline_exceeded SeedError), when the client is still
+ * there to be told; any other reason counts as the client leaving.
+ */
+export function clientLeft(signal: AbortSignal): boolean {
+  if (!signal.aborted) return false;
+  const reason: unknown = signal.reason;
+  return !(reason instanceof SeedError && reason.code === 'deadline_exceeded');
 }
 
 export class CallFailure extends Error {
@@ -214,6 +231,7 @@ export function createCallService(dependencies: CallServiceDependencies) {
     const result = await router.route({
       routeName: input.body.model,
       signal: input.signal,
+      abort: input.abort,
       deadlineAt,
       // Batch work waits out upstream retry-after as long as its deadline allows. (A value, not a
       // conditional spread: keys after a spread in a literal take Node 20's slow path.)
@@ -309,10 +327,10 @@ export function createCallService(dependencies: CallServiceDependencies) {
           step = await iterator.next();
         }
       } catch (error) {
-        outcome = input.signal.aborted ? new SeedError('client_closed_request', 'The client closed the stream.') : toSeedError(error);
+        outcome = clientLeft(input.signal) ? new SeedError('client_closed_request', 'The client closed the stream.') : toSeedError(error);
         throw outcome;
       } finally {
-        if (input.signal.aborted && !outcome) outcome = new SeedError('client_closed_request', 'The client closed the stream.');
+        if (clientLeft(input.signal) && !outcome) outcome = new SeedError('client_closed_request', 'The client closed the stream.');
         await iterator.return?.();
         // Without upstream usage (aborted, failed, or a server that sends none), settle on
         // what was streamed: Seed's estimate, marked as such in the record.

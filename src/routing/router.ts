@@ -42,6 +42,12 @@ export interface RouteCallInput<T> {
   routeName: string;
   /** The client's signal; the router adds the deadline to it. */
   signal: AbortSignal;
+  /**
+   * Aborts `signal` itself. Given, the router aborts the caller's signal at the deadline instead
+   * of creating a second controller linked to it (in Node 20 an AbortController is ~1.7 KB and a
+   * measurable share of a call's CPU); the signal's reason then tells a deadline from a client.
+   */
+  abort?: (reason: SeedError) => void;
   /** Absolute deadline (epoch ms) for the whole call. */
   deadlineAt: number;
   /**
@@ -106,19 +112,19 @@ export function createRouter(dependencies: RouterDependencies) {
       return { ok: false, error: exclusion ?? noDeployment(first), route: first, deployment: undefined, attempts: 0 };
     }
 
-    // One controller per call, aborted by the client's signal or by the deadline timer. Node 20's
-    // AbortSignal.any cost more than the rest of the router per call in a profile.
+    // One signal per call, aborted by the client or by the deadline timer: the caller's own when
+    // it lets the router abort it, otherwise a controller linked to it (Node 20's AbortSignal.any
+    // cost more than the rest of the router per call in a profile).
     const remaining = () => input.deadlineAt - now();
-    const controller = new AbortController();
+    const { signal, abort } = input.abort ? { signal: input.signal, abort: input.abort } : linkedSignal(input.signal);
     let deadlinePassed = false;
     const timer = setTimeout(() => {
+      // Already aborted by the client: that stays the reason.
+      if (signal.aborted) return;
       deadlinePassed = true;
-      controller.abort(new SeedError('deadline_exceeded', `The call to ${first.name} did not finish before its deadline.`));
+      abort(new SeedError('deadline_exceeded', `The call to ${first.name} did not finish before its deadline.`));
     }, Math.max(0, remaining()));
-    // Stays attached after `route` returns: a stream's body is still read with this signal.
-    if (input.signal.aborted) controller.abort(input.signal.reason);
-    else input.signal.addEventListener('abort', () => controller.abort(input.signal.reason), { once: true });
-    const signal = controller.signal;
+    const clientClosed = () => input.signal.aborted && !deadlinePassed;
     const tried = new Set<string>();
     const retry = first.retry;
     let attempts = 0;
@@ -178,7 +184,7 @@ export function createRouter(dependencies: RouterDependencies) {
         } catch (thrown) {
           const thrownError = asSeedError(thrown);
           const pastDeadline =
-            !input.signal.aborted &&
+            !clientClosed() &&
             (deadlinePassed || (boundByDeadline && thrownError.code === 'upstream_timeout'));
           const error = pastDeadline ? deadlineError(first) : thrownError;
           lastError = error;
@@ -198,7 +204,7 @@ export function createRouter(dependencies: RouterDependencies) {
       clearTimeout(timer);
     }
 
-    if (input.signal.aborted) {
+    if (clientClosed()) {
       lastError = new SeedError('client_closed_request', 'The client closed the request.');
     } else if (deadlinePassed) {
       lastError = deadlineError(first);
@@ -216,6 +222,17 @@ export function createRouter(dependencies: RouterDependencies) {
 }
 
 export type Router = ReturnType<typeof createRouter>;
+
+/**
+ * A signal of the router's own that follows `client`. The link stays after `route` returns: a
+ * stream's body is still read with this signal, and a client that leaves must stop it.
+ */
+function linkedSignal(client: AbortSignal): { signal: AbortSignal; abort: (reason: SeedError) => void } {
+  const controller = new AbortController();
+  if (client.aborted) controller.abort(client.reason);
+  else client.addEventListener('abort', () => controller.abort(client.reason), { once: true });
+  return { signal: controller.signal, abort: (reason) => controller.abort(reason) };
+}
 
 /** Exponential backoff with full jitter: uniform in [0, min(max, initial·2^(n-1))]. */
 export function jitteredBackoff(policy: { initialDelayMs: number; maxDelayMs: number }, retryNumber: number, random: () => number): number {

@@ -77,16 +77,17 @@ function metaHeaders(meta: CallMeta): Record<string, string> {
 }
 
 /**
- * An AbortSignal that fires when the client goes away before the response is complete. The
- * response's 'close' is enough: it fires when the connection drops at any point after the body
- * was read (the handler runs only then), and the request's deprecated 'aborted' adds nothing.
+ * The call's signal: aborted when the client goes away before the response is complete, and by
+ * the router when the call's deadline passes (through `abort`; one signal per call). The
+ * response's 'close' is enough to see the client leave: it fires when the connection drops at
+ * any point after the body was read (the handler runs only then).
  */
-function clientSignal(reply: FastifyReply): AbortSignal {
+function callSignal(reply: FastifyReply): { signal: AbortSignal; abort: (reason: SeedError) => void } {
   const controller = new AbortController();
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) controller.abort(new SeedError('client_closed_request', 'The client closed the request.'));
   });
-  return controller.signal;
+  return { signal: controller.signal, abort: (reason) => controller.abort(reason) };
 }
 
 export async function createGatewayApp(options: GatewayAppOptions): Promise<FastifyInstance> {
@@ -162,7 +163,7 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
       purpose: parsePurpose(request.headers['x-seed-purpose']),
       priority: priorityOf(request),
       requestId,
-      signal: clientSignal(reply),
+      ...callSignal(reply),
     };
   }
 

@@ -7,6 +7,7 @@
 import type { ServerResponse } from 'node:http';
 import { toSeedError } from '../../errors.ts';
 import { streamChunkText, type StreamChunk } from '../../wire/stream-chunk.ts';
+import { clientLeft } from '../calls.ts';
 
 export async function writeEventStream(input: {
   response: ServerResponse;
@@ -40,7 +41,7 @@ export async function writeEventStream(input: {
     if (!response.destroyed) response.uncork();
   };
   const write = async (text: string): Promise<void> => {
-    if (response.destroyed || input.signal.aborted) return;
+    if (response.destroyed || clientLeft(input.signal)) return;
     if (first) first = false;
     else if (!corked) {
       corked = true;
@@ -53,11 +54,11 @@ export async function writeEventStream(input: {
   try {
     // The iterator must always be consumed (not just returned), so the call is settled and recorded.
     for await (const batch of input.chunks) {
-      if (input.signal.aborted || response.destroyed) {
+      if (clientLeft(input.signal) || response.destroyed) {
         // Leaving the loop settles and records the call at once; a connection destroyed a
         // moment ago has not emitted `close` (which aborts the signal) yet, and would be
         // recorded as a complete stream.
-        if (!input.signal.aborted) await closed(response);
+        if (!clientLeft(input.signal)) await closed(response);
         break;
       }
       let frames = '';
@@ -71,7 +72,7 @@ export async function writeEventStream(input: {
     last = `data: ${JSON.stringify(error.toBody())}\n\n`;
   } finally {
     // The last frame goes out with the end of the response: one write, not two.
-    if (!response.destroyed) response.end(input.signal.aborted ? undefined : last);
+    if (!response.destroyed) response.end(clientLeft(input.signal) ? undefined : last);
   }
 }
 
