@@ -7,7 +7,7 @@
  *
  * Flags: --only overhead,profile,soak,limits,ledger  --targets direct,nginx,undici,seed,portkey
  *        --duration SECONDS (per phase, default 5)  --rounds N (default 3)  --concurrency N (50)
- *        --rate REQ_PER_S (500)  --soak-requests N (50000; the issue asks for 1M)  --output FILE (docs/benchmarks.md)
+ *        --rate REQ_PER_S (500)  --pairs N (alternating 1 s slice pairs per paired ratio, 10)  --soak-requests N (50000; the issue asks for 1M)  --output FILE (docs/benchmarks.md)
  *        --no-write (print only)  --render FILE (no run: re-render a saved run with the current analysis.md)
  * Every run also saves its measurements to bench/results/last-run.json, so the hand-written
  * analysis can be finished after the numbers exist: `npm run bench -- --render bench/results/last-run.json`.
@@ -39,6 +39,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '50' },
     rate: { type: 'string', default: '500' },
+    pairs: { type: 'string', default: '10' },
     'soak-requests': { type: 'string', default: '50000' },
     output: { type: 'string', default: 'docs/benchmarks.md' },
     'no-write': { type: 'boolean', default: false },
@@ -85,6 +86,8 @@ const durationSeconds = positiveNumber('duration', values.duration);
 const rounds = Math.round(positiveNumber('rounds', values.rounds));
 const concurrency = Math.round(positiveNumber('concurrency', values.concurrency));
 const ratePerSecond = positiveNumber('rate', values.rate);
+const pairs = Number(values.pairs);
+if (!Number.isInteger(pairs) || pairs < 0) throw new Error(`--pairs: expected a whole number, got ${values.pairs}`);
 const soakRequests = Math.round(positiveNumber('soak-requests', values['soak-requests']));
 const argumentsText = process.argv.slice(2).join(' ');
 
@@ -107,7 +110,7 @@ log(`work directory ${workDirectory}; Seed wiring: ${wiring.summary}`);
 
 try {
   if (only.includes('overhead')) {
-    report.overhead = await runOverhead({ durationSeconds, rounds, concurrency, ratePerSecond, only: targets, workDirectory, log });
+    report.overhead = await runOverhead({ durationSeconds, rounds, concurrency, ratePerSecond, pairs, only: targets, workDirectory, log });
   }
   if (only.includes('profile')) {
     report.profile = await runProfile({ durationSeconds: Math.max(durationSeconds, 5), concurrency, workDirectory, log });

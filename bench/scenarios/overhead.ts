@@ -4,10 +4,16 @@
  * over all of them) each target gets four phases: closed loop at fixed concurrency and open
  * loop at a fixed rate, each non-streaming and streaming. Rounds are summarized by their median;
  * ratios and added latencies are computed within a round, then the median is taken.
+ *
+ * The machine's speed drifts within seconds (CPU steal from neighbours), which a 5 s phase per
+ * target cannot separate from a difference between targets. So the throughput ratios the
+ * issue's targets are judged on are also measured paired: Seed and one baseline alternate in
+ * 1 s closed-loop slices, which one goes first alternating too, and each adjacent pair gives
+ * one ratio; the median of the pairs is reported with its quartiles.
  */
 import { closedLoop, checkTarget, openLoop, type RequestShape } from '../lib/load.ts';
 import { sampleProcess, systemBusyMs } from '../lib/proc.ts';
-import { median } from '../lib/stats.ts';
+import { median, percentile } from '../lib/stats.ts';
 import { startNodeServer } from '../lib/children.ts';
 import { startTargets, type SkippedTarget, type Target, type TargetId } from '../lib/targets.ts';
 
@@ -16,6 +22,8 @@ export interface OverheadOptions {
   rounds: number;
   concurrency: number;
   ratePerSecond: number;
+  /** Alternating 1 s slice pairs per baseline and mode for the paired ratios (0: none). */
+  pairs: number;
   only: readonly TargetId[];
   workDirectory: string;
   log: (line: string) => void;
@@ -66,9 +74,21 @@ export interface PhaseSummary {
   sendLagP99Ms: number;
 }
 
+/** Seed's closed-loop throughput over a baseline's, from alternating 1 s slices. */
+export interface PairedRatio {
+  baseline: TargetId;
+  stream: boolean;
+  /** One ratio per pair of adjacent slices (Seed req/s ÷ baseline req/s). */
+  ratios: number[];
+  median: number;
+  lowerQuartile: number;
+  upperQuartile: number;
+}
+
 export interface OverheadResult {
   options: Omit<OverheadOptions, 'log' | 'workDirectory'>;
   targets: TargetSummary[];
+  paired: PairedRatio[];
   skipped: SkippedTarget[];
   simulatorPeakRssMiB: number;
 }
@@ -129,6 +149,29 @@ async function measurePhase(input: {
     cpuMicrosecondsPerRequest: perRequest(proxyBefore, proxyAfter),
     simulatorCpuMicrosecondsPerRequest: perRequest(simulatorBefore, simulatorAfter),
     otherLoadCores,
+  };
+}
+
+/** Alternates 1 s closed-loop slices of `seed` and `baseline`; one ratio per pair. */
+async function pairedRatio(input: { seed: Target; baseline: Target; stream: boolean; options: OverheadOptions }): Promise<PairedRatio> {
+  const { seed, baseline, stream, options } = input;
+  const slice = async (target: Target) =>
+    (await closedLoop({ request: requestFor(target, stream), connections: options.concurrency, durationSeconds: 1 })).requestsPerSecond;
+  const ratios: number[] = [];
+  for (let pair = 0; pair < options.pairs; pair += 1) {
+    // Who goes first alternates, so a machine speeding up or slowing down favours neither.
+    const seedFirst = pair % 2 === 0;
+    const first = await slice(seedFirst ? seed : baseline);
+    const second = await slice(seedFirst ? baseline : seed);
+    ratios.push(seedFirst ? first / second : second / first);
+  }
+  return {
+    baseline: baseline.id,
+    stream,
+    ratios,
+    median: median(ratios),
+    lowerQuartile: percentile(ratios, 0.25),
+    upperQuartile: percentile(ratios, 0.75),
   };
 }
 
@@ -200,6 +243,20 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
       }
     }
 
+    const paired: PairedRatio[] = [];
+    const seed = targets.find((target) => target.id === 'seed');
+    for (const baseline of targets.filter((target) => target.id === 'undici' || target.id === 'portkey')) {
+      if (!seed || options.pairs <= 0) break;
+      for (const stream of [false, true]) {
+        const result = await pairedRatio({ seed, baseline, stream, options });
+        paired.push(result);
+        log(
+          `paired seed/${baseline.id} ${stream ? 'stream' : 'non-stream'}: median ${result.median.toFixed(2)}× ` +
+            `(quartiles ${result.lowerQuartile.toFixed(2)}–${result.upperQuartile.toFixed(2)}, ${result.ratios.length} pairs of 1 s slices)`,
+        );
+      }
+    }
+
     const summaries: TargetSummary[] = targets.map((target) => {
       const sample = target.server ? sampleProcess(target.server.pid) : undefined;
       return {
@@ -213,7 +270,7 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
     });
     const simulatorSample = sampleProcess(simulator.pid);
     const { log: _log, workDirectory: _workDirectory, ...reported } = options;
-    return { options: reported, targets: summaries, skipped, simulatorPeakRssMiB: simulatorSample ? simulatorSample.peakRssKiB / 1024 : Number.NaN };
+    return { options: reported, targets: summaries, paired, skipped, simulatorPeakRssMiB: simulatorSample ? simulatorSample.peakRssKiB / 1024 : Number.NaN };
   } finally {
     for (const target of started.targets) await target.server?.stop();
     await simulator.stop();
