@@ -13,7 +13,7 @@ import { sql } from 'kysely';
 import { openStore, type Store } from '../src/store/index.ts';
 import { CALL_COLUMN_TYPES, CALL_COLUMNS } from '../src/store/call-rows.ts';
 import type { CallRecord } from '../src/ledger/types.ts';
-import { makeCall, testBackends, type Backend, type TestDatabase } from './helpers/backends.ts';
+import { makeCall, storePerSuite, testBackends, type Backend, type TestDatabase } from './helpers/backends.ts';
 
 /** Text that a hand-built SQL or array literal would get wrong: quotes, escapes, separators, non-ASCII. */
 const AWKWARD_TEXT = `héllo 世界 🌱 "quoted" 'single' \\back\\slash {a,b} (c) $1 ? NULL\n\ttab, comma`;
@@ -44,14 +44,7 @@ for (const { label, backend } of suites) {
   describe(`insertCalls (${label})`, { skip: backend.skip }, () => {
     let database: TestDatabase;
     let store: Store;
-    before(async () => {
-      database = await backend.createDatabase();
-      store = await openStore(database.storeOptions);
-    });
-    after(async () => {
-      await store.close();
-      await database.dispose();
-    });
+    storePerSuite(backend, (opened) => ({ database, store } = opened));
 
     test('the column list names every column of the live table, with its PostgreSQL type', async () => {
       if (store.dialect === 'sqlite') {

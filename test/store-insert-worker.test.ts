@@ -19,7 +19,7 @@ import { CallInsertThread, startCallInsertWorker } from '../src/store/call-inser
 import { toCallValues } from '../src/store/call-rows.ts';
 import { SQLITE_BUSY_TIMEOUT_MS } from '../src/store/sqlite-connection.ts';
 import type { CallRecord } from '../src/ledger/types.ts';
-import { makeCall, testBackends, type TestDatabase } from './helpers/backends.ts';
+import { makeCall, storePerSuite, testBackends, type TestDatabase } from './helpers/backends.ts';
 
 const sqliteBackend = (await testBackends()).find((backend) => backend.name === 'sqlite');
 if (sqliteBackend === undefined) throw new Error('no sqlite backend');
@@ -63,14 +63,7 @@ function reachableThread(path: string): { thread: CallInsertThread; workers: Wor
 describe('SQLite insert worker', () => {
   let database: TestDatabase;
   let store: Store;
-  before(async () => {
-    database = await backend.createDatabase();
-    store = await openStore(database.storeOptions);
-  });
-  after(async () => {
-    await store.close();
-    await database.dispose();
-  });
+  storePerSuite(backend, (opened) => ({ database, store } = opened));
 
   test('a file store inserts on another thread; sqlite::memory: stays on this one', async () => {
     const connection = await connect({ url: database.storeOptions.url });

@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import { openStore, MIGRATIONS, type Store, type UsageDimension, type UsageQuery, type UsageRow } from '../src/store/index.ts';
 import type { CallRecord } from '../src/ledger/types.ts';
 import { isSeedError } from '../src/errors.ts';
-import { makeCall, testBackends, type TestDatabase } from './helpers/backends.ts';
+import { makeCall, storePerSuite, testBackends, type TestDatabase } from './helpers/backends.ts';
 
 const DAY = 86_400_000;
 const START = Date.UTC(2025, 0, 1);
@@ -136,14 +136,7 @@ for (const backend of await testBackends()) {
     describe('with a migrated store', () => {
       let database: TestDatabase;
       let store: Store;
-      before(async () => {
-        database = await backend.createDatabase();
-        store = await openStore(database.storeOptions);
-      });
-      after(async () => {
-        await store.close();
-        await database.dispose();
-      });
+      storePerSuite(backend, (opened) => ({ database, store } = opened));
 
       test('a call round-trips field for field, numbers as numbers', async () => {
         const call = makeCall({

@@ -12,9 +12,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import pg from 'pg';
 import type { CallRecord } from '../../src/ledger/types.ts';
-import type { OpenStoreOptions } from '../../src/store/index.ts';
+import { openStore, type OpenStoreOptions, type Store } from '../../src/store/index.ts';
 
 export const POSTGRES_URL = process.env['SEED_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -91,6 +92,27 @@ let resolved: Promise<Backend[]> | null = null;
  *   describe(`store (${backend.name})`, { skip: backend.skip }, () => { … });
  * }
  */
+/**
+ * For a describe block: a fresh database and a store on it before its tests (handed to `opened`,
+ * which assigns the suite's own variables), both closed after.
+ *
+ * @example
+ * let store: Store;
+ * storePerSuite(backend, (opened) => ({ store } = opened));
+ */
+export function storePerSuite(backend: Pick<Backend, 'createDatabase'>, opened: (fixture: { database: TestDatabase; store: Store }) => void): void {
+  let fixture: { database: TestDatabase; store: Store } | undefined;
+  before(async () => {
+    const database = await backend.createDatabase();
+    fixture = { database, store: await openStore(database.storeOptions) };
+    opened(fixture);
+  });
+  after(async () => {
+    await fixture?.store.close();
+    await fixture?.database.dispose();
+  });
+}
+
 export function testBackends(): Promise<Backend[]> {
   resolved ??= (async () => {
     const reason = await postgresUnreachableReason();
