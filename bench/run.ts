@@ -5,7 +5,7 @@
  *   npm run bench                                   # everything, ~10 minutes on 2 cores
  *   npm run bench -- --only overhead --duration 10  # one scenario, longer phases
  *
- * Flags: --only overhead,profile,soak,limits,ledger  --targets direct,nginx,undici,seed,portkey
+ * Flags: --only overhead,profile,gc,soak,limits,ledger  --targets direct,nginx,undici,seed,portkey
  *        --duration SECONDS (per phase, default 5)  --rounds N (default 3)  --concurrency N (50)
  *        --rate REQ_PER_S (500)  --pairs N (alternating 1 s slice pairs per paired ratio, 10)  --soak-requests N (50000; the issue asks for 1M)  --output FILE (docs/benchmarks.md)
  *        --no-write (print only)  --render FILE (no run: re-render a saved run with the current analysis.md)
@@ -27,8 +27,9 @@ import { runProfile } from './scenarios/profile.ts';
 import { runSoak } from './scenarios/soak.ts';
 import { runLedger } from './scenarios/ledger.ts';
 import { runLimits } from './scenarios/limits.ts';
+import { runGc } from './scenarios/gc.ts';
 
-const SCENARIOS = ['overhead', 'profile', 'soak', 'limits', 'ledger'] as const;
+const SCENARIOS = ['overhead', 'profile', 'gc', 'soak', 'limits', 'ledger'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({
@@ -115,6 +116,9 @@ try {
   if (only.includes('profile')) {
     report.profile = await runProfile({ durationSeconds: Math.max(durationSeconds, 5), concurrency, workDirectory, log });
     log(`profile written to ${report.profile.file}`);
+  }
+  if (only.includes('gc')) {
+    report.gc = await runGc({ ratePerSecond, durationSeconds, workDirectory, log });
   }
   if (only.includes('limits') && wiring.limits) {
     report.limits = await runLimits({ workDirectory, log });

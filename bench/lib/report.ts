@@ -4,6 +4,7 @@ import { format, median } from './stats.ts';
 import type { OverheadResult, PairedRatio, PhaseName, TargetSummary } from '../scenarios/overhead.ts';
 import type { ProfileResult } from '../scenarios/profile.ts';
 import type { SoakResult } from '../scenarios/soak.ts';
+import type { GcPhase } from '../scenarios/gc.ts';
 import type { LedgerBackendResult } from '../scenarios/ledger.ts';
 import type { LimitRun } from '../scenarios/limits.ts';
 
@@ -14,6 +15,7 @@ export interface RunReport {
   overhead?: OverheadResult;
   profile?: ProfileResult;
   soak?: SoakResult;
+  gc?: GcPhase[];
   ledger?: LedgerBackendResult[];
   limits?: LimitRun[];
   /** Scenario name → why it did not run. */
@@ -297,6 +299,31 @@ export function renderReport(report: RunReport): string {
     );
   }
 
+  if (report.gc) {
+    parts.push(`## 5. Garbage collection under open-loop load`);
+    parts.push(
+      'Seed and the minimal undici proxy, each with `bench/servers/gc-observer.mjs` preloaded (a `PerformanceObserver` ' +
+        'on `gc` entries), take the same open-loop load as section 1, one after the other; every pause in the measured ' +
+        'phase is counted. A scavenge stops the event loop for every request in flight, so its length and frequency are ' +
+        'what a Node proxy adds to p99.',
+    );
+    parts.push(
+      table(
+        ['target', 'mode', 'requests', 'p99 ms', 'scavenges / 1000 req', 'scavenge median ms', 'scavenge max ms', 'major + incremental', 'time paused %'],
+        report.gc.map((phase) => [
+          phase.target === 'seed' ? 'Seed' : 'minimal undici proxy',
+          phase.stream ? 'streaming' : 'non-streaming',
+          String(phase.requests),
+          format(phase.latencyP99Ms, 2),
+          format(phase.scavengesPerThousand, 1),
+          format(phase.scavengeMedianMs, 2),
+          format(phase.scavengeMaxMs, 2),
+          String(phase.majorCollections),
+          format(phase.pausedPercent, 1),
+        ]),
+      ),
+    );
+  }
   if (report.soak) {
     const { soak } = report;
     parts.push('## 4. Memory soak');
