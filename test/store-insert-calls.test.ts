@@ -13,19 +13,10 @@ import { sql } from 'kysely';
 import { openStore, type Store } from '../src/store/index.ts';
 import { CALL_COLUMN_TYPES, CALL_COLUMNS } from '../src/store/call-rows.ts';
 import type { CallRecord } from '../src/ledger/types.ts';
-import { makeCall, storePerSuite, testBackends, type Backend, type TestDatabase } from './helpers/backends.ts';
+import { countCalls, makeCall, storePerSuite, testBackends, type Backend, type TestDatabase } from './helpers/backends.ts';
 
 /** Text that a hand-built SQL or array literal would get wrong: quotes, escapes, separators, non-ASCII. */
 const AWKWARD_TEXT = `héllo 世界 🌱 "quoted" 'single' \\back\\slash {a,b} (c) $1 ? NULL\n\ttab, comma`;
-
-async function countCalls({ store, teamId }: { store: Store; teamId: string }): Promise<number> {
-  const row = await store.db
-    .selectFrom('calls')
-    .select(sql<number>`count(*)`.as('count'))
-    .where('team_id', '=', teamId)
-    .executeTakeFirstOrThrow();
-  return Number(row.count);
-}
 
 /** `sqlite::memory:` cannot be shared with a worker, so it keeps the in-thread path: tested apart. */
 const sqliteInMemory: Backend = {

@@ -11,7 +11,6 @@ import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { threadId, Worker } from 'node:worker_threads';
-import { sql } from 'kysely';
 import { openStore, type Store } from '../src/store/index.ts';
 import { connect } from '../src/store/connect.ts';
 import { createCallInserter } from '../src/store/calls.ts';
@@ -19,7 +18,7 @@ import { CallInsertThread, startCallInsertWorker } from '../src/store/call-inser
 import { toCallValues } from '../src/store/call-rows.ts';
 import { SQLITE_BUSY_TIMEOUT_MS } from '../src/store/sqlite-connection.ts';
 import type { CallRecord } from '../src/ledger/types.ts';
-import { makeCall, storePerSuite, testBackends, type TestDatabase } from './helpers/backends.ts';
+import { countCalls, makeCall, storePerSuite, testBackends, type TestDatabase } from './helpers/backends.ts';
 
 const sqliteBackend = (await testBackends()).find((backend) => backend.name === 'sqlite');
 if (sqliteBackend === undefined) throw new Error('no sqlite backend');
@@ -31,15 +30,6 @@ function calls({ count, teamId }: { count: number; teamId: string }): CallRecord
 
 function rowsOf(records: readonly CallRecord[]) {
   return records.map((call) => toCallValues({ dialect: 'sqlite', call }));
-}
-
-async function countCalls({ store, teamId }: { store: Store; teamId: string }): Promise<number> {
-  const row = await store.db
-    .selectFrom('calls')
-    .select(sql<number>`count(*)`.as('count'))
-    .where('team_id', '=', teamId)
-    .executeTakeFirstOrThrow();
-  return Number(row.count);
 }
 
 function pathOf(database: TestDatabase): string {

@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
+import { sql } from 'kysely';
 import pg from 'pg';
 import type { CallRecord } from '../../src/ledger/types.ts';
 import { openStore, type OpenStoreOptions, type Store } from '../../src/store/index.ts';
@@ -111,6 +112,16 @@ export function storePerSuite(backend: Pick<Backend, 'createDatabase'>, opened: 
     await fixture?.store.close();
     await fixture?.database.dispose();
   });
+}
+
+/** How many ledger rows a team has in `store`. */
+export async function countCalls({ store, teamId }: { store: Store; teamId: string }): Promise<number> {
+  const row = await store.db
+    .selectFrom('calls')
+    .select(sql<number>`count(*)`.as('count'))
+    .where('team_id', '=', teamId)
+    .executeTakeFirstOrThrow();
+  return Number(row.count);
 }
 
 export function testBackends(): Promise<Backend[]> {
