@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { toJsonText, withJsonText } from '../src/wire/json-text.ts';
 import { startStack, type Stack } from './helpers/stack.ts';
+import { listenOnLoopback } from './helpers/loopback.ts';
 
 // Spacing, key order and a field Seed has never heard of, all of which must survive the relay.
 const COMPLETION_TEXT =
@@ -48,8 +48,7 @@ before(async () => {
     });
   });
   upstream.on('connection', () => (upstreamConnections += 1));
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  const upstreamUrl = await listenOnLoopback(upstream);
   // The upstream is not the simulator; the stack's simulator only stands by.
   stack = await startStack({
     config: () => `

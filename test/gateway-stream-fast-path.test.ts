@@ -6,10 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { ANONYMOUS_CALLER, type Caller } from '../src/gateway/hooks.ts';
 import { startStack, type Stack } from './helpers/stack.ts';
+import { listenOnLoopback } from './helpers/loopback.ts';
 
 const head = '{"id":"chatcmpl-fast","object":"chat.completion.chunk","created":1,"model":"m-upstream"';
 const chunk = (choices: string, tail = ',"usage":null') => `${head},"choices":[${choices}]${tail}}`;
@@ -51,8 +51,7 @@ before(async () => {
       response.end(events.map((data) => `data: ${data}\n\n`).join(''));
     });
   });
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  const upstreamUrl = await listenOnLoopback(upstream);
   stack = await startStack({
     config: () => `
 deployments:

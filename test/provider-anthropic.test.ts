@@ -6,7 +6,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { Agent } from 'undici';
 import { SeedError } from '../src/errors.ts';
@@ -14,6 +13,7 @@ import { anthropicProvider } from '../src/providers/anthropic.ts';
 import type { CallContext, DeploymentTarget, ProviderAdapter } from '../src/providers/types.ts';
 import type { ChatCompletionChunk, ChatCompletionRequest } from '../src/wire/openai.ts';
 import { parsedChunk, type StreamChunk } from '../src/wire/stream-chunk.ts';
+import { listenOnLoopback } from './helpers/loopback.ts';
 
 const NOW = Date.parse('2025-06-01T12:00:00Z');
 const fixture = (name: string): string => readFileSync(new URL(`./fixtures/anthropic/${name}`, import.meta.url), 'utf8');
@@ -54,8 +54,7 @@ before(async () => {
       response.end();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/`;
+  baseUrl = `${await listenOnLoopback(server)}/v1/`;
   dispatcher = new Agent({ connections: 4 });
   adapter = anthropicProvider({ dispatcher, now: () => NOW });
 });

@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { Agent, request } from 'undici';
 import { sseEventBatches } from '../src/providers/http.ts';
+import { listenOnLoopback } from './helpers/loopback.ts';
 
 let server: Server;
 let origin: string;
@@ -22,8 +22,7 @@ before(async () => {
     response.write('data: {"n":1}\n\n');
     open.add(response);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  origin = await listenOnLoopback(server);
 });
 
 after(async () => {
