@@ -12,7 +12,7 @@ import { SeedError } from '../src/errors.ts';
 import { anthropicProvider } from '../src/providers/anthropic.ts';
 import type { CallContext, DeploymentTarget, ProviderAdapter } from '../src/providers/types.ts';
 import type { ChatCompletionChunk, ChatCompletionRequest } from '../src/wire/openai.ts';
-import { parsedChunk, type StreamChunk } from '../src/wire/stream-chunk.ts';
+import { parsedChunks, type StreamChunk } from '../src/wire/stream-chunk.ts';
 import { listenOnLoopback } from './helpers/loopback.ts';
 
 const NOW = Date.parse('2025-06-01T12:00:00Z');
@@ -95,7 +95,7 @@ async function collect(batches: AsyncIterable<readonly StreamChunk[]>): Promise<
   const all: ChatCompletionChunk[] = [];
   for await (const batch of batches) {
     assert.ok(batch.length > 0, 'an empty batch');
-    all.push(...batch.map(parsedChunk));
+    all.push(...batch.flatMap(parsedChunks));
   }
   return all;
 }
@@ -449,7 +449,7 @@ describe('anthropic streaming (recorded event sequences)', () => {
     const received: string[] = [];
     const error = await rejection(
       (async () => {
-        for await (const batch of result.chunks) for (const chunk of batch) received.push(parsedChunk(chunk).choices[0]?.delta.content ?? '');
+        for await (const batch of result.chunks) for (const chunk of batch) received.push(...parsedChunks(chunk).map((parsed) => parsed.choices[0]?.delta.content ?? ''));
       })(),
     );
     assert.deepEqual(received, ['', 'Once upon']);

@@ -11,7 +11,7 @@ import { BUILTIN_PROVIDERS } from '../src/providers/registry.ts';
 import type { CallContext, DeploymentTarget, ProviderAdapter } from '../src/providers/types.ts';
 import { startSimulator } from '../src/simulator/index.ts';
 import type { ChatCompletionChunk, ChatCompletionRequest } from '../src/wire/openai.ts';
-import { parsedChunk } from '../src/wire/stream-chunk.ts';
+import { parsedChunks } from '../src/wire/stream-chunk.ts';
 
 type Simulator = Awaited<ReturnType<typeof startSimulator>>;
 let simulator: Simulator;
@@ -76,7 +76,7 @@ for (const definition of BUILTIN_PROVIDERS) {
     test('stream: role first, content deltas, one finish reason, usage at the end', async () => {
       const { chunks } = await adapter.streamChat({ ...request, stream: true }, context());
       const received: ChatCompletionChunk[] = [];
-      for await (const batch of chunks) received.push(...batch.map(parsedChunk));
+      for await (const batch of chunks) received.push(...batch.flatMap(parsedChunks));
       const withChoices = received.filter((chunk) => chunk.choices.length > 0);
       assert.equal(withChoices[0]?.choices[0]?.delta.role, 'assistant');
       const text = withChoices.map((chunk) => chunk.choices[0]?.delta.content ?? '').join('');

@@ -1,16 +1,17 @@
 /**
  * The streaming fast path of OpenAI-format upstreams: plain content chunks pass as the
- * upstream's text without JSON.parse, the chunks the gateway reads (finish reason, usage,
- * errors) are parsed, and whatever the scan accepts JSON.parse accepts too, so a corrupted
- * line is an error, never relayed garbage.
+ * upstream's bytes without decoding or JSON.parse, the chunks the gateway reads (finish reason,
+ * usage, errors) are parsed, whatever the scan accepts JSON.parse accepts too (so a corrupted
+ * line is an error, never relayed garbage), and any framing the fast path does not know is read
+ * by a general SSE parser with the same result.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SeedError } from '../src/errors.ts';
 import { MUST_PARSE, PlainChunkScanner } from '../src/providers/openai-chunk-scan.ts';
-import { openAIStreamChunks } from '../src/providers/openai-compatible.ts';
+import { openAIStreamChunks } from '../src/providers/openai-stream.ts';
 import type { ChatCompletionChunk } from '../src/wire/openai.ts';
-import { UnparsedChunk, parsedChunk, streamChunkText, type StreamChunk } from '../src/wire/stream-chunk.ts';
+import { PlainChunks, parsedChunks, streamChunkFrames, type StreamChunk } from '../src/wire/stream-chunk.ts';
 
 const head = '{"id":"chatcmpl-9x","object":"chat.completion.chunk","created":1730000000,"model":"gpt-4o-mini","system_fingerprint":"fp_1"';
 const contentLine = (content: string, tail = ',"usage":null') =>
@@ -78,15 +79,26 @@ function assertAcceptedLineIsPlain(line: string, chars: number): void {
 }
 
 /**
- * Scans `line` as the first line of a stream, and after `before` (the line a stream's scanner
- * accepted last, whose text before its content string a line sharing it resumes from): both
- * answers must agree.
+ * Scans `line` where it sits in a buffer between other bytes (`after` follows it: the scan must
+ * stop at the line's end, whatever comes next), as a stream's scanner sees a read.
  */
-function plainChunkChars(line: string, before: string = PLAIN_LINES[0] as string): number {
-  const fresh = new PlainChunkScanner().scan(line);
+function scanLine(scanner: PlainChunkScanner, line: string, after = '\n\ndata: {"choices":[{"delta":{}}]}\n\n'): number {
+  const before = 'data: ';
+  const bytes = Buffer.from(before + line + after);
+  const start = Buffer.byteLength(before);
+  return scanner.scan(bytes, start, start + Buffer.byteLength(line));
+}
+
+/**
+ * Scans `line` as the first line of a stream, and after `before` (the line a stream's scanner
+ * accepted last, whose bytes before its content string a line sharing it resumes from): both
+ * answers must agree. `after` is what follows the line in the read.
+ */
+function plainChunkChars(line: string, before: string = PLAIN_LINES[0] as string, after?: string): number {
+  const fresh = scanLine(new PlainChunkScanner(), line, after);
   const primed = new PlainChunkScanner();
-  assert.notEqual(primed.scan(before), MUST_PARSE, before);
-  assert.equal(primed.scan(line), fresh, `resumed after ${before}: ${line}`);
+  assert.notEqual(scanLine(primed, before), MUST_PARSE, before);
+  assert.equal(scanLine(primed, line, after), fresh, `resumed after ${before}: ${line}`);
   return fresh;
 }
 
@@ -168,14 +180,16 @@ describe('PlainChunkScanner', () => {
     for (const original of [...PLAIN_LINES, FINISH_LINE, USAGE_LINE]) {
       // A mutation after the content string is scanned from where the original resumes.
       const before = PLAIN_LINES.includes(original) ? original : (PLAIN_LINES[0] as string);
-      const check = (line: string) => {
+      // What follows a line in the buffer is the rest of the original: a scan that read past
+      // the line's end would accept a truncated line.
+      const check = (line: string, after = '') => {
         checked += 1;
-        const chars = plainChunkChars(line, before);
+        const chars = plainChunkChars(line, before, after);
         if (chars === MUST_PARSE) return;
         accepted += 1;
         assertAcceptedLineIsPlain(line, chars);
       };
-      for (let cut = 0; cut < original.length; cut += 1) check(original.slice(0, cut));
+      for (let cut = 0; cut < original.length; cut += 1) check(original.slice(0, cut), original.slice(cut));
       for (let at = 0; at < original.length; at += 1) {
         check(original.slice(0, at) + original.slice(at + 1));
         for (const replacement of replacements) {
@@ -190,19 +204,30 @@ describe('PlainChunkScanner', () => {
   });
 });
 
-/** Events as `sseEventBatches` yields them: one batch per read. */
-async function* eventBatches(batches: ReadonlyArray<readonly string[]>): AsyncGenerator<Array<{ data: string }>> {
-  for (const batch of batches) yield batch.map((data) => ({ data }));
+/** An upstream's SSE body, in the usual framing. */
+const frames = (events: readonly string[]): string => events.map((data) => `data: ${data}\n\n`).join('');
+
+/** Reads as `bodyReads` yields them: here one read per batch, each read the given bytes. */
+async function* readBatches(reads: ReadonlyArray<string | Uint8Array>): AsyncGenerator<Uint8Array[]> {
+  for (const read of reads) yield [typeof read === 'string' ? Buffer.from(read) : read];
 }
 
-async function collect(batches: ReadonlyArray<readonly string[]>): Promise<{ chunks: StreamChunk[]; error: unknown }> {
+async function collectReads(reads: ReadonlyArray<string | Uint8Array>): Promise<{ chunks: StreamChunk[]; error: unknown }> {
   const chunks: StreamChunk[] = [];
   try {
-    for await (const batch of openAIStreamChunks({ events: eventBatches(batches), label: 'dep' })) chunks.push(...batch);
+    for await (const batch of openAIStreamChunks({ reads: readBatches(reads), label: 'dep' })) chunks.push(...batch);
     return { chunks, error: null };
   } catch (error) {
     return { chunks, error };
   }
+}
+
+/** Each batch of events arrives as one read. */
+const collect = (batches: ReadonlyArray<readonly string[]>) => collectReads(batches.map(frames));
+
+/** What the client receives for these parts. */
+function relayed(chunks: readonly StreamChunk[]): string {
+  return Buffer.concat(chunks.map((chunk) => Buffer.from(streamChunkFrames(chunk)))).toString('utf8');
 }
 
 /** Counts JSON.parse calls (every caller's) while `run` runs. */
@@ -220,11 +245,14 @@ async function countingParses<T>(run: () => Promise<T>): Promise<{ result: T; pa
   }
 }
 
+const plainCount = (chunks: readonly StreamChunk[]) =>
+  chunks.reduce((sum, chunk) => sum + (chunk instanceof PlainChunks ? chunk.parse().length : 0), 0);
+
 describe('openAIStreamChunks', () => {
   const words = Array.from({ length: 50 }, (_, index) => ` word${index}`);
   const stream = [contentLine('', ''), ...words.map((word) => contentLine(word)), FINISH_LINE, USAGE_LINE, '[DONE]'];
 
-  test('content chunks pass unparsed with their text; only the finish and usage chunks are parsed', async () => {
+  test('content chunks pass as the upstream bytes; only the finish and usage chunks are parsed', async () => {
     // Reads of one, two and three events, as a network delivers them.
     const batches: string[][] = [];
     for (let at = 0, size = 1; at < stream.length; at += size, size = (size % 3) + 1) batches.push(stream.slice(at, at + size));
@@ -232,23 +260,80 @@ describe('openAIStreamChunks', () => {
     const { result, parsed } = await countingParses(() => collect(batches));
     assert.equal(result.error, null);
     assert.deepEqual(parsed, [FINISH_LINE, USAGE_LINE], 'JSON.parse ran for exactly the chunks the gateway reads');
-    assert.equal(result.chunks.length, 53);
-    assert.deepEqual(result.chunks.map(streamChunkText), stream.slice(0, -1), 'every chunk leaves as the upstream wrote it');
-    assert.equal(result.chunks.filter((chunk) => chunk instanceof UnparsedChunk).length, 51);
+    assert.equal(relayed(result.chunks), frames(stream.slice(0, -1)), 'every chunk leaves as the upstream wrote it');
+    assert.equal(plainCount(result.chunks), 51);
+    assert.ok(result.chunks.filter((chunk) => chunk instanceof PlainChunks).length <= batches.length, 'a read of plain chunks is one part');
     assert.equal(
-      result.chunks.reduce((sum, chunk) => sum + (chunk instanceof UnparsedChunk ? chunk.completionChars : 0), 0),
+      result.chunks.reduce((sum, chunk) => sum + (chunk instanceof PlainChunks ? chunk.completionChars : 0), 0),
       words.join('').length,
     );
-    // Parsed on demand (payload capture), an unparsed chunk is the chunk the old path produced.
-    const second = result.chunks[1] as StreamChunk;
-    assert.deepEqual(parsedChunk(second), JSON.parse(contentLine(' word0')));
-    assert.equal(streamChunkText(parsedChunk(second)), contentLine(' word0'), 'and still relays as its text');
+    // Parsed on demand (payload capture), plain chunks are the chunks the old path produced.
+    const parsedAll = result.chunks.flatMap(parsedChunks);
+    assert.deepEqual(parsedAll, stream.slice(0, -1).map((line) => JSON.parse(line)));
+    assert.equal(streamChunkFrames(parsedAll[1] as ChatCompletionChunk), frames([contentLine(' word0')]), 'and still relays as its text');
+  });
+
+  test('a stream cut into reads anywhere gives the same bytes and chunks', async () => {
+    const short = [...stream.slice(0, 6), ...stream.slice(-3)];
+    const body = frames(short);
+    const whole = await collectReads([body]);
+    assert.equal(whole.error, null);
+    const bytes = Buffer.from(body);
+    for (let cut = 1; cut < bytes.length; cut += 1) {
+      const split = await collectReads([bytes.subarray(0, cut), bytes.subarray(cut)]);
+      assert.equal(split.error, null, `cut at ${cut}`);
+      assert.equal(relayed(split.chunks), relayed(whole.chunks), `cut at ${cut}`);
+    }
+    const byteByByte = await collectReads(Array.from(bytes, (byte) => Buffer.from([byte])));
+    assert.equal(relayed(byteByByte.chunks), frames(short.slice(0, -1)));
+    assert.equal(plainCount(byteByByte.chunks), 6);
+  });
+
+  test('other framings are read by the general parser, with the same chunks', async () => {
+    const events = [contentLine('a'), contentLine('b'), FINISH_LINE, USAGE_LINE];
+    const expected = events.map((line) => JSON.parse(line) as unknown);
+    const bodies: Record<string, string> = {
+      crlf: events.map((data) => `data: ${data}\r\n\r\n`).join('') + 'data: [DONE]\r\n\r\n',
+      'no space after the colon': events.map((data) => `data:${data}\n\n`).join('') + 'data:[DONE]\n\n',
+      'event and id fields': events.map((data, index) => `event: message\nid: ${index}\ndata: ${data}\n\n`).join('') + 'data: [DONE]\n\n',
+      'a switch mid-stream': `data: ${events[0]}\n\n: ping\r\ndata: ${events[1]}\r\n\r\n${frames(events.slice(2))}data: [DONE]\n\n`,
+      'data over several lines': events.map((data) => `data: ${data.replace('"choices":', '\ndata: "choices":')}\n\n`).join('') + 'data: [DONE]\n\n',
+      'a byte-order mark': `\uFEFF${frames([...events, '[DONE]'])}`,
+      'no blank line at the end': `${frames(events)}data: [DONE]`,
+    };
+    for (const [name, body] of Object.entries(bodies)) {
+      for (const reads of [[body], Array.from(Buffer.from(body), (byte) => Buffer.from([byte]))]) {
+        const { chunks, error } = await collectReads(reads);
+        assert.equal(error, null, name);
+        assert.deepEqual(chunks.flatMap(parsedChunks), expected, name);
+        // Whatever the framing, the client gets the usual one.
+        assert.equal(relayed(chunks), frames(events.map((line) => JSON.stringify(JSON.parse(line)))), name);
+      }
+    }
+  });
+
+  test('comments and blank lines between events keep the fast path', async () => {
+    const body = `: OPENROUTER PROCESSING\n\n: keep-alive\n${frames([contentLine('a')])}\n: ping\n\n${frames([contentLine('b'), FINISH_LINE, '[DONE]'])}`;
+    const { chunks, error } = await collectReads([body]);
+    assert.equal(error, null);
+    assert.equal(plainCount(chunks), 2);
+    assert.equal(relayed(chunks), frames([contentLine('a'), contentLine('b'), FINISH_LINE]));
+  });
+
+  test('content that is not UTF-8 reaches the client as replacement characters, not as the bytes', async () => {
+    const [before, after] = contentLine('ab').split('ab') as [string, string];
+    const body = Buffer.concat([Buffer.from(`data: ${before}a`), Buffer.from([0xff, 0xc3]), Buffer.from(`b${after}\n\n${frames([FINISH_LINE])}`)]);
+    const { chunks, error } = await collectReads([body]);
+    assert.equal(error, null);
+    assert.equal(plainCount(chunks), 0);
+    assert.equal(chunks.flatMap(parsedChunks)[0]?.choices[0]?.delta.content, 'a\uFFFD\uFFFDb');
+    assert.ok(isValidUtf8(relayed(chunks)));
   });
 
   test('a corrupted line that looks like a content chunk fails the stream after what came before', async () => {
     for (const corrupt of ['{"id":"x","choices":[{"delta":{"content":"a"}}]', '{"choices":[}', contentLine('half').slice(0, 60) + '}']) {
       const { chunks, error } = await collect([[contentLine('a'), corrupt, contentLine('b')], [FINISH_LINE, '[DONE]']]);
-      assert.deepEqual(chunks.map(streamChunkText), [contentLine('a')], corrupt);
+      assert.equal(relayed(chunks), frames([contentLine('a')]), corrupt);
       assert.ok(error instanceof SeedError, String(error));
       assert.equal(error.code, 'upstream_invalid_response');
       assert.match(error.message, /dep sent a stream event that is not JSON/);
@@ -272,15 +357,20 @@ describe('openAIStreamChunks', () => {
     const spacedFinish = '{"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason" : "length"}]}';
     const spacedUsage = '{"id": "c", "choices": [], "usage" : {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}}';
     const pretty = '{\n  "id": "c",\n  "choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": null}]\n}';
+    const prettyBody = `data: ${pretty.split('\n').join('\ndata: ')}\n\n`;
     // No [DONE]: only a finish reason the fast path did not miss lets the stream end complete.
-    const { chunks, error } = await collect([[pretty, spacedFinish, spacedUsage]]);
+    const { chunks, error } = await collectReads([prettyBody + frames([spacedFinish, spacedUsage])]);
     assert.equal(error, null);
-    assert.ok(chunks.every((chunk) => !(chunk instanceof UnparsedChunk)));
-    assert.equal(streamChunkText(chunks[0] as StreamChunk), JSON.stringify(JSON.parse(pretty)));
-    assert.deepEqual(parsedChunk(chunks[2] as StreamChunk).usage, { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 });
+    assert.ok(chunks.every((chunk) => !(chunk instanceof PlainChunks)));
+    assert.equal(streamChunkFrames(chunks[0] as StreamChunk), frames([JSON.stringify(JSON.parse(pretty))]));
+    assert.deepEqual(parsedChunks(chunks[2] as StreamChunk)[0]?.usage, { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 });
     // Without the finish chunk, the same stream is unfinished.
-    const unfinished = await collect([[pretty, contentLine('b')]]);
+    const unfinished = await collect([[contentLine('a'), contentLine('b')]]);
     assert.ok(unfinished.error instanceof SeedError);
     assert.match(unfinished.error.message, /ended the stream before it finished/);
   });
 });
+
+function isValidUtf8(text: string): boolean {
+  return !/[\uD800-\uDFFF]/.test(text.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, ''));
+}

@@ -12,7 +12,7 @@ import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Embedd
 import type { Admission, AdmissionTicket, Caller, Priority, Usage } from './hooks.ts';
 import type { Purpose } from '../terms/purpose.ts';
 import type { Redact } from '../ledger/redact.ts';
-import { UnparsedChunk, type StreamChunk } from '../wire/stream-chunk.ts';
+import { PlainChunks, type StreamChunk } from '../wire/stream-chunk.ts';
 
 export interface CallInput<Body> {
   body: Body;
@@ -306,11 +306,11 @@ export function createCallService(dependencies: CallServiceDependencies) {
         while (!step.done) {
           const forClient: StreamChunk[] = [];
           for (const chunk of step.value) {
-            // A plain content chunk carries no usage and no finish reason (the adapter vouched):
-            // it goes out as it came, counted for the estimate, and parsed only to be stored.
-            if (chunk instanceof UnparsedChunk) {
+            // Plain content chunks carry no usage and no finish reason (the adapter vouched):
+            // they go out as they came, counted for the estimate, and parsed only to be stored.
+            if (chunk instanceof PlainChunks) {
               completionChars += chunk.completionChars;
-              collected?.push(chunk.parse());
+              if (collected) collected.push(...chunk.parse());
               forClient.push(chunk);
               continue;
             }

@@ -132,9 +132,37 @@ export async function readErrorText(response: UpstreamResponse): Promise<string>
 const DRAIN_MS = 2_000;
 
 /**
- * Yields the events of a `text/event-stream` body, one batch per network read: events that
- * arrived together travel together, so the per-event cost stays out of the async machinery.
- * A transport failure mid-stream becomes a SeedError.
+ * Yields the events of a `text/event-stream` body, one batch per network read (see
+ * `bodyReads`), so the per-event cost stays out of the async machinery.
+ */
+export async function* sseEventBatches(
+  response: UpstreamResponse,
+  label: string,
+  signal: AbortSignal,
+): AsyncGenerator<EventSourceMessage[]> {
+  let batch: EventSourceMessage[] = [];
+  const parser = createParser({ onEvent: (event) => batch.push(event) });
+  const decoder = new TextDecoder();
+  for await (const reads of bodyReads(response, label, signal)) {
+    for (const read of reads) parser.feed(decoder.decode(read, { stream: true }));
+    if (batch.length > 0) {
+      const events = batch;
+      batch = [];
+      yield events;
+    }
+  }
+  // A last event without the blank line after it still counts.
+  parser.feed(decoder.decode());
+  parser.feed('\n\n');
+  if (batch.length > 0) yield batch;
+}
+
+/**
+ * Yields a streamed body as it arrives: each batch holds the reads that came since the
+ * consumer last asked, so a consumer that keeps up gets one read at a time and one that falls
+ * behind gets them together. A transport failure mid-stream becomes a SeedError. The buffers
+ * are the network's own (undici allocates each read afresh), so a consumer may keep views of
+ * them.
  *
  * The body is read through its `data` events rather than its async iterator: closing that
  * iterator early destroys the body with an AbortError (a stack trace per stream) and the
@@ -142,15 +170,8 @@ const DRAIN_MS = 2_000;
  * lets the rest of the body drain, so the connection goes back to the pool; one that stops
  * because the client left (`signal` aborted) destroys it, which frees the upstream at once.
  */
-export async function* sseEventBatches(
-  response: UpstreamResponse,
-  label: string,
-  signal: AbortSignal,
-): AsyncGenerator<EventSourceMessage[]> {
+export async function* bodyReads(response: UpstreamResponse, label: string, signal: AbortSignal): AsyncGenerator<Buffer[]> {
   const body = response.body;
-  let batch: EventSourceMessage[] = [];
-  const parser = createParser({ onEvent: (event) => batch.push(event) });
-  const decoder = new TextDecoder();
   let arrived: Buffer[] = [];
   let ended = false;
   let failure: unknown = null;
@@ -177,35 +198,25 @@ export async function* sseEventBatches(
   body.on('data', onData);
   body.on('end', onEnd);
   body.on('error', onError);
-  let complete = false;
   try {
     for (;;) {
       if (arrived.length === 0 && !ended && failure === null) await new Promise<void>((resolveWait) => (wake = resolveWait));
       if (arrived.length > 0) {
-        const chunks = arrived;
+        const reads = arrived;
         arrived = [];
         if (body.isPaused()) body.resume();
-        for (const chunk of chunks) parser.feed(decoder.decode(chunk, { stream: true }));
-        if (batch.length > 0) {
-          const events = batch;
-          batch = [];
-          yield events;
-        }
+        yield reads;
         continue;
       }
       if (failure !== null) throw failure;
       break;
     }
-    parser.feed(decoder.decode());
-    parser.feed('\n\n');
-    complete = true;
-    if (batch.length > 0) yield batch;
   } catch (error) {
     throw transportError({ error, label, clientSignal: signal });
   } finally {
     body.off('data', onData);
     body.off('end', onEnd);
-    if (!ended && !complete) {
+    if (!ended) {
       if (signal.aborted || failure !== null) body.destroy();
       else drain(body);
     }

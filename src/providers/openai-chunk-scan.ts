@@ -1,7 +1,7 @@
 /**
- * Tells, without `JSON.parse`, whether one event of an OpenAI-format stream is a plain content
- * chunk: a chunk the gateway relays as the upstream's text and reads nothing from but its
- * completion characters. Parsing every chunk (and collecting the objects it allocates) was the
+ * Tells, without `JSON.parse` and without decoding its bytes, whether one event of an
+ * OpenAI-format stream is a plain content chunk: a chunk the gateway relays as the upstream's
+ * bytes and reads nothing from but its completion characters. Parsing every chunk (and collecting the objects it allocates) was the
  * largest per-chunk cost of a streamed call; a stream is mostly such chunks, and the few that
  * matter (the finish chunk, the usage chunk, an error) are parsed as before.
  *
@@ -16,8 +16,8 @@
  *
  * That pass is shortened by what a stream repeats: its content chunks differ only after the
  * content string (the id, model and envelope before it are the same). A scanner remembers the
- * text before the content string of the last line it accepted and, for a line that starts with
- * the same text, resumes from there: a deterministic scan reaches that point in the same state
+ * bytes before the content string of the last line it accepted and, for a line that starts with
+ * the same bytes, resumes from there: a deterministic scan reaches that point in the same state
  * whatever follows, so only the rest of the line needs scanning.
  */
 
@@ -54,19 +54,41 @@ const CLOSE_BRACE = 0x7d;
 const OBJECT = 1;
 const ARRAY = 2;
 
+const EMPTY = new Uint8Array(0);
+
 /** Escapes JSON allows after a backslash, besides `\u`: `" \ / b f n r t`. */
 const SIMPLE_ESCAPES = new Set([0x22, 0x5c, 0x2f, 0x62, 0x66, 0x6e, 0x72, 0x74]);
 
 /**
- * What makes a string more than the text between two quotes: a backslash (an escape) or a
- * character JSON forbids raw inside a string (a control character). Global, for `lastIndex`.
+ * Position of the first byte at or after `from` (and before `end`) that makes a string more
+ * than the bytes between two quotes: a backslash (an escape) or a byte JSON forbids raw inside a
+ * string (a control character). -1 when there is none.
  */
-const SPECIAL = /[\u0000-\u001f\\]/g;
+function nextSpecial(bytes: Uint8Array, from: number, end: number): number {
+  for (let at = from; at < end; at += 1) {
+    const code = bytes[at] as number;
+    if (code < SPACE || code === BACKSLASH) return at;
+  }
+  return -1;
+}
 
-/** Position of the first backslash or control character at or after `from`, or -1. */
-function nextSpecial(text: string, from: number): number {
-  SPECIAL.lastIndex = from;
-  return SPECIAL.test(text) ? SPECIAL.lastIndex - 1 : -1;
+/** `TypedArray#indexOf` (a V8 builtin); `Buffer#indexOf` crosses into C++ and costs more per call. */
+export const indexOfByte = Uint8Array.prototype.indexOf;
+
+/**
+ * UTF-16 code units (what `String#length` counts) of the UTF-8 bytes in `[from, to)`: one per
+ * character, two for a character outside the BMP (a four-byte sequence). Whether the bytes are
+ * valid UTF-8 is checked where they leave (openai-stream.ts), not here.
+ */
+function utf16Length(bytes: Uint8Array, from: number, to: number): number {
+  let length = 0;
+  for (let at = from; at < to; at += 1) {
+    const code = bytes[at] as number;
+    if (code < 0x80) length += 1;
+    else if (code >= 0xf0) length += 2;
+    else if (code >= 0xc0) length += 1;
+  }
+  return length;
 }
 
 const isDigit = (code: number) => code >= ZERO && code <= NINE;
@@ -74,8 +96,8 @@ const isHex = (code: number) => isDigit(code) || (code >= 0x41 && code <= 0x46) 
 
 /** Where an accepted line's first counted string began, and the scan's state there. */
 interface Resumption {
-  /** The line's text before the string's opening quote. */
-  prefix: string;
+  /** The line's bytes before the string's opening quote (a copy). */
+  prefix: Uint8Array;
   /** Kinds of the containers open there, outermost (depth 1) first. */
   containers: Uint8Array;
   /** Top-level `choices` seen before it. */
@@ -83,20 +105,28 @@ interface Resumption {
 }
 
 /**
- * Scans the events of one stream (it remembers where that stream's lines resume). Each method
- * returns false both for text that is not JSON and for JSON that has to be parsed (a key the
- * gateway reads): either way the caller parses it.
+ * Scans the events of one stream (it remembers where that stream's lines resume). The data of
+ * an event is a range of bytes, as it arrived (UTF-8). Each method returns false both for text
+ * that is not JSON and for JSON that has to be parsed (a key the gateway reads): either way the
+ * caller parses it.
  *
  * @example
  * const scanner = new PlainChunkScanner();
- * scanner.scan('{"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}') // 2
- * scanner.scan('{"choices":[],"usage":{"prompt_tokens":1}}') // MUST_PARSE
+ * const line = Buffer.from('{"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}');
+ * scanner.scan(line, 0, line.length) // 2
+ * const usage = Buffer.from('{"choices":[],"usage":{"prompt_tokens":1}}');
+ * scanner.scan(usage, 0, usage.length) // MUST_PARSE
  */
 export class PlainChunkScanner {
-  private text = '';
+  private bytes: Uint8Array = EMPTY;
+  /** Where the line being scanned starts and ends (exclusive) in `bytes`. */
+  private start = 0;
+  private end = 0;
   private at = 0;
-  /** Decoded length (UTF-16 code units, like `String#length`) of the string scanned last. */
+  /** Byte length of the string scanned last (what key names are compared by). */
   private stringLength = 0;
+  /** UTF-16 length (like `String#length`) of the string scanned last, when it was escaped. */
+  private stringUnits = 0;
   /** Whether the string scanned last had an escape sequence. */
   private stringEscaped = false;
   private completionChars = 0;
@@ -124,24 +154,32 @@ export class PlainChunkScanner {
    * chunk are `choices[].delta.content` and `choices[].delta.tool_calls[].function.arguments`,
    * the same two fields counted for a parsed chunk.
    */
-  scan(data: string): number {
-    this.text = data;
+  scan(bytes: Uint8Array, start: number, end: number): number {
+    this.bytes = bytes;
+    this.start = start;
+    this.end = end;
     const resumption = this.resumption;
-    // (A slice compared with `===` is several times faster than `startsWith` here.)
-    const resumes = resumption !== null && data.slice(0, resumption.prefix.length) === resumption.prefix;
-    const valid = resumes ? this.resume(resumption) : this.scanWhole();
-    this.text = '';
+    const valid = resumption !== null && this.startsWithPrefix(resumption.prefix) ? this.resume(resumption) : this.scanWhole();
+    this.bytes = EMPTY;
     // Exactly one top-level `choices`: with a duplicate key, which one JSON.parse keeps is a detail not worth trusting.
-    return valid && this.at === data.length && this.choices === 1 ? this.completionChars : MUST_PARSE;
+    return valid && this.at === end && this.choices === 1 ? this.completionChars : MUST_PARSE;
+  }
+
+  private startsWithPrefix(prefix: Uint8Array): boolean {
+    const { bytes, start } = this;
+    if (this.end - start < prefix.length) return false;
+    // From the end: lines of a stream share their first bytes and differ, if at all, later.
+    for (let index = prefix.length - 1; index >= 0; index -= 1) if (bytes[start + index] !== prefix[index]) return false;
+    return true;
   }
 
   private scanWhole(): boolean {
-    this.at = 0;
+    this.at = this.start;
     this.completionChars = 0;
     this.choices = 0;
     this.counted = -1;
-    this.special = nextSpecial(this.text, 0);
-    if (this.code() !== OPEN_BRACE || !this.object(1) || this.at !== this.text.length || this.choices !== 1) return false;
+    this.special = nextSpecial(this.bytes, this.start, this.end);
+    if (this.code() !== OPEN_BRACE || !this.object(1) || this.at !== this.end || this.choices !== 1) return false;
     this.remember();
     return true;
   }
@@ -149,8 +187,12 @@ export class PlainChunkScanner {
   /** Keeps the state at this line's first counted string, for the lines after it. */
   private remember(): void {
     if (this.counted === -1) return;
+    const prefixLength = this.counted - this.start;
+    const previous = this.resumption;
+    // Most lines of a stream share the prefix the last one left: keep that copy.
+    if (previous !== null && previous.prefix.length === prefixLength && this.startsWithPrefix(previous.prefix)) return;
     this.resumption = {
-      prefix: this.text.slice(0, this.counted),
+      prefix: this.bytes.slice(this.start, this.counted),
       containers: this.countedContainers.slice(1, this.countedDepth + 1),
       choices: this.countedChoices,
     };
@@ -158,10 +200,10 @@ export class PlainChunkScanner {
 
   /** Scans the rest of a line that starts with `resumption.prefix`, closing its open containers. */
   private resume(resumption: Resumption): boolean {
-    this.at = resumption.prefix.length;
+    this.at = this.start + resumption.prefix.length;
     this.choices = resumption.choices;
     this.completionChars = 0;
-    this.special = nextSpecial(this.text, this.at);
+    this.special = nextSpecial(this.bytes, this.at, this.end);
     const { containers } = resumption;
     // Where the remembered line had its string, this one may have spaces first, or another value.
     this.skipSpace();
@@ -174,17 +216,22 @@ export class PlainChunkScanner {
     return true;
   }
 
+  /** The byte at `at`, or -1 past the end of the line (the buffer goes on with other data). */
+  private byteAt(at: number): number {
+    return at < this.end ? (this.bytes[at] as number) : -1;
+  }
+
   private code(): number {
-    return this.text.charCodeAt(this.at);
+    return this.byteAt(this.at);
   }
 
   /**
-   * Space and tab only: a newline in the data means a chunk spread over several `data:` lines,
-   * which cannot be relayed as one SSE line and is serialized again after parsing.
+   * Space and tab only: a line break in the data means a chunk spread over several `data:`
+   * lines, which cannot be relayed as one SSE line and is serialized again after parsing.
    */
   private skipSpace(): void {
-    let code = this.text.charCodeAt(this.at);
-    while (code === SPACE || code === TAB) code = this.text.charCodeAt(++this.at);
+    let code = this.byteAt(this.at);
+    while (code === SPACE || code === TAB) code = this.byteAt(++this.at);
   }
 
   private object(depth: number): boolean {
@@ -256,15 +303,22 @@ export class PlainChunkScanner {
 
   /** Whether the key at `keyStart` (of a length already compared) is `name`. */
   private keyIs(keyStart: number, name: string): boolean {
-    return this.text.startsWith(name, keyStart);
+    return this.bytesAre(keyStart, name);
+  }
+
+  /** Whether the bytes at `at` spell the ASCII `word`. */
+  private bytesAre(at: number, word: string): boolean {
+    if (at + word.length > this.end) return false;
+    for (let index = 0; index < word.length; index += 1) if (this.bytes[at + index] !== word.charCodeAt(index)) return false;
+    return true;
   }
 
   /** The top-level `choices`: a non-empty array (an empty one is a usage or filter chunk). */
   private choicesArray(depth: number): boolean {
     if (this.code() !== OPEN_BRACKET) return false;
     let next = this.at + 1;
-    while (this.text.charCodeAt(next) === SPACE || this.text.charCodeAt(next) === TAB) next += 1;
-    if (this.text.charCodeAt(next) === CLOSE_BRACKET) return false;
+    while (this.byteAt(next) === SPACE || this.byteAt(next) === TAB) next += 1;
+    if (this.byteAt(next) === CLOSE_BRACKET) return false;
     this.choices += 1;
     return this.array(depth + 1);
   }
@@ -282,8 +336,9 @@ export class PlainChunkScanner {
   }
 
   private completionString(): boolean {
+    const start = this.at + 1;
     if (!this.string()) return false;
-    this.completionChars += this.stringLength;
+    this.completionChars += this.stringEscaped ? this.stringUnits : utf16Length(this.bytes, start, start + this.stringLength);
     return true;
   }
 
@@ -334,14 +389,14 @@ export class PlainChunkScanner {
   /**
    * A string starting at the current quote; no raw control characters, only JSON's escapes.
    * Most strings have no escape: those end at the next quote, found natively (`indexOf`),
-   * when no backslash or control character comes before that quote.
+   * when no backslash or control character comes before that quote. (Bytes of a multi-byte
+   * UTF-8 character are all 0x80 or above, so they are never taken for a quote or a backslash.)
    */
   private string(): boolean {
-    const text = this.text;
     const start = this.at + 1;
-    const end = text.indexOf('"', start);
-    if (end === -1) return false;
-    if (this.special !== -1 && this.special < start) this.special = nextSpecial(text, start);
+    const end = indexOfByte.call(this.bytes, QUOTE, start);
+    if (end === -1 || end >= this.end) return false;
+    if (this.special !== -1 && this.special < start) this.special = nextSpecial(this.bytes, start, this.end);
     if (this.special === -1 || this.special > end) {
       this.at = end + 1;
       this.stringLength = end - start;
@@ -351,63 +406,70 @@ export class PlainChunkScanner {
     return this.escapedString(start);
   }
 
-  /** The general case of `string`, one character at a time. */
+  /**
+   * The general case of `string`, one byte at a time. `stringLength` is the byte length (only
+   * compared for key names, and an escaped key is never one the gateway matches); `stringUnits`
+   * is the decoded length in UTF-16 code units, for the completion characters.
+   */
   private escapedString(start: number): boolean {
-    const text = this.text;
     let at = start;
-    let length = 0;
+    let units = 0;
     let escaped = false;
     for (;;) {
-      const code = text.charCodeAt(at);
+      const code = this.byteAt(at);
       if (code === QUOTE) break;
       if (code === BACKSLASH) {
         escaped = true;
-        const escape = text.charCodeAt(at + 1);
+        const escape = this.byteAt(at + 1);
         if (escape === LOWER_U) {
-          if (!(isHex(text.charCodeAt(at + 2)) && isHex(text.charCodeAt(at + 3)) && isHex(text.charCodeAt(at + 4)) && isHex(text.charCodeAt(at + 5)))) {
+          if (!(isHex(this.byteAt(at + 2)) && isHex(this.byteAt(at + 3)) && isHex(this.byteAt(at + 4)) && isHex(this.byteAt(at + 5)))) {
             return false;
           }
           at += 6;
         } else if (SIMPLE_ESCAPES.has(escape)) at += 2;
         else return false;
-      } else if (code >= SPACE) at += 1;
-      // A control character, or the end of the text (NaN) inside a string.
+        units += 1;
+      } else if (code >= SPACE) {
+        at += 1;
+        // A UTF-8 lead or ASCII byte starts a character; a four-byte one is two UTF-16 units.
+        if (code < 0x80 || code >= 0xc0) units += code >= 0xf0 ? 2 : 1;
+      }
+      // A control character, or the end of the line (-1) inside a string.
       else return false;
-      length += 1;
     }
     this.at = at + 1;
-    this.stringLength = length;
+    this.stringLength = at - start;
+    this.stringUnits = units;
     this.stringEscaped = escaped;
     return true;
   }
 
   private number(): boolean {
-    const text = this.text;
     let at = this.at;
-    if (text.charCodeAt(at) === MINUS) at += 1;
-    const first = text.charCodeAt(at);
+    if (this.byteAt(at) === MINUS) at += 1;
+    const first = this.byteAt(at);
     if (first === ZERO) at += 1;
-    else if (first >= ONE && first <= NINE) while (isDigit(text.charCodeAt(at))) at += 1;
+    else if (first >= ONE && first <= NINE) while (isDigit(this.byteAt(at))) at += 1;
     else return false;
-    if (text.charCodeAt(at) === DOT) {
+    if (this.byteAt(at) === DOT) {
       at += 1;
-      if (!isDigit(text.charCodeAt(at))) return false;
-      while (isDigit(text.charCodeAt(at))) at += 1;
+      if (!isDigit(this.byteAt(at))) return false;
+      while (isDigit(this.byteAt(at))) at += 1;
     }
-    const exponent = text.charCodeAt(at);
+    const exponent = this.byteAt(at);
     if (exponent === LOWER_E || exponent === UPPER_E) {
       at += 1;
-      const sign = text.charCodeAt(at);
+      const sign = this.byteAt(at);
       if (sign === PLUS || sign === MINUS) at += 1;
-      if (!isDigit(text.charCodeAt(at))) return false;
-      while (isDigit(text.charCodeAt(at))) at += 1;
+      if (!isDigit(this.byteAt(at))) return false;
+      while (isDigit(this.byteAt(at))) at += 1;
     }
     this.at = at;
     return true;
   }
 
   private word(word: 'true' | 'false' | 'null'): boolean {
-    if (!this.text.startsWith(word, this.at)) return false;
+    if (!this.bytesAre(this.at, word)) return false;
     this.at += word.length;
     return true;
   }

@@ -8,7 +8,6 @@ import { SeedError } from '../errors.ts';
 import {
   chatCompletionSchema,
   embeddingResponseSchema,
-  type ChatCompletionChunk,
   type ChatCompletionRequest,
   type EmbeddingRequest,
 } from '../wire/openai.ts';
@@ -18,7 +17,7 @@ import {
   readErrorText,
   readJson,
   readJsonText,
-  sseEventBatches,
+  bodyReads,
   upstreamInfo,
   upstreamStatusError,
   type UpstreamResponse,
@@ -34,8 +33,7 @@ import type {
   ProviderDependencies,
 } from './types.ts';
 import { withJsonText } from '../wire/json-text.ts';
-import { UnparsedChunk, type StreamChunk } from '../wire/stream-chunk.ts';
-import { MUST_PARSE, PlainChunkScanner } from './openai-chunk-scan.ts';
+import { openAIStreamChunks } from './openai-stream.ts';
 
 export interface OpenAICompatibleSpec {
   provider: string;
@@ -148,7 +146,7 @@ export function createOpenAICompatibleAdapter(
       await failIfNotOk(response, context);
       return {
         chunks: openAIStreamChunks({
-          events: sseEventBatches(response, context.deployment.name, context.signal),
+          reads: bodyReads(response, context.deployment.name, context.signal),
           label: context.deployment.name,
         }),
         upstream: upstreamInfo(response),
@@ -181,90 +179,4 @@ function invalidResponse(context: CallContext, where: string): SeedError {
       where ? ` (at ${where})` : ''
     }.`,
   );
-}
-
-/**
- * Chunks of an OpenAI-format stream, one batch per upstream read (see `sseEventBatches`).
- * Plain content chunks (no usage, no finish reason, no error; see openai-chunk-scan.ts) pass
- * unparsed, as `UnparsedChunk`s; the rest are parsed, each keeping the JSON text it came from
- * (json-text.ts), so the gateway relays every chunk without serializing it again. Throws a
- * SeedError for an event that is not a chunk, an error event, or a stream that ends unfinished.
- *
- * @example
- * const events = sseEventBatches(response, label, signal);
- * for await (const chunks of openAIStreamChunks({ events, label })) {
- *   for (const chunk of chunks) process.stdout.write(`data: ${streamChunkText(chunk)}\n\n`);
- * }
- */
-export async function* openAIStreamChunks(input: {
-  events: AsyncIterable<ReadonlyArray<{ data: string }>>;
-  /** Names the deployment in error messages. */
-  label: string;
-}): AsyncGenerator<StreamChunk[]> {
-  let finished = false;
-  const scanner = new PlainChunkScanner();
-  for await (const events of input.events) {
-    const batch: StreamChunk[] = [];
-    let done = false;
-    let failure: unknown = null;
-    try {
-      for (const event of events) {
-        const data = event.data.trim();
-        if (data === '') continue;
-        if (data === '[DONE]') {
-          done = true;
-          break;
-        }
-        const completionChars = scanner.scan(data);
-        if (completionChars !== MUST_PARSE) {
-          batch.push(new UnparsedChunk(data, completionChars));
-          continue;
-        }
-        const chunk = parseChunk(data, input.label);
-        if (chunk.choices.some((choice) => choice.finish_reason)) finished = true;
-        // Chunks with neither choices nor usage (Azure's prompt-filter results, sent first with an
-        // empty id and object) carry nothing of the canonical format: clients do not get them.
-        if (chunk.choices.length === 0 && !chunk.usage) continue;
-        batch.push(chunk);
-      }
-    } catch (error) {
-      failure = error;
-    }
-    // What arrived before a failure in the same read still reaches the client, then the error.
-    if (batch.length > 0) yield batch;
-    if (failure !== null) throw failure;
-    if (done) return;
-  }
-  // Some compatible servers omit [DONE]; a stream that reached a finish_reason is complete.
-  if (finished) return;
-  throw new SeedError('upstream_invalid_response', `Deployment ${input.label} ended the stream before it finished.`);
-}
-
-function parseChunk(data: string, label: string): ChatCompletionChunk {
-  let value: unknown;
-  try {
-    value = JSON.parse(data);
-  } catch {
-    throw new SeedError('upstream_invalid_response', `Deployment ${label} sent a stream event that is not JSON.`);
-  }
-  if (!isChunk(value)) {
-    const { message } = openAIErrorMessage(data);
-    if (value !== null && typeof value === 'object' && 'error' in value) {
-      throw new SeedError('upstream_error', `Deployment ${label} failed mid-stream: ${message}`);
-    }
-    throw new SeedError('upstream_invalid_response', `Deployment ${label} sent a stream event that is not a chat.completion.chunk.`);
-  }
-  // Multi-line data (pretty-printed JSON over several `data:` lines) cannot be written back as
-  // one SSE line: such a chunk is serialized again instead.
-  return data.includes('\n') ? value : withJsonText(value, data);
-}
-
-/**
- * A cheap structural check per chunk: a full schema parse of every chunk costs more than the
- * rest of the stream path, and the fields the gateway reads are exactly these.
- */
-function isChunk(value: unknown): value is ChatCompletionChunk {
-  if (value === null || typeof value !== 'object') return false;
-  const record = value as Record<string, unknown>;
-  return Array.isArray(record.choices) && (record.usage === undefined || record.usage === null || typeof record.usage === 'object');
 }

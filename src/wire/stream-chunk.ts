@@ -1,49 +1,61 @@
 /**
- * A chunk of a chat completion stream as it travels from an adapter to the client: parsed, or
- * still the upstream's JSON text. Most chunks of a stream only carry a few characters of
- * content the gateway relays without reading; parsing each of them (and collecting the objects
- * afterwards) was most of a streamed call's per-chunk cost. An adapter that can tell such a
- * chunk apart without parsing it (the OpenAI-compatible one, src/providers/openai-chunk-scan.ts)
- * passes it on as an `UnparsedChunk`; every other chunk is a parsed `ChatCompletionChunk`.
+ * A part of a chat completion stream as it travels from an adapter to the client: a parsed
+ * chunk, or a run of plain content chunks still as the upstream's bytes. Most chunks of a stream
+ * only carry a few characters of content the gateway relays without reading; decoding, parsing
+ * and framing each of them again (and collecting the strings and objects afterwards) was most
+ * of a streamed call's cost. An adapter that can tell such chunks apart without parsing them
+ * (the OpenAI-compatible one, src/providers/openai-stream.ts) passes them on as `PlainChunks`;
+ * every other chunk is a parsed `ChatCompletionChunk`.
  */
 import { toJsonText, withJsonText } from './json-text.ts';
 import type { ChatCompletionChunk } from './openai.ts';
 
+const FRAME_END = '\n\n';
+const DATA_FIELD = 'data: ';
+
 /**
- * A plain content chunk, kept as the upstream's text. The adapter that made it vouches for
- * what the gateway relies on: `text` is one line of valid JSON, a chunk object with at least
- * one choice, no `error`, and `usage` and every `finish_reason` absent or null. So the gateway
- * relays it as it is and only counts `completionChars` toward its usage estimate.
+ * One or more plain content chunks, as the server-sent events the client receives:
+ * `data: {chunk}\n\n` each, exactly as the upstream sent them. The adapter that made it vouches
+ * for what the gateway relies on: every chunk is one line of valid JSON in valid UTF-8, a chunk
+ * object with at least one choice, no `error`, and `usage` and every `finish_reason` absent or
+ * null. So the gateway writes the bytes as they are and only counts `completionChars` toward
+ * its usage estimate.
  */
-export class UnparsedChunk {
+export class PlainChunks {
   constructor(
-    /** The chunk's JSON, one line, exactly as the upstream sent it. */
-    readonly text: string,
-    /** Characters of `content` and tool-call `arguments` in it (for the estimate when no usage is reported). */
+    /** The chunks' SSE frames, back to back (a view of the upstream's read; not to be modified). */
+    readonly frames: Uint8Array,
+    /** Characters of `content` and tool-call `arguments` in them (for the estimate when no usage is reported). */
     readonly completionChars: number,
   ) {}
 
   /**
-   * The chunk parsed, for the few uses that need the value (payload capture). Parses on every
-   * call; the text was validated when it arrived, so this does not throw.
+   * The chunks parsed, for the few uses that need values (payload capture). Parses on every
+   * call; the bytes were validated when they arrived, so this does not throw.
    */
-  parse(): ChatCompletionChunk {
-    return withJsonText(JSON.parse(this.text) as ChatCompletionChunk, this.text);
+  parse(): ChatCompletionChunk[] {
+    const chunks: ChatCompletionChunk[] = [];
+    for (const frame of Buffer.from(this.frames.buffer, this.frames.byteOffset, this.frames.byteLength).toString('utf8').split(FRAME_END)) {
+      if (frame === '') continue;
+      const text = frame.slice(DATA_FIELD.length);
+      chunks.push(withJsonText(JSON.parse(text) as ChatCompletionChunk, text));
+    }
+    return chunks;
   }
 }
 
-/** A chunk on the stream path: parsed, or a plain content chunk not parsed (yet). */
-export type StreamChunk = ChatCompletionChunk | UnparsedChunk;
+/** A part of a stream: a parsed chunk, or plain content chunks not parsed (yet). */
+export type StreamChunk = ChatCompletionChunk | PlainChunks;
 
 /**
- * The chunk as one line of JSON for an SSE `data:` field: the upstream's own text when it has
- * one (json-text.ts), else serialized.
+ * The part as server-sent events: the upstream's own frames for plain chunks, else one
+ * `data:` frame with the chunk's JSON (the upstream's text when it has one, json-text.ts).
  */
-export function streamChunkText(chunk: StreamChunk): string {
-  return chunk instanceof UnparsedChunk ? chunk.text : toJsonText(chunk);
+export function streamChunkFrames(chunk: StreamChunk): Uint8Array | string {
+  return chunk instanceof PlainChunks ? chunk.frames : `${DATA_FIELD}${toJsonText(chunk)}${FRAME_END}`;
 }
 
-/** The chunk as a value, parsing it if it was not. */
-export function parsedChunk(chunk: StreamChunk): ChatCompletionChunk {
-  return chunk instanceof UnparsedChunk ? chunk.parse() : chunk;
+/** The part's chunks as values, parsing them if they were not. */
+export function parsedChunks(chunk: StreamChunk): ChatCompletionChunk[] {
+  return chunk instanceof PlainChunks ? chunk.parse() : [chunk];
 }
