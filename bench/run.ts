@@ -4,8 +4,9 @@
  *
  *   npm run bench                                   # everything, ~10 minutes on 2 cores
  *   npm run bench -- --only overhead --duration 10  # one scenario, longer phases
+ *   npm run bench -- --only ab --baseline HEAD~1 --no-write  # this build against another (paired ratios)
  *
- * Flags: --only overhead,profile,gc,soak,limits,ledger  --targets direct,nginx,undici,seed,portkey
+ * Flags: --only overhead,profile,gc,soak,limits,ledger,ab (ab only when named)  --baseline GIT_REF (for ab)  --targets direct,nginx,undici,seed,portkey
  *        --duration SECONDS (per phase, default 5)  --rounds N (default 3)  --concurrency N (50)
  *        --rate REQ_PER_S (500)  --pairs N (alternating 1 s slice pairs per paired ratio, 10)  --soak-requests N (50000; the issue asks for 1M)  --output FILE (docs/benchmarks.md)
  *        --no-write (print only)  --render FILE (no run: re-render a saved run with the current analysis.md)
@@ -28,13 +29,17 @@ import { runSoak } from './scenarios/soak.ts';
 import { runLedger } from './scenarios/ledger.ts';
 import { runLimits } from './scenarios/limits.ts';
 import { runGc } from './scenarios/gc.ts';
+import { runAb } from './scenarios/ab.ts';
 
-const SCENARIOS = ['overhead', 'profile', 'gc', 'soak', 'limits', 'ledger'] as const;
+const SCENARIOS = ['overhead', 'profile', 'gc', 'soak', 'limits', 'ledger', 'ab'] as const;
+/** What runs without --only: everything but the A/B comparison, which needs a baseline ref. */
+const DEFAULT_SCENARIOS = SCENARIOS.filter((scenario) => scenario !== 'ab');
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({
   options: {
-    only: { type: 'string', default: SCENARIOS.join(',') },
+    only: { type: 'string', default: DEFAULT_SCENARIOS.join(',') },
+    baseline: { type: 'string' },
     targets: { type: 'string', default: TARGET_IDS.join(',') },
     duration: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '3' },
@@ -89,6 +94,7 @@ const concurrency = Math.round(positiveNumber('concurrency', values.concurrency)
 const ratePerSecond = positiveNumber('rate', values.rate);
 const pairs = Number(values.pairs);
 if (!Number.isInteger(pairs) || pairs < 0) throw new Error(`--pairs: expected a whole number, got ${values.pairs}`);
+if (only.includes('ab') && !values.baseline) throw new Error('--only ab needs --baseline GIT_REF (the build to compare this one with)');
 const soakRequests = Math.round(positiveNumber('soak-requests', values['soak-requests']));
 const argumentsText = process.argv.slice(2).join(' ');
 
@@ -139,6 +145,9 @@ try {
         ? 'the ledger writer is wired in src/main.ts, but this scenario (sustained records/s into SQLite and PostgreSQL while serving, records lost across a store outage) is not written yet.'
         : 'the ledger writer (src/ledger/writer.ts) is not wired in src/main.ts at the time of this run. Once wired: sustained records/s into SQLite and PostgreSQL (127.0.0.1:5432/test) while serving, and records lost across a store outage (must be 0).',
     });
+  }
+  if (only.includes('ab')) {
+    report.ab = await runAb({ baseline: values.baseline!, pairs: pairs || 10, concurrency, workDirectory, log });
   }
   if (only.includes('soak')) {
     report.soak = await runSoak({ requests: soakRequests, concurrency, workDirectory, log });

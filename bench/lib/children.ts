@@ -50,15 +50,18 @@ function stopper(child: ChildProcess): (graceMs?: number) => Promise<void> {
 export async function startNodeServer(input: {
   name: string;
   script: string;
+  /** The checkout the script and its imports come from (another build of Seed, for an A/B run); this one by default. */
+  root?: string;
   scriptArguments?: string[];
   nodeArguments?: string[];
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
 }): Promise<ServerProcess> {
-  const script = resolve(ROOT, input.script);
-  const entry = script.endsWith('.ts') ? [resolve(ROOT, 'bin/run-ts.mjs'), script] : [script];
+  const root = input.root ?? ROOT;
+  const script = resolve(root, input.script);
+  const entry = script.endsWith('.ts') ? [resolve(root, 'bin/run-ts.mjs'), script] : [script];
   const child = spawn(process.execPath, [...(input.nodeArguments ?? []), ...entry, ...(input.scriptArguments ?? [])], {
-    cwd: ROOT,
+    cwd: root,
     env: { ...process.env, ...input.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

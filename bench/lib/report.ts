@@ -7,6 +7,7 @@ import type { SoakResult } from '../scenarios/soak.ts';
 import type { GcPhase } from '../scenarios/gc.ts';
 import type { LedgerBackendResult } from '../scenarios/ledger.ts';
 import type { LimitRun } from '../scenarios/limits.ts';
+import type { AbResult } from '../scenarios/ab.ts';
 
 export interface RunReport {
   command: string;
@@ -18,6 +19,7 @@ export interface RunReport {
   gc?: GcPhase[];
   ledger?: LedgerBackendResult[];
   limits?: LimitRun[];
+  ab?: AbResult;
   /** Scenario name → why it did not run. */
   pending: Array<{ scenario: string; reason: string }>;
   /** Hand-written analysis kept in bench/analysis.md. */
@@ -342,6 +344,31 @@ export function renderReport(report: RunReport): string {
           ['RSS MiB', ...soak.rssAfterChunkMiB.map((value) => value.toFixed(1))],
           ['after GC', ...soak.rssAfterGcMiB.map((value) => value.toFixed(1))],
         ],
+      ),
+    );
+  }
+
+  if (report.ab) {
+    const { ab } = report;
+    parts.push('## A/B: this build against a baseline build');
+    parts.push(
+      `This checkout (${ab.currentCommit.slice(0, 10)}${ab.currentDirty ? ' with uncommitted changes' : ''}) against ` +
+        `\`${ab.baselineRef}\` (${ab.baselineCommit.slice(0, 10)}), both from dist/ with the benchmark config, in front of one ` +
+        `simulator: ${ab.pairs} pairs of alternating 1 s closed-loop slices per mode at ${ab.concurrency} connections. Ratios are ` +
+        'this ÷ baseline per pair (median, quartiles); the req/s and µs columns are slice medians, for orientation only.',
+    );
+    const range = (value: { median: number; lowerQuartile: number; upperQuartile: number }) =>
+      `${value.median.toFixed(3)}× (${value.lowerQuartile.toFixed(3)}–${value.upperQuartile.toFixed(3)})`;
+    parts.push(
+      table(
+        ['mode', 'throughput ratio', 'CPU/request ratio', 'req/s this / baseline', 'CPU µs/req this / baseline'],
+        ab.modes.map((mode) => [
+          mode.stream ? 'streaming' : 'non-streaming',
+          range(mode.throughput),
+          range(mode.cpuPerRequest),
+          `${format(mode.current.requestsPerSecond, 0)} / ${format(mode.baselineBuild.requestsPerSecond, 0)}`,
+          `${format(mode.current.cpuMicrosecondsPerRequest, 0)} / ${format(mode.baselineBuild.cpuMicrosecondsPerRequest, 0)}`,
+        ]),
       ),
     );
   }

@@ -119,6 +119,8 @@ export async function startSeedServer(input: {
   workDirectory: string;
   nodeArguments?: string[];
   name?: string;
+  /** The checkout to run Seed from (its dist/); this one by default. */
+  root?: string;
   /** A config file written by the caller; otherwise SEED_BENCH_CONFIG or the generated one. */
   configFile?: string;
   env?: NodeJS.ProcessEnv;
@@ -133,6 +135,7 @@ export async function startSeedServer(input: {
   const server = await startNodeServer({
     name: input.name ?? 'seed',
     script: 'bench/servers/seed.ts',
+    ...(input.root ? { root: input.root } : {}),
     scriptArguments: [file],
     nodeArguments: input.nodeArguments ?? [],
     env: input.env ?? {},

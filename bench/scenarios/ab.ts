@@ -1,0 +1,151 @@
+/**
+ * Scenario "ab" — this checkout's Seed against another build of Seed (a git ref), to measure a
+ * change rather than a comparison with other proxies. The ref is checked out into a temporary
+ * git worktree (sharing this checkout's node_modules) and built; both Seeds run the generated
+ * benchmark config in front of one simulator, each with its own ledger file, and alternate in
+ * 1 s closed-loop slices (who goes first alternating), non-streaming and streaming. Each pair of
+ * slices gives a throughput ratio and a CPU-per-request ratio (this ÷ baseline); the medians and
+ * quartiles are reported. On a shared, noisy machine these paired ratios are what can tell a
+ * 5% change from drift; absolute figures from different runs cannot.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { startNodeServer, type ServerProcess } from '../lib/children.ts';
+import { closedLoop } from '../lib/load.ts';
+import { sampleProcess } from '../lib/proc.ts';
+import { median, percentile } from '../lib/stats.ts';
+import { startSeedServer, type SeedServer } from '../lib/targets.ts';
+import { requestFor } from './overhead.ts';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+
+export interface AbOptions {
+  /** A git ref (commit, branch, tag) of the baseline build. */
+  baseline: string;
+  pairs: number;
+  concurrency: number;
+  workDirectory: string;
+  log: (line: string) => void;
+}
+
+export interface AbRatios {
+  median: number;
+  lowerQuartile: number;
+  upperQuartile: number;
+}
+
+export interface AbMode {
+  stream: boolean;
+  /** Requests/s, this ÷ baseline, per pair. */
+  throughput: AbRatios;
+  /** CPU µs per request, this ÷ baseline, per pair (below 1: this build is cheaper). */
+  cpuPerRequest: AbRatios;
+  /** Medians of the slices, for orientation only (not comparable between runs). */
+  current: { requestsPerSecond: number; cpuMicrosecondsPerRequest: number };
+  baselineBuild: { requestsPerSecond: number; cpuMicrosecondsPerRequest: number };
+}
+
+export interface AbResult {
+  baselineRef: string;
+  baselineCommit: string;
+  currentCommit: string;
+  /** Whether this checkout had uncommitted changes (they are part of "current"). */
+  currentDirty: boolean;
+  pairs: number;
+  concurrency: number;
+  modes: AbMode[];
+}
+
+const ratios = (values: number[]): AbRatios => ({
+  median: median(values),
+  lowerQuartile: percentile(values, 0.25),
+  upperQuartile: percentile(values, 0.75),
+});
+
+/** Checks the ref out into `directory` (a detached worktree), links node_modules and builds dist/. */
+function prepareBaseline(ref: string, directory: string, log: (line: string) => void): string {
+  const commit = execFileSync('git', ['rev-parse', '--verify', `${ref}^{commit}`], { cwd: ROOT, encoding: 'utf8' }).trim();
+  execFileSync('git', ['worktree', 'add', '--detach', '--force', directory, commit], { cwd: ROOT, stdio: 'ignore' });
+  symlinkSync(join(ROOT, 'node_modules'), join(directory, 'node_modules'));
+  log(`building the baseline ${ref} (${commit.slice(0, 10)}) in ${directory}`);
+  const build = spawnSync(process.execPath, [join(directory, 'scripts', 'build.mjs')], { cwd: directory, stdio: 'inherit' });
+  if (build.status !== 0) throw new Error(`the baseline ${ref} does not build`);
+  return commit;
+}
+
+function cpuMs(server: ServerProcess): number {
+  const sample = sampleProcess(server.pid);
+  if (!sample) throw new Error(`${server.name} has exited:\n${server.stderrTail()}`);
+  return sample.cpuMs;
+}
+
+export async function runAb(options: AbOptions): Promise<AbResult> {
+  const { log } = options;
+  const baselineDirectory = join(options.workDirectory, 'baseline-checkout');
+  const servers: ServerProcess[] = [];
+  try {
+    const baselineCommit = prepareBaseline(options.baseline, baselineDirectory, log);
+    const currentCommit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const currentDirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
+    const simulator = await startNodeServer({ name: 'simulator', script: 'bench/servers/simulator.ts' });
+    servers.push(simulator);
+    const start = async (name: string, root: string): Promise<SeedServer> => {
+      const workDirectory = join(options.workDirectory, name);
+      mkdirSync(workDirectory, { recursive: true });
+      const server = await startSeedServer({ simulatorUrl: simulator.url, workDirectory, name, root });
+      servers.push(server);
+      return server;
+    };
+    const current = await start('seed-current', ROOT);
+    const baseline = await start('seed-baseline', baselineDirectory);
+    const modes: AbMode[] = [];
+    for (const stream of [false, true]) {
+      const slice = async (server: SeedServer) => {
+        const before = cpuMs(server);
+        const result = await closedLoop({ request: requestFor({ origin: server.url, headers: server.headers }, stream), connections: options.concurrency, durationSeconds: 1 });
+        if (result.failures > 0) throw new Error(`${server.name}: ${result.failures} failed requests:\n${server.stderrTail()}`);
+        return { requestsPerSecond: result.requestsPerSecond, cpuMicrosecondsPerRequest: ((cpuMs(server) - before) * 1_000) / result.completed };
+      };
+      // Warm both up (JIT, pools, caches) before the first measured slice.
+      await slice(current);
+      await slice(baseline);
+      const currentSlices: Array<Awaited<ReturnType<typeof slice>>> = [];
+      const baselineSlices: Array<Awaited<ReturnType<typeof slice>>> = [];
+      for (let pair = 0; pair < options.pairs; pair += 1) {
+        const currentFirst = pair % 2 === 0;
+        const first = await slice(currentFirst ? current : baseline);
+        const second = await slice(currentFirst ? baseline : current);
+        currentSlices.push(currentFirst ? first : second);
+        baselineSlices.push(currentFirst ? second : first);
+      }
+      const mode: AbMode = {
+        stream,
+        throughput: ratios(currentSlices.map((each, index) => each.requestsPerSecond / baselineSlices[index]!.requestsPerSecond)),
+        cpuPerRequest: ratios(currentSlices.map((each, index) => each.cpuMicrosecondsPerRequest / baselineSlices[index]!.cpuMicrosecondsPerRequest)),
+        current: {
+          requestsPerSecond: median(currentSlices.map((each) => each.requestsPerSecond)),
+          cpuMicrosecondsPerRequest: median(currentSlices.map((each) => each.cpuMicrosecondsPerRequest)),
+        },
+        baselineBuild: {
+          requestsPerSecond: median(baselineSlices.map((each) => each.requestsPerSecond)),
+          cpuMicrosecondsPerRequest: median(baselineSlices.map((each) => each.cpuMicrosecondsPerRequest)),
+        },
+      };
+      log(
+        `ab ${stream ? 'stream' : 'non-stream'}: throughput ${mode.throughput.median.toFixed(3)}× ` +
+          `(${mode.throughput.lowerQuartile.toFixed(3)}–${mode.throughput.upperQuartile.toFixed(3)}), CPU/request ` +
+          `${mode.cpuPerRequest.median.toFixed(3)}× (${mode.cpuPerRequest.lowerQuartile.toFixed(3)}–${mode.cpuPerRequest.upperQuartile.toFixed(3)})`,
+      );
+      modes.push(mode);
+    }
+    return { baselineRef: options.baseline, baselineCommit, currentCommit, currentDirty, pairs: options.pairs, concurrency: options.concurrency, modes };
+  } finally {
+    for (const server of servers.reverse()) await server.stop();
+    if (existsSync(baselineDirectory)) {
+      spawnSync('git', ['worktree', 'remove', '--force', baselineDirectory], { cwd: ROOT, stdio: 'ignore' });
+      rmSync(baselineDirectory, { recursive: true, force: true });
+      spawnSync('git', ['worktree', 'prune'], { cwd: ROOT, stdio: 'ignore' });
+    }
+  }
+}
