@@ -68,8 +68,29 @@ const DEFAULT_QUOTA_WAIT_MS = 1_000;
 /** Errors that say nothing about the deployment's health: the request itself was at fault. */
 const REQUEST_FAULTS = new Set(['upstream_bad_request', 'invalid_request', 'client_closed_request', 'deadline_exceeded']);
 
+interface Candidate {
+  route: Route;
+  deployment: Deployment;
+  weight: number;
+}
+
 export function createRouter(dependencies: RouterDependencies) {
   const { table, health, now, random, sleep } = dependencies;
+  // A route's plan and candidates depend on the table only, which a router never changes: they
+  // are built once per route name instead of on every call (they were most of what routing
+  // allocated per call).
+  const plans = new Map<string, { plan: Route[]; candidates: Candidate[] }>();
+  const planOf = (routeName: string) => {
+    let planned = plans.get(routeName);
+    if (!planned) {
+      const plan = routePlan(table, routeName);
+      const candidates: Candidate[] = [];
+      for (const route of plan) for (const target of route.targets) candidates.push({ route, deployment: target.deployment, weight: target.weight });
+      planned = { plan, candidates };
+      plans.set(routeName, planned);
+    }
+    return planned;
+  };
 
   function pickWeighted<Candidate extends { deployment: Deployment; weight: number }>(candidates: Candidate[]): Candidate {
     // Deployments whose upstream reported an exhausted quota go last: route before the 429.
@@ -85,6 +106,21 @@ export function createRouter(dependencies: RouterDependencies) {
     return pool[pool.length - 1] as Candidate;
   }
 
+  /**
+   * A weighted choice among the route's untried candidates that can take traffic now, or
+   * undefined. A route with one such candidate (the usual case) needs no list and no weights.
+   */
+  function readyChoice(candidates: readonly Candidate[], route: Route, tried: ReadonlySet<string>): Candidate | undefined {
+    let only: Candidate | undefined;
+    let ready: Candidate[] | undefined;
+    for (const candidate of candidates) {
+      if (candidate.route !== route || tried.has(candidate.deployment.name) || health.waitMs(candidate.deployment.name) !== 0) continue;
+      if (only === undefined) only = candidate;
+      else (ready ??= [only]).push(candidate);
+    }
+    return ready ? pickWeighted(ready) : only;
+  }
+
   async function route<T>(input: RouteCallInput<T>): Promise<RoutedResult<T>> {
     const first = table.routes.get(input.routeName);
     if (!first) {
@@ -98,14 +134,18 @@ export function createRouter(dependencies: RouterDependencies) {
         attempts: 0,
       };
     }
-    const plan = routePlan(table, input.routeName);
-    const candidates: Array<{ route: Route; deployment: Deployment; weight: number }> = [];
+    const { plan, candidates: planned } = planOf(input.routeName);
+    let candidates = planned;
     let exclusion: SeedError | null = null;
-    for (const planned of plan) {
-      for (const target of planned.targets) {
-        const reason = input.exclude?.(target.deployment, planned) ?? null;
-        if (reason) exclusion ??= reason;
-        else candidates.push({ route: planned, ...target });
+    if (input.exclude) {
+      // A new list only when something is excluded.
+      for (let index = 0; index < planned.length; index += 1) {
+        const candidate = planned[index] as Candidate;
+        const reason = input.exclude(candidate.deployment, candidate.route);
+        if (reason) {
+          exclusion ??= reason;
+          if (candidates === planned) candidates = planned.slice(0, index);
+        } else if (candidates !== planned) candidates.push(candidate);
       }
     }
     if (candidates.length === 0) {
@@ -135,16 +175,10 @@ export function createRouter(dependencies: RouterDependencies) {
       while (attempts < retry.maxAttempts) {
         if (signal.aborted) break;
         // 1. an untried deployment that can take traffic now, in plan order (route, then fallbacks)
-        let choice: { route: Route; deployment: Deployment } | undefined;
-        for (const planned of plan) {
-          const ready = candidates.filter(
-            (candidate) =>
-              candidate.route === planned && !tried.has(candidate.deployment.name) && health.waitMs(candidate.deployment.name) === 0,
-          );
-          if (ready.length > 0) {
-            choice = pickWeighted(ready);
-            break;
-          }
+        let choice: Candidate | undefined;
+        for (const route of plan) {
+          choice = readyChoice(candidates, route, tried);
+          if (choice) break;
         }
         // 2. otherwise the one that becomes available soonest, after a backoff
         if (!choice) {
@@ -179,7 +213,7 @@ export function createRouter(dependencies: RouterDependencies) {
             signal,
             timeoutMs: Math.max(1, Math.min(choice.deployment.timeoutMs ?? Infinity, remaining())),
           });
-          health.recordSuccess({ deployment: choice.deployment.name, ...(outcome.quota ? { quota: outcome.quota } : {}) });
+          health.recordSuccess(outcome.quota ? { deployment: choice.deployment.name, quota: outcome.quota } : { deployment: choice.deployment.name });
           return { ok: true, value: outcome.value, route: choice.route, deployment: choice.deployment, attempts };
         } catch (thrown) {
           const thrownError = asSeedError(thrown);
