@@ -5,12 +5,8 @@
  * compatible vendor is a spec, not a copy of this file.
  */
 import { SeedError } from '../errors.ts';
-import {
-  chatCompletionSchema,
-  embeddingResponseSchema,
-  type ChatCompletionRequest,
-  type EmbeddingRequest,
-} from '../wire/openai.ts';
+import { checkChatCompletion, checkEmbeddingResponse } from '../wire/chat-completion-check.ts';
+import type { ChatCompletionRequest, EmbeddingRequest } from '../wire/openai.ts';
 import {
   openAIErrorMessage,
   postJson,
@@ -128,11 +124,11 @@ export function createOpenAICompatibleAdapter(
       const response = await send('chat/completions', body, context);
       await failIfNotOk(response, context);
       const answer = await readJsonText(response, context.deployment.name, context.signal);
-      const parsed = chatCompletionSchema.safeParse(answer.value);
-      if (!parsed.success) throw invalidResponse(context, parsed.error.issues[0]?.path.join('.') ?? '');
-      // The schema is loose and has no defaults or transforms: what it accepted is what came,
-      // so the client gets the upstream's own text.
-      return { response: withJsonText(parsed.data, answer.text), upstream: upstreamInfo(response), warnings };
+      // Checked in place (chat-completion-check.ts): what the schema accepts, without zod's copy.
+      // The value is what came, so the client gets the upstream's own text.
+      const checked = checkChatCompletion(answer.value);
+      if (!checked.ok) throw invalidResponse(context, checked.path);
+      return { response: withJsonText(checked.value, answer.text), upstream: upstreamInfo(response), warnings };
     },
 
     async streamChat(request, context): Promise<ChatStreamResult> {
@@ -163,11 +159,9 @@ export function createOpenAICompatibleAdapter(
       const { body, warnings } = bodyFor(request, context.deployment);
       const response = await send('embeddings', body, context);
       await failIfNotOk(response, context);
-      const parsed = embeddingResponseSchema.safeParse(
-        await readJson(response, context.deployment.name, context.signal),
-      );
-      if (!parsed.success) throw invalidResponse(context, parsed.error.issues[0]?.path.join('.') ?? '');
-      return { response: parsed.data, upstream: upstreamInfo(response), warnings };
+      const checked = checkEmbeddingResponse(await readJson(response, context.deployment.name, context.signal));
+      if (!checked.ok) throw invalidResponse(context, checked.path);
+      return { response: checked.value, upstream: upstreamInfo(response), warnings };
     },
   };
 }
