@@ -4,7 +4,7 @@
  * onto Seed error codes. Adapters add only what differs: URLs, auth headers, body shapes and
  * how their error bodies read.
  */
-import { request, errors as undiciErrors, type Dispatcher } from 'undici';
+import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { SeedError, type ErrorCode } from '../errors.ts';
 import type { RateLimitSnapshot, UpstreamInfo } from './types.ts';
@@ -45,10 +45,14 @@ export async function postJson(input: UpstreamRequest): Promise<UpstreamResponse
   try {
     // undici's own timers bound the wait for headers and each idle gap in the body; the
     // caller's signal (client gone, deadline passed) aborts everything. No extra signals per call.
-    const response = await request(input.url, {
+    // `dispatcher.request` with a known origin and path: undici's `request(url, …)` parses the
+    // URL and copies the options on every call.
+    const { origin, path } = upstreamTarget(input.url);
+    const response = await input.dispatcher.request({
+      origin,
+      path,
       method: 'POST',
-      dispatcher: input.dispatcher,
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...input.headers },
+      headers: Object.assign({ 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, input.headers),
       body,
       signal: input.signal,
       headersTimeout: Math.max(1, Math.floor(input.timeoutMs)),
@@ -58,6 +62,22 @@ export async function postJson(input: UpstreamRequest): Promise<UpstreamResponse
   } catch (error) {
     throw transportError({ error, label: input.label, clientSignal: input.signal });
   }
+}
+
+/** Origin and path of each upstream URL, parsed once (the URLs come from config: a few per deployment). */
+const targets = new Map<string, { origin: string; path: string }>();
+
+function upstreamTarget(url: string): { origin: string; path: string } {
+  let target = targets.get(url);
+  if (target === undefined) {
+    const parsed = new URL(url);
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TypeError(`Unsupported upstream URL protocol: ${parsed.protocol}`);
+    target = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
+    // Bounded, in case URLs ever carry per-call parts.
+    if (targets.size >= 1_000) targets.clear();
+    targets.set(url, target);
+  }
+  return target;
 }
 
 /** Maps a thrown transport failure onto the right Seed error. */
