@@ -156,6 +156,35 @@ for (const backend of backends) {
       assert.equal(onB.statuses.find((status) => status.bucket.id === 'deployment:b:tpm')?.remaining, 500);
     });
 
+    test('tryAdmit returns a refusal instead of throwing it; admissions are the same as admit gives', async () => {
+      const clock = new ManualClock('2025-01-31T10:00:00.000Z');
+      const { store } = await open(clock);
+      const limiter = new Limiter({ store, onUnavailable: 'closed', now: clock.now });
+      const scopes = [key({ rpm: 1 })];
+      const deployment: LimitScope = { owner: 'deployment', id: 'd', limits: { rpm: 5 } };
+      const first = await limiter.tryAdmit({ scopes, deployment, tokens: 1, usd: 0 });
+      assert.equal(first.admitted, true);
+      if (!first.admitted) return;
+      assert.ok(first.admission.call !== null && first.admission.attempt !== null);
+      assert.equal(first.admission.enforced, true);
+      assert.deepEqual(
+        first.admission.statuses.map((status) => [status.bucket.id, status.remaining]),
+        [
+          ['key:k_1:rpm', 0],
+          ['deployment:d:rpm', 4],
+        ],
+      );
+      const second = await limiter.tryAdmit({ scopes, deployment, tokens: 1, usd: 0 });
+      assert.equal(second.admitted, false);
+      if (second.admitted) return;
+      assert.equal(second.refusal.bucket.id, 'key:k_1:rpm');
+      assert.equal(second.error.code, 'rate_limit_exceeded');
+      assert.equal(second.error.retryAfterMs, 60_500);
+      await limiter.release(first.admission);
+      const afterRelease = await limiter.tryAdmit({ scopes, tokens: 1, usd: 0 });
+      assert.equal(afterRelease.admitted, true, 'release refunded the request');
+    });
+
     test('batch priority waits for capacity, then succeeds; interactive is refused at once', async () => {
       const { store } = await open();
       const limiter = new Limiter({ store, onUnavailable: 'closed', windowMs: 1_200 });

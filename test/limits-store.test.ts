@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import type { Bucket, LimitStore, Reservation, ReserveResult } from '../src/limits/types.ts';
-import { limitStoreBackends, ManualClock, type StoreHandle } from './helpers/limits-stores.ts';
+import { limitStoreBackends, ManualClock, openRedisStore, type StoreHandle } from './helpers/limits-stores.ts';
 
 const backends = await limitStoreBackends({ file: 'store' });
 const MINUTE = 60_000;
@@ -257,6 +257,46 @@ for (const backend of backends) {
         store.reserve({ parts: [{ buckets: [bucket], tokens: 0, usd: 0 }, { buckets: [bucket], tokens: 0, usd: 0 }], leaseMs: LEASE }),
         /appears twice/,
       );
+      // The same id in another bucket object of the same part is the same counter: refused too.
+      const lookalike: Bucket = { kind: 'tokens', id: 'key:k:rpm', limit: 5, windowMs: MINUTE };
+      await assert.rejects(store.reserve({ parts: [{ buckets: [bucket, lookalike], tokens: 0, usd: 0 }], leaseMs: LEASE }), /key:k:rpm appears twice/);
+    });
+
+    test('reservations that charge the same amounts to the same buckets settle each on its own', async () => {
+      const clock = new ManualClock('2025-01-31T10:00:00.000Z');
+      const { store } = await open(clock);
+      const buckets: Bucket[] = [
+        { kind: 'requests', id: 'key:k:rpm', limit: 10, windowMs: MINUTE },
+        { kind: 'tokens', id: 'key:k:tpm', limit: 1_000, windowMs: MINUTE },
+        { kind: 'usd', id: 'key:k:usd-day', limit: 1, period: 'day' },
+      ];
+      const first = only(admitted(await reserve(store, buckets, { tokens: 200, usd: 0.2 })));
+      const second = only(admitted(await reserve(store, buckets, { tokens: 200, usd: 0.2 })));
+      assert.equal(await store.settle(first, { tokens: 50, usd: 0.05 }), true);
+      assert.equal(await store.release(second), true);
+      assert.equal(await store.settle(first, { tokens: 50, usd: 0.05 }), false);
+      const probe = await reserve(store, buckets);
+      assert.equal(remainingOf(probe, 'key:k:rpm'), 10 - 2, 'the released reservation refunded its request');
+      assert.equal(remainingOf(probe, 'key:k:tpm'), 1_000 - 50);
+      assert.ok(Math.abs((remainingOf(probe, 'key:k:usd-day') ?? 0) - 0.95) < 1e-9);
+    });
+
+    // Only replicas can disagree about the time: the memory store is one process with one clock.
+    if (backend.name !== 'memory') test('a replica whose clock lags settles in the sub-window the script charged, not the one it planned', async () => {
+      const clock = new ManualClock('2025-01-31T10:00:00.000Z');
+      const handle = await open(clock);
+      const tpm: Bucket[] = [{ kind: 'tokens', id: 'key:k:tpm', limit: 1_000, windowMs: MINUTE }];
+      admitted(await reserve(handle.store, tpm, { tokens: 100 }));
+      // Ten seconds (twenty sub-windows) behind: the script moves its charge up to the newest sub-window.
+      const lagging = await openRedisStore({ prefix: handle.redisPrefix ?? '', now: () => clock.now() - 10_000 });
+      try {
+        const late = only(admitted(await reserve(lagging, tpm, { tokens: 200 })));
+        assert.equal(await lagging.settle(late, { tokens: 50, usd: 0 }), true);
+      } finally {
+        await lagging.close();
+      }
+      const probe = await reserve(handle.store, tpm, { tokens: 0 });
+      assert.equal(remainingOf(probe, 'key:k:tpm'), 1_000 - 100 - 50, 'the lagging reservation was settled down to its real usage');
     });
   });
 }

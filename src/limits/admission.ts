@@ -15,14 +15,14 @@
  * (BPE for OpenAI models) is computed only when a limit charges it: tokens per minute or a
  * dollar budget.
  */
-import type { Admission as GatewayAdmission, AdmissionRequest, AdmissionTicket } from '../gateway/hooks.ts';
+import type { Admission as GatewayAdmission, AdmissionRequest, AdmissionTicket, Usage as GatewayUsage } from '../gateway/hooks.ts';
 import type { Deployment, Route } from '../routing/route-table.ts';
 import type { ChatCompletionRequest, EmbeddingRequest } from '../wire/openai.ts';
 import { chargesEstimate, type LimitScope } from './buckets.ts';
 import { estimateChatTokens, estimateEmbeddingTokens } from './estimate.ts';
 import { rateLimitHeaders } from './headers.ts';
-import type { Admission, AdmitRequest, Limiter } from './limiter.ts';
-import type { BucketStatus } from './types.ts';
+import type { Admission, Limiter } from './limiter.ts';
+import type { BucketStatus, Usage } from './types.ts';
 
 export interface LimitAdmissionOptions {
   limiter: Limiter;
@@ -54,115 +54,173 @@ interface DeploymentState {
   refusedUntil: number;
 }
 
+/** What every ticket of one `createLimitAdmission` shares. */
+interface TicketContext {
+  readonly limiter: Limiter;
+  readonly price: LimitAdmissionOptions['price'];
+  readonly now: () => number;
+  stateOf(deployment: Deployment): DeploymentState;
+}
+
+const NO_SCOPES: readonly LimitScope[] = Object.freeze([]);
+
 /**
  * @example
  * const admission = createLimitAdmission({ limiter, price });
  * startSeed({ config, admission });
  */
 export function createLimitAdmission(options: LimitAdmissionOptions): GatewayAdmission {
-  const { limiter, price } = options;
+  const { limiter } = options;
   const now = options.now ?? Date.now;
   const deploymentStates = new WeakMap<Deployment, DeploymentState>();
-
-  function stateOf(deployment: Deployment): DeploymentState {
-    let state = deploymentStates.get(deployment);
-    if (state === undefined) {
-      const scope: LimitScope = Object.freeze({ owner: 'deployment', id: deployment.name, limits: deployment.limits });
-      state = { scope, refusedUntil: 0 };
-      deploymentStates.set(deployment, state);
-    }
-    return state;
-  }
+  const context: TicketContext = {
+    limiter,
+    price: options.price,
+    now,
+    stateOf(deployment) {
+      let state = deploymentStates.get(deployment);
+      if (state === undefined) {
+        const scope: LimitScope = Object.freeze({ owner: 'deployment', id: deployment.name, limits: deployment.limits });
+        state = { scope, refusedUntil: 0 };
+        deploymentStates.set(deployment, state);
+      }
+      return state;
+    },
+  };
 
   return {
     async admit(request): Promise<AdmissionTicket> {
-      const scopes = request.caller.limits ?? [];
-      let estimate: Estimate | null = null;
-      const estimated = (): Estimate => (estimate ??= estimateOf({ request, price }));
-
+      const scopes = request.caller.limits ?? NO_SCOPES;
       const candidate = likelyFirstDeployment(request.route);
-      const held = candidate !== undefined && stateOf(candidate).refusedUntil <= now() ? candidate : undefined;
-      const needsEstimate = held?.limits.tpm !== undefined || scopes.some((scope) => chargesEstimate(scope.limits));
-      const { tokens, usd } = needsEstimate ? estimated() : UNCHARGED;
-      const input: AdmitRequest = {
+      const held = candidate !== undefined && context.stateOf(candidate).refusedUntil <= now() ? candidate : undefined;
+      const estimate = held?.limits.tpm !== undefined || anyChargesEstimate(scopes) ? estimateOf({ request, price: context.price }) : null;
+      const { tokens, usd } = estimate ?? UNCHARGED;
+      // One literal with every key (an absent deployment is `undefined`): adding keys to it
+      // afterwards, or spreading into it, takes Node 20's slow path (about 1 µs each call).
+      const admitted = await limiter.admit({
         scopes,
+        deployment: held === undefined ? undefined : context.stateOf(held).scope,
+        optionalDeployment: held !== undefined,
         tokens,
         usd,
         priority: request.priority,
         deadlineAt: request.deadlineAt,
         signal: request.signal,
-      };
-      // Added as one object rather than spread conditionally into the literal: keys after a
-      // spread in a literal take Node 20's slow path (about 1 µs each call).
-      const admitted = await limiter.admit(held === undefined ? input : Object.assign(input, { deployment: stateOf(held).scope, optionalDeployment: true }));
-
-      // The held deployment's statuses join the admission's when its attempt starts.
-      let holding: { deployment: Deployment; statuses: readonly BucketStatus[] } | null = null;
-      let admission: Admission = admitted;
-      if (held !== undefined && admitted.attempt !== null) {
-        const callStatusCount = admitted.call?.entries.length ?? 0;
-        holding = { deployment: held, statuses: admitted.statuses.slice(callStatusCount) };
-        admission = { ...admitted, statuses: admitted.statuses.slice(0, callStatusCount) };
-      }
-      const callerStatuses = admitted.statuses.slice(0, admitted.call?.entries.length ?? 0);
-      let attemptsSent = 0;
-      let finished = false;
-
-      return {
-        async reserveDeployment(deployment) {
-          if (holding !== null) {
-            const hold = holding;
-            holding = null;
-            if (hold.deployment.name === deployment.name) {
-              // The first attempt goes where admission already reserved: nothing to do.
-              admission = { ...admission, statuses: hold.statuses };
-              attemptsSent += 1;
-              return;
-            }
-            // Otherwise `switchDeployment` below releases the held reservation (never sent).
-          }
-          const hasQuota = deployment.limits.rpm !== undefined || deployment.limits.tpm !== undefined;
-          if (hasQuota || admission.attempt !== null) {
-            if (deployment.limits.tpm !== undefined && estimate === null) admission = { ...admission, ...estimated() };
-            const outcome = await limiter.switchDeployment({
-              admission,
-              deployment: stateOf(deployment).scope,
-              previousAttempt: attemptsSent > 0 ? 'sent' : 'not-sent',
-            });
-            if (!outcome.admitted) {
-              stateOf(deployment).refusedUntil = now() + (outcome.refusal.retryAfterMs ?? DEFAULT_REFUSAL_MS);
-              throw outcome.error;
-            }
-            admission = outcome.admission;
-          }
-          attemptsSent += 1;
-        },
-        settle(usage) {
-          if (finished) return;
-          finished = true;
-          const actual = { tokens: usage.promptTokens + usage.completionTokens, usd: usage.costUsd };
-          if (holding !== null) {
-            // Settled without any attempt: the held deployment was never used, so only the
-            // caller is charged, as if nothing had been held.
-            holding = null;
-            void limiter.settle({ ...admission, attempt: null }, actual);
-            void limiter.release({ ...admission, call: null });
-            return;
-          }
-          void limiter.settle(admission, actual);
-        },
-        release() {
-          if (finished) return;
-          finished = true;
-          // A call that reached an upstream still spent a request; only an unsent one is refunded whole.
-          void (attemptsSent > 0 ? limiter.settle(admission, { tokens: 0, usd: 0 }) : limiter.release(admission));
-        },
-        // The caller's own buckets (key, team, org): what a client can act on. A deployment's
-        // quota is shared by every caller and stays out of the headers (docs/routing.md).
-        headers: () => rateLimitHeaders({ statuses: callerStatuses }),
-      };
+      });
+      return new LimitTicket({ context, request, estimate, admitted, held: held !== undefined && admitted.attempt !== null ? held : null });
     },
   };
+}
+
+/**
+ * One call's capacity as the gateway holds it. A class, so a call costs one object, where an
+ * object of closures would cost five functions and the scope they share; its methods are
+ * called on the ticket (`ticket.settle(usage)`), as `AdmissionTicket`'s callers do.
+ */
+class LimitTicket implements AdmissionTicket {
+  readonly #context: TicketContext;
+  readonly #request: AdmissionRequest;
+  /** The call's estimate, once a limit needed it (tokens per minute, dollar budgets). */
+  #estimate: Estimate | null;
+  #admission: Admission;
+  /** The deployment reserved at admission with the caller, until the first attempt starts. */
+  #holding: Deployment | null;
+  /**
+   * The caller's own buckets (key, team, org): what a client can act on. A deployment's quota
+   * is shared by every caller and stays out of the headers (docs/routing.md).
+   */
+  readonly #callerStatuses: readonly BucketStatus[];
+  #attemptsSent = 0;
+  #finished = false;
+
+  constructor({
+    context,
+    request,
+    estimate,
+    admitted,
+    held,
+  }: {
+    context: TicketContext;
+    request: AdmissionRequest;
+    estimate: Estimate | null;
+    admitted: Admission;
+    held: Deployment | null;
+  }) {
+    this.#context = context;
+    this.#request = request;
+    this.#estimate = estimate;
+    this.#admission = admitted;
+    this.#holding = held;
+    // Statuses come in reserve order: the caller's, then the held deployment's.
+    this.#callerStatuses = admitted.attempt === null ? admitted.statuses : admitted.statuses.slice(0, admitted.call?.entries.length ?? 0);
+  }
+
+  async reserveDeployment(deployment: Deployment): Promise<void> {
+    const { limiter, stateOf, now } = this.#context;
+    if (this.#holding !== null) {
+      const held = this.#holding;
+      this.#holding = null;
+      if (held.name === deployment.name) {
+        // The first attempt goes where admission already reserved: nothing to do.
+        this.#attemptsSent += 1;
+        return;
+      }
+      // Otherwise `switchDeployment` below releases the held reservation (never sent).
+    }
+    const hasQuota = deployment.limits.rpm !== undefined || deployment.limits.tpm !== undefined;
+    if (hasQuota || this.#admission.attempt !== null) {
+      if (deployment.limits.tpm !== undefined && this.#estimate === null) {
+        this.#estimate = estimateOf({ request: this.#request, price: this.#context.price });
+        this.#admission = { ...this.#admission, tokens: this.#estimate.tokens, usd: this.#estimate.usd };
+      }
+      const outcome = await limiter.switchDeployment({
+        admission: this.#admission,
+        deployment: stateOf(deployment).scope,
+        previousAttempt: this.#attemptsSent > 0 ? 'sent' : 'not-sent',
+      });
+      if (!outcome.admitted) {
+        stateOf(deployment).refusedUntil = now() + (outcome.refusal.retryAfterMs ?? DEFAULT_REFUSAL_MS);
+        throw outcome.error;
+      }
+      this.#admission = outcome.admission;
+    }
+    this.#attemptsSent += 1;
+  }
+
+  settle(usage: GatewayUsage): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    const { limiter } = this.#context;
+    const actual: Usage = { tokens: usage.promptTokens + usage.completionTokens, usd: usage.costUsd };
+    const admission = this.#admission;
+    if (this.#holding !== null) {
+      // Settled without any attempt: the held deployment was never used, so only the caller
+      // is charged, as if nothing had been held.
+      this.#holding = null;
+      void limiter.settle({ ...admission, attempt: null }, actual);
+      void limiter.release({ ...admission, call: null });
+      return;
+    }
+    void limiter.settle(admission, actual);
+  }
+
+  release(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    const { limiter } = this.#context;
+    // A call that reached an upstream still spent a request; only an unsent one is refunded whole.
+    void (this.#attemptsSent > 0 ? limiter.settle(this.#admission, UNCHARGED) : limiter.release(this.#admission));
+  }
+
+  headers(): Record<string, string> {
+    return rateLimitHeaders({ statuses: this.#callerStatuses });
+  }
+}
+
+/** `scopes.some((scope) => chargesEstimate(scope.limits))`, without a callback per call. */
+function anyChargesEstimate(scopes: readonly LimitScope[]): boolean {
+  for (const scope of scopes) if (chargesEstimate(scope.limits)) return true;
+  return false;
 }
 
 /**
@@ -195,7 +253,8 @@ function estimateOf({ request, price }: { request: AdmissionRequest; price: Limi
       : estimateChatTokens({
           request: request.body as ChatCompletionRequest,
           model,
-          ...(request.route.defaultMaxTokens !== undefined ? { defaultMaxTokens: request.route.defaultMaxTokens } : {}),
+          // A value, not a conditional spread: keys after a spread in a literal take Node 20's slow path.
+          defaultMaxTokens: request.route.defaultMaxTokens,
         });
   return {
     tokens: estimate.promptTokens + estimate.completionTokens,

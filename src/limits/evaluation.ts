@@ -3,7 +3,7 @@
  * (`redis-scripts.ts`) implements the same rules; keep the two in step.
  */
 import { fromStoreUnit, storeLimit } from './plan.ts';
-import type { Bucket, BucketStatus, Refusal } from './types.ts';
+import type { Bucket, BucketStatus, Refusal, ReservedEntry } from './types.ts';
 
 /**
  * A bucket admits `amount` when it fits under the limit and the bucket is not already full;
@@ -32,6 +32,21 @@ export function statusOf({ evaluation, admitted }: { evaluation: EntryEvaluation
     bucket,
     limit: bucket.limit,
     remaining: fromStoreUnit({ bucket, value: remaining }),
+    resetMs,
+  };
+}
+
+/**
+ * A bucket's status after an admitted reserve charged `entry` on top of `used` (store units):
+ * `statusOf` without an evaluation object. Positional, as it is called for every bucket of
+ * every reserve (see the memory store's `#measure`).
+ */
+export function admittedStatus(entry: ReservedEntry, used: number, resetMs: number | null): BucketStatus {
+  const { bucket } = entry;
+  return {
+    bucket,
+    limit: bucket.limit,
+    remaining: fromStoreUnit({ bucket, value: Math.max(0, storeLimit(bucket) - used - entry.amount) }),
     resetMs,
   };
 }

@@ -95,6 +95,8 @@ export type AdmitOutcome =
   | { readonly admitted: true; readonly admission: Admission }
   | { readonly admitted: false; readonly refusal: Refusal; readonly error: SeedError };
 
+type Refused = Extract<AdmitOutcome, { admitted: false }>;
+
 const REFUSAL_CODES: Record<Refusal['bucket']['kind'], ErrorCode> = {
   requests: 'rate_limit_exceeded',
   tokens: 'rate_limit_exceeded',
@@ -105,6 +107,10 @@ const REFUSAL_CODES: Record<Refusal['bucket']['kind'], ErrorCode> = {
 const CONCURRENCY_RETRY_MS = 1_000;
 const UNAVAILABLE_RETRY_MS = 1_000;
 const NO_BUCKETS: readonly Bucket[] = Object.freeze([]);
+const NO_STATUSES: readonly BucketStatus[] = Object.freeze([]);
+const NO_RESERVATIONS: readonly Reservation[] = Object.freeze([]);
+const NO_PARTS: readonly ReservePart[] = Object.freeze([]);
+const NO_USAGE: Usage = Object.freeze({ tokens: 0, usd: 0 });
 
 /**
  * @example
@@ -143,14 +149,25 @@ export class Limiter {
   }
 
   /** Reserves the call or throws its refusal as a SeedError (429 / 503). */
-  async admit(request: AdmitRequest): Promise<Admission> {
-    const outcome = await this.tryAdmit(request);
-    if (!outcome.admitted) throw outcome.error;
-    return outcome.admission;
+  admit(request: AdmitRequest): Promise<Admission> {
+    return this.#admit(request, 'throw');
   }
 
   /** Like `admit`, but a refusal is returned, so a router can see which bucket refused. */
   async tryAdmit(request: AdmitRequest): Promise<AdmitOutcome> {
+    const result = await this.#admit(request, 'return');
+    // A refusal has `admitted: false`; an admission has no `admitted` at all.
+    return 'admitted' in result ? result : { admitted: true, admission: result };
+  }
+
+  /**
+   * `admit` and `tryAdmit` in one loop that awaits the store itself: admission is on every
+   * call's path, and each async layer that awaits another adds a promise and a suspended frame
+   * (about 400 bytes) to every call.
+   */
+  #admit(request: AdmitRequest, onRefusal: 'throw'): Promise<Admission>;
+  #admit(request: AdmitRequest, onRefusal: 'return'): Promise<Admission | Refused>;
+  async #admit(request: AdmitRequest, onRefusal: 'throw' | 'return'): Promise<Admission | Refused> {
     const callBuckets = this.#bucketsOfScopes(request.scopes);
     const optional = request.optionalDeployment === true;
     // An optional deployment alone would only move its store operation from the attempt here.
@@ -159,22 +176,28 @@ export class Limiter {
     const deadlineAt = request.deadlineAt ?? this.#now() + this.#batchMaxWaitMs;
     let backoffMs = 25;
     for (;;) {
-      const parts: ReservePart[] = [];
-      if (callBuckets.length > 0) parts.push({ buckets: callBuckets, tokens: request.tokens, usd: request.usd });
-      if (attemptBuckets.length > 0) parts.push({ buckets: attemptBuckets, tokens: request.tokens, usd: request.usd });
-      const result = await this.#reserve(parts);
-      if (result === 'unchecked') return { admitted: true, admission: this.#unchecked(request) };
+      const parts = partsOf({ callBuckets, attemptBuckets, tokens: request.tokens, usd: request.usd });
+      if (parts.length === 0) return { call: null, attempt: null, tokens: request.tokens, usd: request.usd, statuses: NO_STATUSES, enforced: true };
+      let result: ReserveResult;
+      try {
+        result = await this.#store.reserve({ parts, leaseMs: this.#leaseMs });
+        this.#recovered();
+      } catch (error) {
+        if (!(error instanceof LimitStoreUnavailableError)) throw error;
+        this.#unavailable(error);
+        return this.#unchecked(request);
+      }
       if (result.admitted) {
-        const [first = null, second = null] = result.reservations;
-        const admission: Admission = {
+        const { reservations } = result;
+        const first = reservations[0] ?? null;
+        return {
           call: callBuckets.length === 0 ? null : first,
-          attempt: attemptBuckets.length === 0 ? null : callBuckets.length === 0 ? first : second,
+          attempt: attemptBuckets.length === 0 ? null : callBuckets.length === 0 ? first : (reservations[1] ?? null),
           tokens: request.tokens,
           usd: request.usd,
           statuses: result.statuses,
           enforced: true,
         };
-        return { admitted: true, admission };
       }
       const { refusal } = result;
       if (optional && attemptBuckets.some((bucket) => bucket.id === refusal.bucket.id)) {
@@ -190,7 +213,10 @@ export class Limiter {
       const waitMs = refusal.retryAfterMs ?? backoffMs;
       backoffMs = Math.min(backoffMs * 2, CONCURRENCY_RETRY_MS);
       const canWait = request.priority === 'batch' && !refusal.exceedsLimit && this.#now() + waitMs <= deadlineAt;
-      if (!canWait) return refused;
+      if (!canWait) {
+        if (onRefusal === 'throw') throw refused.error;
+        return refused;
+      }
       // Jitter so waiting batch calls do not all retry in the same millisecond.
       await this.#sleep(Math.max(5, waitMs) + Math.random() * Math.min(50, waitMs * 0.1), request.signal);
     }
@@ -214,7 +240,7 @@ export class Limiter {
     const [, result] = await Promise.all([
       admission.attempt === null
         ? Promise.resolve()
-        : this.#finish({ reservations: [admission.attempt], usage: previousAttempt === 'sent' ? { tokens: 0, usd: 0 } : 'release' }),
+        : this.#finish({ call: null, attempt: admission.attempt }, previousAttempt === 'sent' ? NO_USAGE : 'release'),
       buckets.length === 0 ? Promise.resolve(null) : this.#reserve([{ buckets, tokens: admission.tokens, usd: admission.usd }]),
     ]);
     if (result === null) return { admitted: true, admission: { ...admission, attempt: null } };
@@ -228,13 +254,14 @@ export class Limiter {
    * upstream was reached) and frees concurrent slots. Never throws: a failure is logged, and
    * the estimate stays charged until its window or lease ends.
    */
-  async settle(admission: Admission, usage: Usage): Promise<void> {
-    await this.#finish({ reservations: reservationsOf(admission), usage });
+  settle(admission: Admission, usage: Usage): Promise<void> {
+    // Not `async`: `#finish` is, and awaiting it here would only add a layer (see `#admit`).
+    return this.#finish(admission, usage);
   }
 
   /** Refunds everything, the request count included: for a call that never reached an upstream. */
-  async release(admission: Admission): Promise<void> {
-    await this.#finish({ reservations: reservationsOf(admission), usage: 'release' });
+  release(admission: Admission): Promise<void> {
+    return this.#finish(admission, 'release');
   }
 
   #bucketsOf(scope: LimitScope): readonly Bucket[] {
@@ -257,6 +284,7 @@ export class Limiter {
     return buckets;
   }
 
+  /** For `switchDeployment`; `#admit` awaits the store itself. */
   async #reserve(parts: readonly ReservePart[]): Promise<ReserveResult | 'unchecked'> {
     if (parts.length === 0) return { admitted: true, reservations: [], statuses: [] };
     try {
@@ -270,7 +298,8 @@ export class Limiter {
   }
 
   /** Settles (or releases) a call's reservations in one store operation; never throws (see `settle`). */
-  async #finish({ reservations, usage }: { reservations: readonly Reservation[]; usage: Usage | 'release' }): Promise<void> {
+  async #finish(admission: Pick<Admission, 'call' | 'attempt'>, usage: Usage | 'release'): Promise<void> {
+    const reservations = reservationsOf(admission);
     if (reservations.length === 0) return;
     try {
       await this.#store.finish({ reservations, usage });
@@ -325,7 +354,7 @@ export class Limiter {
     return { call: null, attempt: null, tokens: request.tokens, usd: request.usd, statuses: [], enforced: false };
   }
 
-  #refused({ refusal, statuses }: { refusal: Refusal; statuses: readonly BucketStatus[] }): Extract<AdmitOutcome, { admitted: false }> {
+  #refused({ refusal, statuses }: { refusal: Refusal; statuses: readonly BucketStatus[] }): Refused {
     const retryAfterMs = refusal.retryAfterMs ?? CONCURRENCY_RETRY_MS;
     const error = new SeedError(REFUSAL_CODES[refusal.bucket.kind], refusalMessage({ refusal, retryAfterMs }), {
       ...(refusal.exceedsLimit ? {} : { retryAfterMs }),
@@ -336,9 +365,26 @@ export class Limiter {
 }
 
 /** The reservations an admission holds: the caller's, then the current attempt's. */
-function reservationsOf({ call, attempt }: Admission): Reservation[] {
-  if (call === null) return attempt === null ? [] : [attempt];
+function reservationsOf({ call, attempt }: Pick<Admission, 'call' | 'attempt'>): readonly Reservation[] {
+  if (call === null) return attempt === null ? NO_RESERVATIONS : [attempt];
   return attempt === null ? [call] : [call, attempt];
+}
+
+/** What one reserve asks for: the caller's buckets, then the deployment's; sized exactly. */
+function partsOf({
+  callBuckets,
+  attemptBuckets,
+  tokens,
+  usd,
+}: {
+  callBuckets: readonly Bucket[];
+  attemptBuckets: readonly Bucket[];
+  tokens: number;
+  usd: number;
+}): readonly ReservePart[] {
+  if (callBuckets.length === 0) return attemptBuckets.length === 0 ? NO_PARTS : [{ buckets: attemptBuckets, tokens, usd }];
+  const callPart: ReservePart = { buckets: callBuckets, tokens, usd };
+  return attemptBuckets.length === 0 ? [callPart] : [callPart, { buckets: attemptBuckets, tokens, usd }];
 }
 
 function sleep(milliseconds: number, signal?: AbortSignal): Promise<void> {

@@ -3,7 +3,7 @@
  * JavaScript runs a reserve to completion without yielding, so check-and-reserve is atomic
  * without locks. The rules mirror the Redis script line for line.
  */
-import { fits, refusalOf, statusOf, type EntryEvaluation } from './evaluation.ts';
+import { admittedStatus, fits, refusalOf, statusOf, type EntryEvaluation } from './evaluation.ts';
 import {
   calendarPeriod,
   counterKey,
@@ -15,6 +15,7 @@ import {
 } from './plan.ts';
 import {
   SUB_WINDOWS_PER_WINDOW,
+  type BucketStatus,
   type FinishRequest,
   type LimitStore,
   type Reservation,
@@ -23,18 +24,6 @@ import {
   type ReserveResult,
   type Usage,
 } from './types.ts';
-
-/** A bucket's usage read by a reserve, before anything is charged. */
-interface MeasuredEntry {
-  readonly entry: ReservedEntry;
-  /** Id of the reservation (part) the entry belongs to. */
-  readonly member: string;
-  /** Counter key of the entry (see `counterKey`). */
-  readonly key: string;
-  /** The bucket's limit in store units. */
-  readonly limit: number;
-  readonly used: number;
-}
 
 interface WindowCounter {
   total: number;
@@ -61,6 +50,9 @@ export class MemoryLimitStore implements LimitStore {
   /** Reservation id → expiry; present until settled, released or expired. */
   readonly #records = new Map<string, number>();
   #reservesSinceSweep = 0;
+  /** Per entry of the reserve in progress: its counter key and the usage measured before charging. */
+  readonly #scratchKeys: string[] = [];
+  readonly #scratchUsed: number[] = [];
 
   constructor(options: MemoryLimitStoreOptions = {}) {
     this.#now = options.now ?? Date.now;
@@ -68,49 +60,58 @@ export class MemoryLimitStore implements LimitStore {
 
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
     const now = this.#now();
-    const parts = planReservation({ request, now });
-    const measured: MeasuredEntry[] = [];
-    for (const part of parts) for (const entry of part.entries) measured.push(this.#measure({ entry, member: part.id, now }));
-    const refusedIndex = measured.findIndex((item) => !fits({ used: item.used, amount: item.entry.amount, limit: item.limit }));
-    if (refusedIndex !== -1) {
-      // Only a refusal needs to know when capacity frees, which walks the window's sub-windows.
-      const evaluations = measured.map((item) => this.#evaluateRefused({ item, now }));
-      return {
-        admitted: false,
-        refusal: refusalOf(evaluations[refusedIndex] as EntryEvaluation),
-        statuses: evaluations.map((evaluation) => statusOf({ evaluation, admitted: false })),
-      };
+    const reservations = planReservation(request, now);
+    // Measure every entry into the scratch arrays, then charge all or none. A reserve runs to
+    // completion without yielding, so one set of scratch arrays per store serves every reserve
+    // and no per-bucket measurement objects are made.
+    const keys = this.#scratchKeys;
+    const used = this.#scratchUsed;
+    let count = 0;
+    let refusedIndex = -1;
+    for (const reservation of reservations) {
+      for (const entry of reservation.entries) {
+        const key = counterKey(entry);
+        const inUse = this.#measure(entry, key, now);
+        keys[count] = key;
+        used[count] = inUse;
+        if (refusedIndex === -1 && !fits({ used: inUse, amount: entry.amount, limit: storeLimit(entry.bucket) })) refusedIndex = count;
+        count += 1;
+      }
     }
-    for (const item of measured) this.#charge({ item, now, leaseMs: request.leaseMs });
-    for (const part of parts) this.#records.set(part.id, now + recordTtlMs(request.leaseMs));
+    if (refusedIndex !== -1) return this.#refused({ reservations, refusedIndex, now });
+    const statuses = new Array<BucketStatus>(count);
+    const leaseEndsAt = now + request.leaseMs;
+    let index = 0;
+    for (const reservation of reservations) {
+      for (const entry of reservation.entries) {
+        const usedBefore = used[index] as number;
+        this.#charge(entry, keys[index] as string, reservation.id, leaseEndsAt);
+        statuses[index] = admittedStatus(entry, usedBefore, fullResetAfterCharge(entry, usedBefore, now));
+        index += 1;
+      }
+      this.#records.set(reservation.id, now + recordTtlMs(request.leaseMs));
+    }
     this.#sweepRecords(now);
-    return {
-      admitted: true,
-      reservations: parts.map((part) => ({ id: part.id, entries: part.entries, reservedAt: now, tokens: part.tokens, usd: part.usd })),
-      statuses: measured.map(({ entry, used }) =>
-        statusOf({
-          evaluation: { bucket: entry.bucket, amount: entry.amount, used, resetMs: fullResetAfterCharge({ entry, used, now }), retryAfterMs: null },
-          admitted: true,
-        }),
-      ),
-    };
+    return { admitted: true, reservations, statuses };
   }
 
   async settle(reservation: Reservation, usage: Usage): Promise<boolean> {
-    return this.#finish({ reservation, usage });
+    return this.#finish(reservation, usage);
   }
 
   async release(reservation: Reservation): Promise<boolean> {
-    return this.#finish({ reservation, usage: 'release' });
+    return this.#finish(reservation, 'release');
   }
 
   async finish({ reservations, usage }: FinishRequest): Promise<readonly boolean[]> {
-    return reservations.map((reservation) => this.#finish({ reservation, usage }));
+    const applied = new Array<boolean>(reservations.length);
+    for (let index = 0; index < reservations.length; index += 1) applied[index] = this.#finish(reservations[index] as Reservation, usage);
+    return applied;
   }
 
   async close(): Promise<void> {}
 
-  #finish({ reservation, usage }: { reservation: Reservation; usage: Usage | 'release' }): boolean {
+  #finish(reservation: Reservation, usage: Usage | 'release'): boolean {
     const expiresAt = this.#records.get(reservation.id);
     this.#records.delete(reservation.id);
     if (expiresAt === undefined || expiresAt <= this.#now()) return false;
@@ -136,25 +137,48 @@ export class MemoryLimitStore implements LimitStore {
     return true;
   }
 
-  /** Expires what left the window or lease, then reads how much of the bucket is in use. */
-  #measure({ entry, member, now }: { entry: ReservedEntry; member: string; now: number }): MeasuredEntry {
+  /**
+   * Expires what left the window or lease, then reads how much of the bucket is in use (store
+   * units).
+   *
+   * This, `#charge`, `#expireWindow`, `#finish` and `fullResetAfterCharge` run for every bucket
+   * of every reserve or settle and take positional parameters: an options object costs nothing
+   * only when V8 inlines the call, which it decides run by run (in runs where it did not inline
+   * `#charge`, a call allocated ~1.8 KB more).
+   */
+  #measure(entry: ReservedEntry, key: string, now: number): number {
     const { bucket } = entry;
-    const key = counterKey(entry);
-    const limit = storeLimit(bucket);
     if (bucket.kind === 'concurrent') {
       const gauge = this.#gauges.get(key);
-      if (gauge !== undefined) for (const [holder, expiry] of gauge) if (expiry <= now) gauge.delete(holder);
-      return { entry, member, key, limit, used: gauge?.size ?? 0 };
+      if (gauge === undefined) return 0;
+      for (const [holder, expiry] of gauge) if (expiry <= now) gauge.delete(holder);
+      return gauge.size;
     }
-    if (bucket.kind === 'usd') return { entry, member, key, limit, used: this.#budgets.get(key) ?? 0 };
-    const counter = this.#expireWindow({ key, now, windowMs: bucket.windowMs });
-    return { entry, member, key, limit, used: counter?.total ?? 0 };
+    if (bucket.kind === 'usd') return this.#budgets.get(key) ?? 0;
+    return this.#expireWindow(key, now, bucket.windowMs)?.total ?? 0;
+  }
+
+  /** A refused reserve: nothing is charged; statuses say when each bucket frees. */
+  #refused({ reservations, refusedIndex, now }: { reservations: readonly Reservation[]; refusedIndex: number; now: number }): ReserveResult {
+    // Only a refusal needs to know when capacity frees, which walks the window's sub-windows.
+    const evaluations: EntryEvaluation[] = [];
+    for (const reservation of reservations) {
+      for (const entry of reservation.entries) {
+        const index = evaluations.length;
+        evaluations.push(this.#evaluateRefused({ entry, key: this.#scratchKeys[index] as string, used: this.#scratchUsed[index] as number, now }));
+      }
+    }
+    return {
+      admitted: false,
+      refusal: refusalOf(evaluations[refusedIndex] as EntryEvaluation),
+      statuses: evaluations.map((evaluation) => statusOf({ evaluation, admitted: false })),
+    };
   }
 
   /** When a bucket of a refused reserve empties (`resetMs`) and when this entry would fit (`retryAfterMs`). */
-  #evaluateRefused({ item, now }: { item: MeasuredEntry; now: number }): EntryEvaluation {
-    const { entry, key, limit, used } = item;
+  #evaluateRefused({ entry, key, used, now }: { entry: ReservedEntry; key: string; used: number; now: number }): EntryEvaluation {
     const { bucket, amount } = entry;
+    const limit = storeLimit(bucket);
     if (bucket.kind === 'concurrent') return { bucket, amount, used, resetMs: null, retryAfterMs: null };
     if (bucket.kind === 'usd') {
       const untilEnd = calendarPeriod({ now, period: bucket.period }).endsAt - now;
@@ -182,7 +206,7 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   /** Drops sub-windows that left the window; returns the counter, or undefined if empty. */
-  #expireWindow({ key, now, windowMs }: { key: string; now: number; windowMs: number }): WindowCounter | undefined {
+  #expireWindow(key: string, now: number, windowMs: number): WindowCounter | undefined {
     const counter = this.#windows.get(key);
     if (counter === undefined) return undefined;
     const oldestLive = Math.floor(now / subWindowMs(windowMs)) - SUB_WINDOWS_PER_WINDOW;
@@ -201,11 +225,11 @@ export class MemoryLimitStore implements LimitStore {
     return counter;
   }
 
-  #charge({ item, now, leaseMs }: { item: MeasuredEntry; now: number; leaseMs: number }): void {
-    const { entry, member, key } = item;
+  /** Charges an entry to its counter; `member` (the reservation id) holds a concurrent slot until `leaseEndsAt`. */
+  #charge(entry: ReservedEntry, key: string, member: string, leaseEndsAt: number): void {
     if (entry.bucket.kind === 'concurrent') {
       const gauge = this.#gauges.get(key) ?? new Map<string, number>();
-      gauge.set(member, now + leaseMs);
+      gauge.set(member, leaseEndsAt);
       this.#gauges.set(key, gauge);
     } else if (entry.bucket.kind === 'usd') {
       this.#budgets.set(key, (this.#budgets.get(key) ?? 0) + entry.amount);
@@ -228,7 +252,7 @@ export class MemoryLimitStore implements LimitStore {
 }
 
 /** After an admitted charge the newest usage is in the current sub-window (or period). */
-function fullResetAfterCharge({ entry, used, now }: { entry: ReservedEntry; used: number; now: number }): number | null {
+function fullResetAfterCharge(entry: ReservedEntry, used: number, now: number): number | null {
   const { bucket, amount } = entry;
   if (bucket.kind === 'concurrent') return null;
   if (used + amount === 0) return 0;

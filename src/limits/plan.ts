@@ -13,7 +13,15 @@
  * GCRA (a burst of `limit` followed by the steady rate lets up to 2 × limit into one window).
  */
 import { randomUUID } from 'node:crypto';
-import { SUB_WINDOWS_PER_WINDOW, type Bucket, type ReservedEntry, type ReserveRequest, type Usage } from './types.ts';
+import {
+  SUB_WINDOWS_PER_WINDOW,
+  type Bucket,
+  type Reservation,
+  type ReservedEntry,
+  type ReservePart,
+  type ReserveRequest,
+  type Usage,
+} from './types.ts';
 
 /** Dollars are stored as integer micro-dollars so sums are exact in JS, Lua and Redis alike. */
 export const MICRO_USD_PER_USD = 1_000_000;
@@ -82,13 +90,6 @@ export function fromStoreUnit({ bucket, value }: { bucket: Bucket; value: number
   return bucket.kind === 'usd' ? value / MICRO_USD_PER_USD : value;
 }
 
-export interface PlannedPart {
-  readonly id: string;
-  readonly tokens: number;
-  readonly usd: number;
-  readonly entries: readonly ReservedEntry[];
-}
-
 /**
  * Reservation ids: a random prefix per process and a counter, unique across replicas and
  * restarts like a UUID per reservation, without drawing random bytes on every reserve.
@@ -101,27 +102,90 @@ function nextReservationId(): string {
   return RESERVATION_ID_PREFIX + reservationSequence.toString(36);
 }
 
-/** Where every amount of a reserve goes; rejects duplicate bucket ids (they would be checked separately, then both charged). */
-export function planReservation({ request, now }: { request: ReserveRequest; now: number }): PlannedPart[] {
-  const seen = new Set<string>();
-  return request.parts.map((part) => ({
-    id: nextReservationId(),
-    tokens: part.tokens,
-    usd: part.usd,
-    entries: part.buckets.map((bucket) => {
-      if (seen.has(bucket.id)) throw new Error(`bucket ${bucket.id} appears twice in one reserve`);
-      seen.add(bucket.id);
-      validateBucket(bucket);
-      const amount = amountFor({ bucket, tokens: part.tokens, usd: part.usd });
-      return { bucket, amount, slot: slotFor({ bucket, now }) };
-    }),
-  }));
+/**
+ * What reserves derive from one bucket object, kept per object (the limiter passes the same
+ * buckets on every call): its counter key, and the last entry planned for it. Fresh keys, slot
+ * strings and entries for every bucket of every reserve would be garbage on every call, and
+ * garbage collection is what makes the gateway's latency tail.
+ */
+interface BucketMemo {
+  /** Counter key (see `counterKey`); a budget's names the period `keySlot`. */
+  key: string;
+  keySlot: string;
+  /** Reused by the next reserve while its amount and slot are the same (entries are immutable). */
+  entry: ReservedEntry | null;
+  /** Sub-window index of `entry`, for window buckets. */
+  entryIndex: number;
 }
 
-function slotFor({ bucket, now }: { bucket: Bucket; now: number }): string {
-  if (bucket.kind === 'requests' || bucket.kind === 'tokens') return String(subWindowIndex({ now, windowMs: bucket.windowMs }));
-  if (bucket.kind === 'usd') return calendarPeriod({ now, period: bucket.period }).stamp;
-  return '';
+const bucketMemos = new WeakMap<Bucket, BucketMemo>();
+
+function memoOf(bucket: Bucket): BucketMemo {
+  let memo = bucketMemos.get(bucket);
+  if (memo === undefined) {
+    const key = bucket.kind === 'concurrent' ? `c:${bucket.id}` : bucket.kind === 'usd' ? '' : `w:${bucket.id}:${bucket.windowMs}`;
+    memo = { key, keySlot: '', entry: null, entryIndex: -1 };
+    bucketMemos.set(bucket, memo);
+  }
+  return memo;
+}
+
+/**
+ * One reservation per part, with where each of its amounts goes; rejects duplicate bucket ids
+ * (they would be checked separately, then both charged). Positional: called on every reserve
+ * and too large to be inlined, so an options object would be garbage on every call.
+ */
+export function planReservation(request: ReserveRequest, now: number): Reservation[] {
+  const { parts } = request;
+  // Sized up front and filled by index: no callbacks, no arrays grown and copied.
+  const reservations = new Array<Reservation>(parts.length);
+  for (let partIndex = 0; partIndex < parts.length; partIndex += 1) {
+    const { buckets, tokens, usd } = parts[partIndex] as ReservePart;
+    const entries = new Array<ReservedEntry>(buckets.length);
+    for (let index = 0; index < buckets.length; index += 1) {
+      const bucket = buckets[index] as Bucket;
+      if (appearsEarlier(parts, partIndex, index)) throw new Error(`bucket ${bucket.id} appears twice in one reserve`);
+      validateBucket(bucket);
+      entries[index] = plannedEntry(bucket, amountFor({ bucket, tokens, usd }), now);
+    }
+    reservations[partIndex] = { id: nextReservationId(), entries, reservedAt: now, tokens, usd };
+  }
+  return reservations;
+}
+
+/**
+ * Whether a bucket before `parts[partIndex].buckets[index]` has its id. Comparing a dozen ids
+ * pairwise is cheaper than filling a fresh Set on every reserve.
+ *
+ * This and `plannedEntry` run for every bucket of every reserve, so they take positional
+ * parameters: an options object costs nothing only when V8 inlines the call, which it decides
+ * run by run.
+ */
+function appearsEarlier(parts: readonly ReservePart[], partIndex: number, index: number): boolean {
+  const { id } = (parts[partIndex] as ReservePart).buckets[index] as Bucket;
+  for (let otherPart = 0; otherPart <= partIndex; otherPart += 1) {
+    const { buckets } = parts[otherPart] as ReservePart;
+    const end = otherPart === partIndex ? index : buckets.length;
+    for (let other = 0; other < end; other += 1) if ((buckets[other] as Bucket).id === id) return true;
+  }
+  return false;
+}
+
+/** The entry charging `amount` to `bucket` now: the bucket's previous one when that is the same. */
+function plannedEntry(bucket: Bucket, amount: number, now: number): ReservedEntry {
+  const memo = memoOf(bucket);
+  const previous = memo.entry;
+  if (bucket.kind === 'requests' || bucket.kind === 'tokens') {
+    const index = subWindowIndex({ now, windowMs: bucket.windowMs });
+    if (previous !== null && previous.amount === amount && memo.entryIndex === index) return previous;
+    memo.entryIndex = index;
+    memo.entry = { bucket, amount, slot: String(index) };
+    return memo.entry;
+  }
+  const slot = bucket.kind === 'usd' ? calendarPeriod({ now, period: bucket.period }).stamp : '';
+  if (previous !== null && previous.amount === amount && previous.slot === slot) return previous;
+  memo.entry = { bucket, amount, slot };
+  return memo.entry;
 }
 
 function validateBucket(bucket: Bucket): void {
@@ -143,23 +207,16 @@ export function settleDelta({ entry, usage }: { entry: ReservedEntry; usage: Usa
   return 0;
 }
 
-/**
- * Counter keys of window and gauge buckets, per bucket object: the limiter reuses its bucket
- * objects, and building (then hashing) a fresh key string twice per call shows in profiles.
- */
-const bucketKeys = new WeakMap<Bucket, string>();
-
 /** Key (without prefix) of the counter an entry lives in. */
 export function counterKey(entry: { bucket: Bucket; slot: string }): string {
-  const { bucket } = entry;
-  // A budget's key names its period, so it changes with the slot: not cached.
-  if (bucket.kind === 'usd') return `u:${bucket.id}:${entry.slot}`;
-  let key = bucketKeys.get(bucket);
-  if (key === undefined) {
-    key = bucket.kind === 'concurrent' ? `c:${bucket.id}` : `w:${bucket.id}:${bucket.windowMs}`;
-    bucketKeys.set(bucket, key);
+  const memo = memoOf(entry.bucket);
+  if (entry.bucket.kind !== 'usd') return memo.key;
+  // A budget's key names its period: built again only when the period changes.
+  if (memo.keySlot !== entry.slot) {
+    memo.key = `u:${entry.bucket.id}:${entry.slot}`;
+    memo.keySlot = entry.slot;
   }
-  return key;
+  return memo.key;
 }
 
 /** How long settle still finds a reservation after it was made. Long past any call deadline. */

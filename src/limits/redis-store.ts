@@ -8,16 +8,19 @@
  * when Redis is unreachable the limiter must decide at once whether to fail closed or open.
  */
 import { Redis, ReplyError } from 'ioredis';
-import { fits, refusalOf, statusOf, type EntryEvaluation } from './evaluation.ts';
+import { admittedStatus, fits, refusalOf, statusOf, type EntryEvaluation } from './evaluation.ts';
 import { calendarPeriod, counterKey, planReservation, recordTtlMs, settleDelta, storeLimit } from './plan.ts';
 import {
   RESERVE_FIELDS_PER_ENTRY,
   RESERVE_REPLY_PER_ENTRY,
   RESERVE_SCRIPT,
+  SETTLE_FIELDS_PER_ENTRY,
   SETTLE_SCRIPT,
 } from './redis-scripts.ts';
 import {
   LimitStoreUnavailableError,
+  type Bucket,
+  type BucketStatus,
   type FinishRequest,
   type LimitStore,
   type Reservation,
@@ -34,7 +37,8 @@ const BUDGET_RETENTION_MS = 2 * 24 * 60 * 60 * 1000;
 /** Replies that mean "Redis cannot serve now", not "our script is wrong". */
 const UNAVAILABLE_REPLY = /^(LOADING|READONLY|MASTERDOWN|BUSY|CLUSTERDOWN|TRYAGAIN|NOREPLICAS)/;
 
-type ScriptCommand = (numberOfKeys: number, ...keysAndArguments: Array<string | number>) => Promise<unknown>;
+/** A Lua script as a command: `[number of keys, ...keys, ...arguments]` in one array (see `defineScript`). */
+type ScriptCommand = (keysAndArguments: ReadonlyArray<string | number>) => Promise<unknown>;
 
 export interface RedisLimitStoreOptions {
   /** An ioredis client; see `createRedisClient` for settings that fail fast. */
@@ -76,6 +80,7 @@ export class RedisLimitStore implements LimitStore {
   readonly #now: () => number;
   readonly #reserveCommand: ScriptCommand;
   readonly #settleCommand: ScriptCommand;
+  readonly #counterKeys = new WeakMap<Bucket, { readonly key: string; readonly slot: string }>();
 
   constructor(options: RedisLimitStoreOptions) {
     this.client = options.client;
@@ -87,47 +92,52 @@ export class RedisLimitStore implements LimitStore {
 
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
     const now = this.#now();
-    const parts = planReservation({ request, now });
-    const entries = parts.flatMap((part) => part.entries.map((entry) => ({ entry, member: part.id })));
-    const keys = [...parts.map((part) => this.#recordKey(part.id)), ...entries.map(({ entry }) => this.#prefix + counterKey(entry))];
-    const argumentsList: Array<string | number> = [now, parts.length, request.leaseMs, recordTtlMs(request.leaseMs)];
-    for (const { entry, member } of entries) argumentsList.push(...scriptArguments({ entry, member, now }));
-    const reply = toNumbers(await this.#run(() => this.#reserveCommand(keys.length, ...keys, ...argumentsList)));
-
-    const [admittedFlag, refusedIndex] = reply;
-    const evaluations: EntryEvaluation[] = entries.map(({ entry }, index) => {
-      const offset = 2 + index * RESERVE_REPLY_PER_ENTRY;
-      return {
-        bucket: entry.bucket,
-        amount: entry.amount,
-        used: reply[offset] ?? 0,
-        resetMs: nullIfNegative(reply[offset + 1]),
-        retryAfterMs: nullIfNegative(reply[offset + 2]),
-      };
-    });
-    if (admittedFlag !== 1) {
-      const refused = evaluations[(refusedIndex ?? 1) - 1] ?? evaluations.find((evaluation) => !fits({ ...evaluation, limit: storeLimit(evaluation.bucket) }));
-      if (refused === undefined) throw new Error('limit store reply names no refused bucket');
-      return {
-        admitted: false,
-        refusal: refusalOf(refused),
-        statuses: evaluations.map((evaluation) => statusOf({ evaluation, admitted: false })),
-      };
+    const reservations = planReservation(request, now);
+    let entryCount = 0;
+    for (const reservation of reservations) entryCount += reservation.entries.length;
+    const command = new ScriptArguments(1 + reservations.length + entryCount + 4 + entryCount * RESERVE_FIELDS_PER_ENTRY);
+    command.add(reservations.length + entryCount);
+    for (const reservation of reservations) command.add(this.#recordKey(reservation.id));
+    for (const reservation of reservations) for (const entry of reservation.entries) command.add(this.#counterKey(entry));
+    command.add(now);
+    command.add(reservations.length);
+    command.add(request.leaseMs);
+    command.add(recordTtlMs(request.leaseMs));
+    for (const reservation of reservations) {
+      for (const entry of reservation.entries) addReserveArguments({ command, entry, member: reservation.id, now });
     }
-    let entryIndex = 0;
-    const reservations: Reservation[] = parts.map((part) => ({
-      id: part.id,
-      reservedAt: now,
-      tokens: part.tokens,
-      usd: part.usd,
-      entries: part.entries.map((entry) => {
-        const chargedSlot = reply[2 + entryIndex * RESERVE_REPLY_PER_ENTRY + 3];
-        entryIndex += 1;
+    // Awaited here, not in a helper: every awaiting layer adds a promise and a frame per call.
+    let raw: unknown;
+    try {
+      raw = await this.#reserveCommand(command.filled());
+    } catch (error) {
+      throw commandFailure(error);
+    }
+    const reply = toNumbers(raw);
+    if (reply[0] !== 1) return refusedReply({ reservations, reply });
+
+    const statuses = new Array<BucketStatus>(entryCount);
+    let index = 0;
+    for (let part = 0; part < reservations.length; part += 1) {
+      const reservation = reservations[part] as Reservation;
+      let moved: ReservedEntry[] | null = null;
+      for (let position = 0; position < reservation.entries.length; position += 1) {
+        const entry = reservation.entries[position] as ReservedEntry;
+        const offset = 2 + index * RESERVE_REPLY_PER_ENTRY;
+        statuses[index] = admittedStatus(entry, reply[offset] ?? 0, nullIfNegative(reply[offset + 1]));
+        // The script charges a later sub-window than planned when this clock lags (see
+        // `redis-scripts.ts`); such an entry, and its reservation, are made anew.
+        const chargedSlot = reply[offset + 3];
         const isWindow = entry.bucket.kind === 'requests' || entry.bucket.kind === 'tokens';
-        return isWindow && chargedSlot !== undefined ? { ...entry, slot: String(chargedSlot) } : entry;
-      }),
-    }));
-    return { admitted: true, reservations, statuses: evaluations.map((evaluation) => statusOf({ evaluation, admitted: true })) };
+        if (isWindow && chargedSlot !== undefined && chargedSlot !== Number(entry.slot)) {
+          moved ??= [...reservation.entries];
+          moved[position] = { bucket: entry.bucket, amount: entry.amount, slot: String(chargedSlot) };
+        }
+        index += 1;
+      }
+      if (moved !== null) reservations[part] = { id: reservation.id, entries: moved, reservedAt: now, tokens: reservation.tokens, usd: reservation.usd };
+    }
+    return { admitted: true, reservations, statuses };
   }
 
   async settle(reservation: Reservation, usage: Usage): Promise<boolean> {
@@ -142,18 +152,35 @@ export class RedisLimitStore implements LimitStore {
 
   async finish({ reservations, usage }: FinishRequest): Promise<readonly boolean[]> {
     if (reservations.length === 0) return [];
-    const keys: string[] = [];
-    const argumentsList: Array<string | number> = [reservations.length];
+    let entryCount = 0;
+    for (const reservation of reservations) entryCount += reservation.entries.length;
+    const keyCount = reservations.length + entryCount;
+    const command = new ScriptArguments(1 + keyCount + 1 + reservations.length + entryCount * SETTLE_FIELDS_PER_ENTRY);
+    command.add(keyCount);
     for (const reservation of reservations) {
-      keys.push(this.#recordKey(reservation.id));
-      argumentsList.push(reservation.entries.length);
+      command.add(this.#recordKey(reservation.id));
+      for (const entry of reservation.entries) command.add(this.#counterKey(entry));
+    }
+    command.add(reservations.length);
+    for (const reservation of reservations) {
+      command.add(reservation.entries.length);
       for (const entry of reservation.entries) {
-        keys.push(this.#prefix + counterKey(entry));
-        argumentsList.push(kindCode(entry), settleDelta({ entry, usage }), entry.slot, reservation.id);
+        command.add(kindCode(entry));
+        command.add(settleDelta({ entry, usage }));
+        command.add(entry.slot);
+        command.add(reservation.id);
       }
     }
-    const reply = toNumbers(await this.#run(() => this.#settleCommand(keys.length, ...keys, ...argumentsList)));
-    return reply.map((applied) => applied === 1);
+    let raw: unknown;
+    try {
+      raw = await this.#settleCommand(command.filled());
+    } catch (error) {
+      throw commandFailure(error);
+    }
+    const reply = toNumbers(raw);
+    const applied = new Array<boolean>(reply.length);
+    for (let index = 0; index < reply.length; index += 1) applied[index] = reply[index] === 1;
+    return applied;
   }
 
   async close(): Promise<void> {
@@ -164,14 +191,14 @@ export class RedisLimitStore implements LimitStore {
     return `${this.#prefix}r:${id}`;
   }
 
-  async #run(command: () => Promise<unknown>): Promise<unknown> {
-    try {
-      return await command();
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      if (isReplyError(error) && !UNAVAILABLE_REPLY.test(message)) throw error;
-      throw new LimitStoreUnavailableError(`Redis limit store unavailable: ${message}`, { cause: error });
-    }
+  /** The prefixed counter key of an entry, kept per bucket object (see `counterKey`). */
+  #counterKey(entry: ReservedEntry): string {
+    const cached = this.#counterKeys.get(entry.bucket);
+    // A budget's key names its period (the entry's slot), so it is built again when that changes.
+    if (cached !== undefined && (entry.bucket.kind !== 'usd' || cached.slot === entry.slot)) return cached.key;
+    const key = this.#prefix + counterKey(entry);
+    this.#counterKeys.set(entry.bucket, { key, slot: entry.slot });
+    return key;
   }
 }
 
@@ -191,17 +218,32 @@ export async function waitForRedis({ client, timeoutMs = 5_000 }: { client: Redi
   });
 }
 
+/**
+ * What a failed script command throws: an error of the script itself as it is; anything else
+ * (no connection, a timeout, a server that cannot serve now) as LimitStoreUnavailableError.
+ */
+function commandFailure(error: unknown): unknown {
+  const message = error instanceof Error ? error.message : String(error);
+  if (isReplyError(error) && !UNAVAILABLE_REPLY.test(message)) return error;
+  return new LimitStoreUnavailableError(`Redis limit store unavailable: ${message}`, { cause: error });
+}
+
 /** ioredis types `ReplyError` as `any`; narrow it once here. */
 function isReplyError(error: unknown): boolean {
   const replyErrorClass: unknown = ReplyError;
   return typeof replyErrorClass === 'function' && error instanceof replyErrorClass;
 }
 
+/**
+ * The script as a function of one array: the number of keys, the keys, then the arguments.
+ * ioredis flattens array arguments into the command, so the array is passed as it is, not
+ * spread (twice) into calls.
+ */
 function defineScript({ client, name, lua }: { client: Redis; name: string; lua: string }): ScriptCommand {
   client.defineCommand(name, { lua });
   const command: unknown = Reflect.get(client, name);
   if (typeof command !== 'function') throw new Error(`ioredis did not define ${name}`);
-  return (numberOfKeys, ...keysAndArguments) => Promise.resolve(command.call(client, numberOfKeys, ...keysAndArguments));
+  return (keysAndArguments) => Promise.resolve(command.call(client, keysAndArguments));
 }
 
 function kindCode(entry: ReservedEntry): 'w' | 'c' | 'u' {
@@ -210,22 +252,78 @@ function kindCode(entry: ReservedEntry): 'w' | 'c' | 'u' {
   return 'w';
 }
 
-function scriptArguments({ entry, member, now }: { entry: ReservedEntry; member: string; now: number }): Array<string | number> {
+/**
+ * A script's `[number of keys, ...keys, ...arguments]`, filled in order into an array of its
+ * final size: a pushed array would grow, and be copied, several times on every call.
+ */
+class ScriptArguments {
+  readonly #values: Array<string | number>;
+  #length = 0;
+
+  constructor(size: number) {
+    this.#values = new Array<string | number>(size);
+  }
+
+  add(value: string | number): void {
+    this.#values[this.#length] = value;
+    this.#length += 1;
+  }
+
+  /** The array, once filled exactly as sized: the script would misread anything else. */
+  filled(): ReadonlyArray<string | number> {
+    if (this.#length !== this.#values.length) throw new Error('script arguments out of step with the script');
+    return this.#values;
+  }
+}
+
+/** One entry's fields of the reserve script's ARGV (`RESERVE_FIELDS_PER_ENTRY`). */
+function addReserveArguments({ command, entry, member, now }: { command: ScriptArguments; entry: ReservedEntry; member: string; now: number }): void {
   const { bucket } = entry;
-  const common = [kindCode(entry), storeLimit(bucket), entry.amount];
-  let extra: Array<string | number>;
-  if (bucket.kind === 'usd') extra = [calendarPeriod({ now, period: bucket.period }).endsAt, BUDGET_RETENTION_MS];
-  else if (bucket.kind === 'concurrent') extra = [0, 0];
-  else extra = [entry.slot, bucket.windowMs];
-  const all = [...common, ...extra, member];
-  if (all.length !== RESERVE_FIELDS_PER_ENTRY) throw new Error('reserve arguments out of step with the script');
-  return all;
+  command.add(kindCode(entry));
+  command.add(storeLimit(bucket));
+  command.add(entry.amount);
+  if (bucket.kind === 'usd') {
+    command.add(calendarPeriod({ now, period: bucket.period }).endsAt);
+    command.add(BUDGET_RETENTION_MS);
+  } else if (bucket.kind === 'concurrent') {
+    command.add(0);
+    command.add(0);
+  } else {
+    command.add(entry.slot);
+    command.add(bucket.windowMs);
+  }
+  command.add(member);
+}
+
+/** A refused reserve's reply: the refusal, and every bucket's status before anything was charged. */
+function refusedReply({ reservations, reply }: { reservations: readonly Reservation[]; reply: readonly number[] }): ReserveResult {
+  const evaluations: EntryEvaluation[] = [];
+  for (const reservation of reservations) {
+    for (const entry of reservation.entries) {
+      const offset = 2 + evaluations.length * RESERVE_REPLY_PER_ENTRY;
+      evaluations.push({
+        bucket: entry.bucket,
+        amount: entry.amount,
+        used: reply[offset] ?? 0,
+        resetMs: nullIfNegative(reply[offset + 1]),
+        retryAfterMs: nullIfNegative(reply[offset + 2]),
+      });
+    }
+  }
+  const refusedIndex = reply[1];
+  const refused =
+    evaluations[(refusedIndex ?? 1) - 1] ?? evaluations.find((evaluation) => !fits({ ...evaluation, limit: storeLimit(evaluation.bucket) }));
+  if (refused === undefined) throw new Error('limit store reply names no refused bucket');
+  return {
+    admitted: false,
+    refusal: refusalOf(refused),
+    statuses: evaluations.map((evaluation) => statusOf({ evaluation, admitted: false })),
+  };
 }
 
 function toNumbers(reply: unknown): number[] {
-  if (!Array.isArray(reply) || !reply.every((value): value is number => typeof value === 'number')) {
-    throw new Error('unexpected reply from the limit store script');
-  }
+  if (!Array.isArray(reply)) throw new Error('unexpected reply from the limit store script');
+  for (const value of reply) if (typeof value !== 'number') throw new Error('unexpected reply from the limit store script');
   return reply;
 }
 
