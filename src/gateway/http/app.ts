@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { SeedError } from '../../errors.ts';
 import { chatCompletionRequestSchema, embeddingRequestSchema } from '../../wire/openai.ts';
+import { isPlainChatRequest } from '../../wire/chat-request-check.ts';
 import { parsePurpose } from '../../terms/purpose.ts';
 import type { CallMeta, CallService } from '../calls.ts';
 import { CallFailure } from '../calls.ts';
@@ -151,14 +152,28 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
     throw thrown;
   };
 
-  /** Authentication, body validation and the x-seed-* headers: the same for every call endpoint. */
-  async function callInput<Body>(request: FastifyRequest, reply: FastifyReply, schema: z.ZodType<Body>) {
+  /**
+   * Authentication, body validation and the x-seed-* headers: the same for every call endpoint.
+   * `isPlain`, where given, says yes only to bodies `schema` accepts and would copy unchanged.
+   */
+  async function callInput<Body>(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    schema: z.ZodType<Body>,
+    isPlain?: (body: unknown) => body is Body,
+  ) {
     const requestId = requestIdOf(request);
     const caller = await options.authenticate(request.headers);
-    const parsed = schema.safeParse(request.body);
-    if (!parsed.success) throw validationError(parsed.error);
+    let body: Body;
+    // zod's copy of a common body equals the body and was garbage on every call (chat-request-check.ts).
+    if (isPlain?.(request.body)) body = request.body;
+    else {
+      const parsed = schema.safeParse(request.body);
+      if (!parsed.success) throw validationError(parsed.error);
+      body = parsed.data;
+    }
     return {
-      body: parsed.data,
+      body,
       caller,
       purpose: parsePurpose(request.headers['x-seed-purpose']),
       priority: priorityOf(request),
@@ -168,7 +183,7 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
   }
 
   app.post('/v1/chat/completions', async (request, reply) => {
-    const input = await callInput(request, reply, chatCompletionRequestSchema);
+    const input = await callInput(request, reply, chatCompletionRequestSchema, isPlainChatRequest);
     try {
       if (input.body.stream === true) {
         const call = await options.calls.streamChat(input);
