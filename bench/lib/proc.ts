@@ -57,3 +57,24 @@ export function systemBusyMs(): number {
     return Number.NaN;
   }
 }
+
+/**
+ * Waits until none of `pids` uses more than `maxCores` of CPU over a 500 ms window, or `maxMs`
+ * passed; returns how long it waited and whether they went quiet. An overloaded proxy (Portkey
+ * at 500 req/s) works through its backlog for seconds after its phase ended, which would
+ * otherwise land in the next target's phase as "other load".
+ */
+export async function waitForQuiet(pids: readonly number[], options: { maxCores?: number; maxMs?: number } = {}): Promise<{ waitedMs: number; quiet: boolean }> {
+  const maxCores = options.maxCores ?? 0.05;
+  const maxMs = options.maxMs ?? 30_000;
+  const windowMs = 500;
+  const started = performance.now();
+  const cpuOf = () => pids.reduce((sum, pid) => sum + (sampleProcess(pid)?.cpuMs ?? 0), 0);
+  for (;;) {
+    const before = cpuOf();
+    await new Promise((resolveWait) => setTimeout(resolveWait, windowMs));
+    const waitedMs = performance.now() - started;
+    if (cpuOf() - before <= maxCores * windowMs) return { waitedMs, quiet: true };
+    if (waitedMs >= maxMs) return { waitedMs, quiet: false };
+  }
+}

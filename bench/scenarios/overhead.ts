@@ -12,7 +12,7 @@
  * one ratio; the median of the pairs is reported with its quartiles.
  */
 import { closedLoop, checkTarget, openLoop, type RequestShape } from '../lib/load.ts';
-import { sampleProcess, systemBusyMs } from '../lib/proc.ts';
+import { sampleProcess, systemBusyMs, waitForQuiet } from '../lib/proc.ts';
 import { median, percentile } from '../lib/stats.ts';
 import { startNodeServer } from '../lib/children.ts';
 import { startTargets, type SkippedTarget, type Target, type TargetId } from '../lib/targets.ts';
@@ -231,6 +231,10 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
     for (let round = 0; round < options.rounds; round += 1) {
       const order = targets.map((_, index) => targets[(index + round) % targets.length]!);
       for (const target of order) {
+        // Every process of the benchmark idle first: a target still working through the last
+        // one's backlog would be measured as the previous target's load.
+        const settled = await waitForQuiet([simulator.pid, ...targets.flatMap((each) => (each.server ? [each.server.pid] : []))]);
+        if (!settled.quiet) log(`round ${round + 1}: the servers were still busy after ${(settled.waitedMs / 1000).toFixed(0)} s; measuring ${target.id} anyway`);
         for (const phase of PHASES) {
           const measurement = await measurePhase({ target, simulatorPid: simulator.pid, phase, options });
           measurements.get(target.id)![phase][round] = measurement;
@@ -248,6 +252,7 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
     for (const baseline of targets.filter((target) => target.id === 'undici' || target.id === 'portkey')) {
       if (!seed || options.pairs <= 0) break;
       for (const stream of [false, true]) {
+        await waitForQuiet([simulator.pid, ...targets.flatMap((each) => (each.server ? [each.server.pid] : []))]);
         const result = await pairedRatio({ seed, baseline, stream, options });
         paired.push(result);
         log(
