@@ -10,7 +10,8 @@
  *        --duration SECONDS (per phase, default 5)  --rounds N (default 3)  --concurrency N (50)
  *        --rate REQ_PER_S (500)  --pairs N (alternating 1 s slice pairs per paired ratio, 10)  --soak-requests N (50000; the issue asks for 1M)  --output FILE (docs/benchmarks.md)
  *        --no-write (print only)  --render FILE (no run: re-render a saved run with the current analysis.md)
- * Every run also saves its measurements to bench/results/last-run.json, so the hand-written
+ * Every run also saves its measurements to bench/results/last-run.json (a --no-write run to
+ * bench/results/last-unpublished-run.json), so the hand-written
  * analysis can be finished after the numbers exist: `npm run bench -- --render bench/results/last-run.json`.
  * Environment: SEED_BENCH_CONFIG (a Seed config file to use instead of the generated one),
  *              SEED_BENCH_KEY (virtual key sent as `Authorization: Bearer …` to Seed).
@@ -54,7 +55,9 @@ const { values } = parseArgs({
 });
 
 const analysisFile = resolve(import.meta.dirname, 'analysis.md');
-const savedRunFile = resolve(import.meta.dirname, 'results', 'last-run.json');
+// A --no-write run keeps its measurements apart, so a quick check after a full run does not
+// overwrite the measurements the published document was rendered from.
+const savedRunFile = resolve(import.meta.dirname, 'results', values['no-write'] ? 'last-unpublished-run.json' : 'last-run.json');
 
 /** Prints the report with the current analysis.md and, unless --no-write, writes it to --output. */
 function publish(report: RunReport, log: (line: string) => void): void {
