@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import type { ZodType } from 'zod';
 import { checkChatCompletion, checkEmbeddingResponse, type CheckResult } from '../src/wire/chat-completion-check.ts';
 import { chatCompletionSchema, embeddingResponseSchema } from '../src/wire/openai.ts';
+import { mutated, pathsIn, show, type Mutation } from './helpers/mutations.ts';
 
 const SEED = 20_260_501;
 
@@ -150,14 +151,6 @@ function assertAgrees(subject: Subject, value: unknown): void {
   }
 }
 
-function show(value: unknown): string {
-  try {
-    return JSON.stringify(value, (_, each: unknown) => (typeof each === 'number' && !Number.isFinite(each) ? String(each) : each)) ?? String(value);
-  } catch {
-    return String(value);
-  }
-}
-
 for (const subject of SUBJECTS) {
   test(`${subject.name}: every real-shaped response passes both, as the same object`, () => {
     for (const [name, value] of subject.valid) {
@@ -197,49 +190,6 @@ test('chat completion: common failures name the field as zod does', () => {
 });
 
 // Generated mutations of the valid responses.
-
-type Key = string | number;
-
-/** The path to every value inside `value`, itself included. */
-function pathsIn(value: unknown, prefix: readonly Key[] = []): Key[][] {
-  const paths: Key[][] = [[...prefix]];
-  if (Array.isArray(value)) value.forEach((each, index) => paths.push(...pathsIn(each, [...prefix, index])));
-  else if (typeof value === 'object' && value !== null) {
-    for (const [key, each] of Object.entries(value)) paths.push(...pathsIn(each, [...prefix, key]));
-  }
-  return paths;
-}
-
-type Mutation =
-  | { kind: 'drop' }
-  | { kind: 'set'; value: unknown }
-  | { kind: 'wrap'; inArray: boolean }
-  | { kind: 'add'; key: string; value: unknown };
-
-/** `root` with `mutation` applied at `path` (a fresh copy; `root` is left alone). */
-function mutated(root: unknown, path: readonly Key[], mutation: Mutation): unknown {
-  const apply = (value: unknown): unknown => {
-    switch (mutation.kind) {
-      case 'set':
-        return mutation.value;
-      case 'wrap':
-        return mutation.inArray ? [value] : { value };
-      case 'add':
-        return typeof value === 'object' && value !== null && !Array.isArray(value) ? { ...value, [mutation.key]: mutation.value } : value;
-      case 'drop':
-        return value;
-    }
-  };
-  const copy = structuredClone(root);
-  if (path.length === 0) return mutation.kind === 'drop' ? undefined : apply(copy);
-  let parent = copy as Record<Key, unknown>;
-  for (const key of path.slice(0, -1)) parent = parent[key] as Record<Key, unknown>;
-  const last = path.at(-1)!;
-  if (mutation.kind !== 'drop') parent[last] = apply(parent[last]);
-  else if (Array.isArray(parent)) parent.splice(last as number, 1);
-  else delete parent[last];
-  return copy;
-}
 
 /** Replacement values: JSON of every kind, the schemas' own literals, and what JSON cannot carry. */
 const replacement = fc.oneof(
