@@ -312,6 +312,16 @@ describe('openAIStreamChunks', () => {
     }
   });
 
+  test('an event longer than the fast path keeps across reads arrives whole, in small reads', async () => {
+    const long = contentLine('x'.repeat(200_000));
+    const bytes = Buffer.from(frames([contentLine('a'), long, contentLine('b'), FINISH_LINE, '[DONE]']));
+    const reads: Buffer[] = [];
+    for (let at = 0; at < bytes.length; at += 4_096) reads.push(bytes.subarray(at, at + 4_096));
+    const { chunks, error } = await collectReads(reads);
+    assert.equal(error, null);
+    assert.deepEqual(chunks.flatMap(parsedChunks).map((chunk) => chunk.choices[0]?.delta.content?.length ?? 0), [1, 200_000, 1, 0]);
+  });
+
   test('comments and blank lines between events keep the fast path', async () => {
     const body = `: OPENROUTER PROCESSING\n\n: keep-alive\n${frames([contentLine('a')])}\n: ping\n\n${frames([contentLine('b'), FINISH_LINE, '[DONE]'])}`;
     const { chunks, error } = await collectReads([body]);

@@ -24,6 +24,8 @@ const COLON = 0x3a;
 /** `data: `: the field every event of the usual framing starts with. */
 const DATA_FIELD = Buffer.from('data: ');
 const DONE = '[DONE]';
+/** Longest start of an event kept for the next read on the fast path (bytes). */
+const MAX_PENDING = 64 * 1024;
 
 /**
  * Chunks of an OpenAI-format stream, one batch per batch of upstream reads (see `bodyReads`).
@@ -131,9 +133,12 @@ class OpenAIStreamReader {
       }
       const lineEnd = indexOfByte.call(data, LF, at + DATA_FIELD.length);
       if (lineEnd === -1 || lineEnd + 1 === data.length) {
-        // The event goes on in the next read.
+        // The event goes on in the next read. An event longer than MAX_PENDING (a huge tool-call
+        // argument) goes to the general parser instead, which reads it incrementally: joining
+        // the pending bytes to every read would copy it over and over.
         this.flushRun(data, runStart, at, runChars, batch);
-        this.pending = data.subarray(at);
+        if (data.length - at > MAX_PENDING) this.readGeneral(data.subarray(at), batch);
+        else this.pending = data.subarray(at);
         return;
       }
       const dataStart = at + DATA_FIELD.length;
