@@ -6,7 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import { after, before, test } from 'node:test';
+import { Agent } from 'undici';
 import { ANONYMOUS_CALLER, type Caller } from '../src/gateway/hooks.ts';
 import { startStack, type Stack } from './helpers/stack.ts';
 import { listenOnLoopback } from './helpers/loopback.ts';
@@ -167,5 +169,41 @@ test('a stored payload holds every chunk parsed, unparsed ones included', async 
     );
   } finally {
     caller = ANONYMOUS_CALLER;
+  }
+});
+
+test('a stream that arrives in one upstream read leaves in one write, the end of the response included', async () => {
+  caller = ANONYMOUS_CALLER;
+  // The writes to the client's connection, counted where the socket hands them to the kernel.
+  const writes: number[] = [];
+  const server = stack.seed.app.server;
+  const count = (socket: Socket) => {
+    const counted = socket as Socket & { _write: (...args: unknown[]) => void; _writev: (...args: unknown[]) => void };
+    for (const method of ['_write', '_writev'] as const) {
+      const original = counted[method].bind(counted);
+      counted[method] = (...args: unknown[]) => {
+        writes.push(1);
+        original(...args);
+      };
+    }
+  };
+  server.on('connection', count);
+  // A fresh connection, so the counting wrapper is on it.
+  const dispatcher = new Agent({ connections: 1 });
+  try {
+    const response = await fetch(`${stack.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'fast', stream: true, messages: [{ role: 'user', content: 'plain' }] }),
+      dispatcher,
+    } as RequestInit);
+    const text = await response.text();
+    assert.equal(text, [ROLE, ...CONTENT, FINISH, '[DONE]'].map((data) => `data: ${data}\n\n`).join(''));
+    // Headers, every chunk, [DONE] and the chunked-encoding terminator: one write, not one for
+    // the chunks and another for the end.
+    assert.equal(writes.length, 1, `${writes.length} writes`);
+  } finally {
+    server.off('connection', count);
+    await dispatcher.close();
   }
 });
