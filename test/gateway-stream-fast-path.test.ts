@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { after, before, test } from 'node:test';
-import { Agent } from 'undici';
+import { Agent, request } from 'undici';
 import { ANONYMOUS_CALLER, type Caller } from '../src/gateway/hooks.ts';
 import { startStack, type Stack } from './helpers/stack.ts';
 import { listenOnLoopback } from './helpers/loopback.ts';
@@ -191,13 +191,13 @@ test('a stream that arrives in one upstream read leaves in one write, the end of
   // A fresh connection, so the counting wrapper is on it.
   const dispatcher = new Agent({ connections: 1 });
   try {
-    const response = await fetch(`${stack.baseURL}/chat/completions`, {
+    const response = await request(`${stack.baseURL}/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'fast', stream: true, messages: [{ role: 'user', content: 'plain' }] }),
       dispatcher,
-    } as RequestInit);
-    const text = await response.text();
+    });
+    const text = await response.body.text();
     assert.equal(text, [ROLE, ...CONTENT, FINISH, '[DONE]'].map((data) => `data: ${data}\n\n`).join(''));
     // Headers, every chunk, [DONE] and the chunked-encoding terminator: one write, not one for
     // the chunks and another for the end.

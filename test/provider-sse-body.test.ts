@@ -45,7 +45,7 @@ test('a consumer that stops after the client left destroys the body without an u
       ['{"n":1}'],
     );
     client.abort();
-    await batches.return(undefined);
+    await batches.return();
     assert.equal(response.body.destroyed, true, 'the body of a stream the client left is destroyed at once');
     // undici emits its RequestAbortedError on a later tick.
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -59,7 +59,7 @@ test('a consumer that stops with the stream complete leaves the body to drain', 
   const response = await request(origin, { dispatcher: agent });
   const batches = sseEventBatches({ status: response.statusCode, headers: response.headers, body: response.body }, 'test', new AbortController().signal);
   await batches.next();
-  await batches.return(undefined);
+  await batches.return();
   assert.equal(response.body.destroyed, false, 'a complete stream keeps its connection');
   for (const each of open) each.end();
   await new Promise<void>((resolve) => response.body.once('end', () => resolve()));

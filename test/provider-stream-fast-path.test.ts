@@ -6,9 +6,11 @@
  * by a general SSE parser with the same result.
  */
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { SeedError } from '../src/errors.ts';
 import { MUST_PARSE, PlainChunkScanner } from '../src/providers/openai-chunk-scan.ts';
+import type { UpstreamResponse } from '../src/providers/http.ts';
 import { openAIStreamChunks } from '../src/providers/openai-stream.ts';
 import type { ChatCompletionChunk } from '../src/wire/openai.ts';
 import { PlainChunks, parsedChunks, streamChunkFrames, type StreamChunk } from '../src/wire/stream-chunk.ts';
@@ -207,15 +209,19 @@ describe('PlainChunkScanner', () => {
 /** An upstream's SSE body, in the usual framing. */
 const frames = (events: readonly string[]): string => events.map((data) => `data: ${data}\n\n`).join('');
 
-/** Reads as `bodyReads` yields them: here one read per batch, each read the given bytes. */
-async function* readBatches(reads: ReadonlyArray<string | Uint8Array>): AsyncGenerator<Uint8Array[]> {
-  for (const read of reads) yield [typeof read === 'string' ? Buffer.from(read) : read];
+/** An upstream response whose body delivers these reads, each on its own turn (an async source). */
+function responseOf(reads: ReadonlyArray<string | Uint8Array>): UpstreamResponse {
+  async function* source(): AsyncGenerator<Buffer> {
+    for (const read of reads) yield typeof read === 'string' ? Buffer.from(read) : Buffer.from(read.buffer, read.byteOffset, read.byteLength);
+  }
+  const body = Readable.from(source(), { objectMode: false });
+  return { status: 200, headers: {}, body: body as unknown as UpstreamResponse['body'] };
 }
 
 async function collectReads(reads: ReadonlyArray<string | Uint8Array>): Promise<{ chunks: StreamChunk[]; error: unknown }> {
   const chunks: StreamChunk[] = [];
   try {
-    for await (const batch of openAIStreamChunks({ reads: readBatches(reads), label: 'dep' })) chunks.push(...batch);
+    for await (const batch of openAIStreamChunks(responseOf(reads), 'dep', new AbortController().signal)) chunks.push(...batch);
     return { chunks, error: null };
   } catch (error) {
     return { chunks, error };
@@ -328,6 +334,31 @@ describe('openAIStreamChunks', () => {
     assert.equal(error, null);
     assert.equal(plainCount(chunks), 2);
     assert.equal(relayed(chunks), frames([contentLine('a'), contentLine('b'), FINISH_LINE]));
+  });
+
+  test('a body that ends after reads that decode to nothing fails as cut short, without waiting', async () => {
+    // Reads that hold nothing to hand out (comments), and the body's end, all come before the
+    // consumer asks: the reader must see the end rather than wait for a read that never comes.
+    for (const reads of [[': keep-alive\n\n'], [frames([contentLine('a')]), ': ping\n\n']]) {
+      const body = new Readable({ read() {} });
+      for (const read of reads) body.push(read);
+      body.push(null);
+      const batches = openAIStreamChunks({ status: 200, headers: {}, body: body as unknown as UpstreamResponse['body'] }, 'dep', new AbortController().signal);
+      await new Promise((resolve) => setImmediate(resolve));
+      const outcome = await Promise.race([
+        (async () => {
+          try {
+            for (;;) if ((await batches.next()).done) return null;
+          } catch (error) {
+            return error;
+          }
+        })(),
+        new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 2_000).unref()),
+      ]);
+      assert.ok(outcome instanceof SeedError, String(outcome));
+      assert.equal(outcome.code, 'upstream_invalid_response');
+      assert.match(outcome.message, /ended the stream before it finished/);
+    }
   });
 
   test('content that is not UTF-8 reaches the client as replacement characters, not as the bytes', async () => {

@@ -291,52 +291,21 @@ export function createCallService(dependencies: CallServiceDependencies) {
       const first = await iterator.next();
       return { iterator, first, warnings: outcome.warnings, upstream: outcome.upstream };
     });
-    const { record, ticket, deployment, startedAt } = call;
-    record.ttftMs = now() - startedAt;
+    call.record.ttftMs = now() - call.startedAt;
     const { iterator, first, warnings } = call.value;
-    const includeUsage = input.body.stream_options?.include_usage === true;
-    const collected: ChatCompletionChunk[] | null = storesPayload(input) ? [] : null;
-
-    async function* relay(): AsyncGenerator<StreamChunk[]> {
-      let usage: ChatCompletionChunk['usage'] = null;
-      let completionChars = 0;
-      let outcome: SeedError | null = null;
-      try {
-        let step = first;
-        while (!step.done) {
-          const forClient: StreamChunk[] = [];
-          for (const chunk of step.value) {
-            // Plain content chunks carry no usage and no finish reason (the adapter vouched):
-            // they go out as they came, counted for the estimate, and parsed only to be stored.
-            if (chunk instanceof PlainChunks) {
-              completionChars += chunk.completionChars;
-              if (collected) collected.push(...chunk.parse());
-              forClient.push(chunk);
-              continue;
-            }
-            if (chunk.usage) usage = chunk.usage;
-            for (const choice of chunk.choices) {
-              completionChars += (choice.delta.content?.length ?? 0) + (choice.delta.tool_calls?.reduce((sum, call) => sum + (call.function?.arguments?.length ?? 0), 0) ?? 0);
-            }
-            collected?.push(chunk);
-            // Seed always asks the upstream for usage; the client sees it only if it asked too.
-            const usageOnly = chunk.choices.length === 0 && chunk.usage;
-            if (includeUsage || !usageOnly) forClient.push(includeUsage || !chunk.usage ? chunk : { ...chunk, usage: undefined });
-          }
-          if (forClient.length > 0) yield forClient;
-          step = await iterator.next();
-        }
-      } catch (error) {
-        outcome = clientLeft(input.signal) ? new SeedError('client_closed_request', 'The client closed the stream.') : toSeedError(error);
-        throw outcome;
-      } finally {
-        if (clientLeft(input.signal) && !outcome) outcome = new SeedError('client_closed_request', 'The client closed the stream.');
-        await iterator.return?.();
+    const relay = new RelayedStream({
+      source: iterator,
+      first,
+      signal: input.signal,
+      includeUsage: input.body.stream_options?.include_usage === true,
+      collected: storesPayload(input) ? [] : null,
+      settle: (usage, completionChars, outcome) => {
+        const { record } = call;
         // Without upstream usage (aborted, failed, or a server that sends none), settle on
         // what was streamed: Seed's estimate, marked as such in the record.
         const settled = finishUsage(
           record,
-          deployment,
+          call.deployment,
           usage
             ? {
                 promptTokens: usage.prompt_tokens,
@@ -346,19 +315,18 @@ export function createCallService(dependencies: CallServiceDependencies) {
             : { promptTokens: 0, completionTokens: Math.ceil(completionChars / 4), cachedTokens: 0 },
           usage !== null,
         );
-        ticket.settle(settled);
-        record.latencyMs = now() - startedAt;
+        call.ticket.settle(settled);
+        record.latencyMs = now() - call.startedAt;
         if (outcome) {
           record.status = outcome.code === 'client_closed_request' ? 'aborted' : 'error';
           record.httpStatus = outcome.status;
           record.errorCode = outcome.code;
         }
-        if (collected) record.payload = redact({ request: input.body, response: collected });
+        if (relay.collected) record.payload = redact({ request: input.body, response: relay.collected });
         sink.record(record);
-      }
-    }
-
-    return { meta: call.meta(warnings), chunks: relay() };
+      },
+    });
+    return { meta: call.meta(warnings), chunks: relay };
   }
 
   async function embed(input: CallInput<EmbeddingRequest>): Promise<EmbeddingCallResult> {
@@ -372,6 +340,117 @@ export function createCallService(dependencies: CallServiceDependencies) {
   }
 
   return { chat, streamChat, embed };
+}
+
+type StreamUsage = ChatCompletionChunk['usage'];
+
+const STREAM_DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+/**
+ * The chunks of a streamed call on their way to the client: counts what the estimate needs,
+ * keeps the usage the upstream reports (and the client sees only if it asked), and settles the
+ * call exactly once, when the stream ends, fails, or is left by its consumer (`return`). A
+ * plain iterator rather than an async generator: one promise per batch, the upstream's own.
+ */
+class RelayedStream implements AsyncIterableIterator<StreamChunk[]> {
+  readonly collected: ChatCompletionChunk[] | null;
+  private first: IteratorResult<readonly StreamChunk[]> | null;
+  private usage: StreamUsage = null;
+  private completionChars = 0;
+  private settled = false;
+  private readonly onStep = (step: IteratorResult<readonly StreamChunk[]>) => this.forward(step);
+  private readonly onError = (error: unknown) => this.fail(error);
+
+  constructor(
+    private readonly input: {
+      source: AsyncIterator<readonly StreamChunk[]>;
+      /** The first step, pulled inside the routed attempt (until a byte leaves, a failure may fall back). */
+      first: IteratorResult<readonly StreamChunk[]>;
+      signal: AbortSignal;
+      includeUsage: boolean;
+      /** Every chunk parsed, when the payload is stored; else null. */
+      collected: ChatCompletionChunk[] | null;
+      settle: (usage: StreamUsage, completionChars: number, outcome: SeedError | null) => void;
+    },
+  ) {
+    this.first = input.first;
+    this.collected = input.collected;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<StreamChunk[]>> {
+    if (this.settled) return Promise.resolve(STREAM_DONE);
+    const first = this.first;
+    if (first !== null) {
+      this.first = null;
+      try {
+        const step = this.forward(first);
+        return step instanceof Promise ? step : Promise.resolve(step);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return this.input.source.next().then(this.onStep, this.onError);
+  }
+
+  async return(): Promise<IteratorResult<StreamChunk[]>> {
+    if (this.settled) return STREAM_DONE;
+    try {
+      await this.input.source.return?.();
+    } finally {
+      this.settle(null);
+    }
+    return STREAM_DONE;
+  }
+
+  /** The client's part of one upstream batch; a batch with nothing for the client pulls the next. */
+  private forward(step: IteratorResult<readonly StreamChunk[]>): IteratorResult<StreamChunk[]> | Promise<IteratorResult<StreamChunk[]>> {
+    if (step.done) {
+      this.settle(null);
+      return STREAM_DONE;
+    }
+    const { includeUsage } = this.input;
+    const collected = this.collected;
+    const forClient: StreamChunk[] = [];
+    for (const chunk of step.value) {
+      // Plain content chunks carry no usage and no finish reason (the adapter vouched): they go
+      // out as they came, counted for the estimate, and parsed only to be stored.
+      if (chunk instanceof PlainChunks) {
+        this.completionChars += chunk.completionChars;
+        if (collected) collected.push(...chunk.parse());
+        forClient.push(chunk);
+        continue;
+      }
+      if (chunk.usage) this.usage = chunk.usage;
+      for (const choice of chunk.choices) {
+        this.completionChars +=
+          (choice.delta.content?.length ?? 0) + (choice.delta.tool_calls?.reduce((sum, call) => sum + (call.function?.arguments?.length ?? 0), 0) ?? 0);
+      }
+      collected?.push(chunk);
+      // Seed always asks the upstream for usage; the client sees it only if it asked too.
+      const usageOnly = chunk.choices.length === 0 && chunk.usage;
+      if (includeUsage || !usageOnly) forClient.push(includeUsage || !chunk.usage ? chunk : { ...chunk, usage: undefined });
+    }
+    if (forClient.length > 0) return { done: false, value: forClient };
+    return this.input.source.next().then(this.onStep, this.onError);
+  }
+
+  private fail(error: unknown): never {
+    const outcome = clientLeft(this.input.signal) ? new SeedError('client_closed_request', 'The client closed the stream.') : toSeedError(error);
+    this.settle(outcome);
+    throw outcome;
+  }
+
+  /** Settles and records the call, once; a stream the client left is recorded as aborted. */
+  private settle(outcome: SeedError | null): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (!outcome && clientLeft(this.input.signal)) outcome = new SeedError('client_closed_request', 'The client closed the stream.');
+    this.input.settle(this.usage, this.completionChars, outcome);
+  }
 }
 
 export type CallService = ReturnType<typeof createCallService>;

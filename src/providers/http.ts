@@ -152,93 +152,207 @@ export async function readErrorText(response: UpstreamResponse): Promise<string>
 const DRAIN_MS = 2_000;
 
 /**
- * Yields the events of a `text/event-stream` body, one batch per network read (see
- * `bodyReads`), so the per-event cost stays out of the async machinery.
+ * What turns a streamed body into the parts its consumer wants, one network read at a time,
+ * synchronously (see `decodedBody`).
  */
-export async function* sseEventBatches(
-  response: UpstreamResponse,
-  label: string,
-  signal: AbortSignal,
-): AsyncGenerator<EventSourceMessage[]> {
-  let batch: EventSourceMessage[] = [];
-  const parser = createParser({ onEvent: (event) => batch.push(event) });
-  const decoder = new TextDecoder();
-  for await (const reads of bodyReads(response, label, signal)) {
-    for (const read of reads) parser.feed(decoder.decode(read, { stream: true }));
-    if (batch.length > 0) {
-      const events = batch;
-      batch = [];
-      yield events;
-    }
-  }
-  // A last event without the blank line after it still counts.
-  parser.feed(decoder.decode());
-  parser.feed('\n\n');
-  if (batch.length > 0) yield batch;
+export interface BodyDecoder<T> {
+  /** Adds the parts one read completes to `batch`. Throws (a SeedError) when the body is not what it should be. */
+  read(bytes: Uint8Array, batch: T[]): void;
+  /** The decoder has all it needs (`[DONE]` came): the rest of the body is not read. */
+  readonly complete: boolean;
+  /** The body ended: adds what is left to `batch`; throws for a body that ended too early. */
+  end(batch: T[]): void;
+}
+
+/** Batches of a streamed body (see `decodedBody`); `return` stops reading it. */
+export interface BodyBatches<T> extends AsyncIterableIterator<T[]> {
+  return(): Promise<IteratorResult<T[]>>;
 }
 
 /**
- * Yields a streamed body as it arrives: each batch holds the reads that came since the
- * consumer last asked, so a consumer that keeps up gets one read at a time and one that falls
- * behind gets them together. A transport failure mid-stream becomes a SeedError. The buffers
- * are the network's own (undici allocates each read afresh), so a consumer may keep views of
- * them.
+ * The events of a `text/event-stream` body, in batches (see `decodedBody`), for adapters whose
+ * events are not OpenAI chunks (Anthropic's).
+ */
+export function sseEventBatches(response: UpstreamResponse, label: string, signal: AbortSignal): BodyBatches<EventSourceMessage> {
+  return decodedBody(response, label, signal, new SseEventDecoder());
+}
+
+class SseEventDecoder implements BodyDecoder<EventSourceMessage> {
+  readonly complete = false;
+  private readonly decoder = new TextDecoder();
+  private readonly parser = createParser({ onEvent: (event) => this.batch?.push(event) });
+  private batch: EventSourceMessage[] | null = null;
+
+  read(bytes: Uint8Array, batch: EventSourceMessage[]): void {
+    this.feed(this.decoder.decode(bytes, { stream: true }), batch);
+  }
+
+  end(batch: EventSourceMessage[]): void {
+    // A last event without the blank line after it still counts.
+    this.feed(`${this.decoder.decode()}\n\n`, batch);
+  }
+
+  private feed(text: string, batch: EventSourceMessage[]): void {
+    this.batch = batch;
+    try {
+      this.parser.feed(text);
+    } finally {
+      this.batch = null;
+    }
+  }
+}
+
+/**
+ * A streamed body as batches of decoded parts: each batch holds what the reads that came since
+ * the consumer last asked decode to (a consumer that keeps up gets one read at a time, one that
+ * falls behind gets them together), and batches are never empty. Decoding is synchronous and
+ * there is one promise per batch: the path from a network read to the client's socket has no
+ * other asynchronous step (nested async generators cost a promise and an iterator result per
+ * layer and read). A transport failure becomes a SeedError; a decoder's error comes after the
+ * parts decoded before it, so what arrived before a failure still reaches the client.
  *
  * The body is read through its `data` events rather than its async iterator: closing that
  * iterator early destroys the body with an AbortError (a stack trace per stream) and the
  * upstream connection with it. Here, a consumer that stops early because the stream is complete
- * lets the rest of the body drain, so the connection goes back to the pool; one that stops
- * because the client left (`signal` aborted) destroys it, which frees the upstream at once.
+ * (or returns once the decoder is complete) lets the rest of the body drain, so the connection
+ * goes back to the pool; one that stops because the client left (`signal` aborted) destroys it,
+ * which frees the upstream at once. The buffers are the network's own (undici allocates each
+ * read afresh), so parts may be views of them.
  */
-export async function* bodyReads(response: UpstreamResponse, label: string, signal: AbortSignal): AsyncGenerator<Buffer[]> {
-  const body = response.body;
-  let arrived: Buffer[] = [];
-  let ended = false;
-  let failure: unknown = null;
-  let wake: (() => void) | null = null;
-  const notify = () => {
-    const resume = wake;
-    wake = null;
-    resume?.();
+export function decodedBody<T>(response: UpstreamResponse, label: string, signal: AbortSignal, decoder: BodyDecoder<T>): BodyBatches<T> {
+  return new DecodedBody(response.body, label, signal, decoder);
+}
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+/** Reads waiting for the consumer before the body is paused (backpressure from a slow client). */
+const MAX_WAITING_READS = 16;
+
+class DecodedBody<T> implements BodyBatches<T> {
+  private arrived: Buffer[] = [];
+  private ended = false;
+  /** The body failed (a transport error, already a SeedError). */
+  private failure: SeedError | null = null;
+  /** A decoder's error, thrown at the next call after the batch decoded before it. */
+  private deferred: unknown = null;
+  private closed = false;
+  /** The consumer waiting for the next batch. */
+  private waiting: { resolve: (step: IteratorResult<T[]>) => void; reject: (error: unknown) => void } | null = null;
+  private readonly onData = (chunk: Buffer) => {
+    this.arrived.push(chunk);
+    if (this.arrived.length >= MAX_WAITING_READS) this.body.pause();
+    if (this.waiting !== null) this.settle();
   };
-  const onData = (chunk: Buffer) => {
-    arrived.push(chunk);
-    // Backpressure: the consumer (a slow client) has not taken what came; stop reading.
-    if (arrived.length >= 16) body.pause();
-    notify();
+  private readonly onEnd = () => {
+    this.ended = true;
+    if (this.waiting !== null) this.settle();
   };
-  const onEnd = () => {
-    ended = true;
-    notify();
+  private readonly onError = (error: unknown) => {
+    this.failure ??= transportError({ error, label: this.label, clientSignal: this.signal });
+    if (this.waiting !== null) this.settle();
   };
-  const onError = (error: unknown) => {
-    failure ??= error;
-    notify();
-  };
-  body.on('data', onData);
-  body.on('end', onEnd);
-  body.on('error', onError);
-  try {
-    for (;;) {
-      if (arrived.length === 0 && !ended && failure === null) await new Promise<void>((resolveWait) => (wake = resolveWait));
-      if (arrived.length > 0) {
-        const reads = arrived;
-        arrived = [];
-        if (body.isPaused()) body.resume();
-        yield reads;
-        continue;
-      }
-      if (failure !== null) throw failure;
-      break;
+
+  constructor(
+    private readonly body: UpstreamResponse['body'],
+    private readonly label: string,
+    private readonly signal: AbortSignal,
+    private readonly decoder: BodyDecoder<T>,
+  ) {
+    body.on('data', this.onData);
+    body.on('end', this.onEnd);
+    body.on('error', this.onError);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<T[]>> {
+    if (this.waiting !== null) return Promise.reject(new Error('decodedBody: next() called before the previous batch came'));
+    return new Promise((resolve, reject) => {
+      this.waiting = { resolve, reject };
+      this.settle();
+    });
+  }
+
+  async return(): Promise<IteratorResult<T[]>> {
+    this.close();
+    return DONE;
+  }
+
+  /** Answers the waiting consumer if there is anything to answer with: a batch, the end, or an error. */
+  private settle(): void {
+    const waiting = this.waiting;
+    if (waiting === null) return;
+    let step: IteratorResult<T[]> | null = null;
+    let error: unknown = null;
+    try {
+      step = this.step();
+    } catch (thrown) {
+      error = thrown;
     }
-  } catch (error) {
-    throw transportError({ error, label, clientSignal: signal });
-  } finally {
-    body.off('data', onData);
-    body.off('end', onEnd);
-    if (!ended) {
-      if (signal.aborted || failure !== null) body.destroy();
-      else drain(body);
+    if (step === null && error === null) return;
+    this.waiting = null;
+    if (error !== null) {
+      this.close();
+      waiting.reject(error);
+    } else waiting.resolve(step as IteratorResult<T[]>);
+  }
+
+  /** The next answer, or null to wait for the body. Throws the stream's error. */
+  private step(): IteratorResult<T[]> | null {
+    if (this.deferred !== null) {
+      const deferred = this.deferred;
+      this.deferred = null;
+      throw deferred;
+    }
+    if (this.closed) return DONE;
+    const batch: T[] = [];
+    if (this.arrived.length > 0) {
+      const reads = this.arrived;
+      this.arrived = [];
+      if (this.body.isPaused()) this.body.resume();
+      try {
+        for (const read of reads) {
+          this.decoder.read(read, batch);
+          if (this.decoder.complete) break;
+        }
+      } catch (error) {
+        return this.failAfter(batch, error);
+      }
+      if (this.decoder.complete) this.close();
+      if (batch.length > 0) return { done: false, value: batch };
+      if (this.closed) return DONE;
+      // Reads that decode to nothing (a comment, half an event): the body's end or failure may have come too.
+    }
+    if (this.failure !== null) throw this.failure;
+    if (!this.ended) return null;
+    try {
+      this.decoder.end(batch);
+    } catch (error) {
+      return this.failAfter(batch, error);
+    }
+    this.close();
+    return batch.length > 0 ? { done: false, value: batch } : DONE;
+  }
+
+  /** A decoder's error: thrown now, or after the parts decoded before it, at the next call. */
+  private failAfter(batch: T[], error: unknown): IteratorResult<T[]> {
+    if (batch.length === 0) throw error;
+    this.deferred = error;
+    return { done: false, value: batch };
+  }
+
+  /** Stops reading: the rest of a complete body drains, a failed or abandoned one is destroyed. */
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.arrived = [];
+    this.body.off('data', this.onData);
+    this.body.off('end', this.onEnd);
+    if (!this.ended) {
+      if (this.signal.aborted || this.failure !== null) this.body.destroy();
+      else drain(this.body);
     }
     // The 'error' listener stays: a body destroyed here (or by undici on a client abort) emits
     // its error on a later tick, and an 'error' with no listener would crash the process.

@@ -13,7 +13,6 @@ import {
   readErrorText,
   readJson,
   readJsonText,
-  bodyReads,
   upstreamInfo,
   upstreamStatusError,
   type UpstreamResponse,
@@ -141,10 +140,7 @@ export function createOpenAICompatibleAdapter(
       const response = await send('chat/completions', body, context);
       await failIfNotOk(response, context);
       return {
-        chunks: openAIStreamChunks({
-          reads: bodyReads(response, context.deployment.name, context.signal),
-          label: context.deployment.name,
-        }),
+        chunks: openAIStreamChunks(response, context.deployment.name, context.signal),
         upstream: upstreamInfo(response),
         warnings,
       };

@@ -15,7 +15,7 @@ import { SeedError } from '../errors.ts';
 import { withJsonText } from '../wire/json-text.ts';
 import type { ChatCompletionChunk } from '../wire/openai.ts';
 import { PlainChunks, type StreamChunk } from '../wire/stream-chunk.ts';
-import { openAIErrorMessage } from './http.ts';
+import { decodedBody, openAIErrorMessage, type BodyBatches, type BodyDecoder, type UpstreamResponse } from './http.ts';
 import { MUST_PARSE, PlainChunkScanner, indexOfByte } from './openai-chunk-scan.ts';
 
 const LF = 0x0a;
@@ -28,46 +28,19 @@ const DONE = '[DONE]';
 const MAX_PENDING = 64 * 1024;
 
 /**
- * Chunks of an OpenAI-format stream, one batch per batch of upstream reads (see `bodyReads`).
+ * Chunks of an OpenAI-format stream, one batch per batch of upstream reads (see `decodedBody`).
  * Plain content chunks (no usage, no finish reason, no error; see openai-chunk-scan.ts) pass as
  * `PlainChunks`, the upstream's bytes; the rest are parsed, each keeping the JSON text it came
  * from (json-text.ts), so the gateway relays every chunk without serializing it again. Throws a
  * SeedError for an event that is not a chunk, an error event, or a stream that ends unfinished.
  *
  * @example
- * const reads = bodyReads(response, label, signal);
- * for await (const parts of openAIStreamChunks({ reads, label })) {
+ * for await (const parts of openAIStreamChunks(response, label, signal)) {
  *   for (const part of parts) process.stdout.write(streamChunkFrames(part));
  * }
  */
-export async function* openAIStreamChunks(input: {
-  reads: AsyncIterable<readonly Uint8Array[]>;
-  /** Names the deployment in error messages. */
-  label: string;
-}): AsyncGenerator<StreamChunk[]> {
-  const stream = new OpenAIStreamReader(input.label);
-  for await (const reads of input.reads) {
-    const batch: StreamChunk[] = [];
-    let failure: unknown = null;
-    try {
-      for (const read of reads) {
-        stream.read(read, batch);
-        if (stream.done) break;
-      }
-    } catch (error) {
-      failure = error;
-    }
-    // What arrived before a failure in the same read still reaches the client, then the error.
-    if (batch.length > 0) yield batch;
-    if (failure !== null) throw failure;
-    if (stream.done) return;
-  }
-  const batch: StreamChunk[] = [];
-  stream.end(batch);
-  if (batch.length > 0) yield batch;
-  // Some compatible servers omit [DONE]; a stream that reached a finish_reason is complete.
-  if (stream.done || stream.finished) return;
-  throw new SeedError('upstream_invalid_response', `Deployment ${input.label} ended the stream before it finished.`);
+export function openAIStreamChunks(response: UpstreamResponse, label: string, signal: AbortSignal): BodyBatches<StreamChunk> {
+  return decodedBody(response, label, signal, new OpenAIStreamReader(label));
 }
 
 /** The general parser a stream switches to at its first unusual byte, and the events it found. */
@@ -78,7 +51,7 @@ interface GeneralReader {
 }
 
 /** The state of one stream between reads. */
-class OpenAIStreamReader {
+class OpenAIStreamReader implements BodyDecoder<StreamChunk> {
   /** `[DONE]` came: nothing after it is read. */
   done = false;
   /** A chunk with a finish reason came. */
@@ -89,6 +62,10 @@ class OpenAIStreamReader {
   private general: GeneralReader | null = null;
 
   constructor(private readonly label: string) {}
+
+  get complete(): boolean {
+    return this.done;
+  }
 
   /** Adds the parts of one read to `batch`. Throws on an event that fails the stream. */
   read(bytes: Uint8Array, batch: StreamChunk[]): void {
@@ -165,7 +142,11 @@ class OpenAIStreamReader {
     this.flushRun(data, runStart, at, runChars, batch);
   }
 
-  /** The stream's body ended: an event not closed by a blank line still counts, as in `sseEventBatches`. */
+  /**
+   * The stream's body ended: an event not closed by a blank line still counts, as in
+   * `sseEventBatches`. Some compatible servers omit `[DONE]`; a stream that reached a
+   * finish_reason is complete, any other is cut short.
+   */
   end(batch: StreamChunk[]): void {
     if (this.done) return;
     if (this.pending !== null) {
@@ -174,10 +155,14 @@ class OpenAIStreamReader {
       this.readGeneral(pending, batch);
     }
     const general = this.general;
-    if (general === null) return;
-    general.parser.feed(general.decoder.decode());
-    general.parser.feed('\n\n');
-    this.takeEvents(general, batch);
+    if (general !== null) {
+      general.parser.feed(general.decoder.decode());
+      general.parser.feed('\n\n');
+      this.takeEvents(general, batch);
+    }
+    if (!this.done && !this.finished) {
+      throw new SeedError('upstream_invalid_response', `Deployment ${this.label} ended the stream before it finished.`);
+    }
   }
 
   /**

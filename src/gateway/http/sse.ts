@@ -46,8 +46,8 @@ export async function writeEventStream(input: {
     corked = false;
     if (!response.destroyed) response.uncork();
   };
-  const writeBatch = async (batch: readonly StreamChunk[]): Promise<void> => {
-    if (response.destroyed || clientLeft(input.signal)) return;
+  /** Writes a batch; false when the socket's buffer is full (wait for `drain`). */
+  const writeBatch = (batch: readonly StreamChunk[]): boolean => {
     const now = first;
     first = false;
     if (!corked) {
@@ -68,7 +68,7 @@ export async function writeEventStream(input: {
       }
     }
     if (text !== '') flowing = response.write(text);
-    if (!flowing) await drained(response, input.stallTimeoutMs);
+    return flowing;
   };
   let last: string | undefined;
   try {
@@ -81,7 +81,7 @@ export async function writeEventStream(input: {
         if (!clientLeft(input.signal)) await closed(response);
         break;
       }
-      await writeBatch(batch);
+      if (!writeBatch(batch)) await drained(response, input.stallTimeoutMs);
     }
     last = 'data: [DONE]\n\n';
   } catch (thrown) {
