@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { SeedError } from '../src/errors.ts';
 import { MUST_PARSE, PlainChunkScanner } from '../src/providers/openai-chunk-scan.ts';
 import type { UpstreamResponse } from '../src/providers/http.ts';
@@ -103,6 +104,52 @@ function plainChunkChars(line: string, before: string = PLAIN_LINES[0] as string
   assert.equal(scanLine(primed, line, after), fresh, `resumed after ${before}: ${line}`);
   return fresh;
 }
+
+/** A line of a stream, with what follows it in its read when that is not the usual next event. */
+type StreamLine = string | { line: string; after: string };
+
+/**
+ * Scans `lines` in order with one scanner, as one stream's, and each also with a fresh scanner:
+ * what a scanner remembers of the lines before must change no answer, and an accepted line must
+ * be plain. Returns the answers.
+ */
+function scanStream(lines: readonly StreamLine[]): number[] {
+  const scanner = new PlainChunkScanner();
+  return lines.map((each) => {
+    const { line, after } = typeof each === 'string' ? { line: each, after: undefined } : each;
+    const chars = scanLine(scanner, line, after);
+    assert.equal(chars, scanLine(new PlainChunkScanner(), line, after), `in a stream: ${line}`);
+    if (chars !== MUST_PARSE) assertAcceptedLineIsPlain(line, chars);
+    return chars;
+  });
+}
+
+/** No `error` key, and every `usage` and `finish_reason` null, at any depth: nothing the gateway reads. */
+function readsNothing(value: unknown): boolean {
+  if (Array.isArray(value)) return value.every(readsNothing);
+  if (value === null || typeof value !== 'object') return true;
+  return Object.entries(value).every(([key, item]) => {
+    if (key === 'error') return false;
+    if (key === 'usage' || key === 'finish_reason') return item === null;
+    return readsNothing(item);
+  });
+}
+
+/** What a scan should answer for `line`, by JSON.parse: its characters when it is a plain chunk, else MUST_PARSE. */
+function expectedAnswer(line: string): number {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return MUST_PARSE;
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return MUST_PARSE;
+  const { choices } = value as { choices?: unknown };
+  if (!Array.isArray(choices) || choices.length === 0 || !readsNothing(value)) return MUST_PARSE;
+  return contentChars(value);
+}
+
+const SCAN_SEED = 20_260_514;
 
 describe('PlainChunkScanner', () => {
   test('plain content chunks take the fast path and count what the gateway would count', () => {
@@ -203,6 +250,216 @@ describe('PlainChunkScanner', () => {
     }
     // Deleting a character inside a string or a number keeps a valid plain chunk, so some are accepted.
     assert.ok(accepted > 100 && checked > 50_000, `${accepted} of ${checked}`);
+  });
+
+  test('a line that ends as the last one did still has its content string checked and counted', () => {
+    const [before, after] = contentLine('CONTENT').split('"CONTENT"') as [string, string];
+    const plain = ['"plain"', '""', String.raw`"line\nbreak \"q\" \\ \/"`, String.raw`"caf\u00e9 \ud83d\ude00"`, '"é 😀 \u2028"'];
+    for (const content of plain) {
+      const line = before + content + after;
+      assert.equal(plainChunkChars(line, contentLine('x')), (JSON.parse(content) as string).length, line);
+    }
+    // A raw control character, escapes JSON lacks, and strings that end elsewhere than their first quote.
+    const corrupt = ['"a\u0001b"', '"a\tb"', String.raw`"\x"`, String.raw`"\u12G4"`, String.raw`"a\"`, '"a"b"', '"a\u0000"'];
+    for (const content of corrupt) {
+      const line = before + content + after;
+      assert.throws(() => JSON.parse(line), line);
+      assert.equal(plainChunkChars(line, contentLine('x')), MUST_PARSE, line);
+    }
+  });
+
+  test('the remembered suffix is the one after the prefix a line resumes from', () => {
+    // The same closing bytes after a deeper prefix do not close it.
+    const shallow = (content: string) => `{"choices":[{"delta":{"content":${content}}}]}`;
+    const deep = (content: string, tail = '}}}]}') => `{"choices":[{"delta":{"x":{"content":${content}${tail}`;
+    assert.deepEqual(scanStream([shallow('"a"'), deep('"bb"'), deep('"c"', '}}]}'), deep('"dd"')]), [1, 2, MUST_PARSE, 2]);
+    // A line resumed from the prefix but ending otherwise is remembered too, when accepted: the lines after it end like it.
+    const envelope = (content: string, tail = '},"finish_reason":null}],"usage":null}') => `{"choices":[{"index":0,"delta":{"content":${content}${tail}`;
+    assert.deepEqual(
+      scanStream([
+        envelope('"a"'),
+        envelope('"bb"', '},"finish_reason":null}]}'),
+        envelope('"ccc"', '},"finish_reason":null}]}'),
+        envelope('"d"'),
+        envelope('"ee"', '},"finish_reason":null}]'),
+        envelope('"ff"', '},"finish_reason":"stop"}]}'),
+        envelope('"g"', '},"finish_reason":null}]}'),
+        envelope('"hh"', '},"finish_reason":null}]}}'),
+        envelope('"ii"', '},"finish_reason":null}]}}'),
+        envelope('"j"', '},"finish_reason":null}]}'),
+      ]),
+      [1, 2, 3, 1, MUST_PARSE, MUST_PARSE, 1, MUST_PARSE, MUST_PARSE, 1],
+    );
+  });
+
+  test('counted strings after the first are counted on lines that end as the last one did', () => {
+    const withArguments = (content: string, args = '"xyz"') => `{"choices":[{"delta":{"content":${content},"arguments":${args}}}]}`;
+    assert.deepEqual(
+      scanStream([withArguments('"a"'), withArguments('"bb"'), withArguments('"c"', String.raw`"x\ny"`), withArguments('"dd"', String.raw`"x\ny"`)]),
+      [4, 5, 4, 5],
+    );
+    // The first counted string before the top-level choices: the suffix holds the choices.
+    const topLevel = (content: string, tail = ',"choices":[{"delta":{}}]}') => `{"content":${content}${tail}`;
+    assert.deepEqual(
+      scanStream([topLevel('"a"'), topLevel('"bb"'), topLevel('"c"', ',"choices":[{"delta":{}}],"choices":[{}]}'), topLevel('"ddd"'), topLevel('"e"', ',"choices":[]}')]),
+      [1, 2, MUST_PARSE, 3, MUST_PARSE],
+    );
+  });
+
+  test('a line that is the start of the last one, or goes on after it, is not taken for it', () => {
+    const line = contentLine('same');
+    const answers = scanStream([
+      line,
+      line,
+      // What was cut off follows in the read: a scan past the line's end would find the whole line.
+      ...Array.from({ length: 60 }, (_, cut) => ({ line: line.slice(0, line.length - 1 - cut), after: line.slice(line.length - 1 - cut) })),
+      `${line}}`,
+      `${line} `,
+      `${line},"x":1}`,
+      contentLine('samesame'),
+      line,
+    ]);
+    assert.deepEqual(answers, [4, 4, ...Array.from({ length: 60 }, () => MUST_PARSE), MUST_PARSE, MUST_PARSE, MUST_PARSE, 8, 4]);
+  });
+
+  test('a stream whose lines all end differently is scanned the same', () => {
+    // After a few such lines the scanner stops remembering their suffix, until a line with another prefix.
+    const withLogprobs = (word: string, logprob: number) =>
+      `${head},"choices":[{"index":0,"delta":{"content":${JSON.stringify(word)}},"logprobs":{"content":[{"token":${JSON.stringify(word)},"logprob":${logprob}}]},"finish_reason":null}]}`;
+    const lines = [...Array.from({ length: 12 }, (_, index) => withLogprobs(`w${index}`, -index)), withLogprobs('again', -1), withLogprobs('again', -1)];
+    const shallow = (content: string) => `{"choices":[{"delta":{"content":${JSON.stringify(content)}}}]}`;
+    assert.deepEqual(scanStream([...lines, `${lines[0]}}`, contentLine('new'), contentLine('suffix'), shallow('a'), shallow('bb'), `${shallow('c')}}`]), [
+      ...Array.from({ length: 12 }, (_, index) => `w${index}`.length),
+      5,
+      5,
+      MUST_PARSE,
+      3,
+      6,
+      1,
+      2,
+      MUST_PARSE,
+    ]);
+  });
+
+  test('a remembered line outlives its read, whose bytes may be reused; reads may be plain Uint8Arrays', () => {
+    // Overwritten with a line of the same length before its first content string, that opens one object fewer.
+    const first = '{"choices":[{"delta":{"content":"a"}}]}';
+    const second = '{"choices":[{"xxxx":0,"content":"a"}]}';
+    const prefixOf = (line: string) => line.slice(0, line.indexOf('"a"'));
+    assert.equal(prefixOf(second).length, prefixOf(first).length);
+    const scanner = new PlainChunkScanner();
+    const read = Buffer.from(first);
+    assert.equal(scanner.scan(read, 0, read.length), 1);
+    read.write(prefixOf(second));
+    // Plain Uint8Arrays (what fetch reads) are compared and copied as Buffers are.
+    for (const [line, chars] of [[second, 1], [second.replace('"a"', '"bc"'), 2], [`${second}}`, MUST_PARSE]] as const) {
+      const next = new TextEncoder().encode(line);
+      assert.equal(scanner.scan(next, 0, next.length), chars, line);
+    }
+  });
+
+  test('property: lines of a stream sharing prefixes and suffixes, some corrupted, get the verdict JSON.parse gives', () => {
+    // Where the first counted string starts (the prefix a line resumes from), at several depths and spacings.
+    const prefixes = [
+      '{"choices":[{"delta":{"content":',
+      '{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":',
+      '{"choices":[{"delta":{"x":{"content":',
+      '{"content":',
+      '{"choices": [{"delta": {"content": ',
+      `${head},"choices":[{"index":0,"delta":{"content":`,
+    ];
+    // What may follow the string: closings of some prefixes (after another, not JSON or a
+    // different chunk), with counted strings, and with keys the gateway reads.
+    const suffixes = [
+      '}}]}',
+      '},"logprobs":null,"finish_reason":null}],"usage":null}',
+      '},"finish_reason":null}]}',
+      ',"arguments":"x\\"y"}}]}',
+      '},"finish_reason":"stop"}]}',
+      '}}],"usage":{"prompt_tokens":1}}',
+      '}}]}}]}',
+      '},"type":"function"}]},"finish_reason":null}]}',
+      '}}}]}',
+      '},"arguments":"zz"}}]}',
+      ',"choices":[{"delta":{}}]}',
+      ',"choices":[{"delta":{"content":"q"}}]}',
+      ',"choices":[]}',
+      '}, "finish_reason": null}]}',
+      '},"error":null}]}',
+    ];
+    const pieces = fc.oneof(fc.string({ unit: 'binary', maxLength: 3 }), fc.constantFrom('\n', '"', '\\', '/', '\u0001', 'é', '😀', '\u2028', ' '));
+    const unicodeEscapes = (text: string) => Array.from({ length: text.length }, (_, at) => `\\u${text.charCodeAt(at).toString(16).padStart(4, '0')}`).join('');
+    // A JSON string, each piece spelled as JSON.stringify does or with \u escapes.
+    const jsonString = fc
+      .array(fc.tuple(pieces, fc.boolean()), { maxLength: 6 })
+      .map((parts) => `"${parts.map(([text, escaped]) => (escaped ? unicodeEscapes(text) : JSON.stringify(text).slice(1, -1))).join('')}"`);
+    // Other values where the string was, and strings JSON does not allow.
+    const otherValue = fc.constantFrom('null', '12', '{"content":"hé"}', '["x"]', '  "sp"', '\t"t"', 'true', '"a\u0001b"', '"\\x"', '"\\u12G4"', '"a\\"', '"a"b"', '"open');
+    const corruption = fc.record({
+      fromEnd: fc.boolean(),
+      offset: fc.nat({ max: 90 }),
+      kind: fc.constantFrom('delete', 'insert', 'replace', 'cut'),
+      text: fc.constantFrom('{', '}', '[', ']', '"', '\\', ':', ',', ' ', '\t', '\n', 'n', 'u', '0', '-', 'e', '\u0001', 'x', 'é'),
+    });
+    // Pairs of them that make a chunk: the envelopes of a stream.
+    const envelopes: ReadonlyArray<readonly [number, number]> = [
+      ...[0, 1, 2, 3, 4, 5, 13, 14].map((suffix) => [0, suffix] as const),
+      [1, 6],
+      [1, 7],
+      [2, 8],
+      [2, 9],
+      [3, 10],
+      [3, 11],
+      [3, 12],
+      [4, 0],
+      [4, 13],
+      [5, 1],
+      [5, 2],
+    ];
+    // A line mostly keeps the last line's envelope (null), or the stream changes to another, or to any pair.
+    const envelope = fc.oneof(
+      { weight: 6, arbitrary: fc.constant(null) },
+      { weight: 2, arbitrary: fc.constantFrom(...envelopes) },
+      { weight: 1, arbitrary: fc.tuple(fc.nat({ max: prefixes.length - 1 }), fc.nat({ max: suffixes.length - 1 })) },
+    );
+    const streamLine = fc.record({
+      envelope,
+      value: fc.oneof({ weight: 5, arbitrary: jsonString }, { weight: 1, arbitrary: otherValue }),
+      corruption: fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: corruption }),
+    });
+    // Lines after an accepted one with the same prefix and suffix: intact (the remembered suffix is
+    // reused), and corrupted (it must not be).
+    let repeated = 0;
+    let repeatedCorrupted = 0;
+    fc.assert(
+      fc.property(fc.array(streamLine, { minLength: 1, maxLength: 12 }), (lines) => {
+        const scanner = new PlainChunkScanner();
+        let [prefix, suffix] = [0, 0];
+        let lastAccepted = false;
+        for (const spec of lines) {
+          const repeats = lastAccepted && spec.envelope === null;
+          [prefix, suffix] = spec.envelope ?? [prefix, suffix];
+          const whole = `${prefixes[prefix]}${spec.value}${suffixes[suffix]}`;
+          let line = whole;
+          let after: string | undefined;
+          if (spec.corruption !== null) {
+            const { fromEnd, offset, kind, text } = spec.corruption;
+            const at = fromEnd ? Math.max(0, whole.length - 1 - offset) : Math.min(offset, whole.length);
+            if (kind === 'cut') [line, after] = [whole.slice(0, at), whole.slice(at)];
+            else line = whole.slice(0, at) + (kind === 'delete' ? '' : text) + whole.slice(kind === 'insert' ? at : at + 1);
+          }
+          const chars = scanLine(scanner, line, after);
+          assert.equal(chars, scanLine(new PlainChunkScanner(), line, after), `in a stream: ${JSON.stringify(line)}`);
+          // Whatever the scan accepts is plain; an intact line is accepted exactly when it is plain.
+          if (chars !== MUST_PARSE || spec.corruption === null) assert.equal(chars, expectedAnswer(line), JSON.stringify(line));
+          if (repeats && spec.corruption === null && chars !== MUST_PARSE) repeated += 1;
+          if (repeats && spec.corruption !== null) repeatedCorrupted += 1;
+          lastAccepted = spec.corruption === null && chars !== MUST_PARSE;
+        }
+      }),
+      { numRuns: 3_000, seed: SCAN_SEED },
+    );
+    assert.ok(repeated > 2_500 && repeatedCorrupted > 900, `${repeated} repeated lines, ${repeatedCorrupted} of them corrupted`);
   });
 });
 

@@ -14,11 +14,14 @@
  * call recorded as a success; validating costs one pass in JavaScript that allocates (next to)
  * nothing.
  *
- * That pass is shortened by what a stream repeats: its content chunks differ only after the
- * content string (the id, model and envelope before it are the same). A scanner remembers the
- * bytes before the content string of the last line it accepted and, for a line that starts with
- * the same bytes, resumes from there: a deterministic scan reaches that point in the same state
- * whatever follows, so only the rest of the line needs scanning.
+ * That pass is shortened by what a stream repeats: its content chunks differ only in the
+ * content string (the id, model and envelope before it are the same, and so, mostly, are the
+ * closing `logprobs`, `finish_reason` and `usage` after it). A scanner remembers the bytes before
+ * the content string of the last line it accepted and, for a line that starts with the same
+ * bytes, resumes from there: a deterministic scan reaches that point in the same state whatever
+ * follows, so only the rest of the line needs scanning. It also remembers the bytes after that
+ * string, to the line's end: from the same state, the same bytes get the same verdict, so a line
+ * that ends with them needs only its content string scanned.
  */
 
 /** What `scan` returns for an event that must go through `JSON.parse`. */
@@ -26,6 +29,9 @@ export const MUST_PARSE = -1;
 
 /** Deeper than any chunk; a deeper value is left to `JSON.parse` rather than to recursion here. */
 const MAX_DEPTH = 32;
+
+/** Resumed lines in a row that may end otherwise than the remembered suffix before a stream stops remembering one. */
+const MAX_SUFFIX_MISSES = 4;
 
 const TAB = 0x09;
 const SPACE = 0x20;
@@ -76,6 +82,41 @@ function nextSpecial(bytes: Uint8Array, from: number, end: number): number {
 export const indexOfByte = Uint8Array.prototype.indexOf;
 
 /**
+ * `Buffer#compare` and `Buffer#copy` (memcmp and memcpy in C++), called on any Uint8Array: for the
+ * 50 to 250 bytes a prefix or suffix has, one native call costs a fraction of a loop in JavaScript.
+ */
+const compareBytes = Buffer.prototype.compare;
+const copyBytes = Buffer.prototype.copy;
+
+/**
+ * Bytes of a line, copied to outlive its read (a view would keep the whole read alive, and
+ * `Buffer#slice` is one), into a store reused from copy to copy. A typed array of more than 64
+ * bytes lives outside V8's heap and costs about as much to allocate as scanning a line; the store
+ * comes from Node's pool of small buffers instead (uninitialized, but only copied bytes are read).
+ */
+class ByteCopy {
+  private store: Uint8Array = EMPTY;
+  /** -1 until something is copied. */
+  length = -1;
+
+  copy(bytes: Uint8Array, from: number, to: number): void {
+    const length = to - from;
+    if (length > this.store.length) this.store = Buffer.allocUnsafe(Math.max(length, 2 * this.store.length, 256));
+    copyBytes.call(bytes, this.store, 0, from, to);
+    this.length = length;
+  }
+
+  clear(): void {
+    this.length = -1;
+  }
+
+  /** Whether `bytes` holds the copy from `at`; the caller has checked that they are that long. */
+  isAt(bytes: Uint8Array, at: number): boolean {
+    return compareBytes.call(this.store, bytes, at, at + this.length, 0, this.length) === 0;
+  }
+}
+
+/**
  * UTF-16 code units (what `String#length` counts) of the UTF-8 bytes in `[from, to)`: one per
  * character, two for a character outside the BMP (a four-byte sequence). Whether the bytes are
  * valid UTF-8 is checked where they leave (openai-stream.ts), not here.
@@ -94,14 +135,33 @@ function utf16Length(bytes: Uint8Array, from: number, to: number): number {
 const isDigit = (code: number) => code >= ZERO && code <= NINE;
 const isHex = (code: number) => isDigit(code) || (code >= 0x41 && code <= 0x46) || (code >= 0x61 && code <= 0x66);
 
-/** Where an accepted line's first counted string began, and the scan's state there. */
-interface Resumption {
-  /** The line's bytes before the string's opening quote (a copy). */
-  prefix: Uint8Array;
-  /** Kinds of the containers open there, outermost (depth 1) first. */
-  containers: Uint8Array;
+/**
+ * Where the last accepted line that had a counted string had its first one, the scan's state
+ * there, and how the last accepted line that started the same went on after it. A scanner has
+ * one, overwritten in place as its stream goes on.
+ */
+class Resumption {
+  /** The line's bytes before the string's opening quote; `length` -1 until a line had one. */
+  readonly prefix = new ByteCopy();
+  /** Kinds of the containers open there, at each depth (index 0 unused), and how deep. */
+  readonly containers = new Uint8Array(MAX_DEPTH + 1);
+  depth = 0;
   /** Top-level `choices` seen before it. */
-  choices: number;
+  choices = 0;
+  /**
+   * The bytes after the string (or after the value a resumed line had in its place) to the end of
+   * the line. The scan is in the same state after any value there, so another line that starts
+   * with `prefix` and ends with these bytes after its own value gets the same verdict.
+   */
+  readonly suffix = new ByteCopy();
+  /** The completion characters of the counted strings in `suffix` (an `arguments` after a `content`). */
+  suffixChars = 0;
+  /**
+   * Accepted lines in a row that started with `prefix` but did not end with `suffix`. Where every
+   * line ends otherwise (`logprobs` after the content), copying each one's suffix would cost a
+   * stream more than remembering it saves: past MAX_SUFFIX_MISSES, none is kept until the prefix changes.
+   */
+  misses = 0;
 }
 
 /**
@@ -140,7 +200,10 @@ export class PlainChunkScanner {
   private countedDepth = 0;
   private countedChoices = 0;
   private readonly countedContainers = new Uint8Array(MAX_DEPTH + 1);
-  private resumption: Resumption | null = null;
+  /** Where this line's first counted string ends, and the completion characters up to there. */
+  private countedEnd = 0;
+  private countedEndChars = 0;
+  private readonly resumption = new Resumption();
 
   /**
    * The completion characters of a plain content chunk, or `MUST_PARSE`. Plain means: one line
@@ -158,19 +221,15 @@ export class PlainChunkScanner {
     this.bytes = bytes;
     this.start = start;
     this.end = end;
-    const resumption = this.resumption;
-    const valid = resumption !== null && this.startsWithPrefix(resumption.prefix) ? this.resume(resumption) : this.scanWhole();
+    const valid = this.startsWithPrefix() ? this.resume() : this.scanWhole();
     this.bytes = EMPTY;
     // Exactly one top-level `choices`: with a duplicate key, which one JSON.parse keeps is a detail not worth trusting.
     return valid && this.at === end && this.choices === 1 ? this.completionChars : MUST_PARSE;
   }
 
-  private startsWithPrefix(prefix: Uint8Array): boolean {
-    const { bytes, start } = this;
-    if (this.end - start < prefix.length) return false;
-    // From the end: lines of a stream share their first bytes and differ, if at all, later.
-    for (let index = prefix.length - 1; index >= 0; index -= 1) if (bytes[start + index] !== prefix[index]) return false;
-    return true;
+  private startsWithPrefix(): boolean {
+    const { prefix } = this.resumption;
+    return prefix.length !== -1 && this.end - this.start >= prefix.length && prefix.isAt(this.bytes, this.start);
   }
 
   private scanWhole(): boolean {
@@ -184,36 +243,84 @@ export class PlainChunkScanner {
     return true;
   }
 
-  /** Keeps the state at this line's first counted string, for the lines after it. */
+  /**
+   * Keeps the state at this line's first counted string, and what followed it, for the lines
+   * after it. (Never the prefix already kept: a line that starts with it is resumed, not scanned whole.)
+   */
   private remember(): void {
     if (this.counted === -1) return;
-    const prefixLength = this.counted - this.start;
-    const previous = this.resumption;
-    // Most lines of a stream share the prefix the last one left: keep that copy.
-    if (previous !== null && previous.prefix.length === prefixLength && this.startsWithPrefix(previous.prefix)) return;
-    this.resumption = {
-      prefix: this.bytes.slice(this.start, this.counted),
-      containers: this.countedContainers.slice(1, this.countedDepth + 1),
-      choices: this.countedChoices,
-    };
+    const { resumption } = this;
+    resumption.prefix.copy(this.bytes, this.start, this.counted);
+    resumption.containers.set(this.countedContainers);
+    resumption.depth = this.countedDepth;
+    resumption.choices = this.countedChoices;
+    resumption.suffix.copy(this.bytes, this.countedEnd, this.end);
+    resumption.suffixChars = this.completionChars - this.countedEndChars;
+    resumption.misses = 0;
   }
 
   /** Scans the rest of a line that starts with `resumption.prefix`, closing its open containers. */
-  private resume(resumption: Resumption): boolean {
+  private resume(): boolean {
+    const { bytes, end, resumption } = this;
+    const { containers, depth } = resumption;
     this.at = this.start + resumption.prefix.length;
     this.choices = resumption.choices;
     this.completionChars = 0;
-    this.special = nextSpecial(this.bytes, this.at, this.end);
-    const { containers } = resumption;
-    // Where the remembered line had its string, this one may have spaces first, or another value.
-    this.skipSpace();
-    const resumed = this.code() === QUOTE ? this.completionString() : this.value(containers.length);
-    if (!resumed) return false;
-    for (let depth = containers.length; depth >= 1; depth -= 1) {
-      const closed = containers[depth - 1] === OBJECT ? this.objectRest(depth) : this.arrayRest(depth);
+    if (this.code() === QUOTE) {
+      // Escapes and control characters are looked for in this string alone (`string` reads
+      // `special` no further than its closing quote, where this search stops): the rest of the
+      // line may be the remembered suffix, which needs no scanning.
+      const quote = indexOfByte.call(bytes, QUOTE, this.at + 1);
+      this.special = nextSpecial(bytes, this.at + 1, quote === -1 ? end : Math.min(quote, end));
+      if (!this.completionString()) return false;
+      if (this.endsWithSuffix()) return true;
+      this.special = nextSpecial(bytes, this.at, end);
+    } else {
+      // Where the remembered line had its string, this one may have spaces first, or another value.
+      this.special = nextSpecial(bytes, this.at, end);
+      this.skipSpace();
+      const resumed = this.code() === QUOTE ? this.completionString() : this.value(depth);
+      if (!resumed) return false;
+    }
+    const suffixStart = this.at;
+    const charsBefore = this.completionChars;
+    for (let level = depth; level >= 1; level -= 1) {
+      const closed = containers[level] === OBJECT ? this.objectRest(level) : this.arrayRest(level);
       if (!closed) return false;
     }
+    if (this.at === end && this.choices === 1) this.rememberSuffix(suffixStart, charsBefore);
     return true;
+  }
+
+  /**
+   * Whether the rest of a resumed line, from `at` (after its content string), is the remembered
+   * suffix; if so the line is scanned. The remembered line went on from the same state with the
+   * same bytes and was accepted, so it ended with exactly one `choices`, and so does this one.
+   */
+  private endsWithSuffix(): boolean {
+    const { resumption, end } = this;
+    const { suffix } = resumption;
+    if (end - this.at !== suffix.length || !suffix.isAt(this.bytes, this.at)) return false;
+    this.completionChars += resumption.suffixChars;
+    this.choices = 1;
+    this.at = end;
+    resumption.misses = 0;
+    return true;
+  }
+
+  /**
+   * Keeps the suffix of a resumed line accepted although it ended otherwise (the stream's
+   * envelope changed): the lines after it likely end as it did. `suffixStart` is where it begins,
+   * `charsBefore` the completion characters before it.
+   */
+  private rememberSuffix(suffixStart: number, charsBefore: number): void {
+    const { resumption } = this;
+    resumption.misses += 1;
+    if (resumption.misses > MAX_SUFFIX_MISSES) resumption.suffix.clear();
+    else {
+      resumption.suffix.copy(this.bytes, suffixStart, this.end);
+      resumption.suffixChars = this.completionChars - charsBefore;
+    }
   }
 
   /** The byte at `at`, or -1 past the end of the line (the buffer goes on with other data). */
@@ -331,6 +438,10 @@ export class PlainChunkScanner {
       this.countedChoices = this.choices;
       // Containers opened later in the line overwrite `containers`: keep these as they are now.
       for (let level = 1; level <= depth; level += 1) this.countedContainers[level] = this.containers[level] as number;
+      if (!this.completionString()) return false;
+      this.countedEnd = this.at;
+      this.countedEndChars = this.completionChars;
+      return true;
     }
     return this.completionString();
   }
