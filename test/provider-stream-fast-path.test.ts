@@ -66,8 +66,8 @@ function hasKey(value: unknown, name: string): boolean {
 }
 
 /**
- * What acceptance promises: the line parses, is a chunk with choices, and carries no usage,
- * no finish reason and no error; and the count is what the parsed value holds.
+ * What acceptance promises: the line parses, is a chunk with choices, and carries no usage and
+ * no error, a finish reason only as a choice's string; and the count is what the parsed value holds.
  */
 function assertAcceptedLineIsPlain(line: string, chars: number): void {
   let value: unknown;
@@ -76,7 +76,10 @@ function assertAcceptedLineIsPlain(line: string, chars: number): void {
   assert.ok(chunk !== null && typeof chunk === 'object' && !Array.isArray(chunk), line);
   assert.ok(Array.isArray(chunk.choices) && chunk.choices.length > 0, `accepted without choices: ${line}`);
   assert.ok(chunk.usage === undefined || chunk.usage === null, `accepted with usage: ${line}`);
-  assert.ok(chunk.choices.every((choice) => choice.finish_reason === null || choice.finish_reason === undefined), `accepted with a finish reason: ${line}`);
+  assert.ok(
+    chunk.choices.every((choice) => choice.finish_reason === null || choice.finish_reason === undefined || typeof choice.finish_reason === 'string'),
+    `accepted with a finish reason that is not a string: ${line}`,
+  );
   assert.ok(!hasKey(value, 'error'), `accepted with an error: ${line}`);
   assert.equal(chars, contentChars(value), `characters of ${line}`);
 }
@@ -89,7 +92,22 @@ function scanLine(scanner: PlainChunkScanner, line: string, after = '\n\ndata: {
   const before = 'data: ';
   const bytes = Buffer.from(before + line + after);
   const start = Buffer.byteLength(before);
-  return scanner.scan(bytes, start, start + Buffer.byteLength(line));
+  const chars = scanner.scan(bytes, start, start + Buffer.byteLength(line));
+  // An accepted line parses (what the other checks hold it to); its finish is what parsing finds.
+  if (chars !== MUST_PARSE) assert.equal(scanner.finished, finishedByParsing(line), `finished: ${line}`);
+  return chars;
+}
+
+/** Whether the parsing path (openai-stream.ts `event`) takes this line for a finished stream. */
+function finishedByParsing(line: string): boolean {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return false;
+  }
+  const choices = (value as { choices?: unknown } | null)?.choices;
+  return Array.isArray(choices) && choices.some((choice) => Boolean((choice as { finish_reason?: unknown } | null)?.finish_reason));
 }
 
 /**
@@ -124,15 +142,26 @@ function scanStream(lines: readonly StreamLine[]): number[] {
   });
 }
 
-/** No `error` key, and every `usage` and `finish_reason` null, at any depth: nothing the gateway reads. */
-function readsNothing(value: unknown): boolean {
-  if (Array.isArray(value)) return value.every(readsNothing);
+/**
+ * No `error` key, every `usage` null and every `finish_reason` null, at any depth, but for a
+ * choice's `finish_reason`, which may be a string: nothing the gateway reads but the finish.
+ */
+function readsNothing(value: unknown, isChoice = false): boolean {
+  if (Array.isArray(value)) return value.every((item) => readsNothing(item));
   if (value === null || typeof value !== 'object') return true;
   return Object.entries(value).every(([key, item]) => {
     if (key === 'error') return false;
-    if (key === 'usage' || key === 'finish_reason') return item === null;
+    if (key === 'usage') return item === null;
+    if (key === 'finish_reason') return item === null || (isChoice && typeof item === 'string');
     return readsNothing(item);
   });
+}
+
+/** `readsNothing` for a whole chunk: the elements of its top-level `choices` are choices. */
+function chunkReadsNothing(value: object): boolean {
+  return Object.entries(value).every(([key, item]) =>
+    key === 'choices' && Array.isArray(item) ? item.every((choice) => readsNothing(choice, true)) : readsNothing({ [key]: item }),
+  );
 }
 
 /** What a scan should answer for `line`, by JSON.parse: its characters when it is a plain chunk, else MUST_PARSE. */
@@ -145,7 +174,7 @@ function expectedAnswer(line: string): number {
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return MUST_PARSE;
   const { choices } = value as { choices?: unknown };
-  if (!Array.isArray(choices) || choices.length === 0 || !readsNothing(value)) return MUST_PARSE;
+  if (!Array.isArray(choices) || choices.length === 0 || !chunkReadsNothing(value)) return MUST_PARSE;
   return contentChars(value);
 }
 
@@ -164,11 +193,8 @@ describe('PlainChunkScanner', () => {
 
   test('chunks the gateway reads are parsed, whatever their spacing', () => {
     const mustParse = [
-      FINISH_LINE,
       USAGE_LINE,
-      // finish_reason and usage with spaces around the colon, and pretty-printed (multi-line) JSON.
-      '{"choices":[{"index":0,"delta":{"content":"a"},"finish_reason" : "length"}]}',
-      '{"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":\t"stop"}]}',
+      // usage with spaces around the colon, and pretty-printed (multi-line) JSON.
       '{"choices":[{"index":0,"delta":{"content":"a"}}],"usage" : {"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}',
       '{"choices":[{"index":0,"delta":{"content":"a"}}],"usage":0}',
       '{\n  "choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": null}]\n}',
@@ -192,6 +218,38 @@ describe('PlainChunkScanner', () => {
       '',
     ];
     for (const line of mustParse) assert.equal(plainChunkChars(line), MUST_PARSE, line);
+  });
+
+  test('finish chunks stay plain and report the finish; a finish reason anywhere but in a choice is parsed', () => {
+    const finishing = [
+      FINISH_LINE,
+      '{"choices":[{"index":0,"delta":{"content":"a"},"finish_reason" : "length"}]}',
+      '{"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":\t"stop"}]}',
+      String.raw`{"choices":[{"index":0,"delta":{},"finish_reason":"\u0073top"}]}`,
+      '{"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null},{"index":1,"delta":{},"finish_reason":"stop"}]}',
+    ];
+    for (const line of finishing) {
+      const scanner = new PlainChunkScanner();
+      assert.notEqual(scanLine(scanner, line), MUST_PARSE, line);
+      assert.equal(scanner.finished, true, line);
+    }
+    // An empty reason is no finish, for the parsing path too.
+    const empty = new PlainChunkScanner();
+    assert.equal(scanLine(empty, '{"choices":[{"delta":{"content":"a"},"finish_reason":""}]}'), 1);
+    assert.equal(empty.finished, false);
+    // The flag is the last line's: a content line after a finish line is not finished.
+    const stream = new PlainChunkScanner();
+    scanLine(stream, FINISH_LINE);
+    scanLine(stream, contentLine('b'));
+    assert.equal(stream.finished, false);
+    const parsed = [
+      '{"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":1}]}',
+      '{"choices":[{"index":0,"delta":{"content":"a","finish_reason":"stop"}}]}',
+      '{"choices":[{"index":0,"delta":{"content":"a"}}],"finish_reason":"stop"}',
+      '{"choices":[[{"finish_reason":"stop"}]]}',
+      '{"x":[{"finish_reason":"stop"}],"choices":[{"delta":{"content":"a"}}]}',
+    ];
+    for (const line of parsed) assert.equal(plainChunkChars(line), MUST_PARSE, line);
   });
 
   test('truncated and corrupted lines that look like chunks are never accepted', () => {
@@ -287,8 +345,12 @@ describe('PlainChunkScanner', () => {
         envelope('"hh"', '},"finish_reason":null}]}}'),
         envelope('"ii"', '},"finish_reason":null}]}}'),
         envelope('"j"', '},"finish_reason":null}]}'),
+        // Finish chunks are plain, and never remembered: each one's finish is seen (scanLine checks).
+        envelope('"kk"', '},"finish_reason":"stop"}]}'),
+        envelope('"l"', '},"finish_reason":"stop"}]}'),
+        envelope('"mm"', '},"finish_reason":null}]}'),
       ]),
-      [1, 2, 3, 1, MUST_PARSE, MUST_PARSE, 1, MUST_PARSE, MUST_PARSE, 1],
+      [1, 2, 3, 1, MUST_PARSE, 2, 1, MUST_PARSE, MUST_PARSE, 1, 2, 1, 2],
     );
   });
 
@@ -515,16 +577,16 @@ describe('openAIStreamChunks', () => {
   const words = Array.from({ length: 50 }, (_, index) => ` word${index}`);
   const stream = [contentLine('', ''), ...words.map((word) => contentLine(word)), FINISH_LINE, USAGE_LINE, '[DONE]'];
 
-  test('content chunks pass as the upstream bytes; only the finish and usage chunks are parsed', async () => {
+  test('content and finish chunks pass as the upstream bytes; only the usage chunk is parsed', async () => {
     // Reads of one, two and three events, as a network delivers them.
     const batches: string[][] = [];
     for (let at = 0, size = 1; at < stream.length; at += size, size = (size % 3) + 1) batches.push(stream.slice(at, at + size));
     assert.deepEqual(batches.flat(), stream);
     const { result, parsed } = await countingParses(() => collect(batches));
     assert.equal(result.error, null);
-    assert.deepEqual(parsed, [FINISH_LINE, USAGE_LINE], 'JSON.parse ran for exactly the chunks the gateway reads');
+    assert.deepEqual(parsed, [USAGE_LINE], 'JSON.parse ran for exactly the chunks the gateway reads');
     assert.equal(relayed(result.chunks), frames(stream.slice(0, -1)), 'every chunk leaves as the upstream wrote it');
-    assert.equal(plainCount(result.chunks), 51);
+    assert.equal(plainCount(result.chunks), 52);
     assert.ok(result.chunks.filter((chunk) => chunk instanceof PlainChunks).length <= batches.length, 'a read of plain chunks is one part');
     assert.equal(
       result.chunks.reduce((sum, chunk) => sum + (chunk instanceof PlainChunks ? chunk.completionChars : 0), 0),
@@ -549,7 +611,7 @@ describe('openAIStreamChunks', () => {
     }
     const byteByByte = await collectReads(Array.from(bytes, (byte) => Buffer.from([byte])));
     assert.equal(relayed(byteByByte.chunks), frames(short.slice(0, -1)));
-    assert.equal(plainCount(byteByByte.chunks), 6);
+    assert.equal(plainCount(byteByByte.chunks), 7);
   });
 
   test('other framings are read by the general parser, with the same chunks', async () => {
@@ -589,8 +651,18 @@ describe('openAIStreamChunks', () => {
     const body = `: OPENROUTER PROCESSING\n\n: keep-alive\n${frames([contentLine('a')])}\n: ping\n\n${frames([contentLine('b'), FINISH_LINE, '[DONE]'])}`;
     const { chunks, error } = await collectReads([body]);
     assert.equal(error, null);
-    assert.equal(plainCount(chunks), 2);
+    assert.equal(plainCount(chunks), 3);
     assert.equal(relayed(chunks), frames([contentLine('a'), contentLine('b'), FINISH_LINE]));
+  });
+
+  test('a stream without [DONE] is complete when a plain finish chunk came, and cut short otherwise', async () => {
+    const complete = await countingParses(() => collect([[contentLine('a')], [FINISH_LINE]]));
+    assert.equal(complete.result.error, null);
+    assert.deepEqual(complete.parsed, [], 'the finish was seen without parsing');
+    assert.equal(relayed(complete.result.chunks), frames([contentLine('a'), FINISH_LINE]));
+    const cut = await collect([[contentLine('a')], [contentLine('b')]]);
+    assert.ok(cut.error instanceof SeedError);
+    assert.match(cut.error.message, /ended the stream before it finished/);
   });
 
   test('a body that ends after reads that decode to nothing fails as cut short, without waiting', async () => {

@@ -9,8 +9,8 @@
  * `git show HEAD:src/providers/openai-chunk-scan.ts > /tmp/chunk-scan-head.ts`) is measured in
  * the same process, the two alternating round by round, and the table gives each one's median
  * and the median of the per-round ratios. The machine running it is usually shared and noisy:
- * only ratios within one run mean much. Both versions must give the same answer for every event,
- * which is checked first.
+ * only ratios within one run mean much. Events the two versions answer differently (a version
+ * that changed what is plain) are listed first.
  */
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -154,7 +154,13 @@ for (const stream of streams) {
     const scanner = new Scanner();
     return stream.ranges.map(([start, end]) => scanner.scan(stream.bytes, start, end)).join(',');
   });
-  if (answers.some((answer) => answer !== answers[0])) throw new Error(`${stream.name}: the versions disagree: ${answers.join(' / ')}`);
+  // A version that changes what is plain (finish chunks became plain after this benchmark was
+  // written) does different work on those events: said, and measured anyway.
+  const [first, ...others] = answers.map((answer) => answer.split(','));
+  for (const other of others) {
+    const differing = (first as string[]).flatMap((answer, index) => (answer === other[index] ? [] : [index]));
+    if (differing.length > 0) console.warn(`${stream.name}: the versions answer differently for events ${differing.join(', ')} (of ${first?.length})`);
+  }
 }
 
 console.log(`node ${process.version}, ${rounds} rounds of ~${values.milliseconds} ms per version and stream\n`);

@@ -416,8 +416,8 @@ class RelayedStream implements AsyncIterableIterator<StreamChunk[]> {
     const collected = this.collected;
     const forClient: StreamChunk[] = [];
     for (const chunk of step.value) {
-      // Plain content chunks carry no usage and no finish reason (the adapter vouched): they go
-      // out as they came, counted for the estimate, and parsed only to be stored.
+      // Plain content chunks carry no usage (the adapter vouched) and nothing else the gateway
+      // reads: they go out as they came, counted for the estimate, and parsed only to be stored.
       if (chunk instanceof PlainChunks) {
         this.completionChars += chunk.completionChars;
         if (collected) collected.push(...chunk.parse());

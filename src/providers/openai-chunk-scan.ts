@@ -146,8 +146,9 @@ class Resumption {
   /** Kinds of the containers open there, at each depth (index 0 unused), and how deep. */
   readonly containers = new Uint8Array(MAX_DEPTH + 1);
   depth = 0;
-  /** Top-level `choices` seen before it. */
+  /** Top-level `choices` seen before it, and whether it is inside that array. */
   choices = 0;
+  inChoices = false;
   /**
    * The bytes after the string (or after the value a resumed line had in its place) to the end of
    * the line. The scan is in the same state after any value there, so another line that starts
@@ -191,6 +192,9 @@ export class PlainChunkScanner {
   private stringEscaped = false;
   private completionChars = 0;
   private choices = 0;
+  /** Inside the top-level `choices` array (its elements, the choices, are at depth 3). */
+  private inChoices = false;
+  private lineFinished = false;
   /** Position of the next backslash or control character (see SPECIAL), or -1 when there is none. */
   private special = -1;
   /** Kind of the container open at each depth (index 0 unused). */
@@ -199,6 +203,7 @@ export class PlainChunkScanner {
   private counted = -1;
   private countedDepth = 0;
   private countedChoices = 0;
+  private countedInChoices = false;
   private readonly countedContainers = new Uint8Array(MAX_DEPTH + 1);
   /** Where this line's first counted string ends, and the completion characters up to there. */
   private countedEnd = 0;
@@ -207,8 +212,9 @@ export class PlainChunkScanner {
 
   /**
    * The completion characters of a plain content chunk, or `MUST_PARSE`. Plain means: one line
-   * of valid JSON, an object whose top-level `choices` is a non-empty array, with no `error` key
-   * and every `usage` and `finish_reason` null, so the gateway would find nothing in it to act on.
+   * of valid JSON, an object whose top-level `choices` is a non-empty array, with no `error` key,
+   * every `usage` null, and every `finish_reason` null or, in a choice, a string (then `finished`
+   * says so), so the gateway would find nothing in it to act on but what the scan reports.
    * Like `isChunk` on the parse path, it checks no more of a chunk's shape than that (a choice
    * without `delta` passes as the upstream sent it).
    *
@@ -221,10 +227,21 @@ export class PlainChunkScanner {
     this.bytes = bytes;
     this.start = start;
     this.end = end;
+    this.lineFinished = false;
+    this.inChoices = false;
     const valid = this.startsWithPrefix() ? this.resume() : this.scanWhole();
     this.bytes = EMPTY;
     // Exactly one top-level `choices`: with a duplicate key, which one JSON.parse keeps is a detail not worth trusting.
     return valid && this.at === end && this.choices === 1 ? this.completionChars : MUST_PARSE;
+  }
+
+  /**
+   * Whether the line scanned last (when it was plain) had a choice with a finish reason: the
+   * stream reached its end even if `[DONE]` never comes. (A finish chunk is otherwise a content
+   * chunk like the others, relayed as it came: the gateway reads nothing else from it.)
+   */
+  get finished(): boolean {
+    return this.lineFinished;
   }
 
   private startsWithPrefix(): boolean {
@@ -248,12 +265,15 @@ export class PlainChunkScanner {
    * after it. (Never the prefix already kept: a line that starts with it is resumed, not scanned whole.)
    */
   private remember(): void {
-    if (this.counted === -1) return;
+    // A line with a finish reason (once per choice a stream) is not remembered: a line resumed
+    // from it, or ending as it did, would skip the finish reason the scan must report.
+    if (this.counted === -1 || this.lineFinished) return;
     const { resumption } = this;
     resumption.prefix.copy(this.bytes, this.start, this.counted);
     resumption.containers.set(this.countedContainers);
     resumption.depth = this.countedDepth;
     resumption.choices = this.countedChoices;
+    resumption.inChoices = this.countedInChoices;
     resumption.suffix.copy(this.bytes, this.countedEnd, this.end);
     resumption.suffixChars = this.completionChars - this.countedEndChars;
     resumption.misses = 0;
@@ -265,6 +285,7 @@ export class PlainChunkScanner {
     const { containers, depth } = resumption;
     this.at = this.start + resumption.prefix.length;
     this.choices = resumption.choices;
+    this.inChoices = resumption.inChoices;
     this.completionChars = 0;
     if (this.code() === QUOTE) {
       // Escapes and control characters are looked for in this string alone (`string` reads
@@ -287,6 +308,8 @@ export class PlainChunkScanner {
     for (let level = depth; level >= 1; level -= 1) {
       const closed = containers[level] === OBJECT ? this.objectRest(level) : this.arrayRest(level);
       if (!closed) return false;
+      // The array at depth 2, while inside `choices`, is `choices` itself.
+      if (level === 2) this.inChoices = false;
     }
     if (this.at === end && this.choices === 1) this.rememberSuffix(suffixStart, charsBefore);
     return true;
@@ -315,6 +338,7 @@ export class PlainChunkScanner {
    */
   private rememberSuffix(suffixStart: number, charsBefore: number): void {
     const { resumption } = this;
+    if (this.lineFinished) return;
     resumption.misses += 1;
     if (resumption.misses > MAX_SUFFIX_MISSES) resumption.suffix.clear();
     else {
@@ -383,7 +407,8 @@ export class PlainChunkScanner {
 
   /**
    * The value of the key at `keyStart`, where the keys the gateway reads are decided:
-   * - `usage`, `finish_reason` (at any depth): only `null` keeps the chunk plain;
+   * - `usage` (at any depth): only `null` keeps the chunk plain;
+   * - `finish_reason`: `null` anywhere, or a string in a choice (see `finishReason`);
    * - `error` (at any depth): never plain;
    * - `choices` (top level): a non-empty array, as a chunk with content has;
    * - `content`, `arguments` (at any depth) with a string value: completion characters.
@@ -395,7 +420,7 @@ export class PlainChunkScanner {
         if (this.keyIs(keyStart, 'error')) return false;
         break;
       case 13:
-        if (this.keyIs(keyStart, 'finish_reason')) return this.word('null');
+        if (this.keyIs(keyStart, 'finish_reason')) return this.code() === QUOTE ? this.finishReason(depth) : this.word('null');
         break;
       case 7:
         if (depth === 1 && this.keyIs(keyStart, 'choices')) return this.choicesArray(depth);
@@ -406,6 +431,17 @@ export class PlainChunkScanner {
         break;
     }
     return this.value(depth);
+  }
+
+  /**
+   * A choice's `finish_reason` string: the line stays plain and is `finished` (when the string
+   * is not empty, as the parsing path counts it). Anywhere else a string there is not a chunk's
+   * finish reason: the line is parsed.
+   */
+  private finishReason(depth: number): boolean {
+    if (depth !== 3 || !this.inChoices || !this.string()) return false;
+    if (this.stringLength > 0) this.lineFinished = true;
+    return true;
   }
 
   /** Whether the key at `keyStart` (of a length already compared) is `name`. */
@@ -427,7 +463,10 @@ export class PlainChunkScanner {
     while (this.byteAt(next) === SPACE || this.byteAt(next) === TAB) next += 1;
     if (this.byteAt(next) === CLOSE_BRACKET) return false;
     this.choices += 1;
-    return this.array(depth + 1);
+    this.inChoices = true;
+    const valid = this.array(depth + 1);
+    this.inChoices = false;
+    return valid;
   }
 
   /** A `content` or `arguments` string; the first in a line is where the next lines may resume. */
@@ -436,6 +475,7 @@ export class PlainChunkScanner {
       this.counted = this.at;
       this.countedDepth = depth;
       this.countedChoices = this.choices;
+      this.countedInChoices = this.inChoices;
       // Containers opened later in the line overwrite `containers`: keep these as they are now.
       for (let level = 1; level <= depth; level += 1) this.countedContainers[level] = this.containers[level] as number;
       if (!this.completionString()) return false;

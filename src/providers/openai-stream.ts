@@ -2,11 +2,12 @@
  * Reading an OpenAI-format chat completion stream from the upstream's bytes. The usual framing
  * (`data: {chunk}\n\n`, OpenAI's, Azure's, vLLM's) is read without decoding: each event's JSON
  * is scanned in place (openai-chunk-scan.ts), and a run of plain content chunks leaves as a view
- * of the bytes that came (`PlainChunks`), ready to be written to the client as they are. The
- * chunks the gateway reads (finish reason, usage, errors) are decoded and parsed. At the first
- * byte of any other framing (`\r\n` line ends, comments, `event:` or `id:` fields, `data:`
- * without the space, data over several lines), the rest of the stream goes through a general
- * SSE parser and every chunk is parsed: correct for every server, fast for the common ones.
+ * of the bytes that came (`PlainChunks`), ready to be written to the client as they are; the
+ * scan notes a finish reason (the stream is complete even without `[DONE]`). The chunks the
+ * gateway reads (usage, errors) are decoded and parsed. At the first byte of any other framing
+ * (`\r\n` line ends, `event:` or `id:` fields, `data:` without the space, data over several
+ * lines; comments and blank lines stay on the fast path), the rest of the stream goes through a
+ * general SSE parser and every chunk is parsed: correct for every server, fast for the common ones.
  */
 import { isUtf8 } from 'node:buffer';
 import { TextDecoder } from 'node:util';
@@ -122,6 +123,7 @@ class OpenAIStreamReader implements BodyDecoder<StreamChunk> {
       if (data[lineEnd + 1] === LF) {
         const chars = this.scanner.scan(data, dataStart, lineEnd);
         if (chars !== MUST_PARSE) {
+          if (this.scanner.finished) this.finished = true;
           runChars += chars;
           at = lineEnd + 2;
           continue;

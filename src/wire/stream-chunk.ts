@@ -17,9 +17,10 @@ const DATA_FIELD = 'data: ';
  * One or more plain content chunks, as the server-sent events the client receives:
  * `data: {chunk}\n\n` each, exactly as the upstream sent them. The adapter that made it vouches
  * for what the gateway relies on: every chunk is one line of valid JSON in valid UTF-8, a chunk
- * object with at least one choice, no `error`, and `usage` and every `finish_reason` absent or
- * null. So the gateway writes the bytes as they are and only counts `completionChars` toward
- * its usage estimate.
+ * object with at least one choice, no `error`, and `usage` absent or null (a choice's
+ * `finish_reason` may be set: the adapter itself notes that the stream finished). So the
+ * gateway writes the bytes as they are and only counts `completionChars` toward its usage
+ * estimate.
  */
 export class PlainChunks {
   constructor(
