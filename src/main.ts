@@ -33,6 +33,7 @@ import { createRouter } from './routing/router.ts';
 import { createDeploymentPolicy } from './routing/policy.ts';
 import { loadTermsRegistry } from './terms/registry.ts';
 import { simulatorOptionsSchema, startSimulator, type SimulatorHandle } from './simulator/index.ts';
+import type { CallSignal } from './abort.ts';
 
 export { EXAMPLE_CONFIG, loadSeedConfig, providerChecks, type LoadedConfig } from './config/seed-config.ts';
 
@@ -237,7 +238,7 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
   };
 }
 
-function sleep(milliseconds: number, signal: AbortSignal): Promise<void> {
+function sleep(milliseconds: number, signal: CallSignal): Promise<void> {
   return new Promise((resolvePromise) => {
     if (signal.aborted) return resolvePromise();
     const timer = setTimeout(done, milliseconds);

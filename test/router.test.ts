@@ -214,7 +214,7 @@ test('the deadline aborts a hanging attempt and is reported as deadline_exceeded
 test('given abort, the router aborts the caller\'s own signal at the deadline and reports deadline_exceeded', async () => {
   const { router } = setup({ now: Date.now });
   const controller = new AbortController();
-  let attemptSignal: AbortSignal | undefined;
+  let attemptSignal: unknown;
   const result = await router.route({
     routeName: 'backup',
     signal: controller.signal,

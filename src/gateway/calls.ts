@@ -13,6 +13,7 @@ import type { Admission, AdmissionTicket, Caller, Priority, Usage } from './hook
 import type { Purpose } from '../terms/purpose.ts';
 import type { Redact } from '../ledger/redact.ts';
 import { PlainChunks, type StreamChunk } from '../wire/stream-chunk.ts';
+import type { CallSignal } from '../abort.ts';
 
 export interface CallInput<Body> {
   body: Body;
@@ -21,7 +22,7 @@ export interface CallInput<Body> {
   priority: Priority;
   requestId: string;
   /** Aborts when the client goes away (and, with `abort`, when the call's deadline passes). */
-  signal: AbortSignal;
+  signal: CallSignal;
   /**
    * Aborts `signal`; given, the router aborts it at the call's deadline rather than creating a
    * second signal (see `RouteCallInput.abort`). The HTTP layer passes it; callers that share one
@@ -82,7 +83,7 @@ export interface CallServiceDependencies {
  * also aborts at the deadline (reason: a deadline_exceeded SeedError), when the client is still
  * there to be told; any other reason counts as the client leaving.
  */
-export function clientLeft(signal: AbortSignal): boolean {
+export function clientLeft(signal: CallSignal): boolean {
   if (!signal.aborted) return false;
   const reason: unknown = signal.reason;
   return !(reason instanceof SeedError && reason.code === 'deadline_exceeded');
@@ -366,7 +367,7 @@ class RelayedStream implements AsyncIterableIterator<StreamChunk[]> {
       source: AsyncIterator<readonly StreamChunk[]>;
       /** The first step, pulled inside the routed attempt (until a byte leaves, a failure may fall back). */
       first: IteratorResult<readonly StreamChunk[]>;
-      signal: AbortSignal;
+      signal: CallSignal;
       includeUsage: boolean;
       /** Every chunk parsed, when the payload is stored; else null. */
       collected: ChatCompletionChunk[] | null;

@@ -7,6 +7,7 @@ import type { ChatCompletionRequest, EmbeddingRequest } from '../wire/openai.ts'
 import type { Deployment, Route } from '../routing/route-table.ts';
 import type { Purpose } from '../terms/purpose.ts';
 import type { LimitScope } from '../limits/buckets.ts';
+import type { CallSignal } from '../abort.ts';
 
 /** The caller of one request, as established by authentication. */
 export interface Caller {
@@ -46,7 +47,7 @@ export interface AdmissionRequest {
   priority: Priority;
   /** Absolute deadline of the call; a batch-priority wait must end before it. */
   deadlineAt: number;
-  signal: AbortSignal;
+  signal: CallSignal;
 }
 
 export interface Usage {

@@ -19,6 +19,7 @@ import {
   type ReserveResult,
   type Usage,
 } from './types.ts';
+import type { CallSignal } from '../abort.ts';
 
 export interface LimitsLogger {
   info(message: string, details?: Record<string, unknown>): void;
@@ -44,7 +45,7 @@ export interface LimiterOptions {
   /** How long a batch call waits when it has no deadline of its own. */
   batchMaxWaitMs?: number;
   now?: () => number;
-  sleep?: (milliseconds: number, signal?: AbortSignal) => Promise<void>;
+  sleep?: (milliseconds: number, signal?: CallSignal) => Promise<void>;
 }
 
 export interface AdmitRequest {
@@ -69,7 +70,7 @@ export interface AdmitRequest {
   readonly priority?: 'interactive' | 'batch';
   /** Epoch ms after which a waiting batch call gives up. */
   readonly deadlineAt?: number;
-  readonly signal?: AbortSignal;
+  readonly signal?: CallSignal;
 }
 
 /** Capacity held by one call; settle or release it exactly once when the call ends. */
@@ -127,7 +128,7 @@ export class Limiter {
   readonly #leaseMs: number;
   readonly #batchMaxWaitMs: number;
   readonly #now: () => number;
-  readonly #sleep: (milliseconds: number, signal?: AbortSignal) => Promise<void>;
+  readonly #sleep: (milliseconds: number, signal?: CallSignal) => Promise<void>;
   /** Start of the current outage, and how many calls it let through unchecked. */
   #outage: { since: number; uncheckedCalls: number } | null = null;
   /**
@@ -387,7 +388,7 @@ function partsOf({
   return attemptBuckets.length === 0 ? [callPart] : [callPart, { buckets: attemptBuckets, tokens, usd }];
 }
 
-function sleep(milliseconds: number, signal?: AbortSignal): Promise<void> {
+function sleep(milliseconds: number, signal?: CallSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const timer = setTimeout(() => {

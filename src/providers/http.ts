@@ -8,13 +8,14 @@ import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { SeedError, type ErrorCode } from '../errors.ts';
 import type { RateLimitSnapshot, UpstreamInfo } from './types.ts';
+import type { CallSignal } from '../abort.ts';
 
 export interface UpstreamRequest {
   dispatcher: Dispatcher;
   url: string;
   headers: Record<string, string>;
   body: unknown;
-  signal: AbortSignal;
+  signal: CallSignal;
   timeoutMs: number;
   /** Names the upstream in error messages (the deployment name). */
   label: string;
@@ -84,8 +85,8 @@ function upstreamTarget(url: string): { origin: string; path: string } {
 export function transportError(input: {
   error: unknown;
   label: string;
-  clientSignal: AbortSignal;
-  timeoutSignal?: AbortSignal;
+  clientSignal: CallSignal;
+  timeoutSignal?: CallSignal;
 }): SeedError {
   const { error, label } = input;
   if (error instanceof SeedError) return error;
@@ -113,7 +114,7 @@ export function transportError(input: {
 }
 
 /** Reads a whole upstream body as JSON; a body that is not JSON is `upstream_invalid_response`. */
-export async function readJson(response: UpstreamResponse, label: string, signal: AbortSignal): Promise<unknown> {
+export async function readJson(response: UpstreamResponse, label: string, signal: CallSignal): Promise<unknown> {
   return (await readJsonText(response, label, signal)).value;
 }
 
@@ -121,7 +122,7 @@ export async function readJson(response: UpstreamResponse, label: string, signal
 export async function readJsonText(
   response: UpstreamResponse,
   label: string,
-  signal: AbortSignal,
+  signal: CallSignal,
 ): Promise<{ value: unknown; text: string }> {
   let text: string;
   try {
@@ -173,7 +174,7 @@ export interface BodyBatches<T> extends AsyncIterableIterator<T[]> {
  * The events of a `text/event-stream` body, in batches (see `decodedBody`), for adapters whose
  * events are not OpenAI chunks (Anthropic's).
  */
-export function sseEventBatches(response: UpstreamResponse, label: string, signal: AbortSignal): BodyBatches<EventSourceMessage> {
+export function sseEventBatches(response: UpstreamResponse, label: string, signal: CallSignal): BodyBatches<EventSourceMessage> {
   return decodedBody(response, label, signal, new SseEventDecoder());
 }
 
@@ -219,7 +220,7 @@ class SseEventDecoder implements BodyDecoder<EventSourceMessage> {
  * which frees the upstream at once. The buffers are the network's own (undici allocates each
  * read afresh), so parts may be views of them.
  */
-export function decodedBody<T>(response: UpstreamResponse, label: string, signal: AbortSignal, decoder: BodyDecoder<T>): BodyBatches<T> {
+export function decodedBody<T>(response: UpstreamResponse, label: string, signal: CallSignal, decoder: BodyDecoder<T>): BodyBatches<T> {
   return new DecodedBody(response.body, label, signal, decoder);
 }
 
@@ -255,7 +256,7 @@ class DecodedBody<T> implements BodyBatches<T> {
   constructor(
     private readonly body: UpstreamResponse['body'],
     private readonly label: string,
-    private readonly signal: AbortSignal,
+    private readonly signal: CallSignal,
     private readonly decoder: BodyDecoder<T>,
   ) {
     body.on('data', this.onData);

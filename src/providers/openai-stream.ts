@@ -18,6 +18,7 @@ import type { ChatCompletionChunk } from '../wire/openai.ts';
 import { PlainChunks, type StreamChunk } from '../wire/stream-chunk.ts';
 import { decodedBody, openAIErrorMessage, type BodyBatches, type BodyDecoder, type UpstreamResponse } from './http.ts';
 import { MUST_PARSE, PlainChunkScanner, indexOfByte } from './openai-chunk-scan.ts';
+import type { CallSignal } from '../abort.ts';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -40,7 +41,7 @@ const MAX_PENDING = 64 * 1024;
  *   for (const part of parts) process.stdout.write(streamChunkFrames(part));
  * }
  */
-export function openAIStreamChunks(response: UpstreamResponse, label: string, signal: AbortSignal): BodyBatches<StreamChunk> {
+export function openAIStreamChunks(response: UpstreamResponse, label: string, signal: CallSignal): BodyBatches<StreamChunk> {
   return decodedBody(response, label, signal, new OpenAIStreamReader(label));
 }
 

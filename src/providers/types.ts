@@ -8,6 +8,7 @@ import type { Dispatcher } from 'undici';
 import type { z } from 'zod';
 import type { ChatCompletion, ChatCompletionRequest, EmbeddingRequest, EmbeddingResponse } from '../wire/openai.ts';
 import type { StreamChunk } from '../wire/stream-chunk.ts';
+import type { CallSignal } from '../abort.ts';
 
 /** A deployment as an adapter sees it: resolved config, secrets interpolated. */
 export interface DeploymentTarget {
@@ -43,7 +44,7 @@ export interface UpstreamInfo {
 export interface CallContext {
   deployment: DeploymentTarget;
   /** Aborts when the client disconnects or the call's deadline passes. */
-  signal: AbortSignal;
+  signal: CallSignal;
   /** Milliseconds left for this attempt; the adapter must not wait longer. */
   timeoutMs: number;
   requestId: string;

@@ -8,6 +8,7 @@ import { SeedError } from '../errors.ts';
 import type { RateLimitSnapshot } from '../providers/types.ts';
 import type { HealthTracker } from './health.ts';
 import { routePlan, type Deployment, type Route, type RouteTable } from './route-table.ts';
+import { CallAbort, type CallSignal } from '../abort.ts';
 
 export interface Attempt {
   route: Route;
@@ -15,7 +16,7 @@ export interface Attempt {
   /** 1-based attempt number within the call. */
   number: number;
   /** Aborts on client disconnect or when the call's deadline passes. */
-  signal: AbortSignal;
+  signal: CallSignal;
   /** Time left before the deadline, in milliseconds. */
   timeoutMs: number;
 }
@@ -35,17 +36,17 @@ export interface RouterDependencies {
   health: HealthTracker;
   now: () => number;
   random: () => number;
-  sleep: (milliseconds: number, signal: AbortSignal) => Promise<void>;
+  sleep: (milliseconds: number, signal: CallSignal) => Promise<void>;
 }
 
 export interface RouteCallInput<T> {
   routeName: string;
   /** The client's signal; the router adds the deadline to it. */
-  signal: AbortSignal;
+  signal: CallSignal;
   /**
    * Aborts `signal` itself. Given, the router aborts the caller's signal at the deadline instead
-   * of creating a second controller linked to it (in Node 20 an AbortController is ~1.7 KB and a
-   * measurable share of a call's CPU); the signal's reason then tells a deadline from a client.
+   * of creating a second signal linked to it (and a listener on the first); the signal's reason
+   * then tells a deadline from a client.
    */
   abort?: (reason: SeedError) => void;
   /** Absolute deadline (epoch ms) for the whole call. */
@@ -153,8 +154,8 @@ export function createRouter(dependencies: RouterDependencies) {
     }
 
     // One signal per call, aborted by the client or by the deadline timer: the caller's own when
-    // it lets the router abort it, otherwise a controller linked to it (Node 20's AbortSignal.any
-    // cost more than the rest of the router per call in a profile).
+    // it lets the router abort it, otherwise one linked to it (src/abort.ts; Node 20's
+    // AbortSignal.any cost more than the rest of the router per call in a profile).
     const remaining = () => input.deadlineAt - now();
     const { signal, abort } = input.abort ? { signal: input.signal, abort: input.abort } : linkedSignal(input.signal);
     let deadlinePassed = false;
@@ -261,11 +262,11 @@ export type Router = ReturnType<typeof createRouter>;
  * A signal of the router's own that follows `client`. The link stays after `route` returns: a
  * stream's body is still read with this signal, and a client that leaves must stop it.
  */
-function linkedSignal(client: AbortSignal): { signal: AbortSignal; abort: (reason: SeedError) => void } {
-  const controller = new AbortController();
-  if (client.aborted) controller.abort(client.reason);
-  else client.addEventListener('abort', () => controller.abort(client.reason), { once: true });
-  return { signal: controller.signal, abort: (reason) => controller.abort(reason) };
+function linkedSignal(client: CallSignal): { signal: CallSignal; abort: (reason: SeedError) => void } {
+  const linked = new CallAbort();
+  if (client.aborted) linked.abort(client.reason);
+  else client.addEventListener('abort', () => linked.abort(client.reason), { once: true });
+  return { signal: linked, abort: (reason) => linked.abort(reason) };
 }
 
 /** Exponential backoff with full jitter: uniform in [0, min(max, initial·2^(n-1))]. */

@@ -18,6 +18,7 @@ import { frameworkErrorHandler, handleClientError } from './client-errors.ts';
 import { httpError, validationError } from './errors.ts';
 import { writeEventStream } from './sse.ts';
 import { toJsonText } from '../../wire/json-text.ts';
+import { CallAbort, type CallSignal } from '../../abort.ts';
 
 export interface GatewayAppOptions {
   calls: CallService;
@@ -83,12 +84,13 @@ function metaHeaders(meta: CallMeta): Record<string, string> {
  * response's 'close' is enough to see the client leave: it fires when the connection drops at
  * any point after the body was read (the handler runs only then).
  */
-function callSignal(reply: FastifyReply): { signal: AbortSignal; abort: (reason: SeedError) => void } {
-  const controller = new AbortController();
+function callSignal(reply: FastifyReply): { signal: CallSignal; abort: (reason: SeedError) => void } {
+  // Not an AbortController: see src/abort.ts (about 4 µs per call in Node 20).
+  const call = new CallAbort();
   reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort(new SeedError('client_closed_request', 'The client closed the request.'));
+    if (!reply.raw.writableFinished) call.abort(new SeedError('client_closed_request', 'The client closed the request.'));
   });
-  return { signal: controller.signal, abort: (reason) => controller.abort(reason) };
+  return { signal: call, abort: (reason) => call.abort(reason) };
 }
 
 export async function createGatewayApp(options: GatewayAppOptions): Promise<FastifyInstance> {

@@ -8,13 +8,14 @@ import type { ServerResponse } from 'node:http';
 import { toSeedError } from '../../errors.ts';
 import { streamChunkFrames, type StreamChunk } from '../../wire/stream-chunk.ts';
 import { clientLeft } from '../calls.ts';
+import type { CallSignal } from '../../abort.ts';
 
 export async function writeEventStream(input: {
   response: ServerResponse;
   headers: Record<string, string>;
   /** Batches of chunks; each batch leaves in one write. */
   chunks: AsyncIterable<readonly StreamChunk[]>;
-  signal: AbortSignal;
+  signal: CallSignal;
   /**
    * How long a write may wait for the client to read before the connection is closed. A
    * client that never reads would otherwise hold this response and its upstream forever.
