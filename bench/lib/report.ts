@@ -182,8 +182,10 @@ export function renderReport(report: RunReport): string {
       parts.push('### Paired throughput ratios (alternating 1 s slices)');
       parts.push(
         `Seed and one baseline take turns in 1 s closed-loop slices (${options.concurrency} connections), who goes first ` +
-          'alternating; each adjacent pair gives one ratio of requests per second. The machine drifts within seconds, ' +
-          'so these ratios, not the ones between 5 s phases above, are what the targets table judges.',
+          'alternating, each slice starting once every process of the benchmark is idle (up to 5 s: a slow target ' +
+          'otherwise works off its last slice\'s requests in flight during the next one); each adjacent pair gives one ' +
+          'ratio of requests per second. The machine drifts within seconds, so these ratios, not the ones between 5 s ' +
+          'phases above, are what the targets table judges.',
       );
       parts.push(pairedTable(paired));
     }

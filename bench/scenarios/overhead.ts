@@ -152,11 +152,25 @@ async function measurePhase(input: {
   };
 }
 
-/** Alternates 1 s closed-loop slices of `seed` and `baseline`; one ratio per pair. */
-async function pairedRatio(input: { seed: Target; baseline: Target; stream: boolean; options: OverheadOptions }): Promise<PairedRatio> {
+/**
+ * Alternates 1 s closed-loop slices of `seed` and `baseline`; one ratio per pair. Every slice
+ * starts with the benchmark's processes (`quietPids`) idle: a closed loop that ends leaves up to
+ * `concurrency` requests in flight, and a slow target (Portkey's p99 is over a second under this
+ * load) would otherwise still be working them off, and collecting their garbage, during the
+ * other target's slice.
+ */
+async function pairedRatio(input: {
+  seed: Target;
+  baseline: Target;
+  stream: boolean;
+  options: OverheadOptions;
+  quietPids: readonly number[];
+}): Promise<PairedRatio> {
   const { seed, baseline, stream, options } = input;
-  const slice = async (target: Target) =>
-    (await closedLoop({ request: requestFor(target, stream), connections: options.concurrency, durationSeconds: 1 })).requestsPerSecond;
+  const slice = async (target: Target) => {
+    await waitForQuiet(input.quietPids, { maxMs: 5_000 });
+    return (await closedLoop({ request: requestFor(target, stream), connections: options.concurrency, durationSeconds: 1 })).requestsPerSecond;
+  };
   const ratios: number[] = [];
   for (let pair = 0; pair < options.pairs; pair += 1) {
     // Who goes first alternates, so a machine speeding up or slowing down favours neither.
@@ -252,8 +266,9 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
     for (const baseline of targets.filter((target) => target.id === 'undici' || target.id === 'portkey')) {
       if (!seed || options.pairs <= 0) break;
       for (const stream of [false, true]) {
-        await waitForQuiet([simulator.pid, ...targets.flatMap((each) => (each.server ? [each.server.pid] : []))]);
-        const result = await pairedRatio({ seed, baseline, stream, options });
+        const quietPids = [simulator.pid, ...targets.flatMap((each) => (each.server ? [each.server.pid] : []))];
+        await waitForQuiet(quietPids);
+        const result = await pairedRatio({ seed, baseline, stream, options, quietPids });
         paired.push(result);
         log(
           `paired seed/${baseline.id} ${stream ? 'stream' : 'non-stream'}: median ${result.median.toFixed(2)}× ` +
