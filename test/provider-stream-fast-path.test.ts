@@ -98,14 +98,21 @@ function scanLine(scanner: PlainChunkScanner, line: string, after = '\n\ndata: {
   return chars;
 }
 
+const NOT_JSON = Symbol('not JSON');
+
+/** `line` parsed, or NOT_JSON. */
+function parsedOrNot(line: string): unknown {
+  try {
+    return JSON.parse(line) as unknown;
+  } catch {
+    return NOT_JSON;
+  }
+}
+
 /** Whether the parsing path (openai-stream.ts `event`) takes this line for a finished stream. */
 function finishedByParsing(line: string): boolean {
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch {
-    return false;
-  }
+  const value = parsedOrNot(line);
+  if (value === NOT_JSON) return false;
   const choices = (value as { choices?: unknown } | null)?.choices;
   return Array.isArray(choices) && choices.some((choice) => Boolean((choice as { finish_reason?: unknown } | null)?.finish_reason));
 }
@@ -166,12 +173,8 @@ function chunkReadsNothing(value: object): boolean {
 
 /** What a scan should answer for `line`, by JSON.parse: its characters when it is a plain chunk, else MUST_PARSE. */
 function expectedAnswer(line: string): number {
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch {
-    return MUST_PARSE;
-  }
+  const value = parsedOrNot(line);
+  if (value === NOT_JSON) return MUST_PARSE;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return MUST_PARSE;
   const { choices } = value as { choices?: unknown };
   if (!Array.isArray(choices) || choices.length === 0 || !chunkReadsNothing(value)) return MUST_PARSE;
