@@ -170,6 +170,17 @@ for (const backend of backends) {
       }
     });
 
+    test('a prompt that spells a special token (<|endoftext|>) is estimated as text: 200, not a 500', async () => {
+      // gpt-tokenizer throws on special-token text by default; the estimate runs before every call with a tpm limit.
+      const stack = await stackFor({ backend: backend.name, caller: callerWith({ tpm: 1_000_000 }) });
+      try {
+        const result = await chat(stack, { messages: [{ role: 'user', content: 'Say <|endoftext|> and <|im_start|> back to me.' }] });
+        assert.equal(result.status, 200, JSON.stringify(result.body));
+      } finally {
+        await stack.close();
+      }
+    });
+
     test('x-seed-priority: batch waits for capacity instead of failing', async () => {
       const stack = await stackFor({ backend: backend.name, caller: callerWith({ concurrent: 1 }), latencyMs: 400 });
       try {
