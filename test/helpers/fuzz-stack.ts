@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { Agent, request } from 'undici';
+import { ANONYMOUS_CALLER, type Caller } from '../../src/gateway/hooks.ts';
 import { standardConfig, startStack, type Stack } from './stack.ts';
 
 export const FUZZ_BODY_LIMIT_BYTES = 64 * 1024;
@@ -24,9 +25,21 @@ export interface FuzzClient {
   close(): Promise<void>;
 }
 
+/**
+ * The caller of every fuzzed request: token limits far above the runs, so admission estimates
+ * every body (where tokenizer input comes from the client) without refusing any.
+ */
+const FUZZ_CALLER: Caller = {
+  ...ANONYMOUS_CALLER,
+  keyId: 'key_fuzz',
+  teamId: 'team_fuzz',
+  limits: [{ owner: 'key', id: 'key_fuzz', limits: { tpm: 1_000_000_000_000 } }],
+};
+
 export async function startFuzzStack(): Promise<FuzzClient> {
   const stack = await startStack({
     config: (url) => `server: { bodyLimitBytes: ${FUZZ_BODY_LIMIT_BYTES} }\n${standardConfig(url)}`,
+    start: { authenticate: () => FUZZ_CALLER },
   });
   const dispatcher = new Agent({ connections: 8, headersTimeout: 5_000, bodyTimeout: 5_000 });
   const send: FuzzClient['send'] = async (input) => {
