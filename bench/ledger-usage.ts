@@ -32,6 +32,7 @@ function syntheticCall(index: number): CallRecord {
   const promptTokens = 200 + (index % 1800);
   return {
     id: `bench_${index}`,
+    clientRequestId: null,
     startedAt: START + Math.floor(((index * 7919) % rows) * ((DAYS * DAY) / rows)),
     endpoint: 'chat.completions',
     route: `route_${index % 10}`,

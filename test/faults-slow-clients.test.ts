@@ -126,8 +126,8 @@ test('regression: a stream reader that never reads is closed after the stall tim
     await waitFor(() => stack.simulator.stats().inFlight === 1, 'the stream is in flight');
     await assertOthersServed(5);
     // Before the fix nothing ever ended this call: the response and its upstream stayed open.
-    await waitFor(() => stack.records.some((record) => record.id === requestId), 'the stalled call ends and is recorded', 15_000);
-    const record = stack.records.find((each) => each.id === requestId);
+    await waitFor(() => stack.records.some((record) => record.clientRequestId === requestId), 'the stalled call ends and is recorded', 15_000);
+    const record = stack.records.find((each) => each.clientRequestId === requestId);
     assert.equal(record?.status, 'aborted');
     assert.equal(record?.errorCode, 'client_closed_request');
     await waitFor(() => stack.simulator.stats().inFlight === 0, 'the upstream request is released');
@@ -182,8 +182,8 @@ test('a client that aborts a stream frees the upstream connection, and the call 
   }
   controller.abort();
   await waitFor(() => stack.simulator.stats().inFlight === 0, 'the upstream request is released');
-  await waitFor(() => stack.records.some((record) => record.id === requestId), 'the call is recorded');
-  const record = stack.records.find((each) => each.id === requestId);
+  await waitFor(() => stack.records.some((record) => record.clientRequestId === requestId), 'the call is recorded');
+  const record = stack.records.find((each) => each.clientRequestId === requestId);
   assert.equal(record?.status, 'aborted');
   assert.equal(record?.errorCode, 'client_closed_request');
   await assertOthersServed(1);

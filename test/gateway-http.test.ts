@@ -93,22 +93,70 @@ test('an unknown endpoint is a 404 in OpenAI format', async () => {
   assert.equal(((await response.body.json()) as { error: { code: string } }).error.code, 'not_found');
 });
 
-test('a client x-request-id is echoed; an unusable one is replaced', async () => {
+/** A call id as `newCallId` makes it: `req_`, 12 hex digits of epoch ms, then a UUIDv7's version and random bits. */
+const CALL_ID = /^req_[0-9a-f]{12}7[0-9a-f]{3}[89ab][0-9a-f]{15}$/;
+
+test('x-request-id is always the call id; a client id is echoed as x-client-request-id and stored', async () => {
   const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] });
-  const given = await request(`${stack.baseURL}/chat/completions`, {
+  const send = async (headers: Record<string, string>) => {
+    const before = Date.now();
+    const response = await request(`${stack.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    await response.body.text();
+    const id = String(response.headers['x-request-id']);
+    assert.match(id, CALL_ID);
+    // The id's first 48 bits are the millisecond it was made in.
+    const made = Number.parseInt(id.slice(4, 16), 16);
+    assert.ok(made >= before && made <= Date.now(), `${id} made at ${made}, sent at ${before}`);
+    return { id, client: response.headers['x-client-request-id'] };
+  };
+  const traced = await send({ 'x-request-id': 'my-trace-42' });
+  assert.equal(traced.client, 'my-trace-42');
+  const named = await send({ 'x-client-request-id': 'my-call-7', 'x-request-id': 'ignored-when-both' });
+  assert.equal(named.client, 'my-call-7');
+  const unusable = await send({ 'x-request-id': 'bad id with spaces' });
+  assert.equal(unusable.client, undefined);
+  const none = await send({});
+  assert.equal(none.client, undefined);
+  const records = await stack.waitForRecords(stack.records.length);
+  const byId = (id: string) => records.find((record) => record.id === id);
+  assert.equal(byId(traced.id)?.clientRequestId, 'my-trace-42');
+  assert.equal(byId(named.id)?.clientRequestId, 'my-call-7');
+  assert.equal(byId(unusable.id)?.clientRequestId, null);
+  assert.equal(byId(none.id)?.clientRequestId, null);
+});
+
+test('regression: calls that reuse a client request id each get their own ledger row', async () => {
+  // The call id used to be the client's x-request-id, and the ledger's insert skips ids it
+  // already holds: every call after the first with the same id was lost from the ledger.
+  const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] });
+  const ids: string[] = [];
+  for (let index = 0; index < 3; index += 1) {
+    const response = await request(`${stack.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'retried-trace-1' },
+      body,
+    });
+    await response.body.text();
+    assert.equal(response.statusCode, 200);
+    ids.push(String(response.headers['x-request-id']));
+  }
+  assert.equal(new Set(ids).size, 3);
+  await stack.waitForRecords(stack.records.length);
+  await stack.seed.ledger.flush();
+  const page = await stack.seed.store.listCalls({ filters: { clientRequestId: 'retried-trace-1' } });
+  assert.deepEqual(page.calls.map((call) => call.id).sort(), [...ids].sort());
+});
+
+test('an error before the call carries the call id and the client id too', async () => {
+  const response = await request(`${stack.baseURL}/chat/completions`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-request-id': 'my-trace-42' },
-    body,
+    headers: { 'content-type': 'application/json', 'x-client-request-id': 'bad-body-1' },
+    body: '{"model": 3}',
   });
-  await given.body.text();
-  assert.equal(given.headers['x-request-id'], 'my-trace-42');
-  const replaced = await request(`${stack.baseURL}/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-request-id': 'bad id with spaces' },
-    body,
-  });
-  await replaced.body.text();
-  assert.match(String(replaced.headers['x-request-id']), /^req_[0-9a-f]{32}$/);
+  await response.body.text();
+  assert.equal(response.statusCode, 400);
+  assert.match(String(response.headers['x-request-id']), CALL_ID);
+  assert.equal(response.headers['x-client-request-id'], 'bad-body-1');
 });
 
 test('curl: a chat completion and a streamed one', async () => {

@@ -80,6 +80,7 @@ function oracle(knownRoutes: ReadonlySet<string>) {
 function callRecord(fields: Partial<CallRecord>): CallRecord {
   return {
     id: 'call_1',
+    clientRequestId: null,
     startedAt: 0,
     endpoint: 'chat.completions',
     route: 'gpt-4o-mini',

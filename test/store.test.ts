@@ -141,6 +141,7 @@ for (const backend of await testBackends()) {
       test('a call round-trips field for field, numbers as numbers', async () => {
         const call = makeCall({
           id: 'roundtrip',
+          clientRequestId: 'client-trace-1',
           startedAt: 1_750_000_000_123,
           stream: true,
           usageReported: false,
@@ -169,6 +170,13 @@ for (const backend of await testBackends()) {
         // A changed record with a known id does not overwrite the first one.
         await store.insertCalls([{ ...(calls[0] as CallRecord), costUsd: 99 }]);
         assert.equal((await store.getCall('idem_0'))?.costUsd, (calls[0] as CallRecord).costUsd);
+      });
+
+      test('listCalls finds every call sent with one client request id', async () => {
+        const shared = Array.from({ length: 3 }, (_, index) => makeCall({ id: `client_${index}`, clientRequestId: 'shared-trace', startedAt: 1_760_000_000_000 + index }));
+        await store.insertCalls([...shared, makeCall({ id: 'client_other', clientRequestId: 'other-trace' }), makeCall({ id: 'client_none' })]);
+        const page = await store.listCalls({ filters: { clientRequestId: 'shared-trace' } });
+        assert.deepEqual(page.calls.map((call) => call.id), ['client_2', 'client_1', 'client_0']);
       });
 
       test('listCalls pages newest first through filtered calls, each exactly once', async () => {

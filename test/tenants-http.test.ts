@@ -15,8 +15,8 @@ interface CreatedKeyBody {
 const sdk = ({ gateway, apiKey }: { gateway: TenantGateway; apiKey: string }) =>
   new OpenAI({ baseURL: gateway.stack.baseURL, apiKey, maxRetries: 0 });
 
-async function chat(client: OpenAI, model = 'gpt-4o-mini') {
-  return client.chat.completions.create({ model, messages: [{ role: 'user', content: 'hello' }], max_tokens: 8 });
+async function chat(client: OpenAI, model = 'gpt-4o-mini', headers: Record<string, string> = {}) {
+  return client.chat.completions.create({ model, messages: [{ role: 'user', content: 'hello' }], max_tokens: 8 }, { headers });
 }
 
 async function sdkErrorOf(promise: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
@@ -181,8 +181,9 @@ for (const backend of await testBackends()) {
     });
 
     test('tenant isolation: key A sees and changes nothing of team B, through every endpoint', async () => {
-      await chat(sdk({ gateway, apiKey: keyA.secret }));
-      await chat(sdk({ gateway, apiKey: keyB.secret }));
+      // Both teams send the same client request id: each finds only its own call by it.
+      await chat(sdk({ gateway, apiKey: keyA.secret }), 'gpt-4o-mini', { 'x-client-request-id': 'same-trace' });
+      await chat(sdk({ gateway, apiKey: keyB.secret }), 'gpt-4o-mini', { 'x-client-request-id': 'same-trace' });
       // Calls reach the store through the ledger, off the request path.
       for (const deadline = Date.now() + 5_000; ; ) {
         const rows = await store.usage({ groupBy: ['team'], since: 0, until: Date.now() + 1 });
@@ -222,6 +223,13 @@ for (const backend of await testBackends()) {
       assert.ok((keyFilter.body['data'] as Array<{ requests: number }>).every((row) => row.requests === 0), "filtering by another team's key finds nothing");
       const keyCalls = await asA(`/v1/seed/calls?key=${keyB.id}`);
       assert.deepEqual(keyCalls.body['data'], []);
+      const traced = await asA('/v1/seed/calls?client_request_id=same-trace');
+      assert.equal(traced.status, 200, traced.text);
+      const tracedRows = traced.body['data'] as Array<{ teamId: string; clientRequestId: string }>;
+      assert.deepEqual(
+        tracedRows.map((call) => [call.teamId, call.clientRequestId]),
+        [[teamA, 'same-trace']],
+      );
 
       for (const [method, path] of [['PATCH', `/v1/seed/admin/keys/${keyB.id}`], ['POST', `/v1/seed/admin/keys/${keyB.id}/revoke`], ['GET', `/v1/seed/admin/keys?team=${teamB}`]] as const) {
         const response = await requestJson({ url: `${gateway.url}${path}`, method, token: keyA.secret, ...(method === 'GET' ? {} : { body: { name: 'taken' } }) });

@@ -20,7 +20,10 @@ export interface CallInput<Body> {
   caller: Caller;
   purpose: Purpose;
   priority: Priority;
+  /** The call's id (`newCallId`), unique; the ledger's key. */
   requestId: string;
+  /** The client's own id for the request, when it sent one; stored, never used as a key. */
+  clientRequestId: string | null;
   /** Aborts when the client goes away (and, with `abort`, when the call's deadline passes). */
   signal: CallSignal;
   /**
@@ -34,6 +37,7 @@ export interface CallInput<Body> {
 /** What the service tells the HTTP layer about a finished (or started) call. */
 export interface CallMeta {
   requestId: string;
+  clientRequestId: string | null;
   route: string;
   deployment: string | null;
   attempts: number;
@@ -112,6 +116,7 @@ export function createCallService(dependencies: CallServiceDependencies) {
     const metadata = 'metadata' in input.body && input.body.metadata ? (input.body.metadata as Record<string, string>) : null;
     return {
       id: input.requestId,
+      clientRequestId: input.clientRequestId,
       startedAt,
       endpoint,
       route: input.body.model,
@@ -175,6 +180,7 @@ export function createCallService(dependencies: CallServiceDependencies) {
     sink.record(record);
     throw new CallFailure(error, {
       requestId: record.id,
+      clientRequestId: record.clientRequestId,
       route: record.route,
       deployment: record.deployment,
       attempts: record.attempts,
@@ -254,6 +260,7 @@ export function createCallService(dependencies: CallServiceDependencies) {
     if (!result.ok) return fail(record, result.error, ticket);
     const meta = (warnings: string[]): CallMeta => ({
       requestId: input.requestId,
+      clientRequestId: input.clientRequestId,
       route: input.body.model,
       deployment: result.deployment.name,
       attempts: result.attempts,

@@ -9,8 +9,17 @@ export type CallStatus = 'ok' | 'error' | 'aborted';
 export type CallEndpoint = 'chat.completions' | 'embeddings';
 
 export interface CallRecord {
-  /** Unique per call; also the `x-request-id` returned to the client. */
+  /**
+   * Unique per call and made by Seed (`newCallId`, time-ordered); also the `x-request-id`
+   * returned to the client.
+   */
   id: string;
+  /**
+   * The client's own id for the request (`x-client-request-id`, or an incoming `x-request-id`),
+   * when it sent a usable one; not unique, since clients reuse ids (retries, one trace id for
+   * several calls).
+   */
+  clientRequestId: string | null;
   startedAt: number;
   endpoint: CallEndpoint;
   /** The route (model alias) the client asked for. */

@@ -47,6 +47,7 @@ export const CALL_COLUMN_TYPES: Readonly<Record<keyof CallsTable, PostgresColumn
   ttft_ms: 'double precision',
   metadata: 'text',
   payload: 'text',
+  client_request_id: 'text',
 });
 
 /** The names of `CALL_COLUMN_TYPES`, in the same order. */
@@ -102,6 +103,7 @@ export function toCallRow({ dialect, call }: { dialect: StoreDialect; call: Call
     ttft_ms: call.ttftMs,
     metadata: call.metadata === null ? null : JSON.stringify(call.metadata),
     payload: call.payload === null ? null : JSON.stringify(call.payload),
+    client_request_id: call.clientRequestId,
   };
 }
 
@@ -109,6 +111,7 @@ export function toCallRow({ dialect, call }: { dialect: StoreDialect; call: Call
 export function fromCallRow(row: Selectable<CallsTable>): CallRecord {
   return {
     id: row.id,
+    clientRequestId: row.client_request_id ?? null,
     startedAt: Number(row.started_at),
     endpoint: row.endpoint as CallEndpoint,
     route: row.route,

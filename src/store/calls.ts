@@ -131,6 +131,8 @@ export interface CallFilters {
   route?: string;
   deployment?: string;
   status?: CallStatus;
+  /** The client's own request id (`x-client-request-id`); several calls may share one. */
+  clientRequestId?: string;
 }
 
 export interface ListCallsOptions {
@@ -164,6 +166,7 @@ export async function listCalls({ context, options }: { context: Context; option
   if (filters.route !== undefined) query = query.where('route', '=', filters.route);
   if (filters.deployment !== undefined) query = query.where('deployment', '=', filters.deployment);
   if (filters.status !== undefined) query = query.where('status', '=', filters.status);
+  if (filters.clientRequestId !== undefined) query = query.where('client_request_id', '=', filters.clientRequestId);
   if (options.cursor !== undefined && options.cursor !== null) {
     const after = decodeCursor(options.cursor);
     query = query.where((expression) =>

@@ -5,7 +5,7 @@
  *
  * Append new migrations at the end with the next number; never edit one that has shipped.
  */
-import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { auditLogMigration } from '../audit/migration.ts';
 import { datasetsMigration } from '../datasets/migration.ts';
 
@@ -114,6 +114,24 @@ const tenantLimits: Migration = {
   },
 };
 
+/**
+ * The client's own request id, apart from the call id: the id used to be the client's
+ * `x-request-id` when it sent one, so a client that reused an id lost the ledger row of every
+ * call after the first (the insert skips ids already stored). Indexed where set, for finding a
+ * client's calls by its trace id.
+ */
+const callClientRequestId: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema.alterTable('calls').addColumn('client_request_id', 'text').execute();
+    await db.schema
+      .createIndex('calls_client_request_id')
+      .on('calls')
+      .column('client_request_id')
+      .where(sql.ref('client_request_id'), 'is not', null)
+      .execute();
+  },
+};
+
 /** Every migration, by name; names sort in the order they must run. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0001_ledger_calls': ledgerCalls,
@@ -121,6 +139,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0003_tenant_limits': tenantLimits,
   '0004_audit_log': auditLogMigration,
   '0005_datasets': datasetsMigration,
+  '0006_call_client_request_id': callClientRequestId,
 });
 
 /** Feeds `MIGRATIONS` to kysely's `Migrator` (no files to find at run time). */

@@ -42,6 +42,7 @@ export interface CallsTable {
   metadata: string | null;
   /** JSON text of `{ request, response }`, or null. */
   payload: string | null;
+  client_request_id: string | null;
 }
 
 export interface OrgsTable {

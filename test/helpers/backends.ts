@@ -140,6 +140,7 @@ export function testBackends(): Promise<Backend[]> {
 export function makeCall(overrides: Partial<CallRecord> = {}): CallRecord {
   return {
     id: `call_${randomBytes(8).toString('hex')}`,
+    clientRequestId: null,
     startedAt: Date.UTC(2025, 5, 1, 12),
     endpoint: 'chat.completions',
     route: 'chat',

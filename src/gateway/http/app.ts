@@ -3,7 +3,6 @@
  * call service, write JSON or SSE back. Every error leaves as an OpenAI-format body with its
  * one status; no input produces a 5xx.
  */
-import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { SeedError } from '../../errors.ts';
@@ -19,6 +18,7 @@ import { httpError, validationError } from './errors.ts';
 import { writeEventStream } from './sse.ts';
 import { toJsonText } from '../../wire/json-text.ts';
 import { CallAbort, type CallSignal } from '../../abort.ts';
+import { newCallId } from '../../ledger/call-id.ts';
 
 export interface GatewayAppOptions {
   calls: CallService;
@@ -36,11 +36,24 @@ export interface GatewayAppOptions {
   log?: (level: 'error' | 'warn', message: string, detail?: unknown) => void;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** What a client's own request id may be: it is stored in the ledger and echoed in a header. */
+const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export function requestIdOf(request: FastifyRequest): string {
-  const given = request.headers['x-request-id'];
-  return typeof given === 'string' && REQUEST_ID.test(given) ? given : `req_${randomUUID().replaceAll('-', '')}`;
+/**
+ * The client's own id for the request: `x-client-request-id` (OpenAI's header for it) or,
+ * failing that, an incoming `x-request-id` (what proxies and tracing set). Stored with the call
+ * and echoed as `x-client-request-id`; one that is not 1–128 of `A-Za-z0-9._:-` is ignored.
+ */
+export function clientRequestIdOf(request: FastifyRequest): string | null {
+  const headers = request.headers;
+  const given = headers['x-client-request-id'] ?? headers['x-request-id'];
+  return typeof given === 'string' && CLIENT_REQUEST_ID.test(given) ? given : null;
+}
+
+/** `x-request-id`, and `x-client-request-id` when the client sent a usable one. */
+function idHeaders(request: FastifyRequest): Record<string, string> {
+  const clientRequestId = clientRequestIdOf(request);
+  return clientRequestId === null ? { 'x-request-id': request.id } : { 'x-request-id': request.id, 'x-client-request-id': clientRequestId };
 }
 
 function priorityOf(request: FastifyRequest): Priority {
@@ -70,6 +83,7 @@ function metaHeaders(meta: CallMeta): Record<string, string> {
     'x-seed-attempts': String(meta.attempts),
   };
   if (meta.deployment) headers['x-seed-deployment'] = meta.deployment;
+  if (meta.clientRequestId !== null) headers['x-client-request-id'] = meta.clientRequestId;
   if (meta.warnings.length > 0) headers['x-seed-warnings'] = headerSafe(meta.warnings.join('; '));
   // Assigned rather than spread into the literal above, and unsafe characters tested before any
   // replace: the spread-and-replace version took 6.6–8.4 µs per response (1.5% of the gateway's
@@ -102,12 +116,15 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
     requestTimeout: options.headersTimeoutMs * 2,
     keepAliveTimeout: 65_000,
     return503OnClosing: false,
-    genReqId: () => '',
+    // `request.id` is the call id: unique and time-ordered (ledger/call-id.ts), the ledger's
+    // key, and the response's `x-request-id`, as OpenAI returns its own. A client's id is kept
+    // apart (`clientRequestIdOf`).
+    genReqId: () => newCallId(),
     // Node checks header and request timeouts only this often (30 s by default), so a
     // slowloris client outlived a 1 s headersTimeoutMs by half a minute.
     http: { connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(options.headersTimeoutMs / 4))) },
     clientErrorHandler: handleClientError,
-    frameworkErrors: frameworkErrorHandler(requestIdOf),
+    frameworkErrors: frameworkErrorHandler(idHeaders),
   });
   app.server.headersTimeout = options.headersTimeoutMs;
   // Before validation, so no handler, schema or serializer ever walks a pathologically deep body.
@@ -133,13 +150,13 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
     options.onError?.(error);
     reply
       .status(error.status)
-      .headers({ 'x-request-id': requestIdOf(request), ...error.responseHeaders() })
+      .headers({ ...idHeaders(request), ...error.responseHeaders() })
       .send(error.toBody());
   });
   app.setNotFoundHandler((request, reply) => {
     const error = new SeedError('not_found', `Unknown endpoint: ${request.method} ${request.url.split('?')[0]}.`);
     options.onError?.(error);
-    reply.status(404).header('x-request-id', requestIdOf(request)).send(error.toBody());
+    reply.status(404).headers(idHeaders(request)).send(error.toBody());
   });
 
   const failed = (reply: FastifyReply, thrown: unknown) => {
@@ -164,7 +181,8 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
     schema: z.ZodType<Body>,
     isPlain?: (body: unknown) => body is Body,
   ) {
-    const requestId = requestIdOf(request);
+    const requestId = request.id;
+    const clientRequestId = clientRequestIdOf(request);
     const caller = await options.authenticate(request.headers);
     let body: Body;
     // zod's copy of a common body equals the body and was garbage on every call (chat-request-check.ts).
@@ -180,6 +198,7 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
       purpose: parsePurpose(request.headers['x-seed-purpose']),
       priority: priorityOf(request),
       requestId,
+      clientRequestId,
       ...callSignal(reply),
     };
   }

@@ -36,9 +36,9 @@ export function handleClientError(error: Error & { code?: string }, socket: Sock
 }
 
 /** Fastify's `frameworkErrors`: a URL that cannot be decoded, a path parameter too long. */
-export function frameworkErrorHandler(requestIdOf: (request: FastifyRequest) => string) {
+export function frameworkErrorHandler(idHeaders: (request: FastifyRequest) => Record<string, string>) {
   return (error: Error, request: FastifyRequest, reply: FastifyReply): void => {
     const seedError = new SeedError('invalid_request', `The request URL cannot be read: ${error.message}`);
-    void reply.status(seedError.status).header('x-request-id', requestIdOf(request)).send(seedError.toBody());
+    void reply.status(seedError.status).headers(idHeaders(request)).send(seedError.toBody());
   };
 }

@@ -30,6 +30,7 @@ const callsQuerySchema = z
     key: z.string().min(1).max(200).optional(),
     route: z.string().min(1).max(200).optional(),
     status: z.enum(['ok', 'error', 'aborted'] satisfies CallStatus[]).optional(),
+    client_request_id: z.string().min(1).max(128).optional(),
     limit: z.coerce.number().int().min(1).max(1000).optional(),
     cursor: z.string().max(500).optional(),
   })
@@ -109,6 +110,7 @@ export function registerSelfServiceRoutes({ app, options }: { app: FastifyInstan
         ...(query.key === undefined ? {} : { keyId: query.key }),
         ...(query.route === undefined ? {} : { route: query.route }),
         ...(query.status === undefined ? {} : { status: query.status }),
+        ...(query.client_request_id === undefined ? {} : { clientRequestId: query.client_request_id }),
       },
       ...(query.limit === undefined ? {} : { limit: query.limit }),
       ...(query.cursor === undefined ? {} : { cursor: query.cursor }),

