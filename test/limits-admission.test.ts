@@ -7,6 +7,8 @@
  * one, and release and settle refund what they should.
  */
 import assert from 'node:assert/strict';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { after, describe, test } from 'node:test';
 import { parseConfig } from '../src/config/load.ts';
 import { SeedError } from '../src/errors.ts';
@@ -14,7 +16,7 @@ import { ANONYMOUS_CALLER, type AdmissionTicket, type Caller, type Priority } fr
 import { createLimitAdmission } from '../src/limits/admission.ts';
 import { bucketsFor, MINUTE_MS, type LimitScope } from '../src/limits/buckets.ts';
 import { Limiter, type Admission as LimiterAdmission } from '../src/limits/limiter.ts';
-import type { LimitStore, Usage } from '../src/limits/types.ts';
+import type { BucketStatus, LimitStore, Usage } from '../src/limits/types.ts';
 import { HealthTracker } from '../src/routing/health.ts';
 import { buildRouteTable, type Deployment } from '../src/routing/route-table.ts';
 import { createRouter } from '../src/routing/router.ts';
@@ -289,6 +291,56 @@ for (const backend of backends) {
       anonymous.release();
       ticket.release();
     });
+
+    test('regression: a ticket keeps only the two statuses its headers report, not one per bucket', async () => {
+      // A ticket lives as long as its call. Holding every bucket's status (11 with key, team, org
+      // and deployment limits) made them outlive scavenges under load, and V8 then allocated
+      // every status in the old generation for good (allocation-site pretenuring).
+      const { store } = await open();
+      const returned: Array<WeakRef<BucketStatus>> = [];
+      const recording: LimitStore = {
+        reserve: async (request) => {
+          const result = await store.reserve(request);
+          for (const status of result.statuses) returned.push(new WeakRef(status));
+          return result;
+        },
+        settle: (reservation, usage) => store.settle(reservation, usage),
+        release: (reservation) => store.release(reservation),
+        finish: (request) => store.finish(request),
+        close: () => store.close(),
+      };
+      const { admit, deployment } = setup(recording);
+      const limits = { rpm: 100, tpm: 1_000_000, concurrent: 10, usdPerDay: 5 };
+      const caller: Caller = {
+        ...ANONYMOUS_CALLER,
+        keyId: 'k_1',
+        limits: [
+          { owner: 'key', id: 'k_1', limits },
+          { owner: 'team', id: 't_1', limits },
+        ],
+      };
+      const ticket = await admit({ routeName: 'only-a', caller });
+      await ticket.reserveDeployment?.(deployment('a'));
+      const before = ticket.headers?.();
+      assert.ok(returned.length >= 8, `${returned.length} statuses`);
+      // WeakRef targets stay alive until the current job ends.
+      await new Promise((resolve) => setImmediate(resolve));
+      collectGarbage();
+      await new Promise((resolve) => setImmediate(resolve));
+      const alive = returned.filter((ref) => ref.deref() !== undefined).length;
+      assert.ok(alive <= 2, `${alive} of ${returned.length} statuses still held by the ticket`);
+      assert.deepEqual(ticket.headers?.(), before, 'the headers are unchanged');
+      assert.equal(before?.['x-ratelimit-limit-requests'], '100');
+      // The estimate of the call is reserved: fewer than the limit remain.
+      assert.ok(Number(before?.['x-ratelimit-remaining-tokens']) < 1_000_000, before?.['x-ratelimit-remaining-tokens']);
+      ticket.release();
+    });
   });
+}
+
+/** A full garbage collection (V8's `gc`, exposed for this process only). */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
 }
 

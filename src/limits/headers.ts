@@ -24,24 +24,32 @@ export function formatResetDuration(milliseconds: number): string {
 /**
  * `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` for the tightest requests and tokens
  * buckets of a call (the one with the least remaining; the refused one when there is one).
- * Built on every successful response, so it is one pass over the statuses.
  *
  * @example
  * reply.headers(rateLimitHeaders({ statuses: admission.statuses }));
  */
 export function rateLimitHeaders({ statuses, refused }: { statuses: readonly BucketStatus[]; refused?: BucketStatus }): Record<string, string> {
-  let requests: BucketStatus | undefined;
-  let tokens: BucketStatus | undefined;
-  for (const status of statuses) {
-    const kind = status.bucket.kind;
-    if (kind === 'requests') {
-      if (requests === undefined || status.remaining < requests.remaining) requests = status;
-    } else if (kind === 'tokens') {
-      if (tokens === undefined || status.remaining < tokens.remaining) tokens = status;
-    }
+  return statusHeaders(
+    refused?.bucket.kind === 'requests' ? refused : tightestStatus(statuses, 'requests'),
+    refused?.bucket.kind === 'tokens' ? refused : tightestStatus(statuses, 'tokens'),
+  );
+}
+
+/**
+ * The status with the least remaining of the buckets of `kind` among the first `count`
+ * statuses (all by default); the first of equals. What `rateLimitHeaders` reports.
+ */
+export function tightestStatus(statuses: readonly BucketStatus[], kind: 'requests' | 'tokens', count = statuses.length): BucketStatus | undefined {
+  let tightest: BucketStatus | undefined;
+  for (let index = 0; index < count; index += 1) {
+    const status = statuses[index] as BucketStatus;
+    if (status.bucket.kind === kind && (tightest === undefined || status.remaining < tightest.remaining)) tightest = status;
   }
-  if (refused?.bucket.kind === 'requests') requests = refused;
-  else if (refused?.bucket.kind === 'tokens') tokens = refused;
+  return tightest;
+}
+
+/** The headers of a requests status and a tokens status, each when there is one. */
+export function statusHeaders(requests: BucketStatus | undefined, tokens: BucketStatus | undefined): Record<string, string> {
   const headers: Record<string, string> = {};
   if (requests !== undefined) {
     headers['x-ratelimit-limit-requests'] = String(requests.limit);
