@@ -267,6 +267,22 @@ test('a spill directory has one writer at a time; a dead owner’s lock is taken
   }
 });
 
+test('a spill file from before client request ids replays with none', async () => {
+  const directory = spillDirectory();
+  const store = await openStore({ url: 'sqlite::memory:' });
+  try {
+    const { clientRequestId: _dropped, ...older } = makeCall({ id: 'spilled-by-0.1' });
+    writeFileSync(join(directory, `spill-${String(Date.now()).padStart(13, '0')}-1-1.jsonl`), `${JSON.stringify(older)}\n`);
+    const writer = await LedgerWriter.open({ store, spillDirectory: directory });
+    await waitFor(async () => (await store.getCall('spilled-by-0.1')) !== null, 'the spill file is replayed');
+    assert.deepEqual(await store.getCall('spilled-by-0.1'), { ...older, clientRequestId: null });
+    await writer.close();
+  } finally {
+    await store.close();
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
+
 test('calls recorded after close are spilled, not lost', async () => {
   const directory = spillDirectory();
   const store: CallStoreWriter = { insertCalls: async () => ({ inserted: 0 }) };
