@@ -8,15 +8,24 @@
  * and grew with the table, against 7 µs with these; the table's other indexes all lead with or end
  * in `started_at` and never had that problem.
  *
- * Built from `crypto.randomUUID()` (random bits from a cached pool, ~0.1 µs) rather than the
- * `uuid` package's `v7()`, which measured ~7 µs per id on Node 20 (a fresh random array each call).
+ * Built from `crypto.randomUUID()` (random bits from a cached pool), with the digits of the
+ * millisecond kept while it lasts: ~0.3 µs per id, as fast as a plain random id. The `uuid`
+ * package's `v7()` measured ~7 µs per id on Node 20.
  * Ids made in the same millisecond are unordered among themselves; nothing relies on more.
  */
 import { randomUUID } from 'node:crypto';
 
+/** The time digits of the last millisecond an id was made in (calls arrive many per ms). */
+let lastMillisecond = -1;
+let lastPrefix = '';
+
 /** A new call id; `now` is the epoch millisecond it is made in. */
 export function newCallId(now: number = Date.now()): string {
+  if (now !== lastMillisecond) {
+    lastMillisecond = now;
+    lastPrefix = `req_${now.toString(16).padStart(12, '0')}7`;
+  }
   // randomUUID(): xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx (V: the variant, 8–b).
   const random = randomUUID();
-  return `req_${now.toString(16).padStart(12, '0')}7${random.slice(15, 18)}${random.slice(19, 23)}${random.slice(24)}`;
+  return `${lastPrefix}${random.slice(15, 18)}${random.slice(19, 23)}${random.slice(24)}`;
 }
