@@ -19,6 +19,7 @@ import { priceCall } from './ledger/pricing.ts';
 import { LedgerWriter } from './ledger/writer.ts';
 import { createRedactor } from './ledger/redact.ts';
 import { createLimitAdmission } from './limits/admission.ts';
+import { loadTokenCounting } from './limits/estimate.ts';
 import { createLimitStore } from './limits/create-store.ts';
 import { RedisLimitStore, waitForRedis } from './limits/redis-store.ts';
 import { Limiter } from './limits/limiter.ts';
@@ -140,6 +141,9 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     leaseMs: Math.max(15 * 60_000, config.server.requestTimeoutMs * 2),
   });
   const admission = options.admission ?? createLimitAdmission({ limiter, price });
+  // Admission estimates prompts with the encoding of the route's first deployment's model: load
+  // those vocabularies now rather than on a call (only the ones used: each is 11–21 MB of heap).
+  if (!options.admission) loadTokenCounting([...table.deployments.values()].map((deployment) => deployment.model));
 
   const sinks: CallSink[] = [metrics, ledger, ...(options.sinks ?? [])];
   const sink: CallSink = {
