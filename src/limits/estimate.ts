@@ -4,8 +4,9 @@
  * rarely low; a high one only holds quota until the call settles.
  *
  * Exact counts, for short prompts. OpenAI model families are counted with their real BPE
- * encoding (gpt-tokenizer's per-encoding entry points) plus OpenAI's documented chat framing: 3 tokens per message, 1 more when a message
- * has a `name`, 3 to prime the reply. BPE runs synchronously on the event loop, and its cost
+ * encoding (gpt-tokenizer's per-encoding entry points, loaded only when used) plus OpenAI's
+ * documented chat framing: 3 tokens per message, 1 more when a message has a `name`, 3 to prime
+ * the reply. BPE runs synchronously on the event loop, and its cost
  * grows with the text while the gateway's whole per-call overhead is ~0.15 ms, so only prompts
  * of at most `DEFAULT_EXACT_CHARACTER_LIMIT` (1,000) characters, all texts together, are
  * counted exactly. Median ms per call, over English, code, Japanese and Russian text, measured

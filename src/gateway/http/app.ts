@@ -44,7 +44,7 @@ const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * failing that, an incoming `x-request-id` (what proxies and tracing set). Stored with the call
  * and echoed as `x-client-request-id`; one that is not 1–128 of `A-Za-z0-9._:-` is ignored.
  */
-export function clientRequestIdOf(request: FastifyRequest): string | null {
+function clientRequestIdOf(request: FastifyRequest): string | null {
   const headers = request.headers;
   const given = headers['x-client-request-id'] ?? headers['x-request-id'];
   return typeof given === 'string' && CLIENT_REQUEST_ID.test(given) ? given : null;
