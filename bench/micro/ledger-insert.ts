@@ -28,6 +28,7 @@ import { prepareSqliteInsert, type SqliteRowsInsert } from '../../src/store/sqli
 import { configureSqliteConnection } from '../../src/store/sqlite-connection.ts';
 import { openStore } from '../../src/store/index.ts';
 import { format } from '../lib/stats.ts';
+import { makeCall } from '../../test/helpers/backends.ts';
 
 const { values } = parseArgs({
   options: {
@@ -56,39 +57,21 @@ interface Kind {
   perRow: number[];
 }
 
+/** A call of key `index % keys`, as the ledger stores it (the test suite's call, varied). */
 function call(id: string, index: number): CallRecord {
-  return {
+  const route = `route_${index % Math.min(keys, 10)}`;
+  return makeCall({
     id,
-    clientRequestId: null,
     startedAt: Date.now(),
-    endpoint: 'chat.completions',
-    route: `route_${index % Math.min(keys, 10)}`,
-    servedRoute: `route_${index % Math.min(keys, 10)}`,
+    route,
+    servedRoute: route,
     deployment: `deployment_${index % Math.min(keys, 15)}`,
-    provider: 'openai',
-    model: 'gpt-4o-mini',
-    region: 'us',
-    purpose: 'serve',
-    termsProfile: 'openai',
-    termsVersion: '2025-01',
-    orgId: 'org_1',
     teamId: `team_${index % Math.ceil(keys / 10)}`,
     keyId: `key_${index % keys}`,
-    status: 'ok',
-    httpStatus: 200,
-    errorCode: null,
     stream: index % 2 === 0,
-    attempts: 1,
     promptTokens: 200 + (index % 1800),
-    completionTokens: 32,
-    cachedTokens: 0,
-    usageReported: true,
-    costUsd: 0.0000123,
-    latencyMs: 3.2,
     ttftMs: index % 2 === 0 ? 1.1 : null,
-    metadata: null,
-    payload: null,
-  };
+  });
 }
 
 const directory = mkdtempSync(join(tmpdir(), 'seed-ledger-insert-'));
