@@ -21,7 +21,7 @@ import type { ChatCompletionRequest, EmbeddingRequest } from '../wire/openai.ts'
 import { chargesEstimate, type LimitScope } from './buckets.ts';
 import { estimateChatTokens, estimateEmbeddingTokens } from './estimate.ts';
 import { statusHeaders, tightestStatus } from './headers.ts';
-import type { Admission, Limiter } from './limiter.ts';
+import { NO_STATUSES, type Admission, type Limiter } from './limiter.ts';
 import type { BucketStatus, Usage } from './types.ts';
 
 export interface LimitAdmissionOptions {
@@ -225,8 +225,6 @@ class LimitTicket implements AdmissionTicket {
     return statusHeaders(this.#requestsStatus, this.#tokensStatus);
   }
 }
-
-const NO_STATUSES: readonly BucketStatus[] = Object.freeze([]);
 
 /** `admission` without its statuses (see the ticket's constructor). */
 function withoutStatuses(admission: Admission): Admission {

@@ -108,7 +108,8 @@ const REFUSAL_CODES: Record<Refusal['bucket']['kind'], ErrorCode> = {
 const CONCURRENCY_RETRY_MS = 1_000;
 const UNAVAILABLE_RETRY_MS = 1_000;
 const NO_BUCKETS: readonly Bucket[] = Object.freeze([]);
-const NO_STATUSES: readonly BucketStatus[] = Object.freeze([]);
+/** No statuses: shared, frozen. */
+export const NO_STATUSES: readonly BucketStatus[] = Object.freeze([]);
 const NO_RESERVATIONS: readonly Reservation[] = Object.freeze([]);
 const NO_PARTS: readonly ReservePart[] = Object.freeze([]);
 const NO_USAGE: Usage = Object.freeze({ tokens: 0, usd: 0 });
