@@ -63,6 +63,18 @@ export interface OpenLoopResult {
   firstByteP99Ms: number;
   /** p99 of (actual send − scheduled send): large values mean the client itself fell behind. */
   sendLagP99Ms: number;
+  /** Every completed request, when asked for (`keepSamples`). */
+  samples?: OpenLoopSample[];
+}
+
+/** One completed request of an open loop. */
+export interface OpenLoopSample {
+  /** Its scheduled send time on the wall clock (ms since the epoch, sub-ms precision). */
+  scheduledAt: number;
+  /** Actual send − scheduled send. */
+  sendLagMs: number;
+  /** Last byte − scheduled send. */
+  latencyMs: number;
 }
 
 /** Sends `count` requests at `ratePerSecond`, then waits up to `drainMs` for the last answers. */
@@ -71,12 +83,15 @@ export async function openLoop(input: {
   ratePerSecond: number;
   count: number;
   drainMs?: number;
+  /** Return every completed request's timing too (for lining them up with a server's pauses). */
+  keepSamples?: boolean;
 }): Promise<OpenLoopResult> {
   const { request } = input;
   const pool = new Pool(request.origin, { connections: 256, keepAliveTimeout: 30_000 });
   const latencies: number[] = [];
   const firstBytes: number[] = [];
   const sendLags: number[] = [];
+  const samples: OpenLoopSample[] = [];
   let failures = 0;
   let completed = 0;
   let lastEnd = 0;
@@ -84,7 +99,8 @@ export async function openLoop(input: {
   const inFlight = new Set<Promise<void>>();
 
   const fire = (scheduled: number) => {
-    sendLags.push(performance.now() - scheduled);
+    const sendLag = performance.now() - scheduled;
+    sendLags.push(sendLag);
     const done = pool
       .request({ path: request.path, method: 'POST', headers: request.headers, body: request.body })
       .then(async (response) => {
@@ -99,6 +115,7 @@ export async function openLoop(input: {
         lastEnd = end;
         latencies.push(end - scheduled);
         firstBytes.push((firstByte ?? end) - scheduled);
+        if (input.keepSamples) samples.push({ scheduledAt: performance.timeOrigin + scheduled, sendLagMs: sendLag, latencyMs: end - scheduled });
       })
       .catch(() => {
         failures += 1;
@@ -131,6 +148,7 @@ export async function openLoop(input: {
     firstByteP50Ms: percentile(firstBytes, 0.5),
     firstByteP99Ms: percentile(firstBytes, 0.99),
     sendLagP99Ms: percentile(sendLags, 0.99),
+    ...(input.keepSamples ? { samples } : {}),
   };
 }
 

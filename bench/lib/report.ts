@@ -4,7 +4,7 @@ import { format, median } from './stats.ts';
 import type { OverheadResult, PairedRatio, PhaseName, TargetSummary } from '../scenarios/overhead.ts';
 import type { ProfileResult } from '../scenarios/profile.ts';
 import type { SoakResult } from '../scenarios/soak.ts';
-import type { GcPhase } from '../scenarios/gc.ts';
+import type { GcPhase, ProcessObservation } from '../scenarios/gc.ts';
 import type { LedgerBackendResult } from '../scenarios/ledger.ts';
 import type { LimitRun } from '../scenarios/limits.ts';
 import type { AbResult } from '../scenarios/ab.ts';
@@ -304,29 +304,39 @@ export function renderReport(report: RunReport): string {
   }
 
   if (report.gc) {
-    parts.push(`## 5. Garbage collection under open-loop load`);
+    parts.push(`## 5. Garbage collection and event-loop gaps under open-loop load`);
     parts.push(
-      'Seed and the minimal undici proxy, each with `bench/servers/gc-observer.mjs` preloaded (a `PerformanceObserver` ' +
-        'on `gc` entries), take the same open-loop load as section 1, one after the other; every pause in the measured ' +
-        'phase is counted. A scavenge stops the event loop for every request in flight, so its length and frequency are ' +
-        'what a Node proxy adds to p99.',
+      'The simulator, the minimal undici proxy and Seed each run with `bench/servers/gc-observer.mjs` preloaded: a ' +
+        '`PerformanceObserver` on `gc` entries, and a 1 ms timer that records every event-loop gap over 2 ms with how much of ' +
+        'it the main thread spent on a CPU and how much runnable but waiting for one (`/proc/thread-self/schedstat`); the ' +
+        'rest is neither (the thread asleep, or the virtual CPU not running). Each target takes the same open-loop load as ' +
+        "section 1, one after the other. The client keeps every request's timing, so the slowest 1% can be lined up with " +
+        "the gaps. The observers' timers wake each process ~1 000 times a second, so these latencies are this section's " +
+        "own, not section 1's.",
     );
-    parts.push(
-      table(
-        ['target', 'mode', 'requests', 'p99 ms', 'scavenges / 1000 req', 'scavenge median ms', 'scavenge max ms', 'major + incremental', 'time paused %'],
-        report.gc.map((phase) => [
-          phase.target === 'seed' ? 'Seed' : 'minimal undici proxy',
-          phase.stream ? 'streaming' : 'non-streaming',
-          String(phase.requests),
-          format(phase.latencyP99Ms, 2),
-          format(phase.scavengesPerThousand, 1),
-          format(phase.scavengeMedianMs, 2),
-          format(phase.scavengeMaxMs, 2),
-          String(phase.majorCollections),
-          format(phase.pausedPercent, 1),
-        ]),
-      ),
-    );
+    if (report.gc.some((phase) => !('slowest' in phase))) {
+      parts.push('(This run predates the gap measurement; run `npm run bench -- --only gc` for this section.)');
+    } else {
+      parts.push(gcTable(report.gc));
+      parts.push(
+        'The slowest 1% of each phase: how many the client itself sent more than 1 ms late, and how many were in flight during ' +
+          'an event-loop gap of the proxy or of the simulator (a request can be all three).',
+      );
+      parts.push(
+        table(
+          ['target', 'mode', 'slowest 1%', 'sent late by the client', 'overlap a proxy gap', 'overlap a simulator gap', 'none of these'],
+          report.gc.map((phase) => [
+            gcTargetLabel(phase),
+            phase.stream ? 'streaming' : 'non-streaming',
+            String(phase.slowest.count),
+            String(phase.slowest.sentLate),
+            phase.proxy ? String(phase.slowest.overlapProxyGap) : '—',
+            String(phase.slowest.overlapSimulatorGap),
+            String(phase.slowest.unexplained),
+          ]),
+        ),
+      );
+    }
   }
   if (report.soak) {
     const { soak } = report;
@@ -377,4 +387,37 @@ export function renderReport(report: RunReport): string {
 
   if (report.analysis) parts.push(report.analysis.trim());
   return `${parts.join('\n\n')}\n`;
+}
+
+function gcTargetLabel(phase: GcPhase): string {
+  return phase.target === 'seed' ? 'Seed' : phase.target === 'undici' ? 'minimal undici proxy' : 'direct (simulator)';
+}
+
+/** One row per observed process of each phase: its GC pauses and its event-loop gaps, split by where the time went. */
+function gcTable(phases: readonly GcPhase[]): string {
+  const rows = phases.flatMap((phase) => {
+    const processes: Array<[string, ProcessObservation]> = [
+      ...(phase.proxy ? [[phase.target === 'seed' ? 'Seed' : 'undici proxy', phase.proxy] as [string, ProcessObservation]] : []),
+      ['simulator', phase.simulator],
+    ];
+    return processes.map(([name, observation], index) => [
+      index === 0 ? gcTargetLabel(phase) : '',
+      index === 0 ? (phase.stream ? 'streaming' : 'non-streaming') : '',
+      index === 0 ? format(phase.latencyP99Ms, 2) : '',
+      name,
+      format(observation.scavengesPerThousand, 1),
+      format(observation.scavengeMedianMs, 2),
+      String(observation.majorCollections),
+      format(observation.pausedPercent, 1),
+      `${observation.gaps} · ${format(observation.gapMs, 0)}`,
+      format(observation.gapOnCpuMs, 0),
+      format(observation.gapGcMs, 0),
+      format(observation.gapWaitingMs, 0),
+      format(observation.gapOtherMs, 0),
+    ]);
+  });
+  return table(
+    ['target', 'mode', 'p99 ms', 'process', 'scavenges / 1000 req', 'scavenge median ms', 'major + incremental', 'time paused %', 'gaps > 2 ms · total ms', 'on CPU ms', '(of which GC ms)', 'waiting for a CPU ms', 'neither ms'],
+    rows,
+  );
 }

@@ -1,25 +1,37 @@
 /**
- * Scenario 5 — garbage collection at a fixed open-loop rate. The tail latency a Node proxy adds
- * is mostly its GC pauses, so this counts them: Seed and the minimal undici proxy, each with
- * bench/servers/gc-observer.mjs preloaded, take the same open-loop load (non-streaming, then
- * streaming); the observer reports every pause during the measured phase.
+ * Scenario 5 — garbage collection and event-loop gaps at a fixed open-loop rate: where the tail
+ * latency at 500 req/s comes from.
+ *
+ * The simulator, the minimal undici proxy and Seed each run with bench/servers/gc-observer.mjs
+ * preloaded; each target (direct to the simulator first, then the two proxies) takes the same
+ * open-loop load as section 1 (non-streaming, then streaming). The observers report every GC
+ * pause and every event-loop gap over 2 ms in the measured phase, and for each gap how much of
+ * it the main thread spent on a CPU and how much runnable but waiting for one (the kernel's
+ * per-thread scheduler counters). The client keeps every request's timing, so the slowest 1% can
+ * be lined up with the gaps: sent late by the client itself, overlapping a gap of the proxy, or
+ * of the simulator.
+ *
+ * The observers' 1 ms timers cost each process ~1 000 wake-ups a second, so this scenario's
+ * latencies are not section 1's; it explains them, it does not replace them.
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startNodeServer, type ServerProcess } from '../lib/children.ts';
-import { openLoop } from '../lib/load.ts';
+import { openLoop, type OpenLoopSample } from '../lib/load.ts';
 import { median } from '../lib/stats.ts';
 import { startSeedServer } from '../lib/targets.ts';
 import { requestFor } from './overhead.ts';
 
 const OBSERVER = resolve(import.meta.dirname, '..', 'servers', 'gc-observer.mjs');
 
-export interface GcPhase {
-  target: 'seed' | 'undici';
-  stream: boolean;
-  requests: number;
-  latencyP99Ms: number;
+/** A request later than this at its send is counted as sent late by the client. */
+const LATE_SEND_MS = 1;
+
+export type GcTarget = 'direct' | 'undici' | 'seed';
+
+/** What one observed process did during a phase. */
+export interface ProcessObservation {
   /** Scavenges (young-generation collections) per 1 000 requests. */
   scavengesPerThousand: number;
   scavengeMedianMs: number;
@@ -28,82 +40,181 @@ export interface GcPhase {
   majorCollections: number;
   /** Share of the phase's wall time spent in GC pauses of any kind, in percent. */
   pausedPercent: number;
+  /** Event-loop gaps over 2 ms: how many, and their summed length. */
+  gaps: number;
+  gapMs: number;
+  /** Of the gaps' length: the main thread on a CPU, runnable but waiting for a CPU, neither. NaN without scheduler statistics. */
+  gapOnCpuMs: number;
+  gapWaitingMs: number;
+  gapOtherMs: number;
+  /** GC pause time that fell inside the gaps. */
+  gapGcMs: number;
 }
 
-interface ObservedPauses {
+/** The slowest 1% of a phase's requests, and what they overlapped. */
+export interface SlowestRequests {
+  count: number;
+  /** Sent more than 1 ms after their scheduled time: the client itself was not running. */
+  sentLate: number;
+  /** In flight during an event-loop gap of the proxy (none for direct). */
+  overlapProxyGap: number;
+  /** In flight during an event-loop gap of the simulator. */
+  overlapSimulatorGap: number;
+  /** None of the three. */
+  unexplained: number;
+}
+
+export interface GcPhase {
+  target: GcTarget;
+  stream: boolean;
+  requests: number;
+  latencyP99Ms: number;
+  /** The proxy's process (Seed or the undici proxy); undefined for direct. */
+  proxy: ProcessObservation | undefined;
+  simulator: ProcessObservation;
+  slowest: SlowestRequests;
+}
+
+export interface Observed {
+  timeOrigin: number;
   seconds: number;
-  pauses: Array<{ kind: string; ms: number }>;
+  pauses: Array<{ kind: string; at: number; ms: number }>;
+  gaps: Array<{ at: number; ms: number; onCpuMs: number | null; waitingMs: number | null }>;
 }
 
-async function observe(input: { server: ServerProcess; file: string; run: () => Promise<{ requests: number; p99: number }> }) {
-  rmSync(input.file, { force: true });
-  process.kill(input.server.pid, 'SIGWINCH');
-  const { requests, p99 } = await input.run();
-  process.kill(input.server.pid, 'SIGWINCH');
-  for (let waited = 0; !existsSync(input.file); waited += 50) {
-    if (waited > 5_000) throw new Error(`${input.server.name}: the GC observer wrote nothing to ${input.file}`);
+/** A gap as a wall-clock interval. */
+interface Interval {
+  from: number;
+  to: number;
+}
+
+async function readObserved(file: string, name: string): Promise<Observed> {
+  for (let waited = 0; !existsSync(file); waited += 50) {
+    if (waited > 5_000) throw new Error(`${name}: the GC observer wrote nothing to ${file}`);
     await sleep(50);
   }
-  return { requests, p99, observed: JSON.parse(readFileSync(input.file, 'utf8')) as ObservedPauses };
+  return JSON.parse(readFileSync(file, 'utf8')) as Observed;
+}
+
+export function summarizeObserved(observed: Observed, requests: number): ProcessObservation {
+  const scavenges = observed.pauses.filter((pause) => pause.kind === 'minor').map((pause) => pause.ms);
+  const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
+  const withCounters = observed.gaps.every((gap) => gap.onCpuMs !== null && gap.waitingMs !== null);
+  const gapMs = sum(observed.gaps.map((gap) => gap.ms));
+  const onCpu = withCounters ? sum(observed.gaps.map((gap) => gap.onCpuMs ?? 0)) : Number.NaN;
+  const waiting = withCounters ? sum(observed.gaps.map((gap) => gap.waitingMs ?? 0)) : Number.NaN;
+  // A pause counts for the part of it inside a gap.
+  const gapGcMs = sum(
+    observed.pauses.map((pause) =>
+      sum(observed.gaps.map((gap) => Math.max(0, Math.min(pause.at + pause.ms, gap.at + gap.ms) - Math.max(pause.at, gap.at)))),
+    ),
+  );
+  return {
+    scavengesPerThousand: requests > 0 ? (1_000 * scavenges.length) / requests : Number.NaN,
+    scavengeMedianMs: median(scavenges),
+    scavengeMaxMs: scavenges.length ? Math.max(...scavenges) : Number.NaN,
+    majorCollections: observed.pauses.filter((pause) => pause.kind === 'major' || pause.kind === 'incremental').length,
+    pausedPercent: (100 * sum(observed.pauses.map((pause) => pause.ms))) / 1_000 / observed.seconds,
+    gaps: observed.gaps.length,
+    gapMs,
+    gapOnCpuMs: onCpu,
+    gapWaitingMs: waiting,
+    // Counters and the timer are read a few µs apart: never report a negative remainder.
+    gapOtherMs: withCounters ? Math.max(0, gapMs - onCpu - waiting) : Number.NaN,
+    gapGcMs,
+  };
+}
+
+function intervalsOf(observed: Observed): Interval[] {
+  return observed.gaps.map((gap) => ({ from: observed.timeOrigin + gap.at, to: observed.timeOrigin + gap.at + gap.ms }));
+}
+
+/** Lines the slowest 1% of `samples` up with the processes' gaps and the client's own lateness. */
+export function attributeSlowest(input: { samples: readonly OpenLoopSample[]; proxyGaps: readonly Interval[]; simulatorGaps: readonly Interval[] }): SlowestRequests {
+  // Exactly the slowest 1% (at least one), whatever the ties.
+  const slowest = [...input.samples].sort((left, right) => right.latencyMs - left.latencyMs).slice(0, Math.max(1, Math.ceil(input.samples.length / 100)));
+  const overlaps = (sample: OpenLoopSample, gaps: readonly Interval[]) =>
+    gaps.some((gap) => gap.from < sample.scheduledAt + sample.latencyMs && gap.to > sample.scheduledAt);
+  let sentLate = 0;
+  let overlapProxyGap = 0;
+  let overlapSimulatorGap = 0;
+  let unexplained = 0;
+  for (const sample of slowest) {
+    const late = sample.sendLagMs > LATE_SEND_MS;
+    const proxy = overlaps(sample, input.proxyGaps);
+    const simulator = overlaps(sample, input.simulatorGaps);
+    if (late) sentLate += 1;
+    if (proxy) overlapProxyGap += 1;
+    if (simulator) overlapSimulatorGap += 1;
+    if (!late && !proxy && !simulator) unexplained += 1;
+  }
+  return { count: slowest.length, sentLate, overlapProxyGap, overlapSimulatorGap, unexplained };
 }
 
 export async function runGc(input: { ratePerSecond: number; durationSeconds: number; workDirectory: string; log: (line: string) => void }): Promise<GcPhase[]> {
-  const simulator = await startNodeServer({ name: 'simulator', script: 'bench/servers/simulator.ts' });
-  const files = { seed: join(input.workDirectory, 'gc-seed.json'), undici: join(input.workDirectory, 'gc-undici.json') };
-  const servers: Array<{ id: 'seed' | 'undici'; server: ServerProcess; headers: Record<string, string> }> = [];
+  const files = {
+    simulator: join(input.workDirectory, 'gc-simulator.json'),
+    seed: join(input.workDirectory, 'gc-seed.json'),
+    undici: join(input.workDirectory, 'gc-undici.json'),
+  };
+  const observed = (file: string) => ({ nodeArguments: ['--import', OBSERVER], env: { SEED_BENCH_GC_OUT: file } });
+  const simulator = await startNodeServer({ name: 'simulator (gc observed)', script: 'bench/servers/simulator.ts', ...observed(files.simulator) });
+  const targets: Array<{ id: GcTarget; origin: string; server: ServerProcess | undefined; headers: Record<string, string>; file?: string }> = [];
+  const json = { 'content-type': 'application/json' };
   try {
-    const seed = await startSeedServer({
-      simulatorUrl: simulator.url,
-      workDirectory: input.workDirectory,
-      nodeArguments: ['--import', OBSERVER],
-      env: { SEED_BENCH_GC_OUT: files.seed },
-      name: 'seed (gc observed)',
-    });
-    servers.push({ id: 'seed', server: seed, headers: seed.headers });
+    targets.push({ id: 'direct', origin: simulator.url, server: undefined, headers: json });
     const undici = await startNodeServer({
       name: 'undici proxy (gc observed)',
       script: 'bench/servers/undici-proxy.ts',
-      nodeArguments: ['--import', OBSERVER],
-      env: { UPSTREAM: simulator.url, SEED_BENCH_GC_OUT: files.undici },
+      nodeArguments: observed(files.undici).nodeArguments,
+      env: { UPSTREAM: simulator.url, ...observed(files.undici).env },
     });
-    servers.push({ id: 'undici', server: undici, headers: { 'content-type': 'application/json' } });
+    targets.push({ id: 'undici', origin: undici.url, server: undici, headers: json, file: files.undici });
+    const seed = await startSeedServer({ simulatorUrl: simulator.url, workDirectory: input.workDirectory, name: 'seed (gc observed)', ...observed(files.seed) });
+    targets.push({ id: 'seed', origin: seed.url, server: seed, headers: seed.headers, file: files.seed });
 
     const count = Math.round(input.ratePerSecond * input.durationSeconds);
     const phases: GcPhase[] = [];
     for (const stream of [false, true]) {
-      for (const { id, server, headers } of servers) {
-        const request = requestFor({ origin: server.url, headers }, stream);
+      for (const target of targets) {
+        const request = requestFor({ origin: target.origin, headers: target.headers }, stream);
         await openLoop({ request, ratePerSecond: input.ratePerSecond, count: Math.min(count, 1_000) });
-        const { requests, p99, observed } = await observe({
-          server,
-          file: files[id],
-          run: async () => {
-            const result = await openLoop({ request, ratePerSecond: input.ratePerSecond, count });
-            return { requests: result.completed, p99: result.latencyP99Ms };
-          },
-        });
-        const scavenges = observed.pauses.filter((pause) => pause.kind === 'minor').map((pause) => pause.ms);
+        const watched = [
+          { name: simulator.name, pid: simulator.pid, file: files.simulator },
+          ...(target.server && target.file ? [{ name: target.server.name, pid: target.server.pid, file: target.file }] : []),
+        ];
+        for (const each of watched) rmSync(each.file, { force: true });
+        for (const each of watched) process.kill(each.pid, 'SIGWINCH');
+        const result = await openLoop({ request, ratePerSecond: input.ratePerSecond, count, keepSamples: true });
+        for (const each of watched) process.kill(each.pid, 'SIGWINCH');
+        const simulatorObserved = await readObserved(files.simulator, simulator.name);
+        const proxyObserved = watched[1] ? await readObserved(watched[1].file, watched[1].name) : undefined;
         const phase: GcPhase = {
-          target: id,
+          target: target.id,
           stream,
-          requests,
-          latencyP99Ms: p99,
-          scavengesPerThousand: requests > 0 ? (1_000 * scavenges.length) / requests : Number.NaN,
-          scavengeMedianMs: median(scavenges),
-          scavengeMaxMs: scavenges.length ? Math.max(...scavenges) : Number.NaN,
-          majorCollections: observed.pauses.filter((pause) => pause.kind === 'major' || pause.kind === 'incremental').length,
-          pausedPercent: (100 * observed.pauses.reduce((sum, pause) => sum + pause.ms, 0)) / 1_000 / observed.seconds,
+          requests: result.completed,
+          latencyP99Ms: result.latencyP99Ms,
+          proxy: proxyObserved ? summarizeObserved(proxyObserved, result.completed) : undefined,
+          simulator: summarizeObserved(simulatorObserved, result.completed),
+          slowest: attributeSlowest({
+            samples: result.samples ?? [],
+            proxyGaps: proxyObserved ? intervalsOf(proxyObserved) : [],
+            simulatorGaps: intervalsOf(simulatorObserved),
+          }),
         };
         phases.push(phase);
+        const observedProcess = phase.proxy ?? phase.simulator;
         input.log(
-          `gc ${id.padEnd(6)} ${stream ? 'stream    ' : 'non-stream'} ${phase.scavengesPerThousand.toFixed(1)} scavenges/1000 req, ` +
-            `median ${phase.scavengeMedianMs.toFixed(2)} ms, max ${phase.scavengeMaxMs.toFixed(2)} ms, paused ${phase.pausedPercent.toFixed(1)}%, p99 ${p99.toFixed(2)} ms`,
+          `gc ${target.id.padEnd(6)} ${stream ? 'stream    ' : 'non-stream'} p99 ${phase.latencyP99Ms.toFixed(2)} ms; ` +
+            `${observedProcess.scavengesPerThousand.toFixed(1)} scavenges/1000 req (median ${observedProcess.scavengeMedianMs.toFixed(2)} ms), ` +
+            `gaps ${observedProcess.gaps} (${observedProcess.gapMs.toFixed(0)} ms: on CPU ${observedProcess.gapOnCpuMs.toFixed(0)}, waiting ${observedProcess.gapWaitingMs.toFixed(0)}); ` +
+            `slowest ${phase.slowest.count}: sent late ${phase.slowest.sentLate}, proxy gap ${phase.slowest.overlapProxyGap}, simulator gap ${phase.slowest.overlapSimulatorGap}, none ${phase.slowest.unexplained}`,
         );
       }
     }
     return phases;
   } finally {
-    for (const { server } of servers) await server.stop();
+    for (const { server } of targets) await server?.stop();
     await simulator.stop();
   }
 }
