@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { registerServeCommands } from './serve.ts';
 import { registerDatasetCommands } from './datasets.ts';
 import { registerTenantCommands } from './keys.ts';
+import { registerJobCommands } from './jobs.ts';
 
 function portNumber(value: string): number {
   const port = Number(value);
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerServeCommands(program, { portNumber });
   registerDatasetCommands(program);
   registerTenantCommands(program);
+  registerJobCommands(program);
   return program;
 }
 
