@@ -6,7 +6,7 @@
  *   npm run bench -- --only overhead --duration 10  # one scenario, longer phases
  *   npm run bench -- --only ab --baseline HEAD~1 --no-write  # this build against another (paired ratios)
  *
- * Flags: --only overhead,profile,gc,soak,limits,ledger,ab (ab only when named)  --baseline GIT_REF (for ab)  --targets direct,nginx,undici,seed,portkey
+ * Flags: --only overhead,profile,gc,soak,limits,ledger,jobs,ab (ab only when named)  --baseline GIT_REF (for ab)  --targets direct,nginx,undici,seed,portkey
  *        --duration SECONDS (per phase, default 5)  --rounds N (default 3)  --concurrency N (50)
  *        --rate REQ_PER_S (500)  --pairs N (alternating 1 s slice pairs per paired ratio, 10)  --soak-requests N (50000; the issue asks for 1M)  --output FILE (docs/benchmarks.md)
  *        --no-write (print only)  --render FILE (no run: re-render a saved run with the current analysis.md)
@@ -28,11 +28,12 @@ import { runOverhead } from './scenarios/overhead.ts';
 import { runProfile } from './scenarios/profile.ts';
 import { runSoak } from './scenarios/soak.ts';
 import { runLedger } from './scenarios/ledger.ts';
+import { runJobs } from './scenarios/jobs.ts';
 import { runLimits } from './scenarios/limits.ts';
 import { runGc } from './scenarios/gc.ts';
 import { runAb } from './scenarios/ab.ts';
 
-const SCENARIOS = ['overhead', 'profile', 'gc', 'soak', 'limits', 'ledger', 'ab'] as const;
+const SCENARIOS = ['overhead', 'profile', 'gc', 'soak', 'limits', 'ledger', 'jobs', 'ab'] as const;
 /** What runs without --only: everything but the A/B comparison, which needs a baseline ref. */
 const DEFAULT_SCENARIOS = SCENARIOS.filter((scenario) => scenario !== 'ab');
 type Scenario = (typeof SCENARIOS)[number];
@@ -148,6 +149,10 @@ try {
         ? 'the ledger writer is wired in src/main.ts, but this scenario (sustained records/s into SQLite and PostgreSQL while serving, records lost across a store outage) is not written yet.'
         : 'the ledger writer (src/ledger/writer.ts) is not wired in src/main.ts at the time of this run. Once wired: sustained records/s into SQLite and PostgreSQL (127.0.0.1:5432/test) while serving, and records lost across a store outage (must be 0).',
     });
+  }
+  if (only.includes('jobs')) {
+    // Fixed length: the quota's windows, not the machine, set the pace here.
+    report.jobs = await runJobs({ durationSeconds: 20, concurrency: 16, workDirectory, log });
   }
   if (only.includes('ab')) {
     report.ab = await runAb({ baseline: values.baseline!, pairs: pairs || 10, concurrency, workDirectory, log });

@@ -271,6 +271,26 @@ describe('retries, against a scripted gateway', () => {
     assert.deepEqual([spent.succeeded, spent.failed, spent.notAttempted, spent.requests, spent.stoppedBy?.code], [2, 1, 7, 3, 'budget_exceeded']);
   });
 
+  test('aborting the job stops dispatching; calls in flight are abandoned and their prompts reported as not attempted', async () => {
+    count = 0;
+    script = (_request, response, n) => setTimeout(() => ok(response, `req_${n}`), 30);
+    const abort = new AbortController();
+    const summary = await runGenerateJob({
+      gateway: url,
+      route: 'r',
+      purpose: 'train',
+      items: prompts(100),
+      jobId: 'j-abort',
+      concurrency: 12,
+      signal: abort.signal,
+      onResult: () => abort.abort(),
+    });
+    assert.ok(summary.succeeded >= 1 && summary.succeeded < 100);
+    assert.equal(summary.failed, 0);
+    assert.equal(summary.succeeded + summary.notAttempted, 100);
+    assert.ok(summary.requests < 30, `${summary.requests} requests after the abort`);
+  });
+
   test('bad options are refused before any call', async () => {
     count = 0;
     const base = { gateway: url, route: 'r', purpose: 'train' as const, items: prompts(1), jobId: 'ok' };

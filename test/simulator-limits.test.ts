@@ -66,6 +66,7 @@ test('RPM: the window admits rpm × window / 60 s requests, then answers OpenAI 
 
 test('TPM: prompt estimate + max_tokens is reserved; a refused request consumes nothing', async () => {
   await freshWindow();
+  const admittedBefore = simulator.stats().admittedTokens;
   // 6 prompt tokens + 40 max_tokens = 46 tokens per request; the window holds 100.
   const first = await chat('tpm-model', { max_tokens: 40 });
   assert.equal(first.status, 200);
@@ -83,6 +84,8 @@ test('TPM: prompt estimate + max_tokens is reserved; a refused request consumes 
   assert.equal(small.status, 200, 'the refused request left its tokens in the window');
   assert.equal(small.headers['x-ratelimit-remaining-tokens'], '0');
   assert.ok((parseDurationMs(String(small.headers['x-ratelimit-reset-tokens'])) ?? Infinity) <= windowMs);
+  // The stats count what the admitted requests were charged (46 + 46 + 8), not the refused one.
+  assert.equal(simulator.stats().admittedTokens - admittedBefore, 100);
 });
 
 test('streams carry the rate-limit headers too', async () => {

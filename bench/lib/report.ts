@@ -8,6 +8,7 @@ import type { GcPhase, ProcessObservation } from '../scenarios/gc.ts';
 import type { LedgerBackendResult } from '../scenarios/ledger.ts';
 import type { LimitRun } from '../scenarios/limits.ts';
 import type { AbResult } from '../scenarios/ab.ts';
+import type { JobsResult } from '../scenarios/jobs.ts';
 
 export interface RunReport {
   command: string;
@@ -20,6 +21,7 @@ export interface RunReport {
   ledger?: LedgerBackendResult[];
   limits?: LimitRun[];
   ab?: AbResult;
+  jobs?: JobsResult;
   /** Scenario name → why it did not run. */
   pending: Array<{ scenario: string; reason: string }>;
   /** Hand-written analysis kept in bench/analysis.md. */
@@ -337,6 +339,32 @@ export function renderReport(report: RunReport): string {
         ),
       );
     }
+  }
+  if (report.jobs) {
+    const { jobs } = report;
+    parts.push('## 6. Teacher jobs against a TPM ceiling');
+    parts.push(
+      `The simulator enforces a TPM ceiling of ${jobs.tpm} the way Azure does: ${jobs.tokenWindowMs / 1000} s fixed windows of ` +
+        `${Math.floor((jobs.tpm * jobs.tokenWindowMs) / 60_000)} tokens, each request charged its prompt estimate + \`max_tokens\` (${jobs.maxTokens}), ` +
+        `and answers after ${jobs.latencyMs} ms. Each client runs ${jobs.durationSeconds} s with ${jobs.concurrency} calls in flight, ` +
+        'one after the other, each from a fresh window. Share of the ceiling = tokens the upstream admitted (its own count) ÷ ' +
+        `what the ceiling allows in ${jobs.durationSeconds} s (the first window is whole, so a run can pass 100% by up to one window's share). ` +
+        'The Seed job is `seed jobs generate`\'s runner through a Seed gateway whose deployment carries the same TPM, at batch priority.',
+    );
+    parts.push(
+      table(
+        ['client', 'prompts answered', 'given up', 'share of the TPM ceiling', 'upstream 429s / requests', 'upstream 429 rate', '429s the client saw'],
+        jobs.clients.map((client) => [
+          client.label,
+          String(client.completed),
+          String(client.failed),
+          `${(100 * client.shareOfCeiling).toFixed(1)}%`,
+          `${client.upstreamRateLimited} / ${client.upstreamRequests}`,
+          `${((100 * client.upstreamRateLimited) / Math.max(1, client.upstreamRequests)).toFixed(1)}%`,
+          String(client.clientRateLimited),
+        ]),
+      ),
+    );
   }
   if (report.soak) {
     const { soak } = report;

@@ -18,6 +18,7 @@
  *   no other item could escape (an invalid key, a purpose or route not allowed, an unknown route,
  *   a spent budget) stops the job instead of failing every item one by one.
  */
+import { setMaxListeners } from 'node:events';
 import { Pool } from 'undici';
 import { SeedError } from '../errors.ts';
 import type { Purpose } from '../terms/index.ts';
@@ -198,6 +199,14 @@ export async function runGenerateJob(options: GenerateJobOptions): Promise<JobSu
     ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
   };
   const pool = new Pool(url.origin, { connections: concurrency });
+  // One signal of the job's own, followed by every request and wait in flight: as many listeners
+  // as calls in flight, which is not the leak Node warns about past 10.
+  const stop = new AbortController();
+  setMaxListeners(0, stop.signal);
+  const onAbort = () => stop.abort(options.signal?.reason);
+  if (options.signal?.aborted) onAbort();
+  else options.signal?.addEventListener('abort', onAbort, { once: true });
+  const signal = stop.signal;
   const started = performance.now();
   let requests = 0;
   let rateLimited = 0;
@@ -207,7 +216,7 @@ export async function runGenerateJob(options: GenerateJobOptions): Promise<JobSu
   let completionTokens = 0;
   let stoppedBy: JobCallError | null = null;
   let next = 0;
-  const stopped = () => stoppedBy !== null || options.signal?.aborted === true;
+  const stopped = () => stoppedBy !== null || signal.aborted;
 
   async function send(item: PromptItem, index: number): Promise<{ done: ItemResult } | { retryInMs: number; error: JobCallError }> {
     const body = JSON.stringify({
@@ -225,7 +234,7 @@ export async function runGenerateJob(options: GenerateJobOptions): Promise<JobSu
         method: 'POST',
         headers: { ...headers, 'x-client-request-id': `${options.jobId}:${index}` },
         body,
-        ...(options.signal ? { signal: options.signal } : {}),
+        signal,
       });
     } catch (error) {
       return { retryInMs: Number.NaN, error: { status: 0, code: null, message: `the gateway could not be reached: ${(error as Error).message}` } };
@@ -272,7 +281,7 @@ export async function runGenerateJob(options: GenerateJobOptions): Promise<JobSu
       if ('done' in outcome) return { ...outcome.done, attempts: attempt };
       if (attempt >= maxAttempts) return { id: item.id, ok: false, error: outcome.error, attempts: attempt };
       if (stopped()) return null;
-      await sleep(Number.isNaN(outcome.retryInMs) ? backoffMs(attempt) : outcome.retryInMs, options.signal);
+      await sleep(Number.isNaN(outcome.retryInMs) ? backoffMs(attempt) : outcome.retryInMs, signal);
       if (stopped()) return null;
     }
   }
@@ -297,6 +306,7 @@ export async function runGenerateJob(options: GenerateJobOptions): Promise<JobSu
   try {
     await Promise.all(Array.from({ length: Math.min(concurrency, options.items.length) }, worker));
   } finally {
+    options.signal?.removeEventListener('abort', onAbort);
     await pool.close().catch(() => undefined);
   }
   const elapsedMs = performance.now() - started;

@@ -131,6 +131,7 @@ export async function admitModelCall(input: {
       });
       return undefined;
     }
+    if (options.limits.tpm !== undefined) context.stats.admitted(tokens);
   }
   if (!(await exchange.sleep(overrides.latencyMs ?? options.latencyMs))) return undefined;
   const tokensPerSecond =

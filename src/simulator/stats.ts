@@ -21,6 +21,8 @@ export interface SimulatorStats {
   faults: Record<string, number>;
   /** Requests refused by the configured RPM/TPM limits. */
   rateLimited: number;
+  /** Tokens charged against configured TPM limits by admitted requests (prompt estimate + max_tokens, as Azure counts them). */
+  admittedTokens: number;
   /** Responses the client abandoned before they ended. */
   clientAborts: number;
 }
@@ -33,6 +35,7 @@ export class StatsRecorder {
   private requests = 0;
   private inFlight = 0;
   private rateLimited = 0;
+  private admittedTokens = 0;
   private clientAborts = 0;
   private readonly byPath = new Map<string, number>();
   private readonly byModel = new Map<string, number>();
@@ -68,6 +71,11 @@ export class StatsRecorder {
     this.rateLimited += 1;
   }
 
+  /** A request the limits admitted, charged `tokens`. */
+  admitted(tokens: number): void {
+    this.admittedTokens += tokens;
+  }
+
   snapshot(input: { openConnections: number }): SimulatorStats {
     return {
       requests: this.requests,
@@ -78,6 +86,7 @@ export class StatsRecorder {
       byStatus: Object.fromEntries(this.byStatus),
       faults: Object.fromEntries(this.faults),
       rateLimited: this.rateLimited,
+      admittedTokens: this.admittedTokens,
       clientAborts: this.clientAborts,
     };
   }
@@ -86,6 +95,7 @@ export class StatsRecorder {
   reset(): void {
     this.requests = 0;
     this.rateLimited = 0;
+    this.admittedTokens = 0;
     this.clientAborts = 0;
     this.byPath.clear();
     this.byModel.clear();
