@@ -261,3 +261,77 @@ test('backoff is exponential with full jitter and capped', () => {
   assert.equal(jitteredBackoff(policy, 10, () => 0.999999), 999);
   assert.equal(jitteredBackoff(policy, 10, () => 0), 0);
 });
+
+test('the reported quota is carried forward: what was sent since comes off it, the refill goes back on', () => {
+  const { health, advance } = setup();
+  const tokens = (count: number) => () => count;
+  // 1 000 tokens left of 2 000, whole again in 1 000 ms: a refill of 1 token per ms.
+  health.recordSuccess({ deployment: 'a', quota: { limitTokens: 2_000, remainingTokens: 1_000, resetTokensMs: 1_000 } });
+  assert.equal(health.waitMs('a', tokens(900)), 0);
+  health.dispatched('a', tokens(900));
+  // 100 left: a call of 300 waits for 200 more.
+  assert.equal(health.waitMs('a', tokens(300)), 200);
+  advance(150);
+  assert.equal(health.waitMs('a', tokens(300)), 50);
+  advance(50);
+  assert.equal(health.waitMs('a', tokens(300)), 0);
+  // Without the call's tokens only the request quota (none reported here) can hold it.
+  health.dispatched('a', tokens(300));
+  assert.equal(health.waitMs('a'), 0);
+  // A call larger than the whole quota never fits: the upstream is left to refuse it.
+  assert.equal(health.waitMs('a', tokens(5_000)), 0);
+  // A new report replaces the estimate.
+  health.recordSuccess({ deployment: 'a', quota: { limitTokens: 2_000, remainingTokens: 2_000, resetTokensMs: 0 } });
+  assert.equal(health.waitMs('a', tokens(2_000)), 0);
+});
+
+test('requests: one per call; no reset time reported (Azure) means no wait on the report', () => {
+  const { health } = setup();
+  health.recordSuccess({ deployment: 'a', quota: { limitRequests: 10, remainingRequests: 1, resetRequestsMs: 900 } });
+  health.dispatched('a');
+  // 0 left, 9 came back over 900 ms: one request in 100 ms.
+  assert.equal(health.waitMs('a'), 100);
+  health.recordSuccess({ deployment: 'b', quota: { limitRequests: 10, remainingRequests: 0, limitTokens: 100, remainingTokens: 0 } });
+  assert.equal(health.waitMs('b', () => 50), 0);
+});
+
+test('with one deployment, a call waits until the quota carried forward has room for it: the refill paces the calls', async () => {
+  const { router, health, now, slept } = setup();
+  // Deployment c (route backup) alone: 2 calls of 100 tokens fit now, and 100 tokens come back every 100 ms.
+  health.recordSuccess({ deployment: 'c', quota: { limitTokens: 1_000, remainingTokens: 200, resetTokensMs: 800 } });
+  const sentAt: number[] = [];
+  const call = () =>
+    router.route({
+      routeName: 'backup',
+      signal,
+      deadlineAt: now() + 2_000,
+      maxWaitMs: Number.POSITIVE_INFINITY,
+      tokens: () => 100,
+      run: async () => {
+        sentAt.push(now());
+        return { value: 'ok' };
+      },
+    });
+  const results = [];
+  for (let index = 0; index < 5; index += 1) results.push(await call());
+  assert.ok(results.every((result) => result.ok));
+  // Two at once, then one per 100 ms of refill.
+  assert.deepEqual(sentAt.map((at) => at - sentAt[0]!), [0, 0, 100, 200, 300]);
+  assert.ok(slept.every((milliseconds) => milliseconds > 0));
+});
+
+test('an interactive call the quota cannot take within maxRetryAfterMs is answered 429 by the gateway, not sent', async () => {
+  const { router, health, now } = setup();
+  health.recordSuccess({ deployment: 'c', quota: { limitTokens: 1_000, remainingTokens: 0, resetTokensMs: 60_000 } });
+  const result = await router.route({
+    routeName: 'backup',
+    signal,
+    deadlineAt: now() + 2_000,
+    maxWaitMs: 10,
+    tokens: () => 500,
+    run: async () => assert.fail('must not be sent'),
+  });
+  assert.ok(!result.ok);
+  assert.equal(result.error.code, 'upstream_rate_limited');
+  assert.equal(result.error.retryAfterMs, 30_000);
+});

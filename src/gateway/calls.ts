@@ -243,6 +243,7 @@ export function createCallService(dependencies: CallServiceDependencies) {
       // Batch work waits out upstream retry-after as long as its deadline allows. (A value, not a
       // conditional spread: keys after a spread in a literal take Node 20's slow path.)
       maxWaitMs: input.priority === 'batch' ? Number.POSITIVE_INFINITY : undefined,
+      tokens: ticket.estimatedTokens === undefined ? undefined : () => ticket.estimatedTokens?.() ?? 0,
       exclude: (deployment: Deployment, route: Route) =>
         dependencies.exclude({ deployment, route, purpose: input.purpose, caller: input.caller }),
       run: async (attempt) => {

@@ -65,6 +65,8 @@ export interface AdmissionTicket {
   release(): void;
   /** Response headers describing the caller's remaining capacity (`x-ratelimit-*`). */
   headers?(): Record<string, string>;
+  /** What the call charges an upstream's token quota (prompt estimate + max_tokens), for routing before the upstream's 429. */
+  estimatedTokens?(): number;
 }
 
 export interface Admission {

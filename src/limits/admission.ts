@@ -134,6 +134,8 @@ class LimitTicket implements AdmissionTicket {
   readonly #tokensStatus: BucketStatus | undefined;
   #attemptsSent = 0;
   #finished = false;
+  /** The estimate's tokens when only routing asked for them (no limit charged the estimate). */
+  #routingTokens: number | undefined;
 
   constructor({
     context,
@@ -162,6 +164,13 @@ class LimitTicket implements AdmissionTicket {
     this.#requestsStatus = tightestStatus(admitted.statuses, 'requests', callerCount);
     this.#tokensStatus = tightestStatus(admitted.statuses, 'tokens', callerCount);
     this.#admission = withoutStatuses(admitted);
+  }
+
+  /** Prompt estimate + completion cap, as upstream token quotas charge a call; computed once, when first asked. */
+  estimatedTokens(): number {
+    if (this.#estimate !== null) return this.#estimate.tokens;
+    this.#routingTokens ??= estimateOf({ request: this.#request, price: this.#context.price }).tokens;
+    return this.#routingTokens;
   }
 
   async reserveDeployment(deployment: Deployment): Promise<void> {

@@ -3,6 +3,17 @@
  * breaker with cooldown), when an upstream asked us to wait (`retry-after`), and the quota it
  * last reported (`x-ratelimit-remaining-*`). In memory, per process: this is advice for
  * choosing, not a limit (limits are enforced by the limiter), so replicas need not agree.
+ *
+ * The reported quota is also carried forward between reports, so the router can hold a call
+ * the upstream would refuse (route before the 429) even when the deployment is the only one:
+ * what is left is the last report, minus what this process has sent since (`dispatched`), plus
+ * what the upstream gives back meanwhile. Upstreams refill in two ways — OpenAI and Anthropic
+ * continuously (their reset is when the quota is whole again), Azure-style fixed windows at
+ * once when the window turns — and a report does not say which; the refill is taken as
+ * continuous at the rate the report implies ((limit − remaining) ÷ reset). That waits no longer
+ * than either upstream needs; on a fixed window it can send a call a little early, which the
+ * upstream's 429 and `retry-after` then correct. An upstream that reports no reset time
+ * (Azure) is never waited for on its report, only on its 429s.
  */
 import type { RateLimitSnapshot } from '../providers/types.ts';
 
@@ -22,6 +33,19 @@ interface DeploymentState {
   circuitOpen: boolean;
   quota: RateLimitSnapshot | undefined;
   quotaObservedAt: number;
+  /** The request and token quotas carried forward from the last report; undefined when not reported. */
+  requests: QuotaEstimate | undefined;
+  tokens: QuotaEstimate | undefined;
+}
+
+/** One quota (requests or tokens) as last reported, carried forward. */
+interface QuotaEstimate {
+  /** What is left at `at`: the report, minus what was sent since, plus the refill; may be below 0. */
+  left: number;
+  limit: number;
+  /** Refill per millisecond; undefined when the upstream gave no reset time. */
+  refillPerMs: number | undefined;
+  at: number;
 }
 
 export interface DeploymentHealthView {
@@ -51,17 +75,37 @@ export class HealthTracker {
         circuitOpen: false,
         quota: undefined,
         quotaObservedAt: 0,
+        requests: undefined,
+        tokens: undefined,
       };
       this.#states.set(deployment, state);
     }
     return state;
   }
 
-  /** Milliseconds until the deployment may be tried again; 0 when it may be tried now. */
-  waitMs(deployment: string): number {
+  /**
+   * Milliseconds until the deployment may be tried again; 0 when it may be tried now. With
+   * `tokens` (what the call will charge the upstream's token quota: prompt estimate +
+   * max_tokens, asked for only when that quota is known), also until the upstream's reported
+   * quota, carried forward, has room for the call.
+   */
+  waitMs(deployment: string, tokens?: () => number): number {
     const state = this.#states.get(deployment);
     if (!state) return 0;
-    return Math.max(0, state.unavailableUntil - this.#now());
+    const now = this.#now();
+    let wait = Math.max(0, state.unavailableUntil - now);
+    if (state.requests !== undefined) wait = Math.max(wait, quotaWaitMs(state.requests, 1, now));
+    if (state.tokens !== undefined && tokens !== undefined) wait = Math.max(wait, quotaWaitMs(state.tokens, tokens(), now));
+    return wait;
+  }
+
+  /** An attempt is about to be sent: what it charges comes off the quota carried forward. */
+  dispatched(deployment: string, tokens?: () => number): void {
+    const state = this.#states.get(deployment);
+    if (!state) return;
+    const now = this.#now();
+    if (state.requests !== undefined) charge(state.requests, 1, now);
+    if (state.tokens !== undefined && tokens !== undefined) charge(state.tokens, tokens(), now);
   }
 
   /**
@@ -127,13 +171,16 @@ export class HealthTracker {
 
   #observeQuota(state: DeploymentState, quota: RateLimitSnapshot | undefined): void {
     if (!quota || Object.keys(quota).length === 0) return;
+    const now = this.#now();
     state.quota = quota;
-    state.quotaObservedAt = this.#now();
+    state.quotaObservedAt = now;
+    state.requests = reported({ previous: state.requests, limit: quota.limitRequests, remaining: quota.remainingRequests, resetMs: quota.resetRequestsMs, now });
+    state.tokens = reported({ previous: state.tokens, limit: quota.limitTokens, remaining: quota.remainingTokens, resetMs: quota.resetTokensMs, now });
   }
 
-  view(deployment: string): DeploymentHealthView {
+  view(deployment: string, tokens?: () => number): DeploymentHealthView {
     const state = this.#states.get(deployment);
-    const wait = this.waitMs(deployment);
+    const wait = this.waitMs(deployment, tokens);
     return {
       deployment,
       state: wait === 0 ? 'healthy' : state?.circuitOpen ? 'cooldown' : 'waiting',
@@ -141,4 +188,37 @@ export class HealthTracker {
       availableInMs: wait,
     };
   }
+}
+
+/** A quota as reported now; without a remaining count or limit there is nothing to carry forward. */
+function reported(input: {
+  previous: QuotaEstimate | undefined;
+  limit: number | undefined;
+  remaining: number | undefined;
+  resetMs: number | undefined;
+  now: number;
+}): QuotaEstimate | undefined {
+  const { limit, remaining, resetMs, now } = input;
+  if (limit === undefined || remaining === undefined || !(limit > 0)) return undefined;
+  // A full quota reports no refill rate; the last one known still holds.
+  const refillPerMs = resetMs !== undefined && resetMs > 0 && remaining < limit ? (limit - remaining) / resetMs : input.previous?.refillPerMs;
+  return { left: remaining, limit, refillPerMs, at: now };
+}
+
+/** What is left now: the estimate refilled since it was last brought forward, up to the limit. */
+function leftNow(quota: QuotaEstimate, now: number): number {
+  if (quota.refillPerMs === undefined || now <= quota.at) return quota.left;
+  return Math.min(quota.limit, quota.left + quota.refillPerMs * (now - quota.at));
+}
+
+function charge(quota: QuotaEstimate, amount: number, now: number): void {
+  quota.left = leftNow(quota, now) - amount;
+  quota.at = now;
+}
+
+function quotaWaitMs(quota: QuotaEstimate, amount: number, now: number): number {
+  // A call larger than the whole quota never fits: the upstream is left to say so.
+  if (quota.refillPerMs === undefined || amount > quota.limit) return 0;
+  const left = leftNow(quota, now);
+  return left >= amount ? 0 : Math.ceil((amount - left) / quota.refillPerMs);
 }

@@ -59,6 +59,12 @@ export interface RouteCallInput<T> {
   run: (attempt: Attempt) => Promise<AttemptOutcome<T>>;
   /** Longest wait for a deployment to become available again; default: the route's `maxRetryAfterMs`. */
   maxWaitMs?: number;
+  /**
+   * What the call charges an upstream's token quota (prompt estimate + max_tokens), asked for
+   * only when a deployment's upstream has reported one: the router then holds the call until
+   * that quota has room, rather than send it to be refused.
+   */
+  tokens?: () => number;
 }
 
 /** Refusals for quota (the upstream's 429, or Seed's own reservation of the deployment's quota). */
@@ -111,11 +117,11 @@ export function createRouter(dependencies: RouterDependencies) {
    * A weighted choice among the route's untried candidates that can take traffic now, or
    * undefined. A route with one such candidate (the usual case) needs no list and no weights.
    */
-  function readyChoice(candidates: readonly Candidate[], route: Route, tried: ReadonlySet<string>): Candidate | undefined {
+  function readyChoice(candidates: readonly Candidate[], route: Route, tried: ReadonlySet<string>, tokens: (() => number) | undefined): Candidate | undefined {
     let only: Candidate | undefined;
     let ready: Candidate[] | undefined;
     for (const candidate of candidates) {
-      if (candidate.route !== route || tried.has(candidate.deployment.name) || health.waitMs(candidate.deployment.name) !== 0) continue;
+      if (candidate.route !== route || tried.has(candidate.deployment.name) || health.waitMs(candidate.deployment.name, tokens) !== 0) continue;
       if (only === undefined) only = candidate;
       else (ready ??= [only]).push(candidate);
     }
@@ -178,15 +184,15 @@ export function createRouter(dependencies: RouterDependencies) {
         // 1. an untried deployment that can take traffic now, in plan order (route, then fallbacks)
         let choice: Candidate | undefined;
         for (const route of plan) {
-          choice = readyChoice(candidates, route, tried);
+          choice = readyChoice(candidates, route, tried, input.tokens);
           if (choice) break;
         }
         // 2. otherwise the one that becomes available soonest, after a backoff
         if (!choice) {
           const soonest = [...candidates].sort(
-            (left, right) => health.waitMs(left.deployment.name) - health.waitMs(right.deployment.name),
+            (left, right) => health.waitMs(left.deployment.name, input.tokens) - health.waitMs(right.deployment.name, input.tokens),
           )[0] as (typeof candidates)[number];
-          const view = health.view(soonest.deployment.name);
+          const view = health.view(soonest.deployment.name, input.tokens);
           const backoff = attempts === 0 ? 0 : jitteredBackoff(retry, attempts, random);
           const wait = Math.max(backoff, view.availableInMs);
           const waitingOnBreaker = view.state === 'cooldown' && view.availableInMs > backoff;
@@ -197,12 +203,16 @@ export function createRouter(dependencies: RouterDependencies) {
           }
           if (wait > 0) await sleep(wait, signal);
           if (signal.aborted) break;
+          // Calls that waited for the same quota wake together: the ones the quota has room for
+          // go, and the rest wait again rather than all be sent to be refused.
+          if (health.waitMs(soonest.deployment.name, input.tokens) > 0) continue;
           choice = soonest;
         }
 
         attempts += 1;
         tried.add(choice.deployment.name);
         last = choice;
+        health.dispatched(choice.deployment.name, input.tokens);
         // When the deadline, not the deployment's own timeout, bounds this attempt, its timeout
         // is the deadline passing, whichever timer fires first.
         const boundByDeadline = remaining() <= (choice.deployment.timeoutMs ?? Infinity);
