@@ -83,14 +83,14 @@ function openTable(targets: TargetSummary[], phase: PhaseName): string {
 
 function pairedOf(report: RunReport, baseline: string, stream: boolean): PairedRatio | undefined {
   // Saved runs from before paired ratios existed have none.
-  return (report.overhead?.paired ?? []).find((each) => each.baseline === baseline && each.stream === stream);
+  return (report.overhead?.paired ?? []).find((each) => (each.subject ?? 'seed') === 'seed' && each.baseline === baseline && each.stream === stream);
 }
 
 function pairedTable(paired: readonly PairedRatio[]): string {
   return table(
-    ['Seed ÷', 'mode', 'median', 'quartiles', 'pairs', 'every pair'],
+    ['ratio', 'mode', 'median', 'quartiles', 'pairs', 'every pair'],
     paired.map((each) => [
-      each.baseline === 'undici' ? 'minimal undici proxy' : 'Portkey',
+      `${(each.subject ?? 'seed') === 'seed' ? 'Seed' : 'minimal undici proxy'} ÷ ${each.baseline === 'undici' ? 'minimal undici proxy' : 'Portkey'}`,
       each.stream ? 'streaming' : 'non-streaming',
       ratio(each.median),
       `${ratio(each.lowerQuartile)}–${ratio(each.upperQuartile)}`,
@@ -187,7 +187,8 @@ export function renderReport(report: RunReport): string {
           'alternating, each slice starting once every process of the benchmark is idle (up to 5 s: a slow target ' +
           'otherwise works off its last slice\'s requests in flight during the next one); each adjacent pair gives one ' +
           'ratio of requests per second. The machine drifts within seconds, so these ratios, not the ones between 5 s ' +
-          'phases above, are what the targets table judges.',
+          'phases above, are what the targets table judges. The last rows pair the minimal undici proxy with Portkey the ' +
+          'same way: how far above Portkey a Node proxy that does nothing but forward gets on this machine in this run.',
       );
       parts.push(pairedTable(paired));
     }

@@ -76,6 +76,8 @@ export interface PhaseSummary {
 
 /** Seed's closed-loop throughput over a baseline's, from alternating 1 s slices. */
 export interface PairedRatio {
+  /** The numerator: Seed, or the undici proxy for the bound any Node proxy has against Portkey (absent in older runs: Seed). */
+  subject?: TargetId;
   baseline: TargetId;
   stream: boolean;
   /** One ratio per pair of adjacent slices (Seed req/s ÷ baseline req/s). */
@@ -180,6 +182,7 @@ async function pairedRatio(input: {
     ratios.push(seedFirst ? first / second : second / first);
   }
   return {
+    subject: seed.id,
     baseline: baseline.id,
     stream,
     ratios,
@@ -272,6 +275,23 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
         paired.push(result);
         log(
           `paired seed/${baseline.id} ${stream ? 'stream' : 'non-stream'}: median ${result.median.toFixed(2)}× ` +
+            `(quartiles ${result.lowerQuartile.toFixed(2)}–${result.upperQuartile.toFixed(2)}, ${result.ratios.length} pairs of 1 s slices)`,
+        );
+      }
+    }
+
+    // The same measurement for the minimal undici proxy against Portkey: how far above Portkey a
+    // Node proxy that does nothing gets on this machine in this run, the bound for Seed's ratio.
+    const undici = targets.find((target) => target.id === 'undici');
+    const portkey = targets.find((target) => target.id === 'portkey');
+    if (undici && portkey && options.pairs > 0) {
+      for (const stream of [false, true]) {
+        const quietPids = [simulator.pid, ...targets.flatMap((each) => (each.server ? [each.server.pid] : []))];
+        await waitForQuiet(quietPids);
+        const result = await pairedRatio({ seed: undici, baseline: portkey, stream, options, quietPids });
+        paired.push(result);
+        log(
+          `paired undici/portkey ${stream ? 'stream' : 'non-stream'}: median ${result.median.toFixed(2)}× ` +
             `(quartiles ${result.lowerQuartile.toFixed(2)}–${result.upperQuartile.toFixed(2)}, ${result.ratios.length} pairs of 1 s slices)`,
         );
       }
