@@ -10,6 +10,9 @@ import { migrationProvider } from '../src/store/migrations.ts';
 import { openStore, type Store } from '../src/store/index.ts';
 import { loadTermsRegistry, type TermsRegistry } from '../src/terms/index.ts';
 import type { Backend, TestDatabase } from './helpers/backends.ts';
+import { ANONYMOUS_CALLER } from '../src/gateway/hooks.ts';
+import type { CallRecord } from '../src/ledger/types.ts';
+import { startStack, type Stack } from './helpers/stack.ts';
 
 /**
  * Opens a store on a fresh database of `backend`. On PostgreSQL the schema is migrated first
@@ -46,4 +49,31 @@ export function provenance({ store, registry = shippedRegistry(), now }: { store
 } {
   const audit = createAuditLog({ store, checks: [datasetIntegrityCheck({ store })], ...(now === undefined ? {} : { now }) });
   return { audit, datasets: createDatasets({ store, registry, audit, ...(now === undefined ? {} : { now }) }), registry };
+}
+
+/**
+ * A gateway in front of the simulator whose callers all store payloads, every call record
+ * inserted into `store` as the ledger writer would: what datasets are made from.
+ */
+export async function startStoringStack(input: { store: Store } & Parameters<typeof startStack>[0]): Promise<{ stack: Stack; stored(): Promise<void>; close(): Promise<void> }> {
+  const writes: Promise<unknown>[] = [];
+  const { store, ...stackInput } = input;
+  const stack = await startStack({
+    ...stackInput,
+    start: {
+      authenticate: () => ({ ...ANONYMOUS_CALLER, storePayloads: true }),
+      sinks: [{ record: (call: CallRecord) => void writes.push(store.insertCalls([call])) }],
+    },
+  });
+  return {
+    stack,
+    /** Resolves once every record received so far is in the store (rejects if an insert failed). */
+    async stored() {
+      await Promise.all(writes);
+    },
+    async close() {
+      await stack.close();
+      await Promise.allSettled(writes);
+    },
+  };
 }

@@ -4,12 +4,10 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ANONYMOUS_CALLER } from '../src/gateway/hooks.ts';
-import type { CallRecord } from '../src/ledger/types.ts';
 import type { Store } from '../src/store/index.ts';
 import { testBackends, type TestDatabase } from './helpers/backends.ts';
-import { standardConfig, startStack, type Stack } from './helpers/stack.ts';
-import { openTestStore, provenance } from './datasets-fixtures.ts';
+import { standardConfig, type Stack } from './helpers/stack.ts';
+import { openTestStore, provenance, startStoringStack } from './datasets-fixtures.ts';
 
 function config(simulatorUrl: string): string {
   // A route over two deployments whose terms differ on `train`: Azure's profile awaits review.
@@ -21,20 +19,14 @@ for (const backend of await testBackends()) {
     let store: Store;
     let database: TestDatabase;
     let stack: Stack;
-    const writes: Promise<unknown>[] = [];
+    let storing: Awaited<ReturnType<typeof startStoringStack>>;
     before(async () => {
       ({ store, database } = await openTestStore(backend));
-      stack = await startStack({
-        config,
-        start: {
-          authenticate: () => ({ ...ANONYMOUS_CALLER, storePayloads: true }),
-          sinks: [{ record: (call: CallRecord) => void writes.push(store.insertCalls([call])) }],
-        },
-      });
+      storing = await startStoringStack({ store, config });
+      stack = storing.stack;
     });
     after(async () => {
-      await stack?.close();
-      await Promise.allSettled(writes);
+      await storing?.close();
       await store?.close();
       await database?.dispose();
     });
@@ -54,7 +46,7 @@ for (const backend of await testBackends()) {
       assert.equal(await chat({ route: 'azure-mini', purpose: 'train', content: 'blocked' }), 403);
       for (let index = 0; index < 3; index += 1) assert.equal(await chat({ route: 'llama', purpose: 'train', content: `llama ${index}` }), 200);
       await stack.waitForRecords(12);
-      await Promise.all(writes);
+      await storing.stored();
 
       const trainCalls = (await store.listCalls({ filters: { status: 'ok' }, limit: 1000 })).calls.filter((call) => call.purpose === 'train');
       assert.equal(trainCalls.length, 11);

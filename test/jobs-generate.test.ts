@@ -11,12 +11,11 @@ import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { ANONYMOUS_CALLER } from '../src/gateway/hooks.ts';
-import type { CallRecord } from '../src/ledger/types.ts';
 import { datasetFromJob, parsePrompts, retryAfterMs, runGenerateJob, type ItemResult } from '../src/jobs/index.ts';
 import { isSeedError } from '../src/errors.ts';
+import { ANONYMOUS_CALLER } from '../src/gateway/hooks.ts';
 import { openStore, type Store } from '../src/store/index.ts';
-import { provenance } from './datasets-fixtures.ts';
+import { provenance, startStoringStack } from './datasets-fixtures.ts';
 import { standardConfig, startStack, type Stack } from './helpers/stack.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -75,25 +74,22 @@ test('retry-after-ms wins over retry-after; seconds and HTTP dates are read; gar
 describe('a job through the gateway', () => {
   let stack: Stack;
   let store: Store;
-  const writes: Promise<unknown>[] = [];
+  let storing: Awaited<ReturnType<typeof startStoringStack>>;
   before(async () => {
     store = await openStore({ url: 'sqlite::memory:' });
-    stack = await startStack({
+    storing = await startStoringStack({
+      store,
       // The teacher's upstream allows 5 requests a second (Azure-style short windows): far less
       // than the job's 8 calls in flight, so the upstream answers 429 unless calls wait. An
       // interactive call waits out no upstream retry-after here (maxRetryAfterMs 0); only the
       // job's batch priority makes the gateway wait.
       simulator: { models: { 'gpt-4o-mini': { limits: { rpm: 300, windowMs: 1_000 } } } },
       config: (url) => standardConfig(url).replace('retry: { maxAttempts: 3, initialDelayMs: 5, maxDelayMs: 50 }', 'retry: { maxAttempts: 20, initialDelayMs: 5, maxDelayMs: 50, maxRetryAfterMs: 0 }'),
-      start: {
-        authenticate: () => ({ ...ANONYMOUS_CALLER, storePayloads: true }),
-        sinks: [{ record: (call: CallRecord) => void writes.push(store.insertCalls([call])) }],
-      },
     });
+    stack = storing.stack;
   });
   after(async () => {
-    await stack?.close();
-    await Promise.allSettled(writes);
+    await storing?.close();
     await store?.close();
   });
 
@@ -130,7 +126,7 @@ describe('a job through the gateway', () => {
     // Every call is in the ledger with the job's tag, and the job's calls become a dataset whose
     // samples' lineage is exactly those calls.
     await stack.waitForRecords(20);
-    await Promise.all(writes);
+    await storing.stored();
     const { datasets } = provenance({ store });
     const version = await datasetFromJob({ store, datasets, name: 'facts', jobId: 'job-paced', purpose: 'train', startedAt: Date.now() - 60_000, expected: 20, actor: 'test' });
     assert.equal(version.sampleCount, 20);
@@ -313,16 +309,7 @@ describe('seed jobs generate', () => {
     await rm(directory, { recursive: true, force: true });
   });
 
-  function seed(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolvePromise) => {
-      const child = spawn(process.execPath, [join(ROOT, 'bin/seed.mjs'), ...args], { cwd: directory, env: { ...process.env, SEED_FROM_SOURCE: '1' } });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-      child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-    });
-  }
+  const seed = (args: string[]) => runSeed(directory, args);
 
   test('answers go to --output as JSONL, the summary to stderr; exit 0', async () => {
     const input = join(directory, 'prompts.jsonl');
@@ -355,3 +342,53 @@ describe('seed jobs generate', () => {
     assert.match(unknown.stdout, /"code":"model_not_found"/);
   });
 });
+
+describe('seed jobs generate --dataset', () => {
+  let stack: Stack;
+  let directory: string;
+  before(async () => {
+    directory = await mkdtemp(join(tmpdir(), 'seed-jobs-dataset-'));
+    // The gateway's ledger in a SQLite file that the CLI opens too, as an operator's would be.
+    stack = await startStack({
+      config: (url) => `store: { url: "sqlite:${join(directory, 'seed.db')}" }\n${standardConfig(url)}`,
+      start: { authenticate: () => ({ ...ANONYMOUS_CALLER, storePayloads: true }) },
+    });
+  });
+  after(async () => {
+    await stack?.close();
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  test("the job's calls become a dataset version whose samples' lineage is their calls", async () => {
+    const input = join(directory, 'prompts.jsonl');
+    await writeFile(input, ['{"id":"a","prompt":"One."}', '{"id":"b","prompt":"Two."}'].join('\n'));
+    const store = `sqlite:${join(directory, 'seed.db')}`;
+    const run = await runSeed(directory, ['jobs', 'generate', '--input', input, '--route', 'gpt-4o-mini', '--gateway', stack.seed.url, '--job-id', 'cli-ds', '--dataset', 'cli-facts', '--store', store, '--actor', 'test']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /created cli-facts@1 \(2 samples/);
+    const callIds = run.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { call_id: string }).call_id).sort();
+    const shown = await runSeed(directory, ['datasets', 'show', 'cli-facts', '--store', store]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /cli-facts@1/);
+    const opened = await openStore({ url: store });
+    try {
+      const { datasets } = provenance({ store: opened });
+      const samples = await datasets.samples('cli-facts');
+      const lineage = samples.flatMap((sample) => Object.values(sample.record.provenance).flatMap((field) => field.lineage.map((source) => (source.kind === 'call' ? source.callId : source.kind))));
+      assert.deepEqual([...new Set(lineage)].sort(), callIds);
+    } finally {
+      await opened.close();
+    }
+  });
+});
+
+function runSeed(cwd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin/seed.mjs'), ...args], { cwd, env: { ...process.env, SEED_FROM_SOURCE: '1' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+  });
+}
