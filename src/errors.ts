@@ -113,7 +113,19 @@ export interface SeedErrorOptions {
   headers?: Record<string, string>;
   /** Upstream HTTP status, when the error came from a provider. */
   upstreamStatus?: number;
+  /** The quota the upstream reported on that answer (`x-ratelimit-*`), for the router. */
+  upstreamQuota?: UpstreamQuota;
   cause?: unknown;
+}
+
+/** A provider's rate-limit headers, parsed (the same shape as the providers' `RateLimitSnapshot`). */
+export interface UpstreamQuota {
+  limitRequests?: number;
+  remainingRequests?: number;
+  resetRequestsMs?: number;
+  limitTokens?: number;
+  remainingTokens?: number;
+  resetTokensMs?: number;
 }
 
 /** The one error class of Seed. Throw it anywhere; the gateway turns it into a response. */
@@ -123,6 +135,7 @@ export class SeedError extends Error {
   readonly retryAfterMs: number | undefined;
   readonly headers: Readonly<Record<string, string>>;
   readonly upstreamStatus: number | undefined;
+  readonly upstreamQuota: UpstreamQuota | undefined;
 
   constructor(code: ErrorCode, message: string, options: SeedErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -132,6 +145,7 @@ export class SeedError extends Error {
     this.retryAfterMs = options.retryAfterMs;
     this.headers = options.headers ?? {};
     this.upstreamStatus = options.upstreamStatus;
+    this.upstreamQuota = options.upstreamQuota;
   }
 
   get status(): number {

@@ -335,3 +335,45 @@ test('an interactive call the quota cannot take within maxRetryAfterMs is answer
   assert.equal(result.error.code, 'upstream_rate_limited');
   assert.equal(result.error.retryAfterMs, 30_000);
 });
+
+test('a 429 that asks to wait for the whole reset teaches that the quota refills in windows', () => {
+  const { health, advance } = setup();
+  const call = () => 100;
+  health.recordSuccess({ deployment: 'a', quota: { limitTokens: 1_000, remainingTokens: 500, resetTokensMs: 1_000 } });
+  health.dispatched('a', call);
+  health.dispatched('a', call);
+  // 300 left, 0.5 tokens per ms if the refill were continuous.
+  advance(100);
+  assert.equal(health.waitMs('a', () => 400), 100);
+  // The upstream refuses with 50 left and asks to wait for its whole reset (its window's end).
+  health.recordWait({ deployment: 'a', waitMs: 600, quota: { limitTokens: 1_000, remainingTokens: 50, resetTokensMs: 600 } });
+  advance(600);
+  // The window turned: whole again at once, and no refill is counted within the next one.
+  assert.equal(health.waitMs('a', () => 1_000), 0);
+  health.recordSuccess({ deployment: 'a', quota: { limitTokens: 1_000, remainingTokens: 100, resetTokensMs: 900 } });
+  assert.equal(health.waitMs('a', () => 150), 900);
+  advance(899);
+  assert.equal(health.waitMs('a', () => 150), 1);
+  advance(1);
+  assert.equal(health.waitMs('a', () => 150), 0);
+});
+
+test('a 429 that asks only for the missing part keeps the refill continuous (OpenAI, Anthropic)', () => {
+  const { health } = setup();
+  health.recordWait({ deployment: 'a', waitMs: 50, quota: { limitTokens: 1_000, remainingTokens: 0, resetTokensMs: 1_000 } });
+  // 1 token per ms: a call of 100 waits 100 ms, not the 1 000 of the whole reset.
+  assert.equal(health.waitMs('a', () => 100), 100);
+});
+
+test("a report counts what arrived before its attempt: calls sent after it still come off", () => {
+  const { health } = setup();
+  const call = () => 100;
+  health.recordSuccess({ deployment: 'a', quota: { limitTokens: 10_000, remainingTokens: 1_000, resetTokensMs: 60_000 } });
+  const first = health.dispatched('a', call);
+  health.dispatched('a', call);
+  health.dispatched('a', call);
+  // The first attempt's answer reports 900 left: the two sent after it are not in it.
+  health.recordSuccess({ deployment: 'a', quota: { limitTokens: 10_000, remainingTokens: 900, resetTokensMs: 60_000 }, sent: first });
+  assert.equal(health.waitMs('a', () => 700), 0);
+  assert.ok(health.waitMs('a', () => 701) > 0, '900 − 2 × 100 sent since = 700 left');
+});

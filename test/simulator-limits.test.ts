@@ -60,6 +60,11 @@ test('RPM: the window admits rpm × window / 60 s requests, then answers OpenAI 
   assert.ok(wait !== undefined && wait > 0 && wait <= windowMs, `retry-after-ms is the window's rest, got ${wait}`);
   const error = upstreamStatusError({ status: 429, headers: refused.headers, message: body.error.message, label: 'sim' });
   assert.equal(error.code, 'upstream_rate_limited');
+  // The refusal's own quota report travels with the error, for the router's quota estimate.
+  assert.deepEqual(
+    { limit: error.upstreamQuota?.limitRequests, remaining: error.upstreamQuota?.remainingRequests },
+    { limit: 3, remaining: 0 },
+  );
   await new Promise((resolve) => setTimeout(resolve, wait));
   assert.equal((await chat('rpm-model')).status, 200, 'admitted again once the window turned');
 });

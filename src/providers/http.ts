@@ -447,10 +447,12 @@ export function upstreamStatusError(input: {
   else code = 'upstream_error';
   const wait = retryAfterMs(input.headers) ?? rateLimitWait(status, input.headers);
   const detail = input.message ? `: ${input.message}` : '';
+  const quota = status === 429 ? parseRateLimit(input.headers) : undefined;
   return new SeedError(code, `Deployment ${label} answered ${status}${detail}`, {
     upstreamStatus: status,
     param: code === 'upstream_bad_request' ? (input.param ?? null) : null,
     ...(wait !== undefined ? { retryAfterMs: wait } : {}),
+    ...(quota !== undefined && Object.keys(quota).length > 0 ? { upstreamQuota: quota } : {}),
   });
 }
 

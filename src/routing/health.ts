@@ -9,11 +9,13 @@
  * what is left is the last report, minus what this process has sent since (`dispatched`), plus
  * what the upstream gives back meanwhile. Upstreams refill in two ways — OpenAI and Anthropic
  * continuously (their reset is when the quota is whole again), Azure-style fixed windows at
- * once when the window turns — and a report does not say which; the refill is taken as
- * continuous at the rate the report implies ((limit − remaining) ÷ reset). That waits no longer
- * than either upstream needs; on a fixed window it can send a call a little early, which the
- * upstream's 429 and `retry-after` then correct. An upstream that reports no reset time
- * (Azure) is never waited for on its report, only on its 429s.
+ * once when the window turns — and a report does not say which. The refill is taken as
+ * continuous at the rate the report implies ((limit − remaining) ÷ reset), which waits no longer
+ * than either upstream needs, until a 429 asks to wait for the whole reset: that quota refills in
+ * windows, and from then on a call it has no room for waits for the reset. A report describes
+ * the quota when its attempt arrived, so what was sent after that attempt still comes off it.
+ * An upstream that reports no reset time (Azure) is never waited for on its report, only on its
+ * 429s.
  */
 import type { RateLimitSnapshot } from '../providers/types.ts';
 
@@ -46,6 +48,22 @@ interface QuotaEstimate {
   /** Refill per millisecond; undefined when the upstream gave no reset time. */
   refillPerMs: number | undefined;
   at: number;
+  /** When the reported quota is whole again (epoch ms); undefined when not reported or passed. */
+  resetAt: number | undefined;
+  /** Learned from a refusal: the quota refills all at once at its reset, not continuously. */
+  windowed: boolean;
+  /** Everything this process has sent against this quota, ever: what a report may not count yet. */
+  sent: number;
+}
+
+/**
+ * How much had been sent against a deployment's quotas once an attempt was sent, its own part
+ * included. The upstream's report on that attempt's answer was made when the attempt arrived,
+ * so whatever was sent after it is not in the report.
+ */
+export interface DispatchMark {
+  readonly requests: number;
+  readonly tokens: number;
 }
 
 export interface DeploymentHealthView {
@@ -100,12 +118,13 @@ export class HealthTracker {
   }
 
   /** An attempt is about to be sent: what it charges comes off the quota carried forward. */
-  dispatched(deployment: string, tokens?: () => number): void {
+  dispatched(deployment: string, tokens?: () => number): DispatchMark | undefined {
     const state = this.#states.get(deployment);
-    if (!state) return;
+    if (!state || (state.requests === undefined && state.tokens === undefined)) return undefined;
     const now = this.#now();
     if (state.requests !== undefined) charge(state.requests, 1, now);
     if (state.tokens !== undefined && tokens !== undefined) charge(state.tokens, tokens(), now);
+    return { requests: state.requests?.sent ?? 0, tokens: state.tokens?.sent ?? 0 };
   }
 
   /**
@@ -132,19 +151,30 @@ export class HealthTracker {
     return shares.length === 0 ? 1 : Math.max(0, Math.min(1, ...shares));
   }
 
-  recordSuccess(input: { deployment: string; quota?: RateLimitSnapshot }): void {
+  recordSuccess(input: { deployment: string; quota?: RateLimitSnapshot; sent?: DispatchMark | undefined }): void {
     const state = this.#state(input.deployment);
     state.consecutiveFailures = 0;
     state.nextCooldownMs = this.#options.cooldownMs;
     state.circuitOpen = false;
     state.unavailableUntil = 0;
-    this.#observeQuota(state, input.quota);
+    this.#observeQuota(state, input.quota, input.sent);
   }
 
-  /** The deployment refused for quota: skip it until `waitMs` has passed, without opening the circuit. */
-  recordWait(input: { deployment: string; waitMs: number }): void {
+  /**
+   * The deployment refused for quota: skip it until `waitMs` has passed, without opening the
+   * circuit. With the quota the refusal reported: a quota whose refusal asks to wait until its
+   * whole reset refills in fixed windows (Azure's way), not continuously; from then on it is
+   * carried forward as one.
+   */
+  recordWait(input: { deployment: string; waitMs: number; quota?: RateLimitSnapshot | undefined; sent?: DispatchMark | undefined }): void {
     const state = this.#state(input.deployment);
-    state.unavailableUntil = Math.max(state.unavailableUntil, this.#now() + input.waitMs);
+    const now = this.#now();
+    state.unavailableUntil = Math.max(state.unavailableUntil, now + input.waitMs);
+    this.#observeQuota(state, input.quota, input.sent);
+    const { quota } = input;
+    if (quota === undefined) return;
+    if (state.requests && refusedToReset(input.waitMs, quota.remainingRequests, quota.resetRequestsMs)) state.requests.windowed = true;
+    if (state.tokens && refusedToReset(input.waitMs, quota.remainingTokens, quota.resetTokensMs)) state.tokens.windowed = true;
   }
 
   /**
@@ -152,11 +182,11 @@ export class HealthTracker {
    * unavailable for that long; reaching the failure threshold opens the circuit for a cooldown
    * that doubles each time it re-opens, up to the maximum.
    */
-  recordFailure(input: { deployment: string; retryAfterMs?: number; quota?: RateLimitSnapshot }): void {
+  recordFailure(input: { deployment: string; retryAfterMs?: number; quota?: RateLimitSnapshot; sent?: DispatchMark | undefined }): void {
     const state = this.#state(input.deployment);
     const now = this.#now();
     state.consecutiveFailures += 1;
-    this.#observeQuota(state, input.quota);
+    this.#observeQuota(state, input.quota, input.sent);
     if (input.retryAfterMs !== undefined && input.retryAfterMs > 0) {
       state.unavailableUntil = Math.max(state.unavailableUntil, now + input.retryAfterMs);
     }
@@ -169,13 +199,13 @@ export class HealthTracker {
     }
   }
 
-  #observeQuota(state: DeploymentState, quota: RateLimitSnapshot | undefined): void {
+  #observeQuota(state: DeploymentState, quota: RateLimitSnapshot | undefined, sent?: DispatchMark): void {
     if (!quota || Object.keys(quota).length === 0) return;
     const now = this.#now();
     state.quota = quota;
     state.quotaObservedAt = now;
-    state.requests = reported({ previous: state.requests, limit: quota.limitRequests, remaining: quota.remainingRequests, resetMs: quota.resetRequestsMs, now });
-    state.tokens = reported({ previous: state.tokens, limit: quota.limitTokens, remaining: quota.remainingTokens, resetMs: quota.resetTokensMs, now });
+    state.requests = reported({ previous: state.requests, limit: quota.limitRequests, remaining: quota.remainingRequests, resetMs: quota.resetRequestsMs, sentAtAttempt: sent?.requests, now });
+    state.tokens = reported({ previous: state.tokens, limit: quota.limitTokens, remaining: quota.remainingTokens, resetMs: quota.resetTokensMs, sentAtAttempt: sent?.tokens, now });
   }
 
   view(deployment: string, tokens?: () => number): DeploymentHealthView {
@@ -190,35 +220,65 @@ export class HealthTracker {
   }
 }
 
-/** A quota as reported now; without a remaining count or limit there is nothing to carry forward. */
+/**
+ * A quota as reported now, less what this process sent after the reported attempt (not in the
+ * report yet); without a remaining count or limit there is nothing to carry forward.
+ */
 function reported(input: {
   previous: QuotaEstimate | undefined;
   limit: number | undefined;
   remaining: number | undefined;
   resetMs: number | undefined;
+  /** `sent` once the reported attempt was sent; undefined for a report from elsewhere. */
+  sentAtAttempt: number | undefined;
   now: number;
 }): QuotaEstimate | undefined {
-  const { limit, remaining, resetMs, now } = input;
+  const { limit, remaining, resetMs, now, previous } = input;
   if (limit === undefined || remaining === undefined || !(limit > 0)) return undefined;
   // A full quota reports no refill rate; the last one known still holds.
-  const refillPerMs = resetMs !== undefined && resetMs > 0 && remaining < limit ? (limit - remaining) / resetMs : input.previous?.refillPerMs;
-  return { left: remaining, limit, refillPerMs, at: now };
+  const refillPerMs = resetMs !== undefined && resetMs > 0 && remaining < limit ? (limit - remaining) / resetMs : previous?.refillPerMs;
+  const resetAt = resetMs !== undefined && resetMs > 0 ? now + resetMs : undefined;
+  const sent = previous?.sent ?? 0;
+  const sentSince = input.sentAtAttempt === undefined ? 0 : Math.max(0, sent - input.sentAtAttempt);
+  return { left: remaining - sentSince, limit, refillPerMs, at: now, resetAt, windowed: previous?.windowed ?? false, sent };
 }
 
-/** What is left now: the estimate refilled since it was last brought forward, up to the limit. */
-function leftNow(quota: QuotaEstimate, now: number): number {
-  if (quota.refillPerMs === undefined || now <= quota.at) return quota.left;
-  return Math.min(quota.limit, quota.left + quota.refillPerMs * (now - quota.at));
+/**
+ * Whether a refusal asked to wait until the quota's whole reset (within 10%): what a fixed
+ * window does. A continuous refill asks only for the time the missing part takes, a fraction of
+ * the reset (which is when the whole quota is back).
+ */
+function refusedToReset(waitMs: number, remaining: number | undefined, resetMs: number | undefined): boolean {
+  if (resetMs === undefined || resetMs <= 0 || remaining === undefined) return false;
+  return waitMs >= resetMs * 0.9;
+}
+
+/** Brings the estimate to `now`: the refill since it was last brought forward, up to the limit. */
+function bringForward(quota: QuotaEstimate, now: number): void {
+  if (now <= quota.at) return;
+  if (quota.windowed) {
+    // A window that has turned is whole; when the next one ends is unknown until the next report.
+    if (quota.resetAt !== undefined && now >= quota.resetAt) {
+      quota.left = quota.limit;
+      quota.resetAt = undefined;
+    }
+  } else if (quota.refillPerMs !== undefined) {
+    quota.left = Math.min(quota.limit, quota.left + quota.refillPerMs * (now - quota.at));
+  }
+  quota.at = now;
 }
 
 function charge(quota: QuotaEstimate, amount: number, now: number): void {
-  quota.left = leftNow(quota, now) - amount;
-  quota.at = now;
+  bringForward(quota, now);
+  quota.left -= amount;
+  quota.sent += amount;
 }
 
 function quotaWaitMs(quota: QuotaEstimate, amount: number, now: number): number {
   // A call larger than the whole quota never fits: the upstream is left to say so.
   if (quota.refillPerMs === undefined || amount > quota.limit) return 0;
-  const left = leftNow(quota, now);
-  return left >= amount ? 0 : Math.ceil((amount - left) / quota.refillPerMs);
+  bringForward(quota, now);
+  if (quota.left >= amount) return 0;
+  if (quota.windowed) return quota.resetAt === undefined ? 0 : Math.max(1, Math.ceil(quota.resetAt - now));
+  return Math.ceil((amount - quota.left) / quota.refillPerMs);
 }

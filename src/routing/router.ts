@@ -212,7 +212,7 @@ export function createRouter(dependencies: RouterDependencies) {
         attempts += 1;
         tried.add(choice.deployment.name);
         last = choice;
-        health.dispatched(choice.deployment.name, input.tokens);
+        const sent = health.dispatched(choice.deployment.name, input.tokens);
         // When the deadline, not the deployment's own timeout, bounds this attempt, its timeout
         // is the deadline passing, whichever timer fires first.
         const boundByDeadline = remaining() <= (choice.deployment.timeoutMs ?? Infinity);
@@ -224,7 +224,7 @@ export function createRouter(dependencies: RouterDependencies) {
             signal,
             timeoutMs: Math.max(1, Math.min(choice.deployment.timeoutMs ?? Infinity, remaining())),
           });
-          health.recordSuccess(outcome.quota ? { deployment: choice.deployment.name, quota: outcome.quota } : { deployment: choice.deployment.name });
+          health.recordSuccess({ deployment: choice.deployment.name, quota: outcome.quota, sent });
           return { ok: true, value: outcome.value, route: choice.route, deployment: choice.deployment, attempts };
         } catch (thrown) {
           const thrownError = asSeedError(thrown);
@@ -235,7 +235,7 @@ export function createRouter(dependencies: RouterDependencies) {
           lastError = error;
           if (QUOTA_REFUSALS.has(error.code)) {
             // Out of quota is not unhealthy: wait out the quota, but do not open the circuit.
-            health.recordWait({ deployment: choice.deployment.name, waitMs: error.retryAfterMs ?? DEFAULT_QUOTA_WAIT_MS });
+            health.recordWait({ deployment: choice.deployment.name, waitMs: error.retryAfterMs ?? DEFAULT_QUOTA_WAIT_MS, quota: error.upstreamQuota, sent });
           } else if (!REQUEST_FAULTS.has(error.code)) {
             health.recordFailure({
               deployment: choice.deployment.name,
