@@ -265,8 +265,12 @@ test('backoff is exponential with full jitter and capped', () => {
 test('the reported quota is carried forward: what was sent since comes off it, the refill goes back on', () => {
   const { health, advance } = setup();
   const tokens = (count: number) => () => count;
+  // Until an upstream reports a quota (an empty report is none) the router skips every quota step.
+  health.recordSuccess({ deployment: 'a', quota: {} });
+  assert.equal(health.quotasReported, false);
   // 1 000 tokens left of 2 000, whole again in 1 000 ms: a refill of 1 token per ms.
   health.recordSuccess({ deployment: 'a', quota: { limitTokens: 2_000, remainingTokens: 1_000, resetTokensMs: 1_000 } });
+  assert.equal(health.quotasReported, true);
   assert.equal(health.waitMs('a', tokens(900)), 0);
   health.dispatched('a', tokens(900));
   // 100 left: a call of 300 waits for 200 more.

@@ -77,6 +77,7 @@ export class HealthTracker {
   readonly #options: HealthOptions;
   readonly #now: () => number;
   readonly #states = new Map<string, DeploymentState>();
+  #quotasReported = false;
 
   constructor(input: { options: HealthOptions; now: () => number }) {
     this.#options = input.options;
@@ -199,8 +200,14 @@ export class HealthTracker {
     }
   }
 
+  /** Whether any upstream has reported a quota to carry forward: until then the router skips every quota step. */
+  get quotasReported(): boolean {
+    return this.#quotasReported;
+  }
+
   #observeQuota(state: DeploymentState, quota: RateLimitSnapshot | undefined, sent?: DispatchMark): void {
     if (!quota || Object.keys(quota).length === 0) return;
+    this.#quotasReported = true;
     const now = this.#now();
     state.quota = quota;
     state.quotaObservedAt = now;

@@ -172,6 +172,8 @@ export function createRouter(dependencies: RouterDependencies) {
       abort(new SeedError('deadline_exceeded', `The call to ${first.name} did not finish before its deadline.`));
     }, Math.max(0, remaining()));
     const clientClosed = () => input.signal.aborted && !deadlinePassed;
+    // No upstream has reported a quota yet (the usual case without rate-limit headers): no quota steps.
+    const tokens = health.quotasReported ? input.tokens : undefined;
     const tried = new Set<string>();
     const retry = first.retry;
     let attempts = 0;
@@ -184,15 +186,15 @@ export function createRouter(dependencies: RouterDependencies) {
         // 1. an untried deployment that can take traffic now, in plan order (route, then fallbacks)
         let choice: Candidate | undefined;
         for (const route of plan) {
-          choice = readyChoice(candidates, route, tried, input.tokens);
+          choice = readyChoice(candidates, route, tried, tokens);
           if (choice) break;
         }
         // 2. otherwise the one that becomes available soonest, after a backoff
         if (!choice) {
           const soonest = [...candidates].sort(
-            (left, right) => health.waitMs(left.deployment.name, input.tokens) - health.waitMs(right.deployment.name, input.tokens),
+            (left, right) => health.waitMs(left.deployment.name, tokens) - health.waitMs(right.deployment.name, tokens),
           )[0] as (typeof candidates)[number];
-          const view = health.view(soonest.deployment.name, input.tokens);
+          const view = health.view(soonest.deployment.name, tokens);
           const backoff = attempts === 0 ? 0 : jitteredBackoff(retry, attempts, random);
           const wait = Math.max(backoff, view.availableInMs);
           const waitingOnBreaker = view.state === 'cooldown' && view.availableInMs > backoff;
@@ -205,14 +207,14 @@ export function createRouter(dependencies: RouterDependencies) {
           if (signal.aborted) break;
           // Calls that waited for the same quota wake together: the ones the quota has room for
           // go, and the rest wait again rather than all be sent to be refused.
-          if (health.waitMs(soonest.deployment.name, input.tokens) > 0) continue;
+          if (health.quotasReported && health.waitMs(soonest.deployment.name, tokens) > 0) continue;
           choice = soonest;
         }
 
         attempts += 1;
         tried.add(choice.deployment.name);
         last = choice;
-        const sent = health.dispatched(choice.deployment.name, input.tokens);
+        const sent = health.quotasReported ? health.dispatched(choice.deployment.name, tokens) : undefined;
         // When the deadline, not the deployment's own timeout, bounds this attempt, its timeout
         // is the deadline passing, whichever timer fires first.
         const boundByDeadline = remaining() <= (choice.deployment.timeoutMs ?? Infinity);
