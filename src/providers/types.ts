@@ -4,6 +4,7 @@
  * (`src/wire/openai.ts`): an adapter translates to its upstream's format and back, and
  * normalizes upstream failures into `SeedError`s inside itself.
  */
+import type { UpstreamQuota } from '../errors.ts';
 import type { Dispatcher } from 'undici';
 import type { z } from 'zod';
 import type { ChatCompletion, ChatCompletionRequest, EmbeddingRequest, EmbeddingResponse } from '../wire/openai.ts';
@@ -24,15 +25,8 @@ export interface DeploymentTarget {
 }
 
 /** Quota state the upstream reported in its `x-ratelimit-*` headers. */
-export interface RateLimitSnapshot {
-  limitRequests?: number;
-  remainingRequests?: number;
-  /** Milliseconds until the request window resets. */
-  resetRequestsMs?: number;
-  limitTokens?: number;
-  remainingTokens?: number;
-  resetTokensMs?: number;
-}
+/** A provider's rate-limit headers, parsed (defined beside SeedError, whose 429s carry one). */
+export type RateLimitSnapshot = UpstreamQuota;
 
 export interface UpstreamInfo {
   status: number;
