@@ -289,6 +289,26 @@ test('the reported quota is carried forward: what was sent since comes off it, t
   assert.equal(health.waitMs('a', tokens(2_000)), 0);
 });
 
+test('the weighted choice reads the quota carried forward: a drained deployment gets its share back as it refills', async () => {
+  const { router, health, now, advance } = setup({ random: () => 0.2 });
+  // a (weight 3) has 5 of 100 requests left, whole again in 10 s; b (weight 1) has all of its 100.
+  health.recordSuccess({ deployment: 'a', quota: { limitRequests: 100, remainingRequests: 5, resetRequestsMs: 10_000 } });
+  health.recordSuccess({ deployment: 'b', quota: { limitRequests: 100, remainingRequests: 100, resetRequestsMs: 10_000 } });
+  assert.equal(health.quotaShare('a'), 0.05);
+  assert.equal(health.quotaShare('c'), 1, 'no report: nothing to weigh');
+  const pick = async () => {
+    const result = await router.route({ routeName: 'main', signal, deadlineAt: now() + 1000, run: async (attempt) => ({ value: attempt.deployment.name }) });
+    assert.ok(result.ok);
+    return result.value;
+  };
+  // Weights 3 × 0.05 against 1 × 1: the point 0.2 of the total falls on b.
+  assert.equal(await pick(), 'b');
+  // 5 s later a has refilled (95 in 10 s) to 52.5 of 100: 3 × 0.525 against b's 1 × 0.99 (the call above came off b).
+  advance(5_000);
+  assert.ok(Math.abs(health.quotaShare('a') - 0.525) < 1e-9);
+  assert.equal(await pick(), 'a');
+});
+
 test('requests: one per call; no reset time reported (Azure) means no wait on the report', () => {
   const { health } = setup();
   health.recordSuccess({ deployment: 'a', quota: { limitRequests: 10, remainingRequests: 1, resetRequestsMs: 900 } });

@@ -157,6 +157,21 @@ test('POST /_sim/reset clears the limit windows', async () => {
   assert.equal(simulator.stats().rateLimited, 0, 'stats were cleared too');
 });
 
+test('durations in rate-limit headers: every OpenAI form is read, anything else is not a duration', () => {
+  assert.equal(parseDurationMs('6m0s'), 360_000);
+  assert.equal(parseDurationMs(' 1h2m3s '), 3_723_000);
+  assert.equal(parseDurationMs('12ms'), 12);
+  assert.equal(parseDurationMs('1.5s'), 1_500);
+  assert.equal(parseDurationMs('250us'), 0.25);
+  assert.equal(parseDurationMs('20'), 20_000);
+  for (const text of [undefined, '', ' ', 's', '6m0sx', 'x6m', '6 m', '-1s', '1.s', '5d']) {
+    assert.equal(parseDurationMs(text), undefined, `${JSON.stringify(text)} is not a duration`);
+  }
+  // Twice in a row: the parser keeps no state between calls.
+  assert.equal(parseDurationMs('1m1s'), 61_000);
+  assert.equal(parseDurationMs('1m1s'), 61_000);
+});
+
 test("formatDuration writes OpenAI's duration format, which Seed's parser reads back exactly", () => {
   assert.equal(formatDuration(12), '12ms');
   assert.equal(formatDuration(1_000), '1s');

@@ -373,20 +373,29 @@ export function headerValue(headers: UpstreamResponse['headers'], name: string):
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** Parses OpenAI-style durations: `"6m0s"`, `"12ms"`, `"1.5s"`, `"1h2m"`, or a bare number of seconds. */
+/** Milliseconds per unit of an OpenAI-style duration. */
+const DURATION_UNIT_MS: Readonly<Record<string, number>> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1, us: 0.001, µs: 0.001, ns: 0.000001 };
+/** One `<number><unit>` part of a duration; a whole duration is one or more of them, nothing else. */
+const DURATION_PART = /(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/y;
+const SECONDS = /^\d+(?:\.\d+)?$/;
+
+/**
+ * Parses OpenAI-style durations: `"6m0s"`, `"12ms"`, `"1.5s"`, `"1h2m"`, or a bare number of
+ * seconds. Read from two headers of every answer, so it allocates no more than its matches.
+ */
 export function parseDurationMs(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const trimmed = text.trim();
   if (trimmed === '') return undefined;
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1000;
-  const unitMs: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1, us: 0.001, µs: 0.001, ns: 0.000001 };
+  if (SECONDS.test(trimmed)) return Number(trimmed) * 1000;
   let total = 0;
-  let consumed = 0;
-  for (const match of trimmed.matchAll(/(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/g)) {
-    total += Number(match[1]) * (unitMs[match[2] as string] ?? 0);
-    consumed += match[0].length;
+  DURATION_PART.lastIndex = 0;
+  while (DURATION_PART.lastIndex < trimmed.length) {
+    const match = DURATION_PART.exec(trimmed);
+    if (match === null) return undefined;
+    total += Number(match[1]) * (DURATION_UNIT_MS[match[2] as string] as number);
   }
-  return consumed === trimmed.length ? total : undefined;
+  return total;
 }
 
 /** How long the upstream asks us to wait: `retry-after-ms`, then `retry-after` (seconds or date). */
@@ -407,18 +416,21 @@ function numberHeader(headers: UpstreamResponse['headers'], name: string): numbe
   return Number.isFinite(parsed) ? parsed : undefined;
 }
 
-/** Reads `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`. */
+/** Reads `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`: the headers of every OpenAI-style answer. */
 export function parseRateLimit(headers: UpstreamResponse['headers']): RateLimitSnapshot {
   const snapshot: RateLimitSnapshot = {};
-  const set = <K extends keyof RateLimitSnapshot>(key: K, value: number | undefined) => {
-    if (value !== undefined) snapshot[key] = value;
-  };
-  set('limitRequests', numberHeader(headers, 'x-ratelimit-limit-requests'));
-  set('remainingRequests', numberHeader(headers, 'x-ratelimit-remaining-requests'));
-  set('resetRequestsMs', parseDurationMs(headerValue(headers, 'x-ratelimit-reset-requests')));
-  set('limitTokens', numberHeader(headers, 'x-ratelimit-limit-tokens'));
-  set('remainingTokens', numberHeader(headers, 'x-ratelimit-remaining-tokens'));
-  set('resetTokensMs', parseDurationMs(headerValue(headers, 'x-ratelimit-reset-tokens')));
+  const limitRequests = numberHeader(headers, 'x-ratelimit-limit-requests');
+  if (limitRequests !== undefined) snapshot.limitRequests = limitRequests;
+  const remainingRequests = numberHeader(headers, 'x-ratelimit-remaining-requests');
+  if (remainingRequests !== undefined) snapshot.remainingRequests = remainingRequests;
+  const resetRequestsMs = parseDurationMs(headerValue(headers, 'x-ratelimit-reset-requests'));
+  if (resetRequestsMs !== undefined) snapshot.resetRequestsMs = resetRequestsMs;
+  const limitTokens = numberHeader(headers, 'x-ratelimit-limit-tokens');
+  if (limitTokens !== undefined) snapshot.limitTokens = limitTokens;
+  const remainingTokens = numberHeader(headers, 'x-ratelimit-remaining-tokens');
+  if (remainingTokens !== undefined) snapshot.remainingTokens = remainingTokens;
+  const resetTokensMs = parseDurationMs(headerValue(headers, 'x-ratelimit-reset-tokens'));
+  if (resetTokensMs !== undefined) snapshot.resetTokensMs = resetTokensMs;
   return snapshot;
 }
 

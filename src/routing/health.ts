@@ -33,8 +33,6 @@ interface DeploymentState {
   nextCooldownMs: number;
   /** Whether the last cooldown came from the breaker (vs. a retry-after). */
   circuitOpen: boolean;
-  quota: RateLimitSnapshot | undefined;
-  quotaObservedAt: number;
   /** The request and token quotas carried forward from the last report; undefined when not reported. */
   requests: QuotaEstimate | undefined;
   tokens: QuotaEstimate | undefined;
@@ -92,8 +90,6 @@ export class HealthTracker {
         unavailableUntil: 0,
         nextCooldownMs: this.#options.cooldownMs,
         circuitOpen: false,
-        quota: undefined,
-        quotaObservedAt: 0,
         requests: undefined,
         tokens: undefined,
       };
@@ -129,27 +125,18 @@ export class HealthTracker {
   }
 
   /**
-   * Whether the upstream's last reported quota says it is exhausted and not yet reset: the
-   * router prefers other deployments then, moving traffic before the upstream refuses it.
+   * What is left of the upstream's reported quotas, carried forward to now, as a share of the
+   * limit (the smaller of requests and tokens); 1 when none was reported. The router weighs
+   * deployments that can take the call by it, moving traffic before an upstream refuses it.
    */
-  quotaExhausted(deployment: string): boolean {
-    const state = this.#states.get(deployment);
-    const quota = state?.quota;
-    if (!state || !quota) return false;
-    const elapsed = this.#now() - state.quotaObservedAt;
-    const requestsOut = quota.remainingRequests === 0 && elapsed < (quota.resetRequestsMs ?? 0);
-    const tokensOut = quota.remainingTokens === 0 && elapsed < (quota.resetTokensMs ?? 0);
-    return requestsOut || tokensOut;
-  }
-
-  /** Remaining share of the upstream's reported request quota, 1 when unknown. */
   quotaShare(deployment: string): number {
-    const quota = this.#states.get(deployment)?.quota;
-    if (!quota) return 1;
-    const shares: number[] = [];
-    if (quota.limitRequests && quota.remainingRequests !== undefined) shares.push(quota.remainingRequests / quota.limitRequests);
-    if (quota.limitTokens && quota.remainingTokens !== undefined) shares.push(quota.remainingTokens / quota.limitTokens);
-    return shares.length === 0 ? 1 : Math.max(0, Math.min(1, ...shares));
+    const state = this.#states.get(deployment);
+    if (!state || (state.requests === undefined && state.tokens === undefined)) return 1;
+    const now = this.#now();
+    let share = 1;
+    if (state.requests !== undefined) share = Math.min(share, shareLeft(state.requests, now));
+    if (state.tokens !== undefined) share = Math.min(share, shareLeft(state.tokens, now));
+    return Math.max(0, share);
   }
 
   recordSuccess(input: { deployment: string; quota?: RateLimitSnapshot; sent?: DispatchMark | undefined }): void {
@@ -206,13 +193,11 @@ export class HealthTracker {
   }
 
   #observeQuota(state: DeploymentState, quota: RateLimitSnapshot | undefined, sent?: DispatchMark): void {
-    if (!quota || Object.keys(quota).length === 0) return;
-    this.#quotasReported = true;
+    if (!quota) return;
     const now = this.#now();
-    state.quota = quota;
-    state.quotaObservedAt = now;
-    state.requests = reported({ previous: state.requests, limit: quota.limitRequests, remaining: quota.remainingRequests, resetMs: quota.resetRequestsMs, sentAtAttempt: sent?.requests, now });
-    state.tokens = reported({ previous: state.tokens, limit: quota.limitTokens, remaining: quota.remainingTokens, resetMs: quota.resetTokensMs, sentAtAttempt: sent?.tokens, now });
+    state.requests = reported(state.requests, quota.limitRequests, quota.remainingRequests, quota.resetRequestsMs, sent?.requests, now);
+    state.tokens = reported(state.tokens, quota.limitTokens, quota.remainingTokens, quota.resetTokensMs, sent?.tokens, now);
+    if (state.requests !== undefined || state.tokens !== undefined) this.#quotasReported = true;
   }
 
   view(deployment: string, tokens?: () => number): DeploymentHealthView {
@@ -229,25 +214,38 @@ export class HealthTracker {
 
 /**
  * A quota as reported now, less what this process sent after the reported attempt (not in the
- * report yet); without a remaining count or limit there is nothing to carry forward.
+ * report yet); without a remaining count or limit there is nothing to carry forward. Updates
+ * `previous` in place: a deployment keeps one estimate per quota for its life, and a report
+ * comes with every answer.
  */
-function reported(input: {
-  previous: QuotaEstimate | undefined;
-  limit: number | undefined;
-  remaining: number | undefined;
-  resetMs: number | undefined;
+function reported(
+  previous: QuotaEstimate | undefined,
+  limit: number | undefined,
+  remaining: number | undefined,
+  resetMs: number | undefined,
   /** `sent` once the reported attempt was sent; undefined for a report from elsewhere. */
-  sentAtAttempt: number | undefined;
-  now: number;
-}): QuotaEstimate | undefined {
-  const { limit, remaining, resetMs, now, previous } = input;
+  sentAtAttempt: number | undefined,
+  now: number,
+): QuotaEstimate | undefined {
   if (limit === undefined || remaining === undefined || !(limit > 0)) return undefined;
   // A full quota reports no refill rate; the last one known still holds.
   const refillPerMs = resetMs !== undefined && resetMs > 0 && remaining < limit ? (limit - remaining) / resetMs : previous?.refillPerMs;
   const resetAt = resetMs !== undefined && resetMs > 0 ? now + resetMs : undefined;
   const sent = previous?.sent ?? 0;
-  const sentSince = input.sentAtAttempt === undefined ? 0 : Math.max(0, sent - input.sentAtAttempt);
-  return { left: remaining - sentSince, limit, refillPerMs, at: now, resetAt, windowed: previous?.windowed ?? false, sent };
+  const left = remaining - (sentAtAttempt === undefined ? 0 : Math.max(0, sent - sentAtAttempt));
+  if (previous === undefined) return { left, limit, refillPerMs, at: now, resetAt, windowed: false, sent };
+  previous.left = left;
+  previous.limit = limit;
+  previous.refillPerMs = refillPerMs;
+  previous.at = now;
+  previous.resetAt = resetAt;
+  return previous;
+}
+
+/** What is left of a quota at `now` as a share of its limit. */
+function shareLeft(quota: QuotaEstimate, now: number): number {
+  bringForward(quota, now);
+  return quota.left / quota.limit;
 }
 
 /**

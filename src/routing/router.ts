@@ -99,10 +99,9 @@ export function createRouter(dependencies: RouterDependencies) {
     return planned;
   };
 
-  function pickWeighted<Candidate extends { deployment: Deployment; weight: number }>(candidates: Candidate[]): Candidate {
-    // Deployments whose upstream reported an exhausted quota go last: route before the 429.
-    const fresh = candidates.filter((candidate) => !health.quotaExhausted(candidate.deployment.name));
-    const pool = fresh.length > 0 ? fresh : candidates;
+  function pickWeighted<Candidate extends { deployment: Deployment; weight: number }>(pool: Candidate[]): Candidate {
+    // Only deployments whose quota, carried forward, has room for the call get here (`readyChoice`);
+    // among them, the more of its reported quota a deployment has left, the more traffic it takes.
     const weights = pool.map((candidate) => candidate.weight * Math.max(0.05, health.quotaShare(candidate.deployment.name)));
     const total = weights.reduce((sum, weight) => sum + weight, 0);
     let point = random() * total;
