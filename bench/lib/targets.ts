@@ -27,7 +27,8 @@ export interface SkippedTarget {
 }
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
-const SIMULATOR_KEY = 'sk-bench-simulator';
+/** The API key the bench's proxies send to the simulator (which accepts any). */
+export const SIMULATOR_KEY = 'sk-bench-simulator';
 
 /** The admin token of the benchmark's Seed (loopback only, a throwaway process). */
 const ADMIN_TOKEN = 'bench-admin-token-not-a-secret';

@@ -15,7 +15,7 @@ import { closedLoop, checkTarget, openLoop, type RequestShape } from '../lib/loa
 import { sampleProcess, systemBusyMs, waitForQuiet } from '../lib/proc.ts';
 import { median, percentile } from '../lib/stats.ts';
 import { startNodeServer } from '../lib/children.ts';
-import { startTargets, type SkippedTarget, type Target, type TargetId } from '../lib/targets.ts';
+import { SIMULATOR_KEY, startTargets, type SkippedTarget, type Target, type TargetId } from '../lib/targets.ts';
 
 export interface OverheadOptions {
   durationSeconds: number;
@@ -93,6 +93,11 @@ export interface OverheadResult {
   paired: PairedRatio[];
   skipped: SkippedTarget[];
   simulatorPeakRssMiB: number;
+  /**
+   * The quota the simulator reported on every answer (`x-ratelimit-limit-requests` /
+   * `-tokens`, read off a direct request), as real upstreams do; undefined when it reported none.
+   */
+  upstreamQuota?: { requests: string; tokens: string };
 }
 
 const BODY = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 32 };
@@ -218,9 +223,20 @@ function summarize(input: {
   };
 }
 
+/** The request and token quota the simulator reports on an answer, or undefined when it reports none. */
+async function reportedQuota(simulatorUrl: string): Promise<{ requests: string; tokens: string } | undefined> {
+  const request = requestFor({ origin: simulatorUrl, headers: { authorization: `Bearer ${SIMULATOR_KEY}`, 'content-type': 'application/json' } }, false);
+  const response = await fetch(`${request.origin}${request.path}`, { method: 'POST', headers: request.headers, body: request.body });
+  await response.arrayBuffer();
+  const requests = response.headers.get('x-ratelimit-limit-requests');
+  const tokens = response.headers.get('x-ratelimit-limit-tokens');
+  return requests !== null && tokens !== null ? { requests, tokens } : undefined;
+}
+
 export async function runOverhead(options: OverheadOptions): Promise<OverheadResult> {
   const { log } = options;
   const simulator = await startNodeServer({ name: 'simulator', script: 'bench/servers/simulator.ts' });
+  const upstreamQuota = await reportedQuota(simulator.url);
   const started = await startTargets({ simulatorUrl: simulator.url, workDirectory: options.workDirectory, only: options.only });
   const skipped = [...started.skipped];
   const targets: Target[] = [];
@@ -310,7 +326,14 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
     });
     const simulatorSample = sampleProcess(simulator.pid);
     const { log: _log, workDirectory: _workDirectory, ...reported } = options;
-    return { options: reported, targets: summaries, paired, skipped, simulatorPeakRssMiB: simulatorSample ? simulatorSample.peakRssKiB / 1024 : Number.NaN };
+    return {
+      options: reported,
+      targets: summaries,
+      paired,
+      skipped,
+      simulatorPeakRssMiB: simulatorSample ? simulatorSample.peakRssKiB / 1024 : Number.NaN,
+      ...(upstreamQuota ? { upstreamQuota } : {}),
+    };
   } finally {
     for (const target of started.targets) await target.server?.stop();
     await simulator.stop();
