@@ -145,8 +145,8 @@ function targetsTable(report: RunReport): string {
 function quotaNote(quota: { requests: string; tokens: string } | undefined): string {
   if (quota === undefined) return '; the simulator reported no quota: no `x-ratelimit-*` headers';
   return (
-    `; every answer carries \`x-ratelimit-*\` headers, as OpenAI's do, for a quota of ${quota.requests} requests and ` +
-    `${quota.tokens} tokens a minute, far above the load, so Seed's router carries it forward on every call as in production`
+    `; every answer carries \`x-ratelimit-*\` headers, as OpenAI's do, with limits of ${quota.requests} requests and ` +
+    `${quota.tokens} tokens, far above the load, so Seed's router carries the quota forward on every call as in production`
   );
 }
 
@@ -177,7 +177,8 @@ export function renderReport(report: RunReport): string {
     parts.push('## 1. Overhead and throughput');
     parts.push(
       `Request: \`POST /v1/chat/completions\`, \`gpt-4o-mini\`, one short user message, \`max_tokens: 32\` (the simulator answers ` +
-        `16–64 tokens, zero latency; streams are SSE chunk by chunk${quotaNote(overhead.upstreamQuota)}). ${options.rounds} rounds, targets in a rotated order each round, ` +
+        `16–64 tokens, zero latency; streams are SSE chunk by chunk${quotaNote(overhead.upstreamQuota)}). ` +
+        `Each target first takes ${overhead.warmUpSeconds ?? 1} s of closed-loop load per mode. ${options.rounds} rounds, targets in a rotated order each round, ` +
         `median reported; ratios and added latencies are computed within each round, then the median taken. ` +
         `Closed loop: autocannon, ${options.concurrency} connections, ${options.durationSeconds} s per phase. ` +
         `Open loop: undici client at ${options.ratePerSecond} req/s, ${Math.round(options.ratePerSecond * options.durationSeconds)} requests per phase, ` +

@@ -98,7 +98,12 @@ export interface OverheadResult {
    * `-tokens`, read off a direct request), as real upstreams do; undefined when it reported none.
    */
   upstreamQuota?: { requests: string; tokens: string };
+  /** Closed-loop load per target and mode before the rounds (1 s in runs before this field). */
+  warmUpSeconds?: number;
 }
+
+/** Closed-loop load per target and mode before anything is measured. */
+const WARM_UP_SECONDS = 8;
 
 const BODY = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 32 };
 
@@ -251,10 +256,13 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
     }
     for (const each of skipped) log(`skipping ${each.id}: ${each.reason}`);
 
-    log(`warm-up: ${targets.map((target) => target.id).join(', ')}`);
+    // Long enough for every Node target to reach its steady state: the minimal undici proxy's CPU
+    // per request kept falling for ~15 s of load (~170 → ~120 µs), so 1 s warm-ups and short runs
+    // compared a warm Seed with a half-warm proxy and flattered Seed by up to a third.
+    log(`warm-up (${WARM_UP_SECONDS} s per mode): ${targets.map((target) => target.id).join(', ')}`);
     for (const target of targets) {
       for (const stream of [false, true]) {
-        await closedLoop({ request: requestFor(target, stream), connections: options.concurrency, durationSeconds: 1 });
+        await closedLoop({ request: requestFor(target, stream), connections: options.concurrency, durationSeconds: WARM_UP_SECONDS });
       }
     }
 
@@ -333,6 +341,7 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
       skipped,
       simulatorPeakRssMiB: simulatorSample ? simulatorSample.peakRssKiB / 1024 : Number.NaN,
       ...(upstreamQuota ? { upstreamQuota } : {}),
+      warmUpSeconds: WARM_UP_SECONDS,
     };
   } finally {
     for (const target of started.targets) await target.server?.stop();
