@@ -416,21 +416,26 @@ function numberHeader(headers: UpstreamResponse['headers'], name: string): numbe
   return Number.isFinite(parsed) ? parsed : undefined;
 }
 
-/** Reads `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`: the headers of every OpenAI-style answer. */
+/** Each field of a quota report, its header, and how it is read. */
+const QUOTA_HEADERS: readonly { field: keyof RateLimitSnapshot; header: string; duration: boolean }[] = [
+  { field: 'limitRequests', header: 'x-ratelimit-limit-requests', duration: false },
+  { field: 'remainingRequests', header: 'x-ratelimit-remaining-requests', duration: false },
+  { field: 'resetRequestsMs', header: 'x-ratelimit-reset-requests', duration: true },
+  { field: 'limitTokens', header: 'x-ratelimit-limit-tokens', duration: false },
+  { field: 'remainingTokens', header: 'x-ratelimit-remaining-tokens', duration: false },
+  { field: 'resetTokensMs', header: 'x-ratelimit-reset-tokens', duration: true },
+];
+
+/**
+ * Reads `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`: the headers of every
+ * OpenAI-style answer, so no closure or table is made per call.
+ */
 export function parseRateLimit(headers: UpstreamResponse['headers']): RateLimitSnapshot {
   const snapshot: RateLimitSnapshot = {};
-  const limitRequests = numberHeader(headers, 'x-ratelimit-limit-requests');
-  if (limitRequests !== undefined) snapshot.limitRequests = limitRequests;
-  const remainingRequests = numberHeader(headers, 'x-ratelimit-remaining-requests');
-  if (remainingRequests !== undefined) snapshot.remainingRequests = remainingRequests;
-  const resetRequestsMs = parseDurationMs(headerValue(headers, 'x-ratelimit-reset-requests'));
-  if (resetRequestsMs !== undefined) snapshot.resetRequestsMs = resetRequestsMs;
-  const limitTokens = numberHeader(headers, 'x-ratelimit-limit-tokens');
-  if (limitTokens !== undefined) snapshot.limitTokens = limitTokens;
-  const remainingTokens = numberHeader(headers, 'x-ratelimit-remaining-tokens');
-  if (remainingTokens !== undefined) snapshot.remainingTokens = remainingTokens;
-  const resetTokensMs = parseDurationMs(headerValue(headers, 'x-ratelimit-reset-tokens'));
-  if (resetTokensMs !== undefined) snapshot.resetTokensMs = resetTokensMs;
+  for (const { field, header, duration } of QUOTA_HEADERS) {
+    const value = duration ? parseDurationMs(headerValue(headers, header)) : numberHeader(headers, header);
+    if (value !== undefined) snapshot[field] = value;
+  }
   return snapshot;
 }
 
