@@ -284,6 +284,11 @@ test('the reported quota is carried forward: what was sent since comes off it, t
   assert.equal(health.waitMs('a'), 0);
   // A call larger than the whole quota never fits: the upstream is left to refuse it.
   assert.equal(health.waitMs('a', tokens(5_000)), 0);
+  // An answer without quota headers leaves the estimate as it was.
+  health.dispatched('a', tokens(1_000));
+  assert.equal(health.waitMs('a', tokens(300)), 1_300);
+  health.recordSuccess({ deployment: 'a', quota: {} });
+  assert.equal(health.waitMs('a', tokens(300)), 1_300);
   // A new report replaces the estimate.
   health.recordSuccess({ deployment: 'a', quota: { limitTokens: 2_000, remainingTokens: 2_000, resetTokensMs: 0 } });
   assert.equal(health.waitMs('a', tokens(2_000)), 0);

@@ -193,7 +193,9 @@ export class HealthTracker {
   }
 
   #observeQuota(state: DeploymentState, quota: RateLimitSnapshot | undefined, sent?: DispatchMark): void {
-    if (!quota) return;
+    // An answer without a remaining count (an error page, a proxy's reply) says nothing about the
+    // quota: what is carried forward stays.
+    if (!quota || (quota.remainingRequests === undefined && quota.remainingTokens === undefined)) return;
     const now = this.#now();
     state.requests = reported(state.requests, quota.limitRequests, quota.remainingRequests, quota.resetRequestsMs, sent?.requests, now);
     state.tokens = reported(state.tokens, quota.limitTokens, quota.remainingTokens, quota.resetTokensMs, sent?.tokens, now);
