@@ -118,7 +118,7 @@ export interface SeedErrorOptions {
   cause?: unknown;
 }
 
-/** A provider's rate-limit headers, parsed (the same shape as the providers' `RateLimitSnapshot`). */
+/** A provider's rate-limit headers (`x-ratelimit-*`, `anthropic-ratelimit-*`), parsed: on every answer and on a 429's SeedError. */
 export interface UpstreamQuota {
   limitRequests?: number;
   remainingRequests?: number;

@@ -3,8 +3,8 @@
  * a call, routes it across deployments, settles usage, and emits one CallRecord whatever the
  * outcome. The HTTP layer only parses requests and writes responses around it.
  */
-import { SeedError, toSeedError } from '../errors.ts';
-import type { CallContext, ProviderAdapter, RateLimitSnapshot } from '../providers/types.ts';
+import { SeedError, toSeedError, type UpstreamQuota } from '../errors.ts';
+import type { CallContext, ProviderAdapter } from '../providers/types.ts';
 import type { Deployment, Route } from '../routing/route-table.ts';
 import type { Router } from '../routing/router.ts';
 import type { CallEndpoint, CallRecord, CallSink } from '../ledger/types.ts';
@@ -225,7 +225,7 @@ export function createCallService(dependencies: CallServiceDependencies) {
    * The part every call shares: record, admission, routing across deployments (reserving each
    * attempt's deployment quota), and the failure path. `operation` is one upstream attempt.
    */
-  async function routed<T extends { upstream: { rateLimit: RateLimitSnapshot } }>(
+  async function routed<T extends { upstream: { rateLimit: UpstreamQuota } }>(
     input: CallInput<ChatCompletionRequest | EmbeddingRequest>,
     endpoint: CallEndpoint,
     stream: boolean,

@@ -6,8 +6,8 @@
  */
 import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { SeedError, type ErrorCode } from '../errors.ts';
-import type { RateLimitSnapshot, UpstreamInfo } from './types.ts';
+import { SeedError, type ErrorCode, type UpstreamQuota } from '../errors.ts';
+import type { UpstreamInfo } from './types.ts';
 import type { CallSignal } from '../abort.ts';
 
 export interface UpstreamRequest {
@@ -417,7 +417,7 @@ function numberHeader(headers: UpstreamResponse['headers'], name: string): numbe
 }
 
 /** Each field of a quota report, its header, and how it is read. */
-const QUOTA_HEADERS: readonly { field: keyof RateLimitSnapshot; header: string; duration: boolean }[] = [
+const QUOTA_HEADERS: readonly { field: keyof UpstreamQuota; header: string; duration: boolean }[] = [
   { field: 'limitRequests', header: 'x-ratelimit-limit-requests', duration: false },
   { field: 'remainingRequests', header: 'x-ratelimit-remaining-requests', duration: false },
   { field: 'resetRequestsMs', header: 'x-ratelimit-reset-requests', duration: true },
@@ -430,8 +430,8 @@ const QUOTA_HEADERS: readonly { field: keyof RateLimitSnapshot; header: string; 
  * Reads `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`: the headers of every
  * OpenAI-style answer, so no closure or table is made per call.
  */
-export function parseRateLimit(headers: UpstreamResponse['headers']): RateLimitSnapshot {
-  const snapshot: RateLimitSnapshot = {};
+export function parseRateLimit(headers: UpstreamResponse['headers']): UpstreamQuota {
+  const snapshot: UpstreamQuota = {};
   for (const { field, header, duration } of QUOTA_HEADERS) {
     const value = duration ? parseDurationMs(headerValue(headers, header)) : numberHeader(headers, header);
     if (value !== undefined) snapshot[field] = value;

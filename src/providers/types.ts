@@ -24,15 +24,11 @@ export interface DeploymentTarget {
   readonly options: Readonly<Record<string, unknown>>;
 }
 
-/** Quota state the upstream reported in its `x-ratelimit-*` headers. */
-/** A provider's rate-limit headers, parsed (defined beside SeedError, whose 429s carry one). */
-export type RateLimitSnapshot = UpstreamQuota;
-
 export interface UpstreamInfo {
   status: number;
   /** Request id the upstream assigned, for support tickets. */
   requestId?: string;
-  rateLimit: RateLimitSnapshot;
+  rateLimit: UpstreamQuota;
 }
 
 export interface CallContext {

@@ -17,7 +17,7 @@
  * An upstream that reports no reset time (Azure) is never waited for on its report, only on its
  * 429s.
  */
-import type { RateLimitSnapshot } from '../providers/types.ts';
+import type { UpstreamQuota } from '../errors.ts';
 
 export interface HealthOptions {
   failureThreshold: number;
@@ -139,7 +139,7 @@ export class HealthTracker {
     return Math.max(0, share);
   }
 
-  recordSuccess(input: { deployment: string; quota?: RateLimitSnapshot; sent?: DispatchMark | undefined }): void {
+  recordSuccess(input: { deployment: string; quota?: UpstreamQuota; sent?: DispatchMark | undefined }): void {
     const state = this.#state(input.deployment);
     state.consecutiveFailures = 0;
     state.nextCooldownMs = this.#options.cooldownMs;
@@ -154,7 +154,7 @@ export class HealthTracker {
    * whole reset refills in fixed windows (Azure's way), not continuously; from then on it is
    * carried forward as one.
    */
-  recordWait(input: { deployment: string; waitMs: number; quota?: RateLimitSnapshot | undefined; sent?: DispatchMark | undefined }): void {
+  recordWait(input: { deployment: string; waitMs: number; quota?: UpstreamQuota | undefined; sent?: DispatchMark | undefined }): void {
     const state = this.#state(input.deployment);
     const now = this.#now();
     state.unavailableUntil = Math.max(state.unavailableUntil, now + input.waitMs);
@@ -170,7 +170,7 @@ export class HealthTracker {
    * unavailable for that long; reaching the failure threshold opens the circuit for a cooldown
    * that doubles each time it re-opens, up to the maximum.
    */
-  recordFailure(input: { deployment: string; retryAfterMs?: number; quota?: RateLimitSnapshot; sent?: DispatchMark | undefined }): void {
+  recordFailure(input: { deployment: string; retryAfterMs?: number; quota?: UpstreamQuota; sent?: DispatchMark | undefined }): void {
     const state = this.#state(input.deployment);
     const now = this.#now();
     state.consecutiveFailures += 1;
@@ -192,7 +192,7 @@ export class HealthTracker {
     return this.#quotasReported;
   }
 
-  #observeQuota(state: DeploymentState, quota: RateLimitSnapshot | undefined, sent?: DispatchMark): void {
+  #observeQuota(state: DeploymentState, quota: UpstreamQuota | undefined, sent?: DispatchMark): void {
     // An answer without a remaining count (an error page, a proxy's reply) says nothing about the
     // quota: what is carried forward stays.
     if (!quota || (quota.remainingRequests === undefined && quota.remainingTokens === undefined)) return;

@@ -4,8 +4,7 @@
  * once, or the same one after an exponential backoff with full jitter that honours the
  * upstream's `retry-after`; every attempt within the call's one deadline.
  */
-import { SeedError } from '../errors.ts';
-import type { RateLimitSnapshot } from '../providers/types.ts';
+import { SeedError, type UpstreamQuota } from '../errors.ts';
 import type { HealthTracker } from './health.ts';
 import { routePlan, type Deployment, type Route, type RouteTable } from './route-table.ts';
 import { CallAbort, type CallSignal } from '../abort.ts';
@@ -24,7 +23,7 @@ export interface Attempt {
 /** What an attempt function reports besides its value, so health and quotas stay current. */
 export interface AttemptOutcome<T> {
   value: T;
-  quota?: RateLimitSnapshot;
+  quota?: UpstreamQuota;
 }
 
 export type RoutedResult<T> =

@@ -3,9 +3,9 @@
  * `anthropic-ratelimit-*` headers (absolute RFC 3339 reset times rather than OpenAI's
  * durations) and its `request-id` header. The generic status mapping stays in `../http.ts`.
  */
-import { SeedError, type ErrorCode } from '../../errors.ts';
+import { SeedError, type ErrorCode, type UpstreamQuota } from '../../errors.ts';
 import { headerValue, upstreamStatusError, type UpstreamResponse } from '../http.ts';
-import type { RateLimitSnapshot, UpstreamInfo } from '../types.ts';
+import type { UpstreamInfo } from '../types.ts';
 import { anthropicErrorBodySchema } from './wire.ts';
 
 type Headers = UpstreamResponse['headers'];
@@ -34,7 +34,7 @@ function readLimit(input: { headers: Headers; kind: string; nowMs: number }): Li
  * Anthropic's combined `tokens` headers when present (they report the most restrictive limit),
  * otherwise whichever of the input/output buckets has less left.
  */
-export function anthropicRateLimit(input: { headers: Headers; nowMs: number }): RateLimitSnapshot {
+export function anthropicRateLimit(input: { headers: Headers; nowMs: number }): UpstreamQuota {
   const requests = readLimit({ ...input, kind: 'requests' });
   const combined = readLimit({ ...input, kind: 'tokens' });
   const candidates = [readLimit({ ...input, kind: 'input-tokens' }), readLimit({ ...input, kind: 'output-tokens' })].filter(
@@ -42,7 +42,7 @@ export function anthropicRateLimit(input: { headers: Headers; nowMs: number }): 
   );
   const split = candidates.sort((first, second) => (first.remaining ?? 0) - (second.remaining ?? 0))[0];
   const tokens = combined.remaining !== undefined || split === undefined ? combined : split;
-  const snapshot: RateLimitSnapshot = {};
+  const snapshot: UpstreamQuota = {};
   if (requests.limit !== undefined) snapshot.limitRequests = requests.limit;
   if (requests.remaining !== undefined) snapshot.remainingRequests = requests.remaining;
   if (requests.resetMs !== undefined) snapshot.resetRequestsMs = requests.resetMs;
