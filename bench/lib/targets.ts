@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { freePort, startExecutableServer, startNodeServer, type ServerProcess } from './children.ts';
+import { SERVER_NODE_FLAGS } from '../../src/node-flags.ts';
 
 export type TargetId = 'direct' | 'nginx' | 'undici' | 'seed' | 'portkey';
 export const TARGET_IDS: readonly TargetId[] = ['direct', 'nginx', 'undici', 'seed', 'portkey'];
@@ -138,7 +139,8 @@ export async function startSeedServer(input: {
     script: 'bench/servers/seed.ts',
     ...(input.root ? { root: input.root } : {}),
     scriptArguments: [file],
-    nodeArguments: input.nodeArguments ?? [],
+    // Seed as `npm start` runs it (src/node-flags.ts).
+    nodeArguments: [...SERVER_NODE_FLAGS, ...(input.nodeArguments ?? [])],
     env: input.env ?? {},
   });
   const headers: Record<string, string> = { 'content-type': 'application/json' };

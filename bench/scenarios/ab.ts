@@ -16,7 +16,7 @@ import { closedLoop } from '../lib/load.ts';
 import { sampleProcess } from '../lib/proc.ts';
 import { median, percentile } from '../lib/stats.ts';
 import { startSeedServer, type SeedServer } from '../lib/targets.ts';
-import { requestFor } from './overhead.ts';
+import { requestFor, WARM_UP_SECONDS } from './overhead.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 
@@ -107,9 +107,10 @@ export async function runAb(options: AbOptions): Promise<AbResult> {
         if (result.failures > 0) throw new Error(`${server.name}: ${result.failures} failed requests:\n${server.stderrTail()}`);
         return { requestsPerSecond: result.requestsPerSecond, cpuMicrosecondsPerRequest: ((cpuMs(server) - before) * 1_000) / result.completed };
       };
-      // Warm both up (JIT, pools, caches) before the first measured slice.
-      await slice(current);
-      await slice(baseline);
+      // Warm both up (JIT, pools, caches) as the overhead runs do, before the first measured slice.
+      for (const server of [current, baseline]) {
+        await closedLoop({ request: requestFor({ origin: server.url, headers: server.headers }, stream), connections: options.concurrency, durationSeconds: WARM_UP_SECONDS });
+      }
       const currentSlices: Array<Awaited<ReturnType<typeof slice>>> = [];
       const baselineSlices: Array<Awaited<ReturnType<typeof slice>>> = [];
       for (let pair = 0; pair < options.pairs; pair += 1) {

@@ -103,7 +103,7 @@ export interface OverheadResult {
 }
 
 /** Closed-loop load per target and mode before anything is measured. */
-const WARM_UP_SECONDS = 8;
+export const WARM_UP_SECONDS = 8;
 
 const BODY = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 32 };
 

@@ -8,7 +8,7 @@ import { startNodeServer } from '../lib/children.ts';
 import { closedLoop } from '../lib/load.ts';
 import { summarizeProfile, type ProfileSummary } from '../lib/profile.ts';
 import { startSeedServer } from '../lib/targets.ts';
-import { requestFor } from './overhead.ts';
+import { requestFor, WARM_UP_SECONDS } from './overhead.ts';
 
 export interface ProfileResult {
   file: string;
@@ -36,8 +36,11 @@ export async function runProfile(input: {
     });
     try {
       const target = { origin: seed.url, headers: seed.headers };
-      // Warm up first; samples before `loadStart` (start-up, JIT warm-up) are left out of the summary.
-      for (const stream of [false, true]) await closedLoop({ request: requestFor(target, stream), connections: input.concurrency, durationSeconds: 1 });
+      // Warm up as the overhead runs do (a short warm-up profiles the JIT still compiling);
+      // samples before `loadStart` are left out of the summary.
+      for (const stream of [false, true]) {
+        await closedLoop({ request: requestFor(target, stream), connections: input.concurrency, durationSeconds: WARM_UP_SECONDS });
+      }
       loadStart = Number(process.hrtime.bigint() / 1_000n);
       for (const stream of [false, true]) {
         const result = await closedLoop({ request: requestFor(target, stream), connections: input.concurrency, durationSeconds: input.durationSeconds });

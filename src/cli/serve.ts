@@ -6,6 +6,7 @@ import { ConfigError } from '../config/load.ts';
 import { createLogger } from '../log.ts';
 import { loadSeedConfig, startSeed } from '../main.ts';
 import { simulatorOptionsSchema, startSimulator } from '../simulator/index.ts';
+import { nodeFlagsAdvice } from '../node-flags.ts';
 
 function exitOnConfigError(error: unknown): never {
   if (error instanceof ConfigError) {
@@ -75,6 +76,8 @@ export function registerServeCommands(program: Command, helpers: { portNumber: (
       }
       logger('info', `gateway listening on ${seed.url} (OpenAI-compatible: ${seed.url}/v1)`);
       logger('info', `routes: ${[...Object.keys(loaded.config.routes)].join(', ')}`);
+      const advice = nodeFlagsAdvice();
+      if (advice) logger('info', advice);
       onSignals(() => seed.close());
     });
 
