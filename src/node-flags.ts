@@ -5,8 +5,8 @@
  * grows it under allocation pressure and its memory reducer shrinks it again whenever the
  * process goes idle. A gateway's traffic comes in bursts, and each call's state lives while the
  * upstream answers, so after every quiet spell the gateway served its next burst with a small
- * young generation: twice the scavenges (7.9–9.4 per 1 000 calls against 3.8–3.9 with these
- * flags) and 15–20 µs of scavenge pauses per call against 11 (docs/benchmarks.md, analysis).
+ * young generation: about twice the scavenges (6.9–9.4 per 1 000 calls against 3.8–3.9 with
+ * these flags) and 15–21 µs of scavenge pauses per call against 11–12 (bench/analysis.md).
  * Larger fixed sizes (32, 64 MB) scavenged less often but made each call's other work slower
  * (the allocation front no longer stays in the CPU's caches), so 16 MB it is.
  *
