@@ -125,7 +125,7 @@ try {
   }
   if (only.includes('profile')) {
     report.profile = await runProfile({ durationSeconds: Math.max(durationSeconds, 5), concurrency, workDirectory, log });
-    log(`profile written to ${report.profile.file}`);
+    log(`profile written to ${report.profile.file}; its folded stacks (for a flame graph) to ${report.profile.foldedFile}`);
   }
   if (only.includes('gc')) {
     report.gc = await runGc({ ratePerSecond, durationSeconds, workDirectory, log });

@@ -1,7 +1,8 @@
 /**
  * Summarizes a V8 `.cpuprofile` (from `node --cpu-prof`): self time per function, inclusive
  * time per function under `src/`, and self time per area (a package under node_modules, a
- * folder of src/, Node internals, GC).
+ * folder of src/, Node internals, GC); and writes its stacks in the folded format flame graph
+ * tools read (`foldedStacks`).
  */
 import { readFileSync } from 'node:fs';
 
@@ -121,4 +122,50 @@ export function summarizeProfile(file: string, options: { count?: number; fromMi
     topAreas: top(areas, busyMs, count),
     topSeedInclusive: top(seedInclusive, busyMs, count),
   };
+}
+
+/**
+ * The profile's busy samples (from `fromMicroseconds` on) as folded stacks, the input of flame
+ * graph tools (`flamegraph.pl`, inferno, speedscope): one line per distinct stack, its frames
+ * from the root down joined by `;`, then a space and the stack's time in microseconds. Lines come
+ * sorted, so two profiles' files can be diffed (`difffolded.pl`).
+ *
+ * @example
+ * writeFileSync('seed.folded', foldedStacks('seed.cpuprofile', { fromMicroseconds: loadStart }));
+ * // flamegraph.pl seed.folded > seed.svg   (or open seed.folded in speedscope)
+ */
+export function foldedStacks(file: string, options: { fromMicroseconds?: number } = {}): string {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const stackOf = new Map<number, string>();
+  const stack = (id: number): string => {
+    let folded = stackOf.get(id);
+    if (folded === undefined) {
+      const frames: string[] = [];
+      // The root node is V8's `(root)`: left out, as flame graph tools draw their own root.
+      for (let at: number | undefined = id; at !== undefined && parent.has(at); at = parent.get(at)) {
+        frames.push(label(byId.get(at)!.callFrame).replaceAll(';', ':'));
+      }
+      folded = frames.reverse().join(';');
+      stackOf.set(id, folded);
+    }
+    return folded;
+  };
+  const totals = new Map<string, number>();
+  let timestamp = profile.startTime;
+  profile.samples.forEach((sample, index) => {
+    const delta = profile.timeDeltas[index] ?? 0;
+    timestamp += delta;
+    const node = byId.get(sample);
+    if (!node || timestamp < (options.fromMicroseconds ?? 0) || node.callFrame.functionName === '(idle)') return;
+    const key = stack(sample);
+    totals.set(key, (totals.get(key) ?? 0) + delta);
+  });
+  return [...totals.entries()]
+    .filter(([, microseconds]) => microseconds > 0)
+    .sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0))
+    .map(([key, microseconds]) => `${key} ${Math.round(microseconds)}\n`)
+    .join('');
 }

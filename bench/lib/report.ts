@@ -245,7 +245,8 @@ export function renderReport(report: RunReport): string {
     parts.push('## Profile of Seed');
     parts.push(
       `\`node --cpu-prof\` on the Seed child during closed-loop load (non-streaming then streaming), ${report.profile.requests} requests, ` +
-        `${(summary.busyMs / 1_000).toFixed(1)} s of non-idle samples. Percentages are of non-idle samples.`,
+        `${(summary.busyMs / 1_000).toFixed(1)} s of non-idle samples. Percentages are of non-idle samples. ` +
+        'The run leaves the profile (`.cpuprofile`: Chrome DevTools, speedscope) and its measured part as folded stacks (`.folded`: `flamegraph.pl`, inferno, speedscope) in its work directory, for flame graphs.',
     );
     const entries = (list: Array<{ name: string; percent: number }>) => list.map((entry) => [`\`${entry.name}\``, `${entry.percent.toFixed(1)}%`]);
     parts.push('Self time by area (package, src/ folder, Node internals, GC):');

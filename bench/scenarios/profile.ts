@@ -1,17 +1,20 @@
 /**
  * Profiles Seed under closed-loop load (non-streaming, then streaming) with `node --cpu-prof`
- * on the Seed child, and summarizes where its CPU goes.
+ * on the Seed child, summarizes where its CPU goes, and writes the measured part as folded
+ * stacks beside the profile, for a flame graph.
  */
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startNodeServer } from '../lib/children.ts';
 import { closedLoop } from '../lib/load.ts';
-import { summarizeProfile, type ProfileSummary } from '../lib/profile.ts';
+import { foldedStacks, summarizeProfile, type ProfileSummary } from '../lib/profile.ts';
 import { startSeedServer } from '../lib/targets.ts';
 import { requestFor, WARM_UP_SECONDS } from './overhead.ts';
 
 export interface ProfileResult {
   file: string;
+  /** The measured samples as folded stacks (flamegraph.pl, inferno, speedscope). */
+  foldedFile?: string;
   requests: number;
   summary: ProfileSummary;
 }
@@ -56,5 +59,7 @@ export async function runProfile(input: {
   const file = readdirSync(directory).find((name) => name.endsWith('.cpuprofile'));
   if (!file) throw new Error(`no .cpuprofile written in ${directory}`);
   const path = join(directory, file);
-  return { file: path, requests, summary: summarizeProfile(path, { fromMicroseconds: loadStart }) };
+  const foldedFile = path.replace(/\.cpuprofile$/, '.folded');
+  writeFileSync(foldedFile, foldedStacks(path, { fromMicroseconds: loadStart }));
+  return { file: path, foldedFile, requests, summary: summarizeProfile(path, { fromMicroseconds: loadStart }) };
 }
