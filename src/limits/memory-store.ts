@@ -25,11 +25,25 @@ import {
   type Usage,
 } from './types.ts';
 
+/**
+ * A window's sub-window counts live in a ring: the window's sub-windows and the current one, so
+ * sub-window `index` is slot `index % RING_SLOTS`. A counter never spans more (see `#expireWindow`).
+ */
+const RING_SLOTS = SUB_WINDOWS_PER_WINDOW + 1;
+
+/**
+ * One requests or tokens counter. A typed ring rather than a `Map` of sub-window counts: every
+ * reserve and settle reads and writes it for each window bucket, and the limits' cost in the
+ * gateway is memory access more than arithmetic (bench/analysis.md, 2026-12-04, item 3).
+ */
 interface WindowCounter {
   total: number;
   /** Oldest sub-window index that may still hold a count. */
   oldest: number;
-  readonly counts: Map<number, number>;
+  /** Newest sub-window index charged. */
+  newest: number;
+  /** Sub-window `index`'s count at `counts[index % RING_SLOTS]` for `oldest ≤ index ≤ newest`; every other slot is 0. */
+  readonly counts: Float64Array;
 }
 
 export interface MemoryLimitStoreOptions {
@@ -127,9 +141,9 @@ export class MemoryLimitStore implements LimitStore {
         // Only a sub-window still inside the window is adjusted: one that aged out no longer counts.
         const counter = this.#windows.get(key);
         const slot = Number(entry.slot);
-        const count = counter?.counts.get(slot);
-        if (counter !== undefined && count !== undefined && slot >= counter.oldest) {
-          counter.counts.set(slot, count + delta);
+        if (counter !== undefined && slot >= counter.oldest && slot <= counter.newest) {
+          const ring = slot % RING_SLOTS;
+          counter.counts[ring] = (counter.counts[ring] as number) + delta;
           counter.total += delta;
         }
       }
@@ -193,7 +207,7 @@ export class MemoryLimitStore implements LimitStore {
     if (counter !== undefined) {
       let freed = 0;
       for (let index = current - SUB_WINDOWS_PER_WINDOW; index <= current; index += 1) {
-        const count = counter.counts.get(index) ?? 0;
+        const count = index >= counter.oldest && index <= counter.newest ? (counter.counts[index % RING_SLOTS] as number) : 0;
         if (count === 0) continue;
         freed += count;
         // Sub-window `index` stops counting once the window's oldest index passes it.
@@ -205,23 +219,24 @@ export class MemoryLimitStore implements LimitStore {
     return { bucket, amount, used, resetMs, retryAfterMs };
   }
 
-  /** Drops sub-windows that left the window; returns the counter, or undefined if empty. */
+  /** Drops sub-windows that left the window; returns the counter, or undefined once none is left. */
   #expireWindow(key: string, now: number, windowMs: number): WindowCounter | undefined {
     const counter = this.#windows.get(key);
     if (counter === undefined) return undefined;
     const oldestLive = Math.floor(now / subWindowMs(windowMs)) - SUB_WINDOWS_PER_WINDOW;
     if (counter.oldest >= oldestLive) return counter;
-    for (const index of counter.counts.keys()) {
-      if (index < oldestLive) {
-        counter.total -= counter.counts.get(index) ?? 0;
-        counter.counts.delete(index);
-      }
-    }
-    counter.oldest = oldestLive;
-    if (counter.counts.size === 0) {
+    if (counter.newest < oldestLive) {
       this.#windows.delete(key);
       return undefined;
     }
+    // `newest` is still live, so fewer than RING_SLOTS sub-windows lie below `oldestLive`.
+    const { counts } = counter;
+    for (let index = counter.oldest; index < oldestLive; index += 1) {
+      const slot = index % RING_SLOTS;
+      counter.total -= counts[slot] as number;
+      counts[slot] = 0;
+    }
+    counter.oldest = oldestLive;
     return counter;
   }
 
@@ -234,11 +249,18 @@ export class MemoryLimitStore implements LimitStore {
     } else if (entry.bucket.kind === 'usd') {
       this.#budgets.set(key, (this.#budgets.get(key) ?? 0) + entry.amount);
     } else {
+      // `#measure` expired this counter at the same `now`, so the slot of sub-window `slot`
+      // holds nothing older (see `WindowCounter`).
       const slot = Number(entry.slot);
-      const counter = this.#windows.get(key) ?? { total: 0, oldest: slot, counts: new Map<number, number>() };
-      counter.counts.set(slot, (counter.counts.get(slot) ?? 0) + entry.amount);
+      let counter = this.#windows.get(key);
+      if (counter === undefined) {
+        counter = { total: 0, oldest: slot, newest: slot, counts: new Float64Array(RING_SLOTS) };
+        this.#windows.set(key, counter);
+      }
+      const ring = slot % RING_SLOTS;
+      counter.counts[ring] = (counter.counts[ring] as number) + entry.amount;
       counter.total += entry.amount;
-      this.#windows.set(key, counter);
+      if (slot > counter.newest) counter.newest = slot;
     }
   }
 
