@@ -79,35 +79,59 @@ function top(totals: Map<string, number>, busyMs: number, count: number): Profil
     .map(([name, ms]) => ({ name, percent: (100 * ms) / busyMs }));
 }
 
+/** A profile with its nodes by id and each node's parent, as both readers below walk it. */
+interface LoadedProfile {
+  profile: CpuProfile;
+  byId: Map<number, ProfileNode>;
+  parent: Map<number, number>;
+}
+
+function loadProfile(file: string): LoadedProfile {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  return { profile, byId, parent };
+}
+
+/** Calls `visit` for each busy (not idle) sample at or after `fromMicroseconds`, with its node and its time in µs. */
+function forEachBusySample(
+  { profile, byId }: LoadedProfile,
+  fromMicroseconds: number,
+  visit: (node: ProfileNode, microseconds: number) => void,
+): void {
+  let timestamp = profile.startTime;
+  profile.samples.forEach((sample, index) => {
+    const microseconds = profile.timeDeltas[index] ?? 0;
+    timestamp += microseconds;
+    const node = byId.get(sample);
+    if (!node || timestamp < fromMicroseconds || node.callFrame.functionName === '(idle)') return;
+    visit(node, microseconds);
+  });
+}
+
 /**
  * `fromMicroseconds`: samples before this monotonic timestamp (µs, same clock as
  * `process.hrtime`) are ignored, so start-up (module loading, compilation) stays out.
  */
 export function summarizeProfile(file: string, options: { count?: number; fromMicroseconds?: number } = {}): ProfileSummary {
   const count = options.count ?? 15;
-  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-  const parent = new Map<number, number>();
-  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const loaded = loadProfile(file);
+  const { byId, parent } = loaded;
 
   const self = new Map<string, number>();
   const areas = new Map<string, number>();
   const seedInclusive = new Map<string, number>();
   let busyMs = 0;
-  let timestamp = profile.startTime;
-  profile.samples.forEach((sample, index) => {
-    timestamp += profile.timeDeltas[index] ?? 0;
-    const node = byId.get(sample);
-    if (!node || timestamp < (options.fromMicroseconds ?? 0)) return;
-    const milliseconds = (profile.timeDeltas[index] ?? 0) / 1_000;
-    if (node.callFrame.functionName === '(idle)') return;
+  forEachBusySample(loaded, options.fromMicroseconds ?? 0, (node, microseconds) => {
+    const milliseconds = microseconds / 1_000;
     busyMs += milliseconds;
     const name = label(node.callFrame);
     self.set(name, (self.get(name) ?? 0) + milliseconds);
     const area = areaOf(node.callFrame);
     areas.set(area, (areas.get(area) ?? 0) + milliseconds);
     const seen = new Set<string>();
-    for (let id: number | undefined = sample; id !== undefined; id = parent.get(id)) {
+    for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
       const frame = byId.get(id)?.callFrame;
       if (!frame || seedCodeIndex(frame.url) < 0) continue;
       const key = label(frame);
@@ -135,10 +159,8 @@ export function summarizeProfile(file: string, options: { count?: number; fromMi
  * // flamegraph.pl seed.folded > seed.svg   (or open seed.folded in speedscope)
  */
 export function foldedStacks(file: string, options: { fromMicroseconds?: number } = {}): string {
-  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-  const parent = new Map<number, number>();
-  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const loaded = loadProfile(file);
+  const { byId, parent } = loaded;
   const stackOf = new Map<number, string>();
   const stack = (id: number): string => {
     let folded = stackOf.get(id);
@@ -154,14 +176,9 @@ export function foldedStacks(file: string, options: { fromMicroseconds?: number 
     return folded;
   };
   const totals = new Map<string, number>();
-  let timestamp = profile.startTime;
-  profile.samples.forEach((sample, index) => {
-    const delta = profile.timeDeltas[index] ?? 0;
-    timestamp += delta;
-    const node = byId.get(sample);
-    if (!node || timestamp < (options.fromMicroseconds ?? 0) || node.callFrame.functionName === '(idle)') return;
-    const key = stack(sample);
-    totals.set(key, (totals.get(key) ?? 0) + delta);
+  forEachBusySample(loaded, options.fromMicroseconds ?? 0, (node, microseconds) => {
+    const key = stack(node.id);
+    totals.set(key, (totals.get(key) ?? 0) + microseconds);
   });
   return [...totals.entries()]
     .filter(([, microseconds]) => microseconds > 0)

@@ -16,7 +16,7 @@ import { closedLoop } from '../lib/load.ts';
 import { sampleProcess } from '../lib/proc.ts';
 import { median, percentile } from '../lib/stats.ts';
 import { startSeedServer, type SeedServer } from '../lib/targets.ts';
-import { requestFor, WARM_UP_SECONDS } from './overhead.ts';
+import { requestFor, warmUp } from './overhead.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 
@@ -108,9 +108,7 @@ export async function runAb(options: AbOptions): Promise<AbResult> {
         return { requestsPerSecond: result.requestsPerSecond, cpuMicrosecondsPerRequest: ((cpuMs(server) - before) * 1_000) / result.completed };
       };
       // Warm both up (JIT, pools, caches) as the overhead runs do, before the first measured slice.
-      for (const server of [current, baseline]) {
-        await closedLoop({ request: requestFor({ origin: server.url, headers: server.headers }, stream), connections: options.concurrency, durationSeconds: WARM_UP_SECONDS });
-      }
+      for (const server of [current, baseline]) await warmUp({ origin: server.url, headers: server.headers }, stream, options.concurrency);
       const currentSlices: Array<Awaited<ReturnType<typeof slice>>> = [];
       const baselineSlices: Array<Awaited<ReturnType<typeof slice>>> = [];
       for (let pair = 0; pair < options.pairs; pair += 1) {

@@ -105,6 +105,11 @@ export interface OverheadResult {
 /** Closed-loop load per target and mode before anything is measured. */
 export const WARM_UP_SECONDS = 8;
 
+/** `WARM_UP_SECONDS` of closed-loop load on one target in one mode: how every scenario warms a process before measuring it. */
+export async function warmUp(target: Pick<Target, 'origin' | 'headers'>, stream: boolean, concurrency: number): Promise<void> {
+  await closedLoop({ request: requestFor(target, stream), connections: concurrency, durationSeconds: WARM_UP_SECONDS });
+}
+
 const BODY = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 32 };
 
 export function requestFor(target: Pick<Target, 'origin' | 'headers'>, stream: boolean): RequestShape {
@@ -262,7 +267,7 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
     log(`warm-up (${WARM_UP_SECONDS} s per mode): ${targets.map((target) => target.id).join(', ')}`);
     for (const target of targets) {
       for (const stream of [false, true]) {
-        await closedLoop({ request: requestFor(target, stream), connections: options.concurrency, durationSeconds: WARM_UP_SECONDS });
+        await warmUp(target, stream, options.concurrency);
       }
     }
 

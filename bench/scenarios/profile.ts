@@ -9,7 +9,7 @@ import { startNodeServer } from '../lib/children.ts';
 import { closedLoop } from '../lib/load.ts';
 import { foldedStacks, summarizeProfile, type ProfileSummary } from '../lib/profile.ts';
 import { startSeedServer } from '../lib/targets.ts';
-import { requestFor, WARM_UP_SECONDS } from './overhead.ts';
+import { requestFor, warmUp } from './overhead.ts';
 
 export interface ProfileResult {
   file: string;
@@ -41,9 +41,7 @@ export async function runProfile(input: {
       const target = { origin: seed.url, headers: seed.headers };
       // Warm up as the overhead runs do (a short warm-up profiles the JIT still compiling);
       // samples before `loadStart` are left out of the summary.
-      for (const stream of [false, true]) {
-        await closedLoop({ request: requestFor(target, stream), connections: input.concurrency, durationSeconds: WARM_UP_SECONDS });
-      }
+      for (const stream of [false, true]) await warmUp(target, stream, input.concurrency);
       loadStart = Number(process.hrtime.bigint() / 1_000n);
       for (const stream of [false, true]) {
         const result = await closedLoop({ request: requestFor(target, stream), connections: input.concurrency, durationSeconds: input.durationSeconds });
