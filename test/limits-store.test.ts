@@ -66,6 +66,43 @@ for (const backend of backends) {
       assert.equal(remainingOf(fitting, 'org:o:usd-day'), 0.5);
     });
 
+    test("report 'headers' gives each part's tightest requests and tokens statuses, the same objects' values as every bucket's", async () => {
+      const clock = new ManualClock('2025-01-31T10:00:00.000Z');
+      const { store } = await open(clock);
+      const callerBuckets: Bucket[] = [
+        { kind: 'requests', id: 'key:k:rpm', limit: 10, windowMs: MINUTE },
+        { kind: 'tokens', id: 'key:k:tpm', limit: 1_000, windowMs: MINUTE },
+        { kind: 'usd', id: 'key:k:usd-day', limit: 5, period: 'day' },
+        { kind: 'requests', id: 'team:t:rpm', limit: 4, windowMs: MINUTE },
+        { kind: 'tokens', id: 'team:t:tpm', limit: 5_000, windowMs: MINUTE },
+        { kind: 'requests', id: 'org:o:rpm', limit: 4, windowMs: MINUTE },
+      ];
+      const deploymentBuckets: Bucket[] = [{ kind: 'tokens', id: 'deployment:d:tpm', limit: 700, windowMs: MINUTE }];
+      const parts = [
+        { buckets: callerBuckets, tokens: 300, usd: 0.01 },
+        { buckets: deploymentBuckets, tokens: 300, usd: 0.01 },
+      ];
+      const every = await store.reserve({ parts, leaseMs: LEASE });
+      clock.advance(1_000);
+      const headers = await store.reserve({ parts, leaseMs: LEASE, report: 'headers' });
+      assert.ok(every.admitted && headers.admitted);
+      assert.equal(every.statuses.length, 7);
+      assert.deepEqual(headers.statuses, [], "report 'headers' builds no status per bucket");
+      // Ties go to the first bucket: team and org both have 4 requests a minute.
+      assert.deepEqual(
+        headers.headerStatuses.map(({ requests, tokens }) => [requests?.bucket.id, requests?.remaining, requests?.resetMs, tokens?.bucket.id, tokens?.remaining]),
+        [
+          ['team:t:rpm', 2, 60_500, 'key:k:tpm', 400],
+          [undefined, undefined, undefined, 'deployment:d:tpm', 100],
+        ],
+      );
+      // With every bucket reported, the header statuses are among the statuses, chosen the same way.
+      assert.equal(every.headerStatuses[0]?.requests, every.statuses[3]);
+      assert.equal(every.headerStatuses[0]?.tokens, every.statuses[1]);
+      assert.equal(every.headerStatuses[1]?.tokens, every.statuses[6]);
+      assert.equal(every.headerStatuses[1]?.requests, undefined);
+    });
+
     test('requests leave the sliding window one sub-window after it ends, not before', async () => {
       const clock = new ManualClock('2025-01-31T10:00:00.000Z');
       const { store } = await open(clock);

@@ -20,9 +20,9 @@ import type { Deployment, Route } from '../routing/route-table.ts';
 import type { ChatCompletionRequest, EmbeddingRequest } from '../wire/openai.ts';
 import { chargesEstimate, type LimitScope } from './buckets.ts';
 import { estimateChatTokens, estimateEmbeddingTokens } from './estimate.ts';
-import { statusHeaders, tightestStatus } from './headers.ts';
-import { NO_STATUSES, type Admission, type Limiter } from './limiter.ts';
-import type { BucketStatus, Usage } from './types.ts';
+import { statusHeaders } from './headers.ts';
+import type { Admission, Limiter } from './limiter.ts';
+import type { Usage } from './types.ts';
 
 export interface LimitAdmissionOptions {
   limiter: Limiter;
@@ -125,13 +125,6 @@ class LimitTicket implements AdmissionTicket {
   #admission: Admission;
   /** The deployment reserved at admission with the caller, until the first attempt starts. */
   #holding: Deployment | null;
-  /**
-   * The tightest requests and tokens statuses of the caller's own buckets (key, team, org):
-   * what the `x-ratelimit-*` headers report, and all the ticket keeps of the statuses. A
-   * deployment's quota is shared by every caller and stays out of the headers (docs/routing.md).
-   */
-  readonly #requestsStatus: BucketStatus | undefined;
-  readonly #tokensStatus: BucketStatus | undefined;
   #attemptsSent = 0;
   #finished = false;
   /** The estimate's tokens when only routing asked for them (no limit charged the estimate). */
@@ -154,16 +147,7 @@ class LimitTicket implements AdmissionTicket {
     this.#request = request;
     this.#estimate = estimate;
     this.#holding = held;
-    // Statuses come in reserve order: the caller's, then the held deployment's. Only the two the
-    // headers need are kept, and the admission is held without its statuses: a ticket lives as
-    // long as its call, and when it held all of them (one object per bucket, 11 in a call with
-    // key, team, org and deployment limits), V8 saw them outlive scavenges under load and began
-    // allocating every status in the old generation (allocation-site pretenuring), ~1.1 KB of
-    // old-space garbage per call even after the load dropped: more and longer major GCs.
-    const callerCount = admitted.attempt === null ? admitted.statuses.length : (admitted.call?.entries.length ?? 0);
-    this.#requestsStatus = tightestStatus(admitted.statuses, 'requests', callerCount);
-    this.#tokensStatus = tightestStatus(admitted.statuses, 'tokens', callerCount);
-    this.#admission = withoutStatuses(admitted);
+    this.#admission = admitted;
   }
 
   /** Prompt estimate + completion cap, as upstream token quotas charge a call; computed once, when first asked. */
@@ -200,7 +184,7 @@ class LimitTicket implements AdmissionTicket {
         stateOf(deployment).refusedUntil = now() + (outcome.refusal.retryAfterMs ?? DEFAULT_REFUSAL_MS);
         throw outcome.error;
       }
-      this.#admission = withoutStatuses(outcome.admission);
+      this.#admission = outcome.admission;
     }
     this.#attemptsSent += 1;
   }
@@ -231,13 +215,9 @@ class LimitTicket implements AdmissionTicket {
   }
 
   headers(): Record<string, string> {
-    return statusHeaders(this.#requestsStatus, this.#tokensStatus);
+    const { requests, tokens } = this.#admission.headerStatuses;
+    return statusHeaders(requests, tokens);
   }
-}
-
-/** `admission` without its statuses (see the ticket's constructor). */
-function withoutStatuses(admission: Admission): Admission {
-  return admission.statuses.length === 0 ? admission : { ...admission, statuses: NO_STATUSES };
 }
 
 /** `scopes.some((scope) => chargesEstimate(scope.limits))`, without a callback per call. */

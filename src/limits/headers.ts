@@ -36,13 +36,12 @@ export function rateLimitHeaders({ statuses, refused }: { statuses: readonly Buc
 }
 
 /**
- * The status with the least remaining of the buckets of `kind` among the first `count`
- * statuses (all by default); the first of equals. What `rateLimitHeaders` reports.
+ * The status with the least remaining of the buckets of `kind`; the first of equals. What
+ * `rateLimitHeaders` reports (a store's `HeaderStatuses` follow the same rule).
  */
-export function tightestStatus(statuses: readonly BucketStatus[], kind: 'requests' | 'tokens', count = statuses.length): BucketStatus | undefined {
+export function tightestStatus(statuses: readonly BucketStatus[], kind: 'requests' | 'tokens'): BucketStatus | undefined {
   let tightest: BucketStatus | undefined;
-  for (let index = 0; index < count; index += 1) {
-    const status = statuses[index] as BucketStatus;
+  for (const status of statuses) {
     if (status.bucket.kind === kind && (tightest === undefined || status.remaining < tightest.remaining)) tightest = status;
   }
   return tightest;

@@ -21,6 +21,7 @@ export {
   LimitStoreUnavailableError,
   type Bucket,
   type BucketStatus,
+  type HeaderStatuses,
   type FinishRequest,
   type LimitStore,
   type Refusal,

@@ -12,6 +12,7 @@ import {
   LimitStoreUnavailableError,
   type Bucket,
   type BucketStatus,
+  type HeaderStatuses,
   type LimitStore,
   type Refusal,
   type ReservePart,
@@ -83,11 +84,11 @@ export interface Admission {
   readonly tokens: number;
   readonly usd: number;
   /**
-   * Bucket states after admission, for `x-ratelimit-*` headers on the response: the caller's
-   * buckets, then the deployment's (in reserve order); after `switchDeployment`, the new
-   * deployment's.
+   * What the `x-ratelimit-*` headers report: the caller's (key, team, org) tightest requests and
+   * tokens buckets after admission. A deployment's quota is shared by every caller and stays out
+   * of them (docs/routing.md), so `switchDeployment` leaves them as they are.
    */
-  readonly statuses: readonly BucketStatus[];
+  readonly headerStatuses: HeaderStatuses;
   /** False when the store was unreachable and `onUnavailable: open` let the call through unchecked. */
   readonly enforced: boolean;
 }
@@ -108,8 +109,8 @@ const REFUSAL_CODES: Record<Refusal['bucket']['kind'], ErrorCode> = {
 const CONCURRENCY_RETRY_MS = 1_000;
 const UNAVAILABLE_RETRY_MS = 1_000;
 const NO_BUCKETS: readonly Bucket[] = Object.freeze([]);
-/** No statuses: shared, frozen. */
-export const NO_STATUSES: readonly BucketStatus[] = Object.freeze([]);
+/** Nothing for the headers to report: shared, frozen. */
+export const NO_HEADER_STATUSES: HeaderStatuses = Object.freeze({ requests: undefined, tokens: undefined });
 const NO_RESERVATIONS: readonly Reservation[] = Object.freeze([]);
 const NO_PARTS: readonly ReservePart[] = Object.freeze([]);
 const NO_USAGE: Usage = Object.freeze({ tokens: 0, usd: 0 });
@@ -179,10 +180,10 @@ export class Limiter {
     let backoffMs = 25;
     for (;;) {
       const parts = partsOf({ callBuckets, attemptBuckets, tokens: request.tokens, usd: request.usd });
-      if (parts.length === 0) return { call: null, attempt: null, tokens: request.tokens, usd: request.usd, statuses: NO_STATUSES, enforced: true };
+      if (parts.length === 0) return { call: null, attempt: null, tokens: request.tokens, usd: request.usd, headerStatuses: NO_HEADER_STATUSES, enforced: true };
       let result: ReserveResult;
       try {
-        result = await this.#store.reserve({ parts, leaseMs: this.#leaseMs });
+        result = await this.#store.reserve({ parts, leaseMs: this.#leaseMs, report: 'headers' });
         this.#recovered();
       } catch (error) {
         if (!(error instanceof LimitStoreUnavailableError)) throw error;
@@ -197,7 +198,7 @@ export class Limiter {
           attempt: attemptBuckets.length === 0 ? null : callBuckets.length === 0 ? first : (reservations[1] ?? null),
           tokens: request.tokens,
           usd: request.usd,
-          statuses: result.statuses,
+          headerStatuses: callBuckets.length === 0 ? NO_HEADER_STATUSES : (result.headerStatuses[0] ?? NO_HEADER_STATUSES),
           enforced: true,
         };
       }
@@ -248,7 +249,7 @@ export class Limiter {
     if (result === null) return { admitted: true, admission: { ...admission, attempt: null } };
     if (result === 'unchecked') return { admitted: true, admission: { ...admission, attempt: null, enforced: false } };
     if (!result.admitted) return this.#refused(result);
-    return { admitted: true, admission: { ...admission, attempt: result.reservations[0] ?? null, statuses: result.statuses } };
+    return { admitted: true, admission: { ...admission, attempt: result.reservations[0] ?? null } };
   }
 
   /**
@@ -288,9 +289,8 @@ export class Limiter {
 
   /** For `switchDeployment`; `#admit` awaits the store itself. */
   async #reserve(parts: readonly ReservePart[]): Promise<ReserveResult | 'unchecked'> {
-    if (parts.length === 0) return { admitted: true, reservations: [], statuses: [] };
     try {
-      const result = await this.#store.reserve({ parts, leaseMs: this.#leaseMs });
+      const result = await this.#store.reserve({ parts, leaseMs: this.#leaseMs, report: 'headers' });
       this.#recovered();
       return result;
     } catch (error) {
@@ -353,7 +353,7 @@ export class Limiter {
   }
 
   #unchecked(request: AdmitRequest): Admission {
-    return { call: null, attempt: null, tokens: request.tokens, usd: request.usd, statuses: [], enforced: false };
+    return { call: null, attempt: null, tokens: request.tokens, usd: request.usd, headerStatuses: NO_HEADER_STATUSES, enforced: false };
   }
 
   #refused({ refusal, statuses }: { refusal: Refusal; statuses: readonly BucketStatus[] }): Refused {

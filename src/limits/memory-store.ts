@@ -3,7 +3,7 @@
  * JavaScript runs a reserve to completion without yielding, so check-and-reserve is atomic
  * without locks. The rules mirror the Redis script line for line.
  */
-import { admittedStatus, fits, refusalOf, statusOf, type EntryEvaluation } from './evaluation.ts';
+import { admittedResult, fits, refusalOf, statusOf, type EntryEvaluation } from './evaluation.ts';
 import {
   calendarPeriod,
   counterKey,
@@ -15,7 +15,6 @@ import {
 } from './plan.ts';
 import {
   SUB_WINDOWS_PER_WINDOW,
-  type BucketStatus,
   type FinishRequest,
   type LimitStore,
   type Reservation,
@@ -64,9 +63,12 @@ export class MemoryLimitStore implements LimitStore {
   /** Reservation id → expiry; present until settled, released or expired. */
   readonly #records = new Map<string, number>();
   #reservesSinceSweep = 0;
-  /** Per entry of the reserve in progress: its counter key and the usage measured before charging. */
+  /**
+   * Per entry of the reserve in progress: its counter key, and (`admittedResult`'s layout) its
+   * usage before the charge and its reset after it.
+   */
   readonly #scratchKeys: string[] = [];
-  readonly #scratchUsed: number[] = [];
+  #scratchValues = new Float64Array(32);
 
   constructor(options: MemoryLimitStoreOptions = {}) {
     this.#now = options.now ?? Date.now;
@@ -75,38 +77,46 @@ export class MemoryLimitStore implements LimitStore {
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
     const now = this.#now();
     const reservations = planReservation(request, now);
-    // Measure every entry into the scratch arrays, then charge all or none. A reserve runs to
-    // completion without yielding, so one set of scratch arrays per store serves every reserve
-    // and no per-bucket measurement objects are made.
+    // Measure every entry into the scratch, then charge all or none. A reserve runs to
+    // completion without yielding, so one scratch per store serves every reserve and no
+    // per-bucket measurement objects are made.
     const keys = this.#scratchKeys;
-    const used = this.#scratchUsed;
+    let values = this.#scratchValues;
     let count = 0;
     let refusedIndex = -1;
-    for (const reservation of reservations) {
-      for (const entry of reservation.entries) {
+    for (let part = 0; part < reservations.length; part += 1) {
+      const { entries } = reservations[part] as Reservation;
+      if (values.length < (count + entries.length) * 2) {
+        const grown = new Float64Array((count + entries.length) * 4);
+        grown.set(values);
+        values = this.#scratchValues = grown;
+      }
+      for (let position = 0; position < entries.length; position += 1) {
+        const entry = entries[position] as ReservedEntry;
         const key = counterKey(entry);
         const inUse = this.#measure(entry, key, now);
         keys[count] = key;
-        used[count] = inUse;
+        values[count * 2] = inUse;
         if (refusedIndex === -1 && !fits({ used: inUse, amount: entry.amount, limit: storeLimit(entry.bucket) })) refusedIndex = count;
         count += 1;
       }
     }
     if (refusedIndex !== -1) return this.#refused({ reservations, refusedIndex, now });
-    const statuses = new Array<BucketStatus>(count);
     const leaseEndsAt = now + request.leaseMs;
     let index = 0;
-    for (const reservation of reservations) {
-      for (const entry of reservation.entries) {
-        const usedBefore = used[index] as number;
+    for (let part = 0; part < reservations.length; part += 1) {
+      const reservation = reservations[part] as Reservation;
+      const { entries } = reservation;
+      for (let position = 0; position < entries.length; position += 1) {
+        const entry = entries[position] as ReservedEntry;
         this.#charge(entry, keys[index] as string, reservation.id, leaseEndsAt);
-        statuses[index] = admittedStatus(entry, usedBefore, fullResetAfterCharge(entry, usedBefore, now));
+        values[index * 2 + 1] = fullResetAfterCharge(entry, values[index * 2] as number, now) ?? -1;
         index += 1;
       }
       this.#records.set(reservation.id, now + recordTtlMs(request.leaseMs));
     }
     this.#sweepRecords(now);
-    return { admitted: true, reservations, statuses };
+    return admittedResult(reservations, request.report ?? 'every-bucket', values, 0, 2);
   }
 
   async settle(reservation: Reservation, usage: Usage): Promise<boolean> {
@@ -179,7 +189,7 @@ export class MemoryLimitStore implements LimitStore {
     for (const reservation of reservations) {
       for (const entry of reservation.entries) {
         const index = evaluations.length;
-        evaluations.push(this.#evaluateRefused({ entry, key: this.#scratchKeys[index] as string, used: this.#scratchUsed[index] as number, now }));
+        evaluations.push(this.#evaluateRefused({ entry, key: this.#scratchKeys[index] as string, used: this.#scratchValues[index * 2] as number, now }));
       }
     }
     return {

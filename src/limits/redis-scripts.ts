@@ -18,7 +18,9 @@
 
 /** Fields per entry in the reserve script's ARGV. */
 export const RESERVE_FIELDS_PER_ENTRY = 6;
-/** Numbers per entry in the reserve script's reply. */
+/** Numbers before the first entry's in the reserve script's reply: admitted (1 or 0), the refused entry. */
+export const REPLY_ENTRIES_OFFSET = 2;
+/** Numbers per entry in the reserve script's reply: used before, reset after, retry after, the slot charged. */
 export const RESERVE_REPLY_PER_ENTRY = 4;
 /** Fields per entry in the settle script's ARGV. */
 export const SETTLE_FIELDS_PER_ENTRY = 4;

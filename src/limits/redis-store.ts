@@ -8,9 +8,10 @@
  * when Redis is unreachable the limiter must decide at once whether to fail closed or open.
  */
 import { Redis, ReplyError } from 'ioredis';
-import { admittedStatus, fits, refusalOf, statusOf, type EntryEvaluation } from './evaluation.ts';
+import { admittedResult, fits, refusalOf, statusOf, type EntryEvaluation } from './evaluation.ts';
 import { calendarPeriod, counterKey, planReservation, recordTtlMs, settleDelta, storeLimit } from './plan.ts';
 import {
+  REPLY_ENTRIES_OFFSET,
   RESERVE_FIELDS_PER_ENTRY,
   RESERVE_REPLY_PER_ENTRY,
   RESERVE_SCRIPT,
@@ -20,7 +21,6 @@ import {
 import {
   LimitStoreUnavailableError,
   type Bucket,
-  type BucketStatus,
   type FinishRequest,
   type LimitStore,
   type Reservation,
@@ -116,15 +116,13 @@ export class RedisLimitStore implements LimitStore {
     const reply = toNumbers(raw);
     if (reply[0] !== 1) return refusedReply({ reservations, reply });
 
-    const statuses = new Array<BucketStatus>(entryCount);
     let index = 0;
     for (let part = 0; part < reservations.length; part += 1) {
       const reservation = reservations[part] as Reservation;
       let moved: ReservedEntry[] | null = null;
       for (let position = 0; position < reservation.entries.length; position += 1) {
         const entry = reservation.entries[position] as ReservedEntry;
-        const offset = 2 + index * RESERVE_REPLY_PER_ENTRY;
-        statuses[index] = admittedStatus(entry, reply[offset] ?? 0, nullIfNegative(reply[offset + 1]));
+        const offset = REPLY_ENTRIES_OFFSET + index * RESERVE_REPLY_PER_ENTRY;
         // The script charges a later sub-window than planned when this clock lags (see
         // `redis-scripts.ts`); such an entry, and its reservation, are made anew.
         const chargedSlot = reply[offset + 3];
@@ -137,7 +135,7 @@ export class RedisLimitStore implements LimitStore {
       }
       if (moved !== null) reservations[part] = { id: reservation.id, entries: moved, reservedAt: now, tokens: reservation.tokens, usd: reservation.usd };
     }
-    return { admitted: true, reservations, statuses };
+    return admittedResult(reservations, request.report ?? 'every-bucket', reply, REPLY_ENTRIES_OFFSET, RESERVE_REPLY_PER_ENTRY);
   }
 
   async settle(reservation: Reservation, usage: Usage): Promise<boolean> {
@@ -300,7 +298,7 @@ function refusedReply({ reservations, reply }: { reservations: readonly Reservat
   const evaluations: EntryEvaluation[] = [];
   for (const reservation of reservations) {
     for (const entry of reservation.entries) {
-      const offset = 2 + evaluations.length * RESERVE_REPLY_PER_ENTRY;
+      const offset = REPLY_ENTRIES_OFFSET + evaluations.length * RESERVE_REPLY_PER_ENTRY;
       evaluations.push({
         bucket: entry.bucket,
         amount: entry.amount,

@@ -32,6 +32,12 @@ export interface ReservePart {
   readonly usd: number;
 }
 
+/**
+ * What an admitted reserve reports of its buckets: `every-bucket` a status per bucket;
+ * `headers` only each part's `HeaderStatuses`, what OpenAI's `x-ratelimit-*` headers report.
+ */
+export type StatusReport = 'every-bucket' | 'headers';
+
 export interface ReserveRequest {
   /** Reserved together, all or nothing; each part gets its own reservation handle. */
   readonly parts: readonly ReservePart[];
@@ -40,6 +46,13 @@ export interface ReserveRequest {
    * the call's deadline, or a slow call frees its slot early.
    */
   readonly leaseMs: number;
+  /**
+   * `every-bucket` (the default) or `headers`, which leaves an admitted reserve's `statuses`
+   * empty. The gateway's admission asks for `headers`: a status per bucket was 11 objects and
+   * ~1.7 KB of garbage per call (key, team and org limits and a deployment quota), of which the
+   * headers read two (bench/micro/limits.ts). A refused reserve reports every bucket either way.
+   */
+  readonly report?: StatusReport;
 }
 
 /** One bucket's share of a reservation, with where it was charged (sub-window or period). */
@@ -86,11 +99,26 @@ export interface Refusal extends BucketStatus {
 }
 
 /**
- * `reservations` come one per part and `statuses` one per bucket, both in the order of the
- * request's parts and their buckets, so a caller can tell which part a status belongs to.
+ * Of one part's buckets, those OpenAI's `x-ratelimit-*` headers report: the requests bucket and
+ * the tokens bucket with the least remaining (the first of equals), each when the part has one.
+ */
+export interface HeaderStatuses {
+  readonly requests: BucketStatus | undefined;
+  readonly tokens: BucketStatus | undefined;
+}
+
+/**
+ * `reservations` and `headerStatuses` come one per part and `statuses` one per bucket (none when
+ * an admitted reserve's `report` is `headers`), all in the order of the request's parts and their
+ * buckets, so a caller can tell which part a status belongs to.
  */
 export type ReserveResult =
-  | { readonly admitted: true; readonly reservations: readonly Reservation[]; readonly statuses: readonly BucketStatus[] }
+  | {
+      readonly admitted: true;
+      readonly reservations: readonly Reservation[];
+      readonly statuses: readonly BucketStatus[];
+      readonly headerStatuses: readonly HeaderStatuses[];
+    }
   | { readonly admitted: false; readonly refusal: Refusal; readonly statuses: readonly BucketStatus[] };
 
 /** Actual usage of a finished call. */
