@@ -141,7 +141,7 @@ export class MemoryLimitStore implements LimitStore {
     if (expiresAt === undefined || expiresAt <= this.#now()) return false;
     for (const entry of reservation.entries) {
       const key = counterKey(entry);
-      const delta = settleDelta({ entry, usage });
+      const delta = settleDelta(entry, usage);
       if (entry.bucket.kind === 'concurrent') {
         this.#gauges.get(key)?.delete(reservation.id);
       } else if (entry.bucket.kind === 'usd') {
@@ -150,7 +150,7 @@ export class MemoryLimitStore implements LimitStore {
       } else if (delta !== 0) {
         // Only a sub-window still inside the window is adjusted: one that aged out no longer counts.
         const counter = this.#windows.get(key);
-        const slot = Number(entry.slot);
+        const slot = entry.subWindow;
         if (counter !== undefined && slot >= counter.oldest && slot <= counter.newest) {
           const ring = slot % RING_SLOTS;
           counter.counts[ring] = (counter.counts[ring] as number) + delta;
@@ -261,7 +261,7 @@ export class MemoryLimitStore implements LimitStore {
     } else {
       // `#measure` expired this counter at the same `now`, so the slot of sub-window `slot`
       // holds nothing older (see `WindowCounter`).
-      const slot = Number(entry.slot);
+      const slot = entry.subWindow;
       let counter = this.#windows.get(key);
       if (counter === undefined) {
         counter = { total: 0, oldest: slot, newest: slot, counts: new Float64Array(RING_SLOTS) };

@@ -179,12 +179,12 @@ function plannedEntry(bucket: Bucket, amount: number, now: number): ReservedEntr
     const index = subWindowIndex({ now, windowMs: bucket.windowMs });
     if (previous !== null && previous.amount === amount && memo.entryIndex === index) return previous;
     memo.entryIndex = index;
-    memo.entry = { bucket, amount, slot: String(index) };
+    memo.entry = { bucket, amount, slot: String(index), subWindow: index };
     return memo.entry;
   }
   const slot = bucket.kind === 'usd' ? calendarPeriod({ now, period: bucket.period }).stamp : '';
   if (previous !== null && previous.amount === amount && previous.slot === slot) return previous;
-  memo.entry = { bucket, amount, slot };
+  memo.entry = { bucket, amount, slot, subWindow: -1 };
   return memo.entry;
 }
 
@@ -199,7 +199,7 @@ function validateBucket(bucket: Bucket): void {
  * What settling changes per entry, in store units: tokens and usd move to the actual amount;
  * on release every amount (requests included) is refunded.
  */
-export function settleDelta({ entry, usage }: { entry: ReservedEntry; usage: Usage | 'release' }): number {
+export function settleDelta(entry: ReservedEntry, usage: Usage | 'release'): number {
   const { bucket, amount } = entry;
   if (usage === 'release') return -amount;
   if (bucket.kind === 'tokens') return Math.max(0, Math.ceil(usage.tokens)) - amount;

@@ -127,9 +127,9 @@ export class RedisLimitStore implements LimitStore {
         // `redis-scripts.ts`); such an entry, and its reservation, are made anew.
         const chargedSlot = reply[offset + 3];
         const isWindow = entry.bucket.kind === 'requests' || entry.bucket.kind === 'tokens';
-        if (isWindow && chargedSlot !== undefined && chargedSlot !== Number(entry.slot)) {
+        if (isWindow && chargedSlot !== undefined && chargedSlot !== entry.subWindow) {
           moved ??= [...reservation.entries];
-          moved[position] = { bucket: entry.bucket, amount: entry.amount, slot: String(chargedSlot) };
+          moved[position] = { bucket: entry.bucket, amount: entry.amount, slot: String(chargedSlot), subWindow: chargedSlot };
         }
         index += 1;
       }
@@ -164,7 +164,7 @@ export class RedisLimitStore implements LimitStore {
       command.add(reservation.entries.length);
       for (const entry of reservation.entries) {
         command.add(kindCode(entry));
-        command.add(settleDelta({ entry, usage }));
+        command.add(settleDelta(entry, usage));
         command.add(entry.slot);
         command.add(reservation.id);
       }

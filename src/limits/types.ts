@@ -62,6 +62,8 @@ export interface ReservedEntry {
   readonly amount: number;
   /** Sub-window index for requests/tokens, period stamp (`2025-01-31`, `2025-01`) for usd. */
   readonly slot: string;
+  /** The sub-window index as a number for requests/tokens (what the memory store indexes by); -1 otherwise. */
+  readonly subWindow: number;
 }
 
 /** A handle to reserved capacity. Immutable; settle or release it exactly once (repeats do nothing). */
