@@ -348,6 +348,19 @@ for (const backend of backends) {
       // The same id in another bucket object of the same part is the same counter: refused too.
       const lookalike: Bucket = { kind: 'tokens', id: 'key:k:rpm', limit: 5, windowMs: MINUTE };
       await assert.rejects(store.reserve({ parts: [{ buckets: [bucket, lookalike], tokens: 0, usd: 0 }], leaseMs: LEASE }), /key:k:rpm appears twice/);
+      // Frozen lists are checked once and remembered as checked together: a list checked with
+      // one second part, or alone, is still checked with another.
+      const caller = Object.freeze<Bucket[]>([{ kind: 'requests', id: 'key:k2:rpm', limit: 10, windowMs: MINUTE }]);
+      const deployment = Object.freeze<Bucket[]>([{ kind: 'requests', id: 'deployment:d:rpm', limit: 10, windowMs: MINUTE }]);
+      const clash = Object.freeze<Bucket[]>([{ kind: 'tokens', id: 'key:k2:rpm', limit: 10, windowMs: MINUTE }]);
+      const invalid = Object.freeze<Bucket[]>([{ kind: 'requests', id: 'deployment:e:rpm', limit: -1, windowMs: MINUTE }]);
+      const twoParts = (second: readonly Bucket[]) => ({ parts: [{ buckets: caller, tokens: 0, usd: 0 }, { buckets: second, tokens: 0, usd: 0 }], leaseMs: LEASE });
+      for (let time = 0; time < 2; time += 1) {
+        admitted(await store.reserve({ parts: [{ buckets: caller, tokens: 0, usd: 0 }], leaseMs: LEASE }));
+        admitted(await store.reserve(twoParts(deployment)));
+        await assert.rejects(store.reserve(twoParts(clash)), /key:k2:rpm appears twice/);
+        await assert.rejects(store.reserve(twoParts(invalid)), /deployment:e:rpm has an invalid limit/);
+      }
     });
 
     test('reservations that charge the same amounts to the same buckets settle each on its own', async () => {

@@ -137,6 +137,7 @@ function memoOf(bucket: Bucket): BucketMemo {
  */
 export function planReservation(request: ReserveRequest, now: number): Reservation[] {
   const { parts } = request;
+  const checked = wasChecked(parts);
   // Sized up front and filled by index: no callbacks, no arrays grown and copied.
   const reservations = new Array<Reservation>(parts.length);
   for (let partIndex = 0; partIndex < parts.length; partIndex += 1) {
@@ -144,13 +145,42 @@ export function planReservation(request: ReserveRequest, now: number): Reservati
     const entries = new Array<ReservedEntry>(buckets.length);
     for (let index = 0; index < buckets.length; index += 1) {
       const bucket = buckets[index] as Bucket;
-      if (appearsEarlier(parts, partIndex, index)) throw new Error(`bucket ${bucket.id} appears twice in one reserve`);
-      validateBucket(bucket);
+      if (!checked) {
+        if (appearsEarlier(parts, partIndex, index)) throw new Error(`bucket ${bucket.id} appears twice in one reserve`);
+        validateBucket(bucket);
+      }
       entries[index] = plannedEntry(bucket, amountFor({ bucket, tokens, usd }), now);
     }
     reservations[partIndex] = { id: nextReservationId(), entries, reservedAt: now, tokens, usd };
   }
+  if (!checked) {
+    const lists = rememberable(parts);
+    if (lists !== null) checkedParts.set(lists[0], lists[1]);
+  }
   return reservations;
+}
+
+/**
+ * Frozen bucket lists whose buckets were checked together (valid, no id twice), each with the
+ * list of a second part it was checked with (`ONE_PART` for none). The limiter reserves the same
+ * frozen lists on every call: a caller's, and a caller's with a deployment's.
+ */
+const checkedParts = new WeakMap<readonly Bucket[], readonly Bucket[]>();
+const ONE_PART: readonly Bucket[] = Object.freeze([]);
+
+/** The parts' lists when they are what `checkedParts` remembers: one or two frozen lists. */
+function rememberable(parts: readonly ReservePart[]): readonly [readonly Bucket[], readonly Bucket[]] | null {
+  if (parts.length === 0 || parts.length > 2) return null;
+  const first = (parts[0] as ReservePart).buckets;
+  const second = parts.length === 2 ? (parts[1] as ReservePart).buckets : ONE_PART;
+  return Object.isFrozen(first) && Object.isFrozen(second) ? [first, second] : null;
+}
+
+/** Whether these parts' buckets were checked together before. */
+function wasChecked(parts: readonly ReservePart[]): boolean {
+  if (parts.length === 0 || parts.length > 2) return false;
+  const first = (parts[0] as ReservePart).buckets;
+  return checkedParts.get(first) === (parts.length === 2 ? (parts[1] as ReservePart).buckets : ONE_PART);
 }
 
 /**
