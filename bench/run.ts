@@ -8,7 +8,8 @@
  *
  * Flags: --only overhead,profile,gc,soak,limits,ledger,jobs,ab (ab only when named)  --baseline GIT_REF (for ab)  --targets direct,nginx,undici,seed,portkey
  *        --duration SECONDS (per phase, default 5)  --rounds N (default 3)  --concurrency N (50)
- *        --rate REQ_PER_S (500)  --pairs N (alternating 1 s slice pairs per paired ratio, 10)  --soak-requests N (50000; the issue asks for 1M)  --output FILE (docs/benchmarks.md)
+ *        --rate REQ_PER_S (500)  --pairs N (alternating 1 s slice pairs per paired ratio, 10)
+ *        --processes N (processes of Seed and of the undici proxy the paired ratios rotate over, 3)  --soak-requests N (50000; the issue asks for 1M)  --output FILE (docs/benchmarks.md)
  *        --no-write (print only)  --render FILE (no run: re-render a saved run with the current analysis.md)
  * Every run also saves its measurements to bench/results/last-run.json (a --no-write run to
  * bench/results/last-unpublished-run.json), so the hand-written
@@ -48,6 +49,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '50' },
     rate: { type: 'string', default: '500' },
     pairs: { type: 'string', default: '10' },
+    processes: { type: 'string', default: '3' },
     'soak-requests': { type: 'string', default: '50000' },
     output: { type: 'string', default: 'docs/benchmarks.md' },
     'no-write': { type: 'boolean', default: false },
@@ -98,6 +100,8 @@ const concurrency = Math.round(positiveNumber('concurrency', values.concurrency)
 const ratePerSecond = positiveNumber('rate', values.rate);
 const pairs = Number(values.pairs);
 if (!Number.isInteger(pairs) || pairs < 0) throw new Error(`--pairs: expected a whole number, got ${values.pairs}`);
+const processes = Number(values.processes);
+if (!Number.isInteger(processes) || processes < 1) throw new Error(`--processes: expected a whole number of at least 1, got ${values.processes}`);
 if (only.includes('ab') && !values.baseline) throw new Error('--only ab needs --baseline GIT_REF (the build to compare this one with)');
 const soakRequests = Math.round(positiveNumber('soak-requests', values['soak-requests']));
 const argumentsText = process.argv.slice(2).join(' ');
@@ -121,7 +125,7 @@ log(`work directory ${workDirectory}; Seed wiring: ${wiring.summary}`);
 
 try {
   if (only.includes('overhead')) {
-    report.overhead = await runOverhead({ durationSeconds, rounds, concurrency, ratePerSecond, pairs, only: targets, workDirectory, log });
+    report.overhead = await runOverhead({ durationSeconds, rounds, concurrency, ratePerSecond, pairs, processes, only: targets, workDirectory, log });
   }
   if (only.includes('profile')) {
     report.profile = await runProfile({ durationSeconds: Math.max(durationSeconds, 5), concurrency, workDirectory, log });

@@ -1,7 +1,7 @@
 /** Renders the results as Markdown: printed to the console and written to docs/benchmarks.md. */
 import type { Machine } from './machine.ts';
 import { format, median } from './stats.ts';
-import type { OverheadResult, PairedRatio, PhaseName, TargetSummary } from '../scenarios/overhead.ts';
+import { perProcessMedians, type OverheadResult, type PairedRatio, type PhaseName, type TargetSummary } from '../scenarios/overhead.ts';
 import type { ProfileResult } from '../scenarios/profile.ts';
 import type { SoakResult } from '../scenarios/soak.ts';
 import type { GcPhase, ProcessObservation } from '../scenarios/gc.ts';
@@ -87,16 +87,36 @@ function pairedOf(report: RunReport, baseline: string, stream: boolean): PairedR
 }
 
 function pairedTable(paired: readonly PairedRatio[]): string {
+  const several = paired.some((each) => each.processPairs !== undefined);
   return table(
-    ['ratio', 'mode', 'median', 'quartiles', 'pairs', 'every pair'],
+    ['ratio', 'mode', 'median', 'quartiles', 'pairs', ...(several ? ['median by process (subject; baseline)'] : []), 'every pair'],
     paired.map((each) => [
       `${(each.subject ?? 'seed') === 'seed' ? 'Seed' : 'minimal undici proxy'} ÷ ${each.baseline === 'undici' ? 'minimal undici proxy' : 'Portkey'}`,
       each.stream ? 'streaming' : 'non-streaming',
       ratio(each.median),
       `${ratio(each.lowerQuartile)}–${ratio(each.upperQuartile)}`,
       String(each.ratios.length),
+      ...(several ? [byProcess(each)] : []),
       each.ratios.map((value) => value.toFixed(2)).join(' '),
     ]),
+  );
+}
+
+/** The median ratio per process of each side, where the pairs rotated over several. */
+function byProcess(paired: PairedRatio): string {
+  if (paired.processPairs === undefined) return '—';
+  const side = (index: 0 | 1) => perProcessMedians(paired, index).map(ratio).join(' ');
+  return `${side(0)}; ${side(1)}`;
+}
+
+function severalProcessesNote(paired: readonly PairedRatio[]): string {
+  const rotated = paired.find((each) => each.processPairs !== undefined);
+  if (rotated === undefined) return '';
+  return (
+    ` Identical processes keep speeds 5–15% apart for their whole life, so the pairs rotate over ` +
+    `${rotated.subjectProcesses} processes of Seed and ${rotated.baselineProcesses} of the minimal undici proxy (each warmed up as ` +
+    `the first), pair k measuring process k mod n of the first side against process ⌊k / n⌋ of the second, so every ` +
+    'process of one side meets every process of the other; the column by process shows how far apart they were.'
   );
 }
 
@@ -198,7 +218,8 @@ export function renderReport(report: RunReport): string {
           'otherwise works off its last slice\'s requests in flight during the next one); each adjacent pair gives one ' +
           'ratio of requests per second. The machine drifts within seconds, so these ratios, not the ones between 5 s ' +
           'phases above, are what the targets table judges. The last rows pair the minimal undici proxy with Portkey the ' +
-          'same way: how far above Portkey a Node proxy that does nothing but forward gets on this machine in this run.',
+          'same way: how far above Portkey a Node proxy that does nothing but forward gets on this machine in this run.' +
+          severalProcessesNote(paired),
       );
       parts.push(pairedTable(paired));
     }

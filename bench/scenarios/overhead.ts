@@ -11,6 +11,8 @@
  * 1 s closed-loop slices, which one goes first alternating too, and each adjacent pair gives
  * one ratio; the median of the pairs is reported with its quartiles.
  */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { closedLoop, checkTarget, openLoop, type RequestShape } from '../lib/load.ts';
 import { sampleProcess, systemBusyMs, waitForQuiet } from '../lib/proc.ts';
 import { median, percentile } from '../lib/stats.ts';
@@ -24,6 +26,12 @@ export interface OverheadOptions {
   ratePerSecond: number;
   /** Alternating 1 s slice pairs per baseline and mode for the paired ratios (0: none). */
   pairs: number;
+  /**
+   * Processes of Seed and of the minimal undici proxy the paired ratios rotate over, every Seed
+   * process meeting every proxy process: identical processes keep speeds 5–15% apart for their
+   * whole life (bench/analysis.md, 2026-12-04, item 2), which one process each cannot average out.
+   */
+  processes: number;
   only: readonly TargetId[];
   workDirectory: string;
   log: (line: string) => void;
@@ -82,6 +90,14 @@ export interface PairedRatio {
   stream: boolean;
   /** One ratio per pair of adjacent slices (Seed req/s ÷ baseline req/s). */
   ratios: number[];
+  /**
+   * Which process of each side every pair measured (index into that side's processes); absent
+   * in runs with one process per side.
+   */
+  processPairs?: Array<readonly [subject: number, baseline: number]>;
+  /** Processes per side the pairs rotated over (absent: one each). */
+  subjectProcesses?: number;
+  baselineProcesses?: number;
   median: number;
   lowerQuartile: number;
   upperQuartile: number;
@@ -170,41 +186,90 @@ async function measurePhase(input: {
 }
 
 /**
- * Alternates 1 s closed-loop slices of `seed` and `baseline`; one ratio per pair. Every slice
- * starts with the benchmark's processes (`quietPids`) idle: a closed loop that ends leaves up to
- * `concurrency` requests in flight, and a slow target (Portkey's p99 is over a second under this
- * load) would otherwise still be working them off, and collecting their garbage, during the
- * other target's slice.
+ * Alternates 1 s closed-loop slices of a `subjects` process and a `baselines` process; one ratio
+ * per pair. Pair `k` measures subject `k mod S` against baseline `⌊k / S⌋ mod B`, so with enough
+ * pairs every process of one side meets every process of the other. Every slice starts with the
+ * benchmark's processes (`quietPids`) idle: a closed loop that ends leaves up to `concurrency`
+ * requests in flight, and a slow target (Portkey's p99 is over a second under this load) would
+ * otherwise still be working them off, and collecting their garbage, during the other target's
+ * slice.
  */
 async function pairedRatio(input: {
-  seed: Target;
-  baseline: Target;
+  subjects: readonly Target[];
+  baselines: readonly Target[];
   stream: boolean;
   options: OverheadOptions;
   quietPids: readonly number[];
 }): Promise<PairedRatio> {
-  const { seed, baseline, stream, options } = input;
+  const { subjects, baselines, stream, options } = input;
   const slice = async (target: Target) => {
     await waitForQuiet(input.quietPids, { maxMs: 5_000 });
     return (await closedLoop({ request: requestFor(target, stream), connections: options.concurrency, durationSeconds: 1 })).requestsPerSecond;
   };
   const ratios: number[] = [];
+  const processPairs: Array<readonly [number, number]> = [];
   for (let pair = 0; pair < options.pairs; pair += 1) {
+    const subjectIndex = pair % subjects.length;
+    const baselineIndex = Math.floor(pair / subjects.length) % baselines.length;
+    const subject = subjects[subjectIndex]!;
+    const baseline = baselines[baselineIndex]!;
     // Who goes first alternates, so a machine speeding up or slowing down favours neither.
-    const seedFirst = pair % 2 === 0;
-    const first = await slice(seedFirst ? seed : baseline);
-    const second = await slice(seedFirst ? baseline : seed);
-    ratios.push(seedFirst ? first / second : second / first);
+    const subjectFirst = pair % 2 === 0;
+    const first = await slice(subjectFirst ? subject : baseline);
+    const second = await slice(subjectFirst ? baseline : subject);
+    ratios.push(subjectFirst ? first / second : second / first);
+    processPairs.push([subjectIndex, baselineIndex]);
   }
+  const several = subjects.length > 1 || baselines.length > 1;
   return {
-    subject: seed.id,
-    baseline: baseline.id,
+    subject: subjects[0]!.id,
+    baseline: baselines[0]!.id,
     stream,
     ratios,
     median: median(ratios),
     lowerQuartile: percentile(ratios, 0.25),
     upperQuartile: percentile(ratios, 0.75),
+    ...(several ? { processPairs, subjectProcesses: subjects.length, baselineProcesses: baselines.length } : {}),
   };
+}
+
+/** The median ratio of the pairs each process of one side took part in, in process order. */
+export function perProcessMedians(paired: PairedRatio, side: 0 | 1): number[] {
+  const count = (side === 0 ? paired.subjectProcesses : paired.baselineProcesses) ?? 1;
+  return Array.from({ length: count }, (_, process) =>
+    median(paired.ratios.filter((_, pair) => (paired.processPairs?.[pair]?.[side] ?? 0) === process)),
+  );
+}
+
+/**
+ * `count − 1` more processes like `target` (Seed with its own work directory and key, or the
+ * minimal undici proxy), each warmed up as the first was.
+ */
+async function moreProcesses(input: {
+  target: Target;
+  count: number;
+  simulatorUrl: string;
+  workDirectory: string;
+  concurrency: number;
+  log: (line: string) => void;
+}): Promise<Target[]> {
+  const extra: Target[] = [];
+  try {
+    for (let index = 1; index < input.count; index += 1) {
+      const workDirectory = join(input.workDirectory, `${input.target.id}-${index + 1}`);
+      mkdirSync(workDirectory, { recursive: true });
+      const started = await startTargets({ simulatorUrl: input.simulatorUrl, workDirectory, only: [input.target.id] });
+      const target = started.targets[0];
+      if (target === undefined) throw new Error(`process ${index + 1} of ${input.target.id} did not start: ${started.skipped[0]?.reason ?? 'no reason given'}`);
+      extra.push(target);
+      input.log(`warm-up of ${input.target.id} process ${index + 1} of ${input.count} (${WARM_UP_SECONDS} s per mode)`);
+      for (const stream of [false, true]) await warmUp(target, stream, input.concurrency);
+    }
+  } catch (error) {
+    for (const target of extra) await target.server?.stop();
+    throw error;
+  }
+  return extra;
 }
 
 function summarize(input: {
@@ -295,34 +360,47 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
 
     const paired: PairedRatio[] = [];
     const seed = targets.find((target) => target.id === 'seed');
-    for (const baseline of targets.filter((target) => target.id === 'undici' || target.id === 'portkey')) {
-      if (!seed || options.pairs <= 0) break;
-      for (const stream of [false, true]) {
-        const quietPids = [simulator.pid, ...targets.flatMap((each) => (each.server ? [each.server.pid] : []))];
-        await waitForQuiet(quietPids);
-        const result = await pairedRatio({ seed, baseline, stream, options, quietPids });
-        paired.push(result);
-        log(
-          `paired seed/${baseline.id} ${stream ? 'stream' : 'non-stream'}: median ${result.median.toFixed(2)}× ` +
-            `(quartiles ${result.lowerQuartile.toFixed(2)}–${result.upperQuartile.toFixed(2)}, ${result.ratios.length} pairs of 1 s slices)`,
-        );
-      }
-    }
-
-    // The same measurement for the minimal undici proxy against Portkey: how far above Portkey a
-    // Node proxy that does nothing gets on this machine in this run, the bound for Seed's ratio.
     const undici = targets.find((target) => target.id === 'undici');
     const portkey = targets.find((target) => target.id === 'portkey');
-    if (undici && portkey && options.pairs > 0) {
-      for (const stream of [false, true]) {
-        const quietPids = [simulator.pid, ...targets.flatMap((each) => (each.server ? [each.server.pid] : []))];
-        await waitForQuiet(quietPids);
-        const result = await pairedRatio({ seed: undici, baseline: portkey, stream, options, quietPids });
-        paired.push(result);
-        log(
-          `paired undici/portkey ${stream ? 'stream' : 'non-stream'}: median ${result.median.toFixed(2)}× ` +
-            `(quartiles ${result.lowerQuartile.toFixed(2)}–${result.upperQuartile.toFixed(2)}, ${result.ratios.length} pairs of 1 s slices)`,
-        );
+    const logPaired = (result: PairedRatio) => {
+      const byProcess =
+        result.processPairs === undefined
+          ? ''
+          : `; by ${result.subject} process ${perProcessMedians(result, 0).map((value) => value.toFixed(2)).join(' ')}, ` +
+            `by ${result.baseline} process ${perProcessMedians(result, 1).map((value) => value.toFixed(2)).join(' ')}`;
+      log(
+        `paired ${result.subject}/${result.baseline} ${result.stream ? 'stream' : 'non-stream'}: median ${result.median.toFixed(2)}× ` +
+          `(quartiles ${result.lowerQuartile.toFixed(2)}–${result.upperQuartile.toFixed(2)}, ${result.ratios.length} pairs of 1 s slices${byProcess})`,
+      );
+    };
+    if (options.pairs > 0) {
+      // Seed's and the undici proxy's further processes exist only for the pairs.
+      const seeds = seed ? [seed] : [];
+      const proxies = undici ? [undici] : [];
+      try {
+        if (seed && options.processes > 1) {
+          seeds.push(...(await moreProcesses({ target: seed, count: options.processes, simulatorUrl: simulator.url, workDirectory: options.workDirectory, concurrency: options.concurrency, log })));
+        }
+        if (undici && options.processes > 1) {
+          proxies.push(...(await moreProcesses({ target: undici, count: options.processes, simulatorUrl: simulator.url, workDirectory: options.workDirectory, concurrency: options.concurrency, log })));
+        }
+        const quietPids = [simulator.pid, ...[...targets, ...seeds.slice(1), ...proxies.slice(1)].flatMap((each) => (each.server ? [each.server.pid] : []))];
+        const pairings: Array<[readonly Target[], readonly Target[]]> = [];
+        if (seeds.length > 0 && undici) pairings.push([seeds, proxies]);
+        if (seeds.length > 0 && portkey) pairings.push([seeds, [portkey]]);
+        // The same measurement for the minimal undici proxy against Portkey: how far above Portkey
+        // a Node proxy that does nothing gets on this machine in this run, the bound for Seed's ratio.
+        if (proxies.length > 0 && portkey) pairings.push([proxies, [portkey]]);
+        for (const [subjects, baselines] of pairings) {
+          for (const stream of [false, true]) {
+            await waitForQuiet(quietPids);
+            const result = await pairedRatio({ subjects, baselines, stream, options, quietPids });
+            paired.push(result);
+            logPaired(result);
+          }
+        }
+      } finally {
+        for (const extra of [...seeds.slice(1), ...proxies.slice(1)]) await extra.server?.stop();
       }
     }
 
