@@ -187,8 +187,8 @@ async function measurePhase(input: {
 
 /**
  * Alternates 1 s closed-loop slices of a `subjects` process and a `baselines` process; one ratio
- * per pair. Pair `k` measures subject `k mod S` against baseline `⌊k / S⌋ mod B`, so with enough
- * pairs every process of one side meets every process of the other. Every slice starts with the
+ * per pair. Pair `k` measures subject `k mod S` against baseline `⌊k / S⌋ mod B` (`processesOfPair`),
+ * so any S × B pairs in a row have every process of one side meet every process of the other. Every slice starts with the
  * benchmark's processes (`quietPids`) idle: a closed loop that ends leaves up to `concurrency`
  * requests in flight, and a slow target (Portkey's p99 is over a second under this load) would
  * otherwise still be working them off, and collecting their garbage, during the other target's
@@ -209,8 +209,7 @@ async function pairedRatio(input: {
   const ratios: number[] = [];
   const processPairs: Array<readonly [number, number]> = [];
   for (let pair = 0; pair < options.pairs; pair += 1) {
-    const subjectIndex = pair % subjects.length;
-    const baselineIndex = Math.floor(pair / subjects.length) % baselines.length;
+    const [subjectIndex, baselineIndex] = processesOfPair(pair, subjects.length, baselines.length);
     const subject = subjects[subjectIndex]!;
     const baseline = baselines[baselineIndex]!;
     // Who goes first alternates, so a machine speeding up or slowing down favours neither.
@@ -231,6 +230,11 @@ async function pairedRatio(input: {
     upperQuartile: percentile(ratios, 0.75),
     ...(several ? { processPairs, subjectProcesses: subjects.length, baselineProcesses: baselines.length } : {}),
   };
+}
+
+/** Which process of each side (`subjects` and `baselines` of them) pair number `pair` measures. */
+export function processesOfPair(pair: number, subjects: number, baselines: number): readonly [subject: number, baseline: number] {
+  return [pair % subjects, Math.floor(pair / subjects) % baselines];
 }
 
 /** The median ratio of the pairs each process of one side took part in, in process order. */

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { perProcessMedians, processesOfPair, type PairedRatio } from '../bench/scenarios/overhead.ts';
+
+test('paired slices rotate so that any S × B pairs in a row meet every pairing of processes once', () => {
+  for (const [subjects, baselines] of [
+    [3, 3],
+    [3, 1],
+    [1, 3],
+    [2, 3],
+  ] as const) {
+    for (const start of [0, 5]) {
+      const met = new Set<string>();
+      for (let pair = start; pair < start + subjects * baselines; pair += 1) {
+        const [subject, baseline] = processesOfPair(pair, subjects, baselines);
+        assert.ok(subject >= 0 && subject < subjects && baseline >= 0 && baseline < baselines);
+        met.add(`${subject}/${baseline}`);
+      }
+      // Starting at 0 every pairing comes once; a window starting elsewhere may wrap, still meeting each process.
+      if (start === 0) assert.equal(met.size, subjects * baselines, `${subjects} × ${baselines}`);
+    }
+  }
+  assert.deepEqual(processesOfPair(0, 1, 1), [0, 0], 'one process each: always the same two');
+});
+
+test('the median by process takes only the pairs each process measured', () => {
+  const paired: PairedRatio = {
+    subject: 'seed',
+    baseline: 'undici',
+    stream: false,
+    ratios: [0.5, 0.7, 0.9, 0.6, 0.8, 1.0],
+    median: 0.75,
+    lowerQuartile: 0.6,
+    upperQuartile: 0.9,
+    processPairs: [0, 1, 2, 3, 4, 5].map((pair) => processesOfPair(pair, 3, 2)),
+    subjectProcesses: 3,
+    baselineProcesses: 2,
+  };
+  assert.deepEqual(perProcessMedians(paired, 0), [0.55, 0.75, 0.95]);
+  assert.deepEqual(perProcessMedians(paired, 1), [0.7, 0.8]);
+  const single: PairedRatio = { ...paired, processPairs: undefined, subjectProcesses: undefined, baselineProcesses: undefined };
+  assert.deepEqual(perProcessMedians(single, 0), [0.75]);
+});
