@@ -1,5 +1,6 @@
 /** The machine a run happened on, for the report. */
 import { execFileSync } from 'node:child_process';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { cpus, freemem, loadavg, release, totalmem } from 'node:os';
 
 export interface Machine {
@@ -10,6 +11,18 @@ export interface Machine {
   node: string;
   kernel: string;
   loadAverage: string;
+  /** From /proc/cpuinfo, when it says: the (virtual) CPU's clock and cache. */
+  cpuMHz?: number;
+  cacheSize?: string;
+  /** How the kernel guards against Meltdown (`Mitigation: PTI` makes every system call dearer). */
+  meltdown?: string;
+  /**
+   * Two costs measured at the start of the run, the median of 5 rounds, to relate runs on
+   * different hosts (the ratios between targets moved between hosts with the same code): a
+   * JavaScript workload (`JSON.stringify` and `JSON.parse` of a chat completion) and a system
+   * call (a 1-byte `write` to /dev/null).
+   */
+  calibration?: { jsonRoundTripMicroseconds: number; syscallMicroseconds: number };
 }
 
 export function describeMachine(): Machine {
@@ -29,5 +42,63 @@ export function describeMachine(): Machine {
     loadAverage: loadavg()
       .map((value) => value.toFixed(2))
       .join(' '),
+    ...cpuInfo(),
+    calibration: calibrate(),
   };
+}
+
+function cpuInfo(): Pick<Machine, 'cpuMHz' | 'cacheSize' | 'meltdown'> {
+  const info: Pick<Machine, 'cpuMHz' | 'cacheSize' | 'meltdown'> = {};
+  try {
+    const text = readFileSync('/proc/cpuinfo', 'utf8');
+    const mhz = /^cpu MHz\s*:\s*([\d.]+)/m.exec(text)?.[1];
+    const cache = /^cache size\s*:\s*(.+)$/m.exec(text)?.[1];
+    if (mhz !== undefined) info.cpuMHz = Number(mhz);
+    if (cache !== undefined) info.cacheSize = cache.trim();
+  } catch {
+    // Not Linux: nothing to add.
+  }
+  try {
+    info.meltdown = readFileSync('/sys/devices/system/cpu/vulnerabilities/meltdown', 'utf8').trim();
+  } catch {
+    // Not reported by this kernel.
+  }
+  return info;
+}
+
+const COMPLETION = {
+  id: 'chatcmpl-B9xQeZ7rTnW3kLmP0aHs2vUyCdEfG',
+  object: 'chat.completion',
+  created: 1_730_000_000,
+  model: 'gpt-4o-mini',
+  choices: [{ index: 0, message: { role: 'assistant', content: 'Hello! How can I help you today?', refusal: null }, logprobs: null, finish_reason: 'stop' }],
+  usage: { prompt_tokens: 8, completion_tokens: 9, total_tokens: 17 },
+};
+
+function calibrate(): Machine['calibration'] {
+  const json: number[] = [];
+  const syscall: number[] = [];
+  const descriptor = openSync('/dev/null', 'w');
+  const byte = Buffer.from('x');
+  try {
+    for (let round = 0; round < 6; round += 1) {
+      let started = process.hrtime.bigint();
+      let length = 0;
+      for (let index = 0; index < 5_000; index += 1) length += (JSON.parse(JSON.stringify(COMPLETION)) as { id: string }).id.length;
+      if (length === 0) throw new Error('unreachable');
+      const jsonMicroseconds = Number(process.hrtime.bigint() - started) / 1_000 / 5_000;
+      started = process.hrtime.bigint();
+      for (let index = 0; index < 5_000; index += 1) writeSync(descriptor, byte);
+      const syscallMicroseconds = Number(process.hrtime.bigint() - started) / 1_000 / 5_000;
+      // The first round warms the JIT up.
+      if (round > 0) {
+        json.push(jsonMicroseconds);
+        syscall.push(syscallMicroseconds);
+      }
+    }
+  } finally {
+    closeSync(descriptor);
+  }
+  const middle = (values: number[]) => [...values].sort((left, right) => left - right)[Math.floor(values.length / 2)] ?? Number.NaN;
+  return { jsonRoundTripMicroseconds: middle(json), syscallMicroseconds: middle(syscall) };
 }

@@ -181,7 +181,13 @@ export function renderReport(report: RunReport): string {
   parts.push('## Machine');
   parts.push(
     [
-      `- cores (\`nproc\`): ${machine.cores}; CPU: ${machine.cpuModel}`,
+      `- cores (\`nproc\`): ${machine.cores}; CPU: ${machine.cpuModel}${machine.cpuMHz === undefined ? '' : `, ${machine.cpuMHz.toFixed(0)} MHz`}${machine.cacheSize === undefined ? '' : `, cache ${machine.cacheSize}`}${machine.meltdown === undefined ? '' : `; Meltdown: ${machine.meltdown}`}`,
+      ...(machine.calibration === undefined
+        ? []
+        : [
+            `- calibration at start (to relate runs on different hosts): ${machine.calibration.jsonRoundTripMicroseconds.toFixed(2)} µs per ` +
+              `\`JSON.parse(JSON.stringify(…))\` of a chat completion, ${machine.calibration.syscallMicroseconds.toFixed(2)} µs per 1-byte \`write\` to /dev/null`,
+          ]),
       `- memory: ${machine.memoryGiB.toFixed(1)} GiB (${machine.freeMemoryGiB.toFixed(1)} GiB free at start)`,
       `- Node ${machine.node}, Linux ${machine.kernel}`,
       `- load average at start: ${machine.loadAverage} (a shared, noisy machine: compare ratios within the run, not absolute numbers across runs)`,
