@@ -114,9 +114,10 @@ function severalProcessesNote(paired: readonly PairedRatio[]): string {
   if (rotated === undefined) return '';
   return (
     ` Identical processes keep speeds 5–15% apart for their whole life, so the pairs rotate over ` +
-    `${rotated.subjectProcesses} processes of Seed and ${rotated.baselineProcesses} of the minimal undici proxy (each warmed up as ` +
-    `the first), pair k measuring process k mod n of the first side against process ⌊k / n⌋ of the second, so every ` +
-    'process of one side meets every process of the other; the column by process shows how far apart they were.'
+    `${rotated.subjectProcesses} processes of Seed and ${rotated.baselineProcesses} of the minimal undici proxy, pair k measuring ` +
+    'process k mod n of the first side against process ⌊k / n⌋ of the second, so every process of one side meets every process ' +
+    'of the other; the column by process shows how far apart they were. Every process is warmed up alike and the pairs run ' +
+    'before the rounds, so the processes compared have the same history (a process that has served more is warmer).'
   );
 }
 

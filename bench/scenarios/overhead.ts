@@ -7,9 +7,10 @@
  *
  * The machine's speed drifts within seconds (CPU steal from neighbours), which a 5 s phase per
  * target cannot separate from a difference between targets. So the throughput ratios the
- * issue's targets are judged on are also measured paired: Seed and one baseline alternate in
- * 1 s closed-loop slices, which one goes first alternating too, and each adjacent pair gives
- * one ratio; the median of the pairs is reported with its quartiles.
+ * issue's targets are judged on are also measured paired, before the rounds: Seed and one
+ * baseline alternate in 1 s closed-loop slices, which one goes first alternating too, and each
+ * adjacent pair gives one ratio; the median of the pairs is reported with its quartiles. The
+ * pairs rotate over several processes of Seed and of the undici proxy (`processes`).
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -246,17 +247,11 @@ export function perProcessMedians(paired: PairedRatio, side: 0 | 1): number[] {
 }
 
 /**
- * `count − 1` more processes like `target` (Seed with its own work directory and key, or the
- * minimal undici proxy), each warmed up as the first was.
+ * `count − 1` more processes like `target`: Seed with its own work directory and key, or the
+ * minimal undici proxy. They are warmed up with the first, so every process of a side has the
+ * same history when the pairs begin.
  */
-async function moreProcesses(input: {
-  target: Target;
-  count: number;
-  simulatorUrl: string;
-  workDirectory: string;
-  concurrency: number;
-  log: (line: string) => void;
-}): Promise<Target[]> {
+async function moreProcesses(input: { target: Target; count: number; simulatorUrl: string; workDirectory: string }): Promise<Target[]> {
   const extra: Target[] = [];
   try {
     for (let index = 1; index < input.count; index += 1) {
@@ -266,8 +261,6 @@ async function moreProcesses(input: {
       const target = started.targets[0];
       if (target === undefined) throw new Error(`process ${index + 1} of ${input.target.id} did not start: ${started.skipped[0]?.reason ?? 'no reason given'}`);
       extra.push(target);
-      input.log(`warm-up of ${input.target.id} process ${index + 1} of ${input.count} (${WARM_UP_SECONDS} s per mode)`);
-      for (const stream of [false, true]) await warmUp(target, stream, input.concurrency);
     }
   } catch (error) {
     for (const target of extra) await target.server?.stop();
@@ -330,14 +323,62 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
     }
     for (const each of skipped) log(`skipping ${each.id}: ${each.reason}`);
 
-    // Long enough for every Node target to reach its steady state: the minimal undici proxy's CPU
-    // per request kept falling for ~15 s of load (~170 → ~120 µs), so 1 s warm-ups and short runs
-    // compared a warm Seed with a half-warm proxy and flattered Seed by up to a third.
-    log(`warm-up (${WARM_UP_SECONDS} s per mode): ${targets.map((target) => target.id).join(', ')}`);
-    for (const target of targets) {
-      for (const stream of [false, true]) {
-        await warmUp(target, stream, options.concurrency);
+    // Seed's and the undici proxy's further processes exist only for the paired ratios.
+    const seed = targets.find((target) => target.id === 'seed');
+    const undici = targets.find((target) => target.id === 'undici');
+    const portkey = targets.find((target) => target.id === 'portkey');
+    const rotating = options.pairs > 0 && options.processes > 1;
+    const seeds = seed ? [seed] : [];
+    const proxies = undici ? [undici] : [];
+    const paired: PairedRatio[] = [];
+    try {
+      if (rotating && seed) seeds.push(...(await moreProcesses({ target: seed, count: options.processes, simulatorUrl: simulator.url, workDirectory: options.workDirectory })));
+      if (rotating && undici) proxies.push(...(await moreProcesses({ target: undici, count: options.processes, simulatorUrl: simulator.url, workDirectory: options.workDirectory })));
+      const extras = [...seeds.slice(1), ...proxies.slice(1)];
+
+      // Long enough for every Node target to reach its steady state: the minimal undici proxy's CPU
+      // per request kept falling for ~15 s of load (~170 → ~120 µs), so 1 s warm-ups and short runs
+      // compared a warm Seed with a half-warm proxy and flattered Seed by up to a third. Every
+      // process gets the same warm-up, and the pairs come before the rounds: a process that has
+      // served more is warmer, and the pairs compare processes with the same history.
+      log(
+        `warm-up (${WARM_UP_SECONDS} s per mode): ${targets.map((target) => target.id).join(', ')}` +
+          (extras.length > 0 ? `, and ${extras.length} more processes of ${[...new Set(extras.map((target) => target.id))].join(' and ')}` : ''),
+      );
+      for (const target of [...targets, ...extras]) {
+        for (const stream of [false, true]) await warmUp(target, stream, options.concurrency);
       }
+
+      const logPaired = (result: PairedRatio) => {
+        const byProcess =
+          result.processPairs === undefined
+            ? ''
+            : `; by ${result.subject} process ${perProcessMedians(result, 0).map((value) => value.toFixed(2)).join(' ')}, ` +
+              `by ${result.baseline} process ${perProcessMedians(result, 1).map((value) => value.toFixed(2)).join(' ')}`;
+        log(
+          `paired ${result.subject}/${result.baseline} ${result.stream ? 'stream' : 'non-stream'}: median ${result.median.toFixed(2)}× ` +
+            `(quartiles ${result.lowerQuartile.toFixed(2)}–${result.upperQuartile.toFixed(2)}, ${result.ratios.length} pairs of 1 s slices${byProcess})`,
+        );
+      };
+      if (options.pairs > 0) {
+        const quietPids = [simulator.pid, ...[...targets, ...extras].flatMap((each) => (each.server ? [each.server.pid] : []))];
+        const pairings: Array<[readonly Target[], readonly Target[]]> = [];
+        if (seeds.length > 0 && undici) pairings.push([seeds, proxies]);
+        if (seeds.length > 0 && portkey) pairings.push([seeds, [portkey]]);
+        // The same measurement for the minimal undici proxy against Portkey: how far above Portkey
+        // a Node proxy that does nothing gets on this machine in this run, the bound for Seed's ratio.
+        if (proxies.length > 0 && portkey) pairings.push([proxies, [portkey]]);
+        for (const [subjects, baselines] of pairings) {
+          for (const stream of [false, true]) {
+            await waitForQuiet(quietPids);
+            const result = await pairedRatio({ subjects, baselines, stream, options, quietPids });
+            paired.push(result);
+            logPaired(result);
+          }
+        }
+      }
+    } finally {
+      for (const extra of [...seeds.slice(1), ...proxies.slice(1)]) await extra.server?.stop();
     }
 
     const measurements = new Map<TargetId, Record<PhaseName, PhaseMeasurement[]>>(
@@ -359,52 +400,6 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
               `p99 ${measurement.latencyP99Ms.toFixed(2)} ms  cpu ${measurement.cpuMicrosecondsPerRequest.toFixed(0)} µs/req  failures ${measurement.failures}  other load ${measurement.otherLoadCores.toFixed(2)} cores`,
           );
         }
-      }
-    }
-
-    const paired: PairedRatio[] = [];
-    const seed = targets.find((target) => target.id === 'seed');
-    const undici = targets.find((target) => target.id === 'undici');
-    const portkey = targets.find((target) => target.id === 'portkey');
-    const logPaired = (result: PairedRatio) => {
-      const byProcess =
-        result.processPairs === undefined
-          ? ''
-          : `; by ${result.subject} process ${perProcessMedians(result, 0).map((value) => value.toFixed(2)).join(' ')}, ` +
-            `by ${result.baseline} process ${perProcessMedians(result, 1).map((value) => value.toFixed(2)).join(' ')}`;
-      log(
-        `paired ${result.subject}/${result.baseline} ${result.stream ? 'stream' : 'non-stream'}: median ${result.median.toFixed(2)}× ` +
-          `(quartiles ${result.lowerQuartile.toFixed(2)}–${result.upperQuartile.toFixed(2)}, ${result.ratios.length} pairs of 1 s slices${byProcess})`,
-      );
-    };
-    if (options.pairs > 0) {
-      // Seed's and the undici proxy's further processes exist only for the pairs.
-      const seeds = seed ? [seed] : [];
-      const proxies = undici ? [undici] : [];
-      try {
-        if (seed && options.processes > 1) {
-          seeds.push(...(await moreProcesses({ target: seed, count: options.processes, simulatorUrl: simulator.url, workDirectory: options.workDirectory, concurrency: options.concurrency, log })));
-        }
-        if (undici && options.processes > 1) {
-          proxies.push(...(await moreProcesses({ target: undici, count: options.processes, simulatorUrl: simulator.url, workDirectory: options.workDirectory, concurrency: options.concurrency, log })));
-        }
-        const quietPids = [simulator.pid, ...[...targets, ...seeds.slice(1), ...proxies.slice(1)].flatMap((each) => (each.server ? [each.server.pid] : []))];
-        const pairings: Array<[readonly Target[], readonly Target[]]> = [];
-        if (seeds.length > 0 && undici) pairings.push([seeds, proxies]);
-        if (seeds.length > 0 && portkey) pairings.push([seeds, [portkey]]);
-        // The same measurement for the minimal undici proxy against Portkey: how far above Portkey
-        // a Node proxy that does nothing gets on this machine in this run, the bound for Seed's ratio.
-        if (proxies.length > 0 && portkey) pairings.push([proxies, [portkey]]);
-        for (const [subjects, baselines] of pairings) {
-          for (const stream of [false, true]) {
-            await waitForQuiet(quietPids);
-            const result = await pairedRatio({ subjects, baselines, stream, options, quietPids });
-            paired.push(result);
-            logPaired(result);
-          }
-        }
-      } finally {
-        for (const extra of [...seeds.slice(1), ...proxies.slice(1)]) await extra.server?.stop();
       }
     }
 
