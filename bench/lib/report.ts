@@ -9,6 +9,7 @@ import type { LedgerBackendResult } from '../scenarios/ledger.ts';
 import type { LimitRun } from '../scenarios/limits.ts';
 import type { AbResult } from '../scenarios/ab.ts';
 import type { JobsResult } from '../scenarios/jobs.ts';
+import { TARGET_LABELS } from './targets.ts';
 
 export interface RunReport {
   command: string;
@@ -91,7 +92,7 @@ function pairedTable(paired: readonly PairedRatio[]): string {
   return table(
     ['ratio', 'mode', 'median', 'quartiles', 'pairs', ...(several ? ['median by process (subject; baseline)'] : []), 'every pair'],
     paired.map((each) => [
-      `${(each.subject ?? 'seed') === 'seed' ? 'Seed' : 'minimal undici proxy'} ÷ ${each.baseline === 'undici' ? 'minimal undici proxy' : 'Portkey'}`,
+      `${TARGET_LABELS[each.subject ?? 'seed']} ÷ ${each.baseline === 'portkey' ? 'Portkey' : TARGET_LABELS[each.baseline]}`,
       each.stream ? 'streaming' : 'non-streaming',
       ratio(each.median),
       `${ratio(each.lowerQuartile)}–${ratio(each.upperQuartile)}`,
@@ -226,6 +227,10 @@ export function renderReport(report: RunReport): string {
           'ratio of requests per second. The machine drifts within seconds, so these ratios, not the ones between 5 s ' +
           'phases above, are what the targets table judges. The last rows pair the minimal undici proxy with Portkey the ' +
           'same way: how far above Portkey a Node proxy that does nothing but forward gets on this machine in this run.' +
+          (paired.some((each) => each.baseline === 'buffered')
+            ? ' Seed ÷ the buffered JSON proxy is what Seed\'s features (auth, limits, routing, ledger, accounting) cost over a ' +
+              'Fastify server that only parses what it forwards and the answers it gets.'
+            : '') +
           severalProcessesNote(paired),
       );
       parts.push(pairedTable(paired));

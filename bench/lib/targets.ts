@@ -1,6 +1,7 @@
 /**
  * The servers compared in the overhead scenario, each started in its own process in front of
- * one simulator process: direct, nginx, a minimal undici proxy, Seed, and the Portkey gateway.
+ * one simulator process: direct, nginx, a minimal undici proxy, a buffered JSON proxy on
+ * Fastify, Seed, and the Portkey gateway.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -8,8 +9,18 @@ import { join, resolve } from 'node:path';
 import { freePort, startExecutableServer, startNodeServer, type ServerProcess } from './children.ts';
 import { SERVER_NODE_FLAGS } from '../../src/node-flags.ts';
 
-export type TargetId = 'direct' | 'nginx' | 'undici' | 'seed' | 'portkey';
-export const TARGET_IDS: readonly TargetId[] = ['direct', 'nginx', 'undici', 'seed', 'portkey'];
+export type TargetId = 'direct' | 'nginx' | 'undici' | 'buffered' | 'seed' | 'portkey';
+export const TARGET_IDS: readonly TargetId[] = ['direct', 'nginx', 'undici', 'buffered', 'seed', 'portkey'];
+
+/** How the report names a target. */
+export const TARGET_LABELS: Readonly<Record<TargetId, string>> = {
+  direct: 'direct (simulator)',
+  nginx: 'nginx',
+  undici: 'minimal undici proxy',
+  buffered: 'buffered JSON proxy (Fastify)',
+  seed: 'Seed',
+  portkey: 'Portkey gateway',
+};
 
 export interface Target {
   id: TargetId;
@@ -223,7 +234,7 @@ export async function startTargets(input: {
   const wanted = (id: TargetId) => input.only.includes(id);
 
   if (wanted('direct')) {
-    targets.push({ id: 'direct', label: 'direct (simulator)', origin: input.simulatorUrl, headers: bearer, server: undefined, note: 'no proxy' });
+    targets.push({ id: 'direct', label: TARGET_LABELS.direct, origin: input.simulatorUrl, headers: bearer, server: undefined, note: 'no proxy' });
   }
   if (wanted('nginx')) {
     const binary = nginxBinary();
@@ -238,7 +249,7 @@ export async function startTargets(input: {
         const server = await startExecutableServer({ name: 'nginx', command: binary, arguments: ['-e', join(prefix, 'stderr.log'), '-p', prefix, '-c', file], port });
         // `nginx -v` prints to stderr.
         const version = spawnSync(binary, ['-v'], { encoding: 'utf8' }).stderr.trim().replace('nginx version: ', '') || 'nginx';
-        targets.push({ id: 'nginx', label: 'nginx', origin: server.url, headers: bearer, server, note: `${version}, 1 process (master_process off), keepalive upstream, proxy_buffering off` });
+        targets.push({ id: 'nginx', label: TARGET_LABELS.nginx, origin: server.url, headers: bearer, server, note: `${version}, 1 process (master_process off), keepalive upstream, proxy_buffering off` });
       } catch (error) {
         skipped.push({ id: 'nginx', reason: `nginx did not start: ${String(error).slice(0, 300)}` });
       }
@@ -247,9 +258,24 @@ export async function startTargets(input: {
   if (wanted('undici')) {
     try {
       const server = await startNodeServer({ name: 'undici-proxy', script: 'bench/servers/undici-proxy.ts', env: { UPSTREAM: input.simulatorUrl } });
-      targets.push({ id: 'undici', label: 'minimal undici proxy', origin: server.url, headers: bearer, server, note: 'node:http + undici Pool, pipes the body' });
+      targets.push({ id: 'undici', label: TARGET_LABELS.undici, origin: server.url, headers: bearer, server, note: 'node:http + undici Pool, pipes the body' });
     } catch (error) {
       skipped.push({ id: 'undici', reason: String(error).slice(0, 300) });
+    }
+  }
+  if (wanted('buffered')) {
+    try {
+      const server = await startNodeServer({ name: 'buffered-proxy', script: 'bench/servers/buffered-proxy.ts', env: { UPSTREAM: input.simulatorUrl } });
+      targets.push({
+        id: 'buffered',
+        label: TARGET_LABELS.buffered,
+        origin: server.url,
+        headers: bearer,
+        server,
+        note: 'Fastify parses the request, undici Pool; JSON answers read whole and parsed, SSE relayed chunk by chunk',
+      });
+    } catch (error) {
+      skipped.push({ id: 'buffered', reason: String(error).slice(0, 300) });
     }
   }
   if (wanted('seed')) {
@@ -257,7 +283,7 @@ export async function startTargets(input: {
       const server = await startSeedServer({ simulatorUrl: input.simulatorUrl, workDirectory: input.workDirectory });
       targets.push({
         id: 'seed',
-        label: 'Seed',
+        label: TARGET_LABELS.seed,
         origin: server.url,
         headers: server.headers,
         server,
@@ -276,7 +302,7 @@ export async function startTargets(input: {
         const version = (JSON.parse(readFileSync(join(ROOT, 'node_modules/@portkey-ai/gateway/package.json'), 'utf8')) as { version: string }).version;
         targets.push({
           id: 'portkey',
-          label: 'Portkey gateway',
+          label: TARGET_LABELS.portkey,
           origin: server.url,
           headers: { ...bearer, 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${input.simulatorUrl}/v1` },
           server,

@@ -327,6 +327,7 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
     const seed = targets.find((target) => target.id === 'seed');
     const undici = targets.find((target) => target.id === 'undici');
     const portkey = targets.find((target) => target.id === 'portkey');
+    const buffered = targets.find((target) => target.id === 'buffered');
     const rotating = options.pairs > 0 && options.processes > 1;
     const seeds = seed ? [seed] : [];
     const proxies = undici ? [undici] : [];
@@ -364,6 +365,7 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
         const quietPids = [simulator.pid, ...[...targets, ...extras].flatMap((each) => (each.server ? [each.server.pid] : []))];
         const pairings: Array<[readonly Target[], readonly Target[]]> = [];
         if (seeds.length > 0 && undici) pairings.push([seeds, proxies]);
+        if (seeds.length > 0 && buffered) pairings.push([seeds, [buffered]]);
         if (seeds.length > 0 && portkey) pairings.push([seeds, [portkey]]);
         // The same measurement for the minimal undici proxy against Portkey: how far above Portkey
         // a Node proxy that does nothing gets on this machine in this run, the bound for Seed's ratio.
