@@ -8,24 +8,16 @@
  * (bench/analysis.md, 2026-12-04 (06:49–), item 2).
  */
 import Fastify from 'fastify';
-import type { IncomingHttpHeaders } from 'node:http';
 import { Pool } from 'undici';
+import { forwardable } from './forward-headers.ts';
 import { announceReady, exitOnSignals } from './ready.ts';
 
 const upstream = process.env['UPSTREAM'];
 if (!upstream) throw new Error('UPSTREAM is required');
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'host', 'upgrade', 'proxy-connection', 'te', 'trailer', 'content-length']);
 const pool = new Pool(upstream, { connections: 256, keepAliveTimeout: 30_000 });
-
-function forwardable(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const result: Record<string, string | string[]> = {};
-  for (const name in headers) {
-    const value = headers[name];
-    if (value !== undefined && !HOP_BY_HOP.has(name)) result[name] = value;
-  }
-  return result;
-}
+/** The answer is sent again whole by Fastify, which sets its own length. */
+const RESENT = new Set(['content-length']);
 
 const app = Fastify({ logger: false, keepAliveTimeout: 30_000 });
 
@@ -36,7 +28,7 @@ app.post('/v1/chat/completions', async (request, reply) => {
     headers: { 'content-type': 'application/json', authorization: request.headers.authorization ?? '' },
     body: JSON.stringify(request.body),
   });
-  const headers = forwardable(answer.headers);
+  const headers = forwardable(answer.headers, RESENT);
   if (String(answer.headers['content-type']).startsWith('text/event-stream')) {
     reply.hijack();
     reply.raw.writeHead(answer.statusCode, headers);

@@ -3,24 +3,16 @@
  * `UPSTREAM` with keep-alive, and the response (JSON or SSE) is piped back as it arrives.
  * Anything a gateway does beyond this is its own cost.
  */
-import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { createServer } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { Pool } from 'undici';
+import { forwardable } from './forward-headers.ts';
 import { announceReady, exitOnSignals } from './ready.ts';
 
 const upstream = process.env['UPSTREAM'];
 if (!upstream) throw new Error('UPSTREAM is required');
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'host', 'upgrade', 'proxy-connection', 'te', 'trailer']);
 const pool = new Pool(upstream, { connections: 256, keepAliveTimeout: 30_000 });
-
-function forwardable(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const result: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !HOP_BY_HOP.has(name)) result[name] = value;
-  }
-  return result;
-}
 
 const server = createServer((request, response) => {
   pool
