@@ -33,7 +33,7 @@ import type * as MemoryStoreModule from '../../src/limits/memory-store.ts';
 import type { Admission, AdmissionRequest, Caller } from '../../src/gateway/hooks.ts';
 import type { Deployment, Route } from '../../src/routing/route-table.ts';
 import type { LimitScope } from '../../src/limits/buckets.ts';
-import type { CallSignal } from '../../src/abort.ts';
+import { CallAbort } from '../../src/abort.ts';
 
 const { values } = parseArgs({
   options: {
@@ -108,17 +108,16 @@ function requestFor(deployment: Deployment): AdmissionRequest {
     defaultMaxTokens: undefined,
     hidden: false,
   });
-  const signal = new AbortController().signal as CallSignal;
   return {
     caller,
     route,
     endpoint: 'chat.completions',
     // The overhead benchmark's request.
     body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 32 },
-    purpose: 'inference' as AdmissionRequest['purpose'],
+    purpose: 'serve',
     priority: 'interactive',
     deadlineAt: Date.now() + 3_600_000,
-    signal,
+    signal: new CallAbort(),
   };
 }
 
