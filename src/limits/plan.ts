@@ -131,13 +131,24 @@ function memoOf(bucket: Bucket): BucketMemo {
 }
 
 /**
+ * Frozen bucket lists whose buckets were checked together (valid, no id twice), each with the
+ * list of a second part it was checked with (`ONE_PART` for none). The limiter reserves the same
+ * frozen lists on every call: a caller's, and a caller's with a deployment's.
+ */
+const checkedParts = new WeakMap<readonly Bucket[], readonly Bucket[]>();
+const ONE_PART: readonly Bucket[] = Object.freeze([]);
+
+/**
  * One reservation per part, with where each of its amounts goes; rejects duplicate bucket ids
  * (they would be checked separately, then both charged). Positional: called on every reserve
  * and too large to be inlined, so an options object would be garbage on every call.
  */
 export function planReservation(request: ReserveRequest, now: number): Reservation[] {
   const { parts } = request;
-  const checked = wasChecked(parts);
+  // Only one or two parts are remembered as checked (`checkedParts`), what the limiter reserves.
+  const first = parts.length === 1 || parts.length === 2 ? (parts[0] as ReservePart).buckets : null;
+  const second = parts.length === 2 ? (parts[1] as ReservePart).buckets : ONE_PART;
+  const checked = first !== null && checkedParts.get(first) === second;
   // Sized up front and filled by index: no callbacks, no arrays grown and copied.
   const reservations = new Array<Reservation>(parts.length);
   for (let partIndex = 0; partIndex < parts.length; partIndex += 1) {
@@ -153,34 +164,8 @@ export function planReservation(request: ReserveRequest, now: number): Reservati
     }
     reservations[partIndex] = { id: nextReservationId(), entries, reservedAt: now, tokens, usd };
   }
-  if (!checked) {
-    const lists = rememberable(parts);
-    if (lists !== null) checkedParts.set(lists[0], lists[1]);
-  }
+  if (!checked && first !== null && Object.isFrozen(first) && Object.isFrozen(second)) checkedParts.set(first, second);
   return reservations;
-}
-
-/**
- * Frozen bucket lists whose buckets were checked together (valid, no id twice), each with the
- * list of a second part it was checked with (`ONE_PART` for none). The limiter reserves the same
- * frozen lists on every call: a caller's, and a caller's with a deployment's.
- */
-const checkedParts = new WeakMap<readonly Bucket[], readonly Bucket[]>();
-const ONE_PART: readonly Bucket[] = Object.freeze([]);
-
-/** The parts' lists when they are what `checkedParts` remembers: one or two frozen lists. */
-function rememberable(parts: readonly ReservePart[]): readonly [readonly Bucket[], readonly Bucket[]] | null {
-  if (parts.length === 0 || parts.length > 2) return null;
-  const first = (parts[0] as ReservePart).buckets;
-  const second = parts.length === 2 ? (parts[1] as ReservePart).buckets : ONE_PART;
-  return Object.isFrozen(first) && Object.isFrozen(second) ? [first, second] : null;
-}
-
-/** Whether these parts' buckets were checked together before. */
-function wasChecked(parts: readonly ReservePart[]): boolean {
-  if (parts.length === 0 || parts.length > 2) return false;
-  const first = (parts[0] as ReservePart).buckets;
-  return checkedParts.get(first) === (parts.length === 2 ? (parts[1] as ReservePart).buckets : ONE_PART);
 }
 
 /**
