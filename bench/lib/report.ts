@@ -463,7 +463,7 @@ export function renderReport(report: RunReport): string {
 }
 
 function gcTargetLabel(phase: GcPhase): string {
-  return phase.target === 'seed' ? 'Seed' : phase.target === 'undici' ? 'minimal undici proxy' : 'direct (simulator)';
+  return TARGET_LABELS[phase.target];
 }
 
 /** One row per observed process of each phase: its GC pauses and its event-loop gaps, split by where the time went. */
