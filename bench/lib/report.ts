@@ -8,6 +8,7 @@ import type { GcPhase, ProcessObservation } from '../scenarios/gc.ts';
 import type { LedgerBackendResult } from '../scenarios/ledger.ts';
 import type { LimitRun } from '../scenarios/limits.ts';
 import type { AbResult } from '../scenarios/ab.ts';
+import type { FeaturesResult } from '../scenarios/features.ts';
 import type { JobsResult } from '../scenarios/jobs.ts';
 import { TARGET_LABELS } from './targets.ts';
 
@@ -22,6 +23,7 @@ export interface RunReport {
   ledger?: LedgerBackendResult[];
   limits?: LimitRun[];
   ab?: AbResult;
+  features?: FeaturesResult;
   jobs?: JobsResult;
   /** Scenario name → why it did not run. */
   pending: Array<{ scenario: string; reason: string }>;
@@ -433,6 +435,8 @@ export function renderReport(report: RunReport): string {
     );
   }
 
+  if (report.features) parts.push(featuresSection(report.features));
+
   if (report.ab) {
     const { ab } = report;
     parts.push('## A/B: this build against a baseline build');
@@ -460,6 +464,44 @@ export function renderReport(report: RunReport): string {
 
   if (report.analysis) parts.push(report.analysis.trim());
   return `${parts.join('\n\n')}\n`;
+}
+
+/** Whether a measured cost is told apart from zero: its quartiles lie on one side of it. */
+export function featureCostResolved(cost: { lowerQuartile: number; upperQuartile: number }): boolean {
+  return cost.lowerQuartile > 0 || cost.upperQuartile < 0;
+}
+
+/** Per-feature costs: each rung of the ladder against the one below it (bench/scenarios/features.ts). */
+export function featuresSection(features: FeaturesResult): string {
+  const range = (value: { median: number; lowerQuartile: number; upperQuartile: number }, digits: number, unit: string, signed = false) => {
+    const sign = (number: number) => (signed && number >= 0 ? '+' : '');
+    return `${sign(value.median)}${value.median.toFixed(digits)}${unit} (${sign(value.lowerQuartile)}${value.lowerQuartile.toFixed(digits)} … ${sign(value.upperQuartile)}${value.upperQuartile.toFixed(digits)})`;
+  };
+  const rows = features.steps.flatMap((step) =>
+    step.modes.map((mode, index) => [
+      index === 0 ? step.feature : '',
+      mode.stream ? 'streaming' : 'non-streaming',
+      range(mode.throughput, 3, '×'),
+      range(mode.cpuAdded, 1, ' µs', true),
+      featureCostResolved(mode.cpuAdded) ? 'yes' : 'no: within the noise',
+      `${format(mode.with.cpuMicrosecondsPerRequest, 0)} / ${format(mode.without.cpuMicrosecondsPerRequest, 0)}`,
+    ]),
+  );
+  const total = (stream: boolean) =>
+    features.steps.reduce((sum, step) => sum + (step.modes.find((mode) => mode.stream === stream)?.cpuAdded.median ?? Number.NaN), 0);
+  return [
+    '## What each feature costs',
+    `Seed as a ladder of processes of the same build, each with one feature fewer than the one above, down to the buffered ` +
+      `JSON proxy (Fastify + undici, no Seed): ${features.steps.map((step) => step.withLabel).join(' → ')} → ${features.steps.at(-1)?.withoutLabel ?? ''}. ` +
+      `Every process warmed alike, then each rung paired with the one below in ${features.pairs} pairs of alternating 1 s ` +
+      `closed-loop slices per mode (${features.concurrency} connections). The cost is the rung's CPU per request minus the ` +
+      'lower rung\'s, per pair (median, quartiles); the throughput ratio is with ÷ without. A cost is resolved when its quartiles ' +
+      'lie on one side of zero; otherwise the feature costs less than this machine\'s noise can show in this many pairs. ' +
+      'The µs column is slice medians, for orientation only.',
+    table(['feature (what the rung above adds)', 'mode', 'throughput with ÷ without', 'CPU added per request', 'resolved', 'CPU µs/req with / without'], rows),
+    `Sum of the medians, every feature over the buffered proxy: ${format(total(false), 1)} µs per non-streaming request, ` +
+      `${format(total(true), 1)} µs per streamed one (medians do not add exactly; the per-step rows are the measurement).`,
+  ].join('\n\n');
 }
 
 function gcTargetLabel(phase: GcPhase): string {

@@ -67,7 +67,7 @@ export function seedWiring(): { limits: boolean; ledger: boolean; auth: boolean;
  * limits in memory with a deployment quota (so admission reserves and settles on every call),
  * and, with `auth`, virtual keys required (see `provisionKey`).
  */
-export function seedConfig(input: { simulatorUrl: string; workDirectory: string; auth?: boolean }): string {
+export function seedConfig(input: { simulatorUrl: string; workDirectory: string; auth?: boolean; deploymentQuota?: boolean }): string {
   return `
 server: { host: 127.0.0.1, port: 0 }
 store: { url: "sqlite:${join(input.workDirectory, 'seed-ledger.db')}" }
@@ -81,9 +81,13 @@ deployments:
     model: gpt-4o-mini
     apiKey: ${SIMULATOR_KEY}
     terms: openai
-    # High enough never to refuse, so every call pays reserve + settle without being limited.
+${
+  input.deploymentQuota === false
+    ? ''
+    : `    # High enough never to refuse, so every call pays reserve + settle without being limited.
     limits: { rpm: 100000000, tpm: 100000000000 }
-routes:
+`
+}routes:
   gpt-4o-mini: { deployments: [{ deployment: sim-mini }] }
 `;
 }
@@ -137,6 +141,12 @@ export async function startSeedServer(input: {
   /** A config file written by the caller; otherwise SEED_BENCH_CONFIG or the generated one. */
   configFile?: string;
   env?: NodeJS.ProcessEnv;
+  /** Generated config only: virtual keys required (default) or `auth.mode: open`. */
+  auth?: boolean;
+  /** Generated config only: the deployment's rpm/tpm quota (default on). */
+  deploymentQuota?: boolean;
+  /** Generated config only: the provisioned org, team and key have rpm, tpm and usd/day limits (default) or none. */
+  callerLimits?: boolean;
 }): Promise<SeedServer> {
   let file = input.configFile;
   const custom = process.env['SEED_BENCH_CONFIG'];
@@ -156,9 +166,14 @@ export async function startSeedServer(input: {
   });
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   try {
-    const key = generated ? (await provisionKey(server.url)).secret : process.env['SEED_BENCH_KEY'];
+    const provisioned = generated && input.auth !== false;
+    const key = provisioned
+      ? (await provisionKey(server.url, input.callerLimits === false ? { org: {}, team: {}, key: {} } : undefined)).secret
+      : generated
+        ? undefined
+        : process.env['SEED_BENCH_KEY'];
     if (key) headers['authorization'] = `Bearer ${key}`;
-    if (generated) await waitForKey(server.url, headers);
+    if (provisioned) await waitForKey(server.url, headers);
   } catch (error) {
     await server.stop();
     throw error;

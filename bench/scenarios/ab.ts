@@ -80,6 +80,75 @@ function cpuMs(server: ServerProcess): number {
   return sample.cpuMs;
 }
 
+/** A server the paired slices can load and read the CPU of. */
+export interface MeasuredServer extends ServerProcess {
+  headers: Record<string, string>;
+}
+
+export interface SliceMedians {
+  requestsPerSecond: number;
+  cpuMicrosecondsPerRequest: number;
+}
+
+/** What alternating slices of two servers measured, per pair (subject against baseline). */
+export interface PairedSlices {
+  /** Requests/s, subject ÷ baseline. */
+  throughput: AbRatios;
+  /** CPU µs per request, subject ÷ baseline. */
+  cpuPerRequest: AbRatios;
+  /** CPU µs per request, subject − baseline. */
+  cpuDifference: AbRatios;
+  /** Medians of each side's slices, for orientation only. */
+  subject: SliceMedians;
+  baseline: SliceMedians;
+}
+
+/**
+ * `pairs` pairs of 1 s closed-loop slices of two warm servers, who goes first alternating (a
+ * machine speeding up or slowing down favours neither). Any failed request fails the run: a
+ * server that errors is not measured as fast.
+ */
+export async function pairedSlices(input: {
+  subject: MeasuredServer;
+  baseline: MeasuredServer;
+  stream: boolean;
+  pairs: number;
+  concurrency: number;
+}): Promise<PairedSlices> {
+  const slice = async (server: MeasuredServer): Promise<SliceMedians> => {
+    const before = cpuMs(server);
+    const result = await closedLoop({
+      request: requestFor({ origin: server.url, headers: server.headers }, input.stream),
+      connections: input.concurrency,
+      durationSeconds: 1,
+    });
+    if (result.failures > 0) throw new Error(`${server.name}: ${result.failures} failed requests:\n${server.stderrTail()}`);
+    return { requestsPerSecond: result.requestsPerSecond, cpuMicrosecondsPerRequest: ((cpuMs(server) - before) * 1_000) / result.completed };
+  };
+  const subjectSlices: SliceMedians[] = [];
+  const baselineSlices: SliceMedians[] = [];
+  for (let pair = 0; pair < input.pairs; pair += 1) {
+    const subjectFirst = pair % 2 === 0;
+    const first = await slice(subjectFirst ? input.subject : input.baseline);
+    const second = await slice(subjectFirst ? input.baseline : input.subject);
+    subjectSlices.push(subjectFirst ? first : second);
+    baselineSlices.push(subjectFirst ? second : first);
+  }
+  const perPair = (combine: (subject: SliceMedians, baseline: SliceMedians) => number) =>
+    ratios(subjectSlices.map((each, index) => combine(each, baselineSlices[index]!)));
+  const medians = (slices: SliceMedians[]): SliceMedians => ({
+    requestsPerSecond: median(slices.map((each) => each.requestsPerSecond)),
+    cpuMicrosecondsPerRequest: median(slices.map((each) => each.cpuMicrosecondsPerRequest)),
+  });
+  return {
+    throughput: perPair((subject, baseline) => subject.requestsPerSecond / baseline.requestsPerSecond),
+    cpuPerRequest: perPair((subject, baseline) => subject.cpuMicrosecondsPerRequest / baseline.cpuMicrosecondsPerRequest),
+    cpuDifference: perPair((subject, baseline) => subject.cpuMicrosecondsPerRequest - baseline.cpuMicrosecondsPerRequest),
+    subject: medians(subjectSlices),
+    baseline: medians(baselineSlices),
+  };
+}
+
 export async function runAb(options: AbOptions): Promise<AbResult> {
   const { log } = options;
   const baselineDirectory = join(options.workDirectory, 'baseline-checkout');
@@ -101,35 +170,15 @@ export async function runAb(options: AbOptions): Promise<AbResult> {
     const baseline = await start('seed-baseline', baselineDirectory);
     const modes: AbMode[] = [];
     for (const stream of [false, true]) {
-      const slice = async (server: SeedServer) => {
-        const before = cpuMs(server);
-        const result = await closedLoop({ request: requestFor({ origin: server.url, headers: server.headers }, stream), connections: options.concurrency, durationSeconds: 1 });
-        if (result.failures > 0) throw new Error(`${server.name}: ${result.failures} failed requests:\n${server.stderrTail()}`);
-        return { requestsPerSecond: result.requestsPerSecond, cpuMicrosecondsPerRequest: ((cpuMs(server) - before) * 1_000) / result.completed };
-      };
       // Warm both up (JIT, pools, caches) as the overhead runs do, before the first measured slice.
       for (const server of [current, baseline]) await warmUp({ origin: server.url, headers: server.headers }, stream, options.concurrency);
-      const currentSlices: Array<Awaited<ReturnType<typeof slice>>> = [];
-      const baselineSlices: Array<Awaited<ReturnType<typeof slice>>> = [];
-      for (let pair = 0; pair < options.pairs; pair += 1) {
-        const currentFirst = pair % 2 === 0;
-        const first = await slice(currentFirst ? current : baseline);
-        const second = await slice(currentFirst ? baseline : current);
-        currentSlices.push(currentFirst ? first : second);
-        baselineSlices.push(currentFirst ? second : first);
-      }
+      const paired = await pairedSlices({ subject: current, baseline, stream, pairs: options.pairs, concurrency: options.concurrency });
       const mode: AbMode = {
         stream,
-        throughput: ratios(currentSlices.map((each, index) => each.requestsPerSecond / baselineSlices[index]!.requestsPerSecond)),
-        cpuPerRequest: ratios(currentSlices.map((each, index) => each.cpuMicrosecondsPerRequest / baselineSlices[index]!.cpuMicrosecondsPerRequest)),
-        current: {
-          requestsPerSecond: median(currentSlices.map((each) => each.requestsPerSecond)),
-          cpuMicrosecondsPerRequest: median(currentSlices.map((each) => each.cpuMicrosecondsPerRequest)),
-        },
-        baselineBuild: {
-          requestsPerSecond: median(baselineSlices.map((each) => each.requestsPerSecond)),
-          cpuMicrosecondsPerRequest: median(baselineSlices.map((each) => each.cpuMicrosecondsPerRequest)),
-        },
+        throughput: paired.throughput,
+        cpuPerRequest: paired.cpuPerRequest,
+        current: paired.subject,
+        baselineBuild: paired.baseline,
       };
       log(
         `ab ${stream ? 'stream' : 'non-stream'}: throughput ${mode.throughput.median.toFixed(3)}× ` +

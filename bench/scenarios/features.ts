@@ -1,0 +1,130 @@
+/**
+ * Scenario "features" — what each of Seed's features costs per call, measured against the
+ * floor of a gateway that only parses what it forwards (the buffered JSON proxy). Seed runs as
+ * a ladder of processes of the same build, each with one feature fewer than the one above:
+ *
+ *   full               virtual keys; rpm, tpm and usd/day on the key, team and org; rpm/tpm on the deployment
+ *   no caller limits   virtual keys; the deployment's quota only
+ *   no limits          virtual keys only
+ *   open               `auth.mode: open`, no limits
+ *   buffered proxy     Fastify + undici, no Seed at all
+ *
+ * Each step pairs a rung with the one below in alternating 1 s slices (as the A/B runs do) and
+ * reports the throughput ratio and the CPU per request the feature adds. What remains at the
+ * last step (open Seed over the buffered proxy) is what every call pays whatever is configured:
+ * the ledger row, routing, the provider adapter's body work, accounting and the x-seed-* headers.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startNodeServer, type ServerProcess } from '../lib/children.ts';
+import { startSeedServer, startTargets } from '../lib/targets.ts';
+import { pairedSlices, type AbRatios, type MeasuredServer, type SliceMedians } from './ab.ts';
+import { warmUp } from './overhead.ts';
+
+export interface FeaturesOptions {
+  pairs: number;
+  concurrency: number;
+  workDirectory: string;
+  log: (line: string) => void;
+}
+
+/** A rung of the ladder: a Seed configuration, or the buffered proxy. */
+interface Rung {
+  id: 'full' | 'no-caller-limits' | 'no-limits' | 'open' | 'buffered';
+  label: string;
+  start: (simulatorUrl: string, workDirectory: string) => Promise<MeasuredServer>;
+}
+
+const seedRung = (id: Rung['id'], label: string, settings: { auth: boolean; callerLimits: boolean; deploymentQuota: boolean }): Rung => ({
+  id,
+  label,
+  start: (simulatorUrl, workDirectory) => startSeedServer({ simulatorUrl, workDirectory, name: `seed (${id})`, ...settings }),
+});
+
+const RUNGS: readonly Rung[] = [
+  seedRung('full', 'Seed, every feature on (as in the overhead runs)', { auth: true, callerLimits: true, deploymentQuota: true }),
+  seedRung('no-caller-limits', 'Seed without the caller\'s limits', { auth: true, callerLimits: false, deploymentQuota: true }),
+  seedRung('no-limits', 'Seed without limits', { auth: true, callerLimits: false, deploymentQuota: false }),
+  seedRung('open', 'Seed without limits or virtual keys', { auth: false, callerLimits: false, deploymentQuota: false }),
+  {
+    id: 'buffered',
+    label: 'buffered JSON proxy (Fastify)',
+    start: async (simulatorUrl, workDirectory) => {
+      const { targets, skipped } = await startTargets({ simulatorUrl, workDirectory, only: ['buffered'] });
+      const target = targets[0];
+      if (target?.server === undefined) throw new Error(`the buffered proxy did not start: ${skipped[0]?.reason ?? 'no reason given'}`);
+      return { ...target.server, headers: target.headers };
+    },
+  },
+];
+
+/** What one feature costs: the rung with it against the rung without it. */
+const FEATURES: Readonly<Record<Exclude<Rung['id'], 'buffered'>, string>> = {
+  full: "the caller's limits: rpm, tpm and usd/day on the key, team and org (9 buckets reserved and settled per call)",
+  'no-caller-limits': "the deployment's rpm/tpm quota (2 buckets, reserved when the attempt picks the deployment)",
+  'no-limits': 'virtual-key authentication (hash of the key, cache lookup, tenant context)',
+  open: 'what every call pays: routing, the provider adapter, accounting, the ledger row, the x-seed-* headers',
+};
+
+export interface FeatureStepMode {
+  stream: boolean;
+  /** Requests/s, with ÷ without the feature. */
+  throughput: AbRatios;
+  /** CPU µs per request the feature adds (with − without), per pair. */
+  cpuAdded: AbRatios;
+  with: SliceMedians;
+  without: SliceMedians;
+}
+
+export interface FeatureStep {
+  feature: string;
+  /** The rung with the feature and the one without, by label. */
+  withLabel: string;
+  withoutLabel: string;
+  modes: FeatureStepMode[];
+}
+
+export interface FeaturesResult {
+  pairs: number;
+  concurrency: number;
+  steps: FeatureStep[];
+}
+
+export async function runFeatures(options: FeaturesOptions): Promise<FeaturesResult> {
+  const { log } = options;
+  const started: ServerProcess[] = [];
+  try {
+    const simulator = await startNodeServer({ name: 'simulator', script: 'bench/servers/simulator.ts' });
+    started.push(simulator);
+    const servers: MeasuredServer[] = [];
+    for (const rung of RUNGS) {
+      const workDirectory = join(options.workDirectory, `features-${rung.id}`);
+      mkdirSync(workDirectory, { recursive: true });
+      const server = await rung.start(simulator.url, workDirectory);
+      started.push(server);
+      servers.push(server);
+    }
+    // Every process warmed alike before any is measured (as the overhead runs do).
+    for (const server of servers) for (const stream of [false, true]) await warmUp({ origin: server.url, headers: server.headers }, stream, options.concurrency);
+    const steps: FeatureStep[] = [];
+    for (let index = 0; index + 1 < RUNGS.length; index += 1) {
+      const upper = RUNGS[index]!;
+      const lower = RUNGS[index + 1]!;
+      const modes: FeatureStepMode[] = [];
+      for (const stream of [false, true]) {
+        const paired = await pairedSlices({ subject: servers[index]!, baseline: servers[index + 1]!, stream, pairs: options.pairs, concurrency: options.concurrency });
+        modes.push({ stream, throughput: paired.throughput, cpuAdded: paired.cpuDifference, with: paired.subject, without: paired.baseline });
+        log(
+          `features ${upper.id} over ${lower.id} ${stream ? 'stream' : 'non-stream'}: throughput ${paired.throughput.median.toFixed(3)}× ` +
+            `(${paired.throughput.lowerQuartile.toFixed(3)}–${paired.throughput.upperQuartile.toFixed(3)}), CPU ` +
+            `${paired.cpuDifference.median >= 0 ? '+' : ''}${paired.cpuDifference.median.toFixed(1)} µs/request ` +
+            `(${paired.cpuDifference.lowerQuartile.toFixed(1)}…${paired.cpuDifference.upperQuartile.toFixed(1)})`,
+        );
+      }
+      steps.push({ feature: FEATURES[upper.id as keyof typeof FEATURES], withLabel: upper.label, withoutLabel: lower.label, modes });
+    }
+    return { pairs: options.pairs, concurrency: options.concurrency, steps };
+  } finally {
+    for (const server of started.reverse()) await server.stop();
+  }
+}

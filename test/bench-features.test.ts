@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseConfig } from '../src/config/load.ts';
+import { seedConfig } from '../bench/lib/targets.ts';
+import { featureCostResolved, featuresSection } from '../bench/lib/report.ts';
+import type { FeaturesResult } from '../bench/scenarios/features.ts';
+
+const generated = (settings: { auth?: boolean; deploymentQuota?: boolean }) =>
+  parseConfig(seedConfig({ simulatorUrl: 'http://127.0.0.1:9', workDirectory: '/tmp/seed-bench-test', ...settings }));
+
+test("the features ladder's configurations differ by exactly the feature each rung removes", () => {
+  const full = generated({});
+  assert.equal(full.auth.mode, 'keys');
+  assert.deepEqual(full.deployments['sim-mini']?.limits, { rpm: 100_000_000, tpm: 100_000_000_000 });
+
+  const noQuota = generated({ deploymentQuota: false });
+  assert.equal(noQuota.auth.mode, 'keys');
+  assert.equal(Object.keys(noQuota.deployments['sim-mini']?.limits ?? {}).length, 0, 'no deployment quota');
+
+  const open = generated({ auth: false, deploymentQuota: false });
+  assert.equal(open.auth.mode, 'open');
+  // Everything else is the same: one deployment, one route, the same store.
+  assert.deepEqual(Object.keys(open.routes), Object.keys(full.routes));
+  assert.deepEqual(open.store, full.store);
+});
+
+test('a feature cost counts as resolved only when its quartiles lie on one side of zero', () => {
+  assert.equal(featureCostResolved({ lowerQuartile: 2, upperQuartile: 30 }), true);
+  assert.equal(featureCostResolved({ lowerQuartile: -30, upperQuartile: -2 }), true);
+  assert.equal(featureCostResolved({ lowerQuartile: -2, upperQuartile: 30 }), false);
+  assert.equal(featureCostResolved({ lowerQuartile: 0, upperQuartile: 30 }), false);
+});
+
+test('the features section reports every step and mode, with its verdict and the sum', () => {
+  const mode = (stream: boolean, added: [number, number, number]) => ({
+    stream,
+    throughput: { median: 0.9, lowerQuartile: 0.85, upperQuartile: 0.95 },
+    cpuAdded: { lowerQuartile: added[0], median: added[1], upperQuartile: added[2] },
+    with: { requestsPerSecond: 3000, cpuMicrosecondsPerRequest: 250 },
+    without: { requestsPerSecond: 3300, cpuMicrosecondsPerRequest: 220 },
+  });
+  const result: FeaturesResult = {
+    pairs: 10,
+    concurrency: 50,
+    steps: [
+      { feature: 'limits', withLabel: 'A', withoutLabel: 'B', modes: [mode(false, [10, 20, 30]), mode(true, [-5, 4, 12])] },
+      { feature: 'the rest', withLabel: 'B', withoutLabel: 'C', modes: [mode(false, [90, 100, 110]), mode(true, [100, 120, 130])] },
+    ],
+  };
+  const text = featuresSection(result);
+  assert.match(text, /A → B → C/);
+  const rows = text.split('\n').filter((line) => line.startsWith('| ') && !line.startsWith('| feature'));
+  assert.equal(rows.length, 4);
+  assert.match(rows[0]!, /\| limits \| non-streaming \| 0\.900× .*\| \+20\.0 µs \(\+10\.0 … \+30\.0\) \| yes \|/);
+  assert.match(rows[1]!, /\| streaming \|.*\| no: within the noise \|/);
+  assert.match(text, /120\.0 µs per non-streaming request, 124\.0 µs per streamed one/);
+});
