@@ -6,7 +6,7 @@
  *   npm run bench -- --only overhead --duration 10  # one scenario, longer phases
  *   npm run bench -- --only ab --baseline HEAD~1 --no-write  # this build against another (paired ratios)
  *
- * Flags: --only overhead,features,profile,gc,soak,limits,ledger,jobs,ab (ab only when named)  --baseline GIT_REF (for ab)  --targets direct,nginx,undici,seed,portkey
+ * Flags: --only overhead,features,alloc,profile,gc,soak,limits,ledger,jobs,ab (ab only when named)  --baseline GIT_REF (for ab)  --targets direct,nginx,undici,seed,portkey
  *        --duration SECONDS (per phase, default 5)  --rounds N (default 3)  --concurrency N (50)
  *        --rate REQ_PER_S (500)  --pairs N (alternating 1 s slice pairs per paired ratio, 10)
  *        --processes N (processes of Seed and of the undici proxy the paired ratios rotate over, 3)  --soak-requests N (50000; the issue asks for 1M)  --output FILE (docs/benchmarks.md)
@@ -34,8 +34,9 @@ import { runLimits } from './scenarios/limits.ts';
 import { runGc } from './scenarios/gc.ts';
 import { runAb } from './scenarios/ab.ts';
 import { runFeatures } from './scenarios/features.ts';
+import { runAlloc } from './scenarios/alloc.ts';
 
-const SCENARIOS = ['overhead', 'features', 'profile', 'gc', 'soak', 'limits', 'ledger', 'jobs', 'ab'] as const;
+const SCENARIOS = ['overhead', 'features', 'alloc', 'profile', 'gc', 'soak', 'limits', 'ledger', 'jobs', 'ab'] as const;
 /** What runs without --only: everything but the A/B comparison, which needs a baseline ref. */
 const DEFAULT_SCENARIOS = SCENARIOS.filter((scenario) => scenario !== 'ab');
 type Scenario = (typeof SCENARIOS)[number];
@@ -130,6 +131,9 @@ try {
   }
   if (only.includes('features')) {
     report.features = await runFeatures({ pairs: pairs || 10, concurrency, workDirectory, log });
+  }
+  if (only.includes('alloc')) {
+    report.alloc = await runAlloc({ requests: 10_000, concurrency, workDirectory, log });
   }
   if (only.includes('profile')) {
     report.profile = await runProfile({ durationSeconds: Math.max(durationSeconds, 5), concurrency, workDirectory, log });

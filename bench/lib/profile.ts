@@ -66,7 +66,8 @@ function areaOf(frame: ProfileNode['callFrame']): string {
   return shortUrl(url);
 }
 
-function label(frame: ProfileNode['callFrame']): string {
+/** A frame as the reports name it: function, then its package file with line, or its src/ (dist/) file. */
+export function frameLabel(frame: { functionName: string; url: string; lineNumber: number }): string {
   // Line numbers of Seed's files are those of transpiled output, not of the .ts source.
   const line = seedCodeIndex(frame.url) >= 0 || !frame.url ? '' : `:${frame.lineNumber + 1}`;
   return `${frame.functionName || '(anonymous)'} ${shortUrl(frame.url)}${line}`.trim();
@@ -126,7 +127,7 @@ export function summarizeProfile(file: string, options: { count?: number; fromMi
   forEachBusySample(loaded, options.fromMicroseconds ?? 0, (node, microseconds) => {
     const milliseconds = microseconds / 1_000;
     busyMs += milliseconds;
-    const name = label(node.callFrame);
+    const name = frameLabel(node.callFrame);
     self.set(name, (self.get(name) ?? 0) + milliseconds);
     const area = areaOf(node.callFrame);
     areas.set(area, (areas.get(area) ?? 0) + milliseconds);
@@ -134,7 +135,7 @@ export function summarizeProfile(file: string, options: { count?: number; fromMi
     for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
       const frame = byId.get(id)?.callFrame;
       if (!frame || seedCodeIndex(frame.url) < 0) continue;
-      const key = label(frame);
+      const key = frameLabel(frame);
       if (seen.has(key)) continue;
       seen.add(key);
       seedInclusive.set(key, (seedInclusive.get(key) ?? 0) + milliseconds);
@@ -168,7 +169,7 @@ export function foldedStacks(file: string, options: { fromMicroseconds?: number 
       const frames: string[] = [];
       // The root node is V8's `(root)`: left out, as flame graph tools draw their own root.
       for (let at: number | undefined = id; at !== undefined && parent.has(at); at = parent.get(at)) {
-        frames.push(label(byId.get(at)!.callFrame).replaceAll(';', ':'));
+        frames.push(frameLabel(byId.get(at)!.callFrame).replaceAll(';', ':'));
       }
       folded = frames.reverse().join(';');
       stackOf.set(id, folded);

@@ -9,6 +9,7 @@ import type { LedgerBackendResult } from '../scenarios/ledger.ts';
 import type { LimitRun } from '../scenarios/limits.ts';
 import type { AbResult } from '../scenarios/ab.ts';
 import type { FeaturesResult } from '../scenarios/features.ts';
+import type { AllocResult } from '../scenarios/alloc.ts';
 import type { JobsResult } from '../scenarios/jobs.ts';
 import { TARGET_LABELS } from './targets.ts';
 
@@ -24,6 +25,7 @@ export interface RunReport {
   limits?: LimitRun[];
   ab?: AbResult;
   features?: FeaturesResult;
+  alloc?: AllocResult;
   jobs?: JobsResult;
   /** Scenario name → why it did not run. */
   pending: Array<{ scenario: string; reason: string }>;
@@ -436,6 +438,7 @@ export function renderReport(report: RunReport): string {
   }
 
   if (report.features) parts.push(featuresSection(report.features));
+  if (report.alloc) parts.push(allocSection(report.alloc));
 
   if (report.ab) {
     const { ab } = report;
@@ -464,6 +467,46 @@ export function renderReport(report: RunReport): string {
 
   if (report.analysis) parts.push(report.analysis.trim());
   return `${parts.join('\n\n')}\n`;
+}
+
+/** How many of Seed's allocation sites the report lists, per mode. */
+const ALLOC_SITES = 15;
+
+/** Bytes allocated per request by server and mode, and Seed's largest sites beside the others' (bench/scenarios/alloc.ts). */
+export function allocSection(alloc: AllocResult): string {
+  const kib = (bytes: number | undefined) => (bytes === undefined ? '–' : (bytes / 1024).toFixed(2));
+  const parts = [
+    '## Allocation per request',
+    `V8's sampling heap profiler in each server (freed objects kept, one sample per 512 bytes on average) over ` +
+      `${alloc.requestsPerMode} closed-loop requests per mode at ${alloc.concurrency} connections, after the usual warm-up. ` +
+      'What a call allocates barely depends on the machine\'s other load, so these figures compare across runs where CPU ' +
+      'figures cannot.',
+    table(
+      ['server', 'KiB per non-streaming request', 'KiB per streamed request'],
+      alloc.servers.map((server) => [
+        server.label,
+        kib(server.modes.find((mode) => !mode.stream)?.bytesPerRequest),
+        kib(server.modes.find((mode) => mode.stream)?.bytesPerRequest),
+      ]),
+    ),
+  ];
+  const seed = alloc.servers.find((server) => server.id === 'seed');
+  const others = alloc.servers.filter((server) => server !== seed);
+  for (const mode of seed?.modes ?? []) {
+    const otherSites = others.map((server) => new Map((server.modes.find((each) => each.stream === mode.stream)?.sites ?? []).map((site) => [site.site, site.bytesPerRequest])));
+    parts.push(`### Seed's largest allocation sites — ${mode.stream ? 'streaming' : 'non-streaming'} (bytes per request)`);
+    parts.push(
+      table(
+        ['site (function that allocated)', 'Seed', ...others.map((server) => server.label)],
+        mode.sites.slice(0, ALLOC_SITES).map((site) => [
+          `\`${site.site}\``,
+          site.bytesPerRequest.toFixed(0),
+          ...otherSites.map((sites) => (sites.get(site.site) ?? 0).toFixed(0)),
+        ]),
+      ),
+    );
+  }
+  return parts.join('\n\n');
 }
 
 /** Whether a measured cost is told apart from zero: its quartiles lie on one side of it. */

@@ -1,0 +1,147 @@
+/**
+ * Scenario "alloc" — bytes allocated per request, and where, for the buffered JSON proxy, Seed
+ * without limits or virtual keys, and Seed as the overhead runs configure it. Each server runs
+ * with bench/servers/alloc-observer.mjs (V8's sampling heap profiler, freed objects kept), is
+ * warmed up, and is profiled over a fixed number of closed-loop requests per mode.
+ *
+ * Unlike CPU time on a shared machine, what a call allocates hardly depends on what else the
+ * machine does: two runs of the same build agree to a few percent, so a change of a few hundred
+ * bytes per call shows here when its CPU effect is lost in the noise. Allocation is not the whole
+ * cost (a scavenge's price is what survives it), but every byte is written once and then collected.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { startNodeServer, type ServerProcess } from '../lib/children.ts';
+import { closedLoop } from '../lib/load.ts';
+import { frameLabel } from '../lib/profile.ts';
+import { SIMULATOR_KEY, startSeedServer } from '../lib/targets.ts';
+import { requestFor, warmUp } from './overhead.ts';
+import type { MeasuredServer } from './ab.ts';
+
+const OBSERVER = resolve(import.meta.dirname, '..', 'servers', 'alloc-observer.mjs');
+
+/** A node of V8's sampling heap profile (`HeapProfiler.stopSampling`). */
+export interface HeapProfileNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  /** Bytes allocated by this frame itself, estimated from the samples (V8 scales them). */
+  selfSize: number;
+  children: HeapProfileNode[];
+}
+
+export interface AllocationSite {
+  site: string;
+  bytesPerRequest: number;
+}
+
+export interface AllocMode {
+  stream: boolean;
+  requests: number;
+  bytesPerRequest: number;
+  /** Every site of this server, most bytes first. */
+  sites: AllocationSite[];
+}
+
+export interface AllocServerResult {
+  id: 'buffered' | 'seed-open' | 'seed';
+  label: string;
+  modes: AllocMode[];
+}
+
+export interface AllocResult {
+  requestsPerMode: number;
+  concurrency: number;
+  servers: AllocServerResult[];
+}
+
+/** Bytes per request by allocation site (frame), and in all, from a sampling heap profile's tree. */
+export function allocationSites(head: HeapProfileNode, requests: number): { bytesPerRequest: number; sites: AllocationSite[] } {
+  const bySite = new Map<string, number>();
+  let total = 0;
+  const pending = [head];
+  for (let node = pending.pop(); node !== undefined; node = pending.pop()) {
+    if (node.selfSize > 0) {
+      const site = frameLabel(node.callFrame);
+      bySite.set(site, (bySite.get(site) ?? 0) + node.selfSize);
+      total += node.selfSize;
+    }
+    pending.push(...node.children);
+  }
+  const sites = [...bySite.entries()]
+    .map(([site, bytes]) => ({ site, bytesPerRequest: bytes / requests }))
+    .sort((left, right) => right.bytesPerRequest - left.bytesPerRequest);
+  return { bytesPerRequest: total / requests, sites };
+}
+
+async function readProfile(file: string, server: ServerProcess): Promise<HeapProfileNode> {
+  for (let waited = 0; !existsSync(file); waited += 100) {
+    if (waited > 30_000) throw new Error(`${server.name}: the allocation observer wrote nothing to ${file}:\n${server.stderrTail()}`);
+    await new Promise((resolveWait) => setTimeout(resolveWait, 100));
+  }
+  return (JSON.parse(readFileSync(file, 'utf8')) as { head: HeapProfileNode }).head;
+}
+
+export async function runAlloc(input: { requests: number; concurrency: number; workDirectory: string; log: (line: string) => void }): Promise<AllocResult> {
+  const directory = join(input.workDirectory, 'alloc');
+  mkdirSync(directory, { recursive: true });
+  const started: ServerProcess[] = [];
+  const servers: AllocServerResult[] = [];
+  try {
+    const simulator = await startNodeServer({ name: 'simulator', script: 'bench/servers/simulator.ts' });
+    started.push(simulator);
+    const profileFile = (id: string) => join(directory, `${id}.heapprofile`);
+    const observed = (id: string) => ({ nodeArguments: ['--import', OBSERVER], env: { SEED_BENCH_ALLOC_OUT: profileFile(id) } });
+    const candidates: Array<{ id: AllocServerResult['id']; label: string; start: () => Promise<MeasuredServer> }> = [
+      {
+        id: 'buffered',
+        label: 'buffered JSON proxy (Fastify)',
+        start: async () => {
+          const server = await startNodeServer({
+            name: 'buffered-proxy (allocations observed)',
+            script: 'bench/servers/buffered-proxy.ts',
+            nodeArguments: observed('buffered').nodeArguments,
+            env: { UPSTREAM: simulator.url, ...observed('buffered').env },
+          });
+          return { ...server, headers: { authorization: `Bearer ${SIMULATOR_KEY}`, 'content-type': 'application/json' } };
+        },
+      },
+      {
+        id: 'seed-open',
+        label: 'Seed without limits or virtual keys',
+        start: () =>
+          startSeedServer({ simulatorUrl: simulator.url, workDirectory: join(directory, 'seed-open'), name: 'seed-open (allocations observed)', auth: false, callerLimits: false, deploymentQuota: false, ...observed('seed-open') }),
+      },
+      {
+        id: 'seed',
+        label: 'Seed, every feature on (as in the overhead runs)',
+        start: () => startSeedServer({ simulatorUrl: simulator.url, workDirectory: join(directory, 'seed'), name: 'seed (allocations observed)', ...observed('seed') }),
+      },
+    ];
+    for (const candidate of candidates) {
+      if (candidate.id !== 'buffered') mkdirSync(join(directory, candidate.id), { recursive: true });
+      const server = await candidate.start();
+      started.push(server);
+      const target = { origin: server.url, headers: server.headers };
+      const modes: AllocMode[] = [];
+      for (const stream of [false, true]) {
+        await warmUp(target, stream, input.concurrency);
+        const file = profileFile(candidate.id);
+        rmSync(file, { force: true });
+        process.kill(server.pid, 'SIGUSR2');
+        // The signal is handled between two turns of the server's event loop; a request or two
+        // either side of the start does not move a per-request figure over thousands.
+        await new Promise((resolveWait) => setTimeout(resolveWait, 200));
+        const result = await closedLoop({ request: requestFor(target, stream), connections: input.concurrency, amount: input.requests });
+        if (result.failures > 0) throw new Error(`${server.name}: ${result.failures} failed requests:\n${server.stderrTail()}`);
+        process.kill(server.pid, 'SIGUSR2');
+        const { bytesPerRequest, sites } = allocationSites(await readProfile(file, server), result.completed);
+        modes.push({ stream, requests: result.completed, bytesPerRequest, sites });
+        input.log(`alloc ${candidate.id} ${stream ? 'stream' : 'non-stream'}: ${(bytesPerRequest / 1024).toFixed(1)} KiB per request over ${result.completed} requests`);
+      }
+      servers.push({ id: candidate.id, label: candidate.label, modes });
+      await server.stop();
+    }
+    return { requestsPerMode: input.requests, concurrency: input.concurrency, servers };
+  } finally {
+    for (const server of started.reverse()) await server.stop();
+  }
+}

@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { allocationSites, type AllocResult, type HeapProfileNode } from '../bench/scenarios/alloc.ts';
+import { allocSection } from '../bench/lib/report.ts';
+
+const node = (functionName: string, url: string, selfSize: number, children: HeapProfileNode[] = []): HeapProfileNode => ({
+  callFrame: { functionName, url, lineNumber: 9 },
+  selfSize,
+  children,
+});
+
+test('allocation sites add up every node of a frame, wherever it sits in the tree, per request', () => {
+  const head = node('(root)', '', 0, [
+    node('handler', 'file:///seed/dist/gateway/http/app.js', 4_000, [
+      node('parse', 'file:///seed/node_modules/undici/lib/core/util.js', 1_000),
+      node('chat', 'file:///seed/dist/gateway/calls.js', 3_000, [node('parse', 'file:///seed/node_modules/undici/lib/core/util.js', 2_000)]),
+    ]),
+  ]);
+  const { bytesPerRequest, sites } = allocationSites(head, 10);
+  assert.equal(bytesPerRequest, 1_000);
+  assert.deepEqual(sites, [
+    { site: 'handler dist/gateway/http/app.js', bytesPerRequest: 400 },
+    { site: 'chat dist/gateway/calls.js', bytesPerRequest: 300 },
+    { site: 'parse undici/lib/core/util.js:10', bytesPerRequest: 300 },
+  ]);
+});
+
+test("the allocation section lists Seed's sites beside what the other servers allocate at the same site", () => {
+  const mode = (bytesPerRequest: number, sites: Array<[string, number]>) => ({
+    stream: false,
+    requests: 100,
+    bytesPerRequest,
+    sites: sites.map(([site, bytes]) => ({ site, bytesPerRequest: bytes })),
+  });
+  const result: AllocResult = {
+    requestsPerMode: 100,
+    concurrency: 50,
+    servers: [
+      { id: 'buffered', label: 'buffered', modes: [mode(2048, [['shared', 700]])] },
+      { id: 'seed', label: 'Seed', modes: [mode(4096, [['seed-only', 900], ['shared', 800]])] },
+    ],
+  };
+  const text = allocSection(result);
+  assert.match(text, /\| buffered \| 2\.00 \| – \|/);
+  assert.match(text, /\| Seed \| 4\.00 \| – \|/);
+  assert.match(text, /\| `seed-only` \| 900 \| 0 \|/);
+  assert.match(text, /\| `shared` \| 800 \| 700 \|/);
+});
