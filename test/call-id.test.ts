@@ -30,3 +30,15 @@ test('call ids made in the same millisecond are all different', () => {
   for (let index = 0; index < 100_000; index += 1) ids.add(newCallId(1_700_000_000_000));
   assert.equal(ids.size, 100_000);
 });
+
+test('every random digit of a call id takes every value it may, and the variant digit only 8–b', () => {
+  const seen = Array.from({ length: 19 }, () => new Set<string>());
+  for (let index = 0; index < 2_000; index += 1) {
+    const random = newCallId(1_700_000_000_000).slice(17);
+    for (let digit = 0; digit < 19; digit += 1) seen[digit]!.add(random[digit]!);
+  }
+  seen.forEach((values, digit) => {
+    if (digit === 3) assert.deepEqual([...values].sort(), ['8', '9', 'a', 'b'], 'the variant digit');
+    else assert.equal(values.size, 16, `random digit ${digit} takes all 16 values`);
+  });
+});
