@@ -89,8 +89,11 @@ export function createOpenAICompatibleAdapter(
     return { body, warnings };
   };
 
-  const failIfNotOk = async (response: UpstreamResponse, context: CallContext): Promise<void> => {
-    if (response.status >= 200 && response.status < 300) return;
+  /**
+   * Throws the upstream's error for a response that is not 2xx. Called only then (`isOk` first):
+   * an async check awaited on every call cost a promise and a suspended frame on every 2xx.
+   */
+  const upstreamFailure = async (response: UpstreamResponse, context: CallContext): Promise<never> => {
     const { message, param } = openAIErrorMessage(await readErrorText(response));
     throw upstreamStatusError({
       status: response.status,
@@ -121,7 +124,7 @@ export function createOpenAICompatibleAdapter(
       body.stream = undefined;
       body.stream_options = undefined;
       const response = await send('chat/completions', body, context);
-      await failIfNotOk(response, context);
+      if (!isOk(response)) await upstreamFailure(response, context);
       const answer = await readJsonText(response, context.deployment.name, context.signal);
       // Checked in place (chat-completion-check.ts): what the schema accepts, without zod's copy.
       // The value is what came, so the client gets the upstream's own text.
@@ -138,7 +141,7 @@ export function createOpenAICompatibleAdapter(
         body.stream_options = Object.assign({}, request.stream_options, { include_usage: true });
       } else body.stream_options = undefined;
       const response = await send('chat/completions', body, context);
-      await failIfNotOk(response, context);
+      if (!isOk(response)) await upstreamFailure(response, context);
       return {
         chunks: openAIStreamChunks(response, context.deployment.name, context.signal),
         upstream: upstreamInfo(response),
@@ -154,12 +157,16 @@ export function createOpenAICompatibleAdapter(
       }
       const { body, warnings } = bodyFor(request, context.deployment);
       const response = await send('embeddings', body, context);
-      await failIfNotOk(response, context);
+      if (!isOk(response)) await upstreamFailure(response, context);
       const checked = checkEmbeddingResponse(await readJson(response, context.deployment.name, context.signal));
       if (!checked.ok) throw invalidResponse(context, checked.path);
       return { response: checked.value, upstream: upstreamInfo(response), warnings };
     },
   };
+}
+
+function isOk(response: UpstreamResponse): boolean {
+  return response.status >= 200 && response.status < 300;
 }
 
 function invalidResponse(context: CallContext, where: string): SeedError {

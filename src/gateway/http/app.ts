@@ -128,7 +128,16 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
   });
   app.server.headersTimeout = options.headersTimeoutMs;
   // Before validation, so no handler, schema or serializer ever walks a pathologically deep body.
-  app.addHook('preValidation', async (request) => assertBodyDepth(request.body));
+  // A callback hook, not an async one: Fastify chains an async hook's promise on every request.
+  app.addHook('preValidation', (request, _reply, done) => {
+    try {
+      assertBodyDepth(request.body);
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    done();
+  });
 
   // Clients (curl -d, some SDKs) send JSON without the JSON content type; parse it anyway.
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
