@@ -271,25 +271,21 @@ export class LedgerWriter implements CallSink {
     this.#retryTimer.unref();
   }
 
-  /** Moves every spill file into the store; deletes each file only after all its calls are stored. */
+  /**
+   * Moves every spill file into the store; deletes each file only after all its calls are stored.
+   * Until the first pass ends the store counts as unhealthy, so calls recorded meanwhile are
+   * spilled to a new file; once it has ended they go straight to the store, and further passes
+   * take what was spilled in between, until one finds nothing. (With a single pass, the last calls
+   * of a burst that ended during the replay stayed on disk until the next call or shutdown.)
+   */
   #replay(): Promise<void> {
     this.#replaying ??= (async () => {
       try {
-        const files = await this.#spill.seal();
-        for (const file of files) {
-          const report = await this.#spill.read({
-            file,
-            batchSize: this.#batchSize,
-            onBatch: async (records) => {
-              await this.#store.insertCalls(records);
-              this.#counters.replayed += records.length;
-            },
-          });
-          this.#counters.corruptLines += report.corruptLines;
-          await this.#spill.remove({ file });
-        }
-        this.#storeHealthy = true;
-        this.#backoff.reset();
+        do {
+          await this.#replayPass();
+          this.#storeHealthy = true;
+          this.#backoff.reset();
+        } while (this.#spill.hasRecords);
       } catch (error) {
         this.#counters.failedReplays += 1;
         this.#onError(error, { operation: 'replay' });
@@ -299,5 +295,22 @@ export class LedgerWriter implements CallSink {
       }
     })();
     return this.#replaying;
+  }
+
+  /** Replays the spill files there are now (sealing the one being appended to). */
+  async #replayPass(): Promise<void> {
+    const files = await this.#spill.seal();
+    for (const file of files) {
+      const report = await this.#spill.read({
+        file,
+        batchSize: this.#batchSize,
+        onBatch: async (records) => {
+          await this.#store.insertCalls(records);
+          this.#counters.replayed += records.length;
+        },
+      });
+      this.#counters.corruptLines += report.corruptLines;
+      await this.#spill.remove({ file });
+    }
   }
 }
