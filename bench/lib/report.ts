@@ -277,6 +277,10 @@ export function renderReport(report: RunReport): string {
     );
   }
 
+  // What Seed's features cost and allocate: the breakdown of section 1's gap, before the profile.
+  if (report.features) parts.push(featuresSection(report.features));
+  if (report.alloc) parts.push(allocSection(report.alloc));
+
   if (report.profile) {
     const { summary } = report.profile;
     parts.push('## Profile of Seed');
@@ -437,8 +441,6 @@ export function renderReport(report: RunReport): string {
     );
   }
 
-  if (report.features) parts.push(featuresSection(report.features));
-  if (report.alloc) parts.push(allocSection(report.alloc));
 
   if (report.ab) {
     const { ab } = report;
