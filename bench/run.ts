@@ -2,7 +2,7 @@
  * Seed's benchmark suite (not part of `npm test`). Everything runs on 127.0.0.1, each server in
  * its own process, and every scenario stops by itself.
  *
- *   npm run bench                                   # everything, ~20 minutes on 2 cores (~40 with --soak-requests 1000000 --pairs 20)
+ *   npm run bench                                   # everything (with --soak-requests 1000000 --pairs 20: 40 minutes here)
  *   npm run bench -- --only overhead --duration 10  # one scenario, longer phases
  *   npm run bench -- --only ab --baseline HEAD~1 --no-write  # this build against another (paired ratios)
  *
