@@ -42,6 +42,12 @@ const ROOT = resolve(import.meta.dirname, '..', '..');
 /** The API key the bench's proxies send to the simulator (which accepts any). */
 export const SIMULATOR_KEY = 'sk-bench-simulator';
 
+/** What every request to a proxy that forwards to the simulator carries (the proxies send no key of their own). */
+export const SIMULATOR_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  authorization: `Bearer ${SIMULATOR_KEY}`,
+  'content-type': 'application/json',
+});
+
 /** The admin token of the benchmark's Seed (loopback only, a throwaway process). */
 const ADMIN_TOKEN = 'bench-admin-token-not-a-secret';
 
@@ -121,10 +127,16 @@ export async function provisionKey(
   return { secret: String(key['secret']), keyId: String(key['id']) };
 }
 
-export interface SeedServer extends ServerProcess {
-  /** Headers every request to this Seed carries: JSON, and its virtual key when auth is on. */
+/** A server process and the headers every request to it carries (its key, JSON). */
+export interface MeasuredServer extends ServerProcess {
   headers: Record<string, string>;
 }
+
+/** A Seed process; its headers are JSON, and its virtual key when auth is on. */
+export type SeedServer = MeasuredServer;
+
+/** Settings of a generated Seed config without limits or virtual keys (`auth.mode: open`). */
+export const OPEN_SEED = Object.freeze({ auth: false, callerLimits: false, deploymentQuota: false });
 
 /**
  * Starts Seed (from dist/) on the generated config, or SEED_BENCH_CONFIG with SEED_BENCH_KEY,
@@ -244,7 +256,7 @@ export async function startTargets(input: {
 }): Promise<{ targets: Target[]; skipped: SkippedTarget[] }> {
   const targets: Target[] = [];
   const skipped: SkippedTarget[] = [];
-  const bearer = { authorization: `Bearer ${SIMULATOR_KEY}`, 'content-type': 'application/json' };
+  const bearer = { ...SIMULATOR_HEADERS };
   const upstreamPort = Number(new URL(input.simulatorUrl).port);
   const wanted = (id: TargetId) => input.only.includes(id);
 

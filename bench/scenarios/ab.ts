@@ -15,7 +15,7 @@ import { startNodeServer, type ServerProcess } from '../lib/children.ts';
 import { closedLoop } from '../lib/load.ts';
 import { sampleProcess } from '../lib/proc.ts';
 import { median, percentile } from '../lib/stats.ts';
-import { startSeedServer, type SeedServer } from '../lib/targets.ts';
+import { startSeedServer, type MeasuredServer, type SeedServer } from '../lib/targets.ts';
 import { requestFor, warmUp } from './overhead.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -42,8 +42,8 @@ export interface AbMode {
   /** CPU µs per request, this ÷ baseline, per pair (below 1: this build is cheaper). */
   cpuPerRequest: AbRatios;
   /** Medians of the slices, for orientation only (not comparable between runs). */
-  current: { requestsPerSecond: number; cpuMicrosecondsPerRequest: number };
-  baselineBuild: { requestsPerSecond: number; cpuMicrosecondsPerRequest: number };
+  current: SliceMeasurement;
+  baselineBuild: SliceMeasurement;
 }
 
 export interface AbResult {
@@ -80,12 +80,8 @@ function cpuMs(server: ServerProcess): number {
   return sample.cpuMs;
 }
 
-/** A server the paired slices can load and read the CPU of. */
-export interface MeasuredServer extends ServerProcess {
-  headers: Record<string, string>;
-}
-
-export interface SliceMedians {
+/** One slice's measurement, or the medians of several. */
+export interface SliceMeasurement {
   requestsPerSecond: number;
   cpuMicrosecondsPerRequest: number;
 }
@@ -99,8 +95,8 @@ export interface PairedSlices {
   /** CPU µs per request, subject − baseline. */
   cpuDifference: AbRatios;
   /** Medians of each side's slices, for orientation only. */
-  subject: SliceMedians;
-  baseline: SliceMedians;
+  subject: SliceMeasurement;
+  baseline: SliceMeasurement;
 }
 
 /**
@@ -115,7 +111,7 @@ export async function pairedSlices(input: {
   pairs: number;
   concurrency: number;
 }): Promise<PairedSlices> {
-  const slice = async (server: MeasuredServer): Promise<SliceMedians> => {
+  const slice = async (server: MeasuredServer): Promise<SliceMeasurement> => {
     const before = cpuMs(server);
     const result = await closedLoop({
       request: requestFor({ origin: server.url, headers: server.headers }, input.stream),
@@ -125,8 +121,8 @@ export async function pairedSlices(input: {
     if (result.failures > 0) throw new Error(`${server.name}: ${result.failures} failed requests:\n${server.stderrTail()}`);
     return { requestsPerSecond: result.requestsPerSecond, cpuMicrosecondsPerRequest: ((cpuMs(server) - before) * 1_000) / result.completed };
   };
-  const subjectSlices: SliceMedians[] = [];
-  const baselineSlices: SliceMedians[] = [];
+  const subjectSlices: SliceMeasurement[] = [];
+  const baselineSlices: SliceMeasurement[] = [];
   for (let pair = 0; pair < input.pairs; pair += 1) {
     const subjectFirst = pair % 2 === 0;
     const first = await slice(subjectFirst ? input.subject : input.baseline);
@@ -134,9 +130,9 @@ export async function pairedSlices(input: {
     subjectSlices.push(subjectFirst ? first : second);
     baselineSlices.push(subjectFirst ? second : first);
   }
-  const perPair = (combine: (subject: SliceMedians, baseline: SliceMedians) => number) =>
+  const perPair = (combine: (subject: SliceMeasurement, baseline: SliceMeasurement) => number) =>
     ratios(subjectSlices.map((each, index) => combine(each, baselineSlices[index]!)));
-  const medians = (slices: SliceMedians[]): SliceMedians => ({
+  const medians = (slices: SliceMeasurement[]): SliceMeasurement => ({
     requestsPerSecond: median(slices.map((each) => each.requestsPerSecond)),
     cpuMicrosecondsPerRequest: median(slices.map((each) => each.cpuMicrosecondsPerRequest)),
   });

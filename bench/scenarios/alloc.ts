@@ -14,9 +14,8 @@ import { join, resolve } from 'node:path';
 import { startNodeServer, type ServerProcess } from '../lib/children.ts';
 import { closedLoop } from '../lib/load.ts';
 import { frameLabel } from '../lib/profile.ts';
-import { SIMULATOR_KEY, startSeedServer } from '../lib/targets.ts';
+import { OPEN_SEED, SIMULATOR_HEADERS, startSeedServer, type MeasuredServer } from '../lib/targets.ts';
 import { requestFor, warmUp } from './overhead.ts';
-import type { MeasuredServer } from './ab.ts';
 
 const OBSERVER = resolve(import.meta.dirname, '..', 'servers', 'alloc-observer.mjs');
 
@@ -101,14 +100,14 @@ export async function runAlloc(input: { requests: number; concurrency: number; w
             nodeArguments: observed('buffered').nodeArguments,
             env: { UPSTREAM: simulator.url, ...observed('buffered').env },
           });
-          return { ...server, headers: { authorization: `Bearer ${SIMULATOR_KEY}`, 'content-type': 'application/json' } };
+          return { ...server, headers: { ...SIMULATOR_HEADERS } };
         },
       },
       {
         id: 'seed-open',
         label: 'Seed without limits or virtual keys',
         start: () =>
-          startSeedServer({ simulatorUrl: simulator.url, workDirectory: join(directory, 'seed-open'), name: 'seed-open (allocations observed)', auth: false, callerLimits: false, deploymentQuota: false, ...observed('seed-open') }),
+          startSeedServer({ simulatorUrl: simulator.url, workDirectory: join(directory, 'seed-open'), name: 'seed-open (allocations observed)', ...OPEN_SEED, ...observed('seed-open') }),
       },
       {
         id: 'seed',

@@ -17,8 +17,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startNodeServer, type ServerProcess } from '../lib/children.ts';
-import { startSeedServer, startTargets } from '../lib/targets.ts';
-import { pairedSlices, type AbRatios, type MeasuredServer, type SliceMedians } from './ab.ts';
+import { OPEN_SEED, startSeedServer, startTargets, type MeasuredServer } from '../lib/targets.ts';
+import { pairedSlices, type AbRatios, type SliceMeasurement } from './ab.ts';
 import { warmUp } from './overhead.ts';
 
 export interface FeaturesOptions {
@@ -45,7 +45,7 @@ const RUNGS: readonly Rung[] = [
   seedRung('full', 'Seed, every feature on (as in the overhead runs)', { auth: true, callerLimits: true, deploymentQuota: true }),
   seedRung('no-caller-limits', 'Seed without the caller\'s limits', { auth: true, callerLimits: false, deploymentQuota: true }),
   seedRung('no-limits', 'Seed without limits', { auth: true, callerLimits: false, deploymentQuota: false }),
-  seedRung('open', 'Seed without limits or virtual keys', { auth: false, callerLimits: false, deploymentQuota: false }),
+  seedRung('open', 'Seed without limits or virtual keys', OPEN_SEED),
   {
     id: 'buffered',
     label: 'buffered JSON proxy (Fastify)',
@@ -72,8 +72,8 @@ export interface FeatureStepMode {
   throughput: AbRatios;
   /** CPU µs per request the feature adds (with − without), per pair. */
   cpuAdded: AbRatios;
-  with: SliceMedians;
-  without: SliceMedians;
+  with: SliceMeasurement;
+  without: SliceMeasurement;
 }
 
 export interface FeatureStep {

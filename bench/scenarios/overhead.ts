@@ -18,7 +18,7 @@ import { closedLoop, checkTarget, openLoop, type RequestShape } from '../lib/loa
 import { sampleProcess, systemBusyMs, waitForQuiet } from '../lib/proc.ts';
 import { median, percentile } from '../lib/stats.ts';
 import { startNodeServer } from '../lib/children.ts';
-import { SIMULATOR_KEY, startTargets, type SkippedTarget, type Target, type TargetId } from '../lib/targets.ts';
+import { SIMULATOR_HEADERS, startTargets, type SkippedTarget, type Target, type TargetId } from '../lib/targets.ts';
 
 export interface OverheadOptions {
   durationSeconds: number;
@@ -297,7 +297,7 @@ function summarize(input: {
 
 /** The request and token quota the simulator reports on an answer, or undefined when it reports none. */
 async function reportedQuota(simulatorUrl: string): Promise<{ requests: string; tokens: string } | undefined> {
-  const request = requestFor({ origin: simulatorUrl, headers: { authorization: `Bearer ${SIMULATOR_KEY}`, 'content-type': 'application/json' } }, false);
+  const request = requestFor({ origin: simulatorUrl, headers: { ...SIMULATOR_HEADERS } }, false);
   const response = await fetch(`${request.origin}${request.path}`, { method: 'POST', headers: request.headers, body: request.body });
   await response.arrayBuffer();
   const requests = response.headers.get('x-ratelimit-limit-requests');
