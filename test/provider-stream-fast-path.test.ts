@@ -6,12 +6,12 @@
  * by a general SSE parser with the same result.
  */
 import assert from 'node:assert/strict';
-import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { SeedError } from '../src/errors.ts';
 import { MUST_PARSE, PlainChunkScanner } from '../src/providers/openai-chunk-scan.ts';
 import type { UpstreamResponse } from '../src/providers/http.ts';
+import { UpstreamBody } from '../src/providers/upstream-call.ts';
 import { openAIStreamChunks } from '../src/providers/openai-stream.ts';
 import type { ChatCompletionChunk } from '../src/wire/openai.ts';
 import { PlainChunks, parsedChunks, streamChunkFrames, type StreamChunk } from '../src/wire/stream-chunk.ts';
@@ -533,11 +533,16 @@ const frames = (events: readonly string[]): string => events.map((data) => `data
 
 /** An upstream response whose body delivers these reads, each on its own turn (an async source). */
 function responseOf(reads: ReadonlyArray<string | Uint8Array>): UpstreamResponse {
-  async function* source(): AsyncGenerator<Buffer> {
-    for (const read of reads) yield typeof read === 'string' ? Buffer.from(read) : Buffer.from(read.buffer, read.byteOffset, read.byteLength);
-  }
-  const body = Readable.from(source(), { objectMode: false });
-  return { status: 200, headers: {}, body: body as unknown as UpstreamResponse['body'] };
+  const body = new UpstreamBody();
+  let next = 0;
+  const pushNext = () => {
+    if (next === reads.length) return body.end();
+    const read = reads[next++] as string | Uint8Array;
+    body.push(typeof read === 'string' ? Buffer.from(read) : Buffer.from(read.buffer, read.byteOffset, read.byteLength));
+    setImmediate(pushNext);
+  };
+  setImmediate(pushNext);
+  return { status: 200, headers: {}, body };
 }
 
 async function collectReads(reads: ReadonlyArray<string | Uint8Array>): Promise<{ chunks: StreamChunk[]; error: unknown }> {
@@ -672,10 +677,10 @@ describe('openAIStreamChunks', () => {
     // Reads that hold nothing to hand out (comments), and the body's end, all come before the
     // consumer asks: the reader must see the end rather than wait for a read that never comes.
     for (const reads of [[': keep-alive\n\n'], [frames([contentLine('a')]), ': ping\n\n']]) {
-      const body = new Readable({ read() {} });
-      for (const read of reads) body.push(read);
-      body.push(null);
-      const batches = openAIStreamChunks({ status: 200, headers: {}, body: body as unknown as UpstreamResponse['body'] }, 'dep', new AbortController().signal);
+      const body = new UpstreamBody();
+      for (const read of reads) body.push(Buffer.from(read));
+      body.end();
+      const batches = openAIStreamChunks({ status: 200, headers: {}, body }, 'dep', new AbortController().signal);
       await new Promise((resolve) => setImmediate(resolve));
       const outcome = await Promise.race([
         (async () => {

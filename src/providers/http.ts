@@ -9,6 +9,7 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { SeedError, type ErrorCode, type UpstreamQuota } from '../errors.ts';
 import type { UpstreamInfo } from './types.ts';
 import type { CallSignal } from '../abort.ts';
+import { MAX_WAITING_READS, upstreamCall, type UpstreamBody } from './upstream-call.ts';
 
 export interface UpstreamRequest {
   dispatcher: Dispatcher;
@@ -24,7 +25,8 @@ export interface UpstreamRequest {
 export interface UpstreamResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  body: Dispatcher.ResponseData['body'];
+  /** The body as it arrives (upstream-call.ts): read it whole (`readJson`, `readErrorText`) or as batches (`decodedBody`). */
+  body: UpstreamBody;
 }
 
 /**
@@ -46,20 +48,17 @@ export async function postJson(input: UpstreamRequest): Promise<UpstreamResponse
   try {
     // undici's own timers bound the wait for headers and each idle gap in the body; the
     // caller's signal (client gone, deadline passed) aborts everything. No extra signals per call.
-    // `dispatcher.request` with a known origin and path: undici's `request(url, …)` parses the
-    // URL and copies the options on every call.
+    // A known origin and path: parsing the URL on every call cost more than the rest of this.
     const { origin, path } = upstreamTarget(input.url);
-    const response = await input.dispatcher.request({
+    return await upstreamCall({
+      dispatcher: input.dispatcher,
       origin,
       path,
-      method: 'POST',
       headers: Object.assign({ 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, input.headers),
       body,
       signal: input.signal,
-      headersTimeout: Math.max(1, Math.floor(input.timeoutMs)),
-      bodyTimeout: Math.max(1, Math.floor(input.timeoutMs)),
+      timeoutMs: Math.max(1, Math.floor(input.timeoutMs)),
     });
-    return { status: response.statusCode, headers: response.headers, body: response.body };
   } catch (error) {
     throw transportError({ error, label: input.label, clientSignal: input.signal });
   }
@@ -149,9 +148,6 @@ export async function readErrorText(response: UpstreamResponse): Promise<string>
   }
 }
 
-/** How long a stream's body may take to end after the consumer has all it needs ([DONE]). */
-const DRAIN_MS = 2_000;
-
 /**
  * What turns a streamed body into the parts its consumer wants, one network read at a time,
  * synchronously (see `decodedBody`).
@@ -212,13 +208,11 @@ class SseEventDecoder implements BodyDecoder<EventSourceMessage> {
  * layer and read). A transport failure becomes a SeedError; a decoder's error comes after the
  * parts decoded before it, so what arrived before a failure still reaches the client.
  *
- * The body is read through its `data` events rather than its async iterator: closing that
- * iterator early destroys the body with an AbortError (a stack trace per stream) and the
- * upstream connection with it. Here, a consumer that stops early because the stream is complete
- * (or returns once the decoder is complete) lets the rest of the body drain, so the connection
- * goes back to the pool; one that stops because the client left (`signal` aborted) destroys it,
- * which frees the upstream at once. The buffers are the network's own (undici allocates each
- * read afresh), so parts may be views of them.
+ * A consumer that stops early because the stream is complete (or returns once the decoder is
+ * complete) lets the rest of the body drain, so the connection goes back to the pool; one that
+ * stops because the client left (`signal` aborted) or the body failed aborts it, which frees
+ * the upstream at once. The buffers are the network's own (undici allocates each read afresh),
+ * so parts may be views of them.
  */
 export function decodedBody<T>(response: UpstreamResponse, label: string, signal: CallSignal, decoder: BodyDecoder<T>): BodyBatches<T> {
   return new DecodedBody(response.body, label, signal, decoder);
@@ -226,42 +220,23 @@ export function decodedBody<T>(response: UpstreamResponse, label: string, signal
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
-/** Reads waiting for the consumer before the body is paused (backpressure from a slow client). */
-const MAX_WAITING_READS = 16;
-
 class DecodedBody<T> implements BodyBatches<T> {
-  private arrived: Buffer[] = [];
-  private ended = false;
-  /** The body failed (a transport error, already a SeedError). */
-  private failure: SeedError | null = null;
   /** A decoder's error, thrown at the next call after the batch decoded before it. */
   private deferred: unknown = null;
   private closed = false;
   /** The consumer waiting for the next batch. */
   private waiting: { resolve: (step: IteratorResult<T[]>) => void; reject: (error: unknown) => void } | null = null;
-  private readonly onData = (chunk: Buffer) => {
-    this.arrived.push(chunk);
-    if (this.arrived.length >= MAX_WAITING_READS) this.body.pause();
-    if (this.waiting !== null) this.settle();
-  };
-  private readonly onEnd = () => {
-    this.ended = true;
-    if (this.waiting !== null) this.settle();
-  };
-  private readonly onError = (error: unknown) => {
-    this.failure ??= transportError({ error, label: this.label, clientSignal: this.signal });
+  private readonly onArrival = () => {
     if (this.waiting !== null) this.settle();
   };
 
   constructor(
-    private readonly body: UpstreamResponse['body'],
+    private readonly body: UpstreamBody,
     private readonly label: string,
     private readonly signal: CallSignal,
     private readonly decoder: BodyDecoder<T>,
   ) {
-    body.on('data', this.onData);
-    body.on('end', this.onEnd);
-    body.on('error', this.onError);
+    body.watch(this.onArrival);
   }
 
   [Symbol.asyncIterator](): this {
@@ -308,13 +283,11 @@ class DecodedBody<T> implements BodyBatches<T> {
       throw deferred;
     }
     if (this.closed) return DONE;
+    const { body } = this;
     const batch: T[] = [];
-    if (this.arrived.length > 0) {
-      const reads = this.arrived;
-      this.arrived = [];
-      if (this.body.isPaused()) this.body.resume();
+    if (body.waiting) {
       try {
-        for (const read of reads) {
+        for (const read of body.take()) {
           this.decoder.read(read, batch);
           if (this.decoder.complete) break;
         }
@@ -326,8 +299,8 @@ class DecodedBody<T> implements BodyBatches<T> {
       if (this.closed) return DONE;
       // Reads that decode to nothing (a comment, half an event): the body's end or failure may have come too.
     }
-    if (this.failure !== null) throw this.failure;
-    if (!this.ended) return null;
+    if (body.failed) throw transportError({ error: body.failure, label: this.label, clientSignal: this.signal });
+    if (!body.ended) return null;
     try {
       this.decoder.end(batch);
     } catch (error) {
@@ -344,28 +317,14 @@ class DecodedBody<T> implements BodyBatches<T> {
     return { done: false, value: batch };
   }
 
-  /** Stops reading: the rest of a complete body drains, a failed or abandoned one is destroyed. */
+  /** Stops reading: the rest of a complete body drains, a failed or abandoned one is aborted. */
   private close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.arrived = [];
-    this.body.off('data', this.onData);
-    this.body.off('end', this.onEnd);
-    if (!this.ended) {
-      if (this.signal.aborted || this.failure !== null) this.body.destroy();
-      else drain(this.body);
-    }
-    // The 'error' listener stays: a body destroyed here (or by undici on a client abort) emits
-    // its error on a later tick, and an 'error' with no listener would crash the process.
+    const { body } = this;
+    if (this.signal.aborted || body.failed) body.destroy();
+    else body.drain();
   }
-}
-
-/** Lets the rest of a body flow to its end (keeping the connection reusable), or destroys it after DRAIN_MS. */
-function drain(body: UpstreamResponse['body']): void {
-  const timer = setTimeout(() => body.destroy(), DRAIN_MS);
-  timer.unref();
-  body.once('close', () => clearTimeout(timer));
-  body.resume();
 }
 
 export function headerValue(headers: UpstreamResponse['headers'], name: string): string | undefined {

@@ -1,0 +1,305 @@
+/**
+ * One upstream HTTP request on undici's dispatcher, with Seed's own handler instead of undici's
+ * `request` API. `request` wraps every response body in a Node `Readable` (and its handler in an
+ * `AsyncResource`), which Seed only ever read whole or turned back into batches of reads; here
+ * the reads are kept as they came, in an `UpstreamBody` that a whole-body reader takes at once and
+ * a stream decoder takes as they arrive. In a loop against the simulator, the request API cost
+ * 67–101 µs of CPU per call and this 49–61, 0.61–0.73× (bench/micro/upstream-call.ts).
+ *
+ * Flow control and aborts stay undici's: a body whose reads pile up pauses the connection, the
+ * call's signal aborts the request, and a body nobody needs any more is either left to drain
+ * (the connection goes back to the pool) or aborted.
+ */
+import type { Dispatcher } from 'undici';
+import type { CallSignal } from '../abort.ts';
+
+/** Reads waiting for a consumer before the connection is paused (backpressure from a slow client). */
+export const MAX_WAITING_READS = 16;
+
+/** How long a body may take to end after its consumer has all it needs (`drain`). */
+const DRAIN_MS = 2_000;
+
+const NO_READS: readonly Buffer[] = Object.freeze([]);
+
+function utf8(reads: readonly Buffer[]): string {
+  if (reads.length === 0) return '';
+  if (reads.length === 1) return (reads[0] as Buffer).toString('utf8');
+  return Buffer.concat(reads).toString('utf8');
+}
+
+/** What aborts a request from the body's side (undici's dispatch controller, or nothing in tests). */
+export interface BodyFlow {
+  pause(): void;
+  resume(): void;
+  abort(reason: Error): void;
+}
+
+/**
+ * A response body as it arrives: the producer (the dispatch handler, or a test) pushes reads and
+ * then ends or fails it; the consumer takes the reads that have arrived and is told, through one
+ * watcher, when more come. Failures are what the producer gave (the caller maps them).
+ */
+export class UpstreamBody {
+  #reads: Buffer[] = [];
+  #ended = false;
+  #failure: unknown = null;
+  #failed = false;
+  #watcher: (() => void) | null = null;
+  /** Reads are dropped as they come (`drain`). */
+  #discarding = false;
+  #paused = false;
+  #drainTimer: NodeJS.Timeout | null = null;
+  readonly #resume = () => {
+    if (!this.#paused) this.flow?.resume();
+  };
+
+  constructor(private readonly flow: BodyFlow | null = null) {}
+
+  // The producer's side.
+
+  push(read: Buffer): void {
+    if (this.#discarding) return;
+    this.#reads.push(read);
+    this.#watcher?.();
+    // Paused only after the watcher had its turn, so a read taken at once never pauses; and
+    // nothing resumes from inside a read: undici's parser must not be resumed while it runs.
+    if (this.#reads.length >= MAX_WAITING_READS && !this.#paused && this.flow !== null) {
+      this.#paused = true;
+      this.flow.pause();
+    }
+  }
+
+  end(): void {
+    if (this.#ended || this.#failed) return;
+    this.#ended = true;
+    this.#stopDrainTimer();
+    this.#watcher?.();
+  }
+
+  fail(error: unknown): void {
+    if (this.#ended || this.#failed) return;
+    this.#failed = true;
+    this.#failure = error;
+    this.#stopDrainTimer();
+    this.#watcher?.();
+  }
+
+  // The consumer's side.
+
+  /** The body ended, every read pushed. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** The body failed: what it failed with (the producer's error); check `failed` first. */
+  get failure(): unknown {
+    return this.#failure;
+  }
+
+  get failed(): boolean {
+    return this.#failed;
+  }
+
+  /** Whether reads are waiting to be taken. */
+  get waiting(): boolean {
+    return this.#reads.length > 0;
+  }
+
+  /** The reads that arrived since the last take, in order; resumes a paused connection. */
+  take(): readonly Buffer[] {
+    const reads = this.#reads;
+    if (reads.length === 0) return NO_READS;
+    this.#reads = [];
+    if (this.#paused) {
+      this.#paused = false;
+      // Not now: undici's resume parses what the socket holds at once, and those reads would
+      // reach the watcher before the caller has handled the ones it just took.
+      queueMicrotask(this.#resume);
+    }
+    return reads;
+  }
+
+  /** Called, synchronously, after each read, the end and a failure; null stops it. One watcher at a time. */
+  watch(watcher: (() => void) | null): void {
+    this.#watcher = watcher;
+  }
+
+  /** The whole body as UTF-8 text; rejects with the body's failure. */
+  text(): Promise<string> {
+    // A small answer has usually ended by the time its reader asks (it came in the headers' read).
+    if (this.#ended) return Promise.resolve(utf8(this.take()));
+    if (this.#failed) return Promise.reject(this.#failure);
+    // Reads are taken as they come, so a large body never pauses the connection waiting for its reader.
+    const reads = [...this.take()];
+    return new Promise((resolve, reject) => {
+      this.watch(() => {
+        for (const read of this.take()) reads.push(read);
+        if (this.#ended) {
+          this.watch(null);
+          resolve(utf8(reads));
+        } else if (this.#failed) {
+          this.watch(null);
+          reject(this.#failure);
+        }
+      });
+    });
+  }
+
+  /**
+   * The consumer needs no more: the rest is read and dropped, so the connection can be reused,
+   * and the request is aborted if it has not ended within DRAIN_MS.
+   */
+  drain(): void {
+    this.#discarding = true;
+    this.#reads = [];
+    this.#watcher = null;
+    if (this.#ended || this.#failed) return;
+    if (this.#paused) {
+      this.#paused = false;
+      queueMicrotask(this.#resume);
+    }
+    if (this.flow !== null && this.#drainTimer === null) {
+      this.#drainTimer = setTimeout(() => this.destroy(), DRAIN_MS);
+      this.#drainTimer.unref();
+    }
+  }
+
+  /** Aborts the request: the connection is closed at once (a client that left, a failed stream). */
+  destroy(): void {
+    this.#discarding = true;
+    this.#reads = [];
+    this.#watcher = null;
+    if (this.#ended || this.#failed) return;
+    this.flow?.abort(new Error('The upstream body was abandoned.'));
+  }
+
+  #stopDrainTimer(): void {
+    if (this.#drainTimer !== null) {
+      clearTimeout(this.#drainTimer);
+      this.#drainTimer = null;
+    }
+  }
+}
+
+export interface UpstreamCallResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: UpstreamBody;
+}
+
+export interface UpstreamCallRequest {
+  dispatcher: Dispatcher;
+  origin: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+  signal: CallSignal;
+  /** Bounds the wait for the response headers and then each idle gap in the body (undici's timers). */
+  timeoutMs: number;
+}
+
+/**
+ * Sends a POST and resolves with the status, headers and a body still arriving. Rejects with
+ * undici's error (or the signal's reason) when no response starts; a failure after that is the
+ * body's. The signal aborts the request at any point until the body ends.
+ */
+export function upstreamCall(request: UpstreamCallRequest): Promise<UpstreamCallResponse> {
+  if (request.signal.aborted) return Promise.reject(request.signal.reason);
+  return new Promise((resolve, reject) => {
+    const handler = new UpstreamCallHandler(request.signal, resolve, reject);
+    request.dispatcher.dispatch(
+      {
+        origin: request.origin,
+        path: request.path,
+        method: 'POST',
+        headers: request.headers,
+        body: request.body,
+        headersTimeout: request.timeoutMs,
+        bodyTimeout: request.timeoutMs,
+      },
+      handler,
+    );
+  });
+}
+
+/**
+ * undici's handler for one call. Until the response starts, a failure rejects the call; after,
+ * it fails the body. The signal's listener is removed once the body ends or fails.
+ */
+class UpstreamCallHandler implements Dispatcher.DispatchHandler, BodyFlow {
+  #controller: Dispatcher.DispatchController | null = null;
+  #body: UpstreamBody | null = null;
+  #settled = false;
+  readonly #onAbort = () => this.abort(this.signal.reason instanceof Error ? this.signal.reason : new Error(String(this.signal.reason)));
+
+  constructor(
+    private readonly signal: CallSignal,
+    private resolve: ((response: UpstreamCallResponse) => void) | null,
+    private reject: ((error: unknown) => void) | null,
+  ) {
+    signal.addEventListener('abort', this.#onAbort);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    // Aborted while the request waited for a connection.
+    if (this.signal.aborted) this.#onAbort();
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    const body = new UpstreamBody(this);
+    this.#body = body;
+    const resolve = this.resolve;
+    this.resolve = null;
+    this.reject = null;
+    resolve?.({ status: statusCode, headers, body });
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#body?.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    this.#finish();
+    this.#body?.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.#finish();
+    if (this.#body !== null) {
+      this.#body.fail(error);
+      return;
+    }
+    const reject = this.reject;
+    this.resolve = null;
+    this.reject = null;
+    reject?.(error);
+  }
+
+  pause(): void {
+    this.#controller?.pause();
+  }
+
+  resume(): void {
+    this.#controller?.resume();
+  }
+
+  abort(reason: Error): void {
+    if (this.#controller !== null) {
+      this.#controller.abort(reason);
+      return;
+    }
+    // Still waiting for a connection: the caller is answered now, and undici is told at
+    // `onRequestStart` (which checks the signal).
+    const reject = this.reject;
+    this.resolve = null;
+    this.reject = null;
+    reject?.(reason);
+  }
+
+  #finish(): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.signal.removeEventListener('abort', this.#onAbort);
+  }
+}
