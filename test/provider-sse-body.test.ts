@@ -85,7 +85,7 @@ test('a consumer that stops after the client left aborts the request, without an
   try {
     const client = new CallAbort();
     const response = await post('/left', client);
-    const batches = sseEventBatches(response, 'test', client);
+    const batches = sseEventBatches(response, client);
     const first = await batches.next();
     assert.deepEqual(
       (first.value as Array<{ data: string }>).map((event) => event.data),
@@ -104,7 +104,7 @@ test('a consumer that stops after the client left aborts the request, without an
 
 test('a consumer that stops with the stream complete leaves the body to drain', async () => {
   const response = await post('/complete', new CallAbort());
-  const batches = sseEventBatches(response, 'test', new CallAbort());
+  const batches = sseEventBatches(response, new CallAbort());
   await batches.next();
   await batches.return();
   const upstream = open.get('/complete') as ServerResponse;
@@ -150,7 +150,7 @@ test('regression: a slow consumer gets every event in order across pauses and re
   const signal = new CallAbort();
   const response = await post('/numbered', signal);
   const seen: number[] = [];
-  for await (const batch of sseEventBatches(response, 'test', signal)) {
+  for await (const batch of sseEventBatches(response, signal)) {
     for (const event of batch) seen.push((JSON.parse(event.data) as { n: number }).n);
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
@@ -160,7 +160,7 @@ test('regression: a slow consumer gets every event in order across pauses and re
 
 test('a whole body far larger than the waiting bound is read to its end', async () => {
   const response = await post('/big-json', new CallAbort());
-  const { value, text } = await readJsonText(response, 'test', new CallAbort());
+  const { value, text } = await readJsonText(response, 'test');
   assert.equal(text.length, 128 * BIG_READ.length + '{"text":""}'.length);
   assert.equal((value as { text: string }).text.length, 128 * BIG_READ.length);
 });

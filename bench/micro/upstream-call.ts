@@ -78,8 +78,8 @@ const ways: Record<'request' | 'seed', Way> = {
       label: 'simulator',
     });
     if (response.status !== 200) throw new Error(`simulator answered ${response.status}`);
-    if (stream) for await (const batch of decodedBody(response, 'simulator', signal, new ReadCounter())) void batch;
-    else await readJsonText(response, 'simulator', signal);
+    if (stream) for await (const batch of decodedBody(response, signal, new ReadCounter())) void batch;
+    else await readJsonText(response, 'simulator');
   },
 };
 

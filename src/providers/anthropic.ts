@@ -126,7 +126,7 @@ export const anthropicProvider: ProviderFactory = (dependencies) => {
     async chat(request, context) {
       const { response, translation } = await send({ request, context, stream: false });
       const label = context.deployment.name;
-      const parsed = anthropicMessageResponseSchema.safeParse(await readJson(response, label, context.signal));
+      const parsed = anthropicMessageResponseSchema.safeParse(await readJson(response, label));
       if (!parsed.success) {
         throw new SeedError('upstream_invalid_response', `Deployment ${label} returned a body that is not an Anthropic message.`, {
           upstreamStatus: response.status,
@@ -148,7 +148,7 @@ export const anthropicProvider: ProviderFactory = (dependencies) => {
       const label = context.deployment.name;
       return {
         chunks: toChatCompletionChunks({
-          events: sseEventBatches(response, label, context.signal),
+          events: sseEventBatches(response, context.signal),
           createdMs: dependencies.now(),
           responseFormatTool: translation.responseFormatTool,
           label,

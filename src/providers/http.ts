@@ -4,12 +4,14 @@
  * onto Seed error codes. Adapters add only what differs: URLs, auth headers, body shapes and
  * how their error bodies read.
  */
-import { errors as undiciErrors, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { SeedError, type ErrorCode, type UpstreamQuota } from '../errors.ts';
 import type { UpstreamInfo } from './types.ts';
 import type { CallSignal } from '../abort.ts';
-import { MAX_WAITING_READS, upstreamCall, type UpstreamBody } from './upstream-call.ts';
+import { transportError, upstreamCall, type UpstreamBody } from './upstream-call.ts';
+
+export { transportError };
 
 export interface UpstreamRequest {
   dispatcher: Dispatcher;
@@ -32,36 +34,42 @@ export interface UpstreamResponse {
 /**
  * POSTs JSON upstream. `timeoutMs` bounds the wait for the response headers and then each
  * idle gap in the body; the call's overall deadline is the router's (through `signal`).
- * Rejects only with SeedErrors (timeout, connection, client abort).
+ * Rejects only with SeedErrors (timeout, connection, client abort), and so does the body.
+ * Not an `async` function: a suspended frame per call for a try/catch that upstream-call.ts
+ * does without.
  */
-export async function postJson(input: UpstreamRequest): Promise<UpstreamResponse> {
+export function postJson(input: UpstreamRequest): Promise<UpstreamResponse> {
   // Serialized before the request so a body that cannot be serialized (nested too deep for
   // the stack) is the request's fault, not a "connection failure" that cools the deployment down.
   let body: string;
+  let target: { origin: string; path: string };
   try {
     body = JSON.stringify(input.body);
   } catch (error) {
-    throw new SeedError('invalid_request', `The request body cannot be sent to deployment ${input.label}: ${(error as Error).message}.`, {
-      cause: error,
-    });
+    return Promise.reject(
+      new SeedError('invalid_request', `The request body cannot be sent to deployment ${input.label}: ${(error as Error).message}.`, {
+        cause: error,
+      }),
+    );
   }
   try {
-    // undici's own timers bound the wait for headers and each idle gap in the body; the
-    // caller's signal (client gone, deadline passed) aborts everything. No extra signals per call.
     // A known origin and path: parsing the URL on every call cost more than the rest of this.
-    const { origin, path } = upstreamTarget(input.url);
-    return await upstreamCall({
-      dispatcher: input.dispatcher,
-      origin,
-      path,
-      headers: Object.assign({ 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, input.headers),
-      body,
-      signal: input.signal,
-      timeoutMs: Math.max(1, Math.floor(input.timeoutMs)),
-    });
+    target = upstreamTarget(input.url);
   } catch (error) {
-    throw transportError({ error, label: input.label, clientSignal: input.signal });
+    return Promise.reject(transportError({ error, label: input.label, clientSignal: input.signal }));
   }
+  // undici's own timers bound the wait for headers and each idle gap in the body; the
+  // caller's signal (client gone, deadline passed) aborts everything. No extra signals per call.
+  return upstreamCall({
+    dispatcher: input.dispatcher,
+    origin: target.origin,
+    path: target.path,
+    headers: Object.assign({ 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, input.headers),
+    body,
+    signal: input.signal,
+    timeoutMs: Math.max(1, Math.floor(input.timeoutMs)),
+    label: input.label,
+  });
 }
 
 /** Origin and path of each upstream URL, parsed once (the URLs come from config: a few per deployment). */
@@ -80,60 +88,34 @@ function upstreamTarget(url: string): { origin: string; path: string } {
   return target;
 }
 
-/** Maps a thrown transport failure onto the right Seed error. */
-export function transportError(input: {
-  error: unknown;
-  label: string;
-  clientSignal: CallSignal;
-  timeoutSignal?: CallSignal;
-}): SeedError {
-  const { error, label } = input;
-  if (error instanceof SeedError) return error;
-  if (input.clientSignal.aborted) {
-    const reason: unknown = input.clientSignal.reason;
-    if (reason instanceof SeedError) return reason;
-    return new SeedError('client_closed_request', 'The client closed the request before the upstream answered.', {
-      cause: error,
-    });
-  }
-  if (
-    input.timeoutSignal?.aborted ||
-    error instanceof undiciErrors.HeadersTimeoutError ||
-    error instanceof undiciErrors.BodyTimeoutError ||
-    error instanceof undiciErrors.ConnectTimeoutError
-  ) {
-    return new SeedError('upstream_timeout', `Deployment ${label} did not answer in time.`, { cause: error });
-  }
-  const code = (error as { code?: string } | null)?.code;
-  return new SeedError(
-    'upstream_connection_failed',
-    `Connection to deployment ${label} failed${code ? ` (${code})` : ''}.`,
-    { cause: error },
-  );
-}
-
 /** Reads a whole upstream body as JSON; a body that is not JSON is `upstream_invalid_response`. */
-export async function readJson(response: UpstreamResponse, label: string, signal: CallSignal): Promise<unknown> {
-  return (await readJsonText(response, label, signal)).value;
+export async function readJson(response: UpstreamResponse, label: string): Promise<unknown> {
+  return (await readJsonText(response, label)).value;
 }
 
-/** Like `readJson`, also returning the text, for a response relayed as it came (json-text.ts). */
-export async function readJsonText(
-  response: UpstreamResponse,
-  label: string,
-  signal: CallSignal,
-): Promise<{ value: unknown; text: string }> {
-  let text: string;
-  try {
-    text = await response.body.text();
-  } catch (error) {
-    throw transportError({ error, label, clientSignal: signal });
-  }
+/** A JSON body and its text (json-text.ts). */
+export interface JsonText {
+  value: unknown;
+  text: string;
+}
+
+/**
+ * Like `readJson`, also returning the text, for a response relayed as it came (json-text.ts).
+ * Synchronous when the body has already ended, as a small answer usually has by the time it is
+ * read (it came in the headers' read): no promise, no suspended frame.
+ */
+export function readJsonText(response: UpstreamResponse, label: string): JsonText | Promise<JsonText> {
+  const { body } = response;
+  if (body.ended) return parsedJsonText(body.wholeText(), response.status, label);
+  return body.text().then((text) => parsedJsonText(text, response.status, label));
+}
+
+function parsedJsonText(text: string, status: number, label: string): JsonText {
   try {
     return { value: JSON.parse(text) as unknown, text };
   } catch {
     throw new SeedError('upstream_invalid_response', `Deployment ${label} returned a body that is not JSON.`, {
-      upstreamStatus: response.status,
+      upstreamStatus: status,
     });
   }
 }
@@ -170,8 +152,8 @@ export interface BodyBatches<T> extends AsyncIterableIterator<T[]> {
  * The events of a `text/event-stream` body, in batches (see `decodedBody`), for adapters whose
  * events are not OpenAI chunks (Anthropic's).
  */
-export function sseEventBatches(response: UpstreamResponse, label: string, signal: CallSignal): BodyBatches<EventSourceMessage> {
-  return decodedBody(response, label, signal, new SseEventDecoder());
+export function sseEventBatches(response: UpstreamResponse, signal: CallSignal): BodyBatches<EventSourceMessage> {
+  return decodedBody(response, signal, new SseEventDecoder());
 }
 
 class SseEventDecoder implements BodyDecoder<EventSourceMessage> {
@@ -214,8 +196,8 @@ class SseEventDecoder implements BodyDecoder<EventSourceMessage> {
  * the upstream at once. The buffers are the network's own (undici allocates each read afresh),
  * so parts may be views of them.
  */
-export function decodedBody<T>(response: UpstreamResponse, label: string, signal: CallSignal, decoder: BodyDecoder<T>): BodyBatches<T> {
-  return new DecodedBody(response.body, label, signal, decoder);
+export function decodedBody<T>(response: UpstreamResponse, signal: CallSignal, decoder: BodyDecoder<T>): BodyBatches<T> {
+  return new DecodedBody(response.body, signal, decoder);
 }
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
@@ -232,7 +214,6 @@ class DecodedBody<T> implements BodyBatches<T> {
 
   constructor(
     private readonly body: UpstreamBody,
-    private readonly label: string,
     private readonly signal: CallSignal,
     private readonly decoder: BodyDecoder<T>,
   ) {
@@ -299,7 +280,7 @@ class DecodedBody<T> implements BodyBatches<T> {
       if (this.closed) return DONE;
       // Reads that decode to nothing (a comment, half an event): the body's end or failure may have come too.
     }
-    if (body.failed) throw transportError({ error: body.failure, label: this.label, clientSignal: this.signal });
+    if (body.failed) throw body.failure;
     if (!body.ended) return null;
     try {
       this.decoder.end(batch);

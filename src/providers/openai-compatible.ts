@@ -125,7 +125,9 @@ export function createOpenAICompatibleAdapter(
       body.stream_options = undefined;
       const response = await send('chat/completions', body, context);
       if (!isOk(response)) await upstreamFailure(response, context);
-      const answer = await readJsonText(response, context.deployment.name, context.signal);
+      // Usually read at once (the answer came whole with its headers): no await, no extra turn.
+      const read = readJsonText(response, context.deployment.name);
+      const answer = read instanceof Promise ? await read : read;
       // Checked in place (chat-completion-check.ts): what the schema accepts, without zod's copy.
       // The value is what came, so the client gets the upstream's own text.
       const checked = checkChatCompletion(answer.value);
@@ -158,7 +160,7 @@ export function createOpenAICompatibleAdapter(
       const { body, warnings } = bodyFor(request, context.deployment);
       const response = await send('embeddings', body, context);
       if (!isOk(response)) await upstreamFailure(response, context);
-      const checked = checkEmbeddingResponse(await readJson(response, context.deployment.name, context.signal));
+      const checked = checkEmbeddingResponse(await readJson(response, context.deployment.name));
       if (!checked.ok) throw invalidResponse(context, checked.path);
       return { response: checked.value, upstream: upstreamInfo(response), warnings };
     },

@@ -42,7 +42,7 @@ const MAX_PENDING = 64 * 1024;
  * }
  */
 export function openAIStreamChunks(response: UpstreamResponse, label: string, signal: CallSignal): BodyBatches<StreamChunk> {
-  return decodedBody(response, label, signal, new OpenAIStreamReader(label));
+  return decodedBody(response, signal, new OpenAIStreamReader(label));
 }
 
 /** The general parser a stream switches to at its first unusual byte, and the events it found. */

@@ -10,7 +10,8 @@
  * call's signal aborts the request, and a body nobody needs any more is either left to drain
  * (the connection goes back to the pool) or aborted.
  */
-import type { Dispatcher } from 'undici';
+import { errors as undiciErrors, type Dispatcher } from 'undici';
+import { SeedError } from '../errors.ts';
 import type { CallSignal } from '../abort.ts';
 
 /** Reads waiting for a consumer before the connection is paused (backpressure from a slow client). */
@@ -37,7 +38,7 @@ export interface BodyFlow {
 /**
  * A response body as it arrives: the producer (the dispatch handler, or a test) pushes reads and
  * then ends or fails it; the consumer takes the reads that have arrived and is told, through one
- * watcher, when more come. Failures are what the producer gave (the caller maps them).
+ * watcher, when more come. Failures are what the producer gave (`upstreamCall`'s are SeedErrors).
  */
 export class UpstreamBody {
   #reads: Buffer[] = [];
@@ -124,6 +125,12 @@ export class UpstreamBody {
     this.#watcher = watcher;
   }
 
+  /** The whole body as UTF-8 text, once it has `ended`. */
+  wholeText(): string {
+    if (!this.#ended) throw new Error('UpstreamBody.wholeText: the body has not ended');
+    return utf8(this.take());
+  }
+
   /** The whole body as UTF-8 text; rejects with the body's failure. */
   text(): Promise<string> {
     // A small answer has usually ended by the time its reader asks (it came in the headers' read).
@@ -196,17 +203,19 @@ export interface UpstreamCallRequest {
   signal: CallSignal;
   /** Bounds the wait for the response headers and then each idle gap in the body (undici's timers). */
   timeoutMs: number;
+  /** Names the upstream in error messages (the deployment name). */
+  label: string;
 }
 
 /**
- * Sends a POST and resolves with the status, headers and a body still arriving. Rejects with
- * undici's error (or the signal's reason) when no response starts; a failure after that is the
- * body's. The signal aborts the request at any point until the body ends.
+ * Sends a POST and resolves with the status, headers and a body still arriving. Rejects when no
+ * response starts; a failure after that is the body's. Either is a SeedError (`transportError`).
+ * The signal aborts the request at any point until the body ends.
  */
 export function upstreamCall(request: UpstreamCallRequest): Promise<UpstreamCallResponse> {
-  if (request.signal.aborted) return Promise.reject(request.signal.reason);
+  if (request.signal.aborted) return Promise.reject(transportError({ error: request.signal.reason, label: request.label, clientSignal: request.signal }));
   return new Promise((resolve, reject) => {
-    const handler = new UpstreamCallHandler(request.signal, resolve, reject);
+    const handler = new UpstreamCallHandler(request.signal, request.label, resolve, reject);
     request.dispatcher.dispatch(
       {
         origin: request.origin,
@@ -234,6 +243,7 @@ class UpstreamCallHandler implements Dispatcher.DispatchHandler, BodyFlow {
 
   constructor(
     private readonly signal: CallSignal,
+    private readonly label: string,
     private resolve: ((response: UpstreamCallResponse) => void) | null,
     private reject: ((error: unknown) => void) | null,
   ) {
@@ -266,14 +276,15 @@ class UpstreamCallHandler implements Dispatcher.DispatchHandler, BodyFlow {
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     this.#finish();
+    const failure = transportError({ error, label: this.label, clientSignal: this.signal });
     if (this.#body !== null) {
-      this.#body.fail(error);
+      this.#body.fail(failure);
       return;
     }
     const reject = this.reject;
     this.resolve = null;
     this.reject = null;
-    reject?.(error);
+    reject?.(failure);
   }
 
   pause(): void {
@@ -294,7 +305,7 @@ class UpstreamCallHandler implements Dispatcher.DispatchHandler, BodyFlow {
     const reject = this.reject;
     this.resolve = null;
     this.reject = null;
-    reject?.(reason);
+    reject?.(transportError({ error: reason, label: this.label, clientSignal: this.signal }));
   }
 
   #finish(): void {
@@ -302,4 +313,30 @@ class UpstreamCallHandler implements Dispatcher.DispatchHandler, BodyFlow {
     this.#settled = true;
     this.signal.removeEventListener('abort', this.#onAbort);
   }
+}
+
+/** Maps a transport failure (undici's error, or the reason the call's signal gave) onto the right Seed error. */
+export function transportError(input: { error: unknown; label: string; clientSignal: CallSignal }): SeedError {
+  const { error, label } = input;
+  if (error instanceof SeedError) return error;
+  if (input.clientSignal.aborted) {
+    const reason: unknown = input.clientSignal.reason;
+    if (reason instanceof SeedError) return reason;
+    return new SeedError('client_closed_request', 'The client closed the request before the upstream answered.', {
+      cause: error,
+    });
+  }
+  if (
+    error instanceof undiciErrors.HeadersTimeoutError ||
+    error instanceof undiciErrors.BodyTimeoutError ||
+    error instanceof undiciErrors.ConnectTimeoutError
+  ) {
+    return new SeedError('upstream_timeout', `Deployment ${label} did not answer in time.`, { cause: error });
+  }
+  const code = (error as { code?: string } | null)?.code;
+  return new SeedError(
+    'upstream_connection_failed',
+    `Connection to deployment ${label} failed${code ? ` (${code})` : ''}.`,
+    { cause: error },
+  );
 }

@@ -26,7 +26,7 @@ interface StreamIdentity {
  * `message_stop` (a truncated answer must not pass for a complete one).
  *
  * @example
- * const events = sseEventBatches(response, label, signal);
+ * const events = sseEventBatches(response, signal);
  * for await (const chunks of toChatCompletionChunks({ events, createdMs: now(), responseFormatTool: undefined, label })) {
  *   for (const chunk of chunks) process.stdout.write(chunk.choices[0]?.delta.content ?? '');
  * }
