@@ -247,7 +247,8 @@ export function createCallService(dependencies: CallServiceDependencies) {
       exclude: (deployment: Deployment, route: Route) =>
         dependencies.exclude({ deployment, route, purpose: input.purpose, caller: input.caller }),
       run: async (attempt) => {
-        await ticket.reserveDeployment?.(attempt.deployment);
+        const reserving = ticket.reserveDeployment?.(attempt.deployment);
+        if (reserving !== undefined) await reserving;
         const value = await operation(adapterFor(attempt.deployment), {
           deployment: attempt.deployment,
           signal: attempt.signal,

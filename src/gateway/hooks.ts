@@ -59,8 +59,11 @@ export interface Usage {
 
 /** Capacity reserved for one call; settled with real usage or released, exactly once. */
 export interface AdmissionTicket {
-  /** Per-attempt reservation against a deployment's own quota; refused attempts move on. */
-  reserveDeployment?(deployment: Deployment): Promise<void>;
+  /**
+   * Per-attempt reservation against a deployment's own quota; refused attempts move on.
+   * Undefined when there was nothing to wait for, a promise (rejecting with the refusal) otherwise.
+   */
+  reserveDeployment?(deployment: Deployment): Promise<void> | undefined;
   settle(usage: Usage): void;
   release(): void;
   /** Response headers describing the caller's remaining capacity (`x-ratelimit-*`). */

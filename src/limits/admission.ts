@@ -157,35 +157,46 @@ class LimitTicket implements AdmissionTicket {
     return this.#routingTokens;
   }
 
-  async reserveDeployment(deployment: Deployment): Promise<void> {
-    const { limiter, stateOf, now } = this.#context;
+  /**
+   * Undefined when there was nothing to wait for (the usual first attempt: admission already
+   * reserved this deployment, or it has no quota): no promise and no suspended frame per call.
+   */
+  reserveDeployment(deployment: Deployment): Promise<void> | undefined {
     if (this.#holding !== null) {
       const held = this.#holding;
       this.#holding = null;
       if (held.name === deployment.name) {
         // The first attempt goes where admission already reserved: nothing to do.
         this.#attemptsSent += 1;
-        return;
+        return undefined;
       }
       // Otherwise `switchDeployment` below releases the held reservation (never sent).
     }
     const hasQuota = deployment.limits.rpm !== undefined || deployment.limits.tpm !== undefined;
-    if (hasQuota || this.#admission.attempt !== null) {
-      if (deployment.limits.tpm !== undefined && this.#estimate === null) {
-        this.#estimate = estimateOf({ request: this.#request, price: this.#context.price });
-        this.#admission = { ...this.#admission, tokens: this.#estimate.tokens, usd: this.#estimate.usd };
-      }
-      const outcome = await limiter.switchDeployment({
-        admission: this.#admission,
-        deployment: stateOf(deployment).scope,
-        previousAttempt: this.#attemptsSent > 0 ? 'sent' : 'not-sent',
-      });
-      if (!outcome.admitted) {
-        stateOf(deployment).refusedUntil = now() + (outcome.refusal.retryAfterMs ?? DEFAULT_REFUSAL_MS);
-        throw outcome.error;
-      }
-      this.#admission = outcome.admission;
+    if (!hasQuota && this.#admission.attempt === null) {
+      this.#attemptsSent += 1;
+      return undefined;
     }
+    return this.#switchDeployment(deployment);
+  }
+
+  /** Reserves `deployment`'s quota, releasing the previous attempt's (see `reserveDeployment`). */
+  async #switchDeployment(deployment: Deployment): Promise<void> {
+    const { limiter, stateOf, now } = this.#context;
+    if (deployment.limits.tpm !== undefined && this.#estimate === null) {
+      this.#estimate = estimateOf({ request: this.#request, price: this.#context.price });
+      this.#admission = { ...this.#admission, tokens: this.#estimate.tokens, usd: this.#estimate.usd };
+    }
+    const outcome = await limiter.switchDeployment({
+      admission: this.#admission,
+      deployment: stateOf(deployment).scope,
+      previousAttempt: this.#attemptsSent > 0 ? 'sent' : 'not-sent',
+    });
+    if (!outcome.admitted) {
+      stateOf(deployment).refusedUntil = now() + (outcome.refusal.retryAfterMs ?? DEFAULT_REFUSAL_MS);
+      throw outcome.error;
+    }
+    this.#admission = outcome.admission;
     this.#attemptsSent += 1;
   }
 

@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import { SeedError } from '../errors.ts';
 import type { ChatCompletionRequest } from '../wire/openai.ts';
-import { postJson, readErrorText, readJson, sseEventBatches, type UpstreamResponse } from './http.ts';
+import { JSON_REQUEST_HEADERS, postJson, readErrorText, readJson, sseEventBatches, type UpstreamResponse } from './http.ts';
 import { optionsOf } from './options.ts';
 import type { CallContext, DeploymentTarget, ProviderAdapter, ProviderCapabilities, ProviderFactory } from './types.ts';
 import { toAnthropicRequest, type AnthropicRequestTranslation } from './anthropic/request.ts';
@@ -97,6 +97,7 @@ export const anthropicProvider: ProviderFactory = (dependencies) => {
       dispatcher: dependencies.dispatcher,
       url: messagesUrl(deployment.baseUrl),
       headers: {
+        ...JSON_REQUEST_HEADERS,
         ...(deployment.apiKey !== undefined ? { 'x-api-key': deployment.apiKey } : {}),
         'anthropic-version': options.version,
         // Last, so an operator can add `anthropic-beta` or override the defaults per deployment.

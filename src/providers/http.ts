@@ -13,10 +13,17 @@ import { transportError, upstreamCall, type UpstreamBody } from './upstream-call
 
 export { transportError };
 
+/** What every JSON request upstream carries, before the adapter's own headers (`postJson`'s callers spread it first). */
+export const JSON_REQUEST_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'content-type': 'application/json',
+  accept: 'application/json, text/event-stream',
+});
+
 export interface UpstreamRequest {
   dispatcher: Dispatcher;
   url: string;
-  headers: Record<string, string>;
+  /** Every header of the request, as sent: `JSON_REQUEST_HEADERS`, then the adapter's (auth, the deployment's own). */
+  headers: Readonly<Record<string, string>>;
   body: unknown;
   signal: CallSignal;
   timeoutMs: number;
@@ -64,7 +71,7 @@ export function postJson(input: UpstreamRequest): Promise<UpstreamResponse> {
     dispatcher: input.dispatcher,
     origin: target.origin,
     path: target.path,
-    headers: Object.assign({ 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, input.headers),
+    headers: input.headers,
     body,
     signal: input.signal,
     timeoutMs: Math.max(1, Math.floor(input.timeoutMs)),

@@ -8,6 +8,7 @@ import { SeedError } from '../errors.ts';
 import { checkChatCompletion, checkEmbeddingResponse } from '../wire/chat-completion-check.ts';
 import type { ChatCompletionRequest, EmbeddingRequest } from '../wire/openai.ts';
 import {
+  JSON_REQUEST_HEADERS,
   openAIErrorMessage,
   postJson,
   readErrorText,
@@ -70,8 +71,18 @@ export function createOpenAICompatibleAdapter(
   // Copies here use Object.assign and drop fields by setting them undefined (JSON.stringify leaves
   // those out): in Node 20 a key added to a spread copy costs about 1 µs, and `delete` turns the
   // object into a dictionary that serializes slower. Both run on every call.
-  const headersFor = (context: CallContext): Record<string, string> =>
-    Object.assign({}, spec.authHeaders(context.deployment), context.deployment.headers, { 'x-request-id': context.requestId });
+  // A deployment's own headers (JSON, auth, its configured ones) are the same on every call:
+  // built once per deployment object (a config reload makes new ones), copied with the call's id.
+  const fixedHeaders = new WeakMap<DeploymentTarget, Readonly<Record<string, string>>>();
+  const headersFor = (context: CallContext): Record<string, string> => {
+    const { deployment } = context;
+    let fixed = fixedHeaders.get(deployment);
+    if (fixed === undefined) {
+      fixed = Object.freeze(Object.assign({}, JSON_REQUEST_HEADERS, spec.authHeaders(deployment), deployment.headers));
+      fixedHeaders.set(deployment, fixed);
+    }
+    return Object.assign({}, fixed, { 'x-request-id': context.requestId });
+  };
 
   const bodyFor = (
     request: ChatCompletionRequest | EmbeddingRequest,
