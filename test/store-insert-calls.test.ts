@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
 import { openStore, type Store } from '../src/store/index.ts';
-import { CALL_COLUMN_TYPES, CALL_COLUMNS } from '../src/store/call-rows.ts';
+import { CALL_COLUMN_TYPES, CALL_COLUMNS, toCallRow, toCallValues } from '../src/store/call-rows.ts';
 import type { CallRecord } from '../src/ledger/types.ts';
 import { countCalls, makeCall, storePerSuite, testBackends, type Backend, type TestDatabase } from './helpers/backends.ts';
 
@@ -170,3 +170,33 @@ for (const { label, backend } of suites) {
     });
   });
 }
+
+test('toCallValues, written out by position, gives every column the value toCallRow gives it by name', () => {
+  const varied: CallRecord[] = [
+    makeCall(),
+    makeCall({
+      clientRequestId: 'client-1',
+      stream: true,
+      usageReported: false,
+      ttftMs: 12.5,
+      errorCode: 'upstream_timeout',
+      status: 'error',
+      httpStatus: 504,
+      metadata: { team: AWKWARD_TEXT },
+      payload: { request: { model: 'm' }, response: null },
+    }),
+  ];
+  // A record from a spill file written before a field existed.
+  const old = makeCall() as Partial<CallRecord>;
+  delete old.clientRequestId;
+  varied.push(old as CallRecord);
+  for (const dialect of ['sqlite', 'postgres'] as const) {
+    for (const call of varied) {
+      const row = toCallRow({ dialect, call }) as Record<string, unknown>;
+      assert.deepEqual(
+        toCallValues({ dialect, call }),
+        CALL_COLUMNS.map((column) => row[column] ?? null),
+      );
+    }
+  }
+});
