@@ -3,8 +3,10 @@
  * `request` API. `request` wraps every response body in a Node `Readable` (and its handler in an
  * `AsyncResource`), which Seed only ever read whole or turned back into batches of reads; here
  * the reads are kept as they came, in an `UpstreamBody` that a whole-body reader takes at once and
- * a stream decoder takes as they arrive. In a loop against the simulator, the request API cost
- * 67–101 µs of CPU per call and this 49–61, 0.61–0.73× (bench/micro/upstream-call.ts).
+ * a stream decoder takes as they arrive. A gateway call allocated 3.7 KiB less (47.9 → 44.2 KiB
+ * non-streaming, `npm run bench -- --only alloc`), and a small answer that came whole with its
+ * headers is read without another turn of the event loop. In a client loop alone the CPU
+ * difference is inside this machine's noise (bench/micro/upstream-call.ts: 0.95× / 1.00×).
  *
  * Flow control and aborts stay undici's: a body whose reads pile up pauses the connection, the
  * call's signal aborts the request, and a body nobody needs any more is either left to drain
