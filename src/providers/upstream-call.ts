@@ -278,15 +278,8 @@ class UpstreamCallHandler implements Dispatcher.DispatchHandler, BodyFlow {
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     this.#finish();
-    const failure = transportError({ error, label: this.label, clientSignal: this.signal });
-    if (this.#body !== null) {
-      this.#body.fail(failure);
-      return;
-    }
-    const reject = this.reject;
-    this.resolve = null;
-    this.reject = null;
-    reject?.(failure);
+    if (this.#body !== null) this.#body.fail(this.#failure(error));
+    else this.#rejectCall(error);
   }
 
   pause(): void {
@@ -304,10 +297,19 @@ class UpstreamCallHandler implements Dispatcher.DispatchHandler, BodyFlow {
     }
     // Still waiting for a connection: the caller is answered now, and undici is told at
     // `onRequestStart` (which checks the signal).
+    this.#rejectCall(reason);
+  }
+
+  /** Rejects the call's promise, once (a response that started answers through its body instead). */
+  #rejectCall(error: unknown): void {
     const reject = this.reject;
     this.resolve = null;
     this.reject = null;
-    reject?.(transportError({ error: reason, label: this.label, clientSignal: this.signal }));
+    reject?.(this.#failure(error));
+  }
+
+  #failure(error: unknown): SeedError {
+    return transportError({ error, label: this.label, clientSignal: this.signal });
   }
 
   #finish(): void {
