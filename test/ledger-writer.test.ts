@@ -82,7 +82,9 @@ async function openOutageStore({ backend, database }: { backend: Backend; databa
   };
 }
 
-for (const backend of await testBackends()) {
+const backends = await testBackends();
+
+for (const backend of backends) {
   describe(`ledger writer (${backend.name})`, { skip: backend.skip }, () => {
     test('batches by size and by interval, and record returns at once', async () => {
       const database = await backend.createDatabase();
@@ -298,7 +300,7 @@ test('calls recorded after close are spilled, not lost', async () => {
   }
 });
 
-for (const backend of await testBackends()) {
+for (const backend of backends) {
   if (backend.name !== 'postgres') continue;
   describe('regression: PostgreSQL going away mid-transaction', { skip: backend.skip }, () => {
     test('a connection cut while a client is checked out rejects the query and does not crash the process', async () => {

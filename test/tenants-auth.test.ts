@@ -29,6 +29,11 @@ async function eventually(check: () => Promise<boolean>, { timeoutMs }: { timeou
   return Date.now() - startedAt;
 }
 
+// Resolved before any suite is declared: a suite declared after a top-level await, once another
+// suite of the file is declared, never runs (node:test starts the file's root test in between),
+// and that is how this file's store suites went unrun until 2026-12-04.
+const backends = await testBackends();
+
 describe('auth modes and headers (no store needed)', () => {
   test('open mode is refused on a non-loopback address', () => {
     const store = { db: undefined as never, dialect: 'sqlite' as const };
@@ -46,7 +51,7 @@ describe('auth modes and headers (no store needed)', () => {
   });
 });
 
-for (const backend of await testBackends()) {
+for (const backend of backends) {
   describe(`authenticator (${backend.name})`, { skip: backend.skip }, () => {
     let database: TestDatabase;
     let store: Store;
@@ -98,6 +103,10 @@ for (const backend of await testBackends()) {
       ]);
       assert.equal((await authenticator.authenticate({ 'api-key': secret })).keyId, key.id);
       assert.equal((await authenticator.authenticate({ 'x-api-key': secret })).keyId, key.id);
+      // Once cached, a key is answered at once: the gateway's hot path awaits nothing for it.
+      const cached = authenticator.authenticate(bearer(secret));
+      assert.ok(!(cached instanceof Promise), 'a cached key is answered without a promise');
+      assert.equal(cached.keyId, key.id);
     });
 
     test('missing, malformed, unknown, revoked and expired keys get their own codes', async () => {

@@ -5,7 +5,7 @@
  */
 import { SeedError } from '../errors.ts';
 import { ANONYMOUS_CALLER, type Authenticate, type Caller } from '../gateway/hooks.ts';
-import { createKeyCache, type KeyCacheOptions } from './key-cache.ts';
+import { createKeyCache, type CacheResult, type KeyCacheOptions } from './key-cache.ts';
 import { hashKeySecret, looksLikeKeySecret } from './secrets.ts';
 import type { TenantCaller } from './types.ts';
 
@@ -23,7 +23,8 @@ export interface Authenticator {
   /** The gateway's `Authenticate` hook: anonymous in `open` mode, else the key's caller. */
   authenticate: Authenticate;
   /** The caller of the key in `headers`, whatever the mode (self-service endpoints need a key). */
-  authenticateKey(headers: RequestHeaders): Promise<TenantCaller>;
+  /** The key's caller; without a promise when the key is cached. Every refusal is a rejected promise. */
+  authenticateKey(headers: RequestHeaders): TenantCaller | Promise<TenantCaller>;
   /** Picks up key, team and org changes now rather than at the next poll. */
   refresh(): Promise<void>;
   close(): Promise<void>;
@@ -66,16 +67,24 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   const now = options.now ?? Date.now;
   const cache = createKeyCache(options);
 
-  async function authenticateKey(headers: RequestHeaders): Promise<TenantCaller> {
-    const secret = presentedSecret(headers);
-    if (secret === undefined) {
-      throw new SeedError('missing_api_key', 'No API key was sent. Send "Authorization: Bearer sk-seed-…".');
+  // Not an async function: a cached key (nearly every call) is answered without a promise or a
+  // suspended frame. Refusals stay rejected promises, as callers of an async check expect.
+  function authenticateKey(headers: RequestHeaders): TenantCaller | Promise<TenantCaller> {
+    try {
+      const secret = presentedSecret(headers);
+      if (secret === undefined) {
+        throw new SeedError('missing_api_key', 'No API key was sent. Send "Authorization: Bearer sk-seed-…".');
+      }
+      if (!looksLikeKeySecret(secret)) throw invalidKey();
+      const found = cache.lookup(hashKeySecret(secret));
+      return found instanceof Promise ? found.then(callerOf) : callerOf(found);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    // The message never repeats the presented value: it may be a real secret sent to the wrong place.
-    const invalid = () => new SeedError('invalid_api_key', 'The API key is not valid.');
-    if (!looksLikeKeySecret(secret)) throw invalid();
-    const found = await cache.lookup(hashKeySecret(secret));
-    if (found === 'unknown' || found === 'throttled') throw invalid();
+  }
+
+  function callerOf(found: CacheResult): TenantCaller {
+    if (found === 'unknown' || found === 'throttled') throw invalidKey();
     if (found.revokedAt !== null) throw new SeedError('key_revoked', 'The API key has been revoked.');
     if (found.expiresAt !== null && found.expiresAt <= now()) throw new SeedError('key_expired', 'The API key has expired.');
     return found.caller;
@@ -85,4 +94,9 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     options.mode === 'open' ? ANONYMOUS_CALLER : authenticateKey(headers);
 
   return { authenticate, authenticateKey, refresh: () => cache.refresh(), close: () => cache.close() };
+}
+
+/** The message never repeats the presented value: it may be a real secret sent to the wrong place. */
+function invalidKey(): SeedError {
+  return new SeedError('invalid_api_key', 'The API key is not valid.');
 }

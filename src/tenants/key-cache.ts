@@ -32,7 +32,8 @@ export interface KeyCacheOptions {
 export type CacheResult = Credential | 'unknown' | 'throttled';
 
 export interface KeyCache {
-  lookup(hash: string): Promise<CacheResult>;
+  /** A cached or remembered-unknown key answers at once, without a promise; only a store lookup is awaited. */
+  lookup(hash: string): CacheResult | Promise<CacheResult>;
   /** Applies changes now instead of at the next poll (after an admin change on this replica; tests). */
   refresh(): Promise<void>;
   close(): Promise<void>;
@@ -146,7 +147,7 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
   schedule();
 
   return {
-    async lookup(hash) {
+    lookup(hash) {
       const cached = known.get(hash);
       if (cached) return cached;
       const forgetAt = unknown.get(hash);
@@ -160,7 +161,7 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
         pending = load(hash).finally(() => loading.delete(hash));
         loading.set(hash, pending);
       }
-      return (await pending) ?? 'unknown';
+      return pending.then((found) => found ?? 'unknown');
     },
     refresh,
     async close() {

@@ -9,7 +9,7 @@ import { SeedError } from '../../errors.ts';
 import { chatCompletionRequestSchema, embeddingRequestSchema } from '../../wire/openai.ts';
 import { isPlainChatRequest } from '../../wire/chat-request-check.ts';
 import { parsePurpose } from '../../terms/purpose.ts';
-import type { CallMeta, CallService } from '../calls.ts';
+import type { CallInput, CallMeta, CallService } from '../calls.ts';
 import { CallFailure } from '../calls.ts';
 import type { Authenticate, Caller, Priority } from '../hooks.ts';
 import { assertBodyDepth } from './body-depth.ts';
@@ -184,15 +184,29 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
    * Authentication, body validation and the x-seed-* headers: the same for every call endpoint.
    * `isPlain`, where given, says yes only to bodies `schema` accepts and would copy unchanged.
    */
-  async function callInput<Body>(
+  function callInput<Body>(
     request: FastifyRequest,
     reply: FastifyReply,
     schema: z.ZodType<Body>,
     isPlain?: (body: unknown) => body is Body,
-  ) {
-    const requestId = request.id;
+  ): CallInput<Body> | Promise<CallInput<Body>> {
     const clientRequestId = clientRequestIdOf(request);
-    const caller = await options.authenticate(request.headers);
+    // A cached key answers without a promise: no await, no suspended frame (src/tenants/authenticator.ts).
+    const authenticated = options.authenticate(request.headers);
+    if (authenticated instanceof Promise) {
+      return authenticated.then((caller) => authenticatedInput(request, reply, caller, clientRequestId, schema, isPlain));
+    }
+    return authenticatedInput(request, reply, authenticated, clientRequestId, schema, isPlain);
+  }
+
+  function authenticatedInput<Body>(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    caller: Caller,
+    clientRequestId: string | null,
+    schema: z.ZodType<Body>,
+    isPlain?: (body: unknown) => body is Body,
+  ): CallInput<Body> {
     let body: Body;
     // zod's copy of a common body equals the body and was garbage on every call (chat-request-check.ts).
     if (isPlain?.(request.body)) body = request.body;
@@ -201,19 +215,22 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
       if (!parsed.success) throw validationError(parsed.error);
       body = parsed.data;
     }
+    const { signal, abort } = callSignal(reply);
     return {
       body,
       caller,
       purpose: parsePurpose(request.headers['x-seed-purpose']),
       priority: priorityOf(request),
-      requestId,
+      requestId: request.id,
       clientRequestId,
-      ...callSignal(reply),
+      signal,
+      abort,
     };
   }
 
   app.post('/v1/chat/completions', async (request, reply) => {
-    const input = await callInput(request, reply, chatCompletionRequestSchema, isPlainChatRequest);
+    const pending = callInput(request, reply, chatCompletionRequestSchema, isPlainChatRequest);
+    const input = pending instanceof Promise ? await pending : pending;
     try {
       if (input.body.stream === true) {
         const call = await options.calls.streamChat(input);
