@@ -11,8 +11,6 @@ import type { UpstreamInfo } from './types.ts';
 import type { CallSignal } from '../abort.ts';
 import { transportError, upstreamCall, type UpstreamBody } from './upstream-call.ts';
 
-export { transportError };
-
 /** What every JSON request upstream carries, before the adapter's own headers (`postJson`'s callers spread it first). */
 export const JSON_REQUEST_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'content-type': 'application/json',

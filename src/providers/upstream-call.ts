@@ -136,7 +136,7 @@ export class UpstreamBody {
   /** The whole body as UTF-8 text; rejects with the body's failure. */
   text(): Promise<string> {
     // A small answer has usually ended by the time its reader asks (it came in the headers' read).
-    if (this.#ended) return Promise.resolve(utf8(this.take()));
+    if (this.#ended) return Promise.resolve(this.wholeText());
     if (this.#failed) return Promise.reject(this.#failure);
     // Reads are taken as they come, so a large body never pauses the connection waiting for its reader.
     const reads = [...this.take()];
