@@ -95,7 +95,7 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     random: options.random ?? Math.random,
     sleep: (milliseconds, signal) => sleep(milliseconds, signal),
   });
-  const metrics = createMetrics({ knownRoutes: new Set(table.routes.keys()) });
+  const metrics = createMetrics({ knownRoutes: new Set(table.routes.keys()), eventLoopPrecisionMs: config.metrics.eventLoopPrecisionMs });
 
   // The ledger: every call record goes through a bounded queue to the store, off the request
   // path; when the store is down, records spill to disk and are replayed when it returns.

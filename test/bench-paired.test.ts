@@ -23,6 +23,29 @@ test('paired slices rotate so that any S × B pairs in a row meet every pairing 
   assert.deepEqual(processesOfPair(0, 1, 1), [0, 0], 'one process each: always the same two');
 });
 
+test('with as many processes a side, both sides change process on every pair, so each process idles alike', () => {
+  // (Two a side cannot do both: after 0/0 and 1/1, meeting 0/1 holds one side for a pair.)
+  for (const count of [3, 4, 5]) {
+    const lastSeen = [new Map<number, number>(), new Map<number, number>()];
+    const gaps: [number[], number[]] = [[], []];
+    for (let pair = 0; pair < count * count * 3; pair += 1) {
+      const pairing = processesOfPair(pair, count, count);
+      if (pair > 0) {
+        const previous = processesOfPair(pair - 1, count, count);
+        assert.notEqual(pairing[0], previous[0], `subject held at pair ${pair} (${count} a side)`);
+        assert.notEqual(pairing[1], previous[1], `baseline held at pair ${pair} (${count} a side)`);
+      }
+      for (const side of [0, 1] as const) {
+        const seen = lastSeen[side]!.get(pairing[side]);
+        if (seen !== undefined) gaps[side].push(pair - seen);
+        lastSeen[side]!.set(pairing[side], pair);
+      }
+    }
+    const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
+    assert.ok(Math.abs(mean(gaps[0]) - mean(gaps[1])) < 0.25, `${count} a side: mean pairs between a process's slices ${mean(gaps[0])} vs ${mean(gaps[1])}`);
+  }
+});
+
 test('the median by process takes only the pairs each process measured', () => {
   const paired: PairedRatio = {
     subject: 'seed',

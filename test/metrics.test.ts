@@ -179,3 +179,27 @@ test('a call shows in every series it touches, and scraping twice gives the same
   assert.match(text, new RegExp(`^seed_tokens_total\\{${labels},kind="cached"\\} 3$`, 'm'));
   assert.match(text, new RegExp(`^seed_upstream_attempts_total\\{${labels}\\} 1$`, 'm'));
 });
+
+test('metrics.eventLoopPrecisionMs sets how often the event-loop-delay monitor samples', async () => {
+  const { parseConfig } = await import('../src/config/load.ts');
+  // The monitor records the interval between its own timer's runs, so its smallest sample is
+  // about the precision: at 10 ms (the default) well under 40 ms, at 50 ms at least ~50.
+  const smallestLag = async (eventLoopPrecisionMs?: number) => {
+    const metrics = createMetrics({ knownRoutes: new Set(), ...(eventLoopPrecisionMs === undefined ? {} : { eventLoopPrecisionMs }) });
+    await metrics.text();
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const text = await metrics.text();
+    const line = text.split('\n').find((each) => each.startsWith('seed_process_nodejs_eventloop_lag_min_seconds '));
+    assert.ok(line, 'the event-loop lag series is exposed');
+    return Number(line.split(' ')[1]);
+  };
+  assert.ok((await smallestLag()) < 0.04, 'the default samples every 10 ms');
+  assert.ok((await smallestLag(50)) >= 0.045, 'a 50 ms precision samples every 50 ms');
+
+  const base = { deployments: {}, routes: {} };
+  assert.equal(parseConfig(JSON.stringify(base)).metrics.eventLoopPrecisionMs, 10);
+  assert.equal(parseConfig(JSON.stringify({ ...base, metrics: { eventLoopPrecisionMs: 100 } })).metrics.eventLoopPrecisionMs, 100);
+  for (const wrong of [0, -5, 1.5, '10']) {
+    assert.throws(() => parseConfig(JSON.stringify({ ...base, metrics: { eventLoopPrecisionMs: wrong } })), /eventLoopPrecisionMs/, `rejects ${String(wrong)}`);
+  }
+});

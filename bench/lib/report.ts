@@ -1,6 +1,6 @@
 /** Renders the results as Markdown: printed to the console and written to docs/benchmarks.md. */
 import type { Machine } from './machine.ts';
-import { format, median } from './stats.ts';
+import { format, median, percentile } from './stats.ts';
 import { perProcessMedians, type OverheadResult, type PairedRatio, type PhaseName, type TargetSummary } from '../scenarios/overhead.ts';
 import type { ProfileResult } from '../scenarios/profile.ts';
 import type { SoakResult } from '../scenarios/soak.ts';
@@ -94,17 +94,25 @@ function pairedOf(report: RunReport, baseline: string, stream: boolean): PairedR
 function pairedTable(paired: readonly PairedRatio[]): string {
   const several = paired.some((each) => each.processPairs !== undefined);
   return table(
-    ['ratio', 'mode', 'median', 'quartiles', 'pairs', ...(several ? ['median by process (subject; baseline)'] : []), 'every pair'],
+    ['ratio', 'mode', 'median', 'quartiles', 'pairs', 'CPU per request, same ratio (quartiles)', ...(several ? ['median by process (subject; baseline)'] : []), 'every pair'],
     paired.map((each) => [
       `${TARGET_LABELS[each.subject ?? 'seed']} ÷ ${each.baseline === 'portkey' ? 'Portkey' : TARGET_LABELS[each.baseline]}`,
       each.stream ? 'streaming' : 'non-streaming',
       ratio(each.median),
       `${ratio(each.lowerQuartile)}–${ratio(each.upperQuartile)}`,
       String(each.ratios.length),
+      cpuRatioText(each),
       ...(several ? [byProcess(each)] : []),
       each.ratios.map((value) => value.toFixed(2)).join(' '),
     ]),
   );
+}
+
+/** The pairs' CPU-per-request ratio as "median (quartiles)", or a dash for runs before it was measured. */
+function cpuRatioText(paired: PairedRatio): string {
+  const values = paired.cpuRatios;
+  if (values === undefined || values.length === 0) return '—';
+  return `${ratio(median(values))} (${ratio(percentile(values, 0.25))}–${ratio(percentile(values, 0.75))})`;
 }
 
 /** The median ratio per process of each side, where the pairs rotated over several. */
@@ -120,8 +128,10 @@ function severalProcessesNote(paired: readonly PairedRatio[]): string {
   return (
     ` Identical processes keep speeds 5–15% apart for their whole life, so the pairs rotate over ` +
     `${rotated.subjectProcesses} processes of Seed and ${rotated.baselineProcesses} of the minimal undici proxy, pair k measuring ` +
-    'process k mod n of the first side against process ⌊k / n⌋ of the second, so every process of one side meets every process ' +
-    'of the other; the column by process shows how far apart they were. Every process is warmed up alike and the pairs run ' +
+    (rotated.cpuRatios !== undefined
+      ? 'Seed process k mod n against proxy process (k + ⌊k / n⌋) mod n, so both sides change process on every pair (each process idles as long between its slices) and every process of one side meets every process of the other; '
+      : 'process k mod n of the first side against process ⌊k / n⌋ of the second, so every process of one side meets every process of the other; ') +
+    'the column by process shows how far apart they were. Against a single baseline process (the buffered proxy, Portkey) that process is measured in every pair. The CPU ratio is of whole processes (user + system over the slice ÷ requests): where it is near 1 and the throughput ratio is not, the difference is how the two shared cores were scheduled, not work. Every process is warmed up alike and the pairs run ' +
     'before the rounds, so the processes compared have the same history (a process that has served more is warmer).'
   );
 }
@@ -146,7 +156,8 @@ function targetsTable(report: RunReport): string {
         // Judged on the paired ratio when there is one: it is the one the machine's drift does not skew.
         const paired = pairedOf(report, baseline, stream);
         const judged = paired ? paired.median : rounds;
-        const measured = paired ? `${ratio(paired.median)} paired (quartiles ${ratio(paired.lowerQuartile)}–${ratio(paired.upperQuartile)}); ${ratio(rounds)} by rounds` : ratio(rounds);
+        const cpu = paired && paired.cpuRatios !== undefined ? `, CPU per request ${cpuRatioText(paired)}` : '';
+        const measured = paired ? `${ratio(paired.median)} paired (quartiles ${ratio(paired.lowerQuartile)}–${ratio(paired.upperQuartile)}${cpu}); ${ratio(rounds)} by rounds` : ratio(rounds);
         rows.push([`throughput ≥ ${goal}× ${name}`, measured, verdict(Number.isFinite(judged) ? judged >= goal : undefined)]);
       }
     }

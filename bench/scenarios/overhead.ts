@@ -92,6 +92,13 @@ export interface PairedRatio {
   /** One ratio per pair of adjacent slices (Seed req/s ÷ baseline req/s). */
   ratios: number[];
   /**
+   * CPU per request of the subject's process ÷ the baseline's, per pair (user + system of the
+   * whole process over its slice ÷ requests completed); absent in older runs. It tells a
+   * throughput ratio that comes from doing more work per request from one that comes from how
+   * the shared cores were scheduled.
+   */
+  cpuRatios?: number[];
+  /**
    * Which process of each side every pair measured (index into that side's processes); absent
    * in runs with one process per side.
    */
@@ -188,8 +195,9 @@ async function measurePhase(input: {
 
 /**
  * Alternates 1 s closed-loop slices of a `subjects` process and a `baselines` process; one ratio
- * per pair. Pair `k` measures subject `k mod S` against baseline `⌊k / S⌋ mod B` (`processesOfPair`),
- * so any S × B pairs in a row have every process of one side meet every process of the other. Every slice starts with the
+ * per pair, and the ratio of the two processes' CPU per request. Which processes pair `k` measures
+ * is `processesOfPair`'s rotation: any S × B pairs in a row have every process of one side meet
+ * every process of the other. Every slice starts with the
  * benchmark's processes (`quietPids`) idle: a closed loop that ends leaves up to `concurrency`
  * requests in flight, and a slow target (Portkey's p99 is over a second under this load) would
  * otherwise still be working them off, and collecting their garbage, during the other target's
@@ -205,9 +213,14 @@ async function pairedRatio(input: {
   const { subjects, baselines, stream, options } = input;
   const slice = async (target: Target) => {
     await waitForQuiet(input.quietPids, { maxMs: 5_000 });
-    return (await closedLoop({ request: requestFor(target, stream), connections: options.concurrency, durationSeconds: 1 })).requestsPerSecond;
+    const before = target.server ? sampleProcess(target.server.pid)?.cpuMs : undefined;
+    const result = await closedLoop({ request: requestFor(target, stream), connections: options.concurrency, durationSeconds: 1 });
+    const after = target.server ? sampleProcess(target.server.pid)?.cpuMs : undefined;
+    const cpuPerRequest = before !== undefined && after !== undefined && result.completed > 0 ? ((after - before) * 1_000) / result.completed : Number.NaN;
+    return { requestsPerSecond: result.requestsPerSecond, cpuPerRequest };
   };
   const ratios: number[] = [];
+  const cpuRatios: number[] = [];
   const processPairs: Array<readonly [number, number]> = [];
   for (let pair = 0; pair < options.pairs; pair += 1) {
     const [subjectIndex, baselineIndex] = processesOfPair(pair, subjects.length, baselines.length);
@@ -217,7 +230,9 @@ async function pairedRatio(input: {
     const subjectFirst = pair % 2 === 0;
     const first = await slice(subjectFirst ? subject : baseline);
     const second = await slice(subjectFirst ? baseline : subject);
-    ratios.push(subjectFirst ? first / second : second / first);
+    const [mine, theirs] = subjectFirst ? [first, second] : [second, first];
+    ratios.push(mine.requestsPerSecond / theirs.requestsPerSecond);
+    cpuRatios.push(mine.cpuPerRequest / theirs.cpuPerRequest);
     processPairs.push([subjectIndex, baselineIndex]);
   }
   const several = subjects.length > 1 || baselines.length > 1;
@@ -226,6 +241,7 @@ async function pairedRatio(input: {
     baseline: baselines[0]!.id,
     stream,
     ratios,
+    ...(cpuRatios.every(Number.isFinite) ? { cpuRatios } : {}),
     median: median(ratios),
     lowerQuartile: percentile(ratios, 0.25),
     upperQuartile: percentile(ratios, 0.75),
@@ -233,8 +249,17 @@ async function pairedRatio(input: {
   };
 }
 
-/** Which process of each side (`subjects` and `baselines` of them) pair number `pair` measures. */
+/**
+ * Which process of each side (`subjects` and `baselines` of them) pair number `pair` measures.
+ * With as many processes a side, both sides move on every pair (subject `k mod n`, baseline
+ * `(k + ⌊k / n⌋) mod n`; from three a side on), so every process of either side idles as long between its slices;
+ * holding one side's process for n pairs while the other rotated measured a process that had
+ * just served against one that had idled for five slices. Otherwise the subject rotates every
+ * pair and the baseline every `subjects` pairs. Either way, any S × B pairs in a row from pair 0
+ * meet every pairing once.
+ */
 export function processesOfPair(pair: number, subjects: number, baselines: number): readonly [subject: number, baseline: number] {
+  if (subjects === baselines) return [pair % subjects, (pair + Math.floor(pair / subjects)) % baselines];
   return [pair % subjects, Math.floor(pair / subjects) % baselines];
 }
 
@@ -358,7 +383,8 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
               `by ${result.baseline} process ${perProcessMedians(result, 1).map((value) => value.toFixed(2)).join(' ')}`;
         log(
           `paired ${result.subject}/${result.baseline} ${result.stream ? 'stream' : 'non-stream'}: median ${result.median.toFixed(2)}× ` +
-            `(quartiles ${result.lowerQuartile.toFixed(2)}–${result.upperQuartile.toFixed(2)}, ${result.ratios.length} pairs of 1 s slices${byProcess})`,
+            `(quartiles ${result.lowerQuartile.toFixed(2)}–${result.upperQuartile.toFixed(2)}, ${result.ratios.length} pairs of 1 s slices${byProcess})` +
+            (result.cpuRatios ? `; CPU per request ${median(result.cpuRatios).toFixed(2)}× (${percentile(result.cpuRatios, 0.25).toFixed(2)}–${percentile(result.cpuRatios, 0.75).toFixed(2)})` : ''),
         );
       };
       if (options.pairs > 0) {

@@ -114,6 +114,18 @@ export const healthSchema = z
   })
   .strict();
 
+export const metricsSchema = z
+  .object({
+    /**
+     * How often the event-loop-delay monitor behind `seed_process_nodejs_eventloop_lag_*` wakes
+     * the process, in milliseconds (prom-client's default, 10). It is most of an idle gateway's
+     * wake-ups (~80 of ~100 a second); a longer interval wakes it less but misses stalls shorter
+     * than itself.
+     */
+    eventLoopPrecisionMs: z.number().int().min(1).max(10_000).default(10),
+  })
+  .strict();
+
 export const serverSchema = z
   .object({
     host: z.string().min(1).default('127.0.0.1'),
@@ -172,6 +184,7 @@ export const seedConfigSchema = z
     server: serverSchema.default(serverSchema.parse({})),
     retry: retrySchema.default(retrySchema.parse({})),
     health: healthSchema.default(healthSchema.parse({})),
+    metrics: metricsSchema.default(metricsSchema.parse({})),
     simulator: simulatorSchema.default(simulatorSchema.parse({})),
     /** Operator terms profiles and review confirmations (see docs/terms.md). */
     terms: termsConfigSchema.default({ profiles: [], confirmed: [] }),

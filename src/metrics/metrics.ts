@@ -22,9 +22,16 @@ export interface Metrics extends CallSink {
   registry: Registry;
 }
 
-export function createMetrics(input: { knownRoutes: ReadonlySet<string>; defaultMetrics?: boolean }): Metrics {
+export function createMetrics(input: {
+  knownRoutes: ReadonlySet<string>;
+  defaultMetrics?: boolean;
+  /** How often the event-loop-delay monitor samples, in ms (config `metrics.eventLoopPrecisionMs`; prom-client's default 10). */
+  eventLoopPrecisionMs?: number;
+}): Metrics {
   const registry = new Registry();
-  if (input.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'seed_process_' });
+  if (input.defaultMetrics !== false) {
+    collectDefaultMetrics({ register: registry, prefix: 'seed_process_', eventLoopMonitoringPrecision: input.eventLoopPrecisionMs ?? 10 });
+  }
   const labelNames = ['route', 'deployment'] as const;
   const calls = countedSeries({
     name: 'seed_calls_total',
