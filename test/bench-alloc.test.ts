@@ -41,8 +41,33 @@ test("the allocation section lists Seed's sites beside what the other servers al
     ],
   };
   const text = allocSection(result);
-  assert.match(text, /\| buffered \| 2\.00 \| – \|/);
-  assert.match(text, /\| Seed \| 4\.00 \| – \|/);
+  assert.match(text, /\| buffered \| 2\.00 \| – \| – \| – \|/);
+  assert.match(text, /\| Seed \| 4\.00 \| – \| – \| – \|/);
+  assert.doesNotMatch(text, /no scavenge freed —/, 'no survivor sites for a run without that profile');
   assert.match(text, /\| `seed-only` \| 900 \| 0 \|/);
   assert.match(text, /\| `shared` \| 800 \| 700 \|/);
+});
+
+test('bytes no scavenge freed get their own columns and, for Seed, their own sites beside the others', () => {
+  const sites = (entries: Array<[string, number]>) => entries.map(([site, bytes]) => ({ site, bytesPerRequest: bytes }));
+  const mode = (stream: boolean, bytesPerRequest: number, survivedBytes: number, survivedSites: Array<[string, number]>) => ({
+    stream,
+    requests: 100,
+    bytesPerRequest,
+    sites: [],
+    survived: { requests: 100, bytesPerRequest: survivedBytes, sites: sites(survivedSites) },
+  });
+  const result: AllocResult = {
+    requestsPerMode: 100,
+    concurrency: 50,
+    servers: [
+      { id: 'buffered', label: 'buffered', modes: [mode(false, 2048, 512, [['held', 300]]), mode(true, 4096, 1024, [])] },
+      { id: 'seed', label: 'Seed', modes: [mode(false, 4096, 1536, [['queue', 700], ['held', 400]]), mode(true, 8192, 3072, [['stream state', 900]])] },
+    ],
+  };
+  const text = allocSection(result);
+  assert.match(text, /\| buffered \| 2\.00 \| 4\.00 \| 0\.50 \| 1\.00 \|/);
+  assert.match(text, /\| Seed \| 4\.00 \| 8\.00 \| 1\.50 \| 3\.00 \|/);
+  assert.match(text, /no scavenge freed — non-streaming[^]*\| `queue` \| 700 \| 0 \|[^]*\| `held` \| 400 \| 300 \|/);
+  assert.match(text, /no scavenge freed — streaming[^]*\| `stream state` \| 900 \| 0 \|/);
 });

@@ -484,6 +484,8 @@ export function renderReport(report: RunReport): string {
 
 /** How many of Seed's allocation sites the report lists, per mode. */
 const ALLOC_SITES = 15;
+/** Sites listed per mode for the bytes no scavenge freed. */
+const SURVIVOR_SITES = 10;
 
 /** Bytes allocated per request by server and mode, and Seed's largest sites beside the others' (bench/scenarios/alloc.ts). */
 export function allocSection(alloc: AllocResult): string {
@@ -495,14 +497,25 @@ export function allocSection(alloc: AllocResult): string {
       'What a call allocates barely depends on the machine\'s other load, so these figures compare across runs where CPU ' +
       'figures cannot.',
     table(
-      ['server', 'KiB per non-streaming request', 'KiB per streamed request'],
+      ['server', 'KiB per non-streaming request', 'KiB per streamed request', 'of which no scavenge freed: non-streaming', 'streaming'],
       alloc.servers.map((server) => [
         server.label,
         kib(server.modes.find((mode) => !mode.stream)?.bytesPerRequest),
         kib(server.modes.find((mode) => mode.stream)?.bytesPerRequest),
+        kib(server.modes.find((mode) => !mode.stream)?.survived?.bytesPerRequest),
+        kib(server.modes.find((mode) => mode.stream)?.survived?.bytesPerRequest),
       ]),
     ),
   ];
+  if (alloc.servers.some((server) => server.modes.some((mode) => mode.survived !== undefined))) {
+    parts.push(
+      'The last two columns come from a second profile over as many requests, without the samples of objects a scavenge ' +
+        'freed and with a scavenge forced at its end: the bytes per request no scavenge freed, which V8 promoted to the old ' +
+        'generation (an object is promoted when it survives its second scavenge) or which were still alive at the end. ' +
+        'They are what the old generation grows by, and what major GCs then mark and free; an object that survives one ' +
+        'scavenge and dies before the next is copied once and is not counted here.',
+    );
+  }
   const seed = alloc.servers.find((server) => server.id === 'seed');
   const others = alloc.servers.filter((server) => server !== seed);
   for (const mode of seed?.modes ?? []) {
@@ -515,6 +528,21 @@ export function allocSection(alloc: AllocResult): string {
           `\`${site.site}\``,
           site.bytesPerRequest.toFixed(0),
           ...otherSites.map((sites) => (sites.get(site.site) ?? 0).toFixed(0)),
+        ]),
+      ),
+    );
+    if (mode.survived === undefined) continue;
+    const otherSurvivors = others.map(
+      (server) => new Map((server.modes.find((each) => each.stream === mode.stream)?.survived?.sites ?? []).map((site) => [site.site, site.bytesPerRequest])),
+    );
+    parts.push(`### Seed's largest sites of bytes no scavenge freed — ${mode.stream ? 'streaming' : 'non-streaming'} (bytes per request)`);
+    parts.push(
+      table(
+        ['site (function that allocated)', 'Seed', ...others.map((server) => server.label)],
+        mode.survived.sites.slice(0, SURVIVOR_SITES).map((site) => [
+          `\`${site.site}\``,
+          site.bytesPerRequest.toFixed(0),
+          ...otherSurvivors.map((sites) => (sites.get(site.site) ?? 0).toFixed(0)),
         ]),
       ),
     );

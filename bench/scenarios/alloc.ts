@@ -2,14 +2,15 @@
  * Scenario "alloc" — bytes allocated per request, and where, for the buffered JSON proxy, Seed
  * without limits or virtual keys, and Seed as the overhead runs configure it. Each server runs
  * with bench/servers/alloc-observer.mjs (V8's sampling heap profiler, freed objects kept), is
- * warmed up, and is profiled over a fixed number of closed-loop requests per mode.
+ * warmed up, and is profiled over a fixed number of closed-loop requests per mode: once for what
+ * it allocates, then once more for what of it no scavenge frees (what is promoted to the old generation).
  *
  * Unlike CPU time on a shared machine, what a call allocates hardly depends on what else the
  * machine does: two runs of the same build agree to a few percent, so a change of a few hundred
  * bytes per call shows here when its CPU effect is lost in the noise. Allocation is not the whole
  * cost (a scavenge's price is what survives it), but every byte is written once and then collected.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startNodeServer, type ServerProcess } from '../lib/children.ts';
 import { closedLoop } from '../lib/load.ts';
@@ -38,6 +39,12 @@ export interface AllocMode {
   bytesPerRequest: number;
   /** Every site of this server, most bytes first. */
   sites: AllocationSite[];
+  /**
+   * Bytes per request no scavenge freed (a second profile over as many requests, samples of
+   * objects a scavenge freed dropped, a scavenge forced at its end): what was promoted to the old
+   * generation, or still alive at the end; what major GCs mark and free. Absent in older runs.
+   */
+  survived?: { requests: number; bytesPerRequest: number; sites: AllocationSite[] };
 }
 
 export interface AllocServerResult {
@@ -88,7 +95,8 @@ export async function runAlloc(input: { requests: number; concurrency: number; w
     const simulator = await startNodeServer({ name: 'simulator', script: 'bench/servers/simulator.ts' });
     started.push(simulator);
     const profileFile = (id: string) => join(directory, `${id}.heapprofile`);
-    const observed = (id: string) => ({ nodeArguments: ['--import', OBSERVER], env: { SEED_BENCH_ALLOC_OUT: profileFile(id) } });
+    // --expose-gc: the survived profile forces a scavenge before it is written (alloc-observer.mjs).
+    const observed = (id: string) => ({ nodeArguments: ['--expose-gc', '--import', OBSERVER], env: { SEED_BENCH_ALLOC_OUT: profileFile(id) } });
     const candidates: Array<{ id: AllocServerResult['id']; label: string; start: () => Promise<MeasuredServer> }> = [
       {
         id: 'buffered',
@@ -121,10 +129,10 @@ export async function runAlloc(input: { requests: number; concurrency: number; w
       started.push(server);
       const target = { origin: server.url, headers: server.headers };
       const modes: AllocMode[] = [];
-      for (const stream of [false, true]) {
-        await warmUp(target, stream, input.concurrency);
+      const profiled = async (stream: boolean, mode: 'allocated' | 'survived') => {
         const file = profileFile(candidate.id);
         rmSync(file, { force: true });
+        writeFileSync(`${file}.mode`, mode);
         process.kill(server.pid, 'SIGUSR2');
         // The signal is handled between two turns of the server's event loop; a request or two
         // either side of the start does not move a per-request figure over thousands.
@@ -132,9 +140,17 @@ export async function runAlloc(input: { requests: number; concurrency: number; w
         const result = await closedLoop({ request: requestFor(target, stream), connections: input.concurrency, amount: input.requests });
         if (result.failures > 0) throw new Error(`${server.name}: ${result.failures} failed requests:\n${server.stderrTail()}`);
         process.kill(server.pid, 'SIGUSR2');
-        const { bytesPerRequest, sites } = allocationSites(await readProfile(file, server), result.completed);
-        modes.push({ stream, requests: result.completed, bytesPerRequest, sites });
-        input.log(`alloc ${candidate.id} ${stream ? 'stream' : 'non-stream'}: ${(bytesPerRequest / 1024).toFixed(1)} KiB per request over ${result.completed} requests`);
+        return { requests: result.completed, ...allocationSites(await readProfile(file, server), result.completed) };
+      };
+      for (const stream of [false, true]) {
+        await warmUp(target, stream, input.concurrency);
+        const allocated = await profiled(stream, 'allocated');
+        const survived = await profiled(stream, 'survived');
+        modes.push({ stream, ...allocated, survived });
+        input.log(
+          `alloc ${candidate.id} ${stream ? 'stream' : 'non-stream'}: ${(allocated.bytesPerRequest / 1024).toFixed(1)} KiB per request over ${allocated.requests} requests, ` +
+            `${(survived.bytesPerRequest / 1024).toFixed(2)} KiB of it freed by no scavenge`,
+        );
       }
       servers.push({ id: candidate.id, label: candidate.label, modes });
       await server.stop();
