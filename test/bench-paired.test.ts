@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { perProcessMedians, processesOfPair, type PairedRatio } from '../bench/scenarios/overhead.ts';
+import { perProcessMedians, processesOfPair, type PairedRatio, type PairedTail } from '../bench/scenarios/overhead.ts';
+import { pairedTailsSection } from '../bench/lib/report.ts';
 
 test('paired slices rotate so that any S × B pairs in a row meet every pairing of processes once', () => {
   for (const [subjects, baselines] of [
@@ -63,4 +64,26 @@ test('the median by process takes only the pairs each process measured', () => {
   assert.deepEqual(perProcessMedians(paired, 1), [0.7, 0.8]);
   const single: PairedRatio = { ...paired, processPairs: undefined, subjectProcesses: undefined, baselineProcesses: undefined };
   assert.deepEqual(perProcessMedians(single, 0), [0.75]);
+});
+
+test('the paired added latency pools each side, and shows each pair’s own difference beside it', () => {
+  const tail: PairedTail = {
+    subject: 'seed',
+    baseline: 'direct',
+    stream: true,
+    ratePerSecond: 500,
+    sliceSeconds: 2,
+    pairs: 4,
+    failures: 0,
+    subjectP50Ms: 1.8,
+    subjectP99Ms: 12.5,
+    baselineP50Ms: 1.2,
+    baselineP99Ms: 11.75,
+    addedP99PerPair: [0.5, -1, 2, 1],
+  };
+  const [heading, note, rows] = pairedTailsSection([tail]);
+  assert.match(heading!, /alternating open-loop slices at 500 req\/s/);
+  assert.match(note!, /2 s open-loop slices \(1000 requests each/);
+  assert.match(rows!, /\| Seed \| streaming \| 1\.80 \| 1\.20 \| \+0\.60 \| 12\.50 \| 11\.75 \| \+0\.75 \| \+0\.75 \(-1\.00 to \+1\.00\) \| 4 \| 0 \|/);
+  assert.deepEqual(pairedTailsSection([]), []);
 });

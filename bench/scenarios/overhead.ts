@@ -111,10 +111,35 @@ export interface PairedRatio {
   upperQuartile: number;
 }
 
+/**
+ * A proxy's added latency at a fixed open-loop rate, from alternating open-loop slices of the
+ * proxy and of the simulator itself (`direct`), who goes first alternating: the drift of a
+ * shared machine, which decides a p99 far more than any proxy does here, falls on both alike.
+ */
+export interface PairedTail {
+  subject: TargetId;
+  baseline: TargetId;
+  stream: boolean;
+  ratePerSecond: number;
+  sliceSeconds: number;
+  pairs: number;
+  /** Requests that failed or were not answered, both sides. */
+  failures: number;
+  /** Percentiles of every request of each side, pooled over the pairs (ms, from the scheduled send). */
+  subjectP50Ms: number;
+  subjectP99Ms: number;
+  baselineP50Ms: number;
+  baselineP99Ms: number;
+  /** Per pair, the subject slice's p99 − the baseline slice's (ms). */
+  addedP99PerPair: number[];
+}
+
 export interface OverheadResult {
   options: Omit<OverheadOptions, 'log' | 'workDirectory'>;
   targets: TargetSummary[];
   paired: PairedRatio[];
+  /** Added latency from alternating open-loop slices (absent in older runs). */
+  pairedTails?: PairedTail[];
   skipped: SkippedTarget[];
   simulatorPeakRssMiB: number;
   /**
@@ -249,6 +274,61 @@ async function pairedRatio(input: {
   };
 }
 
+/** Open-loop slices per pair side for the paired tails: at 500 req/s, 1 000 requests a slice. */
+export const TAIL_SLICE_SECONDS = 2;
+
+/**
+ * `pairs` pairs of open-loop slices (`TAIL_SLICE_SECONDS` at the phase rate) of `subject` and
+ * `baseline`, who goes first alternating, each slice starting with the benchmark's processes idle.
+ * Every request's latency is kept, so the report can pool them per side (a p99 over
+ * `pairs` × 1 000 requests, drift shared) and show each pair's own difference beside it.
+ */
+async function pairedTail(input: {
+  subject: Target;
+  baseline: Target;
+  stream: boolean;
+  options: OverheadOptions;
+  quietPids: readonly number[];
+}): Promise<PairedTail> {
+  const { subject, baseline, stream, options } = input;
+  const subjectLatencies: number[] = [];
+  const baselineLatencies: number[] = [];
+  const addedP99PerPair: number[] = [];
+  let failures = 0;
+  const slice = async (target: Target, into: number[]) => {
+    await waitForQuiet(input.quietPids, { maxMs: 5_000 });
+    const result = await openLoop({
+      request: requestFor(target, stream),
+      ratePerSecond: options.ratePerSecond,
+      count: Math.round(options.ratePerSecond * TAIL_SLICE_SECONDS),
+      keepSamples: true,
+    });
+    failures += result.failures;
+    for (const sample of result.samples ?? []) into.push(sample.latencyMs);
+    return result.latencyP99Ms;
+  };
+  for (let pair = 0; pair < options.pairs; pair += 1) {
+    const subjectFirst = pair % 2 === 0;
+    const first = await slice(subjectFirst ? subject : baseline, subjectFirst ? subjectLatencies : baselineLatencies);
+    const second = await slice(subjectFirst ? baseline : subject, subjectFirst ? baselineLatencies : subjectLatencies);
+    addedP99PerPair.push(subjectFirst ? first - second : second - first);
+  }
+  return {
+    subject: subject.id,
+    baseline: baseline.id,
+    stream,
+    ratePerSecond: options.ratePerSecond,
+    sliceSeconds: TAIL_SLICE_SECONDS,
+    pairs: options.pairs,
+    failures,
+    subjectP50Ms: percentile(subjectLatencies, 0.5),
+    subjectP99Ms: percentile(subjectLatencies, 0.99),
+    baselineP50Ms: percentile(baselineLatencies, 0.5),
+    baselineP99Ms: percentile(baselineLatencies, 0.99),
+    addedP99PerPair,
+  };
+}
+
 /**
  * Which process of each side (`subjects` and `baselines` of them) pair number `pair` measures.
  * With as many processes a side, both sides move on every pair (subject `k mod n`, baseline
@@ -357,6 +437,7 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
     const seeds = seed ? [seed] : [];
     const proxies = undici ? [undici] : [];
     const paired: PairedRatio[] = [];
+    const pairedTails: PairedTail[] = [];
     try {
       if (rotating && seed) seeds.push(...(await moreProcesses({ target: seed, count: options.processes, simulatorUrl: simulator.url, workDirectory: options.workDirectory })));
       if (rotating && undici) proxies.push(...(await moreProcesses({ target: undici, count: options.processes, simulatorUrl: simulator.url, workDirectory: options.workDirectory })));
@@ -404,6 +485,22 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
             logPaired(result);
           }
         }
+        // The added-latency target, paired the same way against the simulator itself; the
+        // undici proxy's shows what a proxy that only forwards adds here.
+        const direct = targets.find((target) => target.id === 'direct');
+        for (const subject of [seed, undici]) {
+          if (subject === undefined || direct === undefined) continue;
+          for (const stream of [false, true]) {
+            await waitForQuiet(quietPids);
+            const tail = await pairedTail({ subject, baseline: direct, stream, options, quietPids });
+            pairedTails.push(tail);
+            log(
+              `paired tail ${tail.subject}/${tail.baseline} ${stream ? 'stream' : 'non-stream'} at ${tail.ratePerSecond} req/s: ` +
+                `p99 ${tail.subjectP99Ms.toFixed(2)} against ${tail.baselineP99Ms.toFixed(2)} ms pooled over ${tail.pairs} pairs ` +
+                `(added ${(tail.subjectP99Ms - tail.baselineP99Ms).toFixed(2)} ms; per pair median ${median(tail.addedP99PerPair).toFixed(2)}), failures ${tail.failures}`,
+            );
+          }
+        }
       }
     } finally {
       for (const extra of [...seeds.slice(1), ...proxies.slice(1)]) await extra.server?.stop();
@@ -448,6 +545,7 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
       options: reported,
       targets: summaries,
       paired,
+      ...(pairedTails.length > 0 ? { pairedTails } : {}),
       skipped,
       simulatorPeakRssMiB: simulatorSample ? simulatorSample.peakRssKiB / 1024 : Number.NaN,
       ...(upstreamQuota ? { upstreamQuota } : {}),
