@@ -12,6 +12,11 @@ import { announceReady, collectGarbageOnSignal, exitOnSignals } from './ready.ts
 type Module<T> = { default?: unknown } & T;
 const root = resolve(import.meta.dirname, '..', '..');
 const fromSource = process.env['SEED_FROM_SOURCE'] === '1';
+// This script runs through tsx's loader, which turns Node's source maps on for every module
+// loaded after it; `npm start` runs dist/ without them. Left on, the benchmarked Seed mapped the
+// stack of every error it made through dist/'s source maps (a profile showed a 21 ms stall parsing
+// them when the load generator dropped its connections), where a production Seed does not.
+if (!fromSource) process.setSourceMapsEnabled(false);
 const load = async <T>(path: string): Promise<Module<T>> => {
   const file = fromSource ? resolve(root, 'src', `${path}.ts`) : resolve(root, 'dist', `${path}.js`);
   if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` (or set SEED_FROM_SOURCE=1)`);
