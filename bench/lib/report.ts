@@ -108,12 +108,17 @@ function pairedTable(paired: readonly PairedRatio[]): string {
   );
 }
 
+/** Median and quartiles of per-pair values. */
+function spreadOf(values: readonly number[]): { median: number; lower: number; upper: number } {
+  return { median: median(values), lower: percentile(values, 0.25), upper: percentile(values, 0.75) };
+}
+
 /** How a paired tail was measured, and each pair's own difference. */
 function tailPairsText(tail: PairedTail): string {
-  const perPair = tail.addedP99PerPair;
+  const perPair = spreadOf(tail.addedP99PerPair);
   return (
-    `pooled over ${tail.pairs} pairs of ${tail.sliceSeconds} s slices; per pair median ${signed(median(perPair))}, ` +
-    `quartiles ${signed(percentile(perPair, 0.25))} to ${signed(percentile(perPair, 0.75))}`
+    `pooled over ${tail.pairs} pairs of ${tail.sliceSeconds} s slices; per pair median ${signed(perPair.median)}, ` +
+    `quartiles ${signed(perPair.lower)} to ${signed(perPair.upper)}`
   );
 }
 
@@ -132,28 +137,31 @@ export function pairedTailsSection(tails: readonly PairedTail[]): string[] {
       'that only forwards adds on this machine in this run.',
     table(
       ['proxy', 'mode', 'p50 ms', 'p50 direct', 'added p50', 'p99 ms', 'p99 direct', 'added p99', 'added p99 per pair: median (quartiles)', 'pairs', 'failures'],
-      tails.map((tail) => [
-        TARGET_LABELS[tail.subject],
-        tail.stream ? 'streaming' : 'non-streaming',
-        format(tail.subjectP50Ms, 2),
-        format(tail.baselineP50Ms, 2),
-        signed(tail.subjectP50Ms - tail.baselineP50Ms),
-        format(tail.subjectP99Ms, 2),
-        format(tail.baselineP99Ms, 2),
-        signed(tail.subjectP99Ms - tail.baselineP99Ms),
-        `${signed(median(tail.addedP99PerPair))} (${signed(percentile(tail.addedP99PerPair, 0.25))} to ${signed(percentile(tail.addedP99PerPair, 0.75))})`,
-        String(tail.pairs),
-        String(tail.failures),
-      ]),
+      tails.map((tail) => {
+        const perPair = spreadOf(tail.addedP99PerPair);
+        return [
+          TARGET_LABELS[tail.subject],
+          tail.stream ? 'streaming' : 'non-streaming',
+          format(tail.subjectP50Ms, 2),
+          format(tail.baselineP50Ms, 2),
+          signed(tail.subjectP50Ms - tail.baselineP50Ms),
+          format(tail.subjectP99Ms, 2),
+          format(tail.baselineP99Ms, 2),
+          signed(tail.subjectP99Ms - tail.baselineP99Ms),
+          `${signed(perPair.median)} (${signed(perPair.lower)} to ${signed(perPair.upper)})`,
+          String(tail.pairs),
+          String(tail.failures),
+        ];
+      }),
     ),
   ];
 }
 
 /** The pairs' CPU-per-request ratio as "median (quartiles)", or a dash for runs before it was measured. */
 function cpuRatioText(paired: PairedRatio): string {
-  const values = paired.cpuRatios;
-  if (values === undefined || values.length === 0) return '—';
-  return `${ratio(median(values))} (${ratio(percentile(values, 0.25))}–${ratio(percentile(values, 0.75))})`;
+  if (paired.cpuRatios === undefined || paired.cpuRatios.length === 0) return '—';
+  const spread = spreadOf(paired.cpuRatios);
+  return `${ratio(spread.median)} (${ratio(spread.lower)}–${ratio(spread.upper)})`;
 }
 
 /** The median ratio per process of each side, where the pairs rotated over several. */

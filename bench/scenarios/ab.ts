@@ -12,6 +12,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startNodeServer, type ServerProcess } from '../lib/children.ts';
+import { alternatingPair } from '../lib/alternate.ts';
 import { closedLoop } from '../lib/load.ts';
 import { sampleProcess } from '../lib/proc.ts';
 import { median, percentile } from '../lib/stats.ts';
@@ -124,11 +125,9 @@ export async function pairedSlices(input: {
   const subjectSlices: SliceMeasurement[] = [];
   const baselineSlices: SliceMeasurement[] = [];
   for (let pair = 0; pair < input.pairs; pair += 1) {
-    const subjectFirst = pair % 2 === 0;
-    const first = await slice(subjectFirst ? input.subject : input.baseline);
-    const second = await slice(subjectFirst ? input.baseline : input.subject);
-    subjectSlices.push(subjectFirst ? first : second);
-    baselineSlices.push(subjectFirst ? second : first);
+    const measured = await alternatingPair(pair, () => slice(input.subject), () => slice(input.baseline));
+    subjectSlices.push(measured.subject);
+    baselineSlices.push(measured.baseline);
   }
   const perPair = (combine: (subject: SliceMeasurement, baseline: SliceMeasurement) => number) =>
     ratios(subjectSlices.map((each, index) => combine(each, baselineSlices[index]!)));

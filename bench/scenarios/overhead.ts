@@ -14,6 +14,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { alternatingPair } from '../lib/alternate.ts';
 import { closedLoop, checkTarget, openLoop, type RequestShape } from '../lib/load.ts';
 import { sampleProcess, systemBusyMs, waitForQuiet } from '../lib/proc.ts';
 import { median, percentile } from '../lib/stats.ts';
@@ -251,11 +252,7 @@ async function pairedRatio(input: {
     const [subjectIndex, baselineIndex] = processesOfPair(pair, subjects.length, baselines.length);
     const subject = subjects[subjectIndex]!;
     const baseline = baselines[baselineIndex]!;
-    // Who goes first alternates, so a machine speeding up or slowing down favours neither.
-    const subjectFirst = pair % 2 === 0;
-    const first = await slice(subjectFirst ? subject : baseline);
-    const second = await slice(subjectFirst ? baseline : subject);
-    const [mine, theirs] = subjectFirst ? [first, second] : [second, first];
+    const { subject: mine, baseline: theirs } = await alternatingPair(pair, () => slice(subject), () => slice(baseline));
     ratios.push(mine.requestsPerSecond / theirs.requestsPerSecond);
     cpuRatios.push(mine.cpuPerRequest / theirs.cpuPerRequest);
     processPairs.push([subjectIndex, baselineIndex]);
@@ -308,10 +305,8 @@ async function pairedTail(input: {
     return result.latencyP99Ms;
   };
   for (let pair = 0; pair < options.pairs; pair += 1) {
-    const subjectFirst = pair % 2 === 0;
-    const first = await slice(subjectFirst ? subject : baseline, subjectFirst ? subjectLatencies : baselineLatencies);
-    const second = await slice(subjectFirst ? baseline : subject, subjectFirst ? baselineLatencies : subjectLatencies);
-    addedP99PerPair.push(subjectFirst ? first - second : second - first);
+    const p99 = await alternatingPair(pair, () => slice(subject, subjectLatencies), () => slice(baseline, baselineLatencies));
+    addedP99PerPair.push(p99.subject - p99.baseline);
   }
   return {
     subject: subject.id,
