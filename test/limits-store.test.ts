@@ -382,6 +382,27 @@ for (const backend of backends) {
       assert.ok(Math.abs((remainingOf(probe, 'key:k:usd-day') ?? 0) - 0.95) < 1e-9);
     });
 
+    // Two Redis stores on one Redis are one store; two memory stores are not.
+    if (backend.name === 'memory') test('a reservation settles only in the store that made it, and only before its record expires', async () => {
+      const clock = new ManualClock('2025-01-31T10:00:00.000Z');
+      const { store } = await open(clock);
+      const { store: other } = await open(clock);
+      const buckets: Bucket[] = [
+        { kind: 'requests', id: 'key:k:rpm', limit: 10, windowMs: MINUTE },
+        { kind: 'tokens', id: 'key:k:tpm', limit: 1_000, windowMs: MINUTE },
+      ];
+      const mine = only(admitted(await reserve(store, buckets, { tokens: 500 })));
+      admitted(await reserve(other, buckets, { tokens: 500 }));
+      assert.equal(await other.release(mine), false, 'another store does not know the reservation');
+      assert.equal(remainingOf(await reserve(other, buckets), 'key:k:tpm'), 500, 'nor refunds it');
+      assert.equal(await store.release(mine), true);
+      assert.equal(remainingOf(await reserve(store, buckets), 'key:k:tpm'), 1_000);
+      // Settle finds a reservation for an hour past its lease; after that its charge has long left the window.
+      const late = only(admitted(await reserve(store, buckets, { tokens: 100 })));
+      clock.advance(LEASE + 60 * MINUTE);
+      assert.equal(await store.settle(late, { tokens: 0, usd: 0 }), false);
+    });
+
     // Only replicas can disagree about the time: the memory store is one process with one clock.
     if (backend.name !== 'memory') test('a replica whose clock lags settles in the sub-window the script charged, not the one it planned', async () => {
       const clock = new ManualClock('2025-01-31T10:00:00.000Z');
