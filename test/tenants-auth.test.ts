@@ -190,6 +190,34 @@ for (const backend of backends) {
       assert.ok(tookMs < 1000, `took ${tookMs} ms`);
     });
 
+    test('a poll for changes is one statement, and finds changed keys, teams and orgs', async () => {
+      const { key, secret } = await tenants.createKey({ input: { team: teamId, limits: { rpm: 10 } }, actor: ACTOR });
+      const counted = countingStore(otherStore);
+      const replica = authenticatorFor({ store: counted.store, pollIntervalMs: 60_000 });
+      await replica.authenticate(bearer(secret));
+      await replica.refresh();
+      const before = counted.queries();
+      await replica.refresh();
+      assert.equal(counted.queries() - before, 1, 'an idle poll sends one statement');
+
+      const orgId = (await replica.authenticate(bearer(secret)) as { orgId: string }).orgId;
+      const limitsOf = async () => {
+        const caller = await replica.authenticate(bearer(secret));
+        assert.ok(isTenantCaller(caller));
+        return caller.limits.map((scope) => `${scope.owner}:${JSON.stringify(scope.limits)}`);
+      };
+      await tenants.setOrgLimits({ id: orgId, limits: { usdPerMonth: 55 }, actor: ACTOR });
+      await replica.refresh();
+      assert.deepEqual((await limitsOf())[2], 'org:{"usdPerMonth":55}');
+      await tenants.setTeamLimits({ id: teamId, limits: { rpm: 33 }, actor: ACTOR });
+      await replica.refresh();
+      assert.deepEqual((await limitsOf())[1], 'team:{"rpm":33}');
+      await tenants.updateKey({ id: key.id, changes: { limits: { rpm: 11 } }, actor: ACTOR });
+      await replica.refresh();
+      assert.deepEqual((await limitsOf())[0], 'key:{"rpm":11}');
+      await tenants.setOrgLimits({ id: orgId, limits: { usdPerMonth: 100 }, actor: ACTOR });
+    });
+
     test('a change committed with an older updated_at (clock skew, late commit) is still picked up', async () => {
       // A key last changed an hour ago…
       const earlier = createTenantService({ store, audit: recordingAudit(), now: () => Date.now() - 3_600_000 });

@@ -31,10 +31,11 @@ export function countingStore(store: Store): { store: Pick<Store, 'db' | 'dialec
   let count = 0;
   const plugin: KyselyPlugin = {
     transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-      count += 1;
       return args.node;
     },
+    // Once per statement executed (a query compiled once and run again counts each time).
     async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+      count += 1;
       return args.result;
     },
   };

@@ -2,6 +2,7 @@
  * The queries behind the key cache: a key with its team's and org's limits, looked up by hash
  * (a cache miss) or by id (a refresh), and the tenant rows changed since a point in time.
  */
+import { sql } from 'kysely';
 import type { LimitScope } from '../limits/index.ts';
 import { decodeLimits, decodeRoutes } from './rows.ts';
 import type { TenantDb } from './tables.ts';
@@ -85,19 +86,52 @@ export interface TenantChanges {
   orgs: Array<{ id: string; updatedAt: number }>;
 }
 
-/** Rows with `updated_at > after`; served by the `*_updated_at` indexes, so an idle poll is cheap. */
-export async function changesAfter({ db, after }: { db: TenantDb; after: number }): Promise<TenantChanges> {
-  const [keys, teams, orgs] = await Promise.all([
-    db.selectFrom('api_keys').select(['id', 'key_hash', 'updated_at']).where('updated_at', '>', after).execute(),
-    db.selectFrom('teams').select(['id', 'updated_at']).where('updated_at', '>', after).execute(),
-    db.selectFrom('orgs').select(['id', 'updated_at']).where('updated_at', '>', after).execute(),
-  ]);
-  return {
-    keys: keys.map((row) => ({ id: row.id, hash: row.key_hash, updatedAt: Number(row.updated_at) })),
-    teams: teams.map((row) => ({ id: row.id, updatedAt: Number(row.updated_at) })),
-    orgs: orgs.map((row) => ({ id: row.id, updatedAt: Number(row.updated_at) })),
+/**
+ * Reads the tenant rows with `updated_at > after`: what every replica's key cache asks its store
+ * four times a second, busy or idle. One statement (the three tables' changes as one `union
+ * all`, each part served by its `*_updated_at` index), built and compiled once per database: as
+ * three queries built on every poll, an idle gateway allocated ~35 KiB per poll, most of it in
+ * Kysely's query builder and compiler, and PostgreSQL saw three round trips per poll.
+ *
+ * @example
+ * const changesAfter = tenantChangesReader(db);
+ * const { keys, teams, orgs } = await changesAfter(watermark - overlapMs);
+ */
+export function tenantChangesReader(db: TenantDb): (after: number) => Promise<TenantChanges> {
+  // `after` is the one parameter of each part; compiled with a placeholder value, then bound per poll.
+  const compiled = db
+    .selectFrom('teams')
+    .select([sql.lit(TEAM).as('kind'), 'id', sql<string | null>`null`.as('key_hash'), 'updated_at'])
+    .where('updated_at', '>', 0)
+    .unionAll(db.selectFrom('orgs').select([sql.lit(ORG).as('kind'), 'id', sql<string | null>`null`.as('key_hash'), 'updated_at']).where('updated_at', '>', 0))
+    .unionAll(db.selectFrom('api_keys').select([sql.lit(KEY).as('kind'), 'id', 'key_hash', 'updated_at']).where('updated_at', '>', 0))
+    .compile();
+  if (compiled.parameters.length !== 3) throw new Error(`the tenant changes query has ${compiled.parameters.length} parameters, expected 3`);
+  return async (after) => {
+    const { rows } = await db.executeQuery<ChangedRow>({ ...compiled, parameters: [after, after, after] });
+    const changes: TenantChanges = { keys: [], teams: [], orgs: [] };
+    for (const row of rows) {
+      const updatedAt = Number(row.updated_at);
+      if (row.kind === KEY) changes.keys.push({ id: row.id, hash: row.key_hash as string, updatedAt });
+      else if (row.kind === TEAM) changes.teams.push({ id: row.id, updatedAt });
+      else changes.orgs.push({ id: row.id, updatedAt });
+    }
+    return changes;
   };
 }
+
+/** One row of the changes query. */
+interface ChangedRow {
+  kind: string;
+  id: string;
+  key_hash: string | null;
+  updated_at: number | string;
+}
+
+/** What each row of the changes query is (its `kind` column): a literal in the SQL, not a parameter. */
+const KEY = 'key';
+const TEAM = 'team';
+const ORG = 'org';
 
 /** The newest `updated_at` of any tenant row, where polling starts. */
 export async function latestChange({ db }: { db: TenantDb }): Promise<number> {

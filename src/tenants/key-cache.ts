@@ -9,7 +9,7 @@
  * `updated_at` differs from the cached one, so re-reading costs one small query.
  */
 import type { Store } from '../store/index.ts';
-import { changesAfter, credentialByHash, credentialsByKeyId, latestChange, type Credential, type TenantChanges } from './credentials.ts';
+import { credentialByHash, credentialsByKeyId, latestChange, tenantChangesReader, type Credential, type TenantChanges } from './credentials.ts';
 import { tenantDatabase, type TenantDb } from './tables.ts';
 
 export interface KeyCacheOptions {
@@ -42,6 +42,7 @@ export interface KeyCache {
 /** @example const cache = createKeyCache({ store }); const found = await cache.lookup(hashKeySecret(secret)); */
 export function createKeyCache(options: KeyCacheOptions): KeyCache {
   const db: TenantDb = tenantDatabase(options.store);
+  const changesAfter = tenantChangesReader(db);
   const now = options.now ?? Date.now;
   const pollIntervalMs = options.pollIntervalMs ?? 250;
   const overlapMs = options.overlapMs ?? 30_000;
@@ -117,7 +118,7 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
 
   async function pollOnce(): Promise<void> {
     watermark ??= await latestChange({ db });
-    const changes = await changesAfter({ db, after: watermark - overlapMs });
+    const changes = await changesAfter(watermark - overlapMs);
     await apply(changes);
     const newest = [...changes.keys, ...changes.teams, ...changes.orgs].reduce((latest, row) => Math.max(latest, row.updatedAt), watermark);
     watermark = Math.max(watermark, newest);
