@@ -167,7 +167,7 @@ try {
     report.jobs = await runJobs({ durationSeconds: 20, concurrency: 16, workDirectory, log });
   }
   if (only.includes('ab')) {
-    report.ab = await runAb({ baseline: values.baseline!, pairs: pairs || 10, concurrency, workDirectory, log });
+    report.ab = await runAb({ baseline: values.baseline!, pairs: pairs || 10, concurrency, ratePerSecond, workDirectory, log });
   }
   if (only.includes('soak')) {
     report.soak = await runSoak({ requests: soakRequests, concurrency, workDirectory, log });

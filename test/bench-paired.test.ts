@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { perProcessMedians, processesOfPair, type PairedRatio, type PairedTail } from '../bench/scenarios/overhead.ts';
-import { pairedTailsSection } from '../bench/lib/report.ts';
+import { abTailSection, pairedTailsSection } from '../bench/lib/report.ts';
+import { alternatingPair, pairedOpenLoop } from '../bench/lib/alternate.ts';
+import type { AbResult } from '../bench/scenarios/ab.ts';
+import { percentile } from '../bench/lib/stats.ts';
+import { createServer, type Server } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 
 test('paired slices rotate so that any S × B pairs in a row meet every pairing of processes once', () => {
   for (const [subjects, baselines] of [
@@ -86,4 +92,103 @@ test('the paired added latency pools each side, and shows each pair’s own diff
   assert.match(note!, /2 s open-loop slices \(1000 requests each/);
   assert.match(rows!, /\| Seed \| streaming \| 1\.80 \| 1\.20 \| \+0\.60 \| 12\.50 \| 11\.75 \| \+0\.75 \| \+0\.75 \(-1\.00 to \+1\.00\) \| 4 \| 0 \|/);
   assert.deepEqual(pairedTailsSection([]), []);
+});
+
+test('paired open-loop slices alternate who goes first and keep every request of each side apart', async () => {
+  // The subject answers its requests after 4 ms, one in ten after 30 ms; the baseline at once.
+  const servers: Server[] = [];
+  const origins: string[] = [];
+  const order: string[] = [];
+  for (const name of ['subject', 'baseline']) {
+    let count = 0;
+    let lastSlice = -1;
+    const server = createServer((request, response) => {
+      request.resume();
+      count += 1;
+      if (order.at(-1) !== name || lastSlice !== slices) order.push(name);
+      lastSlice = slices;
+      const delay = name === 'baseline' ? 0 : count % 10 === 0 ? 30 : 4;
+      setTimeout(() => response.end('{}'), delay);
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    servers.push(server);
+    origins.push(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  }
+  let slices = 0;
+  try {
+    const request = (origin: string) => ({ origin, path: '/', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const measured = await pairedOpenLoop({
+      subject: request(origins[0]!),
+      baseline: request(origins[1]!),
+      ratePerSecond: 200,
+      sliceSeconds: 0.25,
+      pairs: 3,
+      beforeSlice: async () => {
+        slices += 1;
+      },
+    });
+    assert.equal(slices, 6);
+    assert.deepEqual(order, ['subject', 'baseline', 'baseline', 'subject', 'subject', 'baseline']);
+    assert.equal(measured.subjectLatencies.length, 150);
+    assert.equal(measured.baselineLatencies.length, 150);
+    assert.equal(measured.failures, 0);
+    assert.equal(measured.addedP99PerPair.length, 3);
+    // Only lower bounds are certain on a busy machine: each subject request takes 4 ms or more, one in ten 30 ms or more.
+    assert.ok(Math.min(...measured.subjectLatencies) >= 4, 'no baseline request was pooled with the subject’s');
+    assert.ok(measured.subjectLatencies.filter((latency) => latency >= 30).length >= 15);
+    assert.ok(percentile(measured.subjectLatencies, 0.99) >= 30);
+    for (const added of measured.addedP99PerPair) assert.ok(Number.isFinite(added));
+  } finally {
+    for (const server of servers) server.close();
+  }
+});
+
+test('alternatingPair runs the subject first in even pairs and the baseline first in odd ones', async () => {
+  const ran: string[] = [];
+  const run = (name: string) => async () => {
+    ran.push(name);
+    return name;
+  };
+  assert.deepEqual(await alternatingPair(0, run('s'), run('b')), { subject: 's', baseline: 'b' });
+  assert.deepEqual(await alternatingPair(1, run('s'), run('b')), { subject: 's', baseline: 'b' });
+  assert.deepEqual(ran, ['s', 'b', 'b', 's']);
+});
+
+test('the A/B report gives each build’s pooled latency at the open-loop rate, and nothing for runs without it', () => {
+  const mode = {
+    stream: true,
+    throughput: { median: 1, lowerQuartile: 0.9, upperQuartile: 1.1 },
+    cpuPerRequest: { median: 1, lowerQuartile: 0.9, upperQuartile: 1.1 },
+    current: { requestsPerSecond: 1000, cpuMicrosecondsPerRequest: 200 },
+    baselineBuild: { requestsPerSecond: 1000, cpuMicrosecondsPerRequest: 200 },
+  };
+  const ab: AbResult = {
+    baselineRef: 'HEAD~1',
+    baselineCommit: 'a'.repeat(40),
+    currentCommit: 'b'.repeat(40),
+    currentDirty: false,
+    pairs: 20,
+    concurrency: 50,
+    modes: [
+      {
+        ...mode,
+        tail: {
+          ratePerSecond: 500,
+          sliceSeconds: 2,
+          pairs: 20,
+          failures: 0,
+          currentP50Ms: 1.4,
+          currentP99Ms: 8.25,
+          baselineP50Ms: 1.5,
+          baselineP99Ms: 9.5,
+          p99DifferencePerPair: { median: -0.5, lowerQuartile: -2, upperQuartile: 1 },
+        },
+      },
+    ],
+  };
+  const [note, rows] = abTailSection(ab);
+  assert.match(note!, /2 s open-loop slices at 500 req\/s, 20 pairs per mode/);
+  assert.match(rows!, /\| streaming \| 1\.40 \/ 1\.50 \| 8\.25 \/ 9\.50 \| -1\.25 \| -0\.50 \(-2\.00 to \+1\.00\) \| 0 \|/);
+  assert.deepEqual(abTailSection({ ...ab, modes: [mode] }), []);
 });

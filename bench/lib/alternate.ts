@@ -1,3 +1,5 @@
+import { openLoop, type RequestShape } from './load.ts';
+
 /**
  * The order every paired measurement of the benchmark uses: in pair `k`, the subject's slice and
  * the baseline's, the subject first in even pairs and second in odd ones, so a machine speeding
@@ -10,4 +12,49 @@ export async function alternatingPair<T>(pair: number, subject: () => Promise<T>
   }
   const first = await baseline();
   return { subject: await subject(), baseline: first };
+}
+
+/** What `pairedOpenLoop` measured: every request's latency of each side, and each pair's own p99 difference. */
+export interface PairedOpenLoop {
+  /** Latency of every completed request of the subject's slices (ms, from the scheduled send). */
+  subjectLatencies: number[];
+  baselineLatencies: number[];
+  /** Per pair, the subject slice's p99 − the baseline slice's (ms). */
+  addedP99PerPair: number[];
+  /** Requests that failed or were not answered, both sides. */
+  failures: number;
+}
+
+/**
+ * `pairs` pairs of open-loop slices (`sliceSeconds` at `ratePerSecond`) of two servers, in
+ * `alternatingPair` order, each slice starting once `beforeSlice` resolves (the benchmark waits
+ * for its processes to be idle). Every request's latency is kept, so a caller can pool each
+ * side's requests (a p99 over thousands of requests, the machine's drift shared by both) and show
+ * each pair's own difference beside it.
+ */
+export async function pairedOpenLoop(input: {
+  subject: RequestShape;
+  baseline: RequestShape;
+  ratePerSecond: number;
+  sliceSeconds: number;
+  pairs: number;
+  beforeSlice?: () => Promise<unknown>;
+}): Promise<PairedOpenLoop> {
+  const measured: PairedOpenLoop = { subjectLatencies: [], baselineLatencies: [], addedP99PerPair: [], failures: 0 };
+  const slice = async (request: RequestShape, into: number[]) => {
+    await input.beforeSlice?.();
+    const result = await openLoop({ request, ratePerSecond: input.ratePerSecond, count: Math.round(input.ratePerSecond * input.sliceSeconds), keepSamples: true });
+    measured.failures += result.failures;
+    for (const sample of result.samples ?? []) into.push(sample.latencyMs);
+    return result.latencyP99Ms;
+  };
+  for (let pair = 0; pair < input.pairs; pair += 1) {
+    const p99 = await alternatingPair(
+      pair,
+      () => slice(input.subject, measured.subjectLatencies),
+      () => slice(input.baseline, measured.baselineLatencies),
+    );
+    measured.addedP99PerPair.push(p99.subject - p99.baseline);
+  }
+  return measured;
 }

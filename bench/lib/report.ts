@@ -157,6 +157,30 @@ export function pairedTailsSection(tails: readonly PairedTail[]): string[] {
   ];
 }
 
+/** The A/B run's latency at the p99 target's rate, for runs that measured it. */
+export function abTailSection(ab: AbResult): string[] {
+  const measured = ab.modes.flatMap((mode) => (mode.tail === undefined ? [] : [{ stream: mode.stream, tail: mode.tail }]));
+  if (measured.length === 0) return [];
+  const first = measured[0]!.tail;
+  return [
+    `Then the two builds take turns in ${first.sliceSeconds} s open-loop slices at ${first.ratePerSecond} req/s, ` +
+      `${first.pairs} pairs per mode, who goes first alternating, each slice starting once the processes are idle; every ` +
+      'request of a build is pooled into one p50 and p99 (latency from the scheduled send), as the overhead scenario pairs ' +
+      "each proxy with the simulator. The per-pair column is each pair's own p99 difference, for its spread.",
+    table(
+      ['mode', 'p50 ms this / baseline', 'p99 ms this / baseline', 'p99 difference', 'p99 difference per pair: median (quartiles)', 'failures'],
+      measured.map(({ stream, tail }) => [
+        stream ? 'streaming' : 'non-streaming',
+        `${format(tail.currentP50Ms, 2)} / ${format(tail.baselineP50Ms, 2)}`,
+        `${format(tail.currentP99Ms, 2)} / ${format(tail.baselineP99Ms, 2)}`,
+        signed(tail.currentP99Ms - tail.baselineP99Ms),
+        `${signed(tail.p99DifferencePerPair.median)} (${signed(tail.p99DifferencePerPair.lowerQuartile)} to ${signed(tail.p99DifferencePerPair.upperQuartile)})`,
+        String(tail.failures),
+      ]),
+    ),
+  ];
+}
+
 /** The pairs' CPU-per-request ratio as "median (quartiles)", or a dash for runs before it was measured. */
 function cpuRatioText(paired: PairedRatio): string {
   if (paired.cpuRatios === undefined || paired.cpuRatios.length === 0) return '—';
@@ -529,6 +553,7 @@ export function renderReport(report: RunReport): string {
         ]),
       ),
     );
+    parts.push(...abTailSection(ab));
   }
 
   if (report.analysis) parts.push(report.analysis.trim());

@@ -5,19 +5,21 @@
  * benchmark config in front of one simulator, each with its own ledger file, and alternate in
  * 1 s closed-loop slices (who goes first alternating), non-streaming and streaming. Each pair of
  * slices gives a throughput ratio and a CPU-per-request ratio (this ÷ baseline); the medians and
- * quartiles are reported. On a shared, noisy machine these paired ratios are what can tell a
- * 5% change from drift; absolute figures from different runs cannot.
+ * quartiles are reported. Then, per mode, they alternate in open-loop slices at the p99 target's
+ * rate, and each build's requests are pooled into one p50 and p99. On a shared, noisy machine
+ * these paired figures are what can tell a 5% change from drift; absolute figures from
+ * different runs cannot.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startNodeServer, type ServerProcess } from '../lib/children.ts';
-import { alternatingPair } from '../lib/alternate.ts';
+import { alternatingPair, pairedOpenLoop } from '../lib/alternate.ts';
 import { closedLoop } from '../lib/load.ts';
-import { sampleProcess } from '../lib/proc.ts';
+import { sampleProcess, waitForQuiet } from '../lib/proc.ts';
 import { median, percentile } from '../lib/stats.ts';
 import { startSeedServer, type MeasuredServer, type SeedServer } from '../lib/targets.ts';
-import { requestFor, warmUp } from './overhead.ts';
+import { requestFor, TAIL_SLICE_SECONDS, warmUp } from './overhead.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 
@@ -26,6 +28,8 @@ export interface AbOptions {
   baseline: string;
   pairs: number;
   concurrency: number;
+  /** Open-loop rate of the paired tails (req/s): the p99 target's load. */
+  ratePerSecond: number;
   workDirectory: string;
   log: (line: string) => void;
 }
@@ -45,6 +49,26 @@ export interface AbMode {
   /** Medians of the slices, for orientation only (not comparable between runs). */
   current: SliceMeasurement;
   baselineBuild: SliceMeasurement;
+  /** Latency at the p99 target's open-loop rate, from alternating slices (absent in older runs). */
+  tail?: AbTail;
+}
+
+/**
+ * The two builds' latency at a fixed open-loop rate: `pairs` pairs of `sliceSeconds` open-loop
+ * slices, who goes first alternating, every request of a side pooled (as the overhead scenario's
+ * paired tails measure each proxy against the simulator).
+ */
+export interface AbTail {
+  ratePerSecond: number;
+  sliceSeconds: number;
+  pairs: number;
+  failures: number;
+  currentP50Ms: number;
+  currentP99Ms: number;
+  baselineP50Ms: number;
+  baselineP99Ms: number;
+  /** Per pair, this build's slice p99 − the baseline's (ms). */
+  p99DifferencePerPair: AbRatios;
 }
 
 export interface AbResult {
@@ -168,17 +192,38 @@ export async function runAb(options: AbOptions): Promise<AbResult> {
       // Warm both up (JIT, pools, caches) as the overhead runs do, before the first measured slice.
       for (const server of [current, baseline]) await warmUp({ origin: server.url, headers: server.headers }, stream, options.concurrency);
       const paired = await pairedSlices({ subject: current, baseline, stream, pairs: options.pairs, concurrency: options.concurrency });
+      const tails = await pairedOpenLoop({
+        subject: requestFor({ origin: current.url, headers: current.headers }, stream),
+        baseline: requestFor({ origin: baseline.url, headers: baseline.headers }, stream),
+        ratePerSecond: options.ratePerSecond,
+        sliceSeconds: TAIL_SLICE_SECONDS,
+        pairs: options.pairs,
+        beforeSlice: () => waitForQuiet(servers.map((server) => server.pid), { maxMs: 5_000 }),
+      });
       const mode: AbMode = {
         stream,
         throughput: paired.throughput,
         cpuPerRequest: paired.cpuPerRequest,
         current: paired.subject,
         baselineBuild: paired.baseline,
+        tail: {
+          ratePerSecond: options.ratePerSecond,
+          sliceSeconds: TAIL_SLICE_SECONDS,
+          pairs: options.pairs,
+          failures: tails.failures,
+          currentP50Ms: percentile(tails.subjectLatencies, 0.5),
+          currentP99Ms: percentile(tails.subjectLatencies, 0.99),
+          baselineP50Ms: percentile(tails.baselineLatencies, 0.5),
+          baselineP99Ms: percentile(tails.baselineLatencies, 0.99),
+          p99DifferencePerPair: ratios(tails.addedP99PerPair),
+        },
       };
       log(
         `ab ${stream ? 'stream' : 'non-stream'}: throughput ${mode.throughput.median.toFixed(3)}× ` +
           `(${mode.throughput.lowerQuartile.toFixed(3)}–${mode.throughput.upperQuartile.toFixed(3)}), CPU/request ` +
-          `${mode.cpuPerRequest.median.toFixed(3)}× (${mode.cpuPerRequest.lowerQuartile.toFixed(3)}–${mode.cpuPerRequest.upperQuartile.toFixed(3)})`,
+          `${mode.cpuPerRequest.median.toFixed(3)}× (${mode.cpuPerRequest.lowerQuartile.toFixed(3)}–${mode.cpuPerRequest.upperQuartile.toFixed(3)}); ` +
+          `p99 at ${options.ratePerSecond} req/s ${mode.tail!.currentP99Ms.toFixed(2)} against ${mode.tail!.baselineP99Ms.toFixed(2)} ms pooled, ` +
+          `failures ${mode.tail!.failures}`,
       );
       modes.push(mode);
     }

@@ -14,7 +14,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { alternatingPair } from '../lib/alternate.ts';
+import { alternatingPair, pairedOpenLoop } from '../lib/alternate.ts';
 import { closedLoop, checkTarget, openLoop, type RequestShape } from '../lib/load.ts';
 import { sampleProcess, systemBusyMs, waitForQuiet } from '../lib/proc.ts';
 import { median, percentile } from '../lib/stats.ts';
@@ -288,26 +288,14 @@ async function pairedTail(input: {
   quietPids: readonly number[];
 }): Promise<PairedTail> {
   const { subject, baseline, stream, options } = input;
-  const subjectLatencies: number[] = [];
-  const baselineLatencies: number[] = [];
-  const addedP99PerPair: number[] = [];
-  let failures = 0;
-  const slice = async (target: Target, into: number[]) => {
-    await waitForQuiet(input.quietPids, { maxMs: 5_000 });
-    const result = await openLoop({
-      request: requestFor(target, stream),
-      ratePerSecond: options.ratePerSecond,
-      count: Math.round(options.ratePerSecond * TAIL_SLICE_SECONDS),
-      keepSamples: true,
-    });
-    failures += result.failures;
-    for (const sample of result.samples ?? []) into.push(sample.latencyMs);
-    return result.latencyP99Ms;
-  };
-  for (let pair = 0; pair < options.pairs; pair += 1) {
-    const p99 = await alternatingPair(pair, () => slice(subject, subjectLatencies), () => slice(baseline, baselineLatencies));
-    addedP99PerPair.push(p99.subject - p99.baseline);
-  }
+  const { subjectLatencies, baselineLatencies, addedP99PerPair, failures } = await pairedOpenLoop({
+    subject: requestFor(subject, stream),
+    baseline: requestFor(baseline, stream),
+    ratePerSecond: options.ratePerSecond,
+    sliceSeconds: TAIL_SLICE_SECONDS,
+    pairs: options.pairs,
+    beforeSlice: () => waitForQuiet(input.quietPids, { maxMs: 5_000 }),
+  });
   return {
     subject: subject.id,
     baseline: baseline.id,
