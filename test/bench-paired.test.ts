@@ -134,10 +134,11 @@ test('paired open-loop slices alternate who goes first and keep every request of
     assert.equal(measured.baselineLatencies.length, 150);
     assert.equal(measured.failures, 0);
     assert.equal(measured.addedP99PerPair.length, 3);
-    // Only lower bounds are certain on a busy machine: each subject request takes 4 ms or more, one in ten 30 ms or more.
-    assert.ok(Math.min(...measured.subjectLatencies) >= 4, 'no baseline request was pooled with the subject’s');
-    assert.ok(measured.subjectLatencies.filter((latency) => latency >= 30).length >= 15);
-    assert.ok(percentile(measured.subjectLatencies, 0.99) >= 30);
+    // Only lower bounds are certain on a busy machine: each subject request takes about 4 ms or more, one in ten 30 ms or more.
+    // (Node timers may fire up to ~1 ms early on the clock the client measures with.)
+    assert.ok(Math.min(...measured.subjectLatencies) >= 2.5, 'no baseline request was pooled with the subject’s');
+    assert.ok(measured.subjectLatencies.filter((latency) => latency >= 28).length >= 15);
+    assert.ok(percentile(measured.subjectLatencies, 0.99) >= 28);
     for (const added of measured.addedP99PerPair) assert.ok(Number.isFinite(added));
   } finally {
     for (const server of servers) server.close();
