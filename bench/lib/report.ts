@@ -1,6 +1,6 @@
 /** Renders the results as Markdown: printed to the console and written to docs/benchmarks.md. */
 import type { Machine } from './machine.ts';
-import { format, median, percentile } from './stats.ts';
+import { format, median, quartiles, type Quartiles } from './stats.ts';
 import { perProcessMedians, type OverheadResult, type PairedRatio, type PairedTail, type PhaseName, type TargetSummary } from '../scenarios/overhead.ts';
 import type { ProfileResult } from '../scenarios/profile.ts';
 import type { SoakResult } from '../scenarios/soak.ts';
@@ -108,17 +108,17 @@ function pairedTable(paired: readonly PairedRatio[]): string {
   );
 }
 
-/** Median and quartiles of per-pair values. */
-function spreadOf(values: readonly number[]): { median: number; lower: number; upper: number } {
-  return { median: median(values), lower: percentile(values, 0.25), upper: percentile(values, 0.75) };
+/** Per-pair differences (ms) as "median (lower to upper quartile)". */
+function signedSpread(spread: Quartiles): string {
+  return `${signed(spread.median)} (${signed(spread.lowerQuartile)} to ${signed(spread.upperQuartile)})`;
 }
 
 /** How a paired tail was measured, and each pair's own difference. */
 function tailPairsText(tail: PairedTail): string {
-  const perPair = spreadOf(tail.addedP99PerPair);
+  const perPair = quartiles(tail.addedP99PerPair);
   return (
     `pooled over ${tail.pairs} pairs of ${tail.sliceSeconds} s slices; per pair median ${signed(perPair.median)}, ` +
-    `quartiles ${signed(perPair.lower)} to ${signed(perPair.upper)}`
+    `quartiles ${signed(perPair.lowerQuartile)} to ${signed(perPair.upperQuartile)}`
   );
 }
 
@@ -138,7 +138,6 @@ export function pairedTailsSection(tails: readonly PairedTail[]): string[] {
     table(
       ['proxy', 'mode', 'p50 ms', 'p50 direct', 'added p50', 'p99 ms', 'p99 direct', 'added p99', 'added p99 per pair: median (quartiles)', 'pairs', 'failures'],
       tails.map((tail) => {
-        const perPair = spreadOf(tail.addedP99PerPair);
         return [
           TARGET_LABELS[tail.subject],
           tail.stream ? 'streaming' : 'non-streaming',
@@ -148,7 +147,7 @@ export function pairedTailsSection(tails: readonly PairedTail[]): string[] {
           format(tail.subjectP99Ms, 2),
           format(tail.baselineP99Ms, 2),
           signed(tail.subjectP99Ms - tail.baselineP99Ms),
-          `${signed(perPair.median)} (${signed(perPair.lower)} to ${signed(perPair.upper)})`,
+          signedSpread(quartiles(tail.addedP99PerPair)),
           String(tail.pairs),
           String(tail.failures),
         ];
@@ -174,7 +173,7 @@ export function abTailSection(ab: AbResult): string[] {
         `${format(tail.currentP50Ms, 2)} / ${format(tail.baselineP50Ms, 2)}`,
         `${format(tail.currentP99Ms, 2)} / ${format(tail.baselineP99Ms, 2)}`,
         signed(tail.currentP99Ms - tail.baselineP99Ms),
-        `${signed(tail.p99DifferencePerPair.median)} (${signed(tail.p99DifferencePerPair.lowerQuartile)} to ${signed(tail.p99DifferencePerPair.upperQuartile)})`,
+        signedSpread(tail.p99DifferencePerPair),
         String(tail.failures),
       ]),
     ),
@@ -184,8 +183,8 @@ export function abTailSection(ab: AbResult): string[] {
 /** The pairs' CPU-per-request ratio as "median (quartiles)", or a dash for runs before it was measured. */
 function cpuRatioText(paired: PairedRatio): string {
   if (paired.cpuRatios === undefined || paired.cpuRatios.length === 0) return '—';
-  const spread = spreadOf(paired.cpuRatios);
-  return `${ratio(spread.median)} (${ratio(spread.lower)}–${ratio(spread.upper)})`;
+  const spread = quartiles(paired.cpuRatios);
+  return `${ratio(spread.median)} (${ratio(spread.lowerQuartile)}–${ratio(spread.upperQuartile)})`;
 }
 
 /** The median ratio per process of each side, where the pairs rotated over several. */

@@ -17,6 +17,17 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? (sorted[middle] ?? Number.NaN) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
 }
 
+/** The median and quartiles of per-pair values: how every paired measurement of the benchmark reports its spread. */
+export interface Quartiles {
+  median: number;
+  lowerQuartile: number;
+  upperQuartile: number;
+}
+
+export function quartiles(values: readonly number[]): Quartiles {
+  return { median: median(values), lowerQuartile: percentile(values, 0.25), upperQuartile: percentile(values, 0.75) };
+}
+
 /** Formats a number for the tables: `—` for NaN, fixed decimals otherwise. */
 export function format(value: number, decimals = 0): string {
   if (!Number.isFinite(value)) return '—';

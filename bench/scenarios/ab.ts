@@ -17,7 +17,7 @@ import { startNodeServer, type ServerProcess } from '../lib/children.ts';
 import { alternatingPair, pairedOpenLoop } from '../lib/alternate.ts';
 import { closedLoop } from '../lib/load.ts';
 import { sampleProcess, waitForQuiet } from '../lib/proc.ts';
-import { median, percentile } from '../lib/stats.ts';
+import { median, percentile, quartiles, type Quartiles } from '../lib/stats.ts';
 import { startSeedServer, type MeasuredServer, type SeedServer } from '../lib/targets.ts';
 import { requestFor, TAIL_SLICE_SECONDS, warmUp } from './overhead.ts';
 
@@ -34,11 +34,8 @@ export interface AbOptions {
   log: (line: string) => void;
 }
 
-export interface AbRatios {
-  median: number;
-  lowerQuartile: number;
-  upperQuartile: number;
-}
+/** Per-pair values of an A/B, as median and quartiles. */
+export type AbRatios = Quartiles;
 
 export interface AbMode {
   stream: boolean;
@@ -82,11 +79,6 @@ export interface AbResult {
   modes: AbMode[];
 }
 
-const ratios = (values: number[]): AbRatios => ({
-  median: median(values),
-  lowerQuartile: percentile(values, 0.25),
-  upperQuartile: percentile(values, 0.75),
-});
 
 /** Checks the ref out into `directory` (a detached worktree), links node_modules and builds dist/. */
 function prepareBaseline(ref: string, directory: string, log: (line: string) => void): string {
@@ -154,7 +146,7 @@ export async function pairedSlices(input: {
     baselineSlices.push(measured.baseline);
   }
   const perPair = (combine: (subject: SliceMeasurement, baseline: SliceMeasurement) => number) =>
-    ratios(subjectSlices.map((each, index) => combine(each, baselineSlices[index]!)));
+    quartiles(subjectSlices.map((each, index) => combine(each, baselineSlices[index]!)));
   const medians = (slices: SliceMeasurement[]): SliceMeasurement => ({
     requestsPerSecond: median(slices.map((each) => each.requestsPerSecond)),
     cpuMicrosecondsPerRequest: median(slices.map((each) => each.cpuMicrosecondsPerRequest)),
@@ -215,7 +207,7 @@ export async function runAb(options: AbOptions): Promise<AbResult> {
           currentP99Ms: percentile(tails.subjectLatencies, 0.99),
           baselineP50Ms: percentile(tails.baselineLatencies, 0.5),
           baselineP99Ms: percentile(tails.baselineLatencies, 0.99),
-          p99DifferencePerPair: ratios(tails.addedP99PerPair),
+          p99DifferencePerPair: quartiles(tails.addedP99PerPair),
         },
       };
       log(

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { alternatingPair, pairedOpenLoop } from '../lib/alternate.ts';
 import { closedLoop, checkTarget, openLoop, type RequestShape } from '../lib/load.ts';
 import { sampleProcess, systemBusyMs, waitForQuiet } from '../lib/proc.ts';
-import { median, percentile } from '../lib/stats.ts';
+import { median, percentile, quartiles, type Quartiles } from '../lib/stats.ts';
 import { startNodeServer } from '../lib/children.ts';
 import { SIMULATOR_HEADERS, startTargets, type SkippedTarget, type Target, type TargetId } from '../lib/targets.ts';
 
@@ -264,9 +264,7 @@ async function pairedRatio(input: {
     stream,
     ratios,
     ...(cpuRatios.every(Number.isFinite) ? { cpuRatios } : {}),
-    median: median(ratios),
-    lowerQuartile: percentile(ratios, 0.25),
-    upperQuartile: percentile(ratios, 0.75),
+    ...quartiles(ratios),
     ...(several ? { processPairs, subjectProcesses: subjects.length, baselineProcesses: baselines.length } : {}),
   };
 }
@@ -439,6 +437,7 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
         for (const stream of [false, true]) await warmUp(target, stream, options.concurrency);
       }
 
+      const spreadText = (spread: Quartiles) => `${spread.median.toFixed(2)}× (${spread.lowerQuartile.toFixed(2)}–${spread.upperQuartile.toFixed(2)})`;
       const logPaired = (result: PairedRatio) => {
         const byProcess =
           result.processPairs === undefined
@@ -448,7 +447,7 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
         log(
           `paired ${result.subject}/${result.baseline} ${result.stream ? 'stream' : 'non-stream'}: median ${result.median.toFixed(2)}× ` +
             `(quartiles ${result.lowerQuartile.toFixed(2)}–${result.upperQuartile.toFixed(2)}, ${result.ratios.length} pairs of 1 s slices${byProcess})` +
-            (result.cpuRatios ? `; CPU per request ${median(result.cpuRatios).toFixed(2)}× (${percentile(result.cpuRatios, 0.25).toFixed(2)}–${percentile(result.cpuRatios, 0.75).toFixed(2)})` : ''),
+            (result.cpuRatios ? `; CPU per request ${spreadText(quartiles(result.cpuRatios))}` : ''),
         );
       };
       if (options.pairs > 0) {

@@ -281,7 +281,6 @@ export class MemoryLimitStore implements LimitStore {
       if (slot > counter.newest) counter.newest = slot;
     }
   }
-
 }
 
 /** A reservation as its memory store sees it: with the store's expiry under the store's key. */
