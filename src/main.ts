@@ -140,10 +140,12 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     },
     leaseMs: Math.max(15 * 60_000, config.server.requestTimeoutMs * 2),
   });
-  const admission = options.admission ?? createLimitAdmission({ limiter, price });
-  // Admission estimates prompts with the encoding of the route's first deployment's model: load
-  // those vocabularies now rather than on a call (only the ones used: each is 11–21 MB of heap).
-  if (!options.admission) loadTokenCounting([...table.deployments.values()].map((deployment) => deployment.model));
+  const { promptEstimate } = config.limits;
+  const admission = options.admission ?? createLimitAdmission({ limiter, price, promptEstimate });
+  // With exact estimates, admission counts prompts with the encoding of the route's first
+  // deployment's model: load those vocabularies now rather than on a call (only the ones used:
+  // each is 11–21 MB of heap).
+  if (!options.admission && promptEstimate === 'exact') loadTokenCounting([...table.deployments.values()].map((deployment) => deployment.model));
 
   const sinks: CallSink[] = [metrics, ledger, ...(options.sinks ?? [])];
   const sink: CallSink = {

@@ -40,6 +40,16 @@ test('a valid config parses, with defaults filled in, and is frozen', () => {
   assert.ok(Object.isFrozen(config.routes.chat));
 });
 
+test('limits.promptEstimate is approximate unless set; a wrong value is a problem naming the choices', () => {
+  assert.equal(parseConfig(VALID, { env: {} }).limits.promptEstimate, 'approximate');
+  assert.equal(parseConfig(`limits: { store: memory, promptEstimate: exact }\n${VALID}`, { env: {} }).limits.promptEstimate, 'exact');
+  const redis = `limits: { store: redis, url: redis://127.0.0.1:6379, onUnavailable: open }\n${VALID}`;
+  assert.equal(parseConfig(redis, { env: {} }).limits.promptEstimate, 'approximate');
+  const [problem, ...others] = problemsOf(`limits: { store: memory, promptEstimate: bpe }\n${VALID}`);
+  assert.deepEqual(others, []);
+  assert.match(problem ?? '', /^1:limits\.promptEstimate: .*"approximate".*"exact"/);
+});
+
 test('a bad weight is reported with its path and line', () => {
   const problems = problemsOf(VALID.replace('weight: 2', 'weight: -2'));
   assert.deepEqual(problems, ['16:routes.chat.deployments[1].weight: expected a positive number']);

@@ -19,7 +19,7 @@ import type { Admission as GatewayAdmission, AdmissionRequest, AdmissionTicket, 
 import type { Deployment, Route } from '../routing/route-table.ts';
 import type { ChatCompletionRequest, EmbeddingRequest } from '../wire/openai.ts';
 import { chargesEstimate, type LimitScope } from './buckets.ts';
-import { estimateChatTokens, estimateEmbeddingTokens } from './estimate.ts';
+import { estimateChatTokens, estimateEmbeddingTokens, exactCharacterLimitOf, type PromptEstimate } from './estimate.ts';
 import { statusHeaders } from './headers.ts';
 import type { Admission, Limiter } from './limiter.ts';
 import type { Usage } from './types.ts';
@@ -30,6 +30,8 @@ export interface LimitAdmissionOptions {
   price: (input: { deployment: Deployment; promptTokens: number; completionTokens: number }) => number;
   /** Clock for remembering quota refusals, ms since epoch; injectable for tests. */
   now?: () => number;
+  /** How prompts are estimated (`limits.promptEstimate`); `approximate` by default. */
+  promptEstimate?: PromptEstimate;
 }
 
 /** A call's estimate as the limiter charges it. */
@@ -59,6 +61,8 @@ interface TicketContext {
   readonly limiter: Limiter;
   readonly price: LimitAdmissionOptions['price'];
   readonly now: () => number;
+  /** Prompts up to this many characters are counted with their model's BPE; 0: none are. */
+  readonly exactCharacterLimit: number;
   stateOf(deployment: Deployment): DeploymentState;
 }
 
@@ -77,6 +81,7 @@ export function createLimitAdmission(options: LimitAdmissionOptions): GatewayAdm
     limiter,
     price: options.price,
     now,
+    exactCharacterLimit: exactCharacterLimitOf(options.promptEstimate ?? 'approximate'),
     stateOf(deployment) {
       let state = deploymentStates.get(deployment);
       if (state === undefined) {
@@ -93,7 +98,7 @@ export function createLimitAdmission(options: LimitAdmissionOptions): GatewayAdm
       const scopes = request.caller.limits ?? NO_SCOPES;
       const candidate = likelyFirstDeployment(request.route);
       const held = candidate !== undefined && context.stateOf(candidate).refusedUntil <= now() ? candidate : undefined;
-      const estimate = held?.limits.tpm !== undefined || anyChargesEstimate(scopes) ? estimateOf({ request, price: context.price }) : null;
+      const estimate = held?.limits.tpm !== undefined || anyChargesEstimate(scopes) ? estimateOf(request, context) : null;
       const { tokens, usd } = estimate ?? UNCHARGED;
       // One literal with every key (an absent deployment is `undefined`): adding keys to it
       // afterwards, or spreading into it, takes Node 20's slow path (about 1 µs each call).
@@ -153,7 +158,7 @@ class LimitTicket implements AdmissionTicket {
   /** Prompt estimate + completion cap, as upstream token quotas charge a call; computed once, when first asked. */
   estimatedTokens(): number {
     if (this.#estimate !== null) return this.#estimate.tokens;
-    this.#routingTokens ??= estimateOf({ request: this.#request, price: this.#context.price }).tokens;
+    this.#routingTokens ??= estimateOf(this.#request, this.#context).tokens;
     return this.#routingTokens;
   }
 
@@ -184,7 +189,7 @@ class LimitTicket implements AdmissionTicket {
   async #switchDeployment(deployment: Deployment): Promise<void> {
     const { limiter, stateOf, now } = this.#context;
     if (deployment.limits.tpm !== undefined && this.#estimate === null) {
-      this.#estimate = estimateOf({ request: this.#request, price: this.#context.price });
+      this.#estimate = estimateOf(this.#request, this.#context);
       this.#admission = { ...this.#admission, tokens: this.#estimate.tokens, usd: this.#estimate.usd };
     }
     const outcome = await limiter.switchDeployment({
@@ -258,15 +263,16 @@ function likelyFirstDeployment(route: Route): Deployment | undefined {
 }
 
 /** Prompt tokens plus the completion cap, priced on the route's first deployment. */
-function estimateOf({ request, price }: { request: AdmissionRequest; price: LimitAdmissionOptions['price'] }): Estimate {
+function estimateOf(request: AdmissionRequest, { price, exactCharacterLimit }: TicketContext): Estimate {
   const first = request.route.targets[0]?.deployment;
   const model = first?.model ?? request.body.model;
   const estimate =
     request.endpoint === 'embeddings'
-      ? { promptTokens: estimateEmbeddingTokens({ request: request.body as EmbeddingRequest, model }), completionTokens: 0 }
+      ? { promptTokens: estimateEmbeddingTokens({ request: request.body as EmbeddingRequest, model, exactCharacterLimit }), completionTokens: 0 }
       : estimateChatTokens({
           request: request.body as ChatCompletionRequest,
           model,
+          exactCharacterLimit,
           // A value, not a conditional spread: keys after a spread in a literal take Node 20's slow path.
           defaultMaxTokens: request.route.defaultMaxTokens,
         });

@@ -35,11 +35,21 @@ export type LimitsConfig = z.infer<typeof limitsSchema>;
  *   url: redis://redis:6379
  *   onUnavailable: closed
  */
+/**
+ * How admission estimates a prompt's tokens. `approximate` (the default) counts by character
+ * class and script, with no vocabulary in memory. `exact` counts OpenAI model families' prompts of
+ * up to 1 000 characters with their real BPE vocabulary, loaded at start-up: 21 MB (o200k_base)
+ * and 11 MB (cl100k_base) of JavaScript heap that every major garbage collection walks, which
+ * made those collections 10–26 ms pauses under load (src/limits/estimate.ts).
+ */
+const promptEstimateSchema = z.enum(['approximate', 'exact']).default('approximate');
+
 export const limitStoreConfigSchema = z.discriminatedUnion('store', [
-  z.object({ store: z.literal('memory') }).strict(),
+  z.object({ store: z.literal('memory'), promptEstimate: promptEstimateSchema }).strict(),
   z
     .object({
       store: z.literal('redis'),
+      promptEstimate: promptEstimateSchema,
       url: z.string().regex(/^rediss?:\/\//, { error: 'expected a redis:// or rediss:// URL' }),
       keyPrefix: z.string().min(1).default('seed:limits:'),
       onUnavailable: z.enum(['closed', 'open']),

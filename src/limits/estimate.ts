@@ -3,6 +3,14 @@
  * Settling replaces every estimate with the real usage, so an estimate has to be cheap and
  * rarely low; a high one only holds quota until the call settles.
  *
+ * The gateway approximates every prompt unless `limits.promptEstimate: exact` is set. Exact
+ * counts need the encoding's vocabulary in the JavaScript heap (21 MB for o200k_base), which
+ * every major garbage collection walks: under 500 req/s of streaming, a gateway with it loaded
+ * ran a mark-compact every 10–20 s with 10–26 ms pauses, and one without it none in a minute
+ * (bench/analysis.md, 2026-12-04 (21:40–)). Those pauses were the longest stalls of Seed's p99,
+ * while the exact count refines only the prompt's part of a reservation (the completion cap is
+ * most of it) that settling replaces with the real usage anyway.
+ *
  * Exact counts, for short prompts. OpenAI model families are counted with their real BPE
  * encoding (gpt-tokenizer's per-encoding entry points, loaded only when used) plus OpenAI's
  * documented chat framing: 3 tokens per message, 1 more when a message has a `name`, 3 to prime
@@ -61,6 +69,14 @@ const OTHER_PART_TOKENS = 1_000;
 export const FALLBACK_COMPLETION_CAP = 4_096;
 /** Prompts (all their texts together) up to this many characters are counted with exact BPE. */
 export const DEFAULT_EXACT_CHARACTER_LIMIT = 1_000;
+
+/** How the gateway's admission estimates prompts (`limits.promptEstimate` in seed.yaml). */
+export type PromptEstimate = 'approximate' | 'exact';
+
+/** The `exactCharacterLimit` that a `PromptEstimate` setting stands for. */
+export function exactCharacterLimitOf(promptEstimate: PromptEstimate): number {
+  return promptEstimate === 'exact' ? DEFAULT_EXACT_CHARACTER_LIMIT : 0;
+}
 
 /**
  * Special-token text such as `<|endoftext|>` in a prompt is counted as the plain text it is
@@ -286,7 +302,7 @@ function counterFor({ model, characters, exactCharacterLimit }: { model: string;
   count: (text: string) => number;
 } {
   const encoding = tokenCountingFor(model);
-  if (encoding !== 'approximate' && characters <= exactCharacterLimit) return { counting: encoding, count: encoder(encoding) };
+  if (encoding !== 'approximate' && exactCharacterLimit > 0 && characters <= exactCharacterLimit) return { counting: encoding, count: encoder(encoding) };
   return { counting: 'approximate', count: (text) => approximateTokens(text, encoding) };
 }
 
@@ -316,7 +332,7 @@ export function estimateChatTokens({
   /** The upstream model, when known; decides the encoding. Defaults to the requested model. */
   model?: string;
   defaultMaxTokens?: number;
-  /** Prompts with more characters than this are approximated even for OpenAI models. */
+  /** Prompts with more characters than this are approximated even for OpenAI models; 0 approximates every prompt. */
   exactCharacterLimit?: number;
 }): ChatEstimate {
   const texts: string[] = [];
