@@ -40,7 +40,7 @@ export type LimitsConfig = z.infer<typeof limitsSchema>;
  * class and script, with no vocabulary in memory. `exact` counts OpenAI model families' prompts of
  * up to 1 000 characters with their real BPE vocabulary, loaded at start-up: 21 MB (o200k_base)
  * and 11 MB (cl100k_base) of JavaScript heap that every major garbage collection walks, which
- * made those collections 9–26 ms pauses every few seconds under load (src/limits/estimate.ts).
+ * made those collections 8–26 ms pauses every 3–30 s under load (src/limits/estimate.ts).
  */
 const promptEstimateSchema = z.enum(['approximate', 'exact']).default('approximate');
 
