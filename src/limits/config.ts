@@ -25,17 +25,6 @@ export const limitsSchema = z
 export type LimitsConfig = z.infer<typeof limitsSchema>;
 
 /**
- * Where limits live: `memory` for one process; `redis` to share them across replicas.
- * `onUnavailable` must be chosen explicitly: `closed` refuses calls with `limits_unavailable`
- * (503) while Redis is unreachable; `open` admits them unchecked and logs once per outage.
- *
- * @example
- * limits:
- *   store: redis
- *   url: redis://redis:6379
- *   onUnavailable: closed
- */
-/**
  * How admission estimates a prompt's tokens. `approximate` (the default) counts by character
  * class and script, with no vocabulary in memory. `exact` counts OpenAI model families' prompts of
  * up to 1 000 characters with their real BPE vocabulary, loaded at start-up: 21 MB (o200k_base)
@@ -44,6 +33,19 @@ export type LimitsConfig = z.infer<typeof limitsSchema>;
  */
 const promptEstimateSchema = z.enum(['approximate', 'exact']).default('approximate');
 
+/**
+ * Where limits live: `memory` for one process; `redis` to share them across replicas.
+ * `onUnavailable` must be chosen explicitly: `closed` refuses calls with `limits_unavailable`
+ * (503) while Redis is unreachable; `open` admits them unchecked and logs once per outage.
+ * Either store takes `promptEstimate` (above).
+ *
+ * @example
+ * limits:
+ *   store: redis
+ *   url: redis://redis:6379
+ *   onUnavailable: closed
+ *   promptEstimate: approximate
+ */
 export const limitStoreConfigSchema = z.discriminatedUnion('store', [
   z.object({ store: z.literal('memory'), promptEstimate: promptEstimateSchema }).strict(),
   z
