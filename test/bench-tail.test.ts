@@ -1,10 +1,16 @@
 /**
  * The benchmark's tail attribution (bench/scenarios/gc.ts): how the observers' gaps and pauses
- * are summed and how the slowest requests are lined up with them. The benchmark itself is not
+ * are summed, how the slowest requests are lined up with them, and how the bytes each scavenge
+ * promoted are read from `--trace-gc-nvp` (bench/lib/gc-trace.ts). The benchmark itself is not
  * part of `npm test`; these are its arithmetic, which the published explanation of the p99 rests on.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GcTraceLog, medianPromotedBytes, scavengesOf } from '../bench/lib/gc-trace.ts';
 import { attributeSlowest, summarizeObserved, type Observed } from '../bench/scenarios/gc.ts';
 
 test('gaps are split into time on a CPU, waiting for one, and neither; GC counts only inside gaps', () => {
@@ -61,4 +67,46 @@ test('the slowest 1% are lined up with late sends and with the gaps they were in
     overlapSimulatorGap: 0,
     unexplained: 1,
   });
+});
+
+/** A line as `node --trace-gc-nvp` prints it (most fields left out; the parser reads the ones it needs). */
+function nvpLine(isolate: string, kind: 's' | 'mc', promoted: number, pause: number): string {
+  return `[4242:${isolate}]     1951 ms: pause=${pause} mutator=448.0 gc=${kind} reduce_memory=0 scavenge=1.2 total_size_before=66919208 promoted=${promoted} new_space_survived=${promoted + 1000}\n`;
+}
+
+test('--trace-gc-nvp: the main isolate\'s scavenges only, whole lines only', () => {
+  const text =
+    'Seed is listening\n' +
+    nvpLine('0x41055350', 's', 1_012_336, 14.2) +
+    nvpLine('0x7f80580', 's', 999_999, 9.9) + // the ledger's insert worker
+    nvpLine('0x41055350', 'mc', 5_000, 20) + // a mark-compact, not a scavenge
+    nvpLine('0x41055350', 's', 40_960, 1.5) +
+    nvpLine('0x41055350', 's', 123, 2).slice(0, 90); // still being written
+  const { isolate, scavenges } = scavengesOf(text);
+  assert.equal(isolate, '0x41055350');
+  assert.deepEqual(scavenges, [
+    { promotedBytes: 1_012_336, pauseMs: 14.2 },
+    { promotedBytes: 40_960, pauseMs: 1.5 },
+  ]);
+  assert.equal(medianPromotedBytes(scavenges), (1_012_336 + 40_960) / 2);
+  assert.ok(Number.isNaN(medianPromotedBytes([])));
+});
+
+test('a growing --trace-gc-nvp log is read from the mark on, with the isolate learned from start-up', async () => {
+  const directory = await mkdtemp(join(tmpdir(), 'seed-nvp-'));
+  const file = join(directory, 'trace.log');
+  writeFileSync(file, nvpLine('0x1', 's', 2_000_000, 9) + nvpLine('0x2', 's', 7, 1));
+  const log = new GcTraceLog(file);
+  log.mark();
+  assert.deepEqual(log.since(), [], 'nothing after the mark yet');
+  // After the mark the worker happens to print first: it must not be taken for the main thread.
+  appendFileSync(file, nvpLine('0x2', 's', 8, 1) + nvpLine('0x1', 's', 30_000, 1.25) + nvpLine('0x1', 's', 50_000, 1.75));
+  assert.deepEqual(log.since(), [
+    { promotedBytes: 30_000, pauseMs: 1.25 },
+    { promotedBytes: 50_000, pauseMs: 1.75 },
+  ]);
+  log.mark();
+  assert.deepEqual(log.since(), []);
+  assert.deepEqual(new GcTraceLog(join(directory, 'missing.log')).since(), [], 'no log yet: no scavenges');
+  await rm(directory, { recursive: true, force: true });
 });

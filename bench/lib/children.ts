@@ -4,6 +4,7 @@
  * line on stdout: `{"ready":true,"url":"http://127.0.0.1:PORT"}`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { resolve } from 'node:path';
@@ -56,6 +57,8 @@ export async function startNodeServer(input: {
   nodeArguments?: string[];
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
+  /** Append the child's stdout to this file (what `--trace-gc-nvp` prints, say); otherwise it is read and dropped. */
+  stdoutFile?: string;
 }): Promise<ServerProcess> {
   const root = input.root ?? ROOT;
   const script = resolve(root, input.script);
@@ -85,7 +88,8 @@ export async function startNodeServer(input: {
     throw error;
   });
   // Keep draining stdout so a chatty child never blocks on a full pipe.
-  child.stdout?.resume();
+  if (input.stdoutFile) child.stdout?.pipe(createWriteStream(input.stdoutFile, { flags: 'a' }));
+  else child.stdout?.resume();
   return { name: input.name, url, pid: child.pid!, stderrTail, stop };
 }
 

@@ -454,7 +454,9 @@ export function renderReport(report: RunReport): string {
         'rest is neither (the thread asleep, or the virtual CPU not running). Each target takes the same open-loop load as ' +
         "section 1, one after the other. The client keeps every request's timing, so the slowest 1% can be lined up with " +
         "the gaps. The observers' timers wake each process ~1 000 times a second, so these latencies are this section's " +
-        "own, not section 1's.",
+        "own, not section 1's. Each process also runs with `--trace-gc-nvp`, which gives the bytes every scavenge promoted " +
+        'to the old generation: what lived past a scavenge, which that scavenge copied (a Seed process has been seen to ' +
+        'promote ~1 MB per scavenge for its whole life where others of the same build promote tens of KiB; bench/analysis.md).',
     );
     if (report.gc.some((phase) => !('slowest' in phase))) {
       parts.push('(This run predates the gap measurement; run `npm run bench -- --only gc` for this section.)');
@@ -683,6 +685,7 @@ function gcTable(phases: readonly GcPhase[]): string {
       name,
       format(observation.scavengesPerThousand, 1),
       format(observation.scavengeMedianMs, 2),
+      observation.promotedKiBMedian === undefined ? '—' : format(observation.promotedKiBMedian, 0),
       String(observation.majorCollections),
       format(observation.pausedPercent, 1),
       `${observation.gaps} · ${format(observation.gapMs, 0)}`,
@@ -693,7 +696,7 @@ function gcTable(phases: readonly GcPhase[]): string {
     ]);
   });
   return table(
-    ['target', 'mode', 'p99 ms', 'process', 'scavenges / 1000 req', 'scavenge median ms', 'major + incremental', 'time paused %', 'gaps > 2 ms · total ms', 'on CPU ms', '(of which GC ms)', 'waiting for a CPU ms', 'neither ms'],
+    ['target', 'mode', 'p99 ms', 'process', 'scavenges / 1000 req', 'scavenge median ms', 'promoted KiB / scavenge (median)', 'major + incremental', 'time paused %', 'gaps > 2 ms · total ms', 'on CPU ms', '(of which GC ms)', 'waiting for a CPU ms', 'neither ms'],
     rows,
   );
 }

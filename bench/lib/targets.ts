@@ -168,6 +168,8 @@ export async function startSeedServer(input: {
   callerLimits?: boolean;
   /** Generated config only: `limits.promptEstimate` (Seed's default when absent). */
   promptEstimate?: 'approximate' | 'exact';
+  /** Where Seed's stdout goes (see `startNodeServer`). */
+  stdoutFile?: string;
 }): Promise<SeedServer> {
   let file = input.configFile;
   const custom = process.env['SEED_BENCH_CONFIG'];
@@ -184,6 +186,7 @@ export async function startSeedServer(input: {
     // Seed as `npm start` runs it (src/node-flags.ts).
     nodeArguments: [...SERVER_NODE_FLAGS, ...(input.nodeArguments ?? [])],
     env: input.env ?? {},
+    ...(input.stdoutFile ? { stdoutFile: input.stdoutFile } : {}),
   });
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   try {

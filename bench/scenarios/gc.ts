@@ -19,6 +19,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startNodeServer, type ServerProcess } from '../lib/children.ts';
 import { openLoop, type OpenLoopSample } from '../lib/load.ts';
+import { GcTraceLog, medianPromotedBytes } from '../lib/gc-trace.ts';
 import { median } from '../lib/stats.ts';
 import { startSeedServer } from '../lib/targets.ts';
 import { requestFor } from './overhead.ts';
@@ -49,6 +50,11 @@ export interface ProcessObservation {
   gapOtherMs: number;
   /** GC pause time that fell inside the gaps. */
   gapGcMs: number;
+  /**
+   * Median KiB a scavenge promoted to the old generation (`--trace-gc-nvp`): what lived past a
+   * scavenge, which the scavenge copies and a later major GC frees. Absent in older runs.
+   */
+  promotedKiBMedian?: number;
 }
 
 /** The slowest 1% of a phase's requests, and what they overlapped. */
@@ -157,7 +163,13 @@ export async function runGc(input: { ratePerSecond: number; durationSeconds: num
     seed: join(input.workDirectory, 'gc-seed.json'),
     undici: join(input.workDirectory, 'gc-undici.json'),
   };
-  const observed = (file: string) => ({ nodeArguments: ['--import', OBSERVER], env: { SEED_BENCH_GC_OUT: file } });
+  // Each process also prints every collection (`--trace-gc-nvp`) into `<file>.nvp.log`.
+  const observed = (file: string) => ({
+    nodeArguments: ['--import', OBSERVER, '--trace-gc-nvp'],
+    env: { SEED_BENCH_GC_OUT: file },
+    stdoutFile: `${file}.nvp.log`,
+  });
+  const traces = new Map<string, GcTraceLog>(Object.values(files).map((file) => [file, new GcTraceLog(`${file}.nvp.log`)]));
   const simulator = await startNodeServer({ name: 'simulator (gc observed)', script: 'bench/servers/simulator.ts', ...observed(files.simulator) });
   const targets: Array<{ id: GcTarget; origin: string; server: ServerProcess | undefined; headers: Record<string, string>; file?: string }> = [];
   const json = { 'content-type': 'application/json' };
@@ -166,7 +178,7 @@ export async function runGc(input: { ratePerSecond: number; durationSeconds: num
     const undici = await startNodeServer({
       name: 'undici proxy (gc observed)',
       script: 'bench/servers/undici-proxy.ts',
-      nodeArguments: observed(files.undici).nodeArguments,
+      ...observed(files.undici),
       env: { UPSTREAM: simulator.url, ...observed(files.undici).env },
     });
     targets.push({ id: 'undici', origin: undici.url, server: undici, headers: json, file: files.undici });
@@ -184,18 +196,23 @@ export async function runGc(input: { ratePerSecond: number; durationSeconds: num
           ...(target.server && target.file ? [{ name: target.server.name, pid: target.server.pid, file: target.file }] : []),
         ];
         for (const each of watched) rmSync(each.file, { force: true });
+        for (const each of watched) traces.get(each.file)?.mark();
         for (const each of watched) process.kill(each.pid, 'SIGWINCH');
         const result = await openLoop({ request, ratePerSecond: input.ratePerSecond, count, keepSamples: true });
         for (const each of watched) process.kill(each.pid, 'SIGWINCH');
         const simulatorObserved = await readObserved(files.simulator, simulator.name);
         const proxyObserved = watched[1] ? await readObserved(watched[1].file, watched[1].name) : undefined;
+        const promoted = (file: string) => {
+          const kib = medianPromotedBytes(traces.get(file)?.since() ?? []) / 1024;
+          return Number.isFinite(kib) ? { promotedKiBMedian: kib } : {};
+        };
         const phase: GcPhase = {
           target: target.id,
           stream,
           requests: result.completed,
           latencyP99Ms: result.latencyP99Ms,
-          proxy: proxyObserved ? summarizeObserved(proxyObserved, result.completed) : undefined,
-          simulator: summarizeObserved(simulatorObserved, result.completed),
+          proxy: proxyObserved && watched[1] ? { ...summarizeObserved(proxyObserved, result.completed), ...promoted(watched[1].file) } : undefined,
+          simulator: { ...summarizeObserved(simulatorObserved, result.completed), ...promoted(files.simulator) },
           slowest: attributeSlowest({
             samples: result.samples ?? [],
             proxyGaps: proxyObserved ? intervalsOf(proxyObserved) : [],
@@ -206,7 +223,8 @@ export async function runGc(input: { ratePerSecond: number; durationSeconds: num
         const observedProcess = phase.proxy ?? phase.simulator;
         input.log(
           `gc ${target.id.padEnd(6)} ${stream ? 'stream    ' : 'non-stream'} p99 ${phase.latencyP99Ms.toFixed(2)} ms; ` +
-            `${observedProcess.scavengesPerThousand.toFixed(1)} scavenges/1000 req (median ${observedProcess.scavengeMedianMs.toFixed(2)} ms), ` +
+            `${observedProcess.scavengesPerThousand.toFixed(1)} scavenges/1000 req (median ${observedProcess.scavengeMedianMs.toFixed(2)} ms, ` +
+            `${observedProcess.promotedKiBMedian?.toFixed(0) ?? '?'} KiB promoted), ` +
             `gaps ${observedProcess.gaps} (${observedProcess.gapMs.toFixed(0)} ms: on CPU ${observedProcess.gapOnCpuMs.toFixed(0)}, waiting ${observedProcess.gapWaitingMs.toFixed(0)}); ` +
             `slowest ${phase.slowest.count}: sent late ${phase.slowest.sentLate}, proxy gap ${phase.slowest.overlapProxyGap}, simulator gap ${phase.slowest.overlapSimulatorGap}, none ${phase.slowest.unexplained}`,
         );
