@@ -454,9 +454,12 @@ export function renderReport(report: RunReport): string {
         'rest is neither (the thread asleep, or the virtual CPU not running). Each target takes the same open-loop load as ' +
         "section 1, one after the other. The client keeps every request's timing, so the slowest 1% can be lined up with " +
         "the gaps. The observers' timers wake each process ~1 000 times a second, so these latencies are this section's " +
-        "own, not section 1's. Each process also runs with `--trace-gc-nvp`, which gives the bytes every scavenge promoted " +
-        'to the old generation: what lived past a scavenge, which that scavenge copied (a Seed process has been seen to ' +
-        'promote ~1 MB per scavenge for its whole life where others of the same build promote tens of KiB; bench/analysis.md).',
+        "own, not section 1's." +
+        (gcWithPromoted(report.gc)
+          ? ' Each process also runs with `--trace-gc-nvp`, which gives the bytes every scavenge promoted to the old ' +
+            'generation: what lived past a scavenge, which that scavenge copied (a Seed process has been seen to promote ~1 MB ' +
+            'per scavenge for its whole life where others of the same build promote tens of KiB; bench/analysis.md).'
+          : ''),
     );
     if (report.gc.some((phase) => !('slowest' in phase))) {
       parts.push('(This run predates the gap measurement; run `npm run bench -- --only gc` for this section.)');
@@ -671,8 +674,14 @@ function gcTargetLabel(phase: GcPhase): string {
   return TARGET_LABELS[phase.target];
 }
 
+/** Whether the run read promoted bytes from `--trace-gc-nvp` (runs before 2026-12-04 did not). */
+function gcWithPromoted(phases: readonly GcPhase[]): boolean {
+  return phases.some((phase) => phase.simulator.promotedKiBMedian !== undefined || phase.proxy?.promotedKiBMedian !== undefined);
+}
+
 /** One row per observed process of each phase: its GC pauses and its event-loop gaps, split by where the time went. */
 function gcTable(phases: readonly GcPhase[]): string {
+  const withPromoted = gcWithPromoted(phases);
   const rows = phases.flatMap((phase) => {
     const processes: Array<[string, ProcessObservation]> = [
       ...(phase.proxy ? [[phase.target === 'seed' ? 'Seed' : 'undici proxy', phase.proxy] as [string, ProcessObservation]] : []),
@@ -685,7 +694,7 @@ function gcTable(phases: readonly GcPhase[]): string {
       name,
       format(observation.scavengesPerThousand, 1),
       format(observation.scavengeMedianMs, 2),
-      observation.promotedKiBMedian === undefined ? '—' : format(observation.promotedKiBMedian, 0),
+      ...(withPromoted ? [observation.promotedKiBMedian === undefined ? '—' : format(observation.promotedKiBMedian, 0)] : []),
       String(observation.majorCollections),
       format(observation.pausedPercent, 1),
       `${observation.gaps} · ${format(observation.gapMs, 0)}`,
@@ -696,7 +705,7 @@ function gcTable(phases: readonly GcPhase[]): string {
     ]);
   });
   return table(
-    ['target', 'mode', 'p99 ms', 'process', 'scavenges / 1000 req', 'scavenge median ms', 'promoted KiB / scavenge (median)', 'major + incremental', 'time paused %', 'gaps > 2 ms · total ms', 'on CPU ms', '(of which GC ms)', 'waiting for a CPU ms', 'neither ms'],
+    ['target', 'mode', 'p99 ms', 'process', 'scavenges / 1000 req', 'scavenge median ms', ...(withPromoted ? ['promoted KiB / scavenge (median)'] : []), 'major + incremental', 'time paused %', 'gaps > 2 ms · total ms', 'on CPU ms', '(of which GC ms)', 'waiting for a CPU ms', 'neither ms'],
     rows,
   );
 }
