@@ -73,19 +73,12 @@ export function seedWiring(): { limits: boolean; ledger: boolean; auth: boolean;
  * limits in memory with a deployment quota (so admission reserves and settles on every call),
  * and, with `auth`, virtual keys required (see `provisionKey`).
  */
-export function seedConfig(input: {
-  simulatorUrl: string;
-  workDirectory: string;
-  auth?: boolean;
-  deploymentQuota?: boolean;
-  /** `limits.promptEstimate`; Seed's default (approximate) when absent. */
-  promptEstimate?: 'approximate' | 'exact';
-}): string {
+export function seedConfig(input: { simulatorUrl: string; workDirectory: string; auth?: boolean; deploymentQuota?: boolean }): string {
   return `
 server: { host: 127.0.0.1, port: 0 }
 store: { url: "sqlite:${join(input.workDirectory, 'seed-ledger.db')}" }
 ledger: { spillDirectory: "${join(input.workDirectory, 'spill')}" }
-limits: { store: memory${input.promptEstimate ? `, promptEstimate: ${input.promptEstimate}` : ''} }
+limits: { store: memory }
 ${input.auth === false ? '' : `auth: { mode: keys, adminToken: ${ADMIN_TOKEN} }`}
 deployments:
   sim-mini:
@@ -166,8 +159,6 @@ export async function startSeedServer(input: {
   deploymentQuota?: boolean;
   /** Generated config only: the provisioned org, team and key have rpm, tpm and usd/day limits (default) or none. */
   callerLimits?: boolean;
-  /** Generated config only: `limits.promptEstimate` (Seed's default when absent). */
-  promptEstimate?: 'approximate' | 'exact';
   /** Where Seed's stdout goes (see `startNodeServer`). */
   stdoutFile?: string;
 }): Promise<SeedServer> {

@@ -192,7 +192,7 @@ export const seedConfigSchema = z
     auth: authSchema.default(authSchema.parse({})),
     ledger: ledgerSchema.default(ledgerSchema.parse({})),
     /** Where limits and budgets live: `memory` (one process) or `redis` (shared by replicas). */
-    limits: limitStoreConfigSchema.default({ store: 'memory', promptEstimate: 'approximate' }),
+    limits: limitStoreConfigSchema.default(limitStoreConfigSchema.parse({ store: 'memory' })),
     deployments: z.record(name, deploymentSchema),
     routes: z.record(name, routeSchema),
   })

@@ -3,6 +3,7 @@
  * and deployments carry `limits`; the top level selects the store).
  */
 import { z } from 'zod';
+import { PROMPT_ESTIMATES } from './estimate.ts';
 
 const positiveInteger = z.number().int({ error: 'expected an integer' }).positive({ error: 'expected a positive number' });
 const positiveDollars = z.number().positive({ error: 'expected a positive amount of dollars' });
@@ -31,7 +32,7 @@ export type LimitsConfig = z.infer<typeof limitsSchema>;
  * and 11 MB (cl100k_base) of JavaScript heap that every major garbage collection walks, which
  * made those collections 8–26 ms pauses every 3–30 s under load (src/limits/estimate.ts).
  */
-const promptEstimateSchema = z.enum(['approximate', 'exact']).default('approximate');
+const promptEstimateSchema = z.enum(PROMPT_ESTIMATES).default('approximate');
 
 /**
  * Where limits live: `memory` for one process; `redis` to share them across replicas.

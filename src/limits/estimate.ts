@@ -70,8 +70,9 @@ export const FALLBACK_COMPLETION_CAP = 4_096;
 /** Prompts (all their texts together) up to this many characters are counted with exact BPE. */
 export const DEFAULT_EXACT_CHARACTER_LIMIT = 1_000;
 
-/** How the gateway's admission estimates prompts (`limits.promptEstimate` in seed.yaml). */
-export type PromptEstimate = 'approximate' | 'exact';
+/** How the gateway's admission may estimate prompts (`limits.promptEstimate` in seed.yaml). */
+export const PROMPT_ESTIMATES = ['approximate', 'exact'] as const;
+export type PromptEstimate = (typeof PROMPT_ESTIMATES)[number];
 
 /** The `exactCharacterLimit` that a `PromptEstimate` setting stands for. */
 export function exactCharacterLimitOf(promptEstimate: PromptEstimate): number {
