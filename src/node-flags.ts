@@ -1,28 +1,56 @@
 /**
- * The Node (V8) flags `seed serve` runs with: a young generation fixed at 16 MB.
+ * The Node (V8) flags `seed serve` runs with, and why each is there.
  *
- * V8 sizes the young generation (new space) between 1 MB and its maximum as it sees fit: it
- * grows it under allocation pressure and its memory reducer shrinks it again whenever the
- * process goes idle. A gateway's traffic comes in bursts, and each call's state lives while the
- * upstream answers, so after every quiet spell the gateway served its next burst with a small
- * young generation: about twice the scavenges (6.9–9.4 per 1 000 calls against 3.8–3.9 with
- * these flags) and 15–21 µs of scavenge pauses per call against 11–12 (bench/analysis.md).
- * Larger fixed sizes (32, 64 MB) scavenged less often but made each call's other work slower
- * (the allocation front no longer stays in the CPU's caches), so 16 MB it is.
- *
- * These are start-up flags (the heap is configured before any JavaScript runs, and Node does not
- * accept `--min-semi-space-size` in NODE_OPTIONS), so they are on `npm start`'s command line;
- * `seed serve` started without them says so once.
+ * They are start-up flags (the heap is configured before any JavaScript runs, and Node accepts
+ * none of them in NODE_OPTIONS), so they are on `npm start`'s command line; `seed serve` started
+ * without them says which are missing, once. The measurements behind them are in
+ * bench/analysis.md.
  */
-export const SERVER_NODE_FLAGS: readonly string[] = Object.freeze(['--min-semi-space-size=16', '--max-semi-space-size=16']);
+interface ServerNodeFlag {
+  readonly flag: string;
+  /** What goes wrong without it, as the start-up log says it. */
+  readonly without: string;
+}
 
-/** What `seed serve` logs when it runs without `SERVER_NODE_FLAGS`, or null when it has them. */
+const YOUNG_GENERATION =
+  'the young generation shrinks whenever the gateway idles, and bursts after a quiet spell pay for it in garbage collection';
+
+const FLAGS: readonly ServerNodeFlag[] = [
+  // V8 sizes the young generation (new space) between 1 MB and its maximum as it sees fit: it
+  // grows it under allocation pressure and its memory reducer shrinks it again whenever the
+  // process goes idle. A gateway's traffic comes in bursts, and each call's state lives while
+  // the upstream answers, so after every quiet spell the gateway served its next burst with a
+  // small young generation: about twice the scavenges (6.9–9.4 per 1 000 calls against 3.8–3.9
+  // with these flags) and 15–21 µs of scavenge pauses per call against 11–12. Larger fixed
+  // sizes (32, 64 MB) scavenged less often but made each call's other work slower (the
+  // allocation front no longer stays in the CPU's caches), so 16 MB it is.
+  { flag: '--min-semi-space-size=16', without: YOUNG_GENERATION },
+  { flag: '--max-semi-space-size=16', without: YOUNG_GENERATION },
+  // V8 watches which allocation sites' objects survive a scavenge and, past a threshold, allocates
+  // that site's objects in the old generation from then on. A burst that begins with many calls
+  // in flight can push a per-call site over it. From then on every call's object from that site
+  // is born old, and whatever young objects it points to (the call's request, response, header
+  // strings: ~4 KB a call) survive every scavenge until the next full GC, because old objects
+  // are roots for a scavenge whether they are still in use or not. A third of the gateway
+  // processes measured under streaming load fell into that state and stayed in it: ~1.1 MB
+  // promoted per scavenge instead of 10–50 KB, scavenges of 4–9 ms instead of 1–2, and a
+  // full GC every few seconds. With this flag none did.
+  {
+    flag: '--no-allocation-site-pretenuring',
+    without:
+      "V8 may start allocating some per-call object in the old generation, after which each call's young objects survive every scavenge (~1 MB promoted per scavenge, pauses 3–4× longer)",
+  },
+];
+
+export const SERVER_NODE_FLAGS: readonly string[] = Object.freeze(FLAGS.map((each) => each.flag));
+
+/** What `seed serve` logs when it runs without some of `SERVER_NODE_FLAGS`, or null when it has them all. */
 export function nodeFlagsAdvice(execArgv: readonly string[] = process.execArgv): string | null {
-  const missing = SERVER_NODE_FLAGS.filter((flag) => !execArgv.includes(flag));
+  const missing = FLAGS.filter((each) => !execArgv.includes(each.flag));
   if (missing.length === 0) return null;
+  const consequences = [...new Set(missing.map((each) => each.without))];
   return (
-    `node runs without ${missing.join(' ')}: the young generation shrinks whenever the gateway idles, ` +
-    `and bursts after a quiet spell pay for it in garbage collection; start it as ` +
+    `node runs without ${missing.map((each) => each.flag).join(' ')}: ${consequences.join('; ')}; start it as ` +
     `\`node ${SERVER_NODE_FLAGS.join(' ')} bin/seed.mjs serve\` (what \`npm start\` does; docs/configuration.md)`
   );
 }

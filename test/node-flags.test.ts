@@ -2,10 +2,37 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { nodeFlagsAdvice, SERVER_NODE_FLAGS } from '../src/node-flags.ts';
 
 const NEW_SPACE_MIB = "const v8 = require('node:v8'); process.stdout.write(String(v8.getHeapSpaceStatistics().find((space) => space.space_name === 'new_space').space_size / 1048576));";
+
+/**
+ * Allocates 400 000 objects from one object literal and keeps them all (V8's pretenuring feedback
+ * sees every one survive), then 50 000 more from the same literal, and prints by how much each
+ * generation grew during the second batch: the young one when V8 allocates them young, the old
+ * one when it has pretenured the literal.
+ */
+const PRETENURING_PROBE = `
+const v8 = require('node:v8');
+const used = (name) => v8.getHeapSpaceStatistics().find((space) => space.space_name === name).space_used_size;
+function entry(i) { return { id: i, next: i + 1, payload: null }; }
+const kept = [];
+for (let i = 0; i < 400000; i++) kept.push(entry(i));
+globalThis.gc({ type: 'minor' });
+const fresh = new Array(50000);
+const young = used('new_space'), old = used('old_space');
+for (let i = 0; i < fresh.length; i++) fresh[i] = entry(i);
+process.stdout.write(JSON.stringify({ youngGrowth: used('new_space') - young, oldGrowth: used('old_space') - old }));
+`;
+
+function generationGrowth(flags: readonly string[]): { youngGrowth: number; oldGrowth: number } {
+  const child = spawnSync(process.execPath, ['--expose-gc', ...flags, '-e', PRETENURING_PROBE], { encoding: 'utf8' });
+  assert.equal(child.status, 0, child.stderr);
+  return JSON.parse(child.stdout) as { youngGrowth: number; oldGrowth: number };
+}
 
 function newSpaceMiB(flags: readonly string[]): number {
   const child = spawnSync(process.execPath, [...flags, '-e', NEW_SPACE_MIB], { encoding: 'utf8' });
@@ -23,10 +50,36 @@ test('the flags give the process a 16 MB young generation from its start; withou
   assert.ok(newSpaceMiB([]) < 16);
 });
 
+test('with the flags V8 keeps allocating a long-surviving literal young; without them it pretenures it', () => {
+  // 50 000 objects of 3 fields are ~2.4 MB.
+  const withFlags = generationGrowth(SERVER_NODE_FLAGS);
+  assert.ok(withFlags.youngGrowth > 2_000_000 && withFlags.oldGrowth < 100_000, JSON.stringify(withFlags));
+  // Node's default: the literal's objects are born old (what the flag prevents in the gateway).
+  const withoutFlag = generationGrowth(SERVER_NODE_FLAGS.filter((flag) => flag !== '--no-allocation-site-pretenuring'));
+  assert.ok(withoutFlag.oldGrowth > 2_000_000 && withoutFlag.youngGrowth < 100_000, JSON.stringify(withoutFlag));
+});
+
 test('seed serve without the flags says which are missing and how to start it; with them it says nothing', () => {
   assert.equal(nodeFlagsAdvice([...SERVER_NODE_FLAGS, '--enable-source-maps']), null);
   const advice = nodeFlagsAdvice(['--max-semi-space-size=16']);
   assert.ok(advice?.includes('--min-semi-space-size=16'), advice ?? 'no advice');
   assert.ok(!advice?.startsWith('node runs without --min-semi-space-size=16 --max-semi-space-size=16'));
   assert.ok(advice?.includes(`node ${SERVER_NODE_FLAGS.join(' ')} bin/seed.mjs serve`));
+  const pretenuring = nodeFlagsAdvice(['--min-semi-space-size=16', '--max-semi-space-size=16']);
+  assert.ok(pretenuring?.startsWith('node runs without --no-allocation-site-pretenuring: '), pretenuring ?? 'no advice');
+  assert.ok(!pretenuring?.includes('young generation shrinks'), pretenuring ?? 'no advice');
+});
+
+test("the bench starts each build with its own npm start's flags", async () => {
+  const { serverNodeFlagsOf } = await import('../bench/lib/targets.ts');
+  assert.deepEqual(serverNodeFlagsOf(), [...SERVER_NODE_FLAGS]);
+  const directory = mkdtempSync(join(tmpdir(), 'seed-flags-'));
+  try {
+    writeFileSync(join(directory, 'package.json'), JSON.stringify({ scripts: { start: 'node bin/seed.mjs serve' } }));
+    assert.deepEqual(serverNodeFlagsOf(directory), []);
+    writeFileSync(join(directory, 'package.json'), JSON.stringify({ scripts: { start: 'tsx src/cli/main.ts serve' } }));
+    assert.throws(() => serverNodeFlagsOf(directory), /the start script is not/);
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
 });

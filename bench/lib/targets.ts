@@ -7,7 +7,20 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { freePort, startExecutableServer, startNodeServer, type ServerProcess } from './children.ts';
-import { SERVER_NODE_FLAGS } from '../../src/node-flags.ts';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+
+/**
+ * The Node flags a checkout's `npm start` runs Seed with (`node FLAGS… bin/seed.mjs serve`), so
+ * that each build in an A/B runs as its own `npm start` would, flags included.
+ */
+export function serverNodeFlagsOf(root: string = ROOT): string[] {
+  const { scripts } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+  const words = (scripts?.['start'] ?? '').trim().split(/\s+/);
+  const entry = words.indexOf('bin/seed.mjs');
+  if (words[0] !== 'node' || entry < 0) throw new Error(`${root}/package.json: the start script is not \`node [flags] bin/seed.mjs …\`: ${scripts?.['start']}`);
+  return words.slice(1, entry);
+}
 
 export type TargetId = 'direct' | 'nginx' | 'undici' | 'buffered' | 'seed' | 'portkey';
 export const TARGET_IDS: readonly TargetId[] = ['direct', 'nginx', 'undici', 'buffered', 'seed', 'portkey'];
@@ -38,7 +51,6 @@ export interface SkippedTarget {
   reason: string;
 }
 
-const ROOT = resolve(import.meta.dirname, '..', '..');
 /** The API key the bench's proxies send to the simulator (which accepts any). */
 export const SIMULATOR_KEY = 'sk-bench-simulator';
 
@@ -174,8 +186,8 @@ export async function startSeedServer(input: {
     script: 'bench/servers/seed.ts',
     ...(input.root ? { root: input.root } : {}),
     scriptArguments: [file],
-    // Seed as `npm start` runs it (src/node-flags.ts).
-    nodeArguments: [...SERVER_NODE_FLAGS, ...(input.nodeArguments ?? [])],
+    // Seed as that build's `npm start` runs it (src/node-flags.ts).
+    nodeArguments: [...serverNodeFlagsOf(input.root), ...(input.nodeArguments ?? [])],
     env: input.env ?? {},
     ...(input.stdoutFile ? { stdoutFile: input.stdoutFile } : {}),
   });
