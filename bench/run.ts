@@ -6,10 +6,11 @@
  *   npm run bench -- --only overhead --duration 10  # one scenario, longer phases
  *   npm run bench -- --only ab --baseline HEAD~1 --no-write  # this build against another (paired ratios)
  *
- * Flags: --only overhead,features,alloc,profile,gc,soak,limits,ledger,jobs,ab (ab only when named)  --baseline GIT_REF (for ab)  --targets direct,nginx,undici,seed,portkey
+ * Flags: --only overhead,features,alloc,profile,gc,promotion,soak,limits,ledger,jobs,ab (ab only when named)  --baseline GIT_REF (for ab)  --targets direct,nginx,undici,seed,portkey
  *        --duration SECONDS (per phase, default 5)  --rounds N (default 3)  --concurrency N (50)
  *        --rate REQ_PER_S (500)  --pairs N (alternating 1 s slice pairs per paired ratio, 10)
- *        --processes N (processes of Seed and of the undici proxy the paired ratios rotate over, 3)  --soak-requests N (50000; the issue asks for 1M)  --output FILE (docs/benchmarks.md)
+ *        --processes N (processes of Seed and of the undici proxy the paired ratios rotate over, 3)
+ *        --promotion-processes N (fresh Seed processes per set of flags in the promotion scenario, 8)  --soak-requests N (50000; the issue asks for 1M)  --output FILE (docs/benchmarks.md)
  *        --no-write (print only)  --render FILE (no run: re-render a saved run with the current analysis.md)
  * Every run also saves its measurements to bench/results/last-run.json (a --no-write run to
  * bench/results/last-unpublished-run.json), so the hand-written
@@ -35,8 +36,9 @@ import { runGc } from './scenarios/gc.ts';
 import { runAb } from './scenarios/ab.ts';
 import { runFeatures } from './scenarios/features.ts';
 import { runAlloc } from './scenarios/alloc.ts';
+import { runPromotion } from './scenarios/promotion.ts';
 
-const SCENARIOS = ['overhead', 'features', 'alloc', 'profile', 'gc', 'soak', 'limits', 'ledger', 'jobs', 'ab'] as const;
+const SCENARIOS = ['overhead', 'features', 'alloc', 'profile', 'gc', 'promotion', 'soak', 'limits', 'ledger', 'jobs', 'ab'] as const;
 /** What runs without --only: everything but the A/B comparison, which needs a baseline ref. */
 const DEFAULT_SCENARIOS = SCENARIOS.filter((scenario) => scenario !== 'ab');
 type Scenario = (typeof SCENARIOS)[number];
@@ -52,6 +54,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '500' },
     pairs: { type: 'string', default: '10' },
     processes: { type: 'string', default: '3' },
+    'promotion-processes': { type: 'string', default: '8' },
     'soak-requests': { type: 'string', default: '50000' },
     output: { type: 'string', default: 'docs/benchmarks.md' },
     'no-write': { type: 'boolean', default: false },
@@ -104,6 +107,8 @@ const pairs = Number(values.pairs);
 if (!Number.isInteger(pairs) || pairs < 0) throw new Error(`--pairs: expected a whole number, got ${values.pairs}`);
 const processes = Number(values.processes);
 if (!Number.isInteger(processes) || processes < 1) throw new Error(`--processes: expected a whole number of at least 1, got ${values.processes}`);
+const promotionProcesses = Number(values['promotion-processes']);
+if (!Number.isInteger(promotionProcesses) || promotionProcesses < 1) throw new Error(`--promotion-processes: expected a whole number of at least 1, got ${values['promotion-processes']}`);
 if (only.includes('ab') && !values.baseline) throw new Error('--only ab needs --baseline GIT_REF (the build to compare this one with)');
 const soakRequests = Math.round(positiveNumber('soak-requests', values['soak-requests']));
 const argumentsText = process.argv.slice(2).join(' ');
@@ -141,6 +146,9 @@ try {
   }
   if (only.includes('gc')) {
     report.gc = await runGc({ ratePerSecond, durationSeconds, workDirectory, log });
+  }
+  if (only.includes('promotion')) {
+    report.promotion = await runPromotion({ processes: promotionProcesses, ratePerSecond, concurrency, workDirectory, log });
   }
   if (only.includes('limits') && wiring.limits) {
     report.limits = await runLimits({ workDirectory, log });

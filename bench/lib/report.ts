@@ -11,6 +11,7 @@ import type { AbResult } from '../scenarios/ab.ts';
 import type { FeaturesResult } from '../scenarios/features.ts';
 import type { AllocResult } from '../scenarios/alloc.ts';
 import type { JobsResult } from '../scenarios/jobs.ts';
+import { highPromotionCount, type PromotionResult } from '../scenarios/promotion.ts';
 import { TARGET_LABELS } from './targets.ts';
 
 export interface RunReport {
@@ -21,6 +22,7 @@ export interface RunReport {
   profile?: ProfileResult;
   soak?: SoakResult;
   gc?: GcPhase[];
+  promotion?: PromotionResult;
   ledger?: LedgerBackendResult[];
   limits?: LimitRun[];
   ab?: AbResult;
@@ -511,6 +513,7 @@ export function renderReport(report: RunReport): string {
       ),
     );
   }
+  if (report.promotion) parts.push(promotionSection(report.promotion));
   if (report.soak) {
     const { soak } = report;
     parts.push('## 4. Memory soak');
@@ -708,4 +711,37 @@ function gcTable(phases: readonly GcPhase[]): string {
     ['target', 'mode', 'p99 ms', 'process', 'scavenges / 1000 req', 'scavenge median ms', ...(withPromoted ? ['promoted KiB / scavenge (median)'] : []), 'major + incremental', 'time paused %', 'gaps > 2 ms · total ms', 'on CPU ms', '(of which GC ms)', 'waiting for a CPU ms', 'neither ms'],
     rows,
   );
+}
+
+/** Section 7: how many fresh processes of each set of flags fell into the high-promotion state. */
+export function promotionSection(promotion: PromotionResult): string {
+  const perProcess = promotion.variants[0]?.processes.length ?? 0;
+  const range = (values: number[], decimals: number) => {
+    const finite = values.filter((value) => Number.isFinite(value));
+    return finite.length === 0 ? '—' : `${format(median(finite), decimals)} (${format(Math.min(...finite), decimals)}–${format(Math.max(...finite), decimals)})`;
+  };
+  const intro =
+    `## 7. The high-promotion state over fresh processes\n\n` +
+    `${perProcess} fresh Seed processes with \`npm start\`'s flags and ${perProcess} without \`--no-allocation-site-pretenuring\` ` +
+    `(Node's default there), alternating which starts first. Each is warmed up like section 1's, then takes ${promotion.phases} ` +
+    `streaming open-loop phases of ${promotion.phaseSeconds} s at ${promotion.ratePerSecond} req/s, 2 s apart, each from a new ` +
+    'client pool; every phase but the first is measured. A process whose median scavenge promoted more than ' +
+    `${promotion.highThresholdKiB} KiB to the old generation (\`--trace-gc-nvp\`) is counted as in the high-promotion state ` +
+    '(bench/analysis.md, src/node-flags.ts). Medians over the processes, with the lowest and highest in brackets.';
+  return [
+    intro,
+    table(
+      ['flags', 'processes', 'in the high-promotion state', 'promoted KiB / scavenge', 'scavenge median ms', 'p99 ms', 'failures', 'promoted KiB / scavenge, each process'],
+      promotion.variants.map((variant) => [
+        variant.label,
+        String(variant.processes.length),
+        String(highPromotionCount(variant, promotion.highThresholdKiB)),
+        range(variant.processes.map((each) => each.promotedKiBMedian), 0),
+        range(variant.processes.map((each) => each.scavengeMedianMs), 2),
+        range(variant.processes.map((each) => each.latencyP99Ms), 2),
+        String(variant.processes.reduce((sum, each) => sum + each.failures, 0)),
+        variant.processes.map((each) => format(each.promotedKiBMedian, 0)).join(', '),
+      ]),
+    ),
+  ].join('\n\n');
 }

@@ -159,6 +159,8 @@ export async function startSeedServer(input: {
   simulatorUrl: string;
   workDirectory: string;
   nodeArguments?: string[];
+  /** The Node flags to run Seed with instead of its build's `npm start` flags (`nodeArguments` still follow). */
+  nodeFlags?: readonly string[];
   name?: string;
   /** The checkout to run Seed from (its dist/); this one by default. */
   root?: string;
@@ -187,7 +189,7 @@ export async function startSeedServer(input: {
     ...(input.root ? { root: input.root } : {}),
     scriptArguments: [file],
     // Seed as that build's `npm start` runs it (src/node-flags.ts).
-    nodeArguments: [...serverNodeFlagsOf(input.root), ...(input.nodeArguments ?? [])],
+    nodeArguments: [...(input.nodeFlags ?? serverNodeFlagsOf(input.root)), ...(input.nodeArguments ?? [])],
     env: input.env ?? {},
     ...(input.stdoutFile ? { stdoutFile: input.stdoutFile } : {}),
   });
