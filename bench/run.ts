@@ -16,7 +16,9 @@
  * bench/results/last-unpublished-run.json), so the hand-written
  * analysis can be finished after the numbers exist: `npm run bench -- --render bench/results/last-run.json`.
  * Environment: SEED_BENCH_CONFIG (a Seed config file to use instead of the generated one),
- *              SEED_BENCH_KEY (virtual key sent as `Authorization: Bearer …` to Seed).
+ *              SEED_BENCH_KEY (virtual key sent as `Authorization: Bearer …` to Seed),
+ *              SEED_BENCH_PROXY_FLAGS=npm-start (the undici and buffered proxies run with Seed's `npm start`
+ *              Node flags instead of Node's defaults).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,10 +1,10 @@
 /**
  * The Node (V8) flags `seed serve` runs with, and why each is there.
  *
- * They are start-up flags (the heap is configured before any JavaScript runs, and Node accepts
- * none of them in NODE_OPTIONS), so they are on `npm start`'s command line; `seed serve` started
- * without them says which are missing, once. The measurements behind them are in
- * bench/analysis.md.
+ * They are start-up flags (the heap is configured before any JavaScript runs, and Node refuses
+ * `--min-semi-space-size` and `--no-allocation-site-pretenuring` in NODE_OPTIONS), so they are on
+ * `npm start`'s command line; `seed serve` started without them says which are missing, once. The
+ * measurements behind them are in bench/analysis.md.
  */
 interface ServerNodeFlag {
   readonly flag: string;
@@ -31,10 +31,10 @@ const FLAGS: readonly ServerNodeFlag[] = [
   // in flight can push a per-call site over it. From then on every call's object from that site
   // is born old, and whatever young objects it points to (the call's request, response, header
   // strings: ~4 KB a call) survive every scavenge until the next full GC, because old objects
-  // are roots for a scavenge whether they are still in use or not. A third of the gateway
+  // are roots for a scavenge whether they are still in use or not. 13 of 38 gateway
   // processes measured under streaming load fell into that state and stayed in it: ~1.1 MB
-  // promoted per scavenge instead of 10–50 KB, scavenges of 4–9 ms instead of 1–2, and a
-  // full GC every few seconds. With this flag none did.
+  // promoted per scavenge instead of 11–73 KB, scavenges of 3.9–9.2 ms instead of 1.1–2.8, and
+  // a full GC every few seconds. With this flag none of 10 did.
   {
     flag: '--no-allocation-site-pretenuring',
     without:

@@ -83,3 +83,20 @@ test("the bench starts each build with its own npm start's flags", async () => {
     rmSync(directory, { recursive: true, force: true });
   }
 });
+
+test('Node refuses the flags in NODE_OPTIONS, which is why they are on the command line', () => {
+  for (const flag of ['--min-semi-space-size=16', '--no-allocation-site-pretenuring']) {
+    assert.ok(SERVER_NODE_FLAGS.includes(flag));
+    const child = spawnSync(process.execPath, ['-e', '0'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: flag } });
+    assert.notEqual(child.status, 0, `${flag} was accepted in NODE_OPTIONS`);
+    assert.match(child.stderr, /is not allowed in NODE_OPTIONS/);
+  }
+});
+
+test("the bench's Node proxies run with Node's defaults unless told to take Seed's flags", async () => {
+  const { nodeProxyFlags } = await import('../bench/lib/targets.ts');
+  assert.deepEqual(nodeProxyFlags(undefined), []);
+  assert.deepEqual(nodeProxyFlags('none'), []);
+  assert.deepEqual(nodeProxyFlags('npm-start'), [...SERVER_NODE_FLAGS]);
+  assert.throws(() => nodeProxyFlags('fast'), /expected none or npm-start/);
+});

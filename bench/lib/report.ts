@@ -459,8 +459,9 @@ export function renderReport(report: RunReport): string {
         "own, not section 1's." +
         (gcWithPromoted(report.gc)
           ? ' Each process also runs with `--trace-gc-nvp`, which gives the bytes every scavenge promoted to the old ' +
-            'generation: what lived past a scavenge, which that scavenge copied (a Seed process has been seen to promote ~1 MB ' +
-            'per scavenge for its whole life where others of the same build promote tens of KiB; bench/analysis.md).'
+            'generation: what lived past a scavenge, which that scavenge copied. A process in the high-promotion state ' +
+            "promotes ~1 MB per scavenge where others promote tens of KiB: V8's allocation-site pretenuring, which Seed's " +
+            '`npm start` flags turn off and the other processes here keep (section 7; bench/analysis.md).'
           : ''),
     );
     if (report.gc.some((phase) => !('slowest' in phase))) {

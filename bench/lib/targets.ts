@@ -265,6 +265,13 @@ function nginxBinary(): string | undefined {
   }
 }
 
+/** The Node flags of the bench's own Node proxies: none, or with SEED_BENCH_PROXY_FLAGS=npm-start Seed's `npm start` flags. */
+export function nodeProxyFlags(setting: string | undefined = process.env['SEED_BENCH_PROXY_FLAGS']): string[] {
+  if (setting === undefined || setting === '' || setting === 'none') return [];
+  if (setting === 'npm-start') return serverNodeFlagsOf();
+  throw new Error(`SEED_BENCH_PROXY_FLAGS: expected none or npm-start, got ${setting}`);
+}
+
 /** Starts the proxies in front of `simulatorUrl`; a proxy that cannot start is skipped with its reason. */
 export async function startTargets(input: {
   simulatorUrl: string;
@@ -299,24 +306,28 @@ export async function startTargets(input: {
       }
     }
   }
+  // The Node proxies run with Node's defaults, as a minimal proxy would; SEED_BENCH_PROXY_FLAGS=npm-start
+  // gives them Seed's `npm start` flags instead, to tell what the flags do from what Seed's code does.
+  const proxyFlags = nodeProxyFlags();
+  const flagsNote = proxyFlags.length > 0 ? `; run with Seed's npm start flags (${proxyFlags.join(' ')})` : '';
   if (wanted('undici')) {
     try {
-      const server = await startNodeServer({ name: 'undici-proxy', script: 'bench/servers/undici-proxy.ts', env: { UPSTREAM: input.simulatorUrl } });
-      targets.push({ id: 'undici', label: TARGET_LABELS.undici, origin: server.url, headers: bearer, server, note: 'node:http + undici Pool, pipes the body' });
+      const server = await startNodeServer({ name: 'undici-proxy', script: 'bench/servers/undici-proxy.ts', nodeArguments: proxyFlags, env: { UPSTREAM: input.simulatorUrl } });
+      targets.push({ id: 'undici', label: TARGET_LABELS.undici, origin: server.url, headers: bearer, server, note: `node:http + undici Pool, pipes the body${flagsNote}` });
     } catch (error) {
       skipped.push({ id: 'undici', reason: String(error).slice(0, 300) });
     }
   }
   if (wanted('buffered')) {
     try {
-      const server = await startNodeServer({ name: 'buffered-proxy', script: 'bench/servers/buffered-proxy.ts', env: { UPSTREAM: input.simulatorUrl } });
+      const server = await startNodeServer({ name: 'buffered-proxy', script: 'bench/servers/buffered-proxy.ts', nodeArguments: proxyFlags, env: { UPSTREAM: input.simulatorUrl } });
       targets.push({
         id: 'buffered',
         label: TARGET_LABELS.buffered,
         origin: server.url,
         headers: bearer,
         server,
-        note: 'Fastify parses the request, undici Pool; JSON answers read whole and parsed, SSE relayed chunk by chunk',
+        note: `Fastify parses the request, undici Pool; JSON answers read whole and parsed, SSE relayed chunk by chunk${flagsNote}`,
       });
     } catch (error) {
       skipped.push({ id: 'buffered', reason: String(error).slice(0, 300) });
