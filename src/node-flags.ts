@@ -15,6 +15,9 @@ interface ServerNodeFlag {
 const YOUNG_GENERATION =
   'the young generation shrinks whenever the gateway idles, and bursts after a quiet spell pay for it in garbage collection';
 
+/** The flag that keeps V8 from pretenuring allocation sites (below); the promotion benchmark runs Seed with and without it. */
+export const NO_PRETENURING_FLAG = '--no-allocation-site-pretenuring';
+
 const FLAGS: readonly ServerNodeFlag[] = [
   // V8 sizes the young generation (new space) between 1 MB and its maximum as it sees fit: it
   // grows it under allocation pressure and its memory reducer shrinks it again whenever the
@@ -36,7 +39,7 @@ const FLAGS: readonly ServerNodeFlag[] = [
   // promoted per scavenge instead of 11–73 KB, scavenges of 3.9–9.2 ms instead of 1.1–2.8, and
   // a full GC every few seconds. With this flag none of 10 did.
   {
-    flag: '--no-allocation-site-pretenuring',
+    flag: NO_PRETENURING_FLAG,
     without:
       "V8 may start allocating some per-call object in the old generation, after which each call's young objects survive every scavenge (~1 MB promoted per scavenge, pauses 3–4× longer)",
   },

@@ -19,16 +19,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { startNodeServer } from '../lib/children.ts';
-import { GcTraceLog, type ScavengeTrace } from '../lib/gc-trace.ts';
+import { GcTraceLog, medianPromotedBytes, type ScavengeTrace } from '../lib/gc-trace.ts';
 import { openLoop } from '../lib/load.ts';
 import { median, percentile } from '../lib/stats.ts';
 import { serverNodeFlagsOf, startSeedServer } from '../lib/targets.ts';
+import { NO_PRETENURING_FLAG } from '../../src/node-flags.ts';
 import { requestFor, warmUp } from './overhead.ts';
 
 /** A process whose median scavenge promoted more than this is counted as in the high-promotion state. */
 export const HIGH_PROMOTION_KIB = 256;
-
-const PRETENURING_FLAG = '--no-allocation-site-pretenuring';
 
 export interface PromotionProcess {
   /** Median KiB a scavenge promoted to the old generation in the measured phases. */
@@ -57,7 +56,7 @@ export interface PromotionResult {
 /** How one process's measured scavenges read. */
 export function summarizeScavenges(scavenges: readonly ScavengeTrace[]): Pick<PromotionProcess, 'promotedKiBMedian' | 'scavengeMedianMs' | 'scavenges'> {
   return {
-    promotedKiBMedian: median(scavenges.map((each) => each.promotedBytes)) / 1024,
+    promotedKiBMedian: medianPromotedBytes(scavenges) / 1024,
     scavengeMedianMs: median(scavenges.map((each) => each.pauseMs)),
     scavenges: scavenges.length,
   };
@@ -80,10 +79,10 @@ export async function runPromotion(input: {
   const phaseSeconds = input.phaseSeconds ?? 5;
   const phases = input.phases ?? 3;
   const startFlags = serverNodeFlagsOf();
-  if (!startFlags.includes(PRETENURING_FLAG)) throw new Error(`npm start's flags do not include ${PRETENURING_FLAG}; this scenario compares with and without it`);
+  if (!startFlags.includes(NO_PRETENURING_FLAG)) throw new Error(`npm start's flags do not include ${NO_PRETENURING_FLAG}; this scenario compares with and without it`);
   const variants: PromotionVariant[] = [
     { label: "`npm start`'s flags", flags: startFlags, processes: [] },
-    { label: `without \`${PRETENURING_FLAG}\``, flags: startFlags.filter((flag) => flag !== PRETENURING_FLAG), processes: [] },
+    { label: `without \`${NO_PRETENURING_FLAG}\``, flags: startFlags.filter((flag) => flag !== NO_PRETENURING_FLAG), processes: [] },
   ];
   const simulator = await startNodeServer({ name: 'simulator', script: 'bench/servers/simulator.ts' });
   try {
