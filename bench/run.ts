@@ -17,8 +17,8 @@
  * analysis can be finished after the numbers exist: `npm run bench -- --render bench/results/last-run.json`.
  * Environment: SEED_BENCH_CONFIG (a Seed config file to use instead of the generated one),
  *              SEED_BENCH_KEY (virtual key sent as `Authorization: Bearer …` to Seed),
- *              SEED_BENCH_PROXY_FLAGS=npm-start (the undici and buffered proxies run with Seed's `npm start`
- *              Node flags instead of Node's defaults).
+ *              SEED_BENCH_NODE_FLAGS=none (the simulator and the undici and buffered proxies run with Node's
+ *              defaults instead of Seed's `npm start` flags).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -93,10 +93,18 @@ test('Node refuses the flags in NODE_OPTIONS, which is why they are on the comma
   }
 });
 
-test("the bench's Node proxies run with Node's defaults unless told to take Seed's flags", async () => {
-  const { nodeProxyFlags } = await import('../bench/lib/targets.ts');
-  assert.deepEqual(nodeProxyFlags(undefined), []);
-  assert.deepEqual(nodeProxyFlags('none'), []);
-  assert.deepEqual(nodeProxyFlags('npm-start'), [...SERVER_NODE_FLAGS]);
-  assert.throws(() => nodeProxyFlags('fast'), /expected none or npm-start/);
+test("the bench's own Node servers run with Seed's npm start flags unless told to take Node's defaults", { skip: process.platform !== 'linux' && 'reads /proc' }, async () => {
+  const { benchNodeFlags, startSimulator } = await import('../bench/lib/targets.ts');
+  assert.deepEqual(benchNodeFlags(undefined), [...SERVER_NODE_FLAGS]);
+  assert.deepEqual(benchNodeFlags('npm-start'), [...SERVER_NODE_FLAGS]);
+  assert.deepEqual(benchNodeFlags('none'), []);
+  assert.throws(() => benchNodeFlags('fast'), /expected npm-start or none/);
+  // The simulator, the "direct" side of every added latency, is started with them.
+  const simulator = await startSimulator();
+  try {
+    const commandLine = readFileSync(`/proc/${simulator.pid}/cmdline`, 'utf8').split('\0');
+    for (const flag of SERVER_NODE_FLAGS) assert.ok(commandLine.includes(flag), `${flag} missing from ${commandLine.join(' ')}`);
+  } finally {
+    await simulator.stop();
+  }
 });

@@ -265,11 +265,29 @@ function nginxBinary(): string | undefined {
   }
 }
 
-/** The Node flags of the bench's own Node proxies: none, or with SEED_BENCH_PROXY_FLAGS=npm-start Seed's `npm start` flags. */
-export function nodeProxyFlags(setting: string | undefined = process.env['SEED_BENCH_PROXY_FLAGS']): string[] {
-  if (setting === undefined || setting === '' || setting === 'none') return [];
-  if (setting === 'npm-start') return serverNodeFlagsOf();
-  throw new Error(`SEED_BENCH_PROXY_FLAGS: expected none or npm-start, got ${setting}`);
+/**
+ * The Node flags of the bench's own Node servers (the simulator, the undici and buffered proxies):
+ * Seed's `npm start` flags by default, so that every Node process in a comparison runs on the same
+ * V8 settings and a ratio compares code with code (a proxy on Node's defaults can fall into the
+ * high-promotion state Seed's flags prevent: src/node-flags.ts). `SEED_BENCH_NODE_FLAGS=none`
+ * runs them on Node's defaults instead. Peers (Portkey) run as their own package runs them.
+ */
+export function benchNodeFlags(setting: string | undefined = process.env['SEED_BENCH_NODE_FLAGS']): string[] {
+  if (setting === undefined || setting === '' || setting === 'npm-start') return serverNodeFlagsOf();
+  if (setting === 'none') return [];
+  throw new Error(`SEED_BENCH_NODE_FLAGS: expected npm-start or none, got ${setting}`);
+}
+
+/** Starts one of the bench's own Node servers (bench/servers/) with `benchNodeFlags()` before its own arguments. */
+export function startBenchNodeServer(input: Parameters<typeof startNodeServer>[0]): Promise<ServerProcess> {
+  return startNodeServer({ ...input, nodeArguments: [...benchNodeFlags(), ...(input.nodeArguments ?? [])] });
+}
+
+/** Starts the provider simulator (bench/servers/simulator.ts), the upstream of every scenario. */
+export function startSimulator(
+  input: { name?: string; env?: NodeJS.ProcessEnv; nodeArguments?: string[]; stdoutFile?: string } = {},
+): Promise<ServerProcess> {
+  return startBenchNodeServer({ ...input, name: input.name ?? 'simulator', script: 'bench/servers/simulator.ts' });
 }
 
 /** Starts the proxies in front of `simulatorUrl`; a proxy that cannot start is skipped with its reason. */
@@ -306,13 +324,11 @@ export async function startTargets(input: {
       }
     }
   }
-  // The Node proxies run with Node's defaults, as a minimal proxy would; SEED_BENCH_PROXY_FLAGS=npm-start
-  // gives them Seed's `npm start` flags instead, to tell what the flags do from what Seed's code does.
-  const proxyFlags = nodeProxyFlags();
-  const flagsNote = proxyFlags.length > 0 ? `; run with Seed's npm start flags (${proxyFlags.join(' ')})` : '';
+  const nodeFlags = benchNodeFlags();
+  const flagsNote = nodeFlags.length > 0 ? `; Node flags as Seed's npm start (${nodeFlags.join(' ')})` : "; Node's default flags (SEED_BENCH_NODE_FLAGS=none)";
   if (wanted('undici')) {
     try {
-      const server = await startNodeServer({ name: 'undici-proxy', script: 'bench/servers/undici-proxy.ts', nodeArguments: proxyFlags, env: { UPSTREAM: input.simulatorUrl } });
+      const server = await startBenchNodeServer({ name: 'undici-proxy', script: 'bench/servers/undici-proxy.ts', env: { UPSTREAM: input.simulatorUrl } });
       targets.push({ id: 'undici', label: TARGET_LABELS.undici, origin: server.url, headers: bearer, server, note: `node:http + undici Pool, pipes the body${flagsNote}` });
     } catch (error) {
       skipped.push({ id: 'undici', reason: String(error).slice(0, 300) });
@@ -320,7 +336,7 @@ export async function startTargets(input: {
   }
   if (wanted('buffered')) {
     try {
-      const server = await startNodeServer({ name: 'buffered-proxy', script: 'bench/servers/buffered-proxy.ts', nodeArguments: proxyFlags, env: { UPSTREAM: input.simulatorUrl } });
+      const server = await startBenchNodeServer({ name: 'buffered-proxy', script: 'bench/servers/buffered-proxy.ts', env: { UPSTREAM: input.simulatorUrl } });
       targets.push({
         id: 'buffered',
         label: TARGET_LABELS.buffered,

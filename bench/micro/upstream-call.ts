@@ -15,8 +15,8 @@ import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { CallAbort } from '../../src/abort.ts';
 import { decodedBody, postJson, readJsonText, type BodyDecoder } from '../../src/providers/http.ts';
-import { startNodeServer } from '../lib/children.ts';
 import { format, median } from '../lib/stats.ts';
+import { startSimulator } from '../lib/targets.ts';
 
 const { values } = parseArgs({
   options: {
@@ -47,7 +47,7 @@ class ReadCounter implements BodyDecoder<number> {
 
 type Way = (stream: boolean) => Promise<void>;
 
-const simulator = await startNodeServer({ name: 'simulator', script: 'bench/servers/simulator.ts' });
+const simulator = await startSimulator();
 const pools = { request: new Pool(simulator.url, { connections: 256 }), seed: new Pool(simulator.url, { connections: 256 }) };
 
 const ways: Record<'request' | 'seed', Way> = {

@@ -13,12 +13,12 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { startNodeServer, type ServerProcess } from '../lib/children.ts';
+import { type ServerProcess } from '../lib/children.ts';
 import { alternatingPair, pairedOpenLoop } from '../lib/alternate.ts';
 import { closedLoop } from '../lib/load.ts';
 import { sampleProcess, waitForQuiet } from '../lib/proc.ts';
 import { median, percentile, quartiles, type Quartiles } from '../lib/stats.ts';
-import { startSeedServer, type MeasuredServer, type SeedServer } from '../lib/targets.ts';
+import { startSeedServer, type MeasuredServer, type SeedServer, startSimulator } from '../lib/targets.ts';
 import { requestFor, TAIL_SLICE_SECONDS, warmUp } from './overhead.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -168,7 +168,7 @@ export async function runAb(options: AbOptions): Promise<AbResult> {
     const baselineCommit = prepareBaseline(options.baseline, baselineDirectory, log);
     const currentCommit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
     const currentDirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
-    const simulator = await startNodeServer({ name: 'simulator', script: 'bench/servers/simulator.ts' });
+    const simulator = await startSimulator();
     servers.push(simulator);
     const start = async (name: string, root: string): Promise<SeedServer> => {
       const workDirectory = join(options.workDirectory, name);

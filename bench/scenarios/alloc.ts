@@ -12,10 +12,10 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { startNodeServer, type ServerProcess } from '../lib/children.ts';
+import { type ServerProcess } from '../lib/children.ts';
 import { closedLoop } from '../lib/load.ts';
 import { frameLabel } from '../lib/profile.ts';
-import { OPEN_SEED, SIMULATOR_HEADERS, startSeedServer, type MeasuredServer } from '../lib/targets.ts';
+import { OPEN_SEED, SIMULATOR_HEADERS, startSeedServer, type MeasuredServer, startSimulator, startBenchNodeServer } from '../lib/targets.ts';
 import { requestFor, warmUp } from './overhead.ts';
 
 const OBSERVER = resolve(import.meta.dirname, '..', 'servers', 'alloc-observer.mjs');
@@ -92,7 +92,7 @@ export async function runAlloc(input: { requests: number; concurrency: number; w
   const started: ServerProcess[] = [];
   const servers: AllocServerResult[] = [];
   try {
-    const simulator = await startNodeServer({ name: 'simulator', script: 'bench/servers/simulator.ts' });
+    const simulator = await startSimulator();
     started.push(simulator);
     const profileFile = (id: string) => join(directory, `${id}.heapprofile`);
     // --expose-gc: the survived profile forces a scavenge before it is written (alloc-observer.mjs).
@@ -102,7 +102,7 @@ export async function runAlloc(input: { requests: number; concurrency: number; w
         id: 'buffered',
         label: 'buffered JSON proxy (Fastify)',
         start: async () => {
-          const server = await startNodeServer({
+          const server = await startBenchNodeServer({
             name: 'buffered-proxy (allocations observed)',
             script: 'bench/servers/buffered-proxy.ts',
             nodeArguments: observed('buffered').nodeArguments,

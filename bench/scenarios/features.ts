@@ -16,8 +16,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startNodeServer, type ServerProcess } from '../lib/children.ts';
-import { OPEN_SEED, startSeedServer, startTargets, type MeasuredServer } from '../lib/targets.ts';
+import { type ServerProcess } from '../lib/children.ts';
+import { OPEN_SEED, startSeedServer, startTargets, type MeasuredServer, startSimulator } from '../lib/targets.ts';
 import { pairedSlices, type AbRatios, type SliceMeasurement } from './ab.ts';
 import { warmUp } from './overhead.ts';
 
@@ -94,7 +94,7 @@ export async function runFeatures(options: FeaturesOptions): Promise<FeaturesRes
   const { log } = options;
   const started: ServerProcess[] = [];
   try {
-    const simulator = await startNodeServer({ name: 'simulator', script: 'bench/servers/simulator.ts' });
+    const simulator = await startSimulator();
     started.push(simulator);
     const servers: MeasuredServer[] = [];
     for (const rung of RUNGS) {

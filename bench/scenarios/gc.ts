@@ -17,11 +17,11 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startNodeServer, type ServerProcess } from '../lib/children.ts';
+import { type ServerProcess } from '../lib/children.ts';
 import { openLoop, type OpenLoopSample } from '../lib/load.ts';
 import { GcTraceLog, medianPromotedBytes } from '../lib/gc-trace.ts';
 import { median } from '../lib/stats.ts';
-import { startSeedServer } from '../lib/targets.ts';
+import { startSeedServer, startSimulator, startBenchNodeServer } from '../lib/targets.ts';
 import { requestFor } from './overhead.ts';
 
 const OBSERVER = resolve(import.meta.dirname, '..', 'servers', 'gc-observer.mjs');
@@ -170,12 +170,12 @@ export async function runGc(input: { ratePerSecond: number; durationSeconds: num
     stdoutFile: `${file}.nvp.log`,
   });
   const traces = new Map<string, GcTraceLog>(Object.values(files).map((file) => [file, new GcTraceLog(`${file}.nvp.log`)]));
-  const simulator = await startNodeServer({ name: 'simulator (gc observed)', script: 'bench/servers/simulator.ts', ...observed(files.simulator) });
+  const simulator = await startSimulator({ name: 'simulator (gc observed)', ...observed(files.simulator) });
   const targets: Array<{ id: GcTarget; origin: string; server: ServerProcess | undefined; headers: Record<string, string>; file?: string }> = [];
   const json = { 'content-type': 'application/json' };
   try {
     targets.push({ id: 'direct', origin: simulator.url, server: undefined, headers: json });
-    const undici = await startNodeServer({
+    const undici = await startBenchNodeServer({
       name: 'undici proxy (gc observed)',
       script: 'bench/servers/undici-proxy.ts',
       ...observed(files.undici),

@@ -19,8 +19,8 @@
 import OpenAI from 'openai';
 import { join } from 'node:path';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { startNodeServer, type ServerProcess } from '../lib/children.ts';
-import { startSeedServer } from '../lib/targets.ts';
+import { type ServerProcess } from '../lib/children.ts';
+import { startSeedServer, startSimulator } from '../lib/targets.ts';
 import { runGenerateJob } from '../../src/jobs/index.ts';
 import type { PromptItem } from '../../src/jobs/index.ts';
 
@@ -123,9 +123,8 @@ async function naive(input: { simulatorUrl: string; options: JobsOptions }): Pro
 }
 
 export async function runJobs(options: JobsOptions): Promise<JobsResult> {
-  const simulator = await startNodeServer({
+  const simulator = await startSimulator({
     name: 'simulator (TPM ceiling)',
-    script: 'bench/servers/simulator.ts',
     env: { SEED_BENCH_SIMULATOR: JSON.stringify({ models: { [MODEL]: { latencyMs: LATENCY_MS, limits: { tpm: TPM, tokenWindowMs: TOKEN_WINDOW_MS } } } }) },
   });
   let seed: ServerProcess | undefined;

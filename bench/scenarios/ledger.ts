@@ -10,10 +10,9 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { startNodeServer } from '../lib/children.ts';
 import { closedLoop, openLoop } from '../lib/load.ts';
 import { sampleProcess } from '../lib/proc.ts';
-import { startSeedServer, seedConfig } from '../lib/targets.ts';
+import { startSeedServer, seedConfig, startSimulator } from '../lib/targets.ts';
 import { requestFor } from './overhead.ts';
 
 export interface LedgerBackendResult {
@@ -194,7 +193,7 @@ export async function runLedger(input: {
   workDirectory: string;
   log: (line: string) => void;
 }): Promise<LedgerBackendResult[]> {
-  const simulator = await startNodeServer({ name: 'simulator', script: 'bench/servers/simulator.ts' });
+  const simulator = await startSimulator();
   try {
     const results: LedgerBackendResult[] = [];
     for (const backend of ['sqlite', 'postgres'] as const) results.push(await runBackend({ ...input, backend, simulatorUrl: simulator.url }));

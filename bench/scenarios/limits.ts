@@ -11,8 +11,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { Pool } from 'undici';
-import { startNodeServer, type ServerProcess } from '../lib/children.ts';
-import { provisionKey, seedConfig, startSeedServer, waitForKey } from '../lib/targets.ts';
+import { type ServerProcess } from '../lib/children.ts';
+import { provisionKey, seedConfig, startSeedServer, waitForKey, startSimulator } from '../lib/targets.ts';
 
 export interface LimitRun {
   quota: string;
@@ -188,7 +188,7 @@ async function runBudget(input: RunInput & { usdPerDay: number }): Promise<Limit
 }
 
 export async function runLimits(input: { workDirectory: string; log: (line: string) => void }): Promise<LimitRun[]> {
-  const simulator = await startNodeServer({ name: 'simulator', script: 'bench/servers/simulator.ts' });
+  const simulator = await startSimulator();
   try {
     // 600 req/min offered at 80 req/s for 20 s (1 600 requests): all inside one minute window.
     const rpm = await runQuota({ quota: { rpm: 600 }, ratePerSecond: 80, seconds: 20, simulatorUrl: simulator.url, workDirectory: input.workDirectory, log: input.log });

@@ -18,8 +18,7 @@ import { alternatingPair, pairedOpenLoop } from '../lib/alternate.ts';
 import { closedLoop, checkTarget, openLoop, type RequestShape } from '../lib/load.ts';
 import { sampleProcess, systemBusyMs, waitForQuiet } from '../lib/proc.ts';
 import { median, percentile, quartiles, type Quartiles } from '../lib/stats.ts';
-import { startNodeServer } from '../lib/children.ts';
-import { SIMULATOR_HEADERS, startTargets, type SkippedTarget, type Target, type TargetId } from '../lib/targets.ts';
+import { SIMULATOR_HEADERS, startTargets, type SkippedTarget, type Target, type TargetId, startSimulator } from '../lib/targets.ts';
 
 export interface OverheadOptions {
   durationSeconds: number;
@@ -393,7 +392,7 @@ async function reportedQuota(simulatorUrl: string): Promise<{ requests: string; 
 
 export async function runOverhead(options: OverheadOptions): Promise<OverheadResult> {
   const { log } = options;
-  const simulator = await startNodeServer({ name: 'simulator', script: 'bench/servers/simulator.ts' });
+  const simulator = await startSimulator();
   const upstreamQuota = await reportedQuota(simulator.url);
   const started = await startTargets({ simulatorUrl: simulator.url, workDirectory: options.workDirectory, only: options.only });
   const skipped = [...started.skipped];

@@ -5,10 +5,9 @@
  */
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startNodeServer } from '../lib/children.ts';
 import { closedLoop } from '../lib/load.ts';
 import { foldedStacks, summarizeProfile, type ProfileSummary } from '../lib/profile.ts';
-import { startSeedServer } from '../lib/targets.ts';
+import { startSeedServer, startSimulator } from '../lib/targets.ts';
 import { requestFor, warmUp } from './overhead.ts';
 
 export interface ProfileResult {
@@ -27,7 +26,7 @@ export async function runProfile(input: {
 }): Promise<ProfileResult> {
   const directory = join(input.workDirectory, 'profile');
   mkdirSync(directory, { recursive: true });
-  const simulator = await startNodeServer({ name: 'simulator', script: 'bench/servers/simulator.ts' });
+  const simulator = await startSimulator();
   let requests = 0;
   let loadStart = 0;
   try {

@@ -18,11 +18,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
-import { startNodeServer } from '../lib/children.ts';
 import { GcTraceLog, medianPromotedBytes, type ScavengeTrace } from '../lib/gc-trace.ts';
 import { openLoop } from '../lib/load.ts';
 import { median, percentile } from '../lib/stats.ts';
-import { serverNodeFlagsOf, startSeedServer } from '../lib/targets.ts';
+import { serverNodeFlagsOf, startSeedServer, startSimulator } from '../lib/targets.ts';
 import { NO_PRETENURING_FLAG } from '../../src/node-flags.ts';
 import { requestFor, warmUp } from './overhead.ts';
 
@@ -84,7 +83,7 @@ export async function runPromotion(input: {
     { label: "`npm start`'s flags", flags: startFlags, processes: [] },
     { label: `without \`${NO_PRETENURING_FLAG}\``, flags: startFlags.filter((flag) => flag !== NO_PRETENURING_FLAG), processes: [] },
   ];
-  const simulator = await startNodeServer({ name: 'simulator', script: 'bench/servers/simulator.ts' });
+  const simulator = await startSimulator();
   try {
     for (let round = 0; round < input.processes; round++) {
       const order = round % 2 === 0 ? variants : [...variants].reverse();

@@ -8,10 +8,9 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startNodeServer } from '../lib/children.ts';
 import { closedLoop } from '../lib/load.ts';
 import { sampleProcess } from '../lib/proc.ts';
-import { startSeedServer } from '../lib/targets.ts';
+import { startSeedServer, startSimulator } from '../lib/targets.ts';
 import { requestFor } from './overhead.ts';
 
 export interface SoakResult {
@@ -33,7 +32,7 @@ export interface SoakResult {
 const CHUNKS = 20;
 
 export async function runSoak(input: { requests: number; concurrency: number; workDirectory: string; log: (line: string) => void }): Promise<SoakResult> {
-  const simulator = await startNodeServer({ name: 'simulator', script: 'bench/servers/simulator.ts' });
+  const simulator = await startSimulator();
   const started = performance.now();
   try {
     // A directory of its own: the ledger file must hold this run's calls only.
