@@ -17,8 +17,8 @@
  * analysis can be finished after the numbers exist: `npm run bench -- --render bench/results/last-run.json`.
  * Environment: SEED_BENCH_CONFIG (a Seed config file to use instead of the generated one),
  *              SEED_BENCH_KEY (virtual key sent as `Authorization: Bearer …` to Seed),
- *              SEED_BENCH_NODE_FLAGS=none (the simulator and the undici and buffered proxies run with Node's
- *              defaults instead of Seed's `npm start` flags).
+ *              SEED_BENCH_NODE_FLAGS=none (the simulator, the undici and buffered proxies and Portkey run
+ *              with Node's defaults instead of Seed's `npm start` flags).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,7 +27,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeMachine } from './lib/machine.ts';
 import { renderReport, type RunReport } from './lib/report.ts';
-import { seedWiring, TARGET_IDS, type TargetId } from './lib/targets.ts';
+import { benchNodeFlags, seedWiring, serverNodeFlagsOf, TARGET_IDS, type TargetId } from './lib/targets.ts';
 import { runOverhead } from './scenarios/overhead.ts';
 import { runProfile } from './scenarios/profile.ts';
 import { runSoak } from './scenarios/soak.ts';
@@ -121,6 +121,7 @@ const report: RunReport = {
   command: `npm run bench${argumentsText ? ` -- ${argumentsText}` : ''}`,
   date: new Date().toISOString(),
   machine: describeMachine(),
+  nodeFlags: { seed: serverNodeFlagsOf(), others: benchNodeFlags() },
   pending: [],
 };
 // Seed runs from dist/, the compiled build `seed serve` uses: build it from the sources at hand.

@@ -13,11 +13,18 @@ import type { AllocResult } from '../scenarios/alloc.ts';
 import type { JobsResult } from '../scenarios/jobs.ts';
 import { highPromotionCount, type PromotionResult } from '../scenarios/promotion.ts';
 import { TARGET_LABELS } from './targets.ts';
+import { NO_PRETENURING_FLAG } from '../../src/node-flags.ts';
 
 export interface RunReport {
   command: string;
   date: string;
   machine: Machine;
+  /**
+   * The Node flags Seed ran with (its `npm start` flags) and those of the bench's other Node
+   * processes (simulator, proxies, Portkey: `benchNodeFlags`). Absent in runs before
+   * 2026-12-05 (02:25–), where Seed had its flags and the others Node's defaults.
+   */
+  nodeFlags?: { seed: string[]; others: string[] };
   overhead?: OverheadResult;
   profile?: ProfileResult;
   soak?: SoakResult;
@@ -264,6 +271,11 @@ function quotaNote(quota: { requests: string; tokens: string } | undefined): str
   );
 }
 
+function flagList(flags: readonly string[] | undefined): string {
+  if (flags === undefined) return "its `npm start` flags";
+  return flags.length === 0 ? "Node's defaults" : flags.map((flag) => `\`${flag}\``).join(' ');
+}
+
 export function renderReport(report: RunReport): string {
   const { machine } = report;
   const parts: string[] = [];
@@ -284,6 +296,7 @@ export function renderReport(report: RunReport): string {
           ]),
       `- memory: ${machine.memoryGiB.toFixed(1)} GiB (${machine.freeMemoryGiB.toFixed(1)} GiB free at start)`,
       `- Node ${machine.node}, Linux ${machine.kernel}`,
+      `- Node flags: Seed ${flagList(report.nodeFlags?.seed)}; the simulator, the Node proxies and Portkey ${report.nodeFlags ? flagList(report.nodeFlags.others) : "Node's defaults"}`,
       `- load average at start: ${machine.loadAverage} (a shared, noisy machine: compare ratios within the run, not absolute numbers across runs)`,
       '- everything on 127.0.0.1; load generator, simulator and each proxy in separate processes sharing the same cores',
     ].join('\n'),
@@ -461,7 +474,9 @@ export function renderReport(report: RunReport): string {
           ? ' Each process also runs with `--trace-gc-nvp`, which gives the bytes every scavenge promoted to the old ' +
             'generation: what lived past a scavenge, which that scavenge copied. A process in the high-promotion state ' +
             "promotes ~1 MB per scavenge where others promote tens of KiB: V8's allocation-site pretenuring, which Seed's " +
-            '`npm start` flags turn off and the other processes here keep (section 7; bench/analysis.md).'
+            (report.nodeFlags?.others.includes(NO_PRETENURING_FLAG)
+              ? '`npm start` flags turn off, and which every Node process here runs with (section 7; bench/analysis.md).'
+              : '`npm start` flags turn off and the other processes here keep (section 7; bench/analysis.md).')
           : ''),
     );
     if (report.gc.some((phase) => !('slowest' in phase))) {

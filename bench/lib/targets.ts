@@ -266,11 +266,11 @@ function nginxBinary(): string | undefined {
 }
 
 /**
- * The Node flags of the bench's own Node servers (the simulator, the undici and buffered proxies):
- * Seed's `npm start` flags by default, so that every Node process in a comparison runs on the same
- * V8 settings and a ratio compares code with code (a proxy on Node's defaults can fall into the
- * high-promotion state Seed's flags prevent: src/node-flags.ts). `SEED_BENCH_NODE_FLAGS=none`
- * runs them on Node's defaults instead. Peers (Portkey) run as their own package runs them.
+ * The Node flags of every Node server the bench starts besides Seed (the simulator, the undici and
+ * buffered proxies, the Portkey peer): Seed's `npm start` flags by default, so that every Node
+ * process in a comparison runs on the same V8 settings and a ratio compares code with code (a
+ * proxy on Node's defaults can fall into the high-promotion state Seed's flags prevent:
+ * src/node-flags.ts, and flatter Seed). `SEED_BENCH_NODE_FLAGS=none` runs them on Node's defaults.
  */
 export function benchNodeFlags(setting: string | undefined = process.env['SEED_BENCH_NODE_FLAGS']): string[] {
   if (setting === undefined || setting === '' || setting === 'npm-start') return serverNodeFlagsOf();
@@ -369,7 +369,7 @@ export async function startTargets(input: {
       skipped.push({ id: 'portkey', reason: '@portkey-ai/gateway is not installed (npm install --save-dev @portkey-ai/gateway)' });
     } else {
       try {
-        const server = await startNodeServer({ name: 'portkey', script: 'bench/servers/portkey.mjs', env: { NODE_ENV: 'production' } });
+        const server = await startBenchNodeServer({ name: 'portkey', script: 'bench/servers/portkey.mjs', env: { NODE_ENV: 'production' } });
         const version = (JSON.parse(readFileSync(join(ROOT, 'node_modules/@portkey-ai/gateway/package.json'), 'utf8')) as { version: string }).version;
         targets.push({
           id: 'portkey',
@@ -377,7 +377,7 @@ export async function startTargets(input: {
           origin: server.url,
           headers: { ...bearer, 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${input.simulatorUrl}/v1` },
           server,
-          note: `@portkey-ai/gateway ${version}, @hono/node-server 1.13.8, provider openai + x-portkey-custom-host`,
+          note: `@portkey-ai/gateway ${version}, @hono/node-server 1.13.8, provider openai + x-portkey-custom-host${flagsNote}`,
         });
       } catch (error) {
         skipped.push({ id: 'portkey', reason: String(error).slice(0, 300) });
