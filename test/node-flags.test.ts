@@ -51,12 +51,13 @@ test('the flags give the process a 16 MB young generation from its start; withou
 });
 
 test('with the flags V8 keeps allocating a long-surviving literal young; without them it pretenures it', () => {
-  // 50 000 objects of 3 fields are ~2.4 MB.
+  // 50 000 objects of 3 fields are ~2.4 MB; the other generation grows by what the loop itself
+  // allocates besides (compiled code, feedback: 0–170 KB seen), a small fraction of that.
   const withFlags = generationGrowth(SERVER_NODE_FLAGS);
-  assert.ok(withFlags.youngGrowth > 2_000_000 && withFlags.oldGrowth < 100_000, JSON.stringify(withFlags));
+  assert.ok(withFlags.youngGrowth > 2_000_000 && withFlags.oldGrowth < withFlags.youngGrowth / 4, JSON.stringify(withFlags));
   // Node's default: the literal's objects are born old (what the flag prevents in the gateway).
   const withoutFlag = generationGrowth(SERVER_NODE_FLAGS.filter((flag) => flag !== '--no-allocation-site-pretenuring'));
-  assert.ok(withoutFlag.oldGrowth > 2_000_000 && withoutFlag.youngGrowth < 100_000, JSON.stringify(withoutFlag));
+  assert.ok(withoutFlag.oldGrowth > 2_000_000 && withoutFlag.youngGrowth < withoutFlag.oldGrowth / 4, JSON.stringify(withoutFlag));
 });
 
 test('seed serve without the flags says which are missing and how to start it; with them it says nothing', () => {
