@@ -1,0 +1,163 @@
+/**
+ * Where Seed's slowest requests wait. An open-loop client (undici, like the bench's) tags every
+ * request with `x-client-request-id`; Seed keeps that id in the ledger beside the call's start
+ * (`started_at`, when its handler began the call), its time to the first streamed chunk and its
+ * latency. Lined up on the wall clock, each request's time splits into: the client sending late,
+ * before Seed's handler (the request waiting in the socket, the parser and the event loop), in
+ * the handler (admission, routing and the upstream; for a stream, to the first chunk and then the
+ * rest), and after the settle (writing the answer and the client reading it).
+ *
+ *   node bin/run-ts.mjs bench/tail-trace.ts [--slices 10] [--rate 500] [--json]
+ *
+ * Seed runs from dist/ (`npm run build` first) with every feature on, as in `npm run bench`, in
+ * front of the simulator; each slice of 2 s starts once both are idle, as the paired tails do.
+ * Seed's timestamps are whole milliseconds, so parts under ~1 ms are not resolved.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
+import { Pool } from 'undici';
+import { waitForQuiet } from './lib/proc.ts';
+import { percentile } from './lib/stats.ts';
+import { startSeedServer, startSimulator } from './lib/targets.ts';
+import { requestFor, warmUp } from './scenarios/overhead.ts';
+
+const { values } = parseArgs({
+  options: {
+    slices: { type: 'string', default: '10' },
+    rate: { type: 'string', default: '500' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const slices = Number(values.slices);
+const rate = Number(values.rate);
+if (!Number.isInteger(slices) || slices < 1) throw new Error(`--slices: expected a whole number of at least 1, got ${values.slices}`);
+if (!Number.isFinite(rate) || rate <= 0) throw new Error(`--rate: expected a positive number, got ${values.rate}`);
+const stream = !values.json;
+const SLICE_SECONDS = 2;
+
+/** One request as the client saw it, wall-clock milliseconds. */
+interface Sent {
+  id: string;
+  scheduled: number;
+  sent: number;
+  end: number;
+}
+
+/** One request's time, split by stage (ms). */
+interface Split {
+  total: number;
+  sendLag: number;
+  beforeHandler: number;
+  toFirstChunk: number;
+  afterFirstChunk: number;
+  afterSettle: number;
+}
+
+const STAGES: ReadonlyArray<[keyof Split, string]> = [
+  ['sendLag', 'client sending late'],
+  ['beforeHandler', "before Seed's handler"],
+  ['toFirstChunk', 'handler: to the first chunk (streams)'],
+  ['afterFirstChunk', 'handler: the rest to the settle'],
+  ['afterSettle', 'after the settle'],
+];
+
+const wallClock = () => performance.timeOrigin + performance.now();
+
+async function slice(origin: string, shape: ReturnType<typeof requestFor>, first: number, into: Sent[]): Promise<void> {
+  const pool = new Pool(origin, { connections: 256 });
+  const inFlight = new Set<Promise<void>>();
+  const count = Math.round(rate * SLICE_SECONDS);
+  const interval = 1_000 / rate;
+  const start = performance.now();
+  let next = 0;
+  while (next < count) {
+    const now = performance.now();
+    while (next < count && start + next * interval <= now) {
+      const id = `trace-${first + next}`;
+      const scheduled = performance.timeOrigin + start + next * interval;
+      const sent = wallClock();
+      const done = pool
+        .request({ path: shape.path, method: 'POST', headers: { ...shape.headers, 'x-client-request-id': id }, body: shape.body })
+        .then(async (response) => {
+          for await (const _chunk of response.body) {
+            // read to the end
+          }
+          if (response.statusCode === 200) into.push({ id, scheduled, sent, end: wallClock() });
+        })
+        .catch(() => undefined);
+      inFlight.add(done);
+      void done.then(() => inFlight.delete(done));
+      next += 1;
+    }
+    await new Promise((resolveTick) => setTimeout(resolveTick, 1));
+  }
+  await Promise.all(inFlight);
+  await pool.destroy();
+}
+
+const workDirectory = mkdtempSync(join(tmpdir(), 'seed-tail-trace-'));
+try {
+  const simulator = await startSimulator();
+  const sent: Sent[] = [];
+  try {
+    const seed = await startSeedServer({ simulatorUrl: simulator.url, workDirectory });
+    try {
+      const target = { origin: seed.url, headers: seed.headers };
+      await warmUp(target, stream, 50);
+      const shape = requestFor(target, stream);
+      for (let index = 0; index < slices; index += 1) {
+        await waitForQuiet([simulator.pid, seed.pid], { maxMs: 5_000 });
+        await slice(seed.url, shape, index * rate * SLICE_SECONDS, sent);
+      }
+    } finally {
+      // Stopping flushes the ledger.
+      await seed.stop(15_000);
+    }
+  } finally {
+    await simulator.stop();
+  }
+  const database = new Database(join(workDirectory, 'seed-ledger.db'), { readonly: true, fileMustExist: true });
+  const rows = database
+    .prepare('select client_request_id as id, started_at as startedAt, latency_ms as latency, ttft_ms as ttft from calls where client_request_id is not null')
+    .all() as Array<{ id: string; startedAt: number; latency: number; ttft: number | null }>;
+  database.close();
+  const ledger = new Map(rows.map((row) => [row.id, row]));
+  const splits: Split[] = sent.flatMap((request) => {
+    const row = ledger.get(request.id);
+    if (!row) return [];
+    const toFirstChunk = row.ttft ?? 0;
+    return [
+      {
+        total: request.end - request.scheduled,
+        sendLag: request.sent - request.scheduled,
+        beforeHandler: row.startedAt - request.sent,
+        toFirstChunk,
+        afterFirstChunk: row.latency - toFirstChunk,
+        afterSettle: request.end - (row.startedAt + row.latency),
+      },
+    ];
+  });
+  if (splits.length === 0) throw new Error('no request could be matched with a ledger row');
+  const slowest = [...splits].sort((left, right) => right.total - left.total).slice(0, Math.ceil(splits.length / 100));
+  const mean = (list: readonly Split[], key: keyof Split) => list.reduce((sum, split) => sum + split[key], 0) / list.length;
+  console.log(
+    `${stream ? 'Streaming' : 'Non-streaming'}, ${rate} req/s, ${slices} slices of ${SLICE_SECONDS} s: ${splits.length} of ${sent.length} answered ` +
+      `requests matched with their ledger rows; p50 ${percentile(splits.map((split) => split.total), 0.5).toFixed(2)} ms, ` +
+      `p99 ${percentile(splits.map((split) => split.total), 0.99).toFixed(2)} ms\n`,
+  );
+  console.log(`| stage | mean ms, every request | mean ms, slowest 1% (${slowest.length}) |`);
+  console.log('|---|---|---|');
+  for (const [key, label] of STAGES) console.log(`| ${label} | ${mean(splits, key).toFixed(2)} | ${mean(slowest, key).toFixed(2)} |`);
+  console.log(`| total | ${mean(splits, 'total').toFixed(2)} | ${mean(slowest, 'total').toFixed(2)} |`);
+  console.log('\nThe 10 slowest, ms (client late + before handler + [to first chunk + rest] + after settle = total):');
+  for (const split of slowest.slice(0, 10)) {
+    console.log(
+      `  ${split.sendLag.toFixed(1)} + ${split.beforeHandler.toFixed(1)} + [${split.toFirstChunk} + ${split.afterFirstChunk}] + ${split.afterSettle.toFixed(1)} = ${split.total.toFixed(1)}`,
+    );
+  }
+} finally {
+  rmSync(workDirectory, { recursive: true, force: true });
+}
