@@ -18,11 +18,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
-import { Pool } from 'undici';
+import { openLoop } from './lib/load.ts';
 import { waitForQuiet } from './lib/proc.ts';
 import { percentile } from './lib/stats.ts';
 import { startSeedServer, startSimulator } from './lib/targets.ts';
-import { requestFor, warmUp } from './scenarios/overhead.ts';
+import { requestFor, TAIL_SLICE_SECONDS, warmUp } from './scenarios/overhead.ts';
 
 const { values } = parseArgs({
   options: {
@@ -36,9 +36,8 @@ const rate = Number(values.rate);
 if (!Number.isInteger(slices) || slices < 1) throw new Error(`--slices: expected a whole number of at least 1, got ${values.slices}`);
 if (!Number.isFinite(rate) || rate <= 0) throw new Error(`--rate: expected a positive number, got ${values.rate}`);
 const stream = !values.json;
-const SLICE_SECONDS = 2;
 
-/** One request as the client saw it, wall-clock milliseconds. */
+/** One answered request as the client saw it, wall-clock milliseconds. */
 interface Sent {
   id: string;
   scheduled: number;
@@ -64,40 +63,6 @@ const STAGES: ReadonlyArray<[keyof Split, string]> = [
   ['afterSettle', 'after the settle'],
 ];
 
-const wallClock = () => performance.timeOrigin + performance.now();
-
-async function slice(origin: string, shape: ReturnType<typeof requestFor>, first: number, into: Sent[]): Promise<void> {
-  const pool = new Pool(origin, { connections: 256 });
-  const inFlight = new Set<Promise<void>>();
-  const count = Math.round(rate * SLICE_SECONDS);
-  const interval = 1_000 / rate;
-  const start = performance.now();
-  let next = 0;
-  while (next < count) {
-    const now = performance.now();
-    while (next < count && start + next * interval <= now) {
-      const id = `trace-${first + next}`;
-      const scheduled = performance.timeOrigin + start + next * interval;
-      const sent = wallClock();
-      const done = pool
-        .request({ path: shape.path, method: 'POST', headers: { ...shape.headers, 'x-client-request-id': id }, body: shape.body })
-        .then(async (response) => {
-          for await (const _chunk of response.body) {
-            // read to the end
-          }
-          if (response.statusCode === 200) into.push({ id, scheduled, sent, end: wallClock() });
-        })
-        .catch(() => undefined);
-      inFlight.add(done);
-      void done.then(() => inFlight.delete(done));
-      next += 1;
-    }
-    await new Promise((resolveTick) => setTimeout(resolveTick, 1));
-  }
-  await Promise.all(inFlight);
-  await pool.destroy();
-}
-
 const workDirectory = mkdtempSync(join(tmpdir(), 'seed-tail-trace-'));
 try {
   const simulator = await startSimulator();
@@ -107,10 +72,16 @@ try {
     try {
       const target = { origin: seed.url, headers: seed.headers };
       await warmUp(target, stream, 50);
-      const shape = requestFor(target, stream);
+      const request = requestFor(target, stream);
+      const count = Math.round(rate * TAIL_SLICE_SECONDS);
       for (let index = 0; index < slices; index += 1) {
         await waitForQuiet([simulator.pid, seed.pid], { maxMs: 5_000 });
-        await slice(seed.url, shape, index * rate * SLICE_SECONDS, sent);
+        const tag = (position: number) => `trace-${index}-${position}`;
+        const result = await openLoop({ request, ratePerSecond: rate, count, keepSamples: true, headersFor: (position) => ({ 'x-client-request-id': tag(position) }) });
+        // The samples' times are on the wall clock, as the ledger's are.
+        for (const sample of result.samples ?? []) {
+          sent.push({ id: tag(sample.index), scheduled: sample.scheduledAt, sent: sample.scheduledAt + sample.sendLagMs, end: sample.scheduledAt + sample.latencyMs });
+        }
       }
     } finally {
       // Stopping flushes the ledger.
@@ -144,7 +115,7 @@ try {
   const slowest = [...splits].sort((left, right) => right.total - left.total).slice(0, Math.ceil(splits.length / 100));
   const mean = (list: readonly Split[], key: keyof Split) => list.reduce((sum, split) => sum + split[key], 0) / list.length;
   console.log(
-    `${stream ? 'Streaming' : 'Non-streaming'}, ${rate} req/s, ${slices} slices of ${SLICE_SECONDS} s: ${splits.length} of ${sent.length} answered ` +
+    `${stream ? 'Streaming' : 'Non-streaming'}, ${rate} req/s, ${slices} slices of ${TAIL_SLICE_SECONDS} s: ${splits.length} of ${sent.length} answered ` +
       `requests matched with their ledger rows; p50 ${percentile(splits.map((split) => split.total), 0.5).toFixed(2)} ms, ` +
       `p99 ${percentile(splits.map((split) => split.total), 0.99).toFixed(2)} ms\n`,
   );

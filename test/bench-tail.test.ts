@@ -47,9 +47,9 @@ test('without scheduler counters the split is unknown (NaN), not zero', () => {
 
 test('the slowest 1% are lined up with late sends and with the gaps they were in flight for', () => {
   // 200 requests of 1 ms, one every 10 ms; two slow ones (the slowest 1%).
-  const samples = Array.from({ length: 200 }, (_, index) => ({ scheduledAt: index * 10, sendLagMs: 0, latencyMs: 1 }));
-  samples[50] = { scheduledAt: 500, sendLagMs: 3, latencyMs: 20 }; // sent late; in flight 500–520
-  samples[120] = { scheduledAt: 1_200, sendLagMs: 0, latencyMs: 30 }; // in flight 1200–1230
+  const samples = Array.from({ length: 200 }, (_, index) => ({ index, scheduledAt: index * 10, sendLagMs: 0, latencyMs: 1 }));
+  samples[50] = { index: 50, scheduledAt: 500, sendLagMs: 3, latencyMs: 20 }; // sent late; in flight 500–520
+  samples[120] = { index: 120, scheduledAt: 1_200, sendLagMs: 0, latencyMs: 30 }; // in flight 1200–1230
   const proxyGaps = [{ from: 1_210, to: 1_215 }];
   const simulatorGaps = [{ from: 515, to: 519 }, { from: 5_000, to: 5_010 }];
   assert.deepEqual(attributeSlowest({ samples, proxyGaps, simulatorGaps }), {

@@ -83,6 +83,8 @@ export interface OpenLoopResult {
 
 /** One completed request of an open loop. */
 export interface OpenLoopSample {
+  /** Its place in the send order (0-based): what `headersFor` was given for it. */
+  index: number;
   /** Its scheduled send time on the wall clock (ms since the epoch, sub-ms precision). */
   scheduledAt: number;
   /** Actual send − scheduled send. */
@@ -99,6 +101,8 @@ export async function openLoop(input: {
   drainMs?: number;
   /** Return every completed request's timing too (for lining them up with a server's pauses). */
   keepSamples?: boolean;
+  /** Headers for the request with this index (0-based), over `request.headers`: to tag each request (bench/tail-trace.ts). */
+  headersFor?: (index: number) => Readonly<Record<string, string>>;
 }): Promise<OpenLoopResult> {
   const { request } = input;
   const pool = new Pool(request.origin, { connections: 256, keepAliveTimeout: 30_000 });
@@ -112,11 +116,11 @@ export async function openLoop(input: {
   const interval = 1_000 / input.ratePerSecond;
   const inFlight = new Set<Promise<void>>();
 
-  const fire = (scheduled: number) => {
+  const fire = (scheduled: number, index: number) => {
     const sendLag = performance.now() - scheduled;
     sendLags.push(sendLag);
     const done = pool
-      .request({ path: request.path, method: 'POST', headers: request.headers, body: request.body })
+      .request({ path: request.path, method: 'POST', headers: input.headersFor ? { ...request.headers, ...input.headersFor(index) } : request.headers, body: request.body })
       .then(async (response) => {
         let firstByte: number | undefined;
         for await (const _chunk of response.body) firstByte ??= performance.now();
@@ -129,7 +133,7 @@ export async function openLoop(input: {
         lastEnd = end;
         latencies.push(end - scheduled);
         firstBytes.push((firstByte ?? end) - scheduled);
-        if (input.keepSamples) samples.push({ scheduledAt: performance.timeOrigin + scheduled, sendLagMs: sendLag, latencyMs: end - scheduled });
+        if (input.keepSamples) samples.push({ index, scheduledAt: performance.timeOrigin + scheduled, sendLagMs: sendLag, latencyMs: end - scheduled });
       })
       .catch(() => {
         failures += 1;
@@ -143,7 +147,7 @@ export async function openLoop(input: {
   while (next < input.count) {
     const now = performance.now();
     while (next < input.count && start + next * interval <= now) {
-      fire(start + next * interval);
+      fire(start + next * interval, next);
       next += 1;
     }
     await new Promise((resolveTick) => setTimeout(resolveTick, 1));
