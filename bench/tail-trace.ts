@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
-import { openLoop } from './lib/load.ts';
+import { openLoop, type OpenLoopSample } from './lib/load.ts';
 import { waitForQuiet } from './lib/proc.ts';
 import { percentile } from './lib/stats.ts';
 import { startSeedServer, startSimulator } from './lib/targets.ts';
@@ -36,14 +36,6 @@ const rate = Number(values.rate);
 if (!Number.isInteger(slices) || slices < 1) throw new Error(`--slices: expected a whole number of at least 1, got ${values.slices}`);
 if (!Number.isFinite(rate) || rate <= 0) throw new Error(`--rate: expected a positive number, got ${values.rate}`);
 const stream = !values.json;
-
-/** One answered request as the client saw it, wall-clock milliseconds. */
-interface Sent {
-  id: string;
-  scheduled: number;
-  sent: number;
-  end: number;
-}
 
 /** One request's time, split by stage (ms). */
 interface Split {
@@ -66,7 +58,8 @@ const STAGES: ReadonlyArray<[keyof Split, string]> = [
 const workDirectory = mkdtempSync(join(tmpdir(), 'seed-tail-trace-'));
 try {
   const simulator = await startSimulator();
-  const sent: Sent[] = [];
+  /** Every answered request, with the id it was tagged with; its times are on the wall clock, as the ledger's are. */
+  const answered: Array<{ id: string; sample: OpenLoopSample }> = [];
   try {
     const seed = await startSeedServer({ simulatorUrl: simulator.url, workDirectory });
     try {
@@ -78,10 +71,7 @@ try {
         await waitForQuiet([simulator.pid, seed.pid], { maxMs: 5_000 });
         const tag = (position: number) => `trace-${index}-${position}`;
         const result = await openLoop({ request, ratePerSecond: rate, count, keepSamples: true, headersFor: (position) => ({ 'x-client-request-id': tag(position) }) });
-        // The samples' times are on the wall clock, as the ledger's are.
-        for (const sample of result.samples ?? []) {
-          sent.push({ id: tag(sample.index), scheduled: sample.scheduledAt, sent: sample.scheduledAt + sample.sendLagMs, end: sample.scheduledAt + sample.latencyMs });
-        }
+        for (const sample of result.samples ?? []) answered.push({ id: tag(sample.index), sample });
       }
     } finally {
       // Stopping flushes the ledger.
@@ -96,18 +86,19 @@ try {
     .all() as Array<{ id: string; startedAt: number; latency: number; ttft: number | null }>;
   database.close();
   const ledger = new Map(rows.map((row) => [row.id, row]));
-  const splits: Split[] = sent.flatMap((request) => {
-    const row = ledger.get(request.id);
+  const splits: Split[] = answered.flatMap(({ id, sample }) => {
+    const row = ledger.get(id);
     if (!row) return [];
+    const sentAt = sample.scheduledAt + sample.sendLagMs;
     const toFirstChunk = row.ttft ?? 0;
     return [
       {
-        total: request.end - request.scheduled,
-        sendLag: request.sent - request.scheduled,
-        beforeHandler: row.startedAt - request.sent,
+        total: sample.latencyMs,
+        sendLag: sample.sendLagMs,
+        beforeHandler: row.startedAt - sentAt,
         toFirstChunk,
         afterFirstChunk: row.latency - toFirstChunk,
-        afterSettle: request.end - (row.startedAt + row.latency),
+        afterSettle: sample.scheduledAt + sample.latencyMs - (row.startedAt + row.latency),
       },
     ];
   });
@@ -115,7 +106,7 @@ try {
   const slowest = [...splits].sort((left, right) => right.total - left.total).slice(0, Math.ceil(splits.length / 100));
   const mean = (list: readonly Split[], key: keyof Split) => list.reduce((sum, split) => sum + split[key], 0) / list.length;
   console.log(
-    `${stream ? 'Streaming' : 'Non-streaming'}, ${rate} req/s, ${slices} slices of ${TAIL_SLICE_SECONDS} s: ${splits.length} of ${sent.length} answered ` +
+    `${stream ? 'Streaming' : 'Non-streaming'}, ${rate} req/s, ${slices} slices of ${TAIL_SLICE_SECONDS} s: ${splits.length} of ${answered.length} answered ` +
       `requests matched with their ledger rows; p50 ${percentile(splits.map((split) => split.total), 0.5).toFixed(2)} ms, ` +
       `p99 ${percentile(splits.map((split) => split.total), 0.99).toFixed(2)} ms\n`,
   );

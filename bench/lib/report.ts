@@ -11,7 +11,7 @@ import type { AbResult } from '../scenarios/ab.ts';
 import type { FeaturesResult } from '../scenarios/features.ts';
 import type { AllocResult } from '../scenarios/alloc.ts';
 import type { JobsResult } from '../scenarios/jobs.ts';
-import { highPromotionCount, type PromotionResult } from '../scenarios/promotion.ts';
+import { highPromotionCount, PHASE_GAP_SECONDS, type PromotionResult } from '../scenarios/promotion.ts';
 import { TARGET_LABELS } from './targets.ts';
 import { NO_PRETENURING_FLAG } from '../../src/node-flags.ts';
 
@@ -738,9 +738,9 @@ export function promotionSection(promotion: PromotionResult): string {
   };
   const intro =
     `## 7. The high-promotion state over fresh processes\n\n` +
-    `${perProcess} fresh Seed processes with \`npm start\`'s flags and ${perProcess} without \`--no-allocation-site-pretenuring\` ` +
+    `${perProcess} fresh Seed processes with \`npm start\`'s flags and ${perProcess} without \`${NO_PRETENURING_FLAG}\` ` +
     `(Node's default there), alternating which starts first. Each is warmed up like section 1's, then takes ${promotion.phases} ` +
-    `streaming open-loop phases of ${promotion.phaseSeconds} s at ${promotion.ratePerSecond} req/s, 2 s apart, each from a new ` +
+    `streaming open-loop phases of ${promotion.phaseSeconds} s at ${promotion.ratePerSecond} req/s, ${PHASE_GAP_SECONDS} s apart, each from a new ` +
     'client pool; every phase but the first is measured. A process whose median scavenge promoted more than ' +
     `${promotion.highThresholdKiB} KiB to the old generation (\`--trace-gc-nvp\`) is counted as in the high-promotion state ` +
     '(bench/analysis.md, src/node-flags.ts). Medians over the processes, with the lowest and highest in brackets.';

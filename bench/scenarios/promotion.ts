@@ -27,6 +27,8 @@ import { requestFor, warmUp } from './overhead.ts';
 
 /** A process whose median scavenge promoted more than this is counted as in the high-promotion state. */
 export const HIGH_PROMOTION_KIB = 256;
+/** The idle spell before each phase (a burst after idling is what tips a site into pretenuring). */
+export const PHASE_GAP_SECONDS = 2;
 
 export interface PromotionProcess {
   /** Median KiB a scavenge promoted to the old generation in the measured phases. */
@@ -108,7 +110,7 @@ export async function runPromotion(input: {
           const latencies: number[] = [];
           let failures = 0;
           for (let phase = 0; phase < phases; phase++) {
-            await sleep(2_000);
+            await sleep(PHASE_GAP_SECONDS * 1_000);
             if (phase === 1) trace.mark();
             const result = await openLoop({ request, ratePerSecond: input.ratePerSecond, count: Math.round(input.ratePerSecond * phaseSeconds), keepSamples: phase >= 1 });
             if (phase >= 1) {
