@@ -11,6 +11,7 @@ import { toAnthropicRequest, toAnthropicToolChoice } from '../src/providers/anth
 import { toFinishReason, toUsage } from '../src/providers/anthropic/response.ts';
 import { toChatCompletionChunks } from '../src/providers/anthropic/stream.ts';
 import { anthropicRateLimit } from '../src/providers/anthropic/upstream.ts';
+import { headersOf } from '../src/providers/upstream-call.ts';
 import type { ChatCompletionChunk, ChatCompletionRequest, ChatMessage, Tool } from '../src/wire/openai.ts';
 
 function translate(request: Partial<ChatCompletionRequest> & Pick<ChatCompletionRequest, 'messages'>) {
@@ -256,7 +257,7 @@ describe('responses and streams', () => {
   test('rate limits fall back to the tighter of the input and output token buckets', () => {
     const snapshot = anthropicRateLimit({
       nowMs: Date.parse('2025-06-01T12:00:00Z'),
-      headers: {
+      headers: headersOf({
         'anthropic-ratelimit-input-tokens-limit': '30000',
         'anthropic-ratelimit-input-tokens-remaining': '29000',
         'anthropic-ratelimit-input-tokens-reset': '2025-06-01T12:00:02Z',
@@ -264,7 +265,7 @@ describe('responses and streams', () => {
         'anthropic-ratelimit-output-tokens-remaining': '100',
         'anthropic-ratelimit-output-tokens-reset': '2025-06-01T12:00:45Z',
         'anthropic-ratelimit-requests-reset': 'not a date',
-      },
+      }),
     });
     assert.deepEqual(snapshot, { limitTokens: 8000, remainingTokens: 100, resetTokensMs: 45_000 });
   });

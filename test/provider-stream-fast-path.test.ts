@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { SeedError } from '../src/errors.ts';
 import { MUST_PARSE, PlainChunkScanner } from '../src/providers/openai-chunk-scan.ts';
 import type { UpstreamResponse } from '../src/providers/http.ts';
-import { UpstreamBody } from '../src/providers/upstream-call.ts';
+import { UpstreamBody, headersOf } from '../src/providers/upstream-call.ts';
 import { openAIStreamChunks } from '../src/providers/openai-stream.ts';
 import type { ChatCompletionChunk } from '../src/wire/openai.ts';
 import { PlainChunks, parsedChunks, streamChunkFrames, type StreamChunk } from '../src/wire/stream-chunk.ts';
@@ -542,7 +542,7 @@ function responseOf(reads: ReadonlyArray<string | Uint8Array>): UpstreamResponse
     setImmediate(pushNext);
   };
   setImmediate(pushNext);
-  return { status: 200, headers: {}, body };
+  return { status: 200, headers: headersOf({}), body };
 }
 
 async function collectReads(reads: ReadonlyArray<string | Uint8Array>): Promise<{ chunks: StreamChunk[]; error: unknown }> {
@@ -680,7 +680,7 @@ describe('openAIStreamChunks', () => {
       const body = new UpstreamBody();
       for (const read of reads) body.push(Buffer.from(read));
       body.end();
-      const batches = openAIStreamChunks({ status: 200, headers: {}, body }, 'dep', new AbortController().signal);
+      const batches = openAIStreamChunks({ status: 200, headers: headersOf({}), body }, 'dep', new AbortController().signal);
       await new Promise((resolve) => setImmediate(resolve));
       const outcome = await Promise.race([
         (async () => {

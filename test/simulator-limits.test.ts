@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { formatDuration, startSimulator, type Simulator } from '../src/simulator/index.ts';
 import { parseDurationMs, parseRateLimit, retryAfterMs, upstreamStatusError } from '../src/providers/http.ts';
+import { headersOf } from '../src/providers/upstream-call.ts';
 import { anthropicHeaders, call, openAIChunks, userMessages } from './simulator-helpers.ts';
 
 const windowMs = 200;
@@ -51,14 +52,14 @@ test('RPM: the window admits rpm × window / 60 s requests, then answers OpenAI 
   assert.equal(body.error.code, 'rate_limit_exceeded');
   assert.equal(body.error.type, 'requests');
   assert.match(body.error.message, /requests per min \(RPM\): Limit 3, Used 3, Requested 1/);
-  const snapshot = parseRateLimit(refused.headers);
+  const snapshot = parseRateLimit(headersOf(refused.headers));
   assert.equal(snapshot.limitRequests, 3);
   assert.equal(snapshot.remainingRequests, 0);
   assert.ok(snapshot.resetRequestsMs !== undefined && snapshot.resetRequestsMs > 0 && snapshot.resetRequestsMs <= windowMs);
   assert.equal(refused.headers['retry-after'], '1', 'whole seconds, rounded up');
-  const wait = retryAfterMs(refused.headers);
+  const wait = retryAfterMs(headersOf(refused.headers));
   assert.ok(wait !== undefined && wait > 0 && wait <= windowMs, `retry-after-ms is the window's rest, got ${wait}`);
-  const error = upstreamStatusError({ status: 429, headers: refused.headers, message: body.error.message, label: 'sim' });
+  const error = upstreamStatusError({ status: 429, headers: headersOf(refused.headers), message: body.error.message, label: 'sim' });
   assert.equal(error.code, 'upstream_rate_limited');
   // The refusal's own quota report travels with the error, for the router's quota estimate.
   assert.deepEqual(
@@ -84,7 +85,7 @@ test('TPM: prompt estimate + max_tokens is reserved; a refused request consumes 
   const body = JSON.parse(refused.text) as { error: { type: string; message: string } };
   assert.equal(body.error.type, 'tokens');
   assert.match(body.error.message, /Limit 100, Used 92, Requested 46/);
-  assert.equal(parseRateLimit(refused.headers).remainingTokens, 8);
+  assert.equal(parseRateLimit(headersOf(refused.headers)).remainingTokens, 8);
   const small = await chat('tpm-model', { max_tokens: 2 });
   assert.equal(small.status, 200, 'the refused request left its tokens in the window');
   assert.equal(small.headers['x-ratelimit-remaining-tokens'], '0');

@@ -9,7 +9,7 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { SeedError, type ErrorCode, type UpstreamQuota } from '../errors.ts';
 import type { UpstreamInfo } from './types.ts';
 import type { CallSignal } from '../abort.ts';
-import { transportError, upstreamCall, type UpstreamBody } from './upstream-call.ts';
+import { transportError, upstreamCall, type UpstreamBody, type UpstreamHeaders } from './upstream-call.ts';
 
 /** What every JSON request upstream carries, before the adapter's own headers (`postJson`'s callers spread it first). */
 export const JSON_REQUEST_HEADERS: Readonly<Record<string, string>> = Object.freeze({
@@ -31,7 +31,8 @@ export interface UpstreamRequest {
 
 export interface UpstreamResponse {
   status: number;
-  headers: Record<string, string | string[] | undefined>;
+  /** Read by name (`headerValue`), decoded only when asked for (upstream-call.ts). */
+  headers: UpstreamHeaders;
   /** The body as it arrives (upstream-call.ts): read it whole (`readJson`, `readErrorText`) or as batches (`decodedBody`). */
   body: UpstreamBody;
 }
@@ -313,9 +314,9 @@ class DecodedBody<T> implements BodyBatches<T> {
   }
 }
 
-export function headerValue(headers: UpstreamResponse['headers'], name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
+/** Header `name` (lower case) of an upstream answer: its first value, or undefined. */
+export function headerValue(headers: UpstreamHeaders, name: string): string | undefined {
+  return headers.get(name);
 }
 
 /** Milliseconds per unit of an OpenAI-style duration. */

@@ -190,9 +190,65 @@ export class UpstreamBody {
   }
 }
 
+/**
+ * A response's headers, read by name. Upstream answers carry a dozen or more headers of which
+ * Seed reads a few (the rate-limit ones, the request id, retry-after on a 429), so none is
+ * decoded until it is asked for: undici's own parse of every name and value into an object cost
+ * ~7 µs of the gateway's CPU per call (bench/analysis.md, 2026-12-05 (05:49–)).
+ */
+export interface UpstreamHeaders {
+  /** The value of header `name` (given in lower case), the first one when it came several times; undefined when absent. */
+  get(name: string): string | undefined;
+}
+
+const UPPER_A = 0x41;
+const UPPER_Z = 0x5a;
+
+/**
+ * The headers as undici's HTTP/1.1 parser hands them over: names and values alternating, as the
+ * bytes came. Names compare without regard to ASCII case; values decode as Latin-1, as undici's
+ * own parse decodes them.
+ */
+export class RawHeaders implements UpstreamHeaders {
+  constructor(private readonly raw: readonly (Buffer | string)[]) {}
+
+  get(name: string): string | undefined {
+    const { raw } = this;
+    for (let index = 0; index + 1 < raw.length; index += 2) {
+      if (nameIs(raw[index] as Buffer | string, name)) {
+        const value = raw[index + 1] as Buffer | string;
+        return typeof value === 'string' ? value : value.toString('latin1');
+      }
+    }
+    return undefined;
+  }
+}
+
+/** Whether a raw header name is `lowerCaseName`, ignoring ASCII case. */
+function nameIs(raw: Buffer | string, lowerCaseName: string): boolean {
+  if (raw.length !== lowerCaseName.length) return false;
+  if (typeof raw === 'string') return raw.toLowerCase() === lowerCaseName;
+  for (let index = 0; index < raw.length; index += 1) {
+    let code = raw[index] as number;
+    if (code >= UPPER_A && code <= UPPER_Z) code += 0x20;
+    if (code !== lowerCaseName.charCodeAt(index)) return false;
+  }
+  return true;
+}
+
+/** Headers from an object of them (names in lower case, as Node and undici give them): for answers not read off the wire. */
+export function headersOf(record: Readonly<Record<string, string | readonly string[] | undefined>>): UpstreamHeaders {
+  return {
+    get(name) {
+      const value = Object.hasOwn(record, name) ? record[name] : undefined;
+      return typeof value === 'string' || value === undefined ? value : value[0];
+    },
+  };
+}
+
 export interface UpstreamCallResponse {
   status: number;
-  headers: Record<string, string | string[] | undefined>;
+  headers: UpstreamHeaders;
   body: UpstreamBody;
 }
 
@@ -236,9 +292,19 @@ export function upstreamCall(request: UpstreamCallRequest): Promise<UpstreamCall
 /**
  * undici's handler for one call. Until the response starts, a failure rejects the call; after,
  * it fails the body. The signal's listener is removed once the body ends or fails.
+ *
+ * It speaks undici 7's original handler interface (`onConnect`, `onHeaders`, `onData`,
+ * `onComplete`, `onError`), the one undici's HTTP/1.1 client calls and its own `request` API
+ * implements. undici marks it deprecated in favour of `onRequestStart`/`onResponseStart`/…, but
+ * a handler of that kind is wrapped in an adapter that parses every header of every answer into
+ * an object before the handler sees them (undici's `UnwrapHandler`); this one keeps the raw
+ * headers and reads only the ones asked for (`RawHeaders`). test/upstream-call.test.ts pins the
+ * behaviour, so an undici that drops the interface fails there, not in production.
  */
 class UpstreamCallHandler implements Dispatcher.DispatchHandler, BodyFlow {
-  #controller: Dispatcher.DispatchController | null = null;
+  #abort: ((reason: Error) => void) | null = null;
+  #resume: (() => void) | null = null;
+  #paused = false;
   #body: UpstreamBody | null = null;
   #settled = false;
   readonly #onAbort = () => this.abort(this.signal.reason instanceof Error ? this.signal.reason : new Error(String(this.signal.reason)));
@@ -252,51 +318,59 @@ class UpstreamCallHandler implements Dispatcher.DispatchHandler, BodyFlow {
     signal.addEventListener('abort', this.#onAbort);
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.#controller = controller;
+  onConnect(abort: (reason?: Error) => void): void {
+    this.#abort = abort;
     // Aborted while the request waited for a connection.
     if (this.signal.aborted) this.#onAbort();
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    // An informational answer (103 Early Hints): the response proper follows.
+    if (statusCode < 200) return true;
+    this.#resume = resume;
     const body = new UpstreamBody(this);
     this.#body = body;
     const resolve = this.resolve;
     this.resolve = null;
     this.reject = null;
-    resolve?.({ status: statusCode, headers, body });
+    resolve?.({ status: statusCode, headers: new RawHeaders(rawHeaders), body });
+    return !this.#paused;
   }
 
-  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  /** False pauses the connection until `resume` (the body's reads piled up). */
+  onData(chunk: Buffer): boolean {
     this.#body?.push(chunk);
+    return !this.#paused;
   }
 
-  onResponseEnd(): void {
+  onComplete(): void {
     this.#finish();
     this.#body?.end();
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+  onError(error: Error): void {
     this.#finish();
     if (this.#body !== null) this.#body.fail(this.#failure(error));
     else this.#rejectCall(error);
   }
 
   pause(): void {
-    this.#controller?.pause();
+    this.#paused = true;
   }
 
   resume(): void {
-    this.#controller?.resume();
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#resume?.();
   }
 
   abort(reason: Error): void {
-    if (this.#controller !== null) {
-      this.#controller.abort(reason);
+    if (this.#abort !== null) {
+      this.#abort(reason);
       return;
     }
     // Still waiting for a connection: the caller is answered now, and undici is told at
-    // `onRequestStart` (which checks the signal).
+    // `onConnect` (which checks the signal).
     this.#rejectCall(reason);
   }
 
