@@ -27,6 +27,8 @@ const PLAIN_LINES: readonly string[] = [
   contentLine(' the quick'),
   contentLine('', ''),
   `${head},"choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"x1"}`,
+  // Raw non-ASCII without escapes (two-, three- and four-byte UTF-8): a resumed line reads it in one pass.
+  contentLine('café 日本 😀'),
   // Escapes, non-ASCII, an astral character (two UTF-16 units), a quote and a backslash.
   contentLine('line\n"quoted" \\ tab\t é 😀 \u0001'),
   String.raw`{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"caf\u00e9 \ud83d\ude00 \/"},"finish_reason":null}]}`,
