@@ -81,7 +81,7 @@ export interface AbResult {
 
 
 /** Checks the ref out into `directory` (a detached worktree), links node_modules and builds dist/. */
-function prepareBaseline(ref: string, directory: string, log: (line: string) => void): string {
+export function prepareBaseline(ref: string, directory: string, log: (line: string) => void): string {
   const commit = execFileSync('git', ['rev-parse', '--verify', `${ref}^{commit}`], { cwd: ROOT, encoding: 'utf8' }).trim();
   execFileSync('git', ['worktree', 'add', '--detach', '--force', directory, commit], { cwd: ROOT, stdio: 'ignore' });
   symlinkSync(join(ROOT, 'node_modules'), join(directory, 'node_modules'));
@@ -222,10 +222,14 @@ export async function runAb(options: AbOptions): Promise<AbResult> {
     return { baselineRef: options.baseline, baselineCommit, currentCommit, currentDirty, pairs: options.pairs, concurrency: options.concurrency, modes };
   } finally {
     for (const server of servers.reverse()) await server.stop();
-    if (existsSync(baselineDirectory)) {
-      spawnSync('git', ['worktree', 'remove', '--force', baselineDirectory], { cwd: ROOT, stdio: 'ignore' });
-      rmSync(baselineDirectory, { recursive: true, force: true });
-      spawnSync('git', ['worktree', 'prune'], { cwd: ROOT, stdio: 'ignore' });
-    }
+    removeBaseline(baselineDirectory);
   }
+}
+
+/** Removes a worktree `prepareBaseline` made (nothing when there is none). */
+export function removeBaseline(directory: string): void {
+  if (!existsSync(directory)) return;
+  spawnSync('git', ['worktree', 'remove', '--force', directory], { cwd: ROOT, stdio: 'ignore' });
+  rmSync(directory, { recursive: true, force: true });
+  spawnSync('git', ['worktree', 'prune'], { cwd: ROOT, stdio: 'ignore' });
 }
