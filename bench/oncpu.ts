@@ -33,7 +33,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { closedLoop } from './lib/load.ts';
 import { parsePerfScript, profileThread, samplesByThread, threadKind, type PerfSample, type ThreadProfile } from './lib/perf-script.ts';
-import { SIMULATOR_HEADERS, startBenchNodeServer, startSeedServer, startSimulator } from './lib/targets.ts';
+import { SIMULATOR_HEADERS, startSeedServer, startSimulator, startUndiciProxy } from './lib/targets.ts';
 import { prepareBaseline, removeBaseline } from './scenarios/ab.ts';
 import { requestFor, warmUp } from './scenarios/overhead.ts';
 
@@ -136,15 +136,7 @@ async function measure(target: string, simulatorUrl: string, root: string | unde
   mkdirSync(directory, { recursive: true });
   const server =
     target === 'undici'
-      ? {
-          ...(await startBenchNodeServer({
-            name: 'undici-proxy',
-            script: 'bench/servers/undici-proxy.ts',
-            env: { UPSTREAM: simulatorUrl },
-            nodeArguments: ['--perf-basic-prof'],
-          })),
-          headers: { ...SIMULATOR_HEADERS },
-        }
+      ? { ...(await startUndiciProxy({ simulatorUrl, nodeArguments: ['--perf-basic-prof'] })), headers: { ...SIMULATOR_HEADERS } }
       : await startSeedServer({ simulatorUrl, workDirectory: directory, nodeArguments: ['--perf-basic-prof'], name, ...(root ? { root } : {}) });
   try {
     const shape = { origin: server.url, headers: server.headers };

@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import { after, before, test } from 'node:test';
 import { Agent } from 'undici';
 import { CallAbort } from '../src/abort.ts';
-import { headerValue, postJson, readJsonText, retryAfterMs, upstreamInfo, upstreamStatusError } from '../src/providers/http.ts';
+import { postJson, readJsonText, retryAfterMs, upstreamInfo, upstreamStatusError } from '../src/providers/http.ts';
 import { RawHeaders, headersOf } from '../src/providers/upstream-call.ts';
 import { listenOnLoopback } from './helpers/loopback.ts';
 
@@ -62,12 +62,12 @@ function post(path: string) {
 test('headers read off the wire match by name in any case; a repeated one gives its first value', async () => {
   const response = await post('/');
   assert.equal(response.status, 200);
-  assert.equal(headerValue(response.headers, 'x-request-id'), 'req_upstream_1');
-  assert.equal(headerValue(response.headers, 'x-ratelimit-remaining-requests'), '499');
-  assert.equal(headerValue(response.headers, 'x-twice'), 'first');
-  assert.equal(headerValue(response.headers, 'x-latin1'), 'caf\xe9', 'Latin-1, as undici decodes header values');
-  assert.equal(headerValue(response.headers, 'x-absent'), undefined);
-  assert.equal(headerValue(response.headers, 'x-twic'), undefined, 'a prefix of a name is not the name');
+  assert.equal(response.headers.get('x-request-id'), 'req_upstream_1');
+  assert.equal(response.headers.get('x-ratelimit-remaining-requests'), '499');
+  assert.equal(response.headers.get('x-twice'), 'first');
+  assert.equal(response.headers.get('x-latin1'), 'caf\xe9', 'Latin-1, as undici decodes header values');
+  assert.equal(response.headers.get('x-absent'), undefined);
+  assert.equal(response.headers.get('x-twic'), undefined, 'a prefix of a name is not the name');
   assert.deepEqual(upstreamInfo(response), {
     status: 200,
     requestId: 'req_upstream_1',
@@ -87,8 +87,8 @@ test('headers read off the wire match by name in any case; a repeated one gives 
 test('an informational 103 before the answer is skipped: the call resolves with the answer and its headers', async () => {
   const response = await post('/early-hints');
   assert.equal(response.status, 200);
-  assert.equal(headerValue(response.headers, 'link'), undefined, "the hint's headers are not the answer's");
-  assert.equal(headerValue(response.headers, 'x-request-id'), 'req_upstream_1');
+  assert.equal(response.headers.get('link'), undefined, "the hint's headers are not the answer's");
+  assert.equal(response.headers.get('x-request-id'), 'req_upstream_1');
   const read = readJsonText(response, 'test');
   assert.deepEqual((read instanceof Promise ? await read : read).value, { ok: true });
 });

@@ -158,11 +158,8 @@ export function threadKind(samples: readonly PerfSample[], tid: number): string 
         platform += 1;
         break;
       }
-      if (frame.symbol.startsWith('worker') && frame.dso.includes('libuv')) {
-        pool += 1;
-        break;
-      }
-      if (frame.symbol === 'uv__thread_start' || frame.symbol.startsWith('uv__work')) {
+      // libuv is linked into node: its pool threads run `worker` (threadpool.c) and `uv__work_*`.
+      if (frame.symbol === 'worker' || frame.symbol.startsWith('uv__work')) {
         pool += 1;
         break;
       }

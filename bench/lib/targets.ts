@@ -290,6 +290,18 @@ export function startSimulator(
   return startBenchNodeServer({ ...input, name: input.name ?? 'simulator', script: 'bench/servers/simulator.ts' });
 }
 
+/** Starts the minimal undici proxy (bench/servers/undici-proxy.ts) in front of `simulatorUrl`. */
+export function startUndiciProxy(input: {
+  simulatorUrl: string;
+  name?: string;
+  env?: NodeJS.ProcessEnv;
+  nodeArguments?: string[];
+  stdoutFile?: string;
+}): Promise<ServerProcess> {
+  const { simulatorUrl, ...rest } = input;
+  return startBenchNodeServer({ ...rest, name: input.name ?? 'undici-proxy', script: 'bench/servers/undici-proxy.ts', env: { UPSTREAM: simulatorUrl, ...input.env } });
+}
+
 /** Starts the proxies in front of `simulatorUrl`; a proxy that cannot start is skipped with its reason. */
 export async function startTargets(input: {
   simulatorUrl: string;
@@ -328,7 +340,7 @@ export async function startTargets(input: {
   const flagsNote = nodeFlags.length > 0 ? `; Node flags as Seed's npm start (${nodeFlags.join(' ')})` : "; Node's default flags (SEED_BENCH_NODE_FLAGS=none)";
   if (wanted('undici')) {
     try {
-      const server = await startBenchNodeServer({ name: 'undici-proxy', script: 'bench/servers/undici-proxy.ts', env: { UPSTREAM: input.simulatorUrl } });
+      const server = await startUndiciProxy({ simulatorUrl: input.simulatorUrl });
       targets.push({ id: 'undici', label: TARGET_LABELS.undici, origin: server.url, headers: bearer, server, note: `node:http + undici Pool, pipes the body${flagsNote}` });
     } catch (error) {
       skipped.push({ id: 'undici', reason: String(error).slice(0, 300) });

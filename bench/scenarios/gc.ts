@@ -21,7 +21,7 @@ import { type ServerProcess } from '../lib/children.ts';
 import { openLoop, type OpenLoopSample } from '../lib/load.ts';
 import { GcTraceLog, medianPromotedBytes } from '../lib/gc-trace.ts';
 import { median } from '../lib/stats.ts';
-import { startSeedServer, startSimulator, startBenchNodeServer } from '../lib/targets.ts';
+import { startSeedServer, startSimulator, startUndiciProxy } from '../lib/targets.ts';
 import { requestFor } from './overhead.ts';
 
 const OBSERVER = resolve(import.meta.dirname, '..', 'servers', 'gc-observer.mjs');
@@ -175,12 +175,7 @@ export async function runGc(input: { ratePerSecond: number; durationSeconds: num
   const json = { 'content-type': 'application/json' };
   try {
     targets.push({ id: 'direct', origin: simulator.url, server: undefined, headers: json });
-    const undici = await startBenchNodeServer({
-      name: 'undici proxy (gc observed)',
-      script: 'bench/servers/undici-proxy.ts',
-      ...observed(files.undici),
-      env: { UPSTREAM: simulator.url, ...observed(files.undici).env },
-    });
+    const undici = await startUndiciProxy({ simulatorUrl: simulator.url, name: 'undici proxy (gc observed)', ...observed(files.undici) });
     targets.push({ id: 'undici', origin: undici.url, server: undici, headers: json, file: files.undici });
     const seed = await startSeedServer({ simulatorUrl: simulator.url, workDirectory: input.workDirectory, name: 'seed (gc observed)', ...observed(files.seed) });
     targets.push({ id: 'seed', origin: seed.url, server: seed, headers: seed.headers, file: files.seed });

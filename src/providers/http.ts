@@ -31,7 +31,7 @@ export interface UpstreamRequest {
 
 export interface UpstreamResponse {
   status: number;
-  /** Read by name (`headerValue`), decoded only when asked for (upstream-call.ts). */
+  /** Read by name (`headers.get`), decoded only when asked for (upstream-call.ts). */
   headers: UpstreamHeaders;
   /** The body as it arrives (upstream-call.ts): read it whole (`readJson`, `readErrorText`) or as batches (`decodedBody`). */
   body: UpstreamBody;
@@ -314,11 +314,6 @@ class DecodedBody<T> implements BodyBatches<T> {
   }
 }
 
-/** Header `name` (lower case) of an upstream answer: its first value, or undefined. */
-export function headerValue(headers: UpstreamHeaders, name: string): string | undefined {
-  return headers.get(name);
-}
-
 /** Milliseconds per unit of an OpenAI-style duration. */
 const DURATION_UNIT_MS: Readonly<Record<string, number>> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1, us: 0.001, µs: 0.001, ns: 0.000001 };
 /** One `<number><unit>` part of a duration; a whole duration is one or more of them, nothing else. */
@@ -346,9 +341,9 @@ export function parseDurationMs(text: string | undefined): number | undefined {
 
 /** How long the upstream asks us to wait: `retry-after-ms`, then `retry-after` (seconds or date). */
 export function retryAfterMs(headers: UpstreamResponse['headers'], now: number = Date.now()): number | undefined {
-  const milliseconds = headerValue(headers, 'retry-after-ms');
+  const milliseconds = headers.get('retry-after-ms');
   if (milliseconds !== undefined && Number.isFinite(Number(milliseconds))) return Math.max(0, Number(milliseconds));
-  const seconds = headerValue(headers, 'retry-after');
+  const seconds = headers.get('retry-after');
   if (seconds === undefined) return undefined;
   if (Number.isFinite(Number(seconds))) return Math.max(0, Number(seconds) * 1000);
   const date = Date.parse(seconds);
@@ -356,7 +351,7 @@ export function retryAfterMs(headers: UpstreamResponse['headers'], now: number =
 }
 
 function numberHeader(headers: UpstreamResponse['headers'], name: string): number | undefined {
-  const value = headerValue(headers, name);
+  const value = headers.get(name);
   if (value === undefined) return undefined;
   const parsed = Number(value);
   return Number.isFinite(parsed) ? parsed : undefined;
@@ -379,14 +374,14 @@ const QUOTA_HEADERS: readonly { field: keyof UpstreamQuota; header: string; dura
 export function parseRateLimit(headers: UpstreamResponse['headers']): UpstreamQuota {
   const snapshot: UpstreamQuota = {};
   for (const { field, header, duration } of QUOTA_HEADERS) {
-    const value = duration ? parseDurationMs(headerValue(headers, header)) : numberHeader(headers, header);
+    const value = duration ? parseDurationMs(headers.get(header)) : numberHeader(headers, header);
     if (value !== undefined) snapshot[field] = value;
   }
   return snapshot;
 }
 
 export function upstreamInfo(response: UpstreamResponse, requestIdHeader = 'x-request-id'): UpstreamInfo {
-  const requestId = headerValue(response.headers, requestIdHeader);
+  const requestId = response.headers.get(requestIdHeader);
   return { status: response.status, rateLimit: parseRateLimit(response.headers), ...(requestId ? { requestId } : {}) };
 }
 

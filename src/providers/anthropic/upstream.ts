@@ -4,7 +4,7 @@
  * durations) and its `request-id` header. The generic status mapping stays in `../http.ts`.
  */
 import { SeedError, type ErrorCode, type UpstreamQuota } from '../../errors.ts';
-import { headerValue, upstreamStatusError, type UpstreamResponse } from '../http.ts';
+import { upstreamStatusError, type UpstreamResponse } from '../http.ts';
 import type { UpstreamInfo } from '../types.ts';
 import { anthropicErrorBodySchema } from './wire.ts';
 
@@ -17,7 +17,7 @@ interface LimitReading {
 }
 
 function readLimit(input: { headers: Headers; kind: string; nowMs: number }): LimitReading {
-  const read = (field: string) => headerValue(input.headers, `anthropic-ratelimit-${input.kind}-${field}`);
+  const read = (field: string) => input.headers.get(`anthropic-ratelimit-${input.kind}-${field}`);
   const number = (text: string | undefined) =>
     text !== undefined && text.trim() !== '' && Number.isFinite(Number(text)) ? Number(text) : undefined;
   const reset = read('reset');
@@ -54,7 +54,7 @@ export function anthropicRateLimit(input: { headers: Headers; nowMs: number }): 
 
 /** Status, `request-id` and rate-limit state of an Anthropic response. */
 export function anthropicUpstreamInfo(input: { response: UpstreamResponse; nowMs: number }): UpstreamInfo {
-  const requestId = headerValue(input.response.headers, 'request-id');
+  const requestId = input.response.headers.get('request-id');
   return {
     status: input.response.status,
     rateLimit: anthropicRateLimit({ headers: input.response.headers, nowMs: input.nowMs }),
