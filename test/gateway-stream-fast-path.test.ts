@@ -96,7 +96,7 @@ async function recordOf(id: string) {
   throw new Error(`no call record for ${id}`);
 }
 
-test('content and finish chunks are relayed byte for byte and never parsed; the usage chunk is dropped', async () => {
+test('content, finish and usage chunks are never parsed; the usage chunk is read for its counts and dropped', async () => {
   caller = ANONYMOUS_CALLER;
   const original = JSON.parse;
   const parsedTexts = new Set<string>();
@@ -111,11 +111,11 @@ test('content and finish chunks are relayed byte for byte and never parsed; the 
     JSON.parse = original;
   }
   assert.deepEqual(answer.frames, [ROLE, ...CONTENT, FINISH, '[DONE]']);
-  for (const text of [ROLE, ...CONTENT, FINISH]) assert.ok(!parsedTexts.has(text), `a content or finish chunk was parsed: ${text}`);
-  assert.ok(parsedTexts.has(USAGE), 'the usage chunk was parsed');
+  for (const text of [ROLE, ...CONTENT, FINISH, USAGE]) assert.ok(!parsedTexts.has(text), `a content, finish or usage chunk was parsed: ${text}`);
   const record = await recordOf(answer.id);
   assert.equal(record.status, 'ok');
   assert.equal(record.usageReported, true);
+  assert.equal(record.promptTokens, 4);
   assert.equal(record.completionTokens, 7);
 });
 

@@ -9,18 +9,23 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { SeedError } from '../src/errors.ts';
-import { MUST_PARSE, PlainChunkScanner } from '../src/providers/openai-chunk-scan.ts';
+import { MUST_PARSE, PlainChunkScanner, USAGE_ONLY, type ScannedUsage } from '../src/providers/openai-chunk-scan.ts';
 import type { UpstreamResponse } from '../src/providers/http.ts';
 import { UpstreamBody, headersOf } from '../src/providers/upstream-call.ts';
 import { openAIStreamChunks } from '../src/providers/openai-stream.ts';
 import type { ChatCompletionChunk } from '../src/wire/openai.ts';
-import { PlainChunks, parsedChunks, streamChunkFrames, type StreamChunk } from '../src/wire/stream-chunk.ts';
+import { PlainChunks, UsageChunk, parsedChunks, streamChunkFrames, type StreamChunk } from '../src/wire/stream-chunk.ts';
 
 const head = '{"id":"chatcmpl-9x","object":"chat.completion.chunk","created":1730000000,"model":"gpt-4o-mini","system_fingerprint":"fp_1"';
 const contentLine = (content: string, tail = ',"usage":null') =>
   `${head},"choices":[{"index":0,"delta":{"content":${JSON.stringify(content)}},"logprobs":null,"finish_reason":null}]${tail}}`;
 const FINISH_LINE = `${head},"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null}`;
 const USAGE_LINE = `${head},"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":50,"total_tokens":59}}`;
+/** OpenAI's usage chunk as it is sent today, details and all. */
+const FULL_USAGE_LINE =
+  `${head},"service_tier":"default","choices":[],"usage":{"prompt_tokens":1017,"completion_tokens":32,"total_tokens":1049,` +
+  '"prompt_tokens_details":{"cached_tokens":896,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,' +
+  '"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}}';
 
 /** Lines of the kinds upstreams send that must take the fast path. */
 const PLAIN_LINES: readonly string[] = [
@@ -96,8 +101,25 @@ function scanLine(scanner: PlainChunkScanner, line: string, after = '\n\ndata: {
   const start = Buffer.byteLength(before);
   const chars = scanner.scan(bytes, start, start + Buffer.byteLength(line));
   // An accepted line parses (what the other checks hold it to); its finish is what parsing finds.
-  if (chars !== MUST_PARSE) assert.equal(scanner.finished, finishedByParsing(line), `finished: ${line}`);
+  if (chars >= 0) assert.equal(scanner.finished, finishedByParsing(line), `finished: ${line}`);
+  // A usage chunk's counts are what the gateway reads from the parsed chunk.
+  if (chars === USAGE_ONLY) assert.deepEqual(scanner.usage, usageByParsing(line), `usage: ${line}`);
   return chars;
+}
+
+/**
+ * The counts the gateway settles on when it parses `line` (src/gateway/calls.ts), for a line that
+ * is a usage chunk to the scan: an object with an empty `choices`, a `usage` object, no `error`.
+ */
+function usageByParsing(line: string): ScannedUsage {
+  const value = parsedOrNot(line);
+  assert.notEqual(value, NOT_JSON, `read as a usage chunk, but JSON.parse rejects: ${JSON.stringify(line)}`);
+  const chunk = value as ChatCompletionChunk;
+  assert.ok(Array.isArray(chunk.choices) && chunk.choices.length === 0, `a usage chunk with choices: ${line}`);
+  assert.ok(!hasKey(value, 'error'), `a usage chunk with an error: ${line}`);
+  const usage = chunk.usage;
+  assert.ok(usage !== null && typeof usage === 'object', `a usage chunk without usage: ${line}`);
+  return { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens, cachedTokens: usage.prompt_tokens_details?.cached_tokens ?? 0 };
 }
 
 const NOT_JSON = Symbol('not JSON');
@@ -127,9 +149,16 @@ function finishedByParsing(line: string): boolean {
 function plainChunkChars(line: string, before: string = PLAIN_LINES[0] as string, after?: string): number {
   const fresh = scanLine(new PlainChunkScanner(), line, after);
   const primed = new PlainChunkScanner();
-  assert.notEqual(scanLine(primed, before), MUST_PARSE, before);
+  assert.ok(scanLine(primed, before) >= 0, before);
   assert.equal(scanLine(primed, line, after), fresh, `resumed after ${before}: ${line}`);
   return fresh;
+}
+
+/** A scanner that has accepted a content line (it resumes lines that start as that one did). */
+function primedScanner(): PlainChunkScanner {
+  const scanner = new PlainChunkScanner();
+  assert.notEqual(scanLine(scanner, PLAIN_LINES[0] as string), MUST_PARSE);
+  return scanner;
 }
 
 /** A line of a stream, with what follows it in its read when that is not the usual next event. */
@@ -146,7 +175,7 @@ function scanStream(lines: readonly StreamLine[]): number[] {
     const { line, after } = typeof each === 'string' ? { line: each, after: undefined } : each;
     const chars = scanLine(scanner, line, after);
     assert.equal(chars, scanLine(new PlainChunkScanner(), line, after), `in a stream: ${line}`);
-    if (chars !== MUST_PARSE) assertAcceptedLineIsPlain(line, chars);
+    if (chars >= 0) assertAcceptedLineIsPlain(line, chars);
     return chars;
   });
 }
@@ -173,14 +202,28 @@ function chunkReadsNothing(value: object): boolean {
   );
 }
 
-/** What a scan should answer for `line`, by JSON.parse: its characters when it is a plain chunk, else MUST_PARSE. */
+/**
+ * What a scan should answer for `line`, by JSON.parse: its characters when it is a plain chunk,
+ * USAGE_ONLY for a usage chunk whose counts are whole numbers, else MUST_PARSE.
+ */
 function expectedAnswer(line: string): number {
   const value = parsedOrNot(line);
   if (value === NOT_JSON) return MUST_PARSE;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return MUST_PARSE;
-  const { choices } = value as { choices?: unknown };
+  const { choices, usage } = value as { choices?: unknown; usage?: unknown };
+  if (Array.isArray(choices) && choices.length === 0 && isCountedUsage(usage) && !hasKey(value, 'error')) return USAGE_ONLY;
   if (!Array.isArray(choices) || choices.length === 0 || !chunkReadsNothing(value)) return MUST_PARSE;
   return contentChars(value);
+}
+
+/** A `usage` object the scan reads in place: whole-number prompt and completion counts, and a cached count, if any, too. */
+function isCountedUsage(usage: unknown): boolean {
+  if (usage === null || typeof usage !== 'object' || Array.isArray(usage)) return false;
+  const { prompt_tokens: prompt, completion_tokens: completion, prompt_tokens_details: details } = usage as Record<string, unknown>;
+  const isCount = (count: unknown) => Number.isSafeInteger(count) && (count as number) >= 0;
+  if (!isCount(prompt) || !isCount(completion)) return false;
+  if (details === null || typeof details !== 'object' || Array.isArray(details) || !('cached_tokens' in details)) return true;
+  return isCount((details as Record<string, unknown>).cached_tokens);
 }
 
 const SCAN_SEED = 20_260_514;
@@ -198,8 +241,7 @@ describe('PlainChunkScanner', () => {
 
   test('chunks the gateway reads are parsed, whatever their spacing', () => {
     const mustParse = [
-      USAGE_LINE,
-      // usage with spaces around the colon, and pretty-printed (multi-line) JSON.
+      // usage on a chunk with choices, with spaces around the colon, and pretty-printed (multi-line) JSON.
       '{"choices":[{"index":0,"delta":{"content":"a"}}],"usage" : {"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}',
       '{"choices":[{"index":0,"delta":{"content":"a"}}],"usage":0}',
       '{\n  "choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": null}]\n}',
@@ -223,6 +265,56 @@ describe('PlainChunkScanner', () => {
       '',
     ];
     for (const line of mustParse) assert.equal(plainChunkChars(line), MUST_PARSE, line);
+  });
+
+  test('usage chunks are read in place, with the counts parsing gives; any other usage is parsed', () => {
+    const read: ReadonlyArray<readonly [string, ScannedUsage]> = [
+      [USAGE_LINE, { promptTokens: 9, completionTokens: 50, cachedTokens: 0 }],
+      [FULL_USAGE_LINE, { promptTokens: 1017, completionTokens: 32, cachedTokens: 896 }],
+      ['{"id": "c", "choices": [ ], "usage" : {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}}', { promptTokens: 1, completionTokens: 2, cachedTokens: 0 }],
+      ['{"usage":{"completion_tokens":0,"prompt_tokens":0,"prompt_tokens_details":null},"choices":[]}', { promptTokens: 0, completionTokens: 0, cachedTokens: 0 }],
+      ['{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":6,"prompt_tokens_details":{"audio_tokens":1}}}', { promptTokens: 5, completionTokens: 6, cachedTokens: 0 }],
+      // A repeated count: JSON.parse keeps the last, and so does the scan.
+      ['{"choices":[],"usage":{"prompt_tokens":5,"prompt_tokens":7,"completion_tokens":6}}', { promptTokens: 7, completionTokens: 6, cachedTokens: 0 }],
+      // Counts nested elsewhere are not the chunk's.
+      ['{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":6,"completion_tokens_details":{"prompt_tokens":99,"cached_tokens":98}},"x":{"prompt_tokens":97}}', { promptTokens: 5, completionTokens: 6, cachedTokens: 0 }],
+      ['{"choices":[],"usage":{"prompt_tokens":123456789012345,"completion_tokens":6,"prompt_tokens_details":{"cached_tokens":4,"x":{"cached_tokens":5}}}}', { promptTokens: 123456789012345, completionTokens: 6, cachedTokens: 4 }],
+    ];
+    for (const [line, usage] of read) {
+      for (const scanner of [new PlainChunkScanner(), primedScanner()]) {
+        assert.equal(scanLine(scanner, line), USAGE_ONLY, line);
+        assert.deepEqual(scanner.usage, usage, line);
+      }
+      assert.equal(expectedAnswer(line), USAGE_ONLY, line);
+    }
+    const parsed = [
+      // Counts that are not whole numbers in JSON's plainest spelling, or missing.
+      '{"choices":[],"usage":{"prompt_tokens":1.0,"completion_tokens":2}}',
+      '{"choices":[],"usage":{"prompt_tokens":1e2,"completion_tokens":2}}',
+      '{"choices":[],"usage":{"prompt_tokens":-1,"completion_tokens":2}}',
+      '{"choices":[],"usage":{"prompt_tokens":"1","completion_tokens":2}}',
+      '{"choices":[],"usage":{"prompt_tokens":null,"completion_tokens":2}}',
+      '{"choices":[],"usage":{"prompt_tokens":1234567890123456,"completion_tokens":2}}',
+      '{"choices":[],"usage":{"completion_tokens":2,"total_tokens":2}}',
+      '{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":0.5}}}',
+      '{"choices":[],"usage":{"prompt_tokens":1,"prompt_tokens":null,"completion_tokens":2}}',
+      // Duplicated keys whose last value JSON.parse keeps is not the one read, or two shapes of chunk at once.
+      '{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2},"usage":null}',
+      '{"choices":[],"usage":null,"usage":{"prompt_tokens":1,"completion_tokens":2}}',
+      '{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":1},"prompt_tokens_details":null}}',
+      '{"choices":[],"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}',
+      '{"choices":[{"delta":{}}],"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}',
+      // No usage, a usage that is not an object, an error, a usage nested deeper.
+      '{"choices":[],"usage":null}',
+      '{"choices":[],"usage":[1,2]}',
+      '{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2},"error":{"message":"x"}}',
+      '{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"error":null}}',
+      '{"choices":[],"x":{"usage":{"prompt_tokens":1,"completion_tokens":2}}}',
+      String.raw`{"choices":[],"us\u0061ge":{"prompt_tokens":1,"completion_tokens":2}}`,
+      // An escaped key JSON.parse reads as a count the scan would have read.
+      String.raw`{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"prompt\u005ftokens":10}}`,
+    ];
+    for (const line of parsed) assert.equal(plainChunkChars(line), MUST_PARSE, line);
   });
 
   test('finish chunks stay plain and report the finish; a finish reason anywhere but in a choice is parsed', () => {
@@ -288,8 +380,9 @@ describe('PlainChunkScanner', () => {
   test('fuzz: whatever the scan accepts, JSON.parse accepts, with the same meaning', () => {
     const replacements = ['{', '}', '[', ']', '"', '\\', ':', ',', ' ', '\t', '\n', 'n', 'u', '0', '-', '.', 'e', '\u0001', 'x'];
     let accepted = 0;
+    let readAsUsage = 0;
     let checked = 0;
-    for (const original of [...PLAIN_LINES, FINISH_LINE, USAGE_LINE]) {
+    for (const original of [...PLAIN_LINES, FINISH_LINE, USAGE_LINE, FULL_USAGE_LINE]) {
       // A mutation after the content string is scanned from where the original resumes.
       const before = PLAIN_LINES.includes(original) ? original : (PLAIN_LINES[0] as string);
       // What follows a line in the buffer is the rest of the original: a scan that read past
@@ -297,7 +390,9 @@ describe('PlainChunkScanner', () => {
       const check = (line: string, after = '') => {
         checked += 1;
         const chars = plainChunkChars(line, before, after);
-        if (chars === MUST_PARSE) return;
+        // A usage chunk's counts were checked against JSON.parse's in scanLine.
+        if (chars === USAGE_ONLY) readAsUsage += 1;
+        if (chars < 0) return;
         accepted += 1;
         assertAcceptedLineIsPlain(line, chars);
       };
@@ -312,7 +407,7 @@ describe('PlainChunkScanner', () => {
       for (const other of PLAIN_LINES) check(original.slice(0, original.length >> 1) + other.slice(other.length >> 1));
     }
     // Deleting a character inside a string or a number keeps a valid plain chunk, so some are accepted.
-    assert.ok(accepted > 100 && checked > 50_000, `${accepted} of ${checked}`);
+    assert.ok(accepted > 100 && readAsUsage > 100 && checked > 50_000, `${accepted} plain and ${readAsUsage} usage of ${checked}`);
   });
 
   test('a line that ends as the last one did still has its content string checked and counted', () => {
@@ -587,14 +682,16 @@ describe('openAIStreamChunks', () => {
   const words = Array.from({ length: 50 }, (_, index) => ` word${index}`);
   const stream = [contentLine('', ''), ...words.map((word) => contentLine(word)), FINISH_LINE, USAGE_LINE, '[DONE]'];
 
-  test('content and finish chunks pass as the upstream bytes; only the usage chunk is parsed', async () => {
+  test('content, finish and usage chunks pass as the upstream bytes, never parsed; the usage chunk with its counts', async () => {
     // Reads of one, two and three events, as a network delivers them.
     const batches: string[][] = [];
     for (let at = 0, size = 1; at < stream.length; at += size, size = (size % 3) + 1) batches.push(stream.slice(at, at + size));
     assert.deepEqual(batches.flat(), stream);
     const { result, parsed } = await countingParses(() => collect(batches));
     assert.equal(result.error, null);
-    assert.deepEqual(parsed, [USAGE_LINE], 'JSON.parse ran for exactly the chunks the gateway reads');
+    assert.deepEqual(parsed, [], 'JSON.parse never ran');
+    const usage = result.chunks.filter((chunk) => chunk instanceof UsageChunk);
+    assert.deepEqual(usage.map((chunk) => chunk.usage), [{ promptTokens: 9, completionTokens: 50, cachedTokens: 0 }]);
     assert.equal(relayed(result.chunks), frames(stream.slice(0, -1)), 'every chunk leaves as the upstream wrote it');
     assert.equal(plainCount(result.chunks), 52);
     assert.ok(result.chunks.filter((chunk) => chunk instanceof PlainChunks).length <= batches.length, 'a read of plain chunks is one part');
@@ -707,6 +804,18 @@ describe('openAIStreamChunks', () => {
     assert.equal(error, null);
     assert.equal(plainCount(chunks), 0);
     assert.equal(chunks.flatMap(parsedChunks)[0]?.choices[0]?.delta.content, 'a\uFFFD\uFFFDb');
+    assert.ok(isValidUtf8(relayed(chunks)));
+  });
+
+  test('a usage chunk that is not UTF-8 is parsed, and reaches a client that asked for it as replacement characters', async () => {
+    const [before, after] = USAGE_LINE.split('chatcmpl-9x') as [string, string];
+    const body = Buffer.concat([Buffer.from(`${frames([FINISH_LINE])}data: ${before}x`), Buffer.from([0xff]), Buffer.from(`y${after}\n\ndata: [DONE]\n\n`)]);
+    const { chunks, error } = await collectReads([body]);
+    assert.equal(error, null);
+    assert.ok(!chunks.some((chunk) => chunk instanceof UsageChunk));
+    const usageChunk = chunks.flatMap(parsedChunks).at(-1);
+    assert.equal(usageChunk?.id, 'x\uFFFDy');
+    assert.deepEqual(usageChunk?.usage, { prompt_tokens: 9, completion_tokens: 50, total_tokens: 59 });
     assert.ok(isValidUtf8(relayed(chunks)));
   });
 

@@ -12,7 +12,7 @@ import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Embedd
 import type { Admission, AdmissionTicket, Caller, Priority, Usage } from './hooks.ts';
 import type { Purpose } from '../terms/purpose.ts';
 import type { Redact } from '../ledger/redact.ts';
-import { PlainChunks, type StreamChunk } from '../wire/stream-chunk.ts';
+import { PlainChunks, UsageChunk, type ReportedUsage, type StreamChunk } from '../wire/stream-chunk.ts';
 import type { CallSignal } from '../abort.ts';
 
 export interface CallInput<Body> {
@@ -316,13 +316,7 @@ export function createCallService(dependencies: CallServiceDependencies) {
         const settled = finishUsage(
           record,
           call.deployment,
-          usage
-            ? {
-                promptTokens: usage.prompt_tokens,
-                completionTokens: usage.completion_tokens,
-                cachedTokens: usage.prompt_tokens_details?.cached_tokens ?? 0,
-              }
-            : { promptTokens: 0, completionTokens: Math.ceil(completionChars / 4), cachedTokens: 0 },
+          usage ?? { promptTokens: 0, completionTokens: Math.ceil(completionChars / 4), cachedTokens: 0 },
           usage !== null,
         );
         call.ticket.settle(settled);
@@ -352,8 +346,6 @@ export function createCallService(dependencies: CallServiceDependencies) {
   return { chat, streamChat, embed };
 }
 
-type StreamUsage = ChatCompletionChunk['usage'];
-
 const STREAM_DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
 /**
@@ -365,7 +357,7 @@ const STREAM_DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true,
 class RelayedStream implements AsyncIterableIterator<StreamChunk[]> {
   readonly collected: ChatCompletionChunk[] | null;
   private first: IteratorResult<readonly StreamChunk[]> | null;
-  private usage: StreamUsage = null;
+  private usage: ReportedUsage | null = null;
   private completionChars = 0;
   private settled = false;
   private readonly onStep = (step: IteratorResult<readonly StreamChunk[]>) => this.forward(step);
@@ -380,7 +372,7 @@ class RelayedStream implements AsyncIterableIterator<StreamChunk[]> {
       includeUsage: boolean;
       /** Every chunk parsed, when the payload is stored; else null. */
       collected: ChatCompletionChunk[] | null;
-      settle: (usage: StreamUsage, completionChars: number, outcome: SeedError | null) => void;
+      settle: (usage: ReportedUsage | null, completionChars: number, outcome: SeedError | null) => void;
     },
   ) {
     this.first = input.first;
@@ -434,7 +426,21 @@ class RelayedStream implements AsyncIterableIterator<StreamChunk[]> {
         forClient.push(chunk);
         continue;
       }
-      if (chunk.usage) this.usage = chunk.usage;
+      // A usage chunk as the upstream's bytes, its counts read (the adapter vouched): it has no
+      // choices, so the client gets it only if it asked for usage.
+      if (chunk instanceof UsageChunk) {
+        this.usage = chunk.usage;
+        if (collected) collected.push(chunk.parse());
+        if (includeUsage) forClient.push(chunk);
+        continue;
+      }
+      if (chunk.usage) {
+        this.usage = {
+          promptTokens: chunk.usage.prompt_tokens,
+          completionTokens: chunk.usage.completion_tokens,
+          cachedTokens: chunk.usage.prompt_tokens_details?.cached_tokens ?? 0,
+        };
+      }
       for (const choice of chunk.choices) {
         this.completionChars +=
           (choice.delta.content?.length ?? 0) + (choice.delta.tool_calls?.reduce((sum, call) => sum + (call.function?.arguments?.length ?? 0), 0) ?? 0);

@@ -3,8 +3,9 @@
  * (`data: {chunk}\n\n`, OpenAI's, Azure's, vLLM's) is read without decoding: each event's JSON
  * is scanned in place (openai-chunk-scan.ts), and a run of plain content chunks leaves as a view
  * of the bytes that came (`PlainChunks`), ready to be written to the client as they are; the
- * scan notes a finish reason (the stream is complete even without `[DONE]`). The chunks the
- * gateway reads (usage, errors) are decoded and parsed. At the first byte of any other framing
+ * scan notes a finish reason (the stream is complete even without `[DONE]`), and the usage
+ * chunk leaves as its bytes with the token counts the scan read (`UsageChunk`). The other chunks
+ * the gateway reads (errors, usage in any other shape) are decoded and parsed. At the first byte of any other framing
  * (`\r\n` line ends, `event:` or `id:` fields, `data:` without the space, data over several
  * lines; comments and blank lines stay on the fast path), the rest of the stream goes through a
  * general SSE parser and every chunk is parsed: correct for every server, fast for the common ones.
@@ -15,9 +16,9 @@ import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { SeedError } from '../errors.ts';
 import { withJsonText } from '../wire/json-text.ts';
 import type { ChatCompletionChunk } from '../wire/openai.ts';
-import { PlainChunks, type StreamChunk } from '../wire/stream-chunk.ts';
+import { PlainChunks, UsageChunk, type StreamChunk } from '../wire/stream-chunk.ts';
 import { decodedBody, openAIErrorMessage, type BodyBatches, type BodyDecoder, type UpstreamResponse } from './http.ts';
-import { MUST_PARSE, PlainChunkScanner, indexOfByte } from './openai-chunk-scan.ts';
+import { PlainChunkScanner, USAGE_ONLY, indexOfByte } from './openai-chunk-scan.ts';
 import type { CallSignal } from '../abort.ts';
 
 const LF = 0x0a;
@@ -31,9 +32,9 @@ const MAX_PENDING = 64 * 1024;
 
 /**
  * Chunks of an OpenAI-format stream, one batch per batch of upstream reads (see `decodedBody`).
- * Plain content chunks (no usage, no finish reason, no error; see openai-chunk-scan.ts) pass as
- * `PlainChunks`, the upstream's bytes; the rest are parsed, each keeping the JSON text it came
- * from (json-text.ts), so the gateway relays every chunk without serializing it again. Throws a
+ * Plain content chunks (no usage, no error; see openai-chunk-scan.ts) pass as `PlainChunks`, the
+ * upstream's bytes, and the usage chunk as a `UsageChunk`; the rest are parsed, each keeping the
+ * JSON text it came from (json-text.ts), so the gateway relays every chunk without serializing it again. Throws a
  * SeedError for an event that is not a chunk, an error event, or a stream that ends unfinished.
  *
  * @example
@@ -123,11 +124,25 @@ class OpenAIStreamReader implements BodyDecoder<StreamChunk> {
       const dataStart = at + DATA_FIELD.length;
       if (data[lineEnd + 1] === LF) {
         const chars = this.scanner.scan(data, dataStart, lineEnd);
-        if (chars !== MUST_PARSE) {
+        if (chars >= 0) {
           if (this.scanner.finished) this.finished = true;
           runChars += chars;
           at = lineEnd + 2;
           continue;
+        }
+        if (chars === USAGE_ONLY) {
+          this.flushRun(data, runStart, at, runChars, batch);
+          const frame = data.subarray(at, lineEnd + 2);
+          // Relayed as it came only in valid UTF-8 (see flushRun); else parsed, as any other chunk.
+          if (isUtf8(frame)) {
+            batch.push(new UsageChunk(frame, this.scanner.usage));
+            at = lineEnd + 2;
+            runStart = at;
+            runChars = 0;
+            continue;
+          }
+          runStart = at;
+          runChars = 0;
         }
       }
       this.flushRun(data, runStart, at, runChars, batch);

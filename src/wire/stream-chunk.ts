@@ -1,11 +1,11 @@
 /**
  * A part of a chat completion stream as it travels from an adapter to the client: a parsed
- * chunk, or a run of plain content chunks still as the upstream's bytes. Most chunks of a stream
- * only carry a few characters of content the gateway relays without reading; decoding, parsing
- * and framing each of them again (and collecting the strings and objects afterwards) was most
- * of a streamed call's cost. An adapter that can tell such chunks apart without parsing them
- * (the OpenAI-compatible one, src/providers/openai-stream.ts) passes them on as `PlainChunks`;
- * every other chunk is a parsed `ChatCompletionChunk`.
+ * chunk, a run of plain content chunks still as the upstream's bytes, or a usage chunk as its
+ * bytes with the counts read from them. Most chunks of a stream only carry a few characters of
+ * content the gateway relays without reading; decoding, parsing and framing each of them again
+ * (and collecting the strings and objects afterwards) was most of a streamed call's cost. An adapter that can tell such chunks apart without parsing them
+ * (the OpenAI-compatible one, src/providers/openai-stream.ts) passes them on as `PlainChunks`
+ * and the usage chunk as a `UsageChunk`; every other chunk is a parsed `ChatCompletionChunk`.
  */
 import { toJsonText, withJsonText } from './json-text.ts';
 import type { ChatCompletionChunk } from './openai.ts';
@@ -45,18 +45,52 @@ export class PlainChunks {
   }
 }
 
-/** A part of a stream: a parsed chunk, or plain content chunks not parsed (yet). */
-export type StreamChunk = ChatCompletionChunk | PlainChunks;
+/** The token counts a usage chunk reports, as the gateway settles a call on them. */
+export interface ReportedUsage {
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens: number;
+}
 
 /**
- * The part as server-sent events: the upstream's own frames for plain chunks, else one
- * `data:` frame with the chunk's JSON (the upstream's text when it has one, json-text.ts).
+ * A usage chunk (`"choices":[]` and a `usage` object: the last chunk of an OpenAI-format stream
+ * when usage is asked for) still as the upstream's bytes, with the counts the adapter read from
+ * it. The adapter vouches for it as for `PlainChunks` (one line of valid JSON in valid UTF-8, no
+ * `error`) and for `usage` being what parsing the chunk would give. The gateway always asks the
+ * upstream for usage and relays this chunk only to a client that asked for it too; most calls
+ * only read the counts.
+ */
+export class UsageChunk {
+  constructor(
+    /** The chunk's SSE frame, `data: {chunk}\n\n` (a view of the upstream's read; not to be modified). */
+    readonly frame: Uint8Array,
+    readonly usage: ReportedUsage,
+  ) {}
+
+  /** The chunk parsed (payload capture); the bytes were validated when they arrived, so this does not throw. */
+  parse(): ChatCompletionChunk {
+    const frame = Buffer.from(this.frame.buffer, this.frame.byteOffset, this.frame.byteLength).toString('utf8');
+    const text = frame.slice(DATA_FIELD.length, frame.length - FRAME_END.length);
+    return withJsonText(JSON.parse(text) as ChatCompletionChunk, text);
+  }
+}
+
+/** A part of a stream: a parsed chunk, or plain content chunks or a usage chunk not parsed (yet). */
+export type StreamChunk = ChatCompletionChunk | PlainChunks | UsageChunk;
+
+/**
+ * The part as server-sent events: the upstream's own frames for plain chunks and usage chunks,
+ * else one `data:` frame with the chunk's JSON (the upstream's text when it has one, json-text.ts).
  */
 export function streamChunkFrames(chunk: StreamChunk): Uint8Array | string {
-  return chunk instanceof PlainChunks ? chunk.frames : `${DATA_FIELD}${toJsonText(chunk)}${FRAME_END}`;
+  if (chunk instanceof PlainChunks) return chunk.frames;
+  if (chunk instanceof UsageChunk) return chunk.frame;
+  return `${DATA_FIELD}${toJsonText(chunk)}${FRAME_END}`;
 }
 
 /** The part's chunks as values, parsing them if they were not. */
 export function parsedChunks(chunk: StreamChunk): ChatCompletionChunk[] {
-  return chunk instanceof PlainChunks ? chunk.parse() : [chunk];
+  if (chunk instanceof PlainChunks) return chunk.parse();
+  if (chunk instanceof UsageChunk) return [chunk.parse()];
+  return [chunk];
 }
