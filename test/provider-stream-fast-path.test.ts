@@ -705,6 +705,51 @@ describe('openAIStreamChunks', () => {
     assert.equal(streamChunkFrames(parsedAll[1] as ChatCompletionChunk), frames([contentLine(' word0')]), 'and still relays as its text');
   });
 
+  test('property: a run of content chunks with one byte changed anywhere relays what parsing every line gives', async () => {
+    // In one read, a line that ends as the last one did is compared with the next line's start
+    // in one go (openai-chunk-scan.ts, `joint`): a change in either, or in the gap between, must
+    // still be found, whichever line it is in.
+    const edits = ['{', '}', '[', ']', '"', '\\', ':', ',', ' ', '\n', 'x', '0', 'é', '\u0001', ''];
+    const word = fc.oneof(fc.constantFrom(' the', ' quick', 'é', ' 😀', '', '\\n'), fc.string({ maxLength: 4 }));
+    let broken = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(word, { minLength: 3, maxLength: 8 }),
+        fc.nat(),
+        fc.nat(),
+        fc.constantFrom(...edits),
+        fc.option(fc.nat(), { nil: undefined }),
+        async (words, lineSeed, offsetSeed, edit, cutSeed) => {
+          const lines = [...words.map((text) => contentLine(text)), FINISH_LINE];
+          const target = 1 + (lineSeed % (lines.length - 1));
+          const events = lines.map((line) => `data: ${line}\n\n`);
+          // An offset in the target event, its `data: ` and blank line included.
+          const offset = offsetSeed % (events[target] as string).length;
+          const event = events[target] as string;
+          events[target] = event.slice(0, offset) + edit + event.slice(offset + 1);
+          const body = Buffer.from(events.join('') + 'data: [DONE]\n\n');
+          const reads = cutSeed === undefined ? [body] : [body.subarray(0, cutSeed % body.length), body.subarray(cutSeed % body.length)];
+          const { chunks, error } = await collectReads(reads);
+          // The reference: the general SSE parser and JSON.parse of every event.
+          const reference = await collectReads([Buffer.from(events.join('').replaceAll('\n', '\r\n') + 'data: [DONE]\r\n\r\n')]);
+          if (reference.error === null) {
+            assert.equal(error, null, events[target]);
+            assert.deepEqual(chunks.flatMap(parsedChunks), reference.chunks.flatMap(parsedChunks), events[target]);
+          } else {
+            broken += 1;
+            assert.ok(error instanceof SeedError, events[target]);
+            assert.equal(error.code, (reference.error as SeedError).code, events[target]);
+            // What came before the broken line still reached the client, as the upstream sent it.
+            assert.ok(relayed(chunks).length <= events.slice(0, target).join('').length, events[target]);
+            assert.ok(events.join('').startsWith(relayed(chunks)), events[target]);
+          }
+        },
+      ),
+      { numRuns: 1_500, seed: SCAN_SEED },
+    );
+    assert.ok(broken > 500, `${broken} broken streams`);
+  });
+
   test('a stream cut into reads anywhere gives the same bytes and chunks', async () => {
     const short = [...stream.slice(0, 6), ...stream.slice(-3)];
     const body = frames(short);
