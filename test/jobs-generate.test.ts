@@ -11,7 +11,7 @@ import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { datasetFromJob, parsePrompts, retryAfterMs, runGenerateJob, type ItemResult } from '../src/jobs/index.ts';
+import { datasetFromJob, parsePrompts, runGenerateJob, type ItemResult } from '../src/jobs/index.ts';
 import { isSeedError } from '../src/errors.ts';
 import { ANONYMOUS_CALLER } from '../src/gateway/hooks.ts';
 import { openStore, type Store } from '../src/store/index.ts';
@@ -61,14 +61,6 @@ describe('prompt files', () => {
       );
     }
   });
-});
-
-test('retry-after-ms wins over retry-after; seconds and HTTP dates are read; garbage is ignored', () => {
-  assert.equal(retryAfterMs({ 'retry-after-ms': '250', 'retry-after': '3' }), 250);
-  assert.equal(retryAfterMs({ 'retry-after': '2' }), 2_000);
-  assert.equal(retryAfterMs({ 'retry-after': new Date(10_000).toUTCString() }, 7_000), 3_000);
-  assert.equal(retryAfterMs({ 'retry-after': 'soon' }), undefined);
-  assert.equal(retryAfterMs({}), undefined);
 });
 
 describe('a job through the gateway', () => {

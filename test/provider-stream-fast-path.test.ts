@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { SeedError } from '../src/errors.ts';
-import { MUST_PARSE, PlainChunkScanner, USAGE_ONLY, type ScannedUsage } from '../src/providers/openai-chunk-scan.ts';
+import { MUST_PARSE, PlainChunkScanner, USAGE_ONLY } from '../src/providers/openai-chunk-scan.ts';
 import type { UpstreamResponse } from '../src/providers/http.ts';
 import { UpstreamBody, headersOf } from '../src/providers/upstream-call.ts';
 import { openAIStreamChunks } from '../src/providers/openai-stream.ts';
 import type { ChatCompletionChunk } from '../src/wire/openai.ts';
-import { PlainChunks, UsageChunk, parsedChunks, streamChunkFrames, type StreamChunk } from '../src/wire/stream-chunk.ts';
+import { PlainChunks, UsageChunk, parsedChunks, streamChunkFrames, type ReportedUsage, type StreamChunk } from '../src/wire/stream-chunk.ts';
 
 const head = '{"id":"chatcmpl-9x","object":"chat.completion.chunk","created":1730000000,"model":"gpt-4o-mini","system_fingerprint":"fp_1"';
 const contentLine = (content: string, tail = ',"usage":null') =>
@@ -111,7 +111,7 @@ function scanLine(scanner: PlainChunkScanner, line: string, after = '\n\ndata: {
  * The counts the gateway settles on when it parses `line` (src/gateway/calls.ts), for a line that
  * is a usage chunk to the scan: an object with an empty `choices`, a `usage` object, no `error`.
  */
-function usageByParsing(line: string): ScannedUsage {
+function usageByParsing(line: string): ReportedUsage {
   const value = parsedOrNot(line);
   assert.notEqual(value, NOT_JSON, `read as a usage chunk, but JSON.parse rejects: ${JSON.stringify(line)}`);
   const chunk = value as ChatCompletionChunk;
@@ -268,7 +268,7 @@ describe('PlainChunkScanner', () => {
   });
 
   test('usage chunks are read in place, with the counts parsing gives; any other usage is parsed', () => {
-    const read: ReadonlyArray<readonly [string, ScannedUsage]> = [
+    const read: ReadonlyArray<readonly [string, ReportedUsage]> = [
       [USAGE_LINE, { promptTokens: 9, completionTokens: 50, cachedTokens: 0 }],
       [FULL_USAGE_LINE, { promptTokens: 1017, completionTokens: 32, cachedTokens: 896 }],
       ['{"id": "c", "choices": [ ], "usage" : {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}}', { promptTokens: 1, completionTokens: 2, cachedTokens: 0 }],

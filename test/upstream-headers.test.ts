@@ -119,3 +119,19 @@ test('headersOf: an object of headers read the same way, first of several values
   assert.equal(headers.get('constructor'), undefined);
   assert.equal(retryAfterMs(headers), 2_000);
 });
+
+test('retryAfterMs: retry-after-ms wins; seconds and HTTP dates are read; empty, negative and unreadable values are ignored', () => {
+  const wait = (record: Record<string, string>, now?: number) => retryAfterMs(headersOf(record), now);
+  assert.equal(wait({ 'retry-after-ms': '250', 'retry-after': '3' }), 250);
+  assert.equal(wait({ 'retry-after-ms': '0' }), 0);
+  assert.equal(wait({ 'retry-after': '2' }), 2_000);
+  assert.equal(wait({ 'retry-after': '1.5' }), 1_500);
+  assert.equal(wait({ 'retry-after': new Date(10_000).toUTCString() }, 7_000), 3_000);
+  assert.equal(wait({ 'retry-after': new Date(5_000).toUTCString() }, 7_000), 0, 'a date already past');
+  // A malformed retry-after-ms falls back to retry-after, never to "retry at once".
+  assert.equal(wait({ 'retry-after-ms': '', 'retry-after': '3' }), 3_000);
+  assert.equal(wait({ 'retry-after-ms': '-5', 'retry-after': '3' }), 3_000);
+  assert.equal(wait({ 'retry-after-ms': 'soon', 'retry-after': '3' }), 3_000);
+  for (const value of ['', '  ', '-1', 'soon', 'Infinity']) assert.equal(wait({ 'retry-after': value }), undefined, JSON.stringify(value));
+  assert.equal(wait({}), undefined);
+});

@@ -21,6 +21,8 @@
 import { setMaxListeners } from 'node:events';
 import { Pool } from 'undici';
 import { SeedError } from '../errors.ts';
+import { retryAfterMs } from '../providers/http.ts';
+import { headersOf } from '../providers/upstream-call.ts';
 import type { Purpose } from '../terms/index.ts';
 import type { PromptItem } from './prompts.ts';
 
@@ -117,22 +119,6 @@ function retryableStatus(status: number): boolean {
 function defaultBackoffMs(attempt: number): number {
   const ceiling = Math.min(30_000, 500 * 2 ** (attempt - 1));
   return ceiling / 2 + Math.random() * (ceiling / 2);
-}
-
-/** `retry-after-ms`, else `retry-after` in seconds or as an HTTP date; undefined when absent or unreadable. */
-export function retryAfterMs(headers: Readonly<Record<string, string | string[] | undefined>>, now = Date.now()): number | undefined {
-  const first = (name: string) => {
-    const value = headers[name];
-    return Array.isArray(value) ? value[0] : value;
-  };
-  const milliseconds = Number(first('retry-after-ms'));
-  if (first('retry-after-ms') !== undefined && Number.isFinite(milliseconds) && milliseconds >= 0) return milliseconds;
-  const after = first('retry-after');
-  if (after === undefined) return undefined;
-  const seconds = Number(after);
-  if (after.trim() !== '' && Number.isFinite(seconds) && seconds >= 0) return seconds * 1_000;
-  const date = Date.parse(after);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
 function sleep(milliseconds: number, signal: AbortSignal | undefined): Promise<void> {
@@ -272,7 +258,7 @@ export async function runGenerateJob(options: GenerateJobOptions): Promise<JobSu
       return { done: { id: item.id, ok: false, error, attempts: 0 } };
     }
     if (!retryableStatus(statusCode)) return { done: { id: item.id, ok: false, error, attempts: 0 } };
-    return { retryInMs: retryAfterMs(response.headers) ?? Number.NaN, error };
+    return { retryInMs: retryAfterMs(headersOf(response.headers)) ?? Number.NaN, error };
   }
 
   async function run(item: PromptItem, index: number): Promise<ItemResult | null> {

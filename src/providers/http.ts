@@ -339,14 +339,26 @@ export function parseDurationMs(text: string | undefined): number | undefined {
   return total;
 }
 
-/** How long the upstream asks us to wait: `retry-after-ms`, then `retry-after` (seconds or date). */
-export function retryAfterMs(headers: UpstreamResponse['headers'], now: number = Date.now()): number | undefined {
+/**
+ * How long an answer asks the client to wait: `retry-after-ms`, else `retry-after` as seconds or
+ * an HTTP date (a date already past is 0). A value that is empty, negative or neither form is
+ * ignored, as RFC 9110 says of an invalid Retry-After, so a malformed header never means "retry
+ * at once". Read by the gateway from upstream answers and by teacher jobs from the gateway's.
+ *
+ * @example retryAfterMs(headersOf({ 'retry-after': '2' })) // 2000
+ */
+export function retryAfterMs(headers: UpstreamHeaders, now: number = Date.now()): number | undefined {
   const milliseconds = headers.get('retry-after-ms');
-  if (milliseconds !== undefined && Number.isFinite(Number(milliseconds))) return Math.max(0, Number(milliseconds));
-  const seconds = headers.get('retry-after');
-  if (seconds === undefined) return undefined;
-  if (Number.isFinite(Number(seconds))) return Math.max(0, Number(seconds) * 1000);
-  const date = Date.parse(seconds);
+  if (milliseconds !== undefined && milliseconds.trim() !== '') {
+    const value = Number(milliseconds);
+    if (Number.isFinite(value) && value >= 0) return value;
+  }
+  const after = headers.get('retry-after');
+  if (after === undefined || after.trim() === '') return undefined;
+  const seconds = Number(after);
+  // A number is a delay, valid or not: never also read as a date (`Date.parse('-1')` is 1 January 2001).
+  if (!Number.isNaN(seconds)) return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1_000 : undefined;
+  const date = Date.parse(after);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
