@@ -503,6 +503,35 @@ describe('PlainChunkScanner', () => {
     ]);
   });
 
+  test("lines that start with the stream's envelope are scanned from choices on, with the verdict of a whole scan", () => {
+    // After a content line, the finish line, the usage line and lines that differ only after the
+    // envelope do not start with the remembered prefix, but with the remembered envelope.
+    const afterEnvelope = [
+      ',"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}',
+      ',  "choices":[{"index":0,"delta":{"content":"spaced"}}]}',
+      ',"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}',
+      ',"usage":{"prompt_tokens":3,"completion_tokens":4},"choices":[]}',
+      ',"usage":{"prompt_tokens":3,"completion_tokens":4},"choices":[{"delta":{"content":"a"}}]}',
+      ',"error":{"message":"x"},"choices":[{"delta":{"content":"a"}}]}',
+      ',"choices":[{"delta":{"content":"a"}}],"choices":[]}',
+      ',"choices":[{"delta":{"content":"a"}}]',
+      ',"choices":[{"delta":{"content":"a"}}]}}',
+      '}',
+      ',}',
+      ',"choices":[{"delta":{"content":"a"}}],"x":[1,{"y":"z"}]}',
+    ];
+    for (const rest of afterEnvelope) {
+      const line = head + rest;
+      const answer = plainChunkChars(line);
+      assert.equal(answer, expectedAnswer(line), line);
+      // And after a line with no envelope worth remembering, or with another one.
+      assert.equal(plainChunkChars(line, '{"choices":[{"delta":{"content":"x"}}]}'), answer, line);
+      assert.equal(plainChunkChars(line, contentLine('x').replace('fp_1', 'fp_2')), answer, line);
+    }
+    const stream = [contentLine('a'), contentLine('b'), FINISH_LINE, FULL_USAGE_LINE, USAGE_LINE, contentLine('c')];
+    assert.deepEqual(scanStream(stream), [1, 1, 0, USAGE_ONLY, USAGE_ONLY, 1]);
+  });
+
   test('a remembered line outlives its read, whose bytes may be reused; reads may be plain Uint8Arrays', () => {
     // Overwritten with a line of the same length before its first content string, that opens one object fewer.
     const first = '{"choices":[{"delta":{"content":"a"}}]}';

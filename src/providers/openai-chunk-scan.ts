@@ -70,6 +70,9 @@ const LOWER_U = 0x75;
 const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
 
+/** The shortest envelope (see `Resumption.envelope`) worth a comparison of its own. */
+const MIN_ENVELOPE = 32;
+
 /** What comes between two events of the usual framing: the blank line, and the next event's field. */
 const EVENT_GAP = Buffer.from('\n\ndata: ');
 
@@ -192,6 +195,15 @@ class Resumption {
    */
   readonly joint = new ByteCopy();
   /**
+   * The bytes of a line before its top-level `"choices"` key, when nothing before it was a key
+   * the gateway reads: a stream's envelope (`id`, `object`, `created`, `model`,
+   * `system_fingerprint`…), the same on every line of it, the first lines, the finish line and
+   * the usage chunk included, which do not start with `prefix`. A line that starts with it is
+   * scanned from its `choices` on, in the state the envelope always leaves: inside the top-level
+   * object, before a member. Empty (-1) until a line had one.
+   */
+  readonly envelope = new ByteCopy();
+  /**
    * Accepted lines in a row that started with `prefix` but did not end with `suffix`. Where every
    * line ends otherwise (`logprobs` after the content), copying each one's suffix would cost a
    * stream more than remembering it saves: past MAX_SUFFIX_MISSES, none is kept until the prefix changes.
@@ -263,6 +275,8 @@ export class PlainChunkScanner {
    */
   private verifiedBytes: Uint8Array = EMPTY;
   private verifiedStart = -1;
+  /** Where this line's top-level `"choices"` key starts, when nothing before it was read (-1: not yet). */
+  private choicesKeyAt = -1;
 
   /**
    * The completion characters of a plain content chunk, or `MUST_PARSE`. Plain means: one line
@@ -297,9 +311,15 @@ export class PlainChunkScanner {
     this.cachedTokens = 0;
     const valid = this.startsWithPrefix() ? this.resume() : this.scanWhole();
     this.bytes = EMPTY;
+    this.choicesKeyAt = -1;
     if (!valid || this.at !== end) return MUST_PARSE;
     if (this.isPlain()) return this.completionChars;
     return this.isUsageOnly() ? USAGE_ONLY : MUST_PARSE;
+  }
+
+  /** Whether the line so far has had no key the gateway reads (the state an envelope must leave). */
+  private readsNothingYet(): boolean {
+    return this.choices === 0 && this.emptyChoices === 0 && this.usageKeys === 0 && this.counted === -1 && this.completionChars === 0 && !this.lineFinished;
   }
 
   /** The counts of the line scanned last, when `scan` answered `USAGE_ONLY`. */
@@ -345,13 +365,31 @@ export class PlainChunkScanner {
     return verified || prefix.isAt(this.bytes, this.start);
   }
 
+  /**
+   * Scans a line that does not start with the remembered prefix: from its `choices` on when it
+   * starts with the remembered envelope, else from its first byte.
+   */
   private scanWhole(): boolean {
-    this.at = this.start;
+    const { bytes, start, end } = this;
+    const { envelope } = this.resumption;
     this.completionChars = 0;
     this.choices = 0;
     this.counted = -1;
-    this.special = nextSpecial(this.bytes, this.start, this.end);
-    if (this.code() !== OPEN_BRACE || !this.object(1) || this.at !== this.end) return false;
+    let valid: boolean;
+    if (envelope.length !== -1 && end - start > envelope.length && envelope.isAt(bytes, start)) {
+      this.at = start + envelope.length;
+      this.containers[1] = OBJECT;
+      this.special = nextSpecial(bytes, this.at, end);
+      // Where the envelope ended the remembered line had its key; this one may have spaces first.
+      this.skipSpace();
+      valid = this.member(1) && this.objectRest(1);
+    } else {
+      this.at = start;
+      this.special = nextSpecial(bytes, start, end);
+      valid = this.code() === OPEN_BRACE && this.object(1);
+      if (valid && this.at === end && this.choicesKeyAt - start >= MIN_ENVELOPE) envelope.copy(bytes, start, this.choicesKeyAt);
+    }
+    if (!valid || this.at !== end) return false;
     if (this.isPlain()) this.remember();
     return true;
   }
@@ -540,7 +578,10 @@ export class PlainChunkScanner {
         if (this.inUsageDetails && depth === 3 && this.keyIs(keyStart, 'cached_tokens')) return (this.cachedTokens = this.count()) !== -1;
         break;
       case 7:
-        if (depth === 1 && this.keyIs(keyStart, 'choices')) return this.choicesArray(depth);
+        if (depth === 1 && this.keyIs(keyStart, 'choices')) {
+          if (this.choicesKeyAt === -1 && this.readsNothingYet()) this.choicesKeyAt = keyStart - 1;
+          return this.choicesArray(depth);
+        }
         if (this.code() === QUOTE && this.keyIs(keyStart, 'content')) return this.countedString(depth);
         break;
       case 9:
