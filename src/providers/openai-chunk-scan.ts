@@ -221,8 +221,11 @@ class Resumption {
  * const scanner = new PlainChunkScanner();
  * const line = Buffer.from('{"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}');
  * scanner.scan(line, 0, line.length) // 2
- * const usage = Buffer.from('{"choices":[],"usage":{"prompt_tokens":1}}');
- * scanner.scan(usage, 0, usage.length) // MUST_PARSE
+ * const usage = Buffer.from('{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}');
+ * scanner.scan(usage, 0, usage.length) // USAGE_ONLY
+ * scanner.usage // { promptTokens: 1, completionTokens: 2, cachedTokens: 0 }
+ * const error = Buffer.from('{"error":{"message":"overloaded"}}');
+ * scanner.scan(error, 0, error.length) // MUST_PARSE
  */
 export class PlainChunkScanner {
   private bytes: Uint8Array = EMPTY;
