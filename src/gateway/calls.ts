@@ -12,7 +12,7 @@ import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Embedd
 import type { Admission, AdmissionTicket, Caller, Priority, Usage } from './hooks.ts';
 import type { Purpose } from '../terms/purpose.ts';
 import type { Redact } from '../ledger/redact.ts';
-import { PlainChunks, UsageChunk, type ReportedUsage, type StreamChunk } from '../wire/stream-chunk.ts';
+import { PlainChunks, UsageChunk, reportedUsage, type ReportedUsage, type StreamChunk } from '../wire/stream-chunk.ts';
 import type { CallSignal } from '../abort.ts';
 
 export interface CallInput<Body> {
@@ -278,11 +278,7 @@ export function createCallService(dependencies: CallServiceDependencies) {
     const usage = finishUsage(
       call.record,
       call.deployment,
-      {
-        promptTokens: response.usage?.prompt_tokens ?? 0,
-        completionTokens: response.usage?.completion_tokens ?? 0,
-        cachedTokens: response.usage?.prompt_tokens_details?.cached_tokens ?? 0,
-      },
+      response.usage ? reportedUsage(response.usage) : { promptTokens: 0, completionTokens: 0, cachedTokens: 0 },
       response.usage !== undefined,
     );
     call.ticket.settle(usage);
@@ -434,13 +430,7 @@ class RelayedStream implements AsyncIterableIterator<StreamChunk[]> {
         if (includeUsage) forClient.push(chunk);
         continue;
       }
-      if (chunk.usage) {
-        this.usage = {
-          promptTokens: chunk.usage.prompt_tokens,
-          completionTokens: chunk.usage.completion_tokens,
-          cachedTokens: chunk.usage.prompt_tokens_details?.cached_tokens ?? 0,
-        };
-      }
+      if (chunk.usage) this.usage = reportedUsage(chunk.usage);
       for (const choice of chunk.choices) {
         this.completionChars +=
           (choice.delta.content?.length ?? 0) + (choice.delta.tool_calls?.reduce((sum, call) => sum + (call.function?.arguments?.length ?? 0), 0) ?? 0);

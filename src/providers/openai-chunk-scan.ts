@@ -322,7 +322,8 @@ export class PlainChunkScanner {
 
   /** Whether the line so far has had no key the gateway reads (the state an envelope must leave). */
   private readsNothingYet(): boolean {
-    return this.choices === 0 && this.emptyChoices === 0 && this.usageKeys === 0 && this.counted === -1 && this.completionChars === 0 && !this.lineFinished;
+    // No counted string yet (`counted`) means no completion characters either.
+    return this.choices === 0 && this.emptyChoices === 0 && this.usageKeys === 0 && this.counted === -1 && !this.lineFinished;
   }
 
   /** The counts of the line scanned last, when `scan` answered `USAGE_ONLY`. */
@@ -620,10 +621,7 @@ export class PlainChunkScanner {
     this.usageDetailsKeys += 1;
     if (this.code() !== OPEN_BRACE) return this.value(depth);
     this.inUsageDetails = true;
-    // Entered inside the usage object: the flag is for its direct members only.
-    this.inUsage = false;
     const valid = this.object(depth + 1);
-    this.inUsage = true;
     this.inUsageDetails = false;
     return valid;
   }

@@ -5,10 +5,11 @@
  * of the bytes that came (`PlainChunks`), ready to be written to the client as they are; the
  * scan notes a finish reason (the stream is complete even without `[DONE]`), and the usage
  * chunk leaves as its bytes with the token counts the scan read (`UsageChunk`). The other chunks
- * the gateway reads (errors, usage in any other shape) are decoded and parsed. At the first byte of any other framing
- * (`\r\n` line ends, `event:` or `id:` fields, `data:` without the space, data over several
- * lines; comments and blank lines stay on the fast path), the rest of the stream goes through a
- * general SSE parser and every chunk is parsed: correct for every server, fast for the common ones.
+ * the gateway reads (errors, usage in any other shape) are decoded and parsed. At the first byte
+ * of any other framing (`\r\n` line ends, `event:` or `id:` fields, `data:` without the space,
+ * data over several lines; comments and blank lines stay on the fast path), the rest of the
+ * stream goes through a general SSE parser and every chunk is parsed: correct for every server,
+ * fast for the common ones.
  */
 import { isUtf8 } from 'node:buffer';
 import { TextDecoder } from 'node:util';
@@ -34,8 +35,9 @@ const MAX_PENDING = 64 * 1024;
  * Chunks of an OpenAI-format stream, one batch per batch of upstream reads (see `decodedBody`).
  * Plain content chunks (no usage, no error; see openai-chunk-scan.ts) pass as `PlainChunks`, the
  * upstream's bytes, and the usage chunk as a `UsageChunk`; the rest are parsed, each keeping the
- * JSON text it came from (json-text.ts), so the gateway relays every chunk without serializing it again. Throws a
- * SeedError for an event that is not a chunk, an error event, or a stream that ends unfinished.
+ * JSON text it came from (json-text.ts), so the gateway relays every chunk without serializing it
+ * again. Throws a SeedError for an event that is not a chunk, an error event, or a stream that
+ * ends unfinished.
  *
  * @example
  * for await (const parts of openAIStreamChunks(response, label, signal)) {
@@ -131,18 +133,16 @@ class OpenAIStreamReader implements BodyDecoder<StreamChunk> {
           continue;
         }
         if (chars === USAGE_ONLY) {
-          this.flushRun(data, runStart, at, runChars, batch);
+          // Relayed as it came only in valid UTF-8 (see flushRun); else parsed below, as any other chunk.
           const frame = data.subarray(at, lineEnd + 2);
-          // Relayed as it came only in valid UTF-8 (see flushRun); else parsed, as any other chunk.
           if (isUtf8(frame)) {
+            this.flushRun(data, runStart, at, runChars, batch);
             batch.push(new UsageChunk(frame, this.scanner.usage));
             at = lineEnd + 2;
             runStart = at;
             runChars = 0;
             continue;
           }
-          runStart = at;
-          runChars = 0;
         }
       }
       this.flushRun(data, runStart, at, runChars, batch);

@@ -3,12 +3,13 @@
  * chunk, a run of plain content chunks still as the upstream's bytes, or a usage chunk as its
  * bytes with the counts read from them. Most chunks of a stream only carry a few characters of
  * content the gateway relays without reading; decoding, parsing and framing each of them again
- * (and collecting the strings and objects afterwards) was most of a streamed call's cost. An adapter that can tell such chunks apart without parsing them
- * (the OpenAI-compatible one, src/providers/openai-stream.ts) passes them on as `PlainChunks`
- * and the usage chunk as a `UsageChunk`; every other chunk is a parsed `ChatCompletionChunk`.
+ * (and collecting the strings and objects afterwards) was most of a streamed call's cost. An
+ * adapter that can tell such chunks apart without parsing them (the OpenAI-compatible one,
+ * src/providers/openai-stream.ts) passes them on as `PlainChunks` and the usage chunk as a
+ * `UsageChunk`; every other chunk is a parsed `ChatCompletionChunk`.
  */
 import { toJsonText, withJsonText } from './json-text.ts';
-import type { ChatCompletionChunk } from './openai.ts';
+import type { ChatCompletionChunk, Usage } from './openai.ts';
 
 const FRAME_END = '\n\n';
 const DATA_FIELD = 'data: ';
@@ -35,13 +36,7 @@ export class PlainChunks {
    * call; the bytes were validated when they arrived, so this does not throw.
    */
   parse(): ChatCompletionChunk[] {
-    const chunks: ChatCompletionChunk[] = [];
-    for (const frame of Buffer.from(this.frames.buffer, this.frames.byteOffset, this.frames.byteLength).toString('utf8').split(FRAME_END)) {
-      if (frame === '') continue;
-      const text = frame.slice(DATA_FIELD.length);
-      chunks.push(withJsonText(JSON.parse(text) as ChatCompletionChunk, text));
-    }
-    return chunks;
+    return parsedFrames(this.frames);
   }
 }
 
@@ -69,10 +64,31 @@ export class UsageChunk {
 
   /** The chunk parsed (payload capture); the bytes were validated when they arrived, so this does not throw. */
   parse(): ChatCompletionChunk {
-    const frame = Buffer.from(this.frame.buffer, this.frame.byteOffset, this.frame.byteLength).toString('utf8');
-    const text = frame.slice(DATA_FIELD.length, frame.length - FRAME_END.length);
-    return withJsonText(JSON.parse(text) as ChatCompletionChunk, text);
+    return parsedFrames(this.frame)[0] as ChatCompletionChunk;
   }
+}
+
+/** The chunks of SSE frames an adapter validated (`data: {chunk}\n\n` each), parsed, each keeping its text. */
+function parsedFrames(frames: Uint8Array): ChatCompletionChunk[] {
+  const chunks: ChatCompletionChunk[] = [];
+  for (const frame of Buffer.from(frames.buffer, frames.byteOffset, frames.byteLength).toString('utf8').split(FRAME_END)) {
+    if (frame === '') continue;
+    const text = frame.slice(DATA_FIELD.length);
+    chunks.push(withJsonText(JSON.parse(text) as ChatCompletionChunk, text));
+  }
+  return chunks;
+}
+
+/**
+ * The counts the gateway settles a call on, from an OpenAI-format `usage` (a missing count is 0):
+ * for a non-streaming answer and for a streamed chunk that was parsed.
+ */
+export function reportedUsage(usage: Usage): ReportedUsage {
+  return {
+    promptTokens: usage.prompt_tokens ?? 0,
+    completionTokens: usage.completion_tokens ?? 0,
+    cachedTokens: usage.prompt_tokens_details?.cached_tokens ?? 0,
+  };
 }
 
 /** A part of a stream: a parsed chunk, or plain content chunks or a usage chunk not parsed (yet). */
