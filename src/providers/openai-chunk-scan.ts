@@ -98,8 +98,13 @@ function nextSpecial(bytes: Uint8Array, from: number, end: number): number {
   return -1;
 }
 
-/** `TypedArray#indexOf` (a V8 builtin); `Buffer#indexOf` crosses into C++ and costs more per call. */
-export const indexOfByte = Uint8Array.prototype.indexOf;
+/**
+ * `Buffer#indexOf` for one byte, called on any Uint8Array: `memchr` in C++ behind a fast call.
+ * `TypedArray#indexOf`, V8's builtin, compares element by element: on Node 20 it took 115 ns
+ * to find a byte 230 bytes on (a stream line's end) against 19, and no less for a few bytes
+ * (22 ns against 15 at 4 to 16 bytes on). The reader looks for every line's end with it.
+ */
+export const indexOfByte = Buffer.prototype.indexOf as (this: Uint8Array, value: number, byteOffset: number) => number;
 
 /**
  * `Buffer#compare` and `Buffer#copy` (memcmp and memcpy in C++), called on any Uint8Array: for the
