@@ -44,13 +44,13 @@ const signal = new AbortController().signal;
 
 /** Settle and release are fire-and-forget in the ticket; this limiter lets a test wait for them. */
 class TrackingLimiter extends Limiter {
-  readonly #pending: Array<Promise<void>> = [];
-  override settle(admission: LimiterAdmission, usage: Usage): Promise<void> {
+  readonly #pending: Array<void | Promise<void>> = [];
+  override settle(admission: LimiterAdmission, usage: Usage): void | Promise<void> {
     const settling = super.settle(admission, usage);
     this.#pending.push(settling);
     return settling;
   }
-  override release(admission: LimiterAdmission): Promise<void> {
+  override release(admission: LimiterAdmission): void | Promise<void> {
     const releasing = super.release(admission);
     this.#pending.push(releasing);
     return releasing;

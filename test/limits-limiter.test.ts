@@ -11,6 +11,7 @@ import {
   type LimitStore,
   type Reservation,
   type ReserveRequest,
+  type ReserveResult,
   type Usage,
 } from '../src/limits/types.ts';
 import { limitStoreBackends, ManualClock, type StoreHandle } from './helpers/limits-stores.ts';
@@ -27,10 +28,30 @@ function recordingLogger() {
   return { lines, logger };
 }
 
-/** A store that can be switched off, to see the limiter through an outage and back. */
+/**
+ * A store that can be switched off, to see the limiter through an outage and back. It answers in
+ * the same turn when the store it wraps does (the memory store), so the outage is seen on both
+ * of the limiter's paths.
+ */
 class SwitchableStore implements LimitStore {
   down = false;
-  constructor(private readonly inner: LimitStore) {}
+  readonly reserveNow?: (request: ReserveRequest) => ReserveResult;
+  readonly finishNow?: (request: FinishRequest) => readonly boolean[];
+  constructor(private readonly inner: LimitStore) {
+    const { reserveNow, finishNow } = inner;
+    if (reserveNow) {
+      this.reserveNow = (request) => {
+        this.#check();
+        return reserveNow.call(inner, request);
+      };
+    }
+    if (finishNow) {
+      this.finishNow = (request) => {
+        this.#check();
+        return finishNow.call(inner, request);
+      };
+    }
+  }
   #check(): void {
     if (this.down) throw new LimitStoreUnavailableError('switched off by the test');
   }
@@ -192,6 +213,38 @@ for (const backend of backends) {
       await limiter.release(first.admission);
       const afterRelease = await limiter.tryAdmit({ scopes, tokens: 1, usd: 0 });
       assert.equal(afterRelease.admitted, true, 'release refunded the request');
+    });
+
+    test('a store that answers in the same turn is answered without a promise: admission, refusal, settle', async () => {
+      const { store } = await open();
+      // The memory store must keep answering in the same turn: admission is on every call's path.
+      if (backend.name === 'memory') assert.ok(store.reserveNow && store.finishNow);
+      const synchronous = store.reserveNow !== undefined;
+      const limiter = new Limiter({ store, onUnavailable: 'closed' });
+      const scopes = [key({ tpm: 100 })];
+      const admitting = limiter.admitNow({ scopes, tokens: 70, usd: 0 });
+      assert.equal(admitting instanceof Promise, !synchronous);
+      const admission = await admitting;
+      assert.equal(admission.headerStatuses.tokens?.remaining, 30);
+      // A refusal is thrown at once on the synchronous path, rejected on the other.
+      let refusing: Promise<unknown>;
+      try {
+        refusing = Promise.resolve(limiter.admitNow({ scopes, tokens: 70, usd: 0 }));
+        assert.equal(synchronous, false, 'a store answering in the same turn refused through a promise');
+      } catch (error) {
+        assert.equal(synchronous, true);
+        refusing = Promise.reject(error);
+      }
+      assert.equal((await refusalOf(refusing)).code, 'rate_limit_exceeded');
+      // The public admit always answers with a promise, and rejects (never throws) a refusal.
+      const refused = limiter.admit({ scopes, tokens: 70, usd: 0 });
+      assert.ok(refused instanceof Promise);
+      assert.equal((await refusalOf(refused)).code, 'rate_limit_exceeded');
+      const settling = limiter.settle(admission, { tokens: 10, usd: 0 });
+      assert.equal(settling instanceof Promise, store.finishNow === undefined);
+      await settling;
+      // Settled in this turn: the 60 tokens of the estimate not used are free again.
+      assert.equal((await remaining(store, scopes))['key:k_1:tpm'], 90);
     });
 
     test('batch priority waits for capacity, then succeeds; interactive is refused at once', async () => {

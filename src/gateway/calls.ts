@@ -66,6 +66,13 @@ export interface EmbeddingCallResult {
   response: EmbeddingResponse;
 }
 
+/** A call admitted: its route, its capacity, and when its deadline passes (epoch ms). */
+interface Admitted {
+  readonly route: Route;
+  readonly ticket: AdmissionTicket;
+  readonly deadlineAt: number;
+}
+
 export interface CallServiceDependencies {
   router: Router;
   routes: { get(name: string): Route | undefined };
@@ -189,11 +196,11 @@ export function createCallService(dependencies: CallServiceDependencies) {
     });
   }
 
-  async function admit(
-    input: CallInput<ChatCompletionRequest | EmbeddingRequest>,
-    endpoint: CallEndpoint,
-    record: CallRecord,
-  ): Promise<{ route: Route; ticket: AdmissionTicket; deadlineAt: number }> {
+  /**
+   * The call's route and its admission; thrown as a recorded failure when either refuses.
+   * Without a promise when admission answered in this turn (limits in memory, nothing to wait for).
+   */
+  function admit(input: CallInput<ChatCompletionRequest | EmbeddingRequest>, endpoint: CallEndpoint, record: CallRecord): Admitted | Promise<Admitted> {
     const route = dependencies.routes.get(input.body.model);
     if (!route || (input.caller.allowedRoutes && !input.caller.allowedRoutes.has(route.name))) {
       const error = new SeedError(
@@ -204,8 +211,9 @@ export function createCallService(dependencies: CallServiceDependencies) {
       return fail(record, error, undefined);
     }
     const deadlineAt = record.startedAt + route.timeoutMs;
+    let admitting: AdmissionTicket | Promise<AdmissionTicket>;
     try {
-      const ticket = await admission.admit({
+      admitting = admission.admit({
         caller: input.caller,
         route,
         endpoint,
@@ -215,10 +223,16 @@ export function createCallService(dependencies: CallServiceDependencies) {
         deadlineAt,
         signal: input.signal,
       });
-      return { route, ticket, deadlineAt };
     } catch (error) {
       return fail(record, toSeedError(error), undefined);
     }
+    if (admitting instanceof Promise) {
+      return admitting.then(
+        (ticket) => ({ route, ticket, deadlineAt }),
+        (error: unknown) => fail(record, toSeedError(error), undefined),
+      );
+    }
+    return { route, ticket: admitting, deadlineAt };
   }
 
   /**
@@ -234,7 +248,8 @@ export function createCallService(dependencies: CallServiceDependencies) {
     const startedAt = now();
     const record = baseRecord(input, endpoint, startedAt);
     record.stream = stream;
-    const { ticket, deadlineAt } = await admit(input, endpoint, record);
+    const admitting = admit(input, endpoint, record);
+    const { ticket, deadlineAt } = admitting instanceof Promise ? await admitting : admitting;
     const result = await router.route({
       routeName: input.body.model,
       signal: input.signal,

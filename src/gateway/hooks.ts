@@ -73,10 +73,15 @@ export interface AdmissionTicket {
 }
 
 export interface Admission {
-  /** Reserves capacity for a call or throws a SeedError (429 with retry-after). */
-  admit(request: AdmissionRequest): Promise<AdmissionTicket>;
+  /**
+   * Reserves capacity for a call or throws a SeedError (429 with retry-after). Answers without a
+   * promise when nothing had to wait (limits in memory): admission is on every call's path.
+   */
+  admit(request: AdmissionRequest): AdmissionTicket | Promise<AdmissionTicket>;
 }
 
+const OPEN_TICKET: AdmissionTicket = Object.freeze({ settle: () => undefined, release: () => undefined });
+
 export const OPEN_ADMISSION: Admission = Object.freeze({
-  admit: async () => ({ settle: () => undefined, release: () => undefined }),
+  admit: () => OPEN_TICKET,
 });

@@ -94,7 +94,7 @@ export function createLimitAdmission(options: LimitAdmissionOptions): GatewayAdm
   };
 
   return {
-    async admit(request): Promise<AdmissionTicket> {
+    admit(request): AdmissionTicket | Promise<AdmissionTicket> {
       const scopes = request.caller.limits ?? NO_SCOPES;
       const candidate = likelyFirstDeployment(request.route);
       const held = candidate !== undefined && context.stateOf(candidate).refusedUntil <= now() ? candidate : undefined;
@@ -102,7 +102,7 @@ export function createLimitAdmission(options: LimitAdmissionOptions): GatewayAdm
       const { tokens, usd } = estimate ?? UNCHARGED;
       // One literal with every key (an absent deployment is `undefined`): adding keys to it
       // afterwards, or spreading into it, takes Node 20's slow path (about 1 µs each call).
-      const admitted = await limiter.admit({
+      const admitting = limiter.admitNow({
         scopes,
         deployment: held === undefined ? undefined : context.stateOf(held).scope,
         optionalDeployment: held !== undefined,
@@ -112,9 +112,23 @@ export function createLimitAdmission(options: LimitAdmissionOptions): GatewayAdm
         deadlineAt: request.deadlineAt,
         signal: request.signal,
       });
-      return new LimitTicket({ context, request, estimate, admitted, held: held !== undefined && admitted.attempt !== null ? held : null });
+      // A function per call only when the store made admission wait.
+      if (admitting instanceof Promise) return admitting.then((admitted) => ticketOf({ context, request, estimate, admitted, held }));
+      return ticketOf({ context, request, estimate, admitted: admitting, held });
     },
   };
+}
+
+/** The ticket of an admitted call; `held` is the deployment admission tried to hold with the caller. */
+function ticketOf(input: {
+  context: TicketContext;
+  request: AdmissionRequest;
+  estimate: Estimate | null;
+  admitted: Admission;
+  held: Deployment | undefined;
+}): LimitTicket {
+  const { context, request, estimate, admitted, held } = input;
+  return new LimitTicket({ context, request, estimate, admitted, held: held !== undefined && admitted.attempt !== null ? held : null });
 }
 
 /**

@@ -114,6 +114,10 @@ export const NO_HEADER_STATUSES: HeaderStatuses = Object.freeze({ requests: unde
 const NO_RESERVATIONS: readonly Reservation[] = Object.freeze([]);
 const NO_PARTS: readonly ReservePart[] = Object.freeze([]);
 const NO_USAGE: Usage = Object.freeze({ tokens: 0, usd: 0 });
+/** A batch call's first wait when its refusal gives no retry time; doubled per refusal. */
+const FIRST_BACKOFF_MS = 25;
+/** `#afterReserve`'s answer when only the optional deployment refused: ask again without it. */
+const WITHOUT_DEPLOYMENT = Symbol('without the optional deployment');
 
 /**
  * @example
@@ -153,6 +157,20 @@ export class Limiter {
 
   /** Reserves the call or throws its refusal as a SeedError (429 / 503). */
   admit(request: AdmitRequest): Promise<Admission> {
+    try {
+      return Promise.resolve(this.admitNow(request));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * `admit` for the gateway's hot path: answered without a promise when the store answers in
+   * the same turn (`reserveNow`, the memory store) and nothing has to wait; a refusal is thrown
+   * at once then. Each async layer on every call's path costs a promise, a suspended frame and a
+   * turn of the microtask queue.
+   */
+  admitNow(request: AdmitRequest): Admission | Promise<Admission> {
     return this.#admit(request, 'throw');
   }
 
@@ -164,65 +182,152 @@ export class Limiter {
   }
 
   /**
-   * `admit` and `tryAdmit` in one loop that awaits the store itself: admission is on every
-   * call's path, and each async layer that awaits another adds a promise and a suspended frame
-   * (about 400 bytes) to every call.
+   * `admit` and `tryAdmit`: the first reserve in this turn when the store can answer in it, the
+   * rest (a store with I/O, a batch call's waits) in `#admitLater`.
    */
-  #admit(request: AdmitRequest, onRefusal: 'throw'): Promise<Admission>;
-  #admit(request: AdmitRequest, onRefusal: 'return'): Promise<Admission | Refused>;
-  async #admit(request: AdmitRequest, onRefusal: 'throw' | 'return'): Promise<Admission | Refused> {
+  #admit(request: AdmitRequest, onRefusal: 'throw'): Admission | Promise<Admission>;
+  #admit(request: AdmitRequest, onRefusal: 'return'): Admission | Refused | Promise<Admission | Refused>;
+  #admit(request: AdmitRequest, onRefusal: 'throw' | 'return'): Admission | Refused | Promise<Admission | Refused> {
+    const reserveNow = this.#store.reserveNow;
     const callBuckets = this.#bucketsOfScopes(request.scopes);
-    const optional = request.optionalDeployment === true;
     // An optional deployment alone would only move its store operation from the attempt here.
     let attemptBuckets =
-      request.deployment === undefined || (optional && callBuckets.length === 0) ? NO_BUCKETS : this.#bucketsOf(request.deployment);
-    const deadlineAt = request.deadlineAt ?? this.#now() + this.#batchMaxWaitMs;
-    let backoffMs = 25;
+      request.deployment === undefined || (request.optionalDeployment === true && callBuckets.length === 0)
+        ? NO_BUCKETS
+        : this.#bucketsOf(request.deployment);
+    if (reserveNow === undefined) return this.#admitLater(request, onRefusal, callBuckets, attemptBuckets, null);
     for (;;) {
       const parts = partsOf({ callBuckets, attemptBuckets, tokens: request.tokens, usd: request.usd });
-      if (parts.length === 0) return { call: null, attempt: null, tokens: request.tokens, usd: request.usd, headerStatuses: NO_HEADER_STATUSES, enforced: true };
+      if (parts.length === 0) return this.#admitted(request, callBuckets, attemptBuckets, null);
+      let result: ReserveResult;
+      try {
+        result = reserveNow.call(this.#store, { parts, leaseMs: this.#leaseMs, report: 'headers' });
+        this.#recovered();
+      } catch (error) {
+        return this.#unreachable(request, error);
+      }
+      const step = this.#afterReserve(request, callBuckets, attemptBuckets, result);
+      if (step === WITHOUT_DEPLOYMENT) {
+        attemptBuckets = NO_BUCKETS;
+        continue;
+      }
+      if (!('admitted' in step)) return step;
+      // Refused: a batch call that may wait for capacity waits in `#admitLater`.
+      const waitMs = this.#waitMs(request, step.refusal, FIRST_BACKOFF_MS, this.#deadlineOf(request));
+      if (waitMs !== null) return this.#admitLater(request, onRefusal, callBuckets, attemptBuckets, waitMs);
+      if (onRefusal === 'throw') throw step.error;
+      return step;
+    }
+  }
+
+  /**
+   * Admission's loop with the store awaited: for a store with I/O, and for a batch call, which
+   * waits for capacity (until its deadline) instead of being refused. Each async layer that
+   * awaits another adds a promise and a suspended frame (about 400 bytes) to the call.
+   */
+  async #admitLater(
+    request: AdmitRequest,
+    onRefusal: 'throw' | 'return',
+    callBuckets: readonly Bucket[],
+    attemptBuckets: readonly Bucket[],
+    /** The wait after a refusal in `#admit`, before asking again; null to ask at once. */
+    firstWaitMs: number | null,
+  ): Promise<Admission | Refused> {
+    const deadlineAt = this.#deadlineOf(request);
+    let backoffMs = FIRST_BACKOFF_MS;
+    if (firstWaitMs !== null) {
+      backoffMs = Math.min(backoffMs * 2, CONCURRENCY_RETRY_MS);
+      await this.#pause(firstWaitMs, request.signal);
+    }
+    for (;;) {
+      const parts = partsOf({ callBuckets, attemptBuckets, tokens: request.tokens, usd: request.usd });
+      if (parts.length === 0) return this.#admitted(request, callBuckets, attemptBuckets, null);
       let result: ReserveResult;
       try {
         result = await this.#store.reserve({ parts, leaseMs: this.#leaseMs, report: 'headers' });
         this.#recovered();
       } catch (error) {
-        if (!(error instanceof LimitStoreUnavailableError)) throw error;
-        this.#unavailable(error);
-        return this.#unchecked(request);
+        return this.#unreachable(request, error);
       }
-      if (result.admitted) {
-        const { reservations } = result;
-        const first = reservations[0] ?? null;
-        return {
-          call: callBuckets.length === 0 ? null : first,
-          attempt: attemptBuckets.length === 0 ? null : callBuckets.length === 0 ? first : (reservations[1] ?? null),
-          tokens: request.tokens,
-          usd: request.usd,
-          headerStatuses: callBuckets.length === 0 ? NO_HEADER_STATUSES : (result.headerStatuses[0] ?? NO_HEADER_STATUSES),
-          enforced: true,
-        };
-      }
-      const { refusal } = result;
-      if (optional && attemptBuckets.some((bucket) => bucket.id === refusal.bucket.id)) {
-        // Only the deployment refused: admit the caller alone; the router decides what the
-        // deployment's refusal means (another deployment, or a wait) when it reserves it.
+      const step = this.#afterReserve(request, callBuckets, attemptBuckets, result);
+      if (step === WITHOUT_DEPLOYMENT) {
         attemptBuckets = NO_BUCKETS;
         continue;
       }
-      // With the deployment optional, a refusal by the caller speaks of the caller's buckets
-      // alone, as if the deployment had not been asked (statuses come in reserve order).
-      const statuses = optional ? result.statuses.slice(0, callBuckets.length) : result.statuses;
-      const refused = this.#refused({ refusal, statuses });
-      const waitMs = refusal.retryAfterMs ?? backoffMs;
-      backoffMs = Math.min(backoffMs * 2, CONCURRENCY_RETRY_MS);
-      const canWait = request.priority === 'batch' && !refusal.exceedsLimit && this.#now() + waitMs <= deadlineAt;
-      if (!canWait) {
-        if (onRefusal === 'throw') throw refused.error;
-        return refused;
+      if (!('admitted' in step)) return step;
+      const waitMs = this.#waitMs(request, step.refusal, backoffMs, deadlineAt);
+      if (waitMs === null) {
+        if (onRefusal === 'throw') throw step.error;
+        return step;
       }
-      // Jitter so waiting batch calls do not all retry in the same millisecond.
-      await this.#sleep(Math.max(5, waitMs) + Math.random() * Math.min(50, waitMs * 0.1), request.signal);
+      backoffMs = Math.min(backoffMs * 2, CONCURRENCY_RETRY_MS);
+      await this.#pause(waitMs, request.signal);
     }
+  }
+
+  /** A batch call's wait before asking again, with jitter so waiting calls do not all retry in the same millisecond. */
+  #pause(waitMs: number, signal: CallSignal | undefined): Promise<void> {
+    return this.#sleep(Math.max(5, waitMs) + Math.random() * Math.min(50, waitMs * 0.1), signal);
+  }
+
+  /** What a reserve's result means for the call: admitted, refused, or to be asked again without the optional deployment. */
+  #afterReserve(
+    request: AdmitRequest,
+    callBuckets: readonly Bucket[],
+    attemptBuckets: readonly Bucket[],
+    result: ReserveResult,
+  ): Admission | Refused | typeof WITHOUT_DEPLOYMENT {
+    if (result.admitted) return this.#admitted(request, callBuckets, attemptBuckets, result);
+    const { refusal } = result;
+    const optional = request.optionalDeployment === true;
+    if (optional && attemptBuckets.some((bucket) => bucket.id === refusal.bucket.id)) {
+      // Only the deployment refused: admit the caller alone; the router decides what the
+      // deployment's refusal means (another deployment, or a wait) when it reserves it.
+      return WITHOUT_DEPLOYMENT;
+    }
+    // With the deployment optional, a refusal by the caller speaks of the caller's buckets
+    // alone, as if the deployment had not been asked (statuses come in reserve order).
+    const statuses = optional ? result.statuses.slice(0, callBuckets.length) : result.statuses;
+    return this.#refused({ refusal, statuses });
+  }
+
+  /** The admission of an admitted reserve (`result`), or of a call nothing limits (null). */
+  #admitted(
+    request: AdmitRequest,
+    callBuckets: readonly Bucket[],
+    attemptBuckets: readonly Bucket[],
+    result: Extract<ReserveResult, { admitted: true }> | null,
+  ): Admission {
+    if (result === null) {
+      return { call: null, attempt: null, tokens: request.tokens, usd: request.usd, headerStatuses: NO_HEADER_STATUSES, enforced: true };
+    }
+    const { reservations } = result;
+    const first = reservations[0] ?? null;
+    return {
+      call: callBuckets.length === 0 ? null : first,
+      attempt: attemptBuckets.length === 0 ? null : callBuckets.length === 0 ? first : (reservations[1] ?? null),
+      tokens: request.tokens,
+      usd: request.usd,
+      headerStatuses: callBuckets.length === 0 ? NO_HEADER_STATUSES : (result.headerStatuses[0] ?? NO_HEADER_STATUSES),
+      enforced: true,
+    };
+  }
+
+  /** How long a refused call waits before asking again, or null when it may not wait (not a batch call, over its limit, or past its deadline). */
+  #waitMs(request: AdmitRequest, refusal: Refusal, backoffMs: number, deadlineAt: number): number | null {
+    const waitMs = refusal.retryAfterMs ?? backoffMs;
+    return request.priority === 'batch' && !refusal.exceedsLimit && this.#now() + waitMs <= deadlineAt ? waitMs : null;
+  }
+
+  #deadlineOf(request: AdmitRequest): number {
+    return request.deadlineAt ?? this.#now() + this.#batchMaxWaitMs;
+  }
+
+  /** A reserve that threw: an unreachable store fails closed (throws) or open (admits unchecked); anything else is rethrown. */
+  #unreachable(request: AdmitRequest, error: unknown): Admission {
+    if (!(error instanceof LimitStoreUnavailableError)) throw error;
+    this.#unavailable(error);
+    return this.#unchecked(request);
   }
 
   /**
@@ -255,15 +360,15 @@ export class Limiter {
   /**
    * Replaces the estimate with the call's real usage (also after an abort or error once the
    * upstream was reached) and frees concurrent slots. Never throws: a failure is logged, and
-   * the estimate stays charged until its window or lease ends.
+   * the estimate stays charged until its window or lease ends. Done in this turn, without a
+   * promise, when the store answers in it (`finishNow`).
    */
-  settle(admission: Admission, usage: Usage): Promise<void> {
-    // Not `async`: `#finish` is, and awaiting it here would only add a layer (see `#admit`).
+  settle(admission: Admission, usage: Usage): void | Promise<void> {
     return this.#finish(admission, usage);
   }
 
   /** Refunds everything, the request count included: for a call that never reached an upstream. */
-  release(admission: Admission): Promise<void> {
+  release(admission: Admission): void | Promise<void> {
     return this.#finish(admission, 'release');
   }
 
@@ -300,22 +405,37 @@ export class Limiter {
   }
 
   /** Settles (or releases) a call's reservations in one store operation; never throws (see `settle`). */
-  async #finish(admission: Pick<Admission, 'call' | 'attempt'>, usage: Usage | 'release'): Promise<void> {
+  #finish(admission: Pick<Admission, 'call' | 'attempt'>, usage: Usage | 'release'): void | Promise<void> {
     const reservations = reservationsOf(admission);
     if (reservations.length === 0) return;
+    const finishNow = this.#store.finishNow;
+    if (finishNow === undefined) return this.#finishLater(reservations, usage);
+    try {
+      finishNow.call(this.#store, { reservations, usage });
+      this.#recovered();
+    } catch (error) {
+      this.#finishFailed(reservations, error);
+    }
+  }
+
+  async #finishLater(reservations: readonly Reservation[], usage: Usage | 'release'): Promise<void> {
     try {
       await this.#store.finish({ reservations, usage });
       this.#recovered();
     } catch (error) {
-      if (error instanceof LimitStoreUnavailableError) {
-        this.#noteOutage(error);
-        return;
-      }
-      this.#logger.error('limits: settling a reservation failed; its estimate stays charged', {
-        reservations: reservations.map((reservation) => reservation.id),
-        error: error instanceof Error ? error.message : String(error),
-      });
+      this.#finishFailed(reservations, error);
     }
+  }
+
+  #finishFailed(reservations: readonly Reservation[], error: unknown): void {
+    if (error instanceof LimitStoreUnavailableError) {
+      this.#noteOutage(error);
+      return;
+    }
+    this.#logger.error('limits: settling a reservation failed; its estimate stays charged', {
+      reservations: reservations.map((reservation) => reservation.id),
+      error: error instanceof Error ? error.message : String(error),
+    });
   }
 
   #unavailable(error: LimitStoreUnavailableError): 'unchecked' {

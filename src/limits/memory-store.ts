@@ -81,6 +81,10 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
+    return this.reserveNow(request);
+  }
+
+  reserveNow(request: ReserveRequest): ReserveResult {
     const now = this.#now();
     const reservations = planReservation(request, now);
     // Measure every entry into the scratch, then charge all or none. A reserve runs to
@@ -132,7 +136,11 @@ export class MemoryLimitStore implements LimitStore {
     return this.#finish(reservation, 'release');
   }
 
-  async finish({ reservations, usage }: FinishRequest): Promise<readonly boolean[]> {
+  async finish(request: FinishRequest): Promise<readonly boolean[]> {
+    return this.finishNow(request);
+  }
+
+  finishNow({ reservations, usage }: FinishRequest): readonly boolean[] {
     const applied = new Array<boolean>(reservations.length);
     for (let index = 0; index < reservations.length; index += 1) applied[index] = this.#finish(reservations[index] as Reservation, usage);
     return applied;

@@ -165,6 +165,14 @@ export interface LimitStore {
    * store operation; one result per reservation, in order, as those would return.
    */
   finish(request: FinishRequest): Promise<readonly boolean[]>;
+  /**
+   * `reserve`, answered in the same turn: a store that needs no I/O (the memory store) has it,
+   * so admission, on every call's path, costs no promise when nothing has to wait. It throws
+   * where `reserve` rejects.
+   */
+  reserveNow?(request: ReserveRequest): ReserveResult;
+  /** `finish`, answered in the same turn (see `reserveNow`). */
+  finishNow?(request: FinishRequest): readonly boolean[];
   close(): Promise<void>;
 }
 
