@@ -38,6 +38,11 @@ export const MUST_PARSE = -1;
  */
 export const USAGE_ONLY = -2;
 
+/**
+ * What `scanJoined` returns for a line it cannot vouch for: find the line's end and `scan` it.
+ */
+export const NOT_JOINED = -3;
+
 /** Digits of a token count read in place; a longer number (or any other shape) goes to `JSON.parse`. */
 const MAX_COUNT_DIGITS = 15;
 
@@ -285,6 +290,8 @@ export class PlainChunkScanner {
   private verifiedStart = -1;
   /** Where this line's top-level `"choices"` key starts, when nothing before it was read (-1: not yet). */
   private choicesKeyAt = -1;
+  /** Where the line `scanJoined` accepted last ends (its line break). */
+  lineEnd = -1;
 
   /**
    * The completion characters of a plain content chunk, or `MUST_PARSE`. Plain means: one line
@@ -323,6 +330,36 @@ export class PlainChunkScanner {
     if (!valid || this.at !== end) return MUST_PARSE;
     if (this.isPlain()) return this.completionChars;
     return this.isUsageOnly() ? USAGE_ONLY : MUST_PARSE;
+  }
+
+  /**
+   * Scans the line whose data starts at `start` in `bytes` when the last line scanned vouched for
+   * that start (its `joint` matched: see `endsWithSuffix`), without knowing where the line ends.
+   * When this line ends as the last did (its own joint matches), it is a plain content chunk
+   * ending at `lineEnd`, followed by a blank line and a line that starts with the remembered
+   * prefix: the answer is its completion characters, and a reader need not look for its end. Any
+   * other line gets `NOT_JOINED`, and is to be scanned with `scan` once its end is found (the same
+   * verdict; the start stays vouched for).
+   *
+   * The content string is read no further than its closing quote, and a line break inside it (a
+   * control character) stops the read, so nothing past the line's end decides anything: the
+   * prefix, the suffix and the gap are the bytes of lines already accepted and of the framing.
+   */
+  scanJoined(bytes: Uint8Array, start: number): number {
+    if (bytes !== this.verifiedBytes || start !== this.verifiedStart) return NOT_JOINED;
+    const { resumption } = this;
+    const { joint } = resumption;
+    this.bytes = bytes;
+    this.end = bytes.length;
+    this.at = start + resumption.prefix.length;
+    this.completionChars = 0;
+    const joined = this.code() === QUOTE && this.plainCompletionString() && bytes.length - this.at >= joint.length && joint.isAt(bytes, this.at);
+    this.bytes = EMPTY;
+    if (!joined) return NOT_JOINED;
+    this.lineEnd = this.at + resumption.suffix.length;
+    this.verifiedStart = this.at + joint.length - resumption.prefix.length;
+    resumption.misses = 0;
+    return this.completionChars + resumption.suffixChars;
   }
 
   /** Whether the line so far has had no key the gateway reads (the state an envelope must leave). */
