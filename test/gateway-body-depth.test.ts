@@ -21,7 +21,10 @@ test('a body nested exactly to the bound passes, one level more is invalid_reque
   for (const scalar of [null, 1, 'text', true, undefined]) assert.doesNotThrow(() => assertBodyDepth(scalar));
 });
 
-test('a rejected body leaves nothing behind for the next one', () => {
+test('a body nested far past the bound is rejected without overflowing the stack; nothing is left behind for the next one', () => {
+  // A walk that went down every level would overflow on it; this one stops at the bound.
+  rejects(nestedArrays(1_000_000));
+  rejects(nestedObjects(200_000));
   rejects(nestedArrays(10_000));
   // A walk that kept the rejected body's pending values would carry their depth into this one.
   assert.doesNotThrow(() => assertBodyDepth({ a: [1, 2, { b: 'c' }] }));
