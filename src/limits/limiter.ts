@@ -16,6 +16,7 @@ import {
   type LimitStore,
   type Refusal,
   type ReservePart,
+  type ReserveRequest,
   type Reservation,
   type ReserveResult,
   type Usage,
@@ -118,6 +119,8 @@ const NO_USAGE: Usage = Object.freeze({ tokens: 0, usd: 0 });
 const FIRST_BACKOFF_MS = 25;
 /** `#afterReserve`'s answer when only the optional deployment refused: ask again without it. */
 const WITHOUT_DEPLOYMENT = Symbol('without the optional deployment');
+/** What one reserve means for a call: admitted, refused, or to be asked again without the optional deployment. */
+type AdmitStep = Admission | Refused | typeof WITHOUT_DEPLOYMENT;
 
 /**
  * @example
@@ -182,31 +185,21 @@ export class Limiter {
   }
 
   /**
-   * `admit` and `tryAdmit`: the first reserve in this turn when the store can answer in it, the
-   * rest (a store with I/O, a batch call's waits) in `#admitLater`.
+   * `admit` and `tryAdmit`: in this turn while the store answers in it and nothing has to wait;
+   * the rest (a store with I/O, a batch call's waits) in `#admitLater`.
    */
   #admit(request: AdmitRequest, onRefusal: 'throw'): Admission | Promise<Admission>;
   #admit(request: AdmitRequest, onRefusal: 'return'): Admission | Refused | Promise<Admission | Refused>;
   #admit(request: AdmitRequest, onRefusal: 'throw' | 'return'): Admission | Refused | Promise<Admission | Refused> {
-    const reserveNow = this.#store.reserveNow;
     const callBuckets = this.#bucketsOfScopes(request.scopes);
     // An optional deployment alone would only move its store operation from the attempt here.
     let attemptBuckets =
       request.deployment === undefined || (request.optionalDeployment === true && callBuckets.length === 0)
         ? NO_BUCKETS
         : this.#bucketsOf(request.deployment);
-    if (reserveNow === undefined) return this.#admitLater(request, onRefusal, callBuckets, attemptBuckets, null);
     for (;;) {
-      const parts = partsOf({ callBuckets, attemptBuckets, tokens: request.tokens, usd: request.usd });
-      if (parts.length === 0) return this.#admitted(request, callBuckets, attemptBuckets, null);
-      let result: ReserveResult;
-      try {
-        result = reserveNow.call(this.#store, { parts, leaseMs: this.#leaseMs, report: 'headers' });
-        this.#recovered();
-      } catch (error) {
-        return this.#unreachable(request, error);
-      }
-      const step = this.#afterReserve(request, callBuckets, attemptBuckets, result);
+      const step = this.#pass(request, callBuckets, attemptBuckets);
+      if (step instanceof Promise) return this.#admitLater(request, onRefusal, callBuckets, attemptBuckets, step);
       if (step === WITHOUT_DEPLOYMENT) {
         attemptBuckets = NO_BUCKETS;
         continue;
@@ -221,37 +214,31 @@ export class Limiter {
   }
 
   /**
-   * Admission's loop with the store awaited: for a store with I/O, and for a batch call, which
-   * waits for capacity (until its deadline) instead of being refused. Each async layer that
-   * awaits another adds a promise and a suspended frame (about 400 bytes) to the call.
+   * Admission's loop once something has to be awaited: a store with I/O, or a batch call, which
+   * waits for capacity (until its deadline) instead of being refused. `first` is the pass in
+   * flight, or how long to wait before the next one. Each async layer that awaits another adds a
+   * promise and a suspended frame (about 400 bytes) to the call.
    */
   async #admitLater(
     request: AdmitRequest,
     onRefusal: 'throw' | 'return',
     callBuckets: readonly Bucket[],
     attemptBuckets: readonly Bucket[],
-    /** The wait after a refusal in `#admit`, before asking again; null to ask at once. */
-    firstWaitMs: number | null,
+    first: Promise<AdmitStep> | number,
   ): Promise<Admission | Refused> {
     const deadlineAt = this.#deadlineOf(request);
     let backoffMs = FIRST_BACKOFF_MS;
-    if (firstWaitMs !== null) {
+    let pending: AdmitStep | Promise<AdmitStep>;
+    if (typeof first === 'number') {
       backoffMs = Math.min(backoffMs * 2, CONCURRENCY_RETRY_MS);
-      await this.#pause(firstWaitMs, request.signal);
-    }
+      await this.#pause(first, request.signal);
+      pending = this.#pass(request, callBuckets, attemptBuckets);
+    } else pending = first;
     for (;;) {
-      const parts = partsOf({ callBuckets, attemptBuckets, tokens: request.tokens, usd: request.usd });
-      if (parts.length === 0) return this.#admitted(request, callBuckets, attemptBuckets, null);
-      let result: ReserveResult;
-      try {
-        result = await this.#store.reserve({ parts, leaseMs: this.#leaseMs, report: 'headers' });
-        this.#recovered();
-      } catch (error) {
-        return this.#unreachable(request, error);
-      }
-      const step = this.#afterReserve(request, callBuckets, attemptBuckets, result);
+      const step = await pending;
       if (step === WITHOUT_DEPLOYMENT) {
         attemptBuckets = NO_BUCKETS;
+        pending = this.#pass(request, callBuckets, attemptBuckets);
         continue;
       }
       if (!('admitted' in step)) return step;
@@ -262,7 +249,32 @@ export class Limiter {
       }
       backoffMs = Math.min(backoffMs * 2, CONCURRENCY_RETRY_MS);
       await this.#pause(waitMs, request.signal);
+      pending = this.#pass(request, callBuckets, attemptBuckets);
     }
+  }
+
+  /**
+   * One reserve of the call and what its answer means (see `#afterReserve`): in this turn when the
+   * store answers in it (`reserveNow`), else a promise.
+   */
+  #pass(request: AdmitRequest, callBuckets: readonly Bucket[], attemptBuckets: readonly Bucket[]): AdmitStep | Promise<AdmitStep> {
+    const parts = partsOf({ callBuckets, attemptBuckets, tokens: request.tokens, usd: request.usd });
+    if (parts.length === 0) return this.#admitted(request, callBuckets, attemptBuckets, null);
+    const store = this.#store;
+    const reserve: ReserveRequest = { parts, leaseMs: this.#leaseMs, report: 'headers' };
+    let reserving: ReserveResult | Promise<ReserveResult>;
+    try {
+      reserving = store.reserveNow === undefined ? store.reserve(reserve) : store.reserveNow(reserve);
+    } catch (error) {
+      return this.#unreachable(request, error);
+    }
+    if (reserving instanceof Promise) {
+      return reserving.then(
+        (result) => this.#afterReserve(request, callBuckets, attemptBuckets, result),
+        (error: unknown) => this.#unreachable(request, error),
+      );
+    }
+    return this.#afterReserve(request, callBuckets, attemptBuckets, reserving);
   }
 
   /** A batch call's wait before asking again, with jitter so waiting calls do not all retry in the same millisecond. */
@@ -276,7 +288,8 @@ export class Limiter {
     callBuckets: readonly Bucket[],
     attemptBuckets: readonly Bucket[],
     result: ReserveResult,
-  ): Admission | Refused | typeof WITHOUT_DEPLOYMENT {
+  ): AdmitStep {
+    this.#recovered();
     if (result.admitted) return this.#admitted(request, callBuckets, attemptBuckets, result);
     const { refusal } = result;
     const optional = request.optionalDeployment === true;
