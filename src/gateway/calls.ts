@@ -200,7 +200,11 @@ export function createCallService(dependencies: CallServiceDependencies) {
    * The call's route and its admission; thrown as a recorded failure when either refuses.
    * Without a promise when admission answered in this turn (limits in memory, nothing to wait for).
    */
-  function admit(input: CallInput<ChatCompletionRequest | EmbeddingRequest>, endpoint: CallEndpoint, record: CallRecord): Admitted | Promise<Admitted> {
+  function admit(
+    input: CallInput<ChatCompletionRequest | EmbeddingRequest>,
+    endpoint: CallEndpoint,
+    record: CallRecord,
+  ): Admitted | Promise<Admitted> {
     const route = dependencies.routes.get(input.body.model);
     if (!route || (input.caller.allowedRoutes && !input.caller.allowedRoutes.has(route.name))) {
       const error = new SeedError(
