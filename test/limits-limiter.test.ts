@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import fc from 'fast-check';
 import { SeedError } from '../src/errors.ts';
 import { bucketsFor, MINUTE_MS, type LimitScope } from '../src/limits/buckets.ts';
 import { formatResetDuration } from '../src/limits/headers.ts';
+import { parseDurationMs } from '../src/providers/http.ts';
 import { Limiter, type LimitsLogger } from '../src/limits/limiter.ts';
 import { createRedisClient, RedisLimitStore } from '../src/limits/redis-store.ts';
 import {
@@ -104,6 +106,16 @@ test('reset durations are written the way OpenAI writes them', () => {
   assert.equal(formatResetDuration(1_500), '1.5s');
   assert.equal(formatResetDuration(360_000), '6m0s');
   assert.equal(formatResetDuration(3_723_000), '1h2m3s');
+  assert.equal(formatResetDuration(61_050), '1m1.05s');
+  assert.equal(formatResetDuration(1_005), '1.005s');
+  // Every duration reads back exactly, and as JavaScript prints the seconds (three decimals at most, no trailing zeros).
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 10 * 3_600_000 }), (milliseconds) => {
+      const written = formatResetDuration(milliseconds);
+      assert.equal(parseDurationMs(written), milliseconds);
+      if (milliseconds >= 1_000) assert.ok(written.endsWith(`${(milliseconds % 60_000) / 1_000}s`), written);
+    }),
+  );
 });
 
 for (const backend of backends) {
