@@ -113,22 +113,10 @@ export function createLimitAdmission(options: LimitAdmissionOptions): GatewayAdm
         signal: request.signal,
       });
       // A function per call only when the store made admission wait.
-      if (admitting instanceof Promise) return admitting.then((admitted) => ticketOf({ context, request, estimate, admitted, held }));
-      return ticketOf({ context, request, estimate, admitted: admitting, held });
+      if (admitting instanceof Promise) return admitting.then((admitted) => new LimitTicket({ context, request, estimate, admitted, held }));
+      return new LimitTicket({ context, request, estimate, admitted: admitting, held });
     },
   };
-}
-
-/** The ticket of an admitted call; `held` is the deployment admission tried to hold with the caller. */
-function ticketOf(input: {
-  context: TicketContext;
-  request: AdmissionRequest;
-  estimate: Estimate | null;
-  admitted: Admission;
-  held: Deployment | undefined;
-}): LimitTicket {
-  const { context, request, estimate, admitted, held } = input;
-  return new LimitTicket({ context, request, estimate, admitted, held: held !== undefined && admitted.attempt !== null ? held : null });
 }
 
 /**
@@ -160,12 +148,13 @@ class LimitTicket implements AdmissionTicket {
     request: AdmissionRequest;
     estimate: Estimate | null;
     admitted: Admission;
-    held: Deployment | null;
+    /** The deployment admission tried to hold with the caller; held only if the reserve kept it. */
+    held: Deployment | undefined;
   }) {
     this.#context = context;
     this.#request = request;
     this.#estimate = estimate;
-    this.#holding = held;
+    this.#holding = held !== undefined && admitted.attempt !== null ? held : null;
     this.#admission = admitted;
   }
 
