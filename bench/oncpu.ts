@@ -8,9 +8,12 @@
  *
  *   node bin/run-ts.mjs bench/oncpu.ts [--json] [--seconds 10] [--targets seed,undici] [--top 30]
  *   node bin/run-ts.mjs bench/oncpu.ts --baseline GIT_REF --targets seed,baseline --rounds 4
+ *   node bin/run-ts.mjs bench/oncpu.ts --targets seed --threads 'worker thread (JavaScript)'
  *
  * `--baseline` builds that ref in a temporary worktree (as the A/B scenario does) and adds the
- * target `baseline`, Seed from that build. `--rounds N` measures every target N times, each time
+ * target `baseline`, Seed from that build. `--threads KIND` adds, for the other threads of that
+ * kind (as the thread table names them), their functions by inclusive time: the ledger's insert
+ * worker spends most of its time in native code (SQLite, V8's deserializer, the kernel). `--rounds N` measures every target N times, each time
  * in a fresh process and in a rotated order (processes of one build differ for their whole life,
  * and the machine drifts), and pools the rounds; a line per round gives each target's event loop
  * CPU per request, and with Seed and the baseline, their ratio. A change of 2–3%, below what the
@@ -32,7 +35,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { closedLoop } from './lib/load.ts';
-import { parsePerfScript, profileThread, samplesByThread, threadKind, type PerfSample, type ThreadProfile } from './lib/perf-script.ts';
+import { inclusiveFrames, parsePerfScript, profileThread, samplesByThread, threadKind, type PerfSample, type ThreadProfile } from './lib/perf-script.ts';
 import { SIMULATOR_HEADERS, startSeedServer, startSimulator, startUndiciProxy } from './lib/targets.ts';
 import { prepareBaseline, removeBaseline } from './scenarios/ab.ts';
 import { requestFor, warmUp } from './scenarios/overhead.ts';
@@ -46,6 +49,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '50' },
     baseline: { type: 'string' },
     rounds: { type: 'string', default: '1' },
+    threads: { type: 'string' },
   },
 });
 const seconds = Number(values.seconds);
@@ -76,12 +80,14 @@ interface Measured {
   threads: Map<string, number>;
   all: number;
   main: ThreadProfile;
+  /** Inclusive samples per function on the threads of `--threads`' kind. */
+  other: Map<string, number>;
   /** Event loop µs per request, per round. */
   perRound: number[];
 }
 
 const workDirectory = mkdtempSync(join(tmpdir(), 'seed-oncpu-'));
-const measured = new Map<string, Measured>(targets.map((target) => [target, { target, requests: 0, threads: new Map(), all: 0, main: emptyProfile(), perRound: [] }]));
+const measured = new Map<string, Measured>(targets.map((target) => [target, { target, requests: 0, threads: new Map(), all: 0, main: emptyProfile(), other: new Map(), perRound: [] }]));
 try {
   const baselineRoot = join(workDirectory, 'baseline-checkout');
   if (values.baseline !== undefined) prepareBaseline(values.baseline, baselineRoot, (line) => console.error(line));
@@ -98,11 +104,14 @@ try {
         const main = profileThread(one.samples, one.pid);
         mergeProfile(entry.main, main);
         entry.perRound.push(perRequestOf(main.samples, one.requests));
+        const ofKind = new Set<number>();
         for (const { tid, samples } of samplesByThread(one.samples)) {
           if (tid === one.pid) continue;
           const kind = threadKind(one.samples, tid);
           entry.threads.set(kind, (entry.threads.get(kind) ?? 0) + samples);
+          if (kind === values.threads) ofKind.add(tid);
         }
+        for (const [fn, samples] of inclusiveFrames(one.samples, ofKind)) entry.other.set(fn, (entry.other.get(fn) ?? 0) + samples);
         console.error(`round ${round + 1}/${rounds} ${target}: ${one.requests} requests in ${seconds} s, event loop ${perRequestOf(main.samples, one.requests).toFixed(1)} µs/req`);
       }
     }
@@ -206,5 +215,15 @@ for (const entry of entries) {
   console.log(`\n${entry.target}: the event loop's top functions (µs/req)\n`);
   for (const [fn, samples] of [...entry.main.functions.entries()].sort((left, right) => right[1] - left[1]).slice(0, top)) {
     console.log(`${cell(perRequest(entry, samples)).padStart(6)}  ${fn}`);
+  }
+}
+
+if (values.threads !== undefined) {
+  for (const entry of entries) {
+    console.log(`\n${entry.target}: the functions of its threads of kind "${values.threads}", inclusive (µs/req)\n`);
+    if (entry.other.size === 0) console.log('  (no such thread sampled)');
+    for (const [fn, samples] of [...entry.other.entries()].sort((left, right) => right[1] - left[1]).slice(0, top)) {
+      console.log(`${cell(perRequest(entry, samples)).padStart(6)}  ${fn.length > 140 ? `${fn.slice(0, 140)}…` : fn}`);
+    }
   }
 }

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { areaOfUrl, jsFunctionOf, ownerOf, parsePerfScript, profileThread, samplesByThread, threadKind } from '../bench/lib/perf-script.ts';
+import { areaOfUrl, inclusiveFrames, jsFunctionOf, ownerOf, parsePerfScript, profileThread, samplesByThread, threadKind } from '../bench/lib/perf-script.ts';
 
 // Four samples as `perf script -F comm,tid,ip,sym,dso` prints them (stacks shortened).
 const SCRIPT = `node 100 
@@ -89,4 +89,18 @@ test('sums a thread: samples, kernel leaves, GC stacks, areas and functions; thr
   assert.equal(threadKind(samples, 107), 'V8 platform (GC, compiler)');
   assert.equal(threadKind(samples, 104), 'worker thread (JavaScript)');
   assert.equal(threadKind(samples, 999), 'other');
+});
+
+test('inclusive frames: every distinct function on a stack counts once, on the threads asked for only', () => {
+  const samples = parsePerfScript(SCRIPT);
+  const main = inclusiveFrames(samples, new Set([100]));
+  assert.equal(main.get('uv_run'), 2);
+  assert.equal(main.get('[kernel] tcp_sendmsg'), 1);
+  assert.equal(main.get('clearBuffer node:internal/streams/writable:744'), 1);
+  assert.equal(main.get('insert dist/store/call-insert-worker.js:20'), undefined);
+  const twice = parsePerfScript('node 5 \n\t1 f (/x)\n\t2 g (/x)\n\t3 f (/x)\n');
+  assert.equal(inclusiveFrames(twice, new Set([5])).get('f'), 1);
+  const worker = inclusiveFrames(samples, new Set([104, 107]));
+  assert.equal(worker.get('start_thread'), 2);
+  assert.equal(worker.get('insert dist/store/call-insert-worker.js:20'), 1);
 });

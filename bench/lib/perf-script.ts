@@ -170,3 +170,26 @@ export function threadKind(samples: readonly PerfSample[], tid: number): string 
   if (pool > 0) return 'libuv pool';
   return 'other';
 }
+
+/**
+ * Inclusive samples per frame name on the threads `tids`: each sample counts once for every
+ * distinct function on its stack (JavaScript as `name file:line`, native and kernel code by
+ * symbol), so a caller's count includes its callees'. For threads with no single owner worth
+ * naming, such as the ledger's insert worker, whose time is mostly native (SQLite, V8's
+ * deserializer, the kernel's writes).
+ */
+export function inclusiveFrames(samples: readonly PerfSample[], tids: ReadonlySet<number>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const sample of samples) {
+    if (!tids.has(sample.tid)) continue;
+    const seen = new Set<string>();
+    for (const frame of sample.frames) {
+      const fn = jsFunctionOf(frame);
+      const name = fn !== null ? `${fn.name} ${fn.url}:${fn.line}` : isKernel(frame) ? `[kernel] ${frame.symbol}` : frame.symbol;
+      if (seen.has(name)) continue;
+      seen.add(name);
+      counts.set(name, (counts.get(name) ?? 0) + 1);
+    }
+  }
+  return counts;
+}
