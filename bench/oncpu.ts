@@ -29,6 +29,7 @@
  * saturated, as in a closed loop, a proxy's throughput is the inverse of its event loop's CPU
  * per request, which is what this measures.
  */
+import './lib/client-flags.ts';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

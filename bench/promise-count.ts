@@ -13,6 +13,7 @@
  * creation stack, per call): slow, but exact. `--baseline` builds that ref in a temporary
  * worktree (as `npm run bench -- --only ab` does) and counts its Seed too.
  */
+import './lib/client-flags.ts';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

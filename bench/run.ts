@@ -20,6 +20,7 @@
  *              SEED_BENCH_NODE_FLAGS=none (the simulator, the undici and buffered proxies and Portkey run
  *              with Node's defaults instead of Seed's `npm start` flags).
  */
+import './lib/client-flags.ts';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -121,7 +122,7 @@ const report: RunReport = {
   command: `npm run bench${argumentsText ? ` -- ${argumentsText}` : ''}`,
   date: new Date().toISOString(),
   machine: describeMachine(),
-  nodeFlags: { seed: serverNodeFlagsOf(), others: benchNodeFlags() },
+  nodeFlags: { seed: serverNodeFlagsOf(), others: benchNodeFlags(), client: process.execArgv.filter((flag) => benchNodeFlags().includes(flag)) },
   pending: [],
 };
 // Seed runs from dist/, the compiled build `seed serve` uses: build it from the sources at hand.

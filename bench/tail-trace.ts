@@ -13,6 +13,7 @@
  * front of the simulator; each slice of 2 s starts once both are idle, as the paired tails do.
  * Seed's timestamps are whole milliseconds, so parts under ~1 ms are not resolved.
  */
+import './lib/client-flags.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

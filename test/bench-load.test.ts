@@ -2,8 +2,15 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import { constants as perfConstants, type PerformanceEntry } from 'node:perf_hooks';
 import { test } from 'node:test';
-import { closedLoop } from '../bench/lib/load.ts';
+import { execFileSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { runInNewContext } from 'node:vm';
+import { setFlagsFromString } from 'node:v8';
+import { pairedOpenLoop } from '../bench/lib/alternate.ts';
+import { clientGcOf, closedLoop } from '../bench/lib/load.ts';
+import { benchNodeFlags } from '../bench/lib/targets.ts';
 
 test('a closed loop bounded by a request count times its rate to the last response, not to autocannon’s next 1 s sample', async () => {
   // Every answer after 5 ms: 200 requests over 10 connections take ~0.1 s (~2 000 req/s); timed
@@ -28,4 +35,62 @@ test('a closed loop bounded by a request count times its rate to the last respon
   } finally {
     server.close();
   }
+});
+
+test("an open loop counts the load generator's own GC, and a paired loop charges it to the side whose slice it fell in", async () => {
+  // A major GC forced inside the load generator's process (the servers here share it) while the
+  // subject's second slice runs: its pause delays every request in flight, as the client's own did.
+  setFlagsFromString('--expose-gc');
+  const collect = runInNewContext('gc') as () => void;
+  let subjectRequests = 0;
+  const servers = ['subject', 'baseline'].map((name) =>
+    createServer((request, response) => {
+      request.resume();
+      if (name === 'subject' && (subjectRequests += 1) === 60) collect();
+      response.end('{}');
+    }),
+  );
+  const origins: string[] = [];
+  for (const server of servers) {
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    origins.push(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  }
+  try {
+    const request = (origin: string) => ({ origin, path: '/', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const measured = await pairedOpenLoop({ subject: request(origins[0]!), baseline: request(origins[1]!), ratePerSecond: 200, sliceSeconds: 0.25, pairs: 2 });
+    assert.equal(subjectRequests, 100);
+    assert.ok(measured.clientGc.subject.majors >= 1, `the forced major GC was not counted: ${JSON.stringify(measured.clientGc)}`);
+    assert.ok(measured.clientGc.subject.pauseMs > 0);
+    assert.ok(measured.clientGc.subject.maxPauseMs <= measured.clientGc.subject.pauseMs);
+  } finally {
+    for (const server of servers) server.close();
+  }
+});
+
+test('client GC sums: majors by kind, every pause summed, the longest kept', () => {
+  const entry = (kind: number, duration: number) => ({ detail: { kind }, duration }) as unknown as PerformanceEntry;
+  assert.deepEqual(clientGcOf([]), { majors: 0, pauseMs: 0, maxPauseMs: 0 });
+  const gc = clientGcOf([entry(perfConstants.NODE_PERFORMANCE_GC_MINOR, 1.5), entry(perfConstants.NODE_PERFORMANCE_GC_MAJOR, 7), entry(perfConstants.NODE_PERFORMANCE_GC_MAJOR, 3)]);
+  assert.deepEqual(gc, { majors: 2, pauseMs: 11.5, maxPauseMs: 7 });
+});
+
+test("a bench command started without the servers' Node flags runs again with them, its arguments kept", () => {
+  const root = resolve(import.meta.dirname, '..');
+  const output = execFileSync(process.execPath, ['bin/run-ts.mjs', 'test/fixtures/bench/print-flags.ts', '--one', 'two'], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, SEED_BENCH_CLIENT_FLAGS: '', SEED_BENCH_NODE_FLAGS: '' },
+  });
+  const printed = output.trim().split('\n');
+  assert.equal(printed.length, 1, `printed once, by the re-run only: ${output}`);
+  const { execArgv, args } = JSON.parse(printed[0]!) as { execArgv: string[]; args: string[] };
+  assert.ok(benchNodeFlags().length > 0);
+  for (const flag of benchNodeFlags()) assert.ok(execArgv.includes(flag), `${flag} missing from ${execArgv.join(' ')}`);
+  assert.deepEqual(args, ['--one', 'two']);
+  // SEED_BENCH_NODE_FLAGS=none: the servers run on Node's defaults, and so does the client, as started.
+  const none = JSON.parse(
+    execFileSync(process.execPath, ['bin/run-ts.mjs', 'test/fixtures/bench/print-flags.ts'], { cwd: root, encoding: 'utf8', env: { ...process.env, SEED_BENCH_CLIENT_FLAGS: '', SEED_BENCH_NODE_FLAGS: 'none' } }),
+  ) as { execArgv: string[] };
+  for (const flag of benchNodeFlags('npm-start')) assert.ok(!none.execArgv.includes(flag));
 });

@@ -1,4 +1,4 @@
-import { openLoop, type RequestShape } from './load.ts';
+import { openLoop, type ClientGc, type RequestShape } from './load.ts';
 
 /**
  * The order every paired measurement of the benchmark uses: in pair `k`, the subject's slice and
@@ -23,6 +23,8 @@ export interface PairedOpenLoop {
   addedP99PerPair: number[];
   /** Requests that failed or were not answered, both sides. */
   failures: number;
+  /** The load generator's own GC during each side's slices, summed. */
+  clientGc: { subject: ClientGc; baseline: ClientGc };
 }
 
 /**
@@ -40,11 +42,16 @@ export async function pairedOpenLoop(input: {
   pairs: number;
   beforeSlice?: () => Promise<unknown>;
 }): Promise<PairedOpenLoop> {
-  const measured: PairedOpenLoop = { subjectLatencies: [], baselineLatencies: [], addedP99PerPair: [], failures: 0 };
+  const noGc = (): ClientGc => ({ majors: 0, pauseMs: 0, maxPauseMs: 0 });
+  const measured: PairedOpenLoop = { subjectLatencies: [], baselineLatencies: [], addedP99PerPair: [], failures: 0, clientGc: { subject: noGc(), baseline: noGc() } };
   const slice = async (request: RequestShape, into: number[]) => {
     await input.beforeSlice?.();
     const result = await openLoop({ request, ratePerSecond: input.ratePerSecond, count: Math.round(input.ratePerSecond * input.sliceSeconds), keepSamples: true });
     measured.failures += result.failures;
+    const gc = into === measured.subjectLatencies ? measured.clientGc.subject : measured.clientGc.baseline;
+    gc.majors += result.clientGc.majors;
+    gc.pauseMs += result.clientGc.pauseMs;
+    gc.maxPauseMs = Math.max(gc.maxPauseMs, result.clientGc.maxPauseMs);
     for (const sample of result.samples ?? []) into.push(sample.latencyMs);
     return result.latencyP99Ms;
   };

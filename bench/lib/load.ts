@@ -4,6 +4,7 @@
  * each request from its *scheduled* start (so a stalled target cannot hide its queueing) and
  * records the time to the first body byte — the first SSE frame for streams.
  */
+import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
 import { percentile } from './stats.ts';
@@ -79,6 +80,34 @@ export interface OpenLoopResult {
   sendLagP99Ms: number;
   /** Every completed request, when asked for (`keepSamples`). */
   samples?: OpenLoopSample[];
+  /** The load generator's own garbage collection while it sent and waited: its pauses count in every latency. */
+  clientGc: ClientGc;
+}
+
+/** Garbage collection in the load generator's process during one open loop. */
+export interface ClientGc {
+  /** Mark-compact collections (V8's major GC), which stop the client's event loop for several ms. */
+  majors: number;
+  /** Every GC pause, summed (ms). */
+  pauseMs: number;
+  /** The longest pause (ms). */
+  maxPauseMs: number;
+}
+
+/** "2 major GCs, 14.1 ms paused in all (longest 7.2)". */
+export function clientGcText(gc: ClientGc): string {
+  return `${gc.majors} major GC${gc.majors === 1 ? '' : 's'}, ${gc.pauseMs.toFixed(1)} ms paused in all (longest ${gc.maxPauseMs.toFixed(1)})`;
+}
+
+/** Sums GC entries (`PerformanceObserver` on `gc`) into a `ClientGc`. */
+export function clientGcOf(entries: readonly PerformanceEntry[]): ClientGc {
+  const gc: ClientGc = { majors: 0, pauseMs: 0, maxPauseMs: 0 };
+  for (const entry of entries) {
+    if ((entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) gc.majors += 1;
+    gc.pauseMs += entry.duration;
+    gc.maxPauseMs = Math.max(gc.maxPauseMs, entry.duration);
+  }
+  return gc;
 }
 
 /** One completed request of an open loop. */
@@ -106,6 +135,9 @@ export async function openLoop(input: {
 }): Promise<OpenLoopResult> {
   const { request } = input;
   const pool = new Pool(request.origin, { connections: 256, keepAliveTimeout: 30_000 });
+  const gcEntries: PerformanceEntry[] = [];
+  const gcObserver = new PerformanceObserver((list) => gcEntries.push(...list.getEntries()));
+  gcObserver.observe({ entryTypes: ['gc'] });
   const latencies: number[] = [];
   const firstBytes: number[] = [];
   const sendLags: number[] = [];
@@ -155,6 +187,8 @@ export async function openLoop(input: {
   const drained = Promise.all(inFlight).then(() => true);
   const timedOut = new Promise<boolean>((resolveTimeout) => setTimeout(() => resolveTimeout(false), input.drainMs ?? 15_000).unref());
   if (!(await Promise.race([drained, timedOut]))) failures += inFlight.size;
+  gcEntries.push(...gcObserver.takeRecords());
+  gcObserver.disconnect();
   await pool.destroy();
   return {
     sent: input.count,
@@ -167,6 +201,7 @@ export async function openLoop(input: {
     firstByteP99Ms: percentile(firstBytes, 0.99),
     sendLagP99Ms: percentile(sendLags, 0.99),
     ...(input.keepSamples ? { samples } : {}),
+    clientGc: clientGcOf(gcEntries),
   };
 }
 

@@ -1,5 +1,6 @@
 /** Renders the results as Markdown: printed to the console and written to docs/benchmarks.md. */
 import type { Machine } from './machine.ts';
+import type { ClientGc } from './load.ts';
 import { format, median, quartiles, type Quartiles } from './stats.ts';
 import { perProcessMedians, type OverheadResult, type PairedRatio, type PairedTail, type PhaseName, type TargetSummary } from '../scenarios/overhead.ts';
 import type { ProfileResult } from '../scenarios/profile.ts';
@@ -24,7 +25,8 @@ export interface RunReport {
    * processes (simulator, proxies, Portkey: `benchNodeFlags`). Absent in runs before
    * 2026-12-05 (02:25–), where Seed had its flags and the others Node's defaults.
    */
-  nodeFlags?: { seed: string[]; others: string[] };
+  /** `client`: the load generator's own (bench/lib/client-flags.ts); absent in runs before it ran on the servers' flags, when it ran on Node's defaults. */
+  nodeFlags?: { seed: string[]; others: string[]; client?: string[] };
   overhead?: OverheadResult;
   profile?: ProfileResult;
   soak?: SoakResult;
@@ -135,6 +137,7 @@ function tailPairsText(tail: PairedTail): string {
 export function pairedTailsSection(tails: readonly PairedTail[]): string[] {
   if (tails.length === 0) return [];
   const first = tails[0]!;
+  const withClientGc = tails.some((tail) => tail.clientGc !== undefined);
   return [
     `### Added latency, paired (alternating open-loop slices at ${first.ratePerSecond} req/s)`,
     `A proxy and the simulator itself (direct) take turns in ${first.sliceSeconds} s open-loop slices ` +
@@ -144,8 +147,27 @@ export function pairedTailsSection(tails: readonly PairedTail[]): string[] {
       'added p99 the targets table judges is the pooled p99 of the proxy minus that of direct. Each pair\'s own difference ' +
       '(a slice\'s p99 is only its tenth-slowest request) is shown for its spread. The undici proxy\'s row is what a proxy ' +
       'that only forwards adds on this machine in this run.',
+    ...(withClientGc
+      ? [
+          "The last column is the load generator's own garbage collection during each side's slices (major GCs, and all its " +
+            'pauses summed): a pause of the client delays every request in flight, whichever side it falls in.',
+        ]
+      : []),
     table(
-      ['proxy', 'mode', 'p50 ms', 'p50 direct', 'added p50', 'p99 ms', 'p99 direct', 'added p99', 'added p99 per pair: median (quartiles)', 'pairs', 'failures'],
+      [
+        'proxy',
+        'mode',
+        'p50 ms',
+        'p50 direct',
+        'added p50',
+        'p99 ms',
+        'p99 direct',
+        'added p99',
+        'added p99 per pair: median (quartiles)',
+        'pairs',
+        'failures',
+        ...(withClientGc ? ["load generator's GC: proxy's slices; direct's"] : []),
+      ],
       tails.map((tail) => {
         return [
           TARGET_LABELS[tail.subject],
@@ -159,10 +181,16 @@ export function pairedTailsSection(tails: readonly PairedTail[]): string[] {
           signedSpread(quartiles(tail.addedP99PerPair)),
           String(tail.pairs),
           String(tail.failures),
+          ...(withClientGc ? [tail.clientGc ? `${clientGcCell(tail.clientGc.subject)}; ${clientGcCell(tail.clientGc.baseline)}` : '—'] : []),
         ];
       }),
     ),
   ];
+}
+
+/** "2 major, 14.1 ms". */
+function clientGcCell(gc: ClientGc): string {
+  return `${gc.majors} major, ${gc.pauseMs.toFixed(1)} ms`;
 }
 
 /** The A/B run's latency at the p99 target's rate, for runs that measured it. */
@@ -296,7 +324,7 @@ export function renderReport(report: RunReport): string {
           ]),
       `- memory: ${machine.memoryGiB.toFixed(1)} GiB (${machine.freeMemoryGiB.toFixed(1)} GiB free at start)`,
       `- Node ${machine.node}, Linux ${machine.kernel}`,
-      `- Node flags: Seed ${flagList(report.nodeFlags?.seed)}; the simulator, the Node proxies and Portkey ${report.nodeFlags ? flagList(report.nodeFlags.others) : "Node's defaults"}`,
+      `- Node flags: Seed ${flagList(report.nodeFlags?.seed)}; the simulator, the Node proxies and Portkey ${report.nodeFlags ? flagList(report.nodeFlags.others) : "Node's defaults"}; the load generator ${report.nodeFlags?.client ? flagList(report.nodeFlags.client) : "Node's defaults"}`,
       `- load average at start: ${machine.loadAverage} (a shared, noisy machine: compare ratios within the run, not absolute numbers across runs)`,
       '- everything on 127.0.0.1; load generator, simulator and each proxy in separate processes sharing the same cores',
     ].join('\n'),

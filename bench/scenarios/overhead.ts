@@ -14,8 +14,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { alternatingPair, pairedOpenLoop } from '../lib/alternate.ts';
-import { closedLoop, checkTarget, openLoop, type RequestShape } from '../lib/load.ts';
+import { alternatingPair, pairedOpenLoop, type PairedOpenLoop } from '../lib/alternate.ts';
+import { checkTarget, clientGcText, closedLoop, openLoop, type RequestShape } from '../lib/load.ts';
 import { sampleProcess, systemBusyMs, waitForQuiet } from '../lib/proc.ts';
 import { median, percentile, quartiles, type Quartiles } from '../lib/stats.ts';
 import { SIMULATOR_HEADERS, startTargets, type SkippedTarget, type Target, type TargetId, startSimulator } from '../lib/targets.ts';
@@ -132,6 +132,8 @@ export interface PairedTail {
   baselineP99Ms: number;
   /** Per pair, the subject slice's p99 − the baseline slice's (ms). */
   addedP99PerPair: number[];
+  /** The load generator's own GC during each side's slices (absent in older runs). */
+  clientGc?: PairedOpenLoop['clientGc'];
 }
 
 export interface OverheadResult {
@@ -285,7 +287,7 @@ async function pairedTail(input: {
   quietPids: readonly number[];
 }): Promise<PairedTail> {
   const { subject, baseline, stream, options } = input;
-  const { subjectLatencies, baselineLatencies, addedP99PerPair, failures } = await pairedOpenLoop({
+  const { subjectLatencies, baselineLatencies, addedP99PerPair, failures, clientGc } = await pairedOpenLoop({
     subject: requestFor(subject, stream),
     baseline: requestFor(baseline, stream),
     ratePerSecond: options.ratePerSecond,
@@ -306,6 +308,7 @@ async function pairedTail(input: {
     baselineP50Ms: percentile(baselineLatencies, 0.5),
     baselineP99Ms: percentile(baselineLatencies, 0.99),
     addedP99PerPair,
+    clientGc,
   };
 }
 
@@ -478,7 +481,8 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
             log(
               `paired tail ${tail.subject}/${tail.baseline} ${stream ? 'stream' : 'non-stream'} at ${tail.ratePerSecond} req/s: ` +
                 `p99 ${tail.subjectP99Ms.toFixed(2)} against ${tail.baselineP99Ms.toFixed(2)} ms pooled over ${tail.pairs} pairs ` +
-                `(added ${(tail.subjectP99Ms - tail.baselineP99Ms).toFixed(2)} ms; per pair median ${median(tail.addedP99PerPair).toFixed(2)}), failures ${tail.failures}`,
+                `(added ${(tail.subjectP99Ms - tail.baselineP99Ms).toFixed(2)} ms; per pair median ${median(tail.addedP99PerPair).toFixed(2)}), failures ${tail.failures}; ` +
+                `load generator's GC: ${clientGcText(tail.clientGc!.subject)} in ${tail.subject}'s slices, ${clientGcText(tail.clientGc!.baseline)} in ${tail.baseline}'s`,
             );
           }
         }
