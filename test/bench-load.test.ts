@@ -30,7 +30,9 @@ test('a closed loop bounded by a request count times its rate to the last respon
     });
     assert.equal(result.completed, 200);
     assert.equal(result.failures, 0);
-    assert.ok(result.requestsPerSecond > 500, `200 requests at 10 × 5 ms read as ${result.requestsPerSecond.toFixed(0)} req/s`);
+    // Above what a rate timed to autocannon's sample can read (200), with room for a busy machine
+    // (on which this has read 444–483 with other test files running).
+    assert.ok(result.requestsPerSecond > 250, `200 requests at 10 × 5 ms read as ${result.requestsPerSecond.toFixed(0)} req/s`);
     assert.ok(result.requestsPerSecond < 2_100, `faster than the server can answer: ${result.requestsPerSecond.toFixed(0)} req/s`);
   } finally {
     server.close();

@@ -7,7 +7,7 @@ import type { AbResult } from '../bench/scenarios/ab.ts';
 import { percentile } from '../bench/lib/stats.ts';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
 test('paired slices rotate so that any S × B pairs in a row meet every pairing of processes once', () => {
   for (const [subjects, baselines] of [
@@ -99,12 +99,16 @@ test('paired open-loop slices alternate who goes first and keep every request of
   const servers: Server[] = [];
   const origins: string[] = [];
   const order: string[] = [];
+  /** The slices each client connection carried requests in. */
+  const slicesOfSocket = new Map<Socket, Set<number>>();
   for (const name of ['subject', 'baseline']) {
     let count = 0;
     let lastSlice = -1;
     const server = createServer((request, response) => {
       request.resume();
       count += 1;
+      const seen = slicesOfSocket.get(request.socket) ?? new Set<number>();
+      slicesOfSocket.set(request.socket, seen.add(slices));
       if (order.at(-1) !== name || lastSlice !== slices) order.push(name);
       lastSlice = slices;
       const delay = name === 'baseline' ? 0 : count % 10 === 0 ? 30 : 4;
@@ -140,6 +144,8 @@ test('paired open-loop slices alternate who goes first and keep every request of
     assert.ok(measured.subjectLatencies.filter((latency) => latency >= 28).length >= 15);
     assert.ok(percentile(measured.subjectLatencies, 0.99) >= 28);
     for (const added of measured.addedP99PerPair) assert.ok(Number.isFinite(added));
+    // Each side keeps its connections from slice to slice, as a client in production does.
+    assert.ok([...slicesOfSocket.values()].some((seen) => seen.size >= 2), 'no connection served more than one slice');
   } finally {
     for (const server of servers) server.close();
   }

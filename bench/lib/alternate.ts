@@ -1,4 +1,5 @@
-import { openLoop, type ClientGc, type RequestShape } from './load.ts';
+import type { Pool } from 'undici';
+import { openLoop, openLoopPool, type ClientGc, type RequestShape } from './load.ts';
 
 /**
  * The order every paired measurement of the benchmark uses: in pair `k`, the subject's slice and
@@ -30,7 +31,8 @@ export interface PairedOpenLoop {
 /**
  * `pairs` pairs of open-loop slices (`sliceSeconds` at `ratePerSecond`) of two servers, in
  * `alternatingPair` order, each slice starting once `beforeSlice` resolves (the benchmark waits
- * for its processes to be idle). Every request's latency is kept, so a caller can pool each
+ * for its processes to be idle). Each side sends through one connection pool for the whole run.
+ * Every request's latency is kept, so a caller can pool each
  * side's requests (a p99 over thousands of requests, the machine's drift shared by both) and show
  * each pair's own difference beside it.
  */
@@ -44,9 +46,16 @@ export async function pairedOpenLoop(input: {
 }): Promise<PairedOpenLoop> {
   const noGc = (): ClientGc => ({ majors: 0, pauseMs: 0, maxPauseMs: 0 });
   const measured: PairedOpenLoop = { subjectLatencies: [], baselineLatencies: [], addedP99PerPair: [], failures: 0, clientGc: { subject: noGc(), baseline: noGc() } };
+  // One pool a side for the whole run, as a client in production keeps its connections: a pool
+  // per slice opened as many connections as the slice's worst moment had requests in flight, and
+  // the load generator then collected them (promoted, since they outlived the slice's scavenges)
+  // in major GCs during whichever side's slices came next.
+  const pools = new Map<RequestShape, Pool>();
   const slice = async (request: RequestShape, into: number[]) => {
     await input.beforeSlice?.();
-    const result = await openLoop({ request, ratePerSecond: input.ratePerSecond, count: Math.round(input.ratePerSecond * input.sliceSeconds), keepSamples: true });
+    let pool = pools.get(request);
+    if (pool === undefined) pools.set(request, (pool = openLoopPool(request.origin)));
+    const result = await openLoop({ request, pool, ratePerSecond: input.ratePerSecond, count: Math.round(input.ratePerSecond * input.sliceSeconds), keepSamples: true });
     measured.failures += result.failures;
     const gc = into === measured.subjectLatencies ? measured.clientGc.subject : measured.clientGc.baseline;
     gc.majors += result.clientGc.majors;
@@ -55,13 +64,17 @@ export async function pairedOpenLoop(input: {
     for (const sample of result.samples ?? []) into.push(sample.latencyMs);
     return result.latencyP99Ms;
   };
-  for (let pair = 0; pair < input.pairs; pair += 1) {
-    const p99 = await alternatingPair(
-      pair,
-      () => slice(input.subject, measured.subjectLatencies),
-      () => slice(input.baseline, measured.baselineLatencies),
-    );
-    measured.addedP99PerPair.push(p99.subject - p99.baseline);
+  try {
+    for (let pair = 0; pair < input.pairs; pair += 1) {
+      const p99 = await alternatingPair(
+        pair,
+        () => slice(input.subject, measured.subjectLatencies),
+        () => slice(input.baseline, measured.baselineLatencies),
+      );
+      measured.addedP99PerPair.push(p99.subject - p99.baseline);
+    }
+  } finally {
+    for (const pool of pools.values()) await pool.destroy();
   }
   return measured;
 }

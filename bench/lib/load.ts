@@ -122,6 +122,11 @@ export interface OpenLoopSample {
   latencyMs: number;
 }
 
+/** The connection pool an open loop sends through: up to 256 connections, each kept open for 30 s unless the server says less. */
+export function openLoopPool(origin: string): Pool {
+  return new Pool(origin, { connections: 256, keepAliveTimeout: 30_000 });
+}
+
 /** Sends `count` requests at `ratePerSecond`, then waits up to `drainMs` for the last answers. */
 export async function openLoop(input: {
   request: RequestShape;
@@ -132,9 +137,11 @@ export async function openLoop(input: {
   keepSamples?: boolean;
   /** Headers for the request with this index (0-based), over `request.headers`: to tag each request (bench/tail-trace.ts). */
   headersFor?: (index: number) => Readonly<Record<string, string>>;
+  /** The caller's pool (`openLoopPool`), kept open after the loop so that its next loop reuses the connections; otherwise a fresh one, closed at the end. */
+  pool?: Pool;
 }): Promise<OpenLoopResult> {
   const { request } = input;
-  const pool = new Pool(request.origin, { connections: 256, keepAliveTimeout: 30_000 });
+  const pool = input.pool ?? openLoopPool(request.origin);
   const gcEntries: PerformanceEntry[] = [];
   const gcObserver = new PerformanceObserver((list) => gcEntries.push(...list.getEntries()));
   gcObserver.observe({ entryTypes: ['gc'] });
@@ -189,7 +196,7 @@ export async function openLoop(input: {
   if (!(await Promise.race([drained, timedOut]))) failures += inFlight.size;
   gcEntries.push(...gcObserver.takeRecords());
   gcObserver.disconnect();
-  await pool.destroy();
+  if (input.pool === undefined) await pool.destroy();
   return {
     sent: input.count,
     completed,
