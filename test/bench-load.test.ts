@@ -2,14 +2,14 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { constants as perfConstants, type PerformanceEntry } from 'node:perf_hooks';
+import { constants as perfConstants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { test } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import { pairedOpenLoop } from '../bench/lib/alternate.ts';
-import { clientGcOf, closedLoop } from '../bench/lib/load.ts';
+import { clientGcOf, closedLoop, collectClientGarbage, openLoop } from '../bench/lib/load.ts';
 import { benchNodeFlags } from '../bench/lib/targets.ts';
 
 test('a closed loop bounded by a request count times its rate to the last response, not to autocannon’s next 1 s sample', async () => {
@@ -95,4 +95,30 @@ test("a bench command started without the servers' Node flags runs again with th
     execFileSync(process.execPath, ['bin/run-ts.mjs', 'test/fixtures/bench/print-flags.ts'], { cwd: root, encoding: 'utf8', env: { ...process.env, SEED_BENCH_CLIENT_FLAGS: '', SEED_BENCH_NODE_FLAGS: 'none' } }),
   ) as { execArgv: string[] };
   for (const flag of benchNodeFlags('npm-start')) assert.ok(!none.execArgv.includes(flag));
+});
+
+test('every open loop starts with a full GC of the load generator, which its own count leaves out', async () => {
+  const entries: PerformanceEntry[] = [];
+  const observer = new PerformanceObserver((list) => entries.push(...list.getEntries()));
+  observer.observe({ entryTypes: ['gc'] });
+  collectClientGarbage();
+  await new Promise((resolveLater) => setTimeout(resolveLater, 50));
+  entries.push(...observer.takeRecords());
+  observer.disconnect();
+  assert.ok(clientGcOf(entries).majors >= 1, 'collectClientGarbage ran no major GC');
+
+  const server = createServer((request, response) => {
+    request.resume();
+    response.end('{}');
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const result = await openLoop({ request: { origin, path: '/', headers: {}, body: '{}' }, ratePerSecond: 200, count: 20 });
+    assert.equal(result.completed, 20);
+    assert.equal(result.clientGc.majors, 0, 'the collection before the loop was counted as the loop’s');
+  } finally {
+    server.close();
+  }
 });

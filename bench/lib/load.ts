@@ -5,6 +5,8 @@
  * records the time to the first body byte — the first SSE frame for streams.
  */
 import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
 import { percentile } from './stats.ts';
@@ -122,6 +124,23 @@ export interface OpenLoopSample {
   latencyMs: number;
 }
 
+let fullGc: (() => void) | undefined;
+
+/**
+ * A full garbage collection of the load generator's own heap, run before every open loop so
+ * that its next major GC does not fall in the loop. The client's pauses count in every latency
+ * it measures: with its old generation close to V8's limit after earlier phases, it ran a
+ * mark-compact every few seconds (5–15 ms each, its helper threads on both cores), and they fell
+ * in whichever target's slices promoted a little more (bench/analysis.md, 2026-12-05 (13:27–)).
+ */
+export function collectClientGarbage(): void {
+  if (fullGc === undefined) {
+    setFlagsFromString('--expose-gc');
+    fullGc = runInNewContext('gc') as () => void;
+  }
+  fullGc();
+}
+
 /** The connection pool an open loop sends through: up to 256 connections, each kept open for 30 s unless the server says less. */
 export function openLoopPool(origin: string): Pool {
   return new Pool(origin, { connections: 256, keepAliveTimeout: 30_000 });
@@ -142,6 +161,7 @@ export async function openLoop(input: {
 }): Promise<OpenLoopResult> {
   const { request } = input;
   const pool = input.pool ?? openLoopPool(request.origin);
+  collectClientGarbage();
   const gcEntries: PerformanceEntry[] = [];
   const gcObserver = new PerformanceObserver((list) => gcEntries.push(...list.getEntries()));
   gcObserver.observe({ entryTypes: ['gc'] });
