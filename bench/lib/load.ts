@@ -182,7 +182,18 @@ export async function openLoop(input: {
       .request({ path: request.path, method: 'POST', headers: input.headersFor ? { ...request.headers, ...input.headersFor(index) } : request.headers, body: request.body })
       .then(async (response) => {
         let firstByte: number | undefined;
-        for await (const _chunk of response.body) firstByte ??= performance.now();
+        // Read in flowing mode, each chunk as it was pushed. An async iterator's `read()` joins
+        // the chunks queued since the last read into a new buffer: a response of several HTTP
+        // chunks in one socket read (Seed's streams: one per write) cost the load generator a
+        // copy of the body in a fresh ArrayBuffer, ~7.5 KB more per streamed request than one
+        // chunk did, and with it a mark-compact in every slice (bench/analysis.md, 2026-12-05 (13:27–)).
+        await new Promise<void>((resolveBody, rejectBody) => {
+          response.body.on('data', () => {
+            firstByte ??= performance.now();
+          });
+          response.body.once('end', resolveBody);
+          response.body.once('error', rejectBody);
+        });
         const end = performance.now();
         if (response.statusCode !== 200) {
           failures += 1;
