@@ -1,5 +1,5 @@
 import type { Pool } from 'undici';
-import { openLoop, openLoopPool, type ClientGc, type RequestShape } from './load.ts';
+import { clientGcOf, openLoop, openLoopPool, type ClientGc, type RequestShape } from './load.ts';
 
 /**
  * The order every paired measurement of the benchmark uses: in pair `k`, the subject's slice and
@@ -44,20 +44,22 @@ export async function pairedOpenLoop(input: {
   pairs: number;
   beforeSlice?: () => Promise<unknown>;
 }): Promise<PairedOpenLoop> {
-  const noGc = (): ClientGc => ({ majors: 0, pauseMs: 0, maxPauseMs: 0 });
-  const measured: PairedOpenLoop = { subjectLatencies: [], baselineLatencies: [], addedP99PerPair: [], failures: 0, clientGc: { subject: noGc(), baseline: noGc() } };
-  // One pool a side for the whole run, as a client in production keeps its connections: a pool
-  // per slice opened as many connections as the slice's worst moment had requests in flight, and
-  // the load generator then collected them (promoted, since they outlived the slice's scavenges)
-  // in major GCs during whichever side's slices came next.
+  const measured: PairedOpenLoop = {
+    subjectLatencies: [],
+    baselineLatencies: [],
+    addedP99PerPair: [],
+    failures: 0,
+    clientGc: { subject: clientGcOf([]), baseline: clientGcOf([]) },
+  };
+  // One pool a side for the whole run, as a client in production keeps its connections (a pool
+  // per slice re-opened as many connections as the slice's worst moment had requests in flight).
   const pools = new Map<RequestShape, Pool>();
-  const slice = async (request: RequestShape, into: number[]) => {
+  const slice = async (request: RequestShape, into: number[], gc: ClientGc) => {
     await input.beforeSlice?.();
     let pool = pools.get(request);
     if (pool === undefined) pools.set(request, (pool = openLoopPool(request.origin)));
     const result = await openLoop({ request, pool, ratePerSecond: input.ratePerSecond, count: Math.round(input.ratePerSecond * input.sliceSeconds), keepSamples: true });
     measured.failures += result.failures;
-    const gc = into === measured.subjectLatencies ? measured.clientGc.subject : measured.clientGc.baseline;
     gc.majors += result.clientGc.majors;
     gc.pauseMs += result.clientGc.pauseMs;
     gc.maxPauseMs = Math.max(gc.maxPauseMs, result.clientGc.maxPauseMs);
@@ -68,8 +70,8 @@ export async function pairedOpenLoop(input: {
     for (let pair = 0; pair < input.pairs; pair += 1) {
       const p99 = await alternatingPair(
         pair,
-        () => slice(input.subject, measured.subjectLatencies),
-        () => slice(input.baseline, measured.baselineLatencies),
+        () => slice(input.subject, measured.subjectLatencies, measured.clientGc.subject),
+        () => slice(input.baseline, measured.baselineLatencies, measured.clientGc.baseline),
       );
       measured.addedP99PerPair.push(p99.subject - p99.baseline);
     }

@@ -6,11 +6,9 @@
  *
  * Why: the benchmark's client is a Node process too, and its own pauses are counted in every
  * latency it measures (from the scheduled send). On Node's defaults its young generation starts
- * small and is shrunk whenever it idles between slices, and in some runs its old generation then
- * grew ~5 MB a second under open-loop load: a mark-compact every 1–2 s, 5–12 ms each, with V8's
- * helper threads on both cores of this machine for up to 18 ms (`perf sched`, 2026-12-05
- * (13:27–) in bench/analysis.md). The requests in flight then stalled in whichever proxy was
- * being measured, and those stalls were most of Seed's added p99 at 500 req/s.
+ * small and is shrunk whenever it idles between slices; in scratch runs against Seed alone it
+ * then ran a mark-compact in most slices (5–12 ms, V8's helper threads on both cores), and on
+ * these flags none (bench/analysis.md, 2026-12-05 (13:27–)). Every server here runs on them.
  */
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
@@ -19,13 +17,7 @@ import { benchNodeFlags } from './targets.ts';
 const MARK = 'SEED_BENCH_CLIENT_FLAGS';
 const RUN_TS = resolve(import.meta.dirname, '..', '..', 'bin', 'run-ts.mjs');
 
-/** The flags of `wanted` this process was not started with. */
-export function missingFlags(wanted: readonly string[], execArgv: readonly string[] = process.execArgv): string[] {
-  return wanted.filter((flag) => !execArgv.includes(flag));
-}
-
-const missing = missingFlags(benchNodeFlags());
-if (missing.length > 0 && process.env[MARK] !== '1') {
+if (process.env[MARK] !== '1' && benchNodeFlags().some((flag) => !process.execArgv.includes(flag))) {
   // bin/run-ts.mjs left argv as [node, the script, …its arguments].
   const [, script, ...rest] = process.argv;
   const child = spawnSync(process.execPath, [...benchNodeFlags(), ...process.execArgv, RUN_TS, script as string, ...rest], {

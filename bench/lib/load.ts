@@ -128,10 +128,8 @@ let fullGc: (() => void) | undefined;
 
 /**
  * A full garbage collection of the load generator's own heap, run before every open loop so
- * that its next major GC does not fall in the loop. The client's pauses count in every latency
- * it measures: with its old generation close to V8's limit after earlier phases, it ran a
- * mark-compact every few seconds (5–15 ms each, its helper threads on both cores), and they fell
- * in whichever target's slices promoted a little more (bench/analysis.md, 2026-12-05 (13:27–)).
+ * that a major GC the client owes from earlier phases does not fall in the loop: its pauses
+ * count in every latency it measures (bench/analysis.md, 2026-12-05 (13:27–)).
  */
 export function collectClientGarbage(): void {
   if (fullGc === undefined) {

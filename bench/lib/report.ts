@@ -23,9 +23,10 @@ export interface RunReport {
   /**
    * The Node flags Seed ran with (its `npm start` flags) and those of the bench's other Node
    * processes (simulator, proxies, Portkey: `benchNodeFlags`). Absent in runs before
-   * 2026-12-05 (02:25–), where Seed had its flags and the others Node's defaults.
+   * 2026-12-05 (02:25–), where Seed had its flags and the others Node's defaults. `client`: the
+   * load generator's own (bench/lib/client-flags.ts); absent in runs before 2026-12-05 (13:27–),
+   * when it ran on Node's defaults.
    */
-  /** `client`: the load generator's own (bench/lib/client-flags.ts); absent in runs before it ran on the servers' flags, when it ran on Node's defaults. */
   nodeFlags?: { seed: string[]; others: string[]; client?: string[] };
   overhead?: OverheadResult;
   profile?: ProfileResult;
