@@ -1,0 +1,151 @@
+/**
+ * Whether the slowest requests at 500 req/s fell in bursts of CPU taken by tasks outside the
+ * benchmark: kernel threads and other processes of the host. Direct to the simulator, through the
+ * minimal undici proxy and through Seed, one after the other, each under the paired tails' open
+ * loop (2 s slices at `--rate`, each starting once the processes are idle) while
+ * `perf sched record -a` records every task switch on every CPU. Prints, per target, the p99 of
+ * all requests and of those no burst overlapped, and how many of the slowest 1% a burst
+ * overlapped; then the foreign tasks by CPU taken.
+ *
+ *   node bin/run-ts.mjs bench/host-bursts.ts [--targets direct,undici,seed] [--slices 3] [--rate 500] [--json]
+ *
+ * A burst is a stretch in which foreign tasks ran with gaps under 2 ms, taking 2 ms of CPU or
+ * more in all. On the 2-core VM of 2026-12-05 the kernel's DAMON thread (`kdamond.0`, proactive
+ * reclaim with a 500 ms aggregation interval) took a core for 5–11 ms every ~512 ms
+ * (bench/analysis.md, 2026-12-05 (16:14–)).
+ *
+ * Needs Linux `perf` (Debian: `apt-get install -y linux-perf`) and root, or
+ * kernel.perf_event_paranoid ≤ 0 for system-wide recording. Seed runs from dist/ (`npm run build`
+ * first) with every feature on, as in `npm run bench`.
+ */
+import './lib/client-flags.ts';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { ServerProcess } from './lib/children.ts';
+import { openLoop, openLoopPool } from './lib/load.ts';
+import { waitForQuiet } from './lib/proc.ts';
+import { burstOverlap, foreignBursts, foreignTaskCpu, parseTimehist, processTree, type BurstOverlap, type Span } from './lib/sched-bursts.ts';
+import { SIMULATOR_HEADERS, startSeedServer, startSimulator, startUndiciProxy } from './lib/targets.ts';
+import { requestFor, TAIL_SLICE_SECONDS, warmUp } from './scenarios/overhead.ts';
+
+const { values } = parseArgs({
+  options: {
+    targets: { type: 'string', default: 'direct,undici,seed' },
+    slices: { type: 'string', default: '3' },
+    rate: { type: 'string', default: '500' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const slices = Number(values.slices);
+const rate = Number(values.rate);
+if (!Number.isInteger(slices) || slices < 1) throw new Error(`--slices: expected a whole number of at least 1, got ${values.slices}`);
+if (!Number.isFinite(rate) || rate <= 0) throw new Error(`--rate: expected a positive number, got ${values.rate}`);
+const KINDS = ['direct', 'undici', 'seed'] as const;
+type Kind = (typeof KINDS)[number];
+const targets = values.targets.split(',').map((target) => target.trim());
+for (const target of targets) if (!(KINDS as readonly string[]).includes(target)) throw new Error(`--targets: direct, undici or seed, got ${target}`);
+const stream = !values.json;
+if (spawnSync('perf', ['--version']).status !== 0) {
+  console.error('perf is not installed (Debian: apt-get install -y linux-perf)');
+  process.exit(2);
+}
+
+/** Milliseconds to add to a wall-clock time (`performance.timeOrigin + performance.now()`) to put it on CLOCK_MONOTONIC, perf's clock here. */
+const monotonicOffsetMs = Number(process.hrtime.bigint()) / 1e6 - (performance.timeOrigin + performance.now());
+
+interface Measured {
+  target: Kind;
+  overlap: BurstOverlap;
+  bursts: number;
+  burstCpuMs: number;
+  seconds: number;
+  tasks: Array<{ name: string; cpuMs: number }>;
+}
+
+const directory = mkdtempSync(join(tmpdir(), 'seed-host-bursts-'));
+const measured: Measured[] = [];
+try {
+  const simulator = await startSimulator();
+  try {
+    for (const target of targets as Kind[]) {
+      let proxy: ServerProcess | undefined;
+      let headers: Record<string, string> = { ...SIMULATOR_HEADERS };
+      if (target === 'undici') proxy = await startUndiciProxy({ simulatorUrl: simulator.url });
+      if (target === 'seed') {
+        const seed = await startSeedServer({ simulatorUrl: simulator.url, workDirectory: directory });
+        proxy = seed;
+        headers = seed.headers;
+      }
+      try {
+        const origin = proxy?.url ?? simulator.url;
+        await warmUp({ origin, headers }, stream, 50);
+        const pids = [simulator.pid, ...(proxy ? [proxy.pid] : [])];
+        const data = join(directory, `${target}.data`);
+        const perf = spawn('perf', ['sched', 'record', '-k', 'CLOCK_MONOTONIC', '-a', '-o', data], { stdio: 'ignore' });
+        // perf finishes its file on SIGINT, then ends by that signal.
+        const exited = new Promise<boolean>((resolve) => perf.once('exit', (code, signal) => resolve(code === 0 || signal === 'SIGINT')));
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const spans: Span[] = [];
+        const pool = openLoopPool(origin);
+        let first = Number.POSITIVE_INFINITY;
+        let last = 0;
+        try {
+          for (let index = 0; index < slices; index += 1) {
+            await waitForQuiet(pids, { maxMs: 5_000 });
+            const result = await openLoop({ request: requestFor({ origin, headers }, stream), ratePerSecond: rate, count: Math.round(rate * TAIL_SLICE_SECONDS), keepSamples: true, pool });
+            for (const sample of result.samples ?? []) {
+              const start = (sample.scheduledAt + monotonicOffsetMs) / 1_000;
+              spans.push({ start, end: start + sample.latencyMs / 1_000 });
+              first = Math.min(first, start);
+              last = Math.max(last, start + sample.latencyMs / 1_000);
+            }
+          }
+        } finally {
+          await pool.close();
+        }
+        const ours = processTree(process.pid);
+        // Started without the load generator's flags, this command runs again in a child (lib/client-flags.ts); the first process waits for it.
+        if (process.env['SEED_BENCH_CLIENT_FLAGS'] === '1') ours.add(process.ppid);
+        perf.kill('SIGINT');
+        if (!(await exited)) throw new Error('perf sched record failed (root, or kernel.perf_event_paranoid ≤ 0, is needed)');
+        const timehist = spawnSync('perf', ['sched', 'timehist', '-i', data], { encoding: 'utf8', maxBuffer: 1 << 30 });
+        if (timehist.status !== 0) throw new Error(`perf sched timehist failed: ${timehist.stderr.slice(0, 500)}`);
+        rmSync(data, { force: true });
+        // Only what ran while the slices did: not perf's start, nor the pauses between slices' ends and the last answer.
+        const during = parseTimehist(timehist.stdout).filter((slice) => slice.end > first && slice.start < last);
+        const bursts = foreignBursts(during, ours);
+        measured.push({
+          target,
+          overlap: burstOverlap(spans, bursts),
+          bursts: bursts.length,
+          burstCpuMs: bursts.reduce((sum, burst) => sum + burst.cpuMs, 0),
+          seconds: last - first,
+          tasks: foreignTaskCpu(during, ours).slice(0, 5),
+        });
+      } finally {
+        await proxy?.stop(15_000);
+      }
+    }
+  } finally {
+    await simulator.stop();
+  }
+} finally {
+  rmSync(directory, { recursive: true, force: true });
+}
+
+const LABELS: Record<Kind, string> = { direct: 'direct (simulator)', undici: 'minimal undici proxy', seed: 'Seed' };
+console.log(`\n${stream ? 'Streaming' : 'Non-streaming'}, ${rate} req/s, ${slices} slice(s) of ${TAIL_SLICE_SECONDS} s per target\n`);
+console.log('| target | requests | p50 ms | p99 ms | p99 of requests no burst overlapped | requests a burst overlapped | slowest 1% a burst overlapped | bursts (their CPU) |');
+console.log('|---|---|---|---|---|---|---|---|');
+for (const { target, overlap, bursts, burstCpuMs, seconds } of measured) {
+  console.log(
+    `| ${LABELS[target]} | ${overlap.requests} | ${overlap.p50Ms.toFixed(2)} | ${overlap.p99Ms.toFixed(2)} | ${overlap.p99ClearMs.toFixed(2)} | ` +
+      `${((100 * overlap.inBurst) / Math.max(1, overlap.requests)).toFixed(1)}% | ${overlap.slowestInBurst} of ${overlap.slowest} | ` +
+      `${bursts} in ${seconds.toFixed(1)} s (${burstCpuMs.toFixed(0)} ms) |`,
+  );
+}
+console.log('\nForeign tasks by CPU taken while each target was measured (ms):');
+for (const { target, tasks } of measured) console.log(`  ${LABELS[target]}: ${tasks.map((task) => `${task.name} ${task.cpuMs.toFixed(1)}`).join(', ') || 'none'}`);
