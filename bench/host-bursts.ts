@@ -19,7 +19,6 @@
  * first) with every feature on, as in `npm run bench`.
  */
 import './lib/client-flags.ts';
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,8 +26,8 @@ import { parseArgs } from 'node:util';
 import type { ServerProcess } from './lib/children.ts';
 import { openLoop, openLoopPool } from './lib/load.ts';
 import { waitForQuiet } from './lib/proc.ts';
-import { burstOverlap, foreignBursts, foreignTaskCpu, parseTimehist, processTree, type BurstOverlap, type Span } from './lib/sched-bursts.ts';
-import { SIMULATOR_HEADERS, startSeedServer, startSimulator, startUndiciProxy } from './lib/targets.ts';
+import { attributeBursts, benchmarkProcesses, schedRecordingUnavailable, spansOf, startSchedRecording, type HostBursts, type Span } from './lib/sched-bursts.ts';
+import { SIMULATOR_HEADERS, TARGET_LABELS, startSeedServer, startSimulator, startUndiciProxy } from './lib/targets.ts';
 import { requestFor, TAIL_SLICE_SECONDS, warmUp } from './scenarios/overhead.ts';
 
 const { values } = parseArgs({
@@ -48,26 +47,21 @@ type Kind = (typeof KINDS)[number];
 const targets = values.targets.split(',').map((target) => target.trim());
 for (const target of targets) if (!(KINDS as readonly string[]).includes(target)) throw new Error(`--targets: direct, undici or seed, got ${target}`);
 const stream = !values.json;
-if (spawnSync('perf', ['--version']).status !== 0) {
-  console.error('perf is not installed (Debian: apt-get install -y linux-perf)');
-  process.exit(2);
-}
 
-/** Milliseconds to add to a wall-clock time (`performance.timeOrigin + performance.now()`) to put it on CLOCK_MONOTONIC, perf's clock here. */
-const monotonicOffsetMs = Number(process.hrtime.bigint()) / 1e6 - (performance.timeOrigin + performance.now());
 
-interface Measured {
+interface Measured extends HostBursts<'target'> {
   target: Kind;
-  overlap: BurstOverlap;
-  bursts: number;
-  burstCpuMs: number;
-  seconds: number;
-  tasks: Array<{ name: string; cpuMs: number }>;
 }
 
 const directory = mkdtempSync(join(tmpdir(), 'seed-host-bursts-'));
 const measured: Measured[] = [];
 try {
+  const unavailable = schedRecordingUnavailable(directory);
+  if (unavailable) {
+    console.error(unavailable);
+    rmSync(directory, { recursive: true, force: true });
+    process.exit(2);
+  }
   const simulator = await startSimulator();
   try {
     for (const target of targets as Kind[]) {
@@ -83,48 +77,19 @@ try {
         const origin = proxy?.url ?? simulator.url;
         await warmUp({ origin, headers }, stream, 50);
         const pids = [simulator.pid, ...(proxy ? [proxy.pid] : [])];
-        const data = join(directory, `${target}.data`);
-        const perf = spawn('perf', ['sched', 'record', '-k', 'CLOCK_MONOTONIC', '-a', '-o', data], { stdio: 'ignore' });
-        // perf finishes its file on SIGINT, then ends by that signal.
-        const exited = new Promise<boolean>((resolve) => perf.once('exit', (code, signal) => resolve(code === 0 || signal === 'SIGINT')));
-        await new Promise((resolve) => setTimeout(resolve, 500));
+        const recording = await startSchedRecording(join(directory, `${target}.data`));
         const spans: Span[] = [];
         const pool = openLoopPool(origin);
-        let first = Number.POSITIVE_INFINITY;
-        let last = 0;
         try {
           for (let index = 0; index < slices; index += 1) {
             await waitForQuiet(pids, { maxMs: 5_000 });
             const result = await openLoop({ request: requestFor({ origin, headers }, stream), ratePerSecond: rate, count: Math.round(rate * TAIL_SLICE_SECONDS), keepSamples: true, pool });
-            for (const sample of result.samples ?? []) {
-              const start = (sample.scheduledAt + monotonicOffsetMs) / 1_000;
-              spans.push({ start, end: start + sample.latencyMs / 1_000 });
-              first = Math.min(first, start);
-              last = Math.max(last, start + sample.latencyMs / 1_000);
-            }
+            spans.push(...spansOf(result.samples ?? []));
           }
         } finally {
           await pool.close();
         }
-        const ours = processTree(process.pid);
-        // Started without the load generator's flags, this command runs again in a child (lib/client-flags.ts); the first process waits for it.
-        if (process.env['SEED_BENCH_CLIENT_FLAGS'] === '1') ours.add(process.ppid);
-        perf.kill('SIGINT');
-        if (!(await exited)) throw new Error('perf sched record failed (root, or kernel.perf_event_paranoid ≤ 0, is needed)');
-        const timehist = spawnSync('perf', ['sched', 'timehist', '-i', data], { encoding: 'utf8', maxBuffer: 1 << 30 });
-        if (timehist.status !== 0) throw new Error(`perf sched timehist failed: ${timehist.stderr.slice(0, 500)}`);
-        rmSync(data, { force: true });
-        // Only what ran while the slices did: not perf's start, nor the pauses between slices' ends and the last answer.
-        const during = parseTimehist(timehist.stdout).filter((slice) => slice.end > first && slice.start < last);
-        const bursts = foreignBursts(during, ours);
-        measured.push({
-          target,
-          overlap: burstOverlap(spans, bursts),
-          bursts: bursts.length,
-          burstCpuMs: bursts.reduce((sum, burst) => sum + burst.cpuMs, 0),
-          seconds: last - first,
-          tasks: foreignTaskCpu(during, ours).slice(0, 5),
-        });
+        measured.push({ target, ...attributeBursts(await recording.stop(benchmarkProcesses()), { target: spans }) });
       } finally {
         await proxy?.stop(15_000);
       }
@@ -136,16 +101,15 @@ try {
   rmSync(directory, { recursive: true, force: true });
 }
 
-const LABELS: Record<Kind, string> = { direct: 'direct (simulator)', undici: 'minimal undici proxy', seed: 'Seed' };
 console.log(`\n${stream ? 'Streaming' : 'Non-streaming'}, ${rate} req/s, ${slices} slice(s) of ${TAIL_SLICE_SECONDS} s per target\n`);
 console.log('| target | requests | p50 ms | p99 ms | p99 of requests no burst overlapped | requests a burst overlapped | slowest 1% a burst overlapped | bursts (their CPU) |');
 console.log('|---|---|---|---|---|---|---|---|');
-for (const { target, overlap, bursts, burstCpuMs, seconds } of measured) {
+for (const { target, overlap: { target: overlap }, bursts, cpuMs, seconds } of measured) {
   console.log(
-    `| ${LABELS[target]} | ${overlap.requests} | ${overlap.p50Ms.toFixed(2)} | ${overlap.p99Ms.toFixed(2)} | ${overlap.p99ClearMs.toFixed(2)} | ` +
+    `| ${TARGET_LABELS[target]} | ${overlap.requests} | ${overlap.p50Ms.toFixed(2)} | ${overlap.p99Ms.toFixed(2)} | ${overlap.p99ClearMs.toFixed(2)} | ` +
       `${((100 * overlap.inBurst) / Math.max(1, overlap.requests)).toFixed(1)}% | ${overlap.slowestInBurst} of ${overlap.slowest} | ` +
-      `${bursts} in ${seconds.toFixed(1)} s (${burstCpuMs.toFixed(0)} ms) |`,
+      `${bursts} in ${seconds.toFixed(1)} s (${cpuMs.toFixed(0)} ms) |`,
   );
 }
 console.log('\nForeign tasks by CPU taken while each target was measured (ms):');
-for (const { target, tasks } of measured) console.log(`  ${LABELS[target]}: ${tasks.map((task) => `${task.name} ${task.cpuMs.toFixed(1)}`).join(', ') || 'none'}`);
+for (const { target, tasks } of measured) console.log(`  ${TARGET_LABELS[target]}: ${tasks.map((task) => `${task.name} ${task.cpuMs.toFixed(1)}`).join(', ') || 'none'}`);

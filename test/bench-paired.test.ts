@@ -199,3 +199,74 @@ test('the A/B report gives each build’s pooled latency at the open-loop rate, 
   assert.match(rows!, /\| streaming \| 1\.40 \/ 1\.50 \| 8\.25 \/ 9\.50 \| -1\.25 \| -0\.50 \(-2\.00 to \+1\.00\) \| 0 \|/);
   assert.deepEqual(abTailSection({ ...ab, modes: [mode] }), []);
 });
+
+test('the paired added latency shows the host’s bursts: the slowest in them, the p99s clear of them, and whose they were', () => {
+  const overlap = (p99ClearMs: number, slowestInBurst: number) => ({ requests: 4000, p50Ms: 1, p99Ms: 9, inBurst: 90, slowest: 40, slowestInBurst, p99ClearMs });
+  const tail: PairedTail = {
+    subject: 'seed',
+    baseline: 'direct',
+    stream: false,
+    ratePerSecond: 500,
+    sliceSeconds: 2,
+    pairs: 2,
+    failures: 0,
+    subjectP50Ms: 1.8,
+    subjectP99Ms: 12.5,
+    baselineP50Ms: 1.2,
+    baselineP99Ms: 11.75,
+    addedP99PerPair: [0.5, 1],
+    hostBursts: {
+      overlap: { subject: overlap(6.5, 38), baseline: overlap(4.25, 12) },
+      bursts: 21,
+      cpuMs: 150.4,
+      seconds: 10.2,
+      tasks: [
+        { name: 'kdamond.0', cpuMs: 120 },
+        { name: 'redis-server', cpuMs: 9 },
+      ],
+    },
+  };
+  const lines = pairedTailsSection([tail]);
+  const rows = lines.find((line) => line.startsWith('| proxy'))!;
+  assert.match(rows, /\| host bursts \(their CPU\) \| slowest 1% in a burst: proxy's; direct's \| p99 clear of bursts: proxy; direct \| added p99 clear of bursts \|/);
+  assert.match(rows, /\| 21 in 10 s \(150 ms\) \| 38 of 40; 12 of 40 \| 6\.50; 4\.25 \| \+2\.25 \|/);
+  assert.ok(lines.some((line) => /perf sched record -a/.test(line)), 'the note says how the bursts were recorded');
+  assert.ok(lines.some((line) => /`kdamond\.0` 120 ms, `redis-server` 9 ms/.test(line)), lines.join('\n'));
+  // A tail without them (perf missing) gets dashes and the reason.
+  const without: PairedTail = { ...tail, hostBursts: undefined };
+  const skipped = pairedTailsSection([without], 'perf is not installed');
+  assert.ok(!skipped.some((line) => /host bursts/.test(line)));
+  assert.match(skipped.at(-1)!, /not attributed in this run: perf is not installed\./);
+  assert.match(pairedTailsSection([tail, without]).find((line) => line.startsWith('| proxy'))!, /\| — \| — \| — \| — \|/);
+});
+
+test('paired open-loop slices keep each request’s span on the monotonic clock when asked', async () => {
+  const server = createServer((request, response) => {
+    request.resume();
+    setTimeout(() => response.end('{}'), 5);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const request = { origin, path: '/', headers: { 'content-type': 'application/json' }, body: '{}' };
+    const before = Number(process.hrtime.bigint()) / 1e9;
+    const measured = await pairedOpenLoop({ subject: request, baseline: { ...request }, ratePerSecond: 100, sliceSeconds: 0.2, pairs: 2, keepSpans: true });
+    const after = Number(process.hrtime.bigint()) / 1e9;
+    assert.equal(measured.spans!.subject.length, measured.subjectLatencies.length);
+    assert.equal(measured.spans!.baseline.length, 40);
+    for (const [spans, latencies] of [
+      [measured.spans!.subject, measured.subjectLatencies],
+      [measured.spans!.baseline, measured.baselineLatencies],
+    ] as const) {
+      spans.forEach((span, index) => {
+        assert.ok(span.start >= before - 0.001 && span.end <= after + 0.001, `span ${span.start}–${span.end} outside ${before}–${after}`);
+        assert.ok(Math.abs((span.end - span.start) * 1_000 - latencies[index]!) < 1e-6);
+      });
+    }
+    const without = await pairedOpenLoop({ subject: request, baseline: { ...request }, ratePerSecond: 100, sliceSeconds: 0.1, pairs: 1 });
+    assert.equal(without.spans, undefined);
+  } finally {
+    server.close();
+  }
+});

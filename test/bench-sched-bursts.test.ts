@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { test } from 'node:test';
-import { burstOverlap, foreignBursts, foreignTaskCpu, parseTimehist, processTree, type Burst } from '../bench/lib/sched-bursts.ts';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { attributeBursts, burstOverlap, foreignBursts, foreignTaskCpu, hostBurstsText, parseTimehist, processTree, schedRecordingUnavailable, startSchedRecording, type Burst } from '../bench/lib/sched-bursts.ts';
 
 // Lines as `perf sched timehist` prints them (perf 6.1, a run of 2026-12-05), with its header.
 const TIMEHIST = `Samples of sched_switch event do not have callchains.
@@ -104,4 +107,72 @@ test('the process tree holds a child and its child', async () => {
     child.kill('SIGKILL');
     await once(child, 'exit');
   }
+});
+
+/** Runs `body` with test/fixtures/bench/fake-perf first on PATH, in a fresh directory holding TIMEHIST. */
+async function withFakePerf(body: (directory: string) => Promise<void>, env: Record<string, string> = {}): Promise<void> {
+  const directory = mkdtempSync(join(tmpdir(), 'seed-fake-perf-'));
+  const saved = { PATH: process.env['PATH'], FAKE_PERF_TIMEHIST: process.env['FAKE_PERF_TIMEHIST'], FAKE_PERF_FAIL: process.env['FAKE_PERF_FAIL'] };
+  writeFileSync(join(directory, 'timehist.txt'), TIMEHIST);
+  process.env['PATH'] = `${resolve(import.meta.dirname, 'fixtures', 'bench', 'fake-perf')}:${saved.PATH ?? ''}`;
+  process.env['FAKE_PERF_TIMEHIST'] = join(directory, 'timehist.txt');
+  for (const [name, value] of Object.entries(env)) process.env[name] = value;
+  try {
+    await body(directory);
+  } finally {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+test('a recording runs until stopped, then gives the foreign run slices only, and leaves no file', async () => {
+  await withFakePerf(async (directory) => {
+    assert.equal(schedRecordingUnavailable(directory), undefined);
+    const file = join(directory, 'tail.data');
+    const recording = await startSchedRecording(file);
+    assert.ok(existsSync(file), 'perf is recording into the file');
+    const foreign = await recording.stop(new Set([7384, 2989]));
+    assert.deepEqual(
+      foreign.map((slice) => slice.name),
+      ['kdamond.0', 'kdamond.0', 'kworker/0:1', 'kdamond.0'],
+    );
+    assert.ok(!existsSync(file), 'the recording is removed once read');
+    assert.deepEqual(readdirSync(directory).sort(), ['timehist.txt']);
+  });
+});
+
+test('where perf cannot record the whole system, the reason is perf’s first line', async () => {
+  await withFakePerf(
+    async (directory) => {
+      assert.match(schedRecordingUnavailable(directory) ?? '', /perf sched record -a failed .*: Error: Access to performance monitoring and observability operations is limited\.$/);
+    },
+    { FAKE_PERF_FAIL: 'Error: Access to performance monitoring and observability operations is limited.\nConsider adjusting /proc/sys/kernel/perf_event_paranoid' },
+  );
+  const saved = process.env['PATH'];
+  process.env['PATH'] = '/nonexistent';
+  try {
+    assert.match(schedRecordingUnavailable(tmpdir()) ?? '', /perf is not installed/);
+  } finally {
+    process.env['PATH'] = saved;
+  }
+});
+
+test('bursts are attributed to each side’s requests, within the requests’ window only', () => {
+  // As a recording's `stop` gives them: without the benchmark's own (node, 7384).
+  const slices = parseTimehist(TIMEHIST).filter((slice) => slice.pid !== 7384);
+  // Side a: a request across the first burst (282.3921–282.3978); side b: one after it. The
+  // lone kdamond slice at 282.896–282.900 is after every request: outside the window.
+  const host = attributeBursts(slices, {
+    a: [{ start: 282.39, end: 282.395 }],
+    b: [{ start: 282.398, end: 282.399 }],
+  });
+  assert.equal(host.bursts, 1);
+  assert.equal(host.overlap.a.inBurst, 1);
+  assert.equal(host.overlap.b.inBurst, 0);
+  assert.ok(Math.abs(host.seconds - 0.009) < 1e-9);
+  assert.equal(host.tasks[0]!.name, 'kdamond.0');
+  assert.match(hostBurstsText(host), /^host: 1 bursts \(5 ms of CPU; foreign tasks' CPU kdamond\.0 4.*slowest 1% in a burst: a 1 of 1 \(p99 clear of bursts NaN ms\), b 0 of 1 \(1\.00\)$/);
 });

@@ -1,5 +1,6 @@
 import type { Pool } from 'undici';
 import { clientGcOf, openLoop, openLoopPool, type ClientGc, type RequestShape } from './load.ts';
+import { spansOf, type Span } from './sched-bursts.ts';
 
 /**
  * The order every paired measurement of the benchmark uses: in pair `k`, the subject's slice and
@@ -26,6 +27,8 @@ export interface PairedOpenLoop {
   failures: number;
   /** The load generator's own GC during each side's slices, summed. */
   clientGc: { subject: ClientGc; baseline: ClientGc };
+  /** Every completed request's span on CLOCK_MONOTONIC (`spansOf`), when asked for (`keepSpans`): to line them up with a `perf sched` recording. */
+  spans?: { subject: Span[]; baseline: Span[] };
 }
 
 /**
@@ -43,6 +46,7 @@ export async function pairedOpenLoop(input: {
   sliceSeconds: number;
   pairs: number;
   beforeSlice?: () => Promise<unknown>;
+  keepSpans?: boolean;
 }): Promise<PairedOpenLoop> {
   const measured: PairedOpenLoop = {
     subjectLatencies: [],
@@ -50,11 +54,12 @@ export async function pairedOpenLoop(input: {
     addedP99PerPair: [],
     failures: 0,
     clientGc: { subject: clientGcOf([]), baseline: clientGcOf([]) },
+    ...(input.keepSpans ? { spans: { subject: [], baseline: [] } } : {}),
   };
   // One pool a side for the whole run, as a client in production keeps its connections (a pool
   // per slice re-opened as many connections as the slice's worst moment had requests in flight).
   const pools = new Map<RequestShape, Pool>();
-  const slice = async (request: RequestShape, into: number[], gc: ClientGc) => {
+  const slice = async (request: RequestShape, into: number[], gc: ClientGc, spans: Span[] | undefined) => {
     await input.beforeSlice?.();
     let pool = pools.get(request);
     if (pool === undefined) pools.set(request, (pool = openLoopPool(request.origin)));
@@ -64,14 +69,15 @@ export async function pairedOpenLoop(input: {
     gc.pauseMs += result.clientGc.pauseMs;
     gc.maxPauseMs = Math.max(gc.maxPauseMs, result.clientGc.maxPauseMs);
     for (const sample of result.samples ?? []) into.push(sample.latencyMs);
+    if (spans) spans.push(...spansOf(result.samples ?? []));
     return result.latencyP99Ms;
   };
   try {
     for (let pair = 0; pair < input.pairs; pair += 1) {
       const p99 = await alternatingPair(
         pair,
-        () => slice(input.subject, measured.subjectLatencies, measured.clientGc.subject),
-        () => slice(input.baseline, measured.baselineLatencies, measured.clientGc.baseline),
+        () => slice(input.subject, measured.subjectLatencies, measured.clientGc.subject, measured.spans?.subject),
+        () => slice(input.baseline, measured.baselineLatencies, measured.clientGc.baseline, measured.spans?.baseline),
       );
       measured.addedP99PerPair.push(p99.subject - p99.baseline);
     }

@@ -135,10 +135,11 @@ function tailPairsText(tail: PairedTail): string {
 }
 
 /** The paired added latencies (bench/scenarios/overhead.ts, `pairedTail`), as a heading, a note and a table. */
-export function pairedTailsSection(tails: readonly PairedTail[]): string[] {
+export function pairedTailsSection(tails: readonly PairedTail[], hostSkipped?: string): string[] {
   if (tails.length === 0) return [];
   const first = tails[0]!;
   const withClientGc = tails.some((tail) => tail.clientGc !== undefined);
+  const withHost = tails.some((tail) => tail.hostBursts !== undefined);
   return [
     `### Added latency, paired (alternating open-loop slices at ${first.ratePerSecond} req/s)`,
     `A proxy and the simulator itself (direct) take turns in ${first.sliceSeconds} s open-loop slices ` +
@@ -150,8 +151,18 @@ export function pairedTailsSection(tails: readonly PairedTail[]): string[] {
       'that only forwards adds on this machine in this run.',
     ...(withClientGc
       ? [
-          "The last column is the load generator's own garbage collection during each side's slices (major GCs, and all its " +
+          "The load generator's GC column is its own garbage collection during each side's slices (major GCs, and all its " +
             'pauses summed): a pause of the client delays every request in flight, whichever side it falls in.',
+        ]
+      : []),
+    ...(withHost
+      ? [
+          'The host columns come from `perf sched record -a` over all the slices: a host burst is a stretch in which tasks ' +
+            "outside the benchmark (kernel threads, the machine's other services) ran with gaps under 2 ms and took 2 ms of CPU or " +
+            'more, a core the benchmark\'s processes could not use. "Slowest 1% in a burst" counts the requests at or above ' +
+            "each side's pooled p99 that a burst overlapped; the p99 clear of bursts is that of the requests no burst " +
+            'overlapped, and its difference is what the proxy added apart from the host\'s bursts (`bench/host-bursts.ts` ' +
+            'measures the same for one target at a time).',
         ]
       : []),
     table(
@@ -168,6 +179,7 @@ export function pairedTailsSection(tails: readonly PairedTail[]): string[] {
         'pairs',
         'failures',
         ...(withClientGc ? ["load generator's GC: proxy's slices; direct's"] : []),
+        ...(withHost ? ['host bursts (their CPU)', "slowest 1% in a burst: proxy's; direct's", 'p99 clear of bursts: proxy; direct', 'added p99 clear of bursts'] : []),
       ],
       tails.map((tail) => {
         return [
@@ -183,10 +195,43 @@ export function pairedTailsSection(tails: readonly PairedTail[]): string[] {
           String(tail.pairs),
           String(tail.failures),
           ...(withClientGc ? [tail.clientGc ? `${clientGcCell(tail.clientGc.subject)}; ${clientGcCell(tail.clientGc.baseline)}` : '—'] : []),
+          ...(withHost ? hostCells(tail.hostBursts) : []),
         ];
       }),
     ),
+    ...(withHost ? [hostTasksLine(tails)!] : []),
+    ...(hostSkipped ? [`The host's bursts were not attributed in this run: ${hostSkipped}.`] : []),
   ];
+}
+
+/** The paired tail's host-burst cells: bursts, the slowest in them, and the p99s clear of them. */
+function hostCells(host: PairedTail['hostBursts']): string[] {
+  if (host === undefined) return ['—', '—', '—', '—'];
+  const { subject, baseline } = host.overlap;
+  return [
+    `${host.bursts} in ${host.seconds.toFixed(0)} s (${host.cpuMs.toFixed(0)} ms)`,
+    `${subject.slowestInBurst} of ${subject.slowest}; ${baseline.slowestInBurst} of ${baseline.slowest}`,
+    `${format(subject.p99ClearMs, 2)}; ${format(baseline.p99ClearMs, 2)}`,
+    signed(subject.p99ClearMs - baseline.p99ClearMs),
+  ];
+}
+
+/** The tasks outside the benchmark that took the most CPU during the paired tails, summed over them: what the host's bursts were. */
+export function hostTasksLine(tails: readonly PairedTail[]): string | undefined {
+  const byName = new Map<string, number>();
+  let seconds = 0;
+  for (const tail of tails) {
+    if (!tail.hostBursts) continue;
+    seconds += tail.hostBursts.seconds;
+    for (const task of tail.hostBursts.tasks) byName.set(task.name, (byName.get(task.name) ?? 0) + task.cpuMs);
+  }
+  if (seconds === 0) return undefined;
+  const top = [...byName.entries()].sort((left, right) => right[1] - left[1]).slice(0, 5);
+  return (
+    `Tasks outside the benchmark with the most CPU during the paired tails (${seconds.toFixed(0)} s recorded, each tail's five busiest summed): ` +
+    top.map(([name, cpuMs]) => `\`${name}\` ${cpuMs.toFixed(0)} ms`).join(', ') +
+    '.'
+  );
 }
 
 /** "2 major, 14.1 ms". */
@@ -278,7 +323,13 @@ function targetsTable(report: RunReport): string {
       const judged = tail ? tail.subjectP99Ms - tail.baselineP99Ms : rounds;
       rows.push([
         `added p99 ≤ 1 ms at ${report.overhead!.options.ratePerSecond} req/s (${phase === 'open' ? 'non-streaming' : 'streaming'})`,
-        tail ? `${signed(judged)} ms paired (${tailPairsText(tail)}); ${signed(rounds)} ms by rounds` : `${signed(rounds)} ms`,
+        tail
+          ? `${signed(judged)} ms paired (${tailPairsText(tail)}); ${signed(rounds)} ms by rounds` +
+            (tail.hostBursts
+              ? `; ${signed(tail.hostBursts.overlap.subject.p99ClearMs - tail.hostBursts.overlap.baseline.p99ClearMs)} ms paired over the requests no host burst overlapped ` +
+                `(${tail.hostBursts.overlap.subject.slowestInBurst} of Seed's slowest ${tail.hostBursts.overlap.subject.slowest} were in one)`
+              : '')
+          : `${signed(rounds)} ms`,
         verdict(Number.isFinite(judged) ? judged <= 1 : undefined),
       ]);
     }
@@ -369,7 +420,7 @@ export function renderReport(report: RunReport): string {
       );
       parts.push(pairedTable(paired));
     }
-    parts.push(...pairedTailsSection(overhead.pairedTails ?? []));
+    parts.push(...pairedTailsSection(overhead.pairedTails ?? [], overhead.hostBurstsSkipped));
     parts.push(`### Open loop, ${options.ratePerSecond} req/s — non-streaming`);
     parts.push(openTable(overhead.targets, 'open'));
     parts.push(`### Open loop, ${options.ratePerSecond} req/s — streaming`);

@@ -2,7 +2,11 @@
  * Bursts of CPU taken by tasks outside the benchmark, from `perf sched timehist`, and the
  * requests they overlapped (bench/host-bursts.ts).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { OpenLoopSample } from './load.ts';
 
 /** One stretch a task ran on a CPU (seconds on perf's clock). */
 export interface RunSlice {
@@ -22,18 +26,18 @@ export interface RunSlice {
 // and the idle task (`<idle>`, no id) do not match.
 const TIMEHIST_LINE = /^\s*(\d+\.\d+)\s+\[(\d+)\]\s+(.+?)\[(\d+)(?:\/(\d+))?\]\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s*$/;
 
-/** Every run slice in the text of `perf sched timehist` (default columns). */
+/** The run slice a line of `perf sched timehist` (default columns) reports, or undefined for any other line. */
+export function parseTimehistLine(line: string): RunSlice | undefined {
+  const match = TIMEHIST_LINE.exec(line);
+  if (!match) return undefined;
+  const end = Number(match[1]);
+  const tid = Number(match[4]);
+  return { start: end - Number(match[8]) / 1_000, end, cpu: Number(match[2]), name: match[3]!.trim(), tid, pid: match[5] === undefined ? tid : Number(match[5]) };
+}
+
+/** Every run slice in the text of `perf sched timehist`. */
 export function parseTimehist(text: string): RunSlice[] {
-  const slices: RunSlice[] = [];
-  for (const line of text.split('\n')) {
-    const match = TIMEHIST_LINE.exec(line);
-    if (!match) continue;
-    const end = Number(match[1]);
-    const runMs = Number(match[8]);
-    const tid = Number(match[4]);
-    slices.push({ start: end - runMs / 1_000, end, cpu: Number(match[2]), name: match[3]!.trim(), tid, pid: match[5] === undefined ? tid : Number(match[5]) });
-  }
-  return slices;
+  return text.split('\n').flatMap((line) => parseTimehistLine(line) ?? []);
 }
 
 /** A stretch in which tasks outside the benchmark kept a CPU busy. */
@@ -50,7 +54,7 @@ export interface Burst {
  * Merges the slices of tasks not in `ours` (process ids) into bursts: slices less than `gapMs`
  * apart join one burst, and a burst counts when its tasks took at least `minCpuMs` in all.
  */
-export function foreignBursts(slices: readonly RunSlice[], ours: ReadonlySet<number>, options: { gapMs?: number; minCpuMs?: number } = {}): Burst[] {
+export function foreignBursts(slices: readonly RunSlice[], ours: ReadonlySet<number> = new Set(), options: { gapMs?: number; minCpuMs?: number } = {}): Burst[] {
   const gap = (options.gapMs ?? 2) / 1_000;
   const minCpuMs = options.minCpuMs ?? 2;
   const foreign = slices.filter((slice) => !ours.has(slice.pid)).sort((left, right) => left.start - right.start);
@@ -76,7 +80,7 @@ export function foreignBursts(slices: readonly RunSlice[], ours: ReadonlySet<num
 }
 
 /** CPU taken by each foreign task name over `slices`, in ms, most first. */
-export function foreignTaskCpu(slices: readonly RunSlice[], ours: ReadonlySet<number>): Array<{ name: string; cpuMs: number }> {
+export function foreignTaskCpu(slices: readonly RunSlice[], ours: ReadonlySet<number> = new Set()): Array<{ name: string; cpuMs: number }> {
   const byName = new Map<string, number>();
   for (const slice of slices) if (!ours.has(slice.pid)) byName.set(slice.name, (byName.get(slice.name) ?? 0) + (slice.end - slice.start) * 1_000);
   return [...byName.entries()].map(([name, cpuMs]) => ({ name, cpuMs })).sort((left, right) => right.cpuMs - left.cpuMs);
@@ -163,4 +167,119 @@ export function processTree(root: number): Set<number> {
     }
   }
   return tree;
+}
+
+/**
+ * Milliseconds to add to a time on the wall clock as the open loop gives it
+ * (`performance.timeOrigin + performance.now()`) to put it on CLOCK_MONOTONIC, the clock the
+ * recording is made on (`process.hrtime` reads it too).
+ */
+export function monotonicOffsetMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6 - (performance.timeOrigin + performance.now());
+}
+
+/** Each sample's span (from its scheduled send to its last byte) on CLOCK_MONOTONIC, in seconds. */
+export function spansOf(samples: readonly OpenLoopSample[], offsetMs: number = monotonicOffsetMs()): Span[] {
+  return samples.map((sample) => {
+    const start = (sample.scheduledAt + offsetMs) / 1_000;
+    return { start, end: start + sample.latencyMs / 1_000 };
+  });
+}
+
+/** A `perf sched record -a` of every CPU on CLOCK_MONOTONIC, running until `stop`. */
+export interface SchedRecording {
+  /**
+   * Ends the recording and returns the run slices of every task outside `ours` (process ids).
+   * Read line by line: a recording of two minutes holds about a million slices, nearly all of
+   * them the benchmark's own, which the load generator should not hold in its heap.
+   */
+  stop(ours: ReadonlySet<number>): Promise<RunSlice[]>;
+}
+
+/**
+ * Why a system-wide `perf sched record` cannot run here, or undefined when it can (perf
+ * installed; root, or kernel.perf_event_paranoid ≤ 0).
+ */
+export function schedRecordingUnavailable(directory: string): string | undefined {
+  const probe = spawnSync('perf', ['sched', 'record', '-a', '-o', join(directory, 'probe.data'), '--', 'true'], { encoding: 'utf8' });
+  rmSync(join(directory, 'probe.data'), { force: true });
+  if (probe.error) return 'perf is not installed (Debian: apt-get install -y linux-perf)';
+  if (probe.status !== 0) return `perf sched record -a failed (root, or kernel.perf_event_paranoid ≤ 0, is needed): ${probe.stderr.trim().split('\n')[0] ?? ''}`;
+  return undefined;
+}
+
+/** Starts a `perf sched record -a` into `file`; resolves once perf has had time to attach. */
+export async function startSchedRecording(file: string): Promise<SchedRecording> {
+  const perf = spawn('perf', ['sched', 'record', '-k', 'CLOCK_MONOTONIC', '-a', '-o', file], { stdio: 'ignore' });
+  // perf finishes its file on SIGINT, then ends by that signal.
+  const exited = new Promise<boolean>((resolveExit) => perf.once('exit', (code, signal) => resolveExit(code === 0 || signal === 'SIGINT')));
+  await new Promise((resolveWait) => setTimeout(resolveWait, 500));
+  return {
+    async stop(ours) {
+      perf.kill('SIGINT');
+      if (!(await exited)) throw new Error('perf sched record failed (root, or kernel.perf_event_paranoid ≤ 0, is needed)');
+      const timehist = spawn('perf', ['sched', 'timehist', '-i', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      timehist.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-2_000)));
+      const ended = new Promise<number | null>((resolveEnd) => timehist.once('close', (code) => resolveEnd(code)));
+      const foreign: RunSlice[] = [];
+      for await (const line of createInterface({ input: timehist.stdout, crlfDelay: Infinity })) {
+        const slice = parseTimehistLine(line);
+        if (slice && !ours.has(slice.pid)) foreign.push(slice);
+      }
+      const code = await ended;
+      rmSync(file, { force: true });
+      if (code !== 0) throw new Error(`perf sched timehist failed: ${stderr.slice(0, 500)}`);
+      return foreign;
+    },
+  };
+}
+
+/** The processes of the benchmark: this one, its descendants, and the first process when this one is its re-run with the client's flags (lib/client-flags.ts). */
+export function benchmarkProcesses(): Set<number> {
+  const ours = processTree(process.pid);
+  if (process.env['SEED_BENCH_CLIENT_FLAGS'] === '1') ours.add(process.ppid);
+  return ours;
+}
+
+/** Bursts from outside the benchmark while some requests were served, and how they overlapped each group of requests. */
+export interface HostBursts<Side extends string = string> {
+  overlap: Record<Side, BurstOverlap>;
+  /** Bursts between the first request's scheduled send and the last answer, and the CPU they took (ms). */
+  bursts: number;
+  cpuMs: number;
+  /** That window's length (s). */
+  seconds: number;
+  /** The foreign tasks that took the most CPU in that window (ms), most first. */
+  tasks: Array<{ name: string; cpuMs: number }>;
+}
+
+/** Attributes the foreign run slices of a recording (`SchedRecording.stop`) to each group of requests' spans. */
+export function attributeBursts<Side extends string>(foreign: readonly RunSlice[], sides: Readonly<Record<Side, readonly Span[]>>): HostBursts<Side> {
+  const every = Object.values<readonly Span[]>(sides).flat();
+  const first = every.reduce((earliest, span) => Math.min(earliest, span.start), Number.POSITIVE_INFINITY);
+  const last = every.reduce((latest, span) => Math.max(latest, span.end), 0);
+  const during = foreign.filter((slice) => slice.end > first && slice.start < last);
+  const bursts = foreignBursts(during);
+  const overlap = Object.fromEntries(Object.entries<readonly Span[]>(sides).map(([side, spans]) => [side, burstOverlap(spans, bursts)])) as Record<Side, BurstOverlap>;
+  return {
+    overlap,
+    bursts: bursts.length,
+    cpuMs: bursts.reduce((sum, burst) => sum + burst.cpuMs, 0),
+    seconds: every.length > 0 ? last - first : 0,
+    tasks: foreignTaskCpu(during).slice(0, 5),
+  };
+}
+
+/** "host: 22 bursts (517 ms of CPU; foreign tasks' CPU kdamond.0 128, 1_scheduler 21) in 84.2 s; slowest 1% in a burst: subject 29 of 30 (p99 clear of bursts 6.59 ms), baseline 11 of 30 (4.66)". */
+export function hostBurstsText(host: HostBursts): string {
+  const sides = Object.entries(host.overlap).map(
+    ([side, overlap], index) =>
+      `${side} ${overlap.slowestInBurst} of ${overlap.slowest}` + (index === 0 ? ` (p99 clear of bursts ${overlap.p99ClearMs.toFixed(2)} ms)` : ` (${overlap.p99ClearMs.toFixed(2)})`),
+  );
+  const tasks = host.tasks
+    .slice(0, 3)
+    .map((task) => `${task.name} ${task.cpuMs.toFixed(0)}`)
+    .join(', ');
+  return `host: ${host.bursts} bursts (${host.cpuMs.toFixed(0)} ms of CPU${tasks ? `; foreign tasks' CPU ${tasks}` : ''}) in ${host.seconds.toFixed(1)} s; slowest 1% in a burst: ${sides.join(', ')}`;
 }

@@ -15,6 +15,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { alternatingPair, pairedOpenLoop, type PairedOpenLoop } from '../lib/alternate.ts';
+import { attributeBursts, benchmarkProcesses, hostBurstsText, schedRecordingUnavailable, startSchedRecording, type HostBursts } from '../lib/sched-bursts.ts';
 import { checkTarget, clientGcText, closedLoop, openLoop, type RequestShape } from '../lib/load.ts';
 import { sampleProcess, systemBusyMs, waitForQuiet } from '../lib/proc.ts';
 import { median, percentile, quartiles, type Quartiles } from '../lib/stats.ts';
@@ -134,6 +135,13 @@ export interface PairedTail {
   addedP99PerPair: number[];
   /** The load generator's own GC during each side's slices (absent in older runs). */
   clientGc?: PairedOpenLoop['clientGc'];
+  /**
+   * Bursts of CPU taken by tasks outside the benchmark (kernel threads, the host's other
+   * services) during the slices, from `perf sched record -a`, and which requests of each side
+   * they overlapped; absent where perf could not record (`hostBurstsSkipped` says why) and in
+   * older runs.
+   */
+  hostBursts?: HostBursts<'subject' | 'baseline'>;
 }
 
 export interface OverheadResult {
@@ -151,6 +159,8 @@ export interface OverheadResult {
   upstreamQuota?: { requests: string; tokens: string };
   /** Closed-loop load per target and mode before the rounds (1 s in runs before this field). */
   warmUpSeconds?: number;
+  /** Why the paired tails carry no `hostBursts`, when they do not. */
+  hostBurstsSkipped?: string;
 }
 
 /** Closed-loop load per target and mode before anything is measured. */
@@ -285,16 +295,28 @@ async function pairedTail(input: {
   stream: boolean;
   options: OverheadOptions;
   quietPids: readonly number[];
+  /** Record every CPU with `perf sched` over the slices and attribute the host's bursts (`schedRecordingUnavailable` said it can). */
+  recordHost: boolean;
 }): Promise<PairedTail> {
   const { subject, baseline, stream, options } = input;
-  const { subjectLatencies, baselineLatencies, addedP99PerPair, failures, clientGc } = await pairedOpenLoop({
-    subject: requestFor(subject, stream),
-    baseline: requestFor(baseline, stream),
-    ratePerSecond: options.ratePerSecond,
-    sliceSeconds: TAIL_SLICE_SECONDS,
-    pairs: options.pairs,
-    beforeSlice: () => waitForQuiet(input.quietPids, { maxMs: 5_000 }),
-  });
+  const recording = input.recordHost ? await startSchedRecording(join(options.workDirectory, 'paired-tail-sched.data')) : undefined;
+  let measured: PairedOpenLoop;
+  try {
+    measured = await pairedOpenLoop({
+      subject: requestFor(subject, stream),
+      baseline: requestFor(baseline, stream),
+      ratePerSecond: options.ratePerSecond,
+      sliceSeconds: TAIL_SLICE_SECONDS,
+      pairs: options.pairs,
+      beforeSlice: () => waitForQuiet(input.quietPids, { maxMs: 5_000 }),
+      keepSpans: recording !== undefined,
+    });
+  } catch (error) {
+    await recording?.stop(new Set()).catch(() => undefined);
+    throw error;
+  }
+  const { subjectLatencies, baselineLatencies, addedP99PerPair, failures, clientGc, spans } = measured;
+  const hostBursts = recording && spans ? attributeBursts(await recording.stop(benchmarkProcesses()), spans) : undefined;
   return {
     subject: subject.id,
     baseline: baseline.id,
@@ -309,6 +331,7 @@ async function pairedTail(input: {
     baselineP99Ms: percentile(baselineLatencies, 0.99),
     addedP99PerPair,
     clientGc,
+    ...(hostBursts ? { hostBursts } : {}),
   };
 }
 
@@ -421,6 +444,7 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
     const proxies = undici ? [undici] : [];
     const paired: PairedRatio[] = [];
     const pairedTails: PairedTail[] = [];
+    let hostBurstsSkipped: string | undefined;
     try {
       if (rotating && seed) seeds.push(...(await moreProcesses({ target: seed, count: options.processes, simulatorUrl: simulator.url, workDirectory: options.workDirectory })));
       if (rotating && undici) proxies.push(...(await moreProcesses({ target: undici, count: options.processes, simulatorUrl: simulator.url, workDirectory: options.workDirectory })));
@@ -472,17 +496,23 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
         // The added-latency target, paired the same way against the simulator itself; the
         // undici proxy's shows what a proxy that only forwards adds here.
         const direct = targets.find((target) => target.id === 'direct');
+        // Which of the slowest requests a burst from outside the benchmark overlapped: on the
+        // 2-core VM of 2026-12-05 the kernel's DAMON thread took a core for 5–11 ms every ~512 ms
+        // (bench/analysis.md, 2026-12-05 (16:14–)).
+        hostBurstsSkipped = direct && (seed || undici) ? schedRecordingUnavailable(options.workDirectory) : undefined;
+        if (hostBurstsSkipped) log(`paired tails: the host's bursts are not attributed: ${hostBurstsSkipped}`);
         for (const subject of [seed, undici]) {
           if (subject === undefined || direct === undefined) continue;
           for (const stream of [false, true]) {
             await waitForQuiet(quietPids);
-            const tail = await pairedTail({ subject, baseline: direct, stream, options, quietPids });
+            const tail = await pairedTail({ subject, baseline: direct, stream, options, quietPids, recordHost: hostBurstsSkipped === undefined });
             pairedTails.push(tail);
             log(
               `paired tail ${tail.subject}/${tail.baseline} ${stream ? 'stream' : 'non-stream'} at ${tail.ratePerSecond} req/s: ` +
                 `p99 ${tail.subjectP99Ms.toFixed(2)} against ${tail.baselineP99Ms.toFixed(2)} ms pooled over ${tail.pairs} pairs ` +
                 `(added ${(tail.subjectP99Ms - tail.baselineP99Ms).toFixed(2)} ms; per pair median ${median(tail.addedP99PerPair).toFixed(2)}), failures ${tail.failures}; ` +
-                `load generator's GC: ${clientGcText(tail.clientGc!.subject)} in ${tail.subject}'s slices, ${clientGcText(tail.clientGc!.baseline)} in ${tail.baseline}'s`,
+                `load generator's GC: ${clientGcText(tail.clientGc!.subject)} in ${tail.subject}'s slices, ${clientGcText(tail.clientGc!.baseline)} in ${tail.baseline}'s` +
+                (tail.hostBursts ? `; ${hostBurstsText(tail.hostBursts)}` : ''),
             );
           }
         }
@@ -535,6 +565,7 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
       simulatorPeakRssMiB: simulatorSample ? simulatorSample.peakRssKiB / 1024 : Number.NaN,
       ...(upstreamQuota ? { upstreamQuota } : {}),
       warmUpSeconds: WARM_UP_SECONDS,
+      ...(hostBurstsSkipped ? { hostBurstsSkipped } : {}),
     };
   } finally {
     for (const target of started.targets) await target.server?.stop();
