@@ -28,7 +28,7 @@ import { openLoop, openLoopPool } from './lib/load.ts';
 import { waitForQuiet } from './lib/proc.ts';
 import { attributeBursts, benchmarkProcesses, schedRecordingUnavailable, spansOf, startSchedRecording, type HostBursts, type Span } from './lib/sched-bursts.ts';
 import { SIMULATOR_HEADERS, TARGET_LABELS, startSeedServer, startSimulator, startUndiciProxy } from './lib/targets.ts';
-import { requestFor, TAIL_SLICE_SECONDS, warmUp } from './scenarios/overhead.ts';
+import { requestFor, TAIL_SLICE_SECONDS, warmUp, warmUpOpenLoop } from './scenarios/overhead.ts';
 
 const { values } = parseArgs({
   options: {
@@ -76,6 +76,7 @@ try {
       try {
         const origin = proxy?.url ?? simulator.url;
         await warmUp({ origin, headers }, stream, 50);
+        await warmUpOpenLoop({ origin, headers }, stream, rate);
         const pids = [simulator.pid, ...(proxy ? [proxy.pid] : [])];
         const recording = await startSchedRecording(join(directory, `${target}.data`));
         const spans: Span[] = [];

@@ -23,7 +23,7 @@ import { openLoop, type OpenLoopSample } from './lib/load.ts';
 import { waitForQuiet } from './lib/proc.ts';
 import { percentile } from './lib/stats.ts';
 import { startSeedServer, startSimulator } from './lib/targets.ts';
-import { requestFor, TAIL_SLICE_SECONDS, warmUp } from './scenarios/overhead.ts';
+import { requestFor, TAIL_SLICE_SECONDS, warmUp, warmUpOpenLoop } from './scenarios/overhead.ts';
 
 const { values } = parseArgs({
   options: {
@@ -66,6 +66,7 @@ try {
     try {
       const target = { origin: seed.url, headers: seed.headers };
       await warmUp(target, stream, 50);
+      await warmUpOpenLoop(target, stream, rate);
       const request = requestFor(target, stream);
       const count = Math.round(rate * TAIL_SLICE_SECONDS);
       for (let index = 0; index < slices; index += 1) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { perProcessMedians, processesOfPair, type PairedRatio, type PairedTail } from '../bench/scenarios/overhead.ts';
+import { perProcessMedians, processesOfPair, TAIL_SLICE_SECONDS, warmUpOpenLoop, type PairedRatio, type PairedTail } from '../bench/scenarios/overhead.ts';
 import { abTailSection, pairedTailsSection } from '../bench/lib/report.ts';
 import { alternatingPair, pairedOpenLoop } from '../bench/lib/alternate.ts';
 import type { AbResult } from '../bench/scenarios/ab.ts';
@@ -215,6 +215,7 @@ test('the paired added latency shows the host’s bursts: the slowest in them, t
     baselineP50Ms: 1.2,
     baselineP99Ms: 11.75,
     addedP99PerPair: [0.5, 1],
+    openLoopWarmUp: true,
     hostBursts: {
       overlap: { subject: overlap(6.5, 38), baseline: overlap(4.25, 12) },
       bursts: 21,
@@ -231,6 +232,8 @@ test('the paired added latency shows the host’s bursts: the slowest in them, t
   assert.match(rows, /\| host bursts \(their CPU\) \| slowest 1% in a burst: proxy's; direct's \| p99 clear of bursts: proxy; direct \| added p99 clear of bursts \|/);
   assert.match(rows, /\| 21 in 10 s \(150 ms\) \| 38 of 40; 12 of 40 \| 6\.50; 4\.25 \| \+2\.25 \|/);
   assert.ok(lines.some((line) => /perf sched record -a/.test(line)), 'the note says how the bursts were recorded');
+  assert.match(lines[1]!, /idle, after one unmeasured open-loop slice of each side/);
+  assert.doesNotMatch(pairedTailsSection([{ ...tail, openLoopWarmUp: undefined }])[1]!, /unmeasured/, 'older runs did not warm up so');
   assert.ok(lines.some((line) => /`kdamond\.0` 120 ms, `redis-server` 9 ms/.test(line)), lines.join('\n'));
   // A tail without them (perf missing) gets dashes and the reason.
   const without: PairedTail = { ...tail, hostBursts: undefined };
@@ -266,6 +269,31 @@ test('paired open-loop slices keep each request’s span on the monotonic clock 
     }
     const without = await pairedOpenLoop({ subject: request, baseline: { ...request }, ratePerSecond: 100, sliceSeconds: 0.1, pairs: 1 });
     assert.equal(without.spans, undefined);
+  } finally {
+    server.close();
+  }
+});
+
+test('the open-loop warm-up sends one slice at the rate through a pool of its own, and closes it', async () => {
+  let requests = 0;
+  const server = createServer((request, response) => {
+    request.resume();
+    requests += 1;
+    response.end('{}');
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const started = performance.now();
+    await warmUpOpenLoop({ origin, headers: { 'content-type': 'application/json' } }, false, 100);
+    const seconds = (performance.now() - started) / 1_000;
+    assert.equal(requests, 100 * TAIL_SLICE_SECONDS);
+    // At the rate: the last request is scheduled (count − 1) / rate after the first.
+    assert.ok(seconds >= TAIL_SLICE_SECONDS - 0.05, `${requests} requests in ${seconds.toFixed(2)} s`);
+    await new Promise((resolveWait) => setTimeout(resolveWait, 50));
+    const open = await new Promise<number>((resolveCount, rejectCount) => server.getConnections((error, count) => (error ? rejectCount(error) : resolveCount(count))));
+    assert.equal(open, 0, 'the warm-up left connections open');
   } finally {
     server.close();
   }

@@ -144,7 +144,9 @@ export function pairedTailsSection(tails: readonly PairedTail[], hostSkipped?: s
     `### Added latency, paired (alternating open-loop slices at ${first.ratePerSecond} req/s)`,
     `A proxy and the simulator itself (direct) take turns in ${first.sliceSeconds} s open-loop slices ` +
       `(${Math.round(first.ratePerSecond * first.sliceSeconds)} requests each, latency from each request's scheduled send), who goes ` +
-      'first alternating, each slice starting once every process of the benchmark is idle. The percentiles pool every request ' +
+      'first alternating, each slice starting once every process of the benchmark is idle' +
+      (first.openLoopWarmUp ? ', after one unmeasured open-loop slice of each side (the first open loop after closed loops re-optimizes code)' : '') +
+      '. The percentiles pool every request ' +
       'of a side over all its slices, so both sides share the machine\'s drift and a p99 rests on thousands of requests; the ' +
       'added p99 the targets table judges is the pooled p99 of the proxy minus that of direct. Each pair\'s own difference ' +
       '(a slice\'s p99 is only its tenth-slowest request) is shown for its spread. The undici proxy\'s row is what a proxy ' +

@@ -19,7 +19,7 @@ import { closedLoop } from '../lib/load.ts';
 import { sampleProcess, waitForQuiet } from '../lib/proc.ts';
 import { median, percentile, quartiles, type Quartiles } from '../lib/stats.ts';
 import { startSeedServer, type MeasuredServer, type SeedServer, startSimulator } from '../lib/targets.ts';
-import { requestFor, TAIL_SLICE_SECONDS, warmUp } from './overhead.ts';
+import { requestFor, TAIL_SLICE_SECONDS, warmUp, warmUpOpenLoop } from './overhead.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 
@@ -184,6 +184,10 @@ export async function runAb(options: AbOptions): Promise<AbResult> {
       // Warm both up (JIT, pools, caches) as the overhead runs do, before the first measured slice.
       for (const server of [current, baseline]) await warmUp({ origin: server.url, headers: server.headers }, stream, options.concurrency);
       const paired = await pairedSlices({ subject: current, baseline, stream, pairs: options.pairs, concurrency: options.concurrency });
+      for (const server of [current, baseline]) {
+        await waitForQuiet(servers.map((each) => each.pid), { maxMs: 5_000 });
+        await warmUpOpenLoop({ origin: server.url, headers: server.headers }, stream, options.ratePerSecond);
+      }
       const tails = await pairedOpenLoop({
         subject: requestFor({ origin: current.url, headers: current.headers }, stream),
         baseline: requestFor({ origin: baseline.url, headers: baseline.headers }, stream),

@@ -135,6 +135,8 @@ export interface PairedTail {
   addedP99PerPair: number[];
   /** The load generator's own GC during each side's slices (absent in older runs). */
   clientGc?: PairedOpenLoop['clientGc'];
+  /** Whether each side served one unmeasured open-loop slice first (`warmUpOpenLoop`; absent in older runs, which did not). */
+  openLoopWarmUp?: boolean;
   /**
    * Bursts of CPU taken by tasks outside the benchmark (kernel threads, the host's other
    * services) during the slices, from `perf sched record -a`, and which requests of each side
@@ -284,8 +286,24 @@ async function pairedRatio(input: {
 export const TAIL_SLICE_SECONDS = 2;
 
 /**
+ * One unmeasured open-loop slice (`TAIL_SLICE_SECONDS` at `ratePerSecond`, through a pool of its
+ * own) on a target that has so far served closed loops, before its open-loop slices are measured.
+ * An open loop opens connections as its requests need them and lets them idle between requests,
+ * paths of Node's HTTP server and timers that 50 long-lived, always-busy connections never take:
+ * in the first open-loop slice after 8 s of closed-loop warm-up, V8 optimized 64 of Seed's and
+ * Node's functions again and threw away the code of 7 (its assumptions about `Timeout` objects
+ * broken by the new connections), against 27 and none after this slice (bench/analysis.md,
+ * 2026-12-05 (16:14–)). Without it, the first measured slice of a side carried that, on a
+ * congested host a stall of up to ~290 ms.
+ */
+export async function warmUpOpenLoop(target: Pick<Target, 'origin' | 'headers'>, stream: boolean, ratePerSecond: number): Promise<void> {
+  await openLoop({ request: requestFor(target, stream), ratePerSecond, count: Math.round(ratePerSecond * TAIL_SLICE_SECONDS) });
+}
+
+/**
  * `pairs` pairs of open-loop slices (`TAIL_SLICE_SECONDS` at the phase rate) of `subject` and
- * `baseline`, who goes first alternating, each slice starting with the benchmark's processes idle.
+ * `baseline`, who goes first alternating, each slice starting with the benchmark's processes idle,
+ * after one unmeasured open-loop slice of each (`warmUpOpenLoop`).
  * Every request's latency is kept, so the report can pool them per side (a p99 over
  * `pairs` × 1 000 requests, drift shared) and show each pair's own difference beside it.
  */
@@ -299,6 +317,10 @@ async function pairedTail(input: {
   recordHost: boolean;
 }): Promise<PairedTail> {
   const { subject, baseline, stream, options } = input;
+  for (const target of [subject, baseline]) {
+    await waitForQuiet(input.quietPids, { maxMs: 5_000 });
+    await warmUpOpenLoop(target, stream, options.ratePerSecond);
+  }
   const recording = input.recordHost ? await startSchedRecording(join(options.workDirectory, 'paired-tail-sched.data')) : undefined;
   let measured: PairedOpenLoop;
   try {
@@ -331,6 +353,7 @@ async function pairedTail(input: {
     baselineP99Ms: percentile(baselineLatencies, 0.99),
     addedP99PerPair,
     clientGc,
+    openLoopWarmUp: true,
     ...(hostBursts ? { hostBursts } : {}),
   };
 }
