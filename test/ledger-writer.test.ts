@@ -395,3 +395,70 @@ test('regression: calls spilled while a replay runs reach the store without a la
     rmSync(directory, { recursive: true, force: true });
   }
 });
+
+describe('batches under steady load', () => {
+  /** A store that takes `writeMs` per insert and remembers each batch's size. */
+  function slowStore(writeMs: number): CallStoreWriter & { sizes: number[]; ids: Set<string> } {
+    const sizes: number[] = [];
+    const ids = new Set<string>();
+    return {
+      sizes,
+      ids,
+      async insertCalls(records) {
+        sizes.push(records.length);
+        await sleep(writeMs);
+        for (const record of records) ids.add(record.id);
+        return { inserted: records.length };
+      },
+    };
+  }
+
+  test('calls that arrive while a batch is written wait for the interval and join the next batch, not a commit of their own', async () => {
+    // 2 000 calls/s for 0.5 s, 3 ms per write, a 50 ms interval: ~100 calls an interval. Going on
+    // at once with whatever had arrived wrote batches of ~6 (median), a commit every ~3 ms.
+    const store = slowStore(3);
+    const directory = spillDirectory();
+    const writer = await LedgerWriter.open({ store, spillDirectory: directory, flushIntervalMs: 50 });
+    try {
+      const start = performance.now();
+      let sent = 0;
+      while (performance.now() - start < 500) {
+        const due = Math.floor((performance.now() - start) * 2);
+        for (; sent < due; sent += 1) writer.record(makeCall({ id: `steady-${sent}` }));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await writer.flush();
+      assert.equal(store.ids.size, sent, 'every call stored');
+      const sizes = [...store.sizes].sort((left, right) => left - right);
+      const median = sizes[Math.floor(sizes.length / 2)]!;
+      assert.ok(median >= 50, `median batch ${median} of ${sizes.length} batches (${sizes.join(' ')})`);
+      assert.ok(sizes.length <= 20, `${sizes.length} commits for ${sent} calls over ~0.5 s at a 50 ms interval`);
+    } finally {
+      await writer.close();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  test('a full batch waiting is written at once, and flush writes a partial one left by a running drain', async () => {
+    const store = slowStore(20);
+    const directory = spillDirectory();
+    const writer = await LedgerWriter.open({ store, spillDirectory: directory, batchSize: 10, flushIntervalMs: 10_000 });
+    try {
+      // A full batch starts a drain at once (no 10 s interval); while it writes, 10 more arrive
+      // (another full batch, written straight after) and 3 more (a partial one).
+      for (let index = 0; index < 10; index += 1) writer.record(makeCall({ id: `full-${index}` }));
+      await waitFor(() => store.sizes.length === 1, 'the first batch being written', 1_000);
+      for (let index = 0; index < 13; index += 1) writer.record(makeCall({ id: `more-${index}` }));
+      await waitFor(() => store.sizes.length === 2, 'the second full batch', 1_000);
+      await sleep(60);
+      assert.deepEqual(store.sizes, [10, 10], 'the partial batch waits for the interval');
+      // flush must not stop where the running drain would.
+      await writer.flush();
+      assert.deepEqual(store.sizes, [10, 10, 3]);
+      assert.equal(store.ids.size, 23);
+    } finally {
+      await writer.close();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+});
