@@ -28,7 +28,7 @@ import { openLoop, openLoopPool } from './lib/load.ts';
 import { waitForQuiet } from './lib/proc.ts';
 import { attributeBursts, benchmarkProcesses, schedRecordingUnavailable, spansOf, startSchedRecording, type HostBursts, type Span } from './lib/sched-bursts.ts';
 import { SIMULATOR_HEADERS, TARGET_LABELS, startSeedServer, startSimulator, startUndiciProxy } from './lib/targets.ts';
-import { requestFor, TAIL_SLICE_SECONDS, warmUp, warmUpOpenLoop } from './scenarios/overhead.ts';
+import { requestFor, sliceOptions, TAIL_SLICE_SECONDS, warmUp, warmUpOpenLoop } from './scenarios/overhead.ts';
 
 const { values } = parseArgs({
   options: {
@@ -38,15 +38,11 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
   },
 });
-const slices = Number(values.slices);
-const rate = Number(values.rate);
-if (!Number.isInteger(slices) || slices < 1) throw new Error(`--slices: expected a whole number of at least 1, got ${values.slices}`);
-if (!Number.isFinite(rate) || rate <= 0) throw new Error(`--rate: expected a positive number, got ${values.rate}`);
+const { slices, rate, stream } = sliceOptions(values);
 const KINDS = ['direct', 'undici', 'seed'] as const;
 type Kind = (typeof KINDS)[number];
 const targets = values.targets.split(',').map((target) => target.trim());
 for (const target of targets) if (!(KINDS as readonly string[]).includes(target)) throw new Error(`--targets: direct, undici or seed, got ${target}`);
-const stream = !values.json;
 
 
 interface Measured extends HostBursts<'target'> {

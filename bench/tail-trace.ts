@@ -23,7 +23,7 @@ import { openLoop, type OpenLoopSample } from './lib/load.ts';
 import { waitForQuiet } from './lib/proc.ts';
 import { percentile } from './lib/stats.ts';
 import { startSeedServer, startSimulator } from './lib/targets.ts';
-import { requestFor, TAIL_SLICE_SECONDS, warmUp, warmUpOpenLoop } from './scenarios/overhead.ts';
+import { requestFor, sliceOptions, TAIL_SLICE_SECONDS, warmUp, warmUpOpenLoop } from './scenarios/overhead.ts';
 
 const { values } = parseArgs({
   options: {
@@ -32,11 +32,7 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
   },
 });
-const slices = Number(values.slices);
-const rate = Number(values.rate);
-if (!Number.isInteger(slices) || slices < 1) throw new Error(`--slices: expected a whole number of at least 1, got ${values.slices}`);
-if (!Number.isFinite(rate) || rate <= 0) throw new Error(`--rate: expected a positive number, got ${values.rate}`);
-const stream = !values.json;
+const { slices, rate, stream } = sliceOptions(values);
 
 /** One request's time, split by stage (ms). */
 interface Split {

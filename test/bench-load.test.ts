@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { constants as perfConstants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { test } from 'node:test';
+import { listenOnLoopback } from './helpers/loopback.ts';
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { runInNewContext } from 'node:vm';
@@ -19,12 +18,10 @@ test('a closed loop bounded by a request count times its rate to the last respon
     request.resume();
     setTimeout(() => response.end('{}'), 5);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  const origin = await listenOnLoopback(server);
   try {
-    const { port } = server.address() as AddressInfo;
     const result = await closedLoop({
-      request: { origin: `http://127.0.0.1:${port}`, path: '/', headers: { 'content-type': 'application/json' }, body: '{}' },
+      request: { origin, path: '/', headers: { 'content-type': 'application/json' }, body: '{}' },
       connections: 10,
       amount: 200,
     });
@@ -54,9 +51,7 @@ test("an open loop counts the load generator's own GC, and a paired loop charges
   );
   const origins: string[] = [];
   for (const server of servers) {
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    origins.push(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    origins.push(await listenOnLoopback(server));
   }
   try {
     const request = (origin: string) => ({ origin, path: '/', headers: { 'content-type': 'application/json' }, body: '{}' });
@@ -111,10 +106,8 @@ test('every open loop starts with a full GC of the load generator, which its own
     request.resume();
     response.end('{}');
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  const origin = await listenOnLoopback(server);
   try {
-    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const result = await openLoop({ request: { origin, path: '/', headers: {}, body: '{}' }, ratePerSecond: 200, count: 20 });
     assert.equal(result.completed, 20);
     assert.equal(result.clientGc.majors, 0, 'the collection before the loop was counted as the loop’s');

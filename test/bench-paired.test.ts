@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { perProcessMedians, processesOfPair, TAIL_SLICE_SECONDS, warmUpOpenLoop, type PairedRatio, type PairedTail } from '../bench/scenarios/overhead.ts';
+import { listenOnLoopback } from './helpers/loopback.ts';
+import { perProcessMedians, processesOfPair, sliceOptions, TAIL_SLICE_SECONDS, warmUpOpenLoop, type PairedRatio, type PairedTail } from '../bench/scenarios/overhead.ts';
 import { abTailSection, pairedTailsSection } from '../bench/lib/report.ts';
 import { alternatingPair, pairedOpenLoop } from '../bench/lib/alternate.ts';
 import type { AbResult } from '../bench/scenarios/ab.ts';
 import { percentile } from '../bench/lib/stats.ts';
 import { createServer, type Server } from 'node:http';
-import { once } from 'node:events';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 
 test('paired slices rotate so that any S × B pairs in a row meet every pairing of processes once', () => {
   for (const [subjects, baselines] of [
@@ -114,10 +114,8 @@ test('paired open-loop slices alternate who goes first and keep every request of
       const delay = name === 'baseline' ? 0 : count % 10 === 0 ? 30 : 4;
       setTimeout(() => response.end('{}'), delay);
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
     servers.push(server);
-    origins.push(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    origins.push(await listenOnLoopback(server));
   }
   let slices = 0;
   try {
@@ -248,10 +246,8 @@ test('paired open-loop slices keep each request’s span on the monotonic clock 
     request.resume();
     setTimeout(() => response.end('{}'), 5);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  const origin = await listenOnLoopback(server);
   try {
-    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const request = { origin, path: '/', headers: { 'content-type': 'application/json' }, body: '{}' };
     const before = Number(process.hrtime.bigint()) / 1e9;
     const measured = await pairedOpenLoop({ subject: request, baseline: { ...request }, ratePerSecond: 100, sliceSeconds: 0.2, pairs: 2, keepSpans: true });
@@ -281,10 +277,8 @@ test('the open-loop warm-up sends one slice at the rate through a pool of its ow
     requests += 1;
     response.end('{}');
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  const origin = await listenOnLoopback(server);
   try {
-    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const started = performance.now();
     await warmUpOpenLoop({ origin, headers: { 'content-type': 'application/json' } }, false, 100);
     const seconds = (performance.now() - started) / 1_000;
@@ -297,4 +291,13 @@ test('the open-loop warm-up sends one slice at the rate through a pool of its ow
   } finally {
     server.close();
   }
+});
+
+test('the slice commands’ options: whole slices, a positive rate, --json for non-streaming', () => {
+  assert.deepEqual(sliceOptions({ slices: '3', rate: '500', json: false }), { slices: 3, rate: 500, stream: true });
+  assert.deepEqual(sliceOptions({ slices: '1', rate: '12.5', json: true }), { slices: 1, rate: 12.5, stream: false });
+  assert.throws(() => sliceOptions({ slices: '0', rate: '500', json: false }), /--slices: expected a whole number of at least 1, got 0/);
+  assert.throws(() => sliceOptions({ slices: '2.5', rate: '500', json: false }), /--slices/);
+  assert.throws(() => sliceOptions({ slices: '3', rate: 'fast', json: false }), /--rate: expected a positive number, got fast/);
+  assert.throws(() => sliceOptions({ slices: '3', rate: '-1', json: false }), /--rate/);
 });

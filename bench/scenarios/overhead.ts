@@ -286,6 +286,18 @@ async function pairedRatio(input: {
 export const TAIL_SLICE_SECONDS = 2;
 
 /**
+ * The options of the commands that take open-loop slices as the paired tails do
+ * (bench/tail-trace.ts, bench/host-bursts.ts): `--slices N`, `--rate R` and `--json` (non-streaming).
+ */
+export function sliceOptions(values: { slices: string; rate: string; json: boolean }): { slices: number; rate: number; stream: boolean } {
+  const slices = Number(values.slices);
+  const rate = Number(values.rate);
+  if (!Number.isInteger(slices) || slices < 1) throw new Error(`--slices: expected a whole number of at least 1, got ${values.slices}`);
+  if (!Number.isFinite(rate) || rate <= 0) throw new Error(`--rate: expected a positive number, got ${values.rate}`);
+  return { slices, rate, stream: !values.json };
+}
+
+/**
  * One unmeasured open-loop slice (`TAIL_SLICE_SECONDS` at `ratePerSecond`, through a pool of its
  * own) on a target that has so far served closed loops, before its open-loop slices are measured.
  * An open loop opens connections as its requests need them and lets them idle between requests,
