@@ -201,7 +201,7 @@ export function pairedTailsSection(tails: readonly PairedTail[], hostSkipped?: s
         ];
       }),
     ),
-    ...(withHost ? [hostTasksLine(tails)!] : []),
+    ...hostTasksLine(tails),
     ...(hostSkipped ? [`The host's bursts were not attributed in this run: ${hostSkipped}.`] : []),
   ];
 }
@@ -214,12 +214,17 @@ function hostCells(host: PairedTail['hostBursts']): string[] {
     `${host.bursts} in ${host.seconds.toFixed(0)} s (${host.cpuMs.toFixed(0)} ms)`,
     `${subject.slowestInBurst} of ${subject.slowest}; ${baseline.slowestInBurst} of ${baseline.slowest}`,
     `${format(subject.p99ClearMs, 2)}; ${format(baseline.p99ClearMs, 2)}`,
-    signed(subject.p99ClearMs - baseline.p99ClearMs),
+    signed(addedClearP99(host)),
   ];
 }
 
-/** The tasks outside the benchmark that took the most CPU during the paired tails, summed over them: what the host's bursts were. */
-export function hostTasksLine(tails: readonly PairedTail[]): string | undefined {
+/** The proxy's p99 less direct's, both over the requests no host burst overlapped. */
+function addedClearP99(host: NonNullable<PairedTail['hostBursts']>): number {
+  return host.overlap.subject.p99ClearMs - host.overlap.baseline.p99ClearMs;
+}
+
+/** The tasks outside the benchmark that took the most CPU during the paired tails, summed over them (none without a recording): what the host's bursts were. */
+function hostTasksLine(tails: readonly PairedTail[]): string[] {
   const byName = new Map<string, number>();
   let seconds = 0;
   for (const tail of tails) {
@@ -227,13 +232,13 @@ export function hostTasksLine(tails: readonly PairedTail[]): string | undefined 
     seconds += tail.hostBursts.seconds;
     for (const task of tail.hostBursts.tasks) byName.set(task.name, (byName.get(task.name) ?? 0) + task.cpuMs);
   }
-  if (seconds === 0) return undefined;
+  if (seconds === 0) return [];
   const top = [...byName.entries()].sort((left, right) => right[1] - left[1]).slice(0, 5);
-  return (
+  return [
     `Tasks outside the benchmark with the most CPU during the paired tails (${seconds.toFixed(0)} s recorded, each tail's five busiest summed): ` +
-    top.map(([name, cpuMs]) => `\`${name}\` ${cpuMs.toFixed(0)} ms`).join(', ') +
-    '.'
-  );
+      top.map(([name, cpuMs]) => `\`${name}\` ${cpuMs.toFixed(0)} ms`).join(', ') +
+      '.',
+  ];
 }
 
 /** "2 major, 14.1 ms". */
@@ -328,7 +333,7 @@ function targetsTable(report: RunReport): string {
         tail
           ? `${signed(judged)} ms paired (${tailPairsText(tail)}); ${signed(rounds)} ms by rounds` +
             (tail.hostBursts
-              ? `; ${signed(tail.hostBursts.overlap.subject.p99ClearMs - tail.hostBursts.overlap.baseline.p99ClearMs)} ms paired over the requests no host burst overlapped ` +
+              ? `; ${signed(addedClearP99(tail.hostBursts))} ms paired over the requests no host burst overlapped ` +
                 `(${tail.hostBursts.overlap.subject.slowestInBurst} of Seed's slowest ${tail.hostBursts.overlap.subject.slowest} were in one)`
               : '')
           : `${signed(rounds)} ms`,
