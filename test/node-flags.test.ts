@@ -69,9 +69,11 @@ test('seed serve without the flags says which are missing and how to start it; w
   assert.ok(advice?.includes('--min-semi-space-size=16'), advice ?? 'no advice');
   assert.ok(!advice?.startsWith('node runs without --min-semi-space-size=16 --max-semi-space-size=16'));
   assert.ok(advice?.includes(`node ${SERVER_NODE_FLAGS.join(' ')} bin/seed.mjs serve`));
-  const pretenuring = nodeFlagsAdvice(['--min-semi-space-size=16', '--max-semi-space-size=16']);
+  const pretenuring = nodeFlagsAdvice(['--min-semi-space-size=16', '--max-semi-space-size=16', '--no-memory-reducer']);
   assert.ok(pretenuring?.startsWith('node runs without --no-allocation-site-pretenuring: '), pretenuring ?? 'no advice');
   assert.ok(!pretenuring?.includes('young generation shrinks'), pretenuring ?? 'no advice');
+  const reducer = nodeFlagsAdvice(SERVER_NODE_FLAGS.filter((flag) => flag !== '--no-memory-reducer'));
+  assert.ok(reducer?.startsWith('node runs without --no-memory-reducer: an idle spell'), reducer ?? 'no advice');
 });
 
 test("the bench starts each build with its own npm start's flags", async () => {
@@ -89,7 +91,7 @@ test("the bench starts each build with its own npm start's flags", async () => {
 });
 
 test('Node refuses the flags in NODE_OPTIONS, which is why they are on the command line', () => {
-  for (const flag of ['--min-semi-space-size=16', '--no-allocation-site-pretenuring']) {
+  for (const flag of ['--min-semi-space-size=16', '--no-memory-reducer', '--no-allocation-site-pretenuring']) {
     assert.ok(SERVER_NODE_FLAGS.includes(flag));
     const child = spawnSync(process.execPath, ['-e', '0'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: flag } });
     assert.notEqual(child.status, 0, `${flag} was accepted in NODE_OPTIONS`);
