@@ -7,10 +7,10 @@
  * end gives the ratio of the first and the second pair over the runs.
  *
  *   node bin/run-ts.mjs bench/idle-burst.ts [--idle 80] [--runs 3] [--pairs 3] [--json]
- *   node bin/run-ts.mjs bench/idle-burst.ts --without --no-memory-reducer
+ *   node bin/run-ts.mjs bench/idle-burst.ts --without=--no-memory-reducer
  *
- * `--without FLAG` runs both processes on `npm start`'s flags less that one (src/node-flags.ts),
- * to see what the flag buys. Why it matters: V8's memory reducer runs memory-reducing full GCs
+ * `--without=FLAG` (with `=`, since the flag starts with a dash) runs both processes on
+ * `npm start`'s flags less that one (src/node-flags.ts), to see what it buys. Why it matters: V8's memory reducer runs memory-reducing full GCs
  * once a process has idled ~8 s, and those throw away optimized code whose hidden classes no
  * live object uses (docs/configuration.md, bench/analysis.md 2026-12-05 (18:39–)).
  *
