@@ -29,6 +29,19 @@ const FLAGS: readonly ServerNodeFlag[] = [
   // allocation front no longer stays in the CPU's caches), so 16 MB it is.
   { flag: '--min-semi-space-size=16', without: YOUNG_GENERATION },
   { flag: '--max-semi-space-size=16', without: YOUNG_GENERATION },
+  // V8's memory reducer runs up to three memory-reducing full GCs once a process has idled for
+  // ~8 s. Such a GC does not keep the maps (hidden classes) that no live object uses any more,
+  // and optimized code that depends on one of them is thrown away: at one reducer GC of an idle
+  // gateway, 89 optimized functions (node:http's, undici's and Seed's request path) were marked
+  // for deoptimization. The next burst then runs interpreted and recompiles: in the first second
+  // after 80 s idle a gateway served 0.19–0.27× of what a gateway warmed just before served
+  // (~1 300 µs of CPU per streamed call against ~180), 0.37–0.57× with this flag
+  // (bench/idle-burst.ts). The cost is the heap an idle gateway keeps committed (~45 MB that the
+  // reducer gave back in that trace).
+  {
+    flag: '--no-memory-reducer',
+    without: 'an idle spell of ~8 s throws away most optimized code, and the next burst runs several times slower while it recompiles',
+  },
   // V8 watches which allocation sites' objects survive a scavenge and, past a threshold, allocates
   // that site's objects in the old generation from then on. A burst that begins with many calls
   // in flight can push a per-call site over it. From then on every call's object from that site
@@ -38,15 +51,6 @@ const FLAGS: readonly ServerNodeFlag[] = [
   // processes measured under streaming load fell into that state and stayed in it: ~1.1 MB
   // promoted per scavenge instead of 11–73 KB, scavenges of 3.9–9.2 ms instead of 1.1–2.8, and
   // a full GC every few seconds. With this flag none of 10 did.
-  // V8's memory reducer runs up to three memory-reducing full GCs once a process has idled for
-  // ~8 s. Such a GC does not keep the maps (hidden classes) that no live object uses any more,
-  // and optimized code that depends on one of them is thrown away: at one reducer GC of an idle
-  // gateway, 89 optimized functions (node:http's, undici's and Seed's request path) were marked
-  // for deoptimization. The next burst then runs interpreted and recompiles: in the first second
-  // after 80 s idle a gateway served 0.19–0.27× of what a gateway warmed just before served
-  // (~1 300 µs of CPU per streamed call against ~180), 0.37–0.49× with this flag. The cost is
-  // the heap an idle gateway keeps committed (~45 MB that the reducer gave back in that trace).
-  { flag: '--no-memory-reducer', without: 'an idle spell of ~8 s throws away most optimized code, and the next burst runs several times slower while it recompiles' },
   {
     flag: NO_PRETENURING_FLAG,
     without:
