@@ -17,7 +17,7 @@
  * Seed runs from dist/ (`npm run build` first) with every feature on, as in `npm run bench`.
  */
 import './lib/client-flags.ts';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -56,22 +56,16 @@ interface Slice {
   minorFaults: number;
 }
 
-/** Minor page faults of a process so far (/proc/PID/stat, field 10). */
-function minorFaults(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
-}
-
 async function slice(server: SeedServer): Promise<Slice> {
   const shape = { origin: server.url, headers: server.headers };
-  const cpuBefore = sampleProcess(server.pid)?.cpuMs ?? Number.NaN;
-  const faultsBefore = minorFaults(server.pid);
+  const before = sampleProcess(server.pid);
   const load = await closedLoop({ request: requestFor(shape, stream), connections: 50, durationSeconds: 1 });
-  const cpuAfter = sampleProcess(server.pid)?.cpuMs ?? Number.NaN;
+  const after = sampleProcess(server.pid);
+  if (before === undefined || after === undefined) throw new Error(`${server.name} exited during its slice: ${server.stderrTail()}`);
   return {
     requestsPerSecond: load.requestsPerSecond,
-    cpuMicrosPerRequest: load.completed > 0 ? ((cpuAfter - cpuBefore) * 1000) / load.completed : Number.NaN,
-    minorFaults: minorFaults(server.pid) - faultsBefore,
+    cpuMicrosPerRequest: load.completed > 0 ? ((after.cpuMs - before.cpuMs) * 1000) / load.completed : Number.NaN,
+    minorFaults: after.minorFaults - before.minorFaults,
   };
 }
 

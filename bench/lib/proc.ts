@@ -25,6 +25,8 @@ export interface ProcessSample {
   rssKiB: number;
   /** Peak resident set size (VmHWM) since start, in KiB. */
   peakRssKiB: number;
+  /** Minor page faults since the process started (memory touched afresh, no disk read). */
+  minorFaults: number;
 }
 
 /** Reads /proc/PID/stat and /proc/PID/status; undefined when the process is gone. */
@@ -35,12 +37,14 @@ export function sampleProcess(pid: number): ProcessSample | undefined {
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const userTicks = Number(fields[11]);
     const systemTicks = Number(fields[12]);
+    const minorFaults = Number(fields[7]);
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kib = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? Number.NaN);
     return {
       cpuMs: ((userTicks + systemTicks) * 1000) / ticksPerSecond(),
       rssKiB: kib('VmRSS'),
       peakRssKiB: kib('VmHWM'),
+      minorFaults,
     };
   } catch {
     return undefined;
