@@ -8,9 +8,11 @@
  *
  *   node bin/run-ts.mjs bench/idle-burst.ts [--idle 80] [--runs 3] [--pairs 3] [--json]
  *   node bin/run-ts.mjs bench/idle-burst.ts --without=--no-memory-reducer
+ *   node bin/run-ts.mjs bench/idle-burst.ts --keep-warm 0
  *
  * `--without=FLAG` (with `=`, since the flag starts with a dash) runs both processes on
- * `npm start`'s flags less that one (src/node-flags.ts), to see what it buys. Why it matters: V8's memory reducer runs memory-reducing full GCs
+ * `npm start`'s flags less that one (src/node-flags.ts), to see what it buys; `--keep-warm BYTES`
+ * sets both processes' `server.keepWarmBytesPerSecond` (0: off; src/young-generation.ts). Why it matters: V8's memory reducer runs memory-reducing full GCs
  * once a process has idled ~8 s, and those throw away optimized code whose hidden classes no
  * live object uses (docs/configuration.md, bench/analysis.md 2026-12-05 (18:39–)).
  *
@@ -34,6 +36,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     pairs: { type: 'string', default: '3' },
     without: { type: 'string' },
+    'keep-warm': { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -49,6 +52,10 @@ if (values.without !== undefined && !flags.includes(values.without)) {
   throw new Error(`--without ${values.without}: not one of npm start's flags (${flags.join(' ')})`);
 }
 const nodeFlags = flags.filter((flag) => flag !== values.without);
+const keepWarm = values['keep-warm'] === undefined ? undefined : Number(values['keep-warm']);
+if (keepWarm !== undefined && !(Number.isInteger(keepWarm) && keepWarm >= 0)) {
+  throw new Error(`--keep-warm: expected bytes per second (a whole number ≥ 0), got ${values['keep-warm']}`);
+}
 
 interface Slice {
   requestsPerSecond: number;
@@ -71,7 +78,7 @@ async function slice(server: SeedServer): Promise<Slice> {
 
 async function warmed(simulatorUrl: string, directory: string, name: string): Promise<SeedServer> {
   mkdirSync(directory, { recursive: true });
-  const server = await startSeedServer({ simulatorUrl, workDirectory: directory, name, nodeFlags });
+  const server = await startSeedServer({ simulatorUrl, workDirectory: directory, name, nodeFlags, ...(keepWarm === undefined ? {} : { keepWarmBytesPerSecond: keepWarm }) });
   const shape = { origin: server.url, headers: server.headers };
   // Both modes, as every scenario warms a process.
   await warmUp(shape, false, 50);
@@ -110,7 +117,7 @@ try {
 }
 
 console.log(
-  `\nThroughput of a Seed idle for ${idleSeconds} s ÷ one warmed just before, ${stream ? 'streaming' : 'non-streaming'}, 1 s slices at 50 connections, ${runs} run(s); Node flags: ${nodeFlags.join(' ')}\n`,
+  `\nThroughput of a Seed idle for ${idleSeconds} s ÷ one warmed just before, ${stream ? 'streaming' : 'non-streaming'}, 1 s slices at 50 connections, ${runs} run(s); Node flags: ${nodeFlags.join(' ')}; server.keepWarmBytesPerSecond ${keepWarm ?? "Seed's default"}\n`,
 );
 console.log('| pair after the idle spell | median | every run |');
 console.log('|---|---:|---|');

@@ -35,6 +35,7 @@ import { createDeploymentPolicy } from './routing/policy.ts';
 import { loadTermsRegistry } from './terms/registry.ts';
 import { simulatorOptionsSchema, startSimulator, type SimulatorHandle } from './simulator/index.ts';
 import type { CallSignal } from './abort.ts';
+import { keepYoungGenerationWarm } from './young-generation.ts';
 
 export { EXAMPLE_CONFIG, loadSeedConfig, providerChecks, type LoadedConfig } from './config/seed-config.ts';
 
@@ -225,6 +226,8 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
   const address = app.server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+  // So that a burst after a quiet spell does not start on a young generation V8 has half released.
+  const keepWarm = keepYoungGenerationWarm({ bytesPerSecond: config.server.keepWarmBytesPerSecond });
 
   return {
     url,
@@ -233,6 +236,7 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     store,
     ledger,
     async close() {
+      keepWarm.stop();
       await app.close();
       await authenticator?.close();
       await ledger.close();

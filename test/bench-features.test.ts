@@ -5,7 +5,7 @@ import { seedConfig } from '../bench/lib/targets.ts';
 import { featureCostResolved, featuresSection } from '../bench/lib/report.ts';
 import type { FeaturesResult } from '../bench/scenarios/features.ts';
 
-const generated = (settings: { auth?: boolean; deploymentQuota?: boolean }) =>
+const generated = (settings: { auth?: boolean; deploymentQuota?: boolean; keepWarmBytesPerSecond?: number }) =>
   parseConfig(seedConfig({ simulatorUrl: 'http://127.0.0.1:9', workDirectory: '/tmp/seed-bench-test', ...settings }));
 
 test("the features ladder's configurations differ by exactly the feature each rung removes", () => {
@@ -22,6 +22,11 @@ test("the features ladder's configurations differ by exactly the feature each ru
   // Everything else is the same: one deployment, one route, the same store.
   assert.deepEqual(Object.keys(open.routes), Object.keys(full.routes));
   assert.deepEqual(open.store, full.store);
+});
+
+test("the generated config keeps Seed's keep-warm default unless a bench sets it (bench/idle-burst.ts --keep-warm)", () => {
+  assert.equal(generated({}).server.keepWarmBytesPerSecond, 2 * 1024 * 1024);
+  assert.equal(generated({ keepWarmBytesPerSecond: 0 }).server.keepWarmBytesPerSecond, 0);
 });
 
 test('a feature cost counts as resolved only when its quartiles lie on one side of zero', () => {

@@ -85,9 +85,16 @@ export function seedWiring(): { limits: boolean; ledger: boolean; auth: boolean;
  * limits in memory with a deployment quota (so admission reserves and settles on every call),
  * and, with `auth`, virtual keys required (see `provisionKey`).
  */
-export function seedConfig(input: { simulatorUrl: string; workDirectory: string; auth?: boolean; deploymentQuota?: boolean }): string {
+export function seedConfig(input: {
+  simulatorUrl: string;
+  workDirectory: string;
+  auth?: boolean;
+  deploymentQuota?: boolean;
+  /** `server.keepWarmBytesPerSecond`; Seed's default when absent. */
+  keepWarmBytesPerSecond?: number;
+}): string {
   return `
-server: { host: 127.0.0.1, port: 0 }
+server: { host: 127.0.0.1, port: 0${input.keepWarmBytesPerSecond === undefined ? '' : `, keepWarmBytesPerSecond: ${input.keepWarmBytesPerSecond}`} }
 store: { url: "sqlite:${join(input.workDirectory, 'seed-ledger.db')}" }
 ledger: { spillDirectory: "${join(input.workDirectory, 'spill')}" }
 limits: { store: memory }
@@ -173,6 +180,8 @@ export async function startSeedServer(input: {
   deploymentQuota?: boolean;
   /** Generated config only: the provisioned org, team and key have rpm, tpm and usd/day limits (default) or none. */
   callerLimits?: boolean;
+  /** Generated config only: `server.keepWarmBytesPerSecond` (Seed's default when absent). */
+  keepWarmBytesPerSecond?: number;
   /** Where Seed's stdout goes (see `startNodeServer`). */
   stdoutFile?: string;
 }): Promise<SeedServer> {

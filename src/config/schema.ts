@@ -136,6 +136,11 @@ export const serverSchema = z
     requestTimeoutMs: positive('milliseconds').default(120_000),
     /** Time the server waits for a client to send the request headers. */
     headersTimeoutMs: positive('milliseconds').default(30_000),
+    /**
+     * Short-lived garbage the gateway allocates per second, in bytes, so that V8 keeps its young
+     * generation committed through quiet spells (src/young-generation.ts); 0 turns it off.
+     */
+    keepWarmBytesPerSecond: z.number().int().min(0).default(2 * 1024 * 1024),
   })
   .strict();
 
