@@ -46,6 +46,8 @@ test("the allocation section lists Seed's sites beside what the other servers al
   assert.doesNotMatch(text, /no scavenge freed —/, 'no survivor sites for a run without that profile');
   assert.match(text, /\| `seed-only` \| 900 \| 0 \|/);
   assert.match(text, /\| `shared` \| 800 \| 700 \|/);
+  assert.doesNotMatch(text, /keepWarmBytesPerSecond/, 'a run from before the scenario set it says nothing about it');
+  assert.match(allocSection({ ...result, seedKeepWarmBytesPerSecond: 0 }), /Seed runs with `server\.keepWarmBytesPerSecond` 0 here/);
 });
 
 test('bytes no scavenge freed get their own columns and, for Seed, their own sites beside the others', () => {

@@ -683,7 +683,11 @@ export function allocSection(alloc: AllocResult): string {
     `V8's sampling heap profiler in each server (freed objects kept, one sample per 512 bytes on average) over ` +
       `${alloc.requestsPerMode} closed-loop requests per mode at ${alloc.concurrency} connections, after the usual warm-up. ` +
       'What a call allocates barely depends on the machine\'s other load, so these figures compare across runs where CPU ' +
-      'figures cannot.',
+      'figures cannot.' +
+      (alloc.seedKeepWarmBytesPerSecond === undefined
+        ? ''
+        : ` Seed runs with \`server.keepWarmBytesPerSecond\` ${alloc.seedKeepWarmBytesPerSecond} here: that timer's allocation ` +
+          '(2 MiB a second by default, whatever the load) is the process\'s, not a call\'s.'),
     table(
       ['server', 'KiB per non-streaming request', 'KiB per streamed request', 'of which no scavenge freed: non-streaming', 'streaming'],
       alloc.servers.map((server) => [
