@@ -23,11 +23,21 @@ const ARRAY_LENGTH = 4_096;
 const SLOT_BYTES = (process.config.variables as { v8_enable_pointer_compression?: number }).v8_enable_pointer_compression ? 4 : 8;
 const ARRAY_BYTES = ARRAY_LENGTH * SLOT_BYTES;
 
+/** `server.keepWarmBytesPerSecond` by default: twice V8's line, whatever the gateway allocates itself. */
+export const DEFAULT_KEEP_WARM_BYTES_PER_SECOND = 2 * 1024 * 1024;
+
 /**
  * Where each array goes, so that no compiler can prove it unused and drop the allocation; only
- * one array is reachable at a time, and none between ticks, so a scavenge copies nothing of it.
+ * one array is reachable at a time, and none after the call, so a scavenge copies nothing of it.
  */
 let sink: unknown;
+
+/** Allocates about `bytes` (at least one array) of young arrays that are garbage at once, none written. */
+export function allocateShortLived(bytes: number): void {
+  const arrays = Math.max(1, Math.round(bytes / ARRAY_BYTES));
+  for (let index = 0; index < arrays; index += 1) sink = new Array(ARRAY_LENGTH);
+  sink = undefined;
+}
 
 export interface YoungGenerationKeepWarm {
   stop(): void;
@@ -46,11 +56,8 @@ export function keepYoungGenerationWarm(options: { bytesPerSecond: number; inter
   }
   if (!Number.isInteger(intervalMs) || intervalMs < 1) throw new RangeError(`keepYoungGenerationWarm: intervalMs must be a whole number ≥ 1, got ${intervalMs}`);
   if (options.bytesPerSecond === 0) return { stop() {} };
-  const arraysPerTick = Math.max(1, Math.round((options.bytesPerSecond * intervalMs) / 1000 / ARRAY_BYTES));
-  const timer = setInterval(() => {
-    for (let index = 0; index < arraysPerTick; index += 1) sink = new Array(ARRAY_LENGTH);
-    sink = undefined;
-  }, intervalMs);
+  const bytesPerTick = (options.bytesPerSecond * intervalMs) / 1000;
+  const timer = setInterval(() => allocateShortLived(bytesPerTick), intervalMs);
   timer.unref();
   return {
     stop() {

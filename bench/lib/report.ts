@@ -9,6 +9,7 @@ import type { GcPhase, ProcessObservation } from '../scenarios/gc.ts';
 import type { LedgerBackendResult } from '../scenarios/ledger.ts';
 import type { LimitRun } from '../scenarios/limits.ts';
 import type { AbResult } from '../scenarios/ab.ts';
+import { DEFAULT_KEEP_WARM_BYTES_PER_SECOND } from '../../src/young-generation.ts';
 import type { FeaturesResult } from '../scenarios/features.ts';
 import type { AllocResult } from '../scenarios/alloc.ts';
 import type { JobsResult } from '../scenarios/jobs.ts';
@@ -687,7 +688,7 @@ export function allocSection(alloc: AllocResult): string {
       (alloc.seedKeepWarmBytesPerSecond === undefined
         ? ''
         : ` Seed runs with \`server.keepWarmBytesPerSecond\` ${alloc.seedKeepWarmBytesPerSecond} here: that timer's allocation ` +
-          '(2 MiB a second by default, whatever the load) is the process\'s, not a call\'s.'),
+          `(${DEFAULT_KEEP_WARM_BYTES_PER_SECOND / 1024 / 1024} MiB a second by default, whatever the load) is the process's, not a call's.`),
     table(
       ['server', 'KiB per non-streaming request', 'KiB per streamed request', 'of which no scavenge freed: non-streaming', 'streaming'],
       alloc.servers.map((server) => [

@@ -7,6 +7,7 @@ import { termsConfigSchema } from '../terms/config.ts';
 import { deploymentPricingSchema } from '../ledger/pricing.ts';
 import { limitStoreConfigSchema } from '../limits/config.ts';
 import { redactionRuleSchema } from '../ledger/redact.ts';
+import { DEFAULT_KEEP_WARM_BYTES_PER_SECOND } from '../young-generation.ts';
 
 const positive = (what: string) =>
   z.number({ error: `expected a positive number (${what})` }).positive({ error: 'expected a positive number' });
@@ -140,7 +141,7 @@ export const serverSchema = z
      * Short-lived garbage the gateway allocates per second, in bytes, so that V8 keeps its young
      * generation committed through quiet spells (src/young-generation.ts); 0 turns it off.
      */
-    keepWarmBytesPerSecond: z.number().int().min(0).default(2 * 1024 * 1024),
+    keepWarmBytesPerSecond: z.number().int().min(0).default(DEFAULT_KEEP_WARM_BYTES_PER_SECOND),
   })
   .strict();
 
