@@ -10,6 +10,7 @@
  *        --duration SECONDS (per phase, default 5)  --rounds N (default 3)  --concurrency N (50)
  *        --rate REQ_PER_S (500)  --pairs N (alternating 1 s slice pairs per paired ratio, 10)
  *        --processes N (processes of Seed and of the undici proxy the paired ratios rotate over, 3)
+ *        --seed-keep-warm BYTES (the overhead scenario's Seeds get this server.keepWarmBytesPerSecond; 0: the timer off)
  *        --promotion-processes N (fresh Seed processes per set of flags in the promotion scenario, 8)  --soak-requests N (50000; the issue asks for 1M)  --output FILE (docs/benchmarks.md)
  *        --no-write (print only)  --render FILE (no run: re-render a saved run with the current analysis.md)
  * Every run also saves its measurements to bench/results/last-run.json (a --no-write run to
@@ -57,6 +58,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '500' },
     pairs: { type: 'string', default: '10' },
     processes: { type: 'string', default: '3' },
+    'seed-keep-warm': { type: 'string' },
     'promotion-processes': { type: 'string', default: '8' },
     'soak-requests': { type: 'string', default: '50000' },
     output: { type: 'string', default: 'docs/benchmarks.md' },
@@ -113,6 +115,11 @@ if (!Number.isInteger(processes) || processes < 1) throw new Error(`--processes:
 const promotionProcesses = Number(values['promotion-processes']);
 if (!Number.isInteger(promotionProcesses) || promotionProcesses < 1) throw new Error(`--promotion-processes: expected a whole number of at least 1, got ${values['promotion-processes']}`);
 if (only.includes('ab') && !values.baseline) throw new Error('--only ab needs --baseline GIT_REF (the build to compare this one with)');
+const seedKeepWarmText = values['seed-keep-warm'];
+const seedKeepWarmBytesPerSecond = seedKeepWarmText === undefined ? undefined : Number(seedKeepWarmText);
+if (seedKeepWarmBytesPerSecond !== undefined && !(Number.isInteger(seedKeepWarmBytesPerSecond) && seedKeepWarmBytesPerSecond >= 0)) {
+  throw new Error(`--seed-keep-warm: expected a whole number of bytes per second (0: the timer off), got ${seedKeepWarmText}`);
+}
 const soakRequests = Math.round(positiveNumber('soak-requests', values['soak-requests']));
 const argumentsText = process.argv.slice(2).join(' ');
 
@@ -136,7 +143,18 @@ log(`work directory ${workDirectory}; Seed wiring: ${wiring.summary}`);
 
 try {
   if (only.includes('overhead')) {
-    report.overhead = await runOverhead({ durationSeconds, rounds, concurrency, ratePerSecond, pairs, processes, only: targets, workDirectory, log });
+    report.overhead = await runOverhead({
+      durationSeconds,
+      rounds,
+      concurrency,
+      ratePerSecond,
+      pairs,
+      processes,
+      seedKeepWarmBytesPerSecond,
+      only: targets,
+      workDirectory,
+      log,
+    });
   }
   if (only.includes('features')) {
     report.features = await runFeatures({ pairs: pairs || 10, concurrency, workDirectory, log });

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseConfig } from '../src/config/load.ts';
-import { seedConfig } from '../bench/lib/targets.ts';
+import { seedConfig, startSimulator, startTargets } from '../bench/lib/targets.ts';
 import { featureCostResolved, featuresSection } from '../bench/lib/report.ts';
 import type { FeaturesResult } from '../bench/scenarios/features.ts';
 
@@ -27,6 +30,34 @@ test("the features ladder's configurations differ by exactly the feature each ru
 test("the generated config keeps Seed's keep-warm default unless a bench sets it (bench/idle-burst.ts --keep-warm)", () => {
   assert.equal(generated({}).server.keepWarmBytesPerSecond, 2 * 1024 * 1024);
   assert.equal(generated({ keepWarmBytesPerSecond: 0 }).server.keepWarmBytesPerSecond, 0);
+});
+
+test("the overhead scenario's Seeds run with the keep-warm rate it is given (npm run bench -- --seed-keep-warm 0), and say so", async () => {
+  const simulator = await startSimulator();
+  const directory = mkdtempSync(join(tmpdir(), 'seed-bench-keep-warm-'));
+  try {
+    for (const [setting, expected, note] of [
+      [undefined, 2 * 1024 * 1024, undefined],
+      [0, 0, 'server.keepWarmBytesPerSecond 0 (the keep-warm timer off)'],
+    ] as const) {
+      const workDirectory = join(directory, String(setting));
+      mkdirSync(workDirectory);
+      const { targets, skipped } = await startTargets({ simulatorUrl: simulator.url, workDirectory, only: ['seed'], seedKeepWarmBytesPerSecond: setting });
+      assert.deepEqual(skipped, []);
+      const [seed] = targets;
+      try {
+        // The config the running Seed was started with.
+        assert.equal(parseConfig(readFileSync(join(workDirectory, 'seed.yaml'), 'utf8')).server.keepWarmBytesPerSecond, expected);
+        if (note === undefined) assert.doesNotMatch(seed!.note, /keepWarm/);
+        else assert.match(seed!.note, new RegExp(note.replace(/[().]/g, '\\$&')));
+      } finally {
+        await seed?.server?.stop();
+      }
+    }
+  } finally {
+    await simulator.stop();
+    rmSync(directory, { recursive: true, force: true });
+  }
 });
 
 test('a feature cost counts as resolved only when its quartiles lie on one side of zero', () => {

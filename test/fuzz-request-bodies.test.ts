@@ -11,7 +11,7 @@ import { Agent } from 'undici';
 import { SeedError } from '../src/errors.ts';
 import { postJson } from '../src/providers/http.ts';
 import { assertClientErrorOrSuccess, assertOpenAIError } from './helpers/fuzz-http.ts';
-import { FUZZ_BODY_LIMIT_BYTES, FUZZ_SEED, startFuzzStack, type FuzzClient } from './helpers/fuzz-stack.ts';
+import { FUZZ_BODY_LIMIT_BYTES, fuzzRuns, startFuzzStack, type FuzzClient } from './helpers/fuzz-stack.ts';
 
 let client: FuzzClient;
 before(async () => {
@@ -22,7 +22,7 @@ after(async () => client.close());
 const CHAT = '/v1/chat/completions';
 const EMBEDDINGS = '/v1/embeddings';
 const PATHS = [CHAT, EMBEDDINGS, '/v1/unknown', '/v1/chat/completions/extra', '/v2/embeddings'];
-const RUNS = { numRuns: 200, seed: FUZZ_SEED } as const;
+const RUNS = fuzzRuns(200);
 /** JSON with any Unicode in strings (lone surrogates included), not only ASCII. */
 const anyJson = (maxDepth?: number) =>
   fc.oneof(fc.jsonValue(maxDepth === undefined ? {} : { maxDepth }), fc.jsonValue({ stringUnit: 'binary', ...(maxDepth === undefined ? {} : { maxDepth }) }));
@@ -208,7 +208,7 @@ test('invalid UTF-8 byte sequences inside otherwise valid bodies', async () => {
       },
     ),
     // Most of these bodies are valid and reach the simulator, so fewer runs buy the same coverage.
-    { ...RUNS, numRuns: 120 },
+    fuzzRuns(120),
   );
 });
 

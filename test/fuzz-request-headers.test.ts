@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { assertClientErrorOrSuccess, assertOpenAIError, rawExchange, rawRequest } from './helpers/fuzz-http.ts';
-import { FUZZ_SEED, startFuzzStack, type FuzzClient } from './helpers/fuzz-stack.ts';
+import { fuzzRuns, startFuzzStack, type FuzzClient } from './helpers/fuzz-stack.ts';
 
 let client: FuzzClient;
 let address: AddressInfo;
@@ -19,7 +19,7 @@ before(async () => {
 });
 after(async () => client.close());
 
-const RUNS = { numRuns: 200, seed: FUZZ_SEED } as const;
+const RUNS = fuzzRuns(200);
 const CHAT_BODY = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
 const EMBEDDING_BODY = JSON.stringify({ model: 'text-embedding-3-small', input: 'hi' });
 const HEADER_NAMES = ['content-type', 'x-seed-purpose', 'x-seed-priority', 'x-request-id', 'authorization', 'transfer-encoding', 'x-anything'];
@@ -112,13 +112,17 @@ test('regression: unparseable HTTP is answered in OpenAI format', async () => {
 });
 
 test('random bytes instead of an HTTP request', async () => {
+  // Bytes that are only CR and LF are empty lines, which HTTP/1.1 lets a server skip before a
+  // request line (RFC 9112, section 2.2): the server rightly waits for the request, so they
+  // are no head to answer (FUZZ_SEED=2162932326 FUZZ_RUNS_SCALE=10 drew [0x0a]).
+  const notOnlyLineBreaks = (bytes: Uint8Array) => bytes.some((byte) => byte !== 0x0a && byte !== 0x0d);
   await fc.assert(
-    fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 512 }), async (bytes) => {
+    fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 512 }).filter(notOnlyLineBreaks), async (bytes) => {
       // Always a complete head, so the server has something to answer rather than waiting.
       const answer = await rawExchange({ address, bytes: Buffer.concat([Buffer.from(bytes), Buffer.from('\r\n\r\n')]) });
       assertClientErrorOrSuccess(answer, Buffer.from(bytes).toString('hex').slice(0, 200));
     }),
-    { ...RUNS, numRuns: 100 },
+    fuzzRuns(100),
   );
 });
 
@@ -133,7 +137,7 @@ test('regression: an undecodable URL is answered in OpenAI format', async () => 
         assertClientErrorOrSuccess(answer, path);
       },
     ),
-    { ...RUNS, numRuns: 100 },
+    fuzzRuns(100),
   );
   const answer = await rawExchange({ address, bytes: rawRequest({ path: '/v1/chat/completions/%E0%A4%A', body: CHAT_BODY }) });
   assert.equal(answer.status, 400, answer.body);

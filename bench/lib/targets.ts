@@ -316,6 +316,8 @@ export async function startTargets(input: {
   simulatorUrl: string;
   workDirectory: string;
   only: readonly TargetId[];
+  /** Seed's `server.keepWarmBytesPerSecond` (0: the timer off); Seed's default when absent. */
+  seedKeepWarmBytesPerSecond?: number;
 }): Promise<{ targets: Target[]; skipped: SkippedTarget[] }> {
   const targets: Target[] = [];
   const skipped: SkippedTarget[] = [];
@@ -372,14 +374,19 @@ export async function startTargets(input: {
   }
   if (wanted('seed')) {
     try {
-      const server = await startSeedServer({ simulatorUrl: input.simulatorUrl, workDirectory: input.workDirectory });
+      const keepWarm = input.seedKeepWarmBytesPerSecond;
+      const server = await startSeedServer({
+        simulatorUrl: input.simulatorUrl,
+        workDirectory: input.workDirectory,
+        ...(keepWarm === undefined ? {} : { keepWarmBytesPerSecond: keepWarm }),
+      });
       targets.push({
         id: 'seed',
         label: TARGET_LABELS.seed,
         origin: server.url,
         headers: server.headers,
         server,
-        note: seedWiring().summary,
+        note: `${seedWiring().summary}${keepWarm === undefined ? '' : `; server.keepWarmBytesPerSecond ${keepWarm}${keepWarm === 0 ? ' (the keep-warm timer off)' : ''}`}`,
       });
     } catch (error) {
       skipped.push({ id: 'seed', reason: String(error).slice(0, 500) });

@@ -34,6 +34,8 @@ export interface OverheadOptions {
    * whole life (bench/analysis.md, 2026-12-04, item 2), which one process each cannot average out.
    */
   processes: number;
+  /** Seed's `server.keepWarmBytesPerSecond` for every Seed process (0: the timer off); Seed's default when absent. */
+  seedKeepWarmBytesPerSecond?: number;
   only: readonly TargetId[];
   workDirectory: string;
   log: (line: string) => void;
@@ -397,13 +399,24 @@ export function perProcessMedians(paired: PairedRatio, side: 0 | 1): number[] {
  * minimal undici proxy. They are warmed up with the first, so every process of a side has the
  * same history when the pairs begin.
  */
-async function moreProcesses(input: { target: Target; count: number; simulatorUrl: string; workDirectory: string }): Promise<Target[]> {
+async function moreProcesses(input: {
+  target: Target;
+  count: number;
+  simulatorUrl: string;
+  workDirectory: string;
+  seedKeepWarmBytesPerSecond?: number;
+}): Promise<Target[]> {
   const extra: Target[] = [];
   try {
     for (let index = 1; index < input.count; index += 1) {
       const workDirectory = join(input.workDirectory, `${input.target.id}-${index + 1}`);
       mkdirSync(workDirectory, { recursive: true });
-      const started = await startTargets({ simulatorUrl: input.simulatorUrl, workDirectory, only: [input.target.id] });
+      const started = await startTargets({
+        simulatorUrl: input.simulatorUrl,
+        workDirectory,
+        only: [input.target.id],
+        seedKeepWarmBytesPerSecond: input.seedKeepWarmBytesPerSecond,
+      });
       const target = started.targets[0];
       if (target === undefined) throw new Error(`process ${index + 1} of ${input.target.id} did not start: ${started.skipped[0]?.reason ?? 'no reason given'}`);
       extra.push(target);
@@ -455,7 +468,12 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
   const { log } = options;
   const simulator = await startSimulator();
   const upstreamQuota = await reportedQuota(simulator.url);
-  const started = await startTargets({ simulatorUrl: simulator.url, workDirectory: options.workDirectory, only: options.only });
+  const started = await startTargets({
+    simulatorUrl: simulator.url,
+    workDirectory: options.workDirectory,
+    only: options.only,
+    seedKeepWarmBytesPerSecond: options.seedKeepWarmBytesPerSecond,
+  });
   const skipped = [...started.skipped];
   const targets: Target[] = [];
   try {
@@ -481,7 +499,7 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
     const pairedTails: PairedTail[] = [];
     let hostBurstsSkipped: string | undefined;
     try {
-      if (rotating && seed) seeds.push(...(await moreProcesses({ target: seed, count: options.processes, simulatorUrl: simulator.url, workDirectory: options.workDirectory })));
+      if (rotating && seed) seeds.push(...(await moreProcesses({ target: seed, count: options.processes, simulatorUrl: simulator.url, workDirectory: options.workDirectory, seedKeepWarmBytesPerSecond: options.seedKeepWarmBytesPerSecond })));
       if (rotating && undici) proxies.push(...(await moreProcesses({ target: undici, count: options.processes, simulatorUrl: simulator.url, workDirectory: options.workDirectory })));
       const extras = [...seeds.slice(1), ...proxies.slice(1)];
 

@@ -13,6 +13,17 @@ export const FUZZ_BODY_LIMIT_BYTES = 64 * 1024;
 /** fast-check seed: fixed so a failure reproduces; `FUZZ_SEED` overrides it for exploration. */
 export const FUZZ_SEED = Number(process.env.FUZZ_SEED ?? 20_260_501);
 
+/**
+ * fast-check parameters for a property of `numRuns` runs. `FUZZ_RUNS_SCALE` (a positive number,
+ * default 1) multiplies every count for a longer exploration; `npm test` keeps the bounded runs.
+ */
+export function fuzzRuns(numRuns: number): { numRuns: number; seed: number } {
+  const text = process.env.FUZZ_RUNS_SCALE ?? '1';
+  const scale = Number(text);
+  if (!Number.isFinite(scale) || scale <= 0) throw new Error(`FUZZ_RUNS_SCALE: expected a positive number, got ${text}`);
+  return { numRuns: Math.max(1, Math.round(numRuns * scale)), seed: FUZZ_SEED };
+}
+
 export interface FuzzClient {
   stack: Stack;
   send(input: { path: string; body?: string | Buffer; headers?: Record<string, string> }): Promise<{
