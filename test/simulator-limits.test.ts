@@ -7,7 +7,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { formatDuration, startSimulator, type Simulator } from '../src/simulator/index.ts';
-import { parseDurationMs, parseRateLimit, retryAfterMs, upstreamStatusError } from '../src/providers/http.ts';
+import { parseCountHeader, parseDurationMs, parseRateLimit, retryAfterMs, upstreamStatusError } from '../src/providers/http.ts';
+import { anthropicRateLimit } from '../src/providers/anthropic/upstream.ts';
 import { headersOf } from '../src/providers/upstream-call.ts';
 import { anthropicHeaders, call, openAIChunks, userMessages } from './simulator-helpers.ts';
 
@@ -171,6 +172,23 @@ test('durations in rate-limit headers: every OpenAI form is read, anything else 
   // Twice in a row: the parser keeps no state between calls.
   assert.equal(parseDurationMs('1m1s'), 61_000);
   assert.equal(parseDurationMs('1m1s'), 61_000);
+});
+
+test('regression: counts in rate-limit headers are plain decimals; an empty, negative or malformed one is no reading, never 0', () => {
+  assert.equal(parseCountHeader('0'), 0);
+  assert.equal(parseCountHeader(' 59 '), 59);
+  assert.equal(parseCountHeader('149984.5'), 149_984.5);
+  for (const text of [undefined, '', ' ', '-1', 'NaN', '1e309', 'abc', '0x10', '1e3', '12 rpm', '+5']) {
+    assert.equal(parseCountHeader(text), undefined, `${JSON.stringify(text)} is not a count`);
+  }
+  // Found by test/fuzz-upstream-answers.test.ts: an empty x-ratelimit-remaining-requests read as
+  // "0 left", and a negative one as less than none, held calls to a healthy deployment until reset.
+  for (const remaining of ['', ' ', '-1']) {
+    const openai = parseRateLimit(headersOf({ 'x-ratelimit-limit-requests': '60', 'x-ratelimit-remaining-requests': remaining, 'x-ratelimit-reset-requests': '1s' }));
+    assert.deepEqual(openai, { limitRequests: 60, resetRequestsMs: 1_000 }, JSON.stringify(remaining));
+    const anthropic = anthropicRateLimit({ headers: headersOf({ 'anthropic-ratelimit-requests-limit': '60', 'anthropic-ratelimit-requests-remaining': remaining }), nowMs: 0 });
+    assert.deepEqual(anthropic, { limitRequests: 60 }, JSON.stringify(remaining));
+  }
 });
 
 test("formatDuration writes OpenAI's duration format, which Seed's parser reads back exactly", () => {

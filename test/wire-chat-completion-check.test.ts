@@ -83,7 +83,8 @@ const VALID_COMPLETIONS: ReadonlyArray<readonly [string, unknown]> = [
   ['usage details without their counts', completion([text('hi')], { usage: { ...usage, prompt_tokens_details: {}, completion_tokens_details: { audio_tokens: 3 } } })],
   ['usage with reasoning tokens', completion([text('hi')], { usage: { ...usage, completion_tokens_details: { reasoning_tokens: 64 } } })],
   ['fingerprint null', completion([text('hi')], { system_fingerprint: null })],
-  ['fractional and negative numbers', completion([text('hi', { index: -1 })], { created: 1.5, usage: { prompt_tokens: 0.5, completion_tokens: -1, total_tokens: 1e300 } })],
+  ['fractional and negative numbers where they are not token counts', completion([text('hi', { index: -1 })], { created: 1.5 })],
+  ['large token counts', completion([text('hi')], { usage: { ...usage, prompt_tokens: Number.MAX_SAFE_INTEGER, total_tokens: Number.MAX_SAFE_INTEGER } })],
   [
     'unknown fields everywhere',
     completion(
@@ -180,6 +181,11 @@ test('chat completion: common failures name the field as zod does', () => {
     [{ ...base, choices: [{ ...toolCall, finish_reason: undefined }] }, 'choices.0.finish_reason'],
     [{ ...base, usage: { ...usage, total_tokens: null } }, 'usage.total_tokens'],
     [{ ...base, usage: { ...usage, prompt_tokens_details: { cached_tokens: '3' } } }, 'usage.prompt_tokens_details.cached_tokens'],
+    // Token counts are whole and not negative: the ledger prices calls on them.
+    [{ ...base, usage: { ...usage, prompt_tokens: 0.5 } }, 'usage.prompt_tokens'],
+    [{ ...base, usage: { ...usage, completion_tokens: -1 } }, 'usage.completion_tokens'],
+    [{ ...base, usage: { ...usage, total_tokens: 1e300 } }, 'usage.total_tokens'],
+    [{ ...base, usage: { ...usage, completion_tokens_details: { reasoning_tokens: -64 } } }, 'usage.completion_tokens_details.reasoning_tokens'],
     [{ ...base, system_fingerprint: 1 }, 'system_fingerprint'],
   ];
   for (const [value, path] of cases) {

@@ -12,7 +12,7 @@ import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Embedd
 import type { Admission, AdmissionTicket, Caller, Priority, Usage } from './hooks.ts';
 import type { Purpose } from '../terms/purpose.ts';
 import type { Redact } from '../ledger/redact.ts';
-import { PlainChunks, UsageChunk, reportedUsage, type ReportedUsage, type StreamChunk } from '../wire/stream-chunk.ts';
+import { chunkCompletionChars, PlainChunks, UsageChunk, reportedUsage, type ReportedUsage, type StreamChunk } from '../wire/stream-chunk.ts';
 import type { CallSignal } from '../abort.ts';
 
 export interface CallInput<Body> {
@@ -450,10 +450,7 @@ class RelayedStream implements AsyncIterableIterator<StreamChunk[]> {
         continue;
       }
       if (chunk.usage) this.usage = reportedUsage(chunk.usage);
-      for (const choice of chunk.choices) {
-        this.completionChars +=
-          (choice.delta.content?.length ?? 0) + (choice.delta.tool_calls?.reduce((sum, call) => sum + (call.function?.arguments?.length ?? 0), 0) ?? 0);
-      }
+      this.completionChars += chunkCompletionChars(chunk);
       collected?.push(chunk);
       // Seed always asks the upstream for usage; the client sees it only if it asked too.
       const usageOnly = chunk.choices.length === 0 && chunk.usage;

@@ -362,11 +362,21 @@ export function retryAfterMs(headers: UpstreamHeaders, now: number = Date.now())
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
+const COUNT = /^\s*\d+(?:\.\d+)?\s*$/;
+
+/**
+ * A count from a rate-limit header (`limit`, `remaining`): a plain decimal, not negative. Any
+ * other text is no reading at all, never 0: `Number('')` is 0, and an empty or malformed
+ * `remaining` read as 0 would hold every call to a healthy deployment until its reset.
+ */
+export function parseCountHeader(text: string | undefined): number | undefined {
+  if (text === undefined || !COUNT.test(text)) return undefined;
+  const value = Number(text);
+  return Number.isFinite(value) ? value : undefined;
+}
+
 function numberHeader(headers: UpstreamResponse['headers'], name: string): number | undefined {
-  const value = headers.get(name);
-  if (value === undefined) return undefined;
-  const parsed = Number(value);
-  return Number.isFinite(parsed) ? parsed : undefined;
+  return parseCountHeader(headers.get(name));
 }
 
 /**

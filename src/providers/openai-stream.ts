@@ -17,7 +17,8 @@ import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { SeedError } from '../errors.ts';
 import { withJsonText } from '../wire/json-text.ts';
 import type { ChatCompletionChunk } from '../wire/openai.ts';
-import { PlainChunks, UsageChunk, type StreamChunk } from '../wire/stream-chunk.ts';
+import { isTokenCount } from '../wire/chat-completion-check.ts';
+import { chunkFinishes, PlainChunks, UsageChunk, type StreamChunk } from '../wire/stream-chunk.ts';
 import { decodedBody, openAIErrorMessage, type BodyBatches, type BodyDecoder, type UpstreamResponse } from './http.ts';
 import { PlainChunkScanner, USAGE_ONLY, indexOfByte } from './openai-chunk-scan.ts';
 import type { CallSignal } from '../abort.ts';
@@ -237,7 +238,7 @@ class OpenAIStreamReader implements BodyDecoder<StreamChunk> {
       return;
     }
     const chunk = parseChunk(data, this.label);
-    if (chunk.choices.some((choice) => choice.finish_reason)) this.finished = true;
+    if (chunkFinishes(chunk)) this.finished = true;
     // Chunks with neither choices nor usage (Azure's prompt-filter results, sent first with an
     // empty id and object) carry nothing of the canonical format: clients do not get them.
     if (chunk.choices.length === 0 && !chunk.usage) return;
@@ -283,10 +284,27 @@ function parseChunk(data: string, label: string): ChatCompletionChunk {
 
 /**
  * A cheap structural check per chunk: a full schema parse of every chunk costs more than the
- * rest of the stream path, and the fields the gateway reads are exactly these.
+ * rest of the stream path, and the fields the gateway acts on are exactly these: a `choices`
+ * array (read by `chunkCompletionChars` and `chunkFinishes`, which take any shape of choice, as
+ * the scan of plain chunks does) and a `usage` whose counts are what the call settles on. Counts
+ * that are not whole numbers ≥ 0 would put negative or fractional tokens and costs in the ledger:
+ * such a chunk is not vouched for, as the scan reads only digits.
  */
 function isChunk(value: unknown): value is ChatCompletionChunk {
   if (value === null || typeof value !== 'object') return false;
   const record = value as Record<string, unknown>;
-  return Array.isArray(record.choices) && (record.usage === undefined || record.usage === null || typeof record.usage === 'object');
+  return Array.isArray(record.choices) && (record.usage === undefined || record.usage === null || isStreamedUsage(record.usage));
+}
+
+function isStreamedUsage(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const usage = value as Record<string, unknown>;
+  if (!isOptionalCount(usage.prompt_tokens) || !isOptionalCount(usage.completion_tokens)) return false;
+  const details = usage.prompt_tokens_details;
+  if (details === undefined || details === null) return true;
+  return typeof details === 'object' && isOptionalCount((details as Record<string, unknown>).cached_tokens);
+}
+
+function isOptionalCount(value: unknown): boolean {
+  return value === undefined || isTokenCount(value);
 }

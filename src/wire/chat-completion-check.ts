@@ -50,6 +50,11 @@ function isNumber(value: unknown): boolean {
   return typeof value === 'number' && Number.isFinite(value);
 }
 
+/** `z.number().int().nonnegative()`, a token count: a safe integer (zod 4's `int()`), not negative. */
+export function isTokenCount(value: unknown): boolean {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
 function within(key: string | number, path: string): string {
   return path === '' ? String(key) : `${key}.${path}`;
 }
@@ -115,9 +120,9 @@ function toolCallProblem(toolCall: unknown): string | undefined {
 
 function usageProblem(usage: unknown): string | undefined {
   if (!isObject(usage)) return '';
-  if (!isNumber(usage.prompt_tokens)) return 'prompt_tokens';
-  if (!isNumber(usage.completion_tokens)) return 'completion_tokens';
-  if (!isNumber(usage.total_tokens)) return 'total_tokens';
+  if (!isTokenCount(usage.prompt_tokens)) return 'prompt_tokens';
+  if (!isTokenCount(usage.completion_tokens)) return 'completion_tokens';
+  if (!isTokenCount(usage.total_tokens)) return 'total_tokens';
   const prompt = detailsProblem(usage.prompt_tokens_details, 'cached_tokens');
   if (prompt !== undefined) return within('prompt_tokens_details', prompt);
   const completion = detailsProblem(usage.completion_tokens_details, 'reasoning_tokens');
@@ -125,11 +130,11 @@ function usageProblem(usage: unknown): string | undefined {
   return undefined;
 }
 
-/** A `…_tokens_details` object: absent, null, or an object whose one known count is absent or a number. */
+/** A `…_tokens_details` object: absent, null, or an object whose one known count is absent or a token count. */
 function detailsProblem(details: unknown, count: string): string | undefined {
   if (details === undefined || details === null) return undefined;
   if (!isObject(details)) return '';
-  if (details[count] !== undefined && !isNumber(details[count])) return count;
+  if (details[count] !== undefined && !isTokenCount(details[count])) return count;
   return undefined;
 }
 
@@ -145,8 +150,8 @@ function embeddingResponseProblem(value: unknown): string | undefined {
   if (typeof value.model !== 'string') return 'model';
   const usage = value.usage;
   if (!isObject(usage)) return 'usage';
-  if (!isNumber(usage.prompt_tokens)) return 'usage.prompt_tokens';
-  if (!isNumber(usage.total_tokens)) return 'usage.total_tokens';
+  if (!isTokenCount(usage.prompt_tokens)) return 'usage.prompt_tokens';
+  if (!isTokenCount(usage.total_tokens)) return 'usage.total_tokens';
   return undefined;
 }
 

@@ -158,13 +158,20 @@ export const chatCompletionRequestSchema = z
   .loose();
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;
 
+/**
+ * A token count in an upstream's usage: a whole number, not negative. The ledger settles calls
+ * and prices them on these, so a count of another kind makes the answer invalid rather than a
+ * negative or fractional cost.
+ */
+const tokenCount = z.number().int().nonnegative();
+
 export const usageSchema = z
   .object({
-    prompt_tokens: z.number(),
-    completion_tokens: z.number(),
-    total_tokens: z.number(),
-    prompt_tokens_details: z.object({ cached_tokens: z.number().optional() }).loose().nullable().optional(),
-    completion_tokens_details: z.object({ reasoning_tokens: z.number().optional() }).loose().nullable().optional(),
+    prompt_tokens: tokenCount,
+    completion_tokens: tokenCount,
+    total_tokens: tokenCount,
+    prompt_tokens_details: z.object({ cached_tokens: tokenCount.optional() }).loose().nullable().optional(),
+    completion_tokens_details: z.object({ reasoning_tokens: tokenCount.optional() }).loose().nullable().optional(),
   })
   .loose();
 export type Usage = z.infer<typeof usageSchema>;
@@ -267,7 +274,7 @@ export const embeddingResponseSchema = z
         .loose(),
     ),
     model: z.string(),
-    usage: z.object({ prompt_tokens: z.number(), total_tokens: z.number() }).loose(),
+    usage: z.object({ prompt_tokens: tokenCount, total_tokens: tokenCount }).loose(),
   })
   .loose();
 export type EmbeddingResponse = z.infer<typeof embeddingResponseSchema>;

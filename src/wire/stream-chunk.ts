@@ -91,6 +91,39 @@ export function reportedUsage(usage: Usage): ReportedUsage {
   };
 }
 
+/**
+ * Characters of `content` and tool-call `arguments` in a parsed chunk's choices, for the usage
+ * estimate. Only string values count, as in the adapter's scan of plain chunks, and no shape of
+ * a choice throws: a chunk is checked only for what the gateway acts on (a `choices` array), and
+ * an upstream may send a choice without a `delta`, or with fields of other types, which the
+ * client then gets as it was sent.
+ */
+export function chunkCompletionChars(chunk: ChatCompletionChunk): number {
+  let chars = 0;
+  for (const choice of chunk.choices as unknown[]) {
+    const delta = fieldOf(choice, 'delta');
+    const content = fieldOf(delta, 'content');
+    if (typeof content === 'string') chars += content.length;
+    const calls = fieldOf(delta, 'tool_calls');
+    if (!Array.isArray(calls)) continue;
+    for (const call of calls as unknown[]) {
+      const args = fieldOf(fieldOf(call, 'function'), 'arguments');
+      if (typeof args === 'string') chars += args.length;
+    }
+  }
+  return chars;
+}
+
+/** Whether a parsed chunk has a choice with a finish reason (the stream reached its end). */
+export function chunkFinishes(chunk: ChatCompletionChunk): boolean {
+  for (const choice of chunk.choices as unknown[]) if (fieldOf(choice, 'finish_reason')) return true;
+  return false;
+}
+
+function fieldOf(value: unknown, key: string): unknown {
+  return value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
+}
+
 /** A part of a stream: a parsed chunk, or plain content chunks or a usage chunk not parsed (yet). */
 export type StreamChunk = ChatCompletionChunk | PlainChunks | UsageChunk;
 

@@ -4,7 +4,7 @@
  * durations) and its `request-id` header. The generic status mapping stays in `../http.ts`.
  */
 import { SeedError, type ErrorCode, type UpstreamQuota } from '../../errors.ts';
-import { upstreamStatusError, type UpstreamResponse } from '../http.ts';
+import { parseCountHeader, upstreamStatusError, type UpstreamResponse } from '../http.ts';
 import type { UpstreamInfo } from '../types.ts';
 import { anthropicErrorBodySchema } from './wire.ts';
 
@@ -18,13 +18,11 @@ interface LimitReading {
 
 function readLimit(input: { headers: Headers; kind: string; nowMs: number }): LimitReading {
   const read = (field: string) => input.headers.get(`anthropic-ratelimit-${input.kind}-${field}`);
-  const number = (text: string | undefined) =>
-    text !== undefined && text.trim() !== '' && Number.isFinite(Number(text)) ? Number(text) : undefined;
   const reset = read('reset');
   const resetAt = reset === undefined ? Number.NaN : Date.parse(reset);
   return {
-    limit: number(read('limit')),
-    remaining: number(read('remaining')),
+    limit: parseCountHeader(read('limit')),
+    remaining: parseCountHeader(read('remaining')),
     resetMs: Number.isNaN(resetAt) ? undefined : Math.max(0, resetAt - input.nowMs),
   };
 }

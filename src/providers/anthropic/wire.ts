@@ -77,12 +77,15 @@ export interface AnthropicMessagesRequest {
   stream?: boolean;
 }
 
+/** A token count: whole and not negative, as the ledger settles and prices calls on it. */
+const tokenCount = z.number().int().nonnegative().nullable().optional();
+
 export const anthropicUsageSchema = z
   .object({
-    input_tokens: z.number().nullable().optional(),
-    output_tokens: z.number().nullable().optional(),
-    cache_creation_input_tokens: z.number().nullable().optional(),
-    cache_read_input_tokens: z.number().nullable().optional(),
+    input_tokens: tokenCount,
+    output_tokens: tokenCount,
+    cache_creation_input_tokens: tokenCount,
+    cache_read_input_tokens: tokenCount,
   })
   .loose();
 export type AnthropicUsage = z.infer<typeof anthropicUsageSchema>;
