@@ -117,7 +117,8 @@ function edit(value: unknown, change: Damage['edits'][number]): void {
   let parent = value as Record<string | number, unknown>;
   for (const segment of path.slice(0, -1)) parent = parent[segment] as Record<string | number, unknown>;
   const last = path.at(-1)!;
-  if (change.value !== 'delete') parent[last] = change.value.set;
+  // A copy: the drawn value is the plan's, and every attempt of a call applies the plan again.
+  if (change.value !== 'delete') parent[last] = structuredClone(change.value.set);
   else if (Array.isArray(parent)) parent.splice(last as number, 1);
   else delete parent[last];
 }
@@ -308,7 +309,8 @@ for (const route of ROUTES) {
           observed.push(call);
           assertAnswer(call, stream, `${route} ${JSON.stringify(drawn).slice(0, 400)}`);
         }),
-        fuzzRuns(60),
+        // Shrinking a failure replays calls: bound the whole property, and count running out as failing.
+        { ...fuzzRuns(60), interruptAfterTimeLimit: 90_000, markInterruptAsFailure: true },
       );
       damage = NO_DAMAGE;
       await stack.waitForRecords(seen + observed.length);

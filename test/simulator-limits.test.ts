@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { formatDuration, startSimulator, type Simulator } from '../src/simulator/index.ts';
-import { parseCountHeader, parseDurationMs, parseRateLimit, retryAfterMs, upstreamStatusError } from '../src/providers/http.ts';
+import { MAX_UPSTREAM_WAIT_MS, parseCountHeader, parseDurationMs, parseRateLimit, retryAfterMs, upstreamStatusError } from '../src/providers/http.ts';
 import { anthropicRateLimit } from '../src/providers/anthropic/upstream.ts';
 import { headersOf } from '../src/providers/upstream-call.ts';
 import { anthropicHeaders, call, openAIChunks, userMessages } from './simulator-helpers.ts';
@@ -189,6 +189,25 @@ test('regression: counts in rate-limit headers are plain decimals; an empty, neg
     const anthropic = anthropicRateLimit({ headers: headersOf({ 'anthropic-ratelimit-requests-limit': '60', 'anthropic-ratelimit-requests-remaining': remaining }), nowMs: 0 });
     assert.deepEqual(anthropic, { limitRequests: 60 }, JSON.stringify(remaining));
   }
+});
+
+test('regression: an upstream wait or reset longer than a day is read as a day, so one bad header cannot take a deployment out for years', () => {
+  assert.equal(MAX_UPSTREAM_WAIT_MS, 86_400_000);
+  // Found by test/fuzz-upstream-answers.test.ts: "try again in 99999999189049580 s".
+  const huge = '99999999999999999999';
+  assert.deepEqual(parseRateLimit(headersOf({ 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': huge, 'x-ratelimit-reset-tokens': '9999h' })), {
+    remainingRequests: 0,
+    resetRequestsMs: MAX_UPSTREAM_WAIT_MS,
+    resetTokensMs: MAX_UPSTREAM_WAIT_MS,
+  });
+  assert.equal(retryAfterMs(headersOf({ 'retry-after': huge })), MAX_UPSTREAM_WAIT_MS);
+  assert.equal(retryAfterMs(headersOf({ 'retry-after-ms': huge })), MAX_UPSTREAM_WAIT_MS);
+  assert.equal(retryAfterMs(headersOf({ 'retry-after': 'Fri, 01 Jan 2100 00:00:00 GMT' }), Date.parse('2026-12-06T00:00:00Z')), MAX_UPSTREAM_WAIT_MS);
+  const anthropic = anthropicRateLimit({ headers: headersOf({ 'anthropic-ratelimit-requests-reset': '2100-01-01T00:00:00Z' }), nowMs: Date.parse('2026-12-06T00:00:00Z') });
+  assert.equal(anthropic.resetRequestsMs, MAX_UPSTREAM_WAIT_MS);
+  // Waits within a day are read as they are.
+  assert.equal(retryAfterMs(headersOf({ 'retry-after': '86399' })), 86_399_000);
+  assert.equal(parseRateLimit(headersOf({ 'x-ratelimit-reset-requests': '23h59m' })).resetRequestsMs, 86_340_000);
 });
 
 test("formatDuration writes OpenAI's duration format, which Seed's parser reads back exactly", () => {

@@ -340,14 +340,31 @@ export function parseDurationMs(text: string | undefined): number | undefined {
 }
 
 /**
+ * The longest wait an upstream's headers are believed for: a day, the longest window any
+ * provider's rate limits report (OpenAI's per-day limits). A longer one (a malformed header:
+ * `x-ratelimit-reset-requests: 99999999999999999999` is 3 billion years) is read as a day, so
+ * one bad header cannot take a deployment out of routing for longer.
+ */
+export const MAX_UPSTREAM_WAIT_MS = 86_400_000;
+
+/** A wait or reset read from an upstream's headers, at most `MAX_UPSTREAM_WAIT_MS`. */
+export function boundedWaitMs(milliseconds: number | undefined): number | undefined {
+  return milliseconds === undefined ? undefined : Math.min(milliseconds, MAX_UPSTREAM_WAIT_MS);
+}
+
+/**
  * How long an answer asks the client to wait: `retry-after-ms`, else `retry-after` as seconds or
  * an HTTP date (a date already past is 0). A value that is empty, negative or neither form is
  * ignored, as RFC 9110 says of an invalid Retry-After, so a malformed header never means "retry
- * at once". Read by the gateway from upstream answers and by teacher jobs from the gateway's.
+ * at once"; a wait beyond `MAX_UPSTREAM_WAIT_MS` is read as that. Read by the gateway from upstream answers and by teacher jobs from the gateway's.
  *
  * @example retryAfterMs(headersOf({ 'retry-after': '2' })) // 2000
  */
 export function retryAfterMs(headers: UpstreamHeaders, now: number = Date.now()): number | undefined {
+  return boundedWaitMs(requestedWaitMs(headers, now));
+}
+
+function requestedWaitMs(headers: UpstreamHeaders, now: number): number | undefined {
   const milliseconds = headers.get('retry-after-ms');
   if (milliseconds !== undefined && milliseconds.trim() !== '') {
     const value = Number(milliseconds);
@@ -388,10 +405,10 @@ function numberHeader(headers: UpstreamResponse['headers'], name: string): numbe
 export function parseRateLimit(headers: UpstreamResponse['headers']): UpstreamQuota {
   const limitRequests = numberHeader(headers, 'x-ratelimit-limit-requests');
   const remainingRequests = numberHeader(headers, 'x-ratelimit-remaining-requests');
-  const resetRequestsMs = parseDurationMs(headers.get('x-ratelimit-reset-requests'));
+  const resetRequestsMs = boundedWaitMs(parseDurationMs(headers.get('x-ratelimit-reset-requests')));
   const limitTokens = numberHeader(headers, 'x-ratelimit-limit-tokens');
   const remainingTokens = numberHeader(headers, 'x-ratelimit-remaining-tokens');
-  const resetTokensMs = parseDurationMs(headers.get('x-ratelimit-reset-tokens'));
+  const resetTokensMs = boundedWaitMs(parseDurationMs(headers.get('x-ratelimit-reset-tokens')));
   const snapshot: UpstreamQuota = {};
   if (limitRequests !== undefined) snapshot.limitRequests = limitRequests;
   if (remainingRequests !== undefined) snapshot.remainingRequests = remainingRequests;

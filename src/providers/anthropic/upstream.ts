@@ -4,7 +4,7 @@
  * durations) and its `request-id` header. The generic status mapping stays in `../http.ts`.
  */
 import { SeedError, type ErrorCode, type UpstreamQuota } from '../../errors.ts';
-import { parseCountHeader, upstreamStatusError, type UpstreamResponse } from '../http.ts';
+import { boundedWaitMs, parseCountHeader, upstreamStatusError, type UpstreamResponse } from '../http.ts';
 import type { UpstreamInfo } from '../types.ts';
 import { anthropicErrorBodySchema } from './wire.ts';
 
@@ -23,7 +23,7 @@ function readLimit(input: { headers: Headers; kind: string; nowMs: number }): Li
   return {
     limit: parseCountHeader(read('limit')),
     remaining: parseCountHeader(read('remaining')),
-    resetMs: Number.isNaN(resetAt) ? undefined : Math.max(0, resetAt - input.nowMs),
+    resetMs: Number.isNaN(resetAt) ? undefined : boundedWaitMs(Math.max(0, resetAt - input.nowMs)),
   };
 }
 
