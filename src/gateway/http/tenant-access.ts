@@ -44,8 +44,30 @@ export async function resolvePrincipal({
   return { kind: 'team', caller: await authenticator.authenticateKey(headers) };
 }
 
+/**
+ * Where a NUL character is in a value's strings (keys included), as a dotted path; undefined when
+ * there is none. Names, ids and filters are stored and looked up as text, and PostgreSQL refuses
+ * NUL in text ("invalid byte sequence"): such a value would be a 500 on one store and work on the
+ * other, so it is refused at the edge on both (test/fuzz-admin-api.test.ts found it).
+ */
+function nulPath(value: unknown, path: string): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path || 'body' : undefined;
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const [key, child] of Object.entries(value)) {
+    const childPath = path === '' ? key : `${path}.${key}`;
+    if (key.includes('\u0000')) return childPath;
+    const found = nulPath(child, childPath);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
 /** `schema.parse`, failing as a 400 invalid_request that names the parameter. */
 export function parseInput<Schema extends z.ZodType>(schema: Schema, value: unknown): z.infer<Schema> {
+  const nul = nulPath(value, '');
+  if (nul !== undefined) {
+    throw new SeedError('invalid_request', `Invalid value for '${nul}': text must not contain NUL (\\u0000) characters.`, { param: nul });
+  }
   const parsed = schema.safeParse(value ?? {});
   if (parsed.success) return parsed.data;
   const [issue] = parsed.error.issues;
