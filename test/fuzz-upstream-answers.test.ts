@@ -352,10 +352,12 @@ test('regression: a streamed choice without a delta is relayed as sent, not a 50
   assert.equal(record.status, 'ok');
 });
 
-test('regression: usage with negative or fractional token counts is an invalid answer, never a negative cost', async () => {
+test('regression: usage with negative, fractional or unstorable token counts is an invalid answer, never a negative cost', async () => {
   for (const usage of [
     { prompt_tokens: -5, completion_tokens: 3, total_tokens: -2 },
     { prompt_tokens: 5, completion_tokens: 2.5, total_tokens: 7.5 },
+    // Beyond the ledger's integer columns: PostgreSQL would refuse the row, and its batch with it.
+    { prompt_tokens: 2_147_483_648, completion_tokens: 1, total_tokens: 2_147_483_649 },
   ]) {
     const streamed = await damagedCall('openai', true, { events: [{ event: 1, action: { data: usageChunk(usage) } }] });
     assert.equal(streamed.call.errorCode, 'upstream_invalid_response', streamed.call.body);

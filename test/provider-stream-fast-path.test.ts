@@ -278,7 +278,7 @@ describe('PlainChunkScanner', () => {
       ['{"choices":[],"usage":{"prompt_tokens":5,"prompt_tokens":7,"completion_tokens":6}}', { promptTokens: 7, completionTokens: 6, cachedTokens: 0 }],
       // Counts nested elsewhere are not the chunk's.
       ['{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":6,"completion_tokens_details":{"prompt_tokens":99,"cached_tokens":98}},"x":{"prompt_tokens":97}}', { promptTokens: 5, completionTokens: 6, cachedTokens: 0 }],
-      ['{"choices":[],"usage":{"prompt_tokens":123456789012345,"completion_tokens":6,"prompt_tokens_details":{"cached_tokens":4,"x":{"cached_tokens":5}}}}', { promptTokens: 123456789012345, completionTokens: 6, cachedTokens: 4 }],
+      ['{"choices":[],"usage":{"prompt_tokens":2147483647,"completion_tokens":6,"prompt_tokens_details":{"cached_tokens":4,"x":{"cached_tokens":5}}}}', { promptTokens: 2_147_483_647, completionTokens: 6, cachedTokens: 4 }],
     ];
     for (const [line, usage] of read) {
       for (const scanner of [new PlainChunkScanner(), primedScanner()]) {
@@ -295,6 +295,9 @@ describe('PlainChunkScanner', () => {
       '{"choices":[],"usage":{"prompt_tokens":"1","completion_tokens":2}}',
       '{"choices":[],"usage":{"prompt_tokens":null,"completion_tokens":2}}',
       '{"choices":[],"usage":{"prompt_tokens":1234567890123456,"completion_tokens":2}}',
+      // Beyond what the ledger's integer columns hold (MAX_TOKEN_COUNT): the parse path refuses it.
+      '{"choices":[],"usage":{"prompt_tokens":2147483648,"completion_tokens":2}}',
+      '{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":9999999999}}}',
       '{"choices":[],"usage":{"completion_tokens":2,"total_tokens":2}}',
       '{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":0.5}}}',
       '{"choices":[],"usage":{"prompt_tokens":1,"prompt_tokens":null,"completion_tokens":2}}',

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { ZodType } from 'zod';
 import { checkChatCompletion, checkEmbeddingResponse, type CheckResult } from '../src/wire/chat-completion-check.ts';
-import { chatCompletionSchema, embeddingResponseSchema } from '../src/wire/openai.ts';
+import { chatCompletionSchema, embeddingResponseSchema, MAX_TOKEN_COUNT } from '../src/wire/openai.ts';
 import { mutated, pathsIn, show, type Mutation } from './helpers/mutations.ts';
 
 const SEED = 20_260_501;
@@ -84,7 +84,7 @@ const VALID_COMPLETIONS: ReadonlyArray<readonly [string, unknown]> = [
   ['usage with reasoning tokens', completion([text('hi')], { usage: { ...usage, completion_tokens_details: { reasoning_tokens: 64 } } })],
   ['fingerprint null', completion([text('hi')], { system_fingerprint: null })],
   ['fractional and negative numbers where they are not token counts', completion([text('hi', { index: -1 })], { created: 1.5 })],
-  ['large token counts', completion([text('hi')], { usage: { ...usage, prompt_tokens: Number.MAX_SAFE_INTEGER, total_tokens: Number.MAX_SAFE_INTEGER } })],
+  ['the largest token counts the ledger stores', completion([text('hi')], { usage: { ...usage, prompt_tokens: MAX_TOKEN_COUNT, total_tokens: MAX_TOKEN_COUNT } })],
   [
     'unknown fields everywhere',
     completion(
@@ -185,6 +185,7 @@ test('chat completion: common failures name the field as zod does', () => {
     [{ ...base, usage: { ...usage, prompt_tokens: 0.5 } }, 'usage.prompt_tokens'],
     [{ ...base, usage: { ...usage, completion_tokens: -1 } }, 'usage.completion_tokens'],
     [{ ...base, usage: { ...usage, total_tokens: 1e300 } }, 'usage.total_tokens'],
+    [{ ...base, usage: { ...usage, prompt_tokens: MAX_TOKEN_COUNT + 1 } }, 'usage.prompt_tokens'],
     [{ ...base, usage: { ...usage, completion_tokens_details: { reasoning_tokens: -64 } } }, 'usage.completion_tokens_details.reasoning_tokens'],
     [{ ...base, system_fingerprint: 1 }, 'system_fingerprint'],
   ];

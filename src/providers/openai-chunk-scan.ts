@@ -25,6 +25,7 @@
  */
 
 import type { ReportedUsage } from '../wire/stream-chunk.ts';
+import { MAX_TOKEN_COUNT } from '../wire/openai.ts';
 
 /** What `scan` returns for an event that must go through `JSON.parse`. */
 export const MUST_PARSE = -1;
@@ -44,7 +45,7 @@ export const USAGE_ONLY = -2;
 export const NOT_JOINED = -3;
 
 /** Digits of a token count read in place; a longer number (or any other shape) goes to `JSON.parse`. */
-const MAX_COUNT_DIGITS = 15;
+const MAX_COUNT_DIGITS = 10;
 
 /** Deeper than any chunk; a deeper value is left to `JSON.parse` rather than to recursion here. */
 const MAX_DEPTH = 32;
@@ -670,7 +671,8 @@ export class PlainChunkScanner {
 
   /**
    * A token count: a whole number in JSON's plainest spelling (`0`, or digits not starting with
-   * 0), no sign, fraction or exponent. -1 for anything else, which sends the line to `JSON.parse`.
+   * 0), no sign, fraction or exponent, at most `MAX_TOKEN_COUNT`. -1 for anything else, which
+   * sends the line to `JSON.parse` (and the parse path's check refuses a count it cannot store).
    */
   private count(): number {
     const start = this.at;
@@ -678,7 +680,7 @@ export class PlainChunkScanner {
     let value = 0;
     for (let code = this.byteAt(at); isDigit(code); code = this.byteAt(++at)) value = value * 10 + (code - ZERO);
     const digits = at - start;
-    if (digits === 0 || digits > MAX_COUNT_DIGITS || (digits > 1 && this.bytes[start] === ZERO)) return -1;
+    if (digits === 0 || digits > MAX_COUNT_DIGITS || (digits > 1 && this.bytes[start] === ZERO) || value > MAX_TOKEN_COUNT) return -1;
     const next = this.byteAt(at);
     if (next === DOT || next === LOWER_E || next === UPPER_E) return -1;
     this.at = at;

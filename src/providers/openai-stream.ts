@@ -287,8 +287,8 @@ function parseChunk(data: string, label: string): ChatCompletionChunk {
  * rest of the stream path, and the fields the gateway acts on are exactly these: a `choices`
  * array (read by `chunkCompletionChars` and `chunkFinishes`, which take any shape of choice, as
  * the scan of plain chunks does) and a `usage` whose counts are what the call settles on. Counts
- * that are not whole numbers ≥ 0 would put negative or fractional tokens and costs in the ledger:
- * such a chunk is not vouched for, as the scan reads only digits.
+ * that are not token counts (`isTokenCount`) would put negative, fractional or unstorable tokens
+ * and costs in the ledger: such a chunk is not vouched for, as the scan reads only digits.
  */
 function isChunk(value: unknown): value is ChatCompletionChunk {
   if (value === null || typeof value !== 'object') return false;
@@ -300,9 +300,10 @@ function isStreamedUsage(value: unknown): boolean {
   if (typeof value !== 'object' || value === null) return false;
   const usage = value as Record<string, unknown>;
   if (!isOptionalCount(usage.prompt_tokens) || !isOptionalCount(usage.completion_tokens)) return false;
+  // Details of another kind carry no cached count (0), as the scan of a usage chunk reads them.
   const details = usage.prompt_tokens_details;
-  if (details === undefined || details === null) return true;
-  return typeof details === 'object' && isOptionalCount((details as Record<string, unknown>).cached_tokens);
+  if (details === null || typeof details !== 'object') return true;
+  return isOptionalCount((details as Record<string, unknown>).cached_tokens);
 }
 
 function isOptionalCount(value: unknown): boolean {

@@ -10,7 +10,7 @@
  * test/wire-chat-completion-check.test.ts checks both against the schemas on generated
  * responses. A change to either schema needs the same change here.
  */
-import type { ChatCompletion, EmbeddingResponse } from './openai.ts';
+import { MAX_TOKEN_COUNT, type ChatCompletion, type EmbeddingResponse } from './openai.ts';
 
 /** The value itself when it passes; else where the first problem is (`''` for the value itself). */
 export type CheckResult<T> = { ok: true; value: T } | { ok: false; path: string };
@@ -50,9 +50,9 @@ function isNumber(value: unknown): boolean {
   return typeof value === 'number' && Number.isFinite(value);
 }
 
-/** `z.number().int().nonnegative()`, a token count: a safe integer (zod 4's `int()`), not negative. */
+/** `tokenCount` (openai.ts): a whole number (zod 4's `int()` is a safe integer) from 0 to `MAX_TOKEN_COUNT`. */
 export function isTokenCount(value: unknown): boolean {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= MAX_TOKEN_COUNT;
 }
 
 function within(key: string | number, path: string): string {

@@ -159,11 +159,18 @@ export const chatCompletionRequestSchema = z
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;
 
 /**
- * A token count in an upstream's usage: a whole number, not negative. The ledger settles calls
- * and prices them on these, so a count of another kind makes the answer invalid rather than a
- * negative or fractional cost.
+ * The largest token count Seed takes from an upstream: the ledger's token columns are 32-bit
+ * integers (PostgreSQL's `integer`), and a row PostgreSQL refuses would hold its whole batch out
+ * of the ledger. No call comes near it.
  */
-const tokenCount = z.number().int().nonnegative();
+export const MAX_TOKEN_COUNT = 2_147_483_647;
+
+/**
+ * A token count in an upstream's usage: a whole number from 0 to `MAX_TOKEN_COUNT`. The ledger
+ * settles calls and prices them on these, so a count of another kind makes the answer invalid
+ * rather than a negative, fractional or unstorable cost.
+ */
+const tokenCount = z.number().int().nonnegative().max(MAX_TOKEN_COUNT);
 
 export const usageSchema = z
   .object({

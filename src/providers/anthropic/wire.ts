@@ -6,6 +6,7 @@
  * must be skipped, not turned into a 502.
  */
 import { z } from 'zod';
+import { MAX_TOKEN_COUNT } from '../../wire/openai.ts';
 
 export interface AnthropicTextBlock {
   type: 'text';
@@ -77,8 +78,8 @@ export interface AnthropicMessagesRequest {
   stream?: boolean;
 }
 
-/** A token count: whole and not negative, as the ledger settles and prices calls on it. */
-const tokenCount = z.number().int().nonnegative().nullable().optional();
+/** A token count: whole, from 0 to `MAX_TOKEN_COUNT`, as the ledger settles, prices and stores calls on it. */
+const tokenCount = z.number().int().nonnegative().max(MAX_TOKEN_COUNT).nullable().optional();
 
 export const anthropicUsageSchema = z
   .object({
