@@ -107,7 +107,10 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     spillDirectory: config.ledger.spillDirectory,
     batchSize: config.ledger.batchSize,
     flushIntervalMs: config.ledger.flushIntervalMs,
-    onError: (error, context) => logger('error', `ledger ${context.operation} failed`, error),
+    onError: (error, context) =>
+      context.operation === 'reject'
+        ? logger('error', `ledger: the store refused a call; it is kept in ${config.ledger.spillDirectory}/rejected.jsonl`, error)
+        : logger('error', `ledger ${context.operation} failed`, error),
   });
   metrics.observeLedger(() => ({ ...ledger.stats() }));
   logger('info', `ledger: ${redact(config.store.url)} (spill directory ${config.ledger.spillDirectory})`);

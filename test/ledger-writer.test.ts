@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import { sql } from 'kysely';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LedgerWriter, type CallStoreWriter } from '../src/ledger/index.ts';
@@ -248,6 +248,80 @@ for (const backend of backends) {
         await store.close();
         await database.dispose();
         rmSync(directory, { recursive: true, force: true });
+      }
+    });
+
+    test('regression: a row the store refuses is set apart in rejected.jsonl; the rest of its batch, and every later call, reach the store', async () => {
+      const database = await backend.createDatabase();
+      const store = await openStore(database.storeOptions);
+      const directory = spillDirectory();
+      const errors: string[] = [];
+      const writer = await LedgerWriter.open({ store, spillDirectory: directory, batchSize: 8, flushIntervalMs: 10, onError: (_error, { operation }) => errors.push(operation) });
+      // A value this store will not take: PostgreSQL refuses NUL in text; better-sqlite3 cannot bind an object.
+      const poison = makeCall({ id: 'poison', route: backend.name === 'postgres' ? 'gpt\u0000' : ({ not: 'text' } as unknown as string) });
+      try {
+        const before = calls('before', 5);
+        const after = calls('after', 3);
+        for (const record of [...before.slice(0, 2), poison, ...before.slice(2)]) writer.record(record);
+        await writer.flush();
+        for (const record of after) writer.record(record);
+        await writer.flush();
+        assert.deepEqual(await storedIds(store), [...after, ...before].map((record) => record.id).sort());
+        const stats = writer.stats();
+        assert.equal(stats.rejected, 1);
+        assert.equal(stats.written, 8);
+        assert.equal(stats.spilled, 0, 'nothing was taken for an outage');
+        assert.equal(stats.storeHealthy, true);
+        assert.deepEqual(errors, ['reject']);
+        assert.deepEqual(spillFiles(directory), ['rejected.jsonl']);
+        const kept = readFileSync(join(directory, 'rejected.jsonl'), 'utf8').trim().split('\n');
+        assert.deepEqual(kept.map((line) => (JSON.parse(line) as CallRecord).id), ['poison']);
+      } finally {
+        await writer.close();
+        await store.close();
+        await database.dispose();
+        rmSync(directory, { recursive: true, force: true });
+      }
+    });
+
+    test('regression: a refused row in a spill file no longer holds the replay, and so the store, unhealthy', async () => {
+      const database = await backend.createDatabase();
+      const store = await openStore(database.storeOptions);
+      const directory = spillDirectory();
+      const spilled = calls('spilled', 4);
+      const poison = makeCall({ id: 'poison', route: backend.name === 'postgres' ? 'gpt\u0000' : ({ not: 'text' } as unknown as string) });
+      writeFileSync(join(directory, 'spill-0000000000001-1-1.jsonl'), [spilled[0], poison, ...spilled.slice(1)].map((record) => JSON.stringify(record)).join('\n') + '\n');
+      const writer = await LedgerWriter.open({ store, spillDirectory: directory, batchSize: 8, flushIntervalMs: 10 });
+      try {
+        await writer.flush();
+        await waitFor(() => writer.stats().replayed === 4, 'the replay');
+        assert.deepEqual(await storedIds(store), spilled.map((record) => record.id));
+        assert.equal(writer.stats().rejected, 1);
+        assert.equal(writer.stats().storeHealthy, true);
+        assert.deepEqual(spillFiles(directory), ['rejected.jsonl'], 'the spill file is gone once every other call is stored');
+      } finally {
+        await writer.close();
+        await store.close();
+        await database.dispose();
+        rmSync(directory, { recursive: true, force: true });
+      }
+    });
+
+    test('an outage is not a refusal: its batches are spilled whole, none set apart', async () => {
+      const database = await backend.createDatabase();
+      const store = await openStore(database.storeOptions);
+      try {
+        assert.equal(store.refusesData(new Error('connect ECONNREFUSED 127.0.0.1:5432')), false);
+        assert.equal(store.refusesData(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' })), false);
+        assert.equal(store.refusesData(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })), false);
+        assert.equal(store.refusesData('not an error'), false);
+        const refusal = backend.name === 'postgres'
+          ? Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { code: '22021' })
+          : Object.assign(new Error('NOT NULL constraint failed: calls.route'), { code: 'SQLITE_CONSTRAINT_NOTNULL' });
+        assert.equal(store.refusesData(refusal), true);
+      } finally {
+        await store.close();
+        await database.dispose();
       }
     });
   });

@@ -12,6 +12,8 @@ import type { CallRecord } from './types.ts';
 import { acquireSpillLock } from './spill-lock.ts';
 
 const FILE_PATTERN = /^spill-\d{13}-\d+-\d+\.jsonl$/;
+/** Calls the store refused row by row (see `reject`); never replayed. */
+export const REJECTED_FILE = 'rejected.jsonl';
 
 export interface SpillReadReport {
   /** Lines that were not a call record (e.g. the torn last line of a crashed run); skipped. */
@@ -54,6 +56,25 @@ export class SpillDirectory {
       await active.handle.write(records.map((record) => JSON.stringify(record) + '\n').join(''));
       await active.handle.datasync();
       this.#hasRecords = true;
+    });
+  }
+
+  /**
+   * Keeps `records` the store refused (each alone, while it took others) in `rejected.jsonl`,
+   * a file replays never read: retrying them would fail again and hold the store's other calls
+   * back. They stay for an operator to inspect, fix and load by hand;
+   * the writer counts them and reports each refusal.
+   */
+  reject(records: readonly CallRecord[]): Promise<void> {
+    return this.#serialized(async () => {
+      if (records.length === 0) return;
+      const handle = await open(join(this.directory, REJECTED_FILE), 'a');
+      try {
+        await handle.write(records.map((record) => JSON.stringify(record) + '\n').join(''));
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
     });
   }
 

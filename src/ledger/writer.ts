@@ -12,6 +12,13 @@ import { Backoff } from './backoff.ts';
 /** The part of the store the writer needs (a `Store` fits; tests can wrap one to inject failures). */
 export interface CallStoreWriter {
   insertCalls(records: readonly CallRecord[]): Promise<unknown>;
+  /**
+   * Whether an insert's error says the store refused the data (a value it cannot store, a
+   * constraint) rather than that it is unavailable. With it, such a batch is split until the
+   * rows refused are found (see `rejected`); without it, every failure counts as an outage and
+   * the batch is spilled and replayed whole.
+   */
+  refusesData?(error: unknown): boolean;
 }
 
 export interface LedgerWriterOptions {
@@ -29,7 +36,7 @@ export interface LedgerWriterOptions {
   /** Longest wait between retries (default 30 000). */
   retryMaxMs?: number;
   /** Told about every failure (store write, replay, spill); the writer itself never throws at callers. */
-  onError?: (error: unknown, context: { operation: 'write' | 'replay' | 'spill' }) => void;
+  onError?: (error: unknown, context: { operation: 'write' | 'replay' | 'spill' | 'reject' }) => void;
 }
 
 /** Counters for metrics. All but `queued` only grow. */
@@ -54,6 +61,11 @@ export interface LedgerWriterStats {
   failedSpills: number;
   /** Unreadable lines skipped in spill files. */
   corruptLines: number;
+  /**
+   * Calls the store refused alone while it took the others of their batch (a value it cannot
+   * store): kept in the spill directory's `rejected.jsonl`, never replayed, each one reported.
+   */
+  rejected: number;
   /** Whether the last store write or replay succeeded. */
   storeHealthy: boolean;
 }
@@ -89,6 +101,7 @@ export class LedgerWriter implements CallSink {
     failedReplays: 0,
     failedSpills: 0,
     corruptLines: 0,
+    rejected: 0,
   };
 
   private constructor({ options, spill }: { options: LedgerWriterOptions; spill: SpillDirectory }) {
@@ -214,8 +227,7 @@ export class LedgerWriter implements CallSink {
   async #writeBatch(batch: CallRecord[]): Promise<boolean> {
     if (this.#storeHealthy) {
       try {
-        await this.#store.insertCalls(batch);
-        this.#counters.written += batch.length;
+        this.#counters.written += batch.length - (await this.#insert(batch));
         // Calls spilled while healthy (queue overflow) go back to the store without waiting for a failure.
         if (this.#spill.hasRecords && this.#replaying === null) void this.#replay();
         return true;
@@ -308,6 +320,32 @@ export class LedgerWriter implements CallSink {
     return this.#replaying;
   }
 
+  /**
+   * Inserts `records`, returning how many the store refused. A failed insert is an outage (it
+   * throws, and the caller spills or keeps the batch) unless the store says it refused the data:
+   * then some row is one it cannot take, which would fail every retry of its batch and, replayed
+   * forever, keep the store marked unhealthy, so every later call went to disk instead of the
+   * ledger. The batch is halved until the refused rows are alone; they go to `rejected.jsonl` and
+   * the rest is stored. Inserts are idempotent (ids already stored are skipped), so halves stored
+   * before an outage interrupts the search are harmless when the whole batch is replayed.
+   */
+  async #insert(records: readonly CallRecord[]): Promise<number> {
+    try {
+      await this.#store.insertCalls(records);
+      return 0;
+    } catch (error) {
+      if (this.#store.refusesData?.(error) !== true) throw error;
+      if (records.length === 1) {
+        await this.#spill.reject(records);
+        this.#counters.rejected += 1;
+        this.#onError(error, { operation: 'reject' });
+        return 1;
+      }
+      const middle = records.length >>> 1;
+      return (await this.#insert(records.slice(0, middle))) + (await this.#insert(records.slice(middle)));
+    }
+  }
+
   /** Replays the spill files there are now (sealing the one being appended to). */
   async #replayPass(): Promise<void> {
     const files = await this.#spill.seal();
@@ -316,8 +354,7 @@ export class LedgerWriter implements CallSink {
         file,
         batchSize: this.#batchSize,
         onBatch: async (records) => {
-          await this.#store.insertCalls(records);
-          this.#counters.replayed += records.length;
+          this.#counters.replayed += records.length - (await this.#insert(records));
         },
       });
       this.#counters.corruptLines += report.corruptLines;

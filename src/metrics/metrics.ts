@@ -141,7 +141,7 @@ export function createMetrics(input: {
     observeLedger(stats) {
       const gauge = new Gauge({
         name: 'seed_ledger',
-        help: 'Ledger writer counters: queued now; recorded, written, spilled, replayed and failed since start; store healthy (1/0).',
+        help: 'Ledger writer counters: queued now; recorded, written, spilled, replayed, rejected (refused by the store, kept in rejected.jsonl) and failed since start; store healthy (1/0).',
         labelNames: ['counter'],
         registers: [registry],
         collect() {

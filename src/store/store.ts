@@ -18,6 +18,12 @@ export interface Store {
   readonly appliedMigrations: readonly string[];
   /** Inserts calls in one transaction; ids already stored are skipped (ON CONFLICT DO NOTHING). */
   insertCalls(records: readonly CallRecord[]): Promise<{ inserted: number }>;
+  /**
+   * Whether an `insertCalls` error says this store refused the rows' data (PostgreSQL's data
+   * exceptions and constraint violations, SQLite's constraint, type and size errors, a value the
+   * driver cannot bind) rather than that it is unavailable (connection, disk, lock).
+   */
+  refusesData(error: unknown): boolean;
   getCall(id: string): Promise<CallRecord | null>;
   listCalls(options?: ListCallsOptions): Promise<CallPage>;
   usage(query: UsageQuery): Promise<UsageRow[]>;
@@ -67,6 +73,7 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<Store> 
     db,
     appliedMigrations: Object.freeze(appliedMigrations),
     insertCalls: inserter.insertCalls,
+    refusesData: (error: unknown) => refusesData({ dialect, error }),
     getCall: (id: string) => getCall({ context, id }),
     listCalls: (listOptions: ListCallsOptions = {}) => listCalls({ context, options: listOptions }),
     usage: (query: UsageQuery) => usage({ context, query }),
@@ -75,4 +82,17 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<Store> 
     // before the main connection goes.
     close: () => (closed ??= inserter.close().finally(() => db.destroy())),
   });
+}
+
+/** PostgreSQL SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation). */
+const POSTGRES_REFUSALS = /^2[23]/;
+/** SQLite result codes of a row it will not store (extended codes start with the primary one). */
+const SQLITE_REFUSALS = /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG|RANGE)/;
+
+function refusesData({ dialect, error }: { dialect: StoreDialect; error: unknown }): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as Error & { code?: unknown }).code;
+  if (dialect === 'postgres') return typeof code === 'string' && POSTGRES_REFUSALS.test(code);
+  // better-sqlite3 throws TypeError or RangeError for a value it cannot bind, before SQLite sees it.
+  return (typeof code === 'string' && SQLITE_REFUSALS.test(code)) || error.name === 'TypeError' || error.name === 'RangeError';
 }
