@@ -69,6 +69,11 @@ export function buildSample({
   if (typeof input.id !== 'string' || input.id.trim() === '') {
     throw new SeedError('invalid_request', 'every sample needs a non-empty id', { param: 'id' });
   }
+  // Ids are stored as text, and PostgreSQL refuses NUL in text: refused here on both stores
+  // rather than as a database error on one (test/fuzz-datasets-import.test.ts found it).
+  if (input.id.includes('\u0000')) {
+    throw new SeedError('invalid_request', `sample id ${JSON.stringify(input.id)} contains a NUL character`, { param: 'id' });
+  }
   const names = Object.keys(input.fields).sort();
   if (names.length === 0) throw new SeedError('invalid_request', `sample "${input.id}" has no fields`);
   const fields: Record<string, JsonValue> = {};
