@@ -7,6 +7,7 @@ import { registerServeCommands } from './serve.ts';
 import { registerDatasetCommands } from './datasets.ts';
 import { registerTenantCommands } from './keys.ts';
 import { registerJobCommands } from './jobs.ts';
+import { registerLedgerCommands } from './ledger.ts';
 
 function portNumber(value: string): number {
   const port = Number(value);
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerDatasetCommands(program);
   registerTenantCommands(program);
   registerJobCommands(program);
+  registerLedgerCommands(program);
   return program;
 }
 
