@@ -62,8 +62,8 @@ export class SpillDirectory {
   /**
    * Keeps `records` the store refused (each alone, while it took others) in `rejected.jsonl`,
    * a file replays never read: retrying them would fail again and hold the store's other calls
-   * back. They stay for an operator: `seed ledger rejected` lists them and, once the cause is fixed, `--retry` stores them;
-   * the writer counts them and reports each refusal.
+   * back. They stay for an operator: `seed ledger rejected` lists them and, once the cause is
+   * fixed, `--retry` stores them. The writer counts them and reports each refusal.
    */
   reject(records: readonly CallRecord[]): Promise<void> {
     return this.#serialized(async () => {
