@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LedgerWriter, type CallStoreWriter } from '../src/ledger/index.ts';
+import { LedgerWriter, type CallStoreWriter, type LedgerWriterOptions } from '../src/ledger/index.ts';
 import type { CallRecord } from '../src/ledger/types.ts';
 import { openStore, type Store } from '../src/store/index.ts';
 import { isSeedError } from '../src/errors.ts';
@@ -251,18 +251,35 @@ for (const backend of backends) {
       }
     });
 
-    test('regression: a row the store refuses is set apart in rejected.jsonl; the rest of its batch, and every later call, reach the store', async () => {
+    /** A call this store will not take: PostgreSQL refuses NUL in text; better-sqlite3 cannot bind an object. */
+    const poison = () => makeCall({ id: 'poison', route: backend.name === 'postgres' ? 'gpt\u0000' : ({ not: 'text' } as unknown as string) });
+
+    /** A writer over a fresh database of this backend; `prepare` fills the spill directory before it opens. */
+    async function withWriter(
+      input: { options?: Partial<LedgerWriterOptions>; prepare?: (directory: string) => void },
+      work: (opened: { store: Store; writer: LedgerWriter; directory: string }) => Promise<void>,
+    ): Promise<void> {
       const database = await backend.createDatabase();
       const store = await openStore(database.storeOptions);
       const directory = spillDirectory();
-      const errors: string[] = [];
-      const writer = await LedgerWriter.open({ store, spillDirectory: directory, batchSize: 8, flushIntervalMs: 10, onError: (_error, { operation }) => errors.push(operation) });
-      // A value this store will not take: PostgreSQL refuses NUL in text; better-sqlite3 cannot bind an object.
-      const poison = makeCall({ id: 'poison', route: backend.name === 'postgres' ? 'gpt\u0000' : ({ not: 'text' } as unknown as string) });
+      input.prepare?.(directory);
+      const writer = await LedgerWriter.open({ store, spillDirectory: directory, batchSize: 8, flushIntervalMs: 10, ...input.options });
       try {
+        await work({ store, writer, directory });
+      } finally {
+        await writer.close();
+        await store.close();
+        await database.dispose();
+        rmSync(directory, { recursive: true, force: true });
+      }
+    }
+
+    test('regression: a row the store refuses is set apart in rejected.jsonl; the rest of its batch, and every later call, reach the store', async () => {
+      const errors: string[] = [];
+      await withWriter({ options: { onError: (_error, { operation }) => errors.push(operation) } }, async ({ store, writer, directory }) => {
         const before = calls('before', 5);
         const after = calls('after', 3);
-        for (const record of [...before.slice(0, 2), poison, ...before.slice(2)]) writer.record(record);
+        for (const record of [...before.slice(0, 2), poison(), ...before.slice(2)]) writer.record(record);
         await writer.flush();
         for (const record of after) writer.record(record);
         await writer.flush();
@@ -276,35 +293,21 @@ for (const backend of backends) {
         assert.deepEqual(spillFiles(directory), ['rejected.jsonl']);
         const kept = readFileSync(join(directory, 'rejected.jsonl'), 'utf8').trim().split('\n');
         assert.deepEqual(kept.map((line) => (JSON.parse(line) as CallRecord).id), ['poison']);
-      } finally {
-        await writer.close();
-        await store.close();
-        await database.dispose();
-        rmSync(directory, { recursive: true, force: true });
-      }
+      });
     });
 
     test('regression: a refused row in a spill file no longer holds the replay, and so the store, unhealthy', async () => {
-      const database = await backend.createDatabase();
-      const store = await openStore(database.storeOptions);
-      const directory = spillDirectory();
       const spilled = calls('spilled', 4);
-      const poison = makeCall({ id: 'poison', route: backend.name === 'postgres' ? 'gpt\u0000' : ({ not: 'text' } as unknown as string) });
-      writeFileSync(join(directory, 'spill-0000000000001-1-1.jsonl'), [spilled[0], poison, ...spilled.slice(1)].map((record) => JSON.stringify(record)).join('\n') + '\n');
-      const writer = await LedgerWriter.open({ store, spillDirectory: directory, batchSize: 8, flushIntervalMs: 10 });
-      try {
+      const prepare = (directory: string) =>
+        writeFileSync(join(directory, 'spill-0000000000001-1-1.jsonl'), [spilled[0], poison(), ...spilled.slice(1)].map((record) => JSON.stringify(record)).join('\n') + '\n');
+      await withWriter({ prepare }, async ({ store, writer, directory }) => {
         await writer.flush();
         await waitFor(() => writer.stats().replayed === 4, 'the replay');
         assert.deepEqual(await storedIds(store), spilled.map((record) => record.id));
         assert.equal(writer.stats().rejected, 1);
         assert.equal(writer.stats().storeHealthy, true);
         assert.deepEqual(spillFiles(directory), ['rejected.jsonl'], 'the spill file is gone once every other call is stored');
-      } finally {
-        await writer.close();
-        await store.close();
-        await database.dispose();
-        rmSync(directory, { recursive: true, force: true });
-      }
+      });
     });
 
     test('an outage is not a refusal: its batches are spilled whole, none set apart', async () => {

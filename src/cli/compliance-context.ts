@@ -32,8 +32,8 @@ export interface Compliance {
   readonly actor: string;
 }
 
-/** The config, if one is given or `./seed.yaml` exists. */
-function loadConfig(options: ComplianceOptions): SeedConfig | null {
+/** The config, if one is given (`--config`, SEED_CONFIG) or `./seed.yaml` exists. */
+export function loadConfig(options: Pick<ComplianceOptions, 'config'>): SeedConfig | null {
   const path = options.config ?? process.env['SEED_CONFIG'];
   if (path === undefined && !existsSync(resolve('seed.yaml'))) return null;
   return loadSeedConfig({ ...(path === undefined ? {} : { path }) }).config;
@@ -45,6 +45,11 @@ function configuredStoreUrl(config: SeedConfig | null): string | undefined {
   if (section === null || typeof section !== 'object') return undefined;
   const url: unknown = (section as Record<string, unknown>)['url'];
   return typeof url === 'string' ? url : undefined;
+}
+
+/** The store to use: `--store`, SEED_STORE_URL, the config's `store.url`, else `sqlite:./data/seed.db`. */
+export function storeUrlFor(options: Pick<ComplianceOptions, 'store'>, config: SeedConfig | null): string {
+  return options.store ?? process.env['SEED_STORE_URL'] ?? configuredStoreUrl(config) ?? DEFAULT_STORE_URL;
 }
 
 /** The terms registry alone (for `seed terms`, which needs no store). */
@@ -62,8 +67,7 @@ export async function withCompliance(options: ComplianceOptions, work: (complian
   try {
     const config = loadConfig(options);
     const registry = loadTermsRegistry(config === null ? {} : { overrides: config.terms.profiles, confirmed: config.terms.confirmed });
-    const url = options.store ?? process.env['SEED_STORE_URL'] ?? configuredStoreUrl(config) ?? DEFAULT_STORE_URL;
-    store = await openStore({ url });
+    store = await openStore({ url: storeUrlFor(options, config) });
     const audit = createAuditLog({ store, checks: [datasetIntegrityCheck({ store })] });
     const actor = options.actor ?? process.env['SEED_ACTOR'] ?? `cli:${userInfo().username}`;
     await work({ store, registry, audit, datasets: createDatasets({ store, registry, audit }), actor });

@@ -8,11 +8,10 @@ import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { LedgerWriter } from '../ledger/index.ts';
-import { REJECTED_FILE } from '../ledger/spill.ts';
+import { parseRecord, REJECTED_FILE, spillFileName } from '../ledger/spill.ts';
 import type { CallRecord } from '../ledger/types.ts';
-import { openStore, DEFAULT_STORE_URL, type Store } from '../store/index.ts';
-import { loadSeedConfig } from '../config/seed-config.ts';
-import { exitOnKnownError } from './compliance-context.ts';
+import { openStore, type Store } from '../store/index.ts';
+import { exitOnKnownError, loadConfig, storeUrlFor } from './compliance-context.ts';
 import { SeedError } from '../errors.ts';
 
 interface RejectedFlags {
@@ -26,12 +25,8 @@ interface RejectedFlags {
 const LISTED = 20;
 
 function settingsOf(flags: RejectedFlags): { spillDirectory: string; storeUrl: string } {
-  const path = flags.config ?? process.env['SEED_CONFIG'];
-  const config = path !== undefined || existsSync('seed.yaml') ? loadSeedConfig({ ...(path === undefined ? {} : { path }) }).config : null;
-  return {
-    spillDirectory: flags.spillDir ?? config?.ledger.spillDirectory ?? './data/spill',
-    storeUrl: flags.store ?? process.env['SEED_STORE_URL'] ?? config?.store.url ?? DEFAULT_STORE_URL,
-  };
+  const config = loadConfig(flags);
+  return { spillDirectory: flags.spillDir ?? config?.ledger.spillDirectory ?? './data/spill', storeUrl: storeUrlFor(flags, config) };
 }
 
 /** The calls in `rejected.jsonl` (lines that are not a call record are counted apart). */
@@ -41,13 +36,9 @@ function readRejected(file: string): { calls: CallRecord[]; unreadable: number }
   let unreadable = 0;
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     if (line.trim() === '') continue;
-    try {
-      const value = JSON.parse(line) as CallRecord;
-      if (typeof value === 'object' && value !== null && typeof value.id === 'string') calls.push(value);
-      else unreadable += 1;
-    } catch {
-      unreadable += 1;
-    }
+    const call = parseRecord(line);
+    if (call === null) unreadable += 1;
+    else calls.push(call);
   }
   return { calls, unreadable };
 }
@@ -62,7 +53,7 @@ function describeCall(call: CallRecord): string {
  * it like any spill; the calls the store refuses again go back to `rejected.jsonl`.
  */
 async function retry(input: { spillDirectory: string; storeUrl: string }): Promise<{ stored: number; refused: number; left: string | null }> {
-  const pending = join(input.spillDirectory, `spill-${String(Date.now()).padStart(13, '0')}-${process.pid}-0.jsonl`);
+  const pending = join(input.spillDirectory, spillFileName(0));
   renameSync(join(input.spillDirectory, REJECTED_FILE), pending);
   let store: Store | undefined;
   let writer: LedgerWriter | undefined;

@@ -178,11 +178,17 @@ export class SpillDirectory {
 
   #nextName(): string {
     this.#sequence += 1;
-    return `spill-${String(Date.now()).padStart(13, '0')}-${process.pid}-${this.#sequence}.jsonl`;
+    return spillFileName(this.#sequence);
   }
 }
 
-function parseRecord(line: string): CallRecord | null {
+/** A new spill file's name: creation time, process and a sequence number, so names sort oldest first and never collide. */
+export function spillFileName(sequence: number): string {
+  return `spill-${String(Date.now()).padStart(13, '0')}-${process.pid}-${sequence}.jsonl`;
+}
+
+/** One line of a spill (or rejected) file as a call record; null for a line that is not one. */
+export function parseRecord(line: string): CallRecord | null {
   try {
     const value: unknown = JSON.parse(line);
     if (typeof value === 'object' && value !== null && typeof (value as { id?: unknown }).id === 'string') {

@@ -170,7 +170,7 @@ export const MAX_TOKEN_COUNT = 2_147_483_647;
  * settles calls and prices them on these, so a count of another kind makes the answer invalid
  * rather than a negative, fractional or unstorable cost.
  */
-const tokenCount = z.number().int().nonnegative().max(MAX_TOKEN_COUNT);
+export const tokenCount = z.number().int().nonnegative().max(MAX_TOKEN_COUNT);
 
 export const usageSchema = z
   .object({

@@ -6,7 +6,7 @@
  * must be skipped, not turned into a 502.
  */
 import { z } from 'zod';
-import { MAX_TOKEN_COUNT } from '../../wire/openai.ts';
+import { tokenCount } from '../../wire/openai.ts';
 
 export interface AnthropicTextBlock {
   type: 'text';
@@ -78,15 +78,15 @@ export interface AnthropicMessagesRequest {
   stream?: boolean;
 }
 
-/** A token count: whole, from 0 to `MAX_TOKEN_COUNT`, as the ledger settles, prices and stores calls on it. */
-const tokenCount = z.number().int().nonnegative().max(MAX_TOKEN_COUNT).nullable().optional();
+/** A token count as the ledger settles, prices and stores calls on it (`tokenCount`), or absent. */
+const optionalTokenCount = tokenCount.nullable().optional();
 
 export const anthropicUsageSchema = z
   .object({
-    input_tokens: tokenCount,
-    output_tokens: tokenCount,
-    cache_creation_input_tokens: tokenCount,
-    cache_read_input_tokens: tokenCount,
+    input_tokens: optionalTokenCount,
+    output_tokens: optionalTokenCount,
+    cache_creation_input_tokens: optionalTokenCount,
+    cache_read_input_tokens: optionalTokenCount,
   })
   .loose();
 export type AnthropicUsage = z.infer<typeof anthropicUsageSchema>;
