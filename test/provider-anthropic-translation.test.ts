@@ -89,6 +89,45 @@ describe('messages', () => {
     });
   });
 
+  test("tool call ids other providers made get Anthropic's form, unique in the request, and each result the id of its call", () => {
+    const call = (id: string) => ({ id, type: 'function' as const, function: { name: 'f', arguments: '{}' } });
+    const result = messagesOf([
+      { role: 'user', content: 'Go' },
+      { role: 'assistant', content: null, tool_calls: [call('functions.f:0'), call('call 1'), call('ok_id')] },
+      { role: 'tool', tool_call_id: 'call 1', content: 'one' },
+      { role: 'tool', tool_call_id: 'functions.f:0', content: 'zero' },
+      { role: 'tool', tool_call_id: 'ok_id', content: 'two' },
+      // A server that numbers calls per answer sends call_0 again; so does the client's own id functions_f_0.
+      { role: 'assistant', content: null, tool_calls: [call('functions_f_0'), call('ok_id')] },
+      { role: 'tool', tool_call_id: 'ok_id', content: 'three' },
+      { role: 'tool', tool_call_id: 'functions_f_0', content: 'four' },
+    ]);
+    const uses = result.messages.flatMap((message) => message.content.flatMap((block) => (block.type === 'tool_use' ? [block.id] : [])));
+    assert.deepEqual(uses, ['functions_f_0', 'call_1', 'ok_id', 'functions_f_0_2', 'ok_id_2']);
+    const results = result.messages.flatMap((message) =>
+      message.content.flatMap((block) => (block.type === 'tool_result' ? [`${block.tool_use_id}=${String(block.content)}`] : [])),
+    );
+    assert.deepEqual(results, ['call_1=one', 'functions_f_0=zero', 'ok_id=two', 'ok_id_2=three', 'functions_f_0_2=four']);
+  });
+
+  test('unanswered tool calls, results answering no call and repeated ids in one message are refused naming the client message', () => {
+    const call = (id: string) => ({ id, type: 'function' as const, function: { name: 'f', arguments: '{}' } });
+    const ask: ChatMessage = { role: 'user', content: 'Go' };
+    const cases: { messages: ChatMessage[]; param: string; message: RegExp }[] = [
+      { messages: [ask, { role: 'assistant', content: null, tool_calls: [call('a'), call('b')] }, { role: 'tool', tool_call_id: 'a', content: 'x' }], param: 'messages[1].tool_calls', message: /Tool call "b" in messages\[1\] has no tool message answering it/ },
+      { messages: [ask, { role: 'assistant', content: null, tool_calls: [call('a')] }, { role: 'user', content: 'Well?' }, { role: 'assistant', content: 'Done.' }, { role: 'tool', tool_call_id: 'a', content: 'x' }], param: 'messages[1].tool_calls', message: /Tool call "a" in messages\[1\]/ },
+      { messages: [ask, { role: 'tool', tool_call_id: 'a', content: 'x' }], param: 'messages[1].tool_call_id', message: /messages\[1\] answers tool call "a", which the assistant message before it did not make/ },
+      { messages: [ask, { role: 'assistant', content: null, tool_calls: [call('a')] }, { role: 'tool', tool_call_id: 'a', content: 'x' }, { role: 'assistant', content: 'Next.' }, { role: 'tool', tool_call_id: 'a', content: 'again' }], param: 'messages[4].tool_call_id', message: /messages\[4\] answers tool call "a"/ },
+      { messages: [ask, { role: 'assistant', content: null, tool_calls: [call('a'), call('a')] }], param: 'messages[1].tool_calls[1].id', message: /two tool calls with id "a"/ },
+    ];
+    for (const { messages, param, message } of cases) {
+      const error = thrown(() => messagesOf(messages));
+      assert.equal(error.code, 'invalid_request');
+      assert.equal(error.param, param);
+      assert.match(error.message, message);
+    }
+  });
+
   test('invalid or non-object tool arguments are invalid_request naming the field', () => {
     for (const argumentsText of ['{"city": "Par', '[1, 2]', 'null']) {
       const error = thrown(() =>
@@ -209,6 +248,26 @@ describe('request parameters', () => {
   test('tools without parameters get an empty object schema', () => {
     const result = translate({ messages: [{ role: 'user', content: 'Hi' }], tools: [{ type: 'function', function: { name: 'ping' } }] });
     assert.deepEqual(result.body.tools, [{ name: 'ping', input_schema: { type: 'object', properties: {} } }]);
+  });
+
+  test('parameters without a type get type object; another type and repeated tool names are refused', () => {
+    const ask: ChatMessage[] = [{ role: 'user', content: 'Hi' }];
+    const typeless = translate({ messages: ask, tools: [{ type: 'function', function: { name: 'a', parameters: {} } }, { type: 'function', function: { name: 'b', parameters: { properties: { q: { type: 'string' } } } } }] });
+    assert.deepEqual(typeless.body.tools?.map((tool) => tool.input_schema), [{ type: 'object' }, { type: 'object', properties: { q: { type: 'string' } } }]);
+    const stringly = thrown(() => translate({ messages: ask, tools: [weatherTool, { type: 'function', function: { name: 'b', parameters: { type: 'string' } } }] }));
+    assert.equal(stringly.param, 'tools[1].function.parameters');
+    const twice = thrown(() => translate({ messages: ask, tools: [weatherTool, weatherTool] }));
+    assert.equal(twice.param, 'tools[1].function.name');
+    assert.match(twice.message, /distinct tool names; "get_weather"/);
+  });
+
+  test('stop sequences of only whitespace are not sent, with a warning', () => {
+    const result = translate({ messages: [{ role: 'user', content: 'Hi' }], stop: ['\n', 'END', ' \t'] });
+    assert.deepEqual(result.body.stop_sequences, ['END']);
+    assert.match(result.warnings.join(' '), /only whitespace/);
+    const none = translate({ messages: [{ role: 'user', content: 'Hi' }], stop: '\n\n' });
+    assert.equal(none.body.stop_sequences, undefined);
+    assert.equal(none.warnings.length, 1);
   });
 
   test('json_object uses a forced tool; response_format with client tools falls back to an instruction and warns', () => {

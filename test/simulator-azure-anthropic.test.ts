@@ -207,3 +207,59 @@ test('Anthropic: missing max_tokens, key or version are errors in Anthropic form
     assert.match(body.error.message, message);
   }
 });
+
+test("Anthropic: the request rules a translator breaks are 400s in the real API's words", async () => {
+  const toolUse = (id: string) => ({ type: 'tool_use', id, name: 'f', input: {} });
+  const toolResult = (id: string) => ({ type: 'tool_result', tool_use_id: id, content: 'ok' });
+  const ask = { role: 'user', content: 'Hi' };
+  const tool = (extra: Record<string, unknown>) => ({ name: 'f', input_schema: { type: 'object' }, ...extra });
+  const cases: { body: Record<string, unknown>; message: RegExp }[] = [
+    { body: { messages: [{ role: 'user', content: '   ' }] }, message: /^messages: text content blocks must contain non-whitespace text$/ },
+    { body: { messages: [{ role: 'user', content: [{ type: 'text', text: '' }] }] }, message: /^messages: text content blocks must be non-empty$/ },
+    { body: { system: ' ', messages: [ask] }, message: /^system: text content blocks must contain non-whitespace text$/ },
+    { body: { messages: [ask, { role: 'assistant', content: [] }, ask] }, message: /^messages\.1: all messages must have non-empty content/ },
+    { body: { messages: [ask, { role: 'assistant', content: 'Sure ' }] }, message: /final assistant content cannot end with trailing whitespace/ },
+    {
+      body: { messages: [ask, { role: 'assistant', content: [toolUse('functions.f:0')] }, { role: 'user', content: [toolResult('functions.f:0')] }] },
+      message: /^messages\.1\.content\.0\.tool_use\.id: String should match pattern/,
+    },
+    {
+      body: { messages: [ask, { role: 'assistant', content: [toolUse('call_0')] }, { role: 'user', content: [toolResult('call_0')] }, { role: 'assistant', content: [toolUse('call_0')] }, { role: 'user', content: [toolResult('call_0')] }] },
+      message: /^messages\.3\.content\.0: `tool_use` ids must be unique$/,
+    },
+    {
+      body: { messages: [ask, { role: 'assistant', content: [toolUse('a'), toolUse('b')] }, { role: 'user', content: [toolResult('a')] }] },
+      message: /^messages\.1: `tool_use` ids were found without `tool_result` blocks immediately after: b\./,
+    },
+    {
+      body: { messages: [ask, { role: 'assistant', content: 'No tools.' }, { role: 'user', content: [toolResult('a')] }] },
+      message: /^messages\.2\.content\.0: unexpected `tool_use_id` found in `tool_result` blocks: a\./,
+    },
+    { body: { messages: [{ role: 'user', content: [toolUse('a')] }] }, message: /`tool_use` blocks can only be in `assistant` messages/ },
+    {
+      body: { messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/bmp', data: 'AA==' } }] }] },
+      message: /media_type: Input should be 'image\/jpeg'/,
+    },
+    { body: { messages: [ask], tools: [tool({}), tool({})] }, message: /^tools: Tool names must be unique\.$/ },
+    { body: { messages: [ask], tools: [tool({ input_schema: {} })] }, message: /^tools\.0\.custom\.input_schema\.type: Field required$/ },
+    { body: { messages: [ask], tools: [tool({ name: 'fs.read' })] }, message: /^tools\.0\.custom\.name: String should match pattern/ },
+    { body: { messages: [ask], stop_sequences: ['\n'] }, message: /^stop_sequences: each stop sequence must contain non-whitespace$/ },
+    { body: { messages: [ask], temperature: 1.5 }, message: /^temperature: Input should be less than or equal to 1$/ },
+  ];
+  for (const { body, message } of cases) {
+    const answer = await messages(body);
+    assert.equal(answer.status, 400, `${JSON.stringify(body)} → ${answer.text}`);
+    const error = (JSON.parse(answer.text) as { error: { type: string; message: string } }).error;
+    assert.equal(error.type, 'invalid_request_error');
+    assert.match(error.message, message, JSON.stringify(body));
+  }
+  // What the rules allow: a paired tool turn, a prefill without trailing space, an empty final assistant.
+  for (const allowed of [
+    [ask, { role: 'assistant', content: [{ type: 'text', text: 'Let me look.' }, toolUse('toolu_1')] }, { role: 'user', content: [toolResult('toolu_1'), { type: 'text', text: 'thanks' }] }],
+    [ask, { role: 'assistant', content: 'The answer is' }],
+    [ask, { role: 'assistant', content: [] }],
+  ]) {
+    const answer = await messages({ messages: allowed });
+    assert.equal(answer.status, 200, `${JSON.stringify(allowed)} → ${answer.text}`);
+  }
+});

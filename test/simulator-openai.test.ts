@@ -265,3 +265,31 @@ test('determinism: the same seed and request give the same bytes of content; ano
     await Promise.all([same.close(), other.close()]);
   }
 });
+
+test("tool calls and tool messages must pair up, as OpenAI's API requires", async () => {
+  const calling = (...ids: string[]) => ({
+    role: 'assistant',
+    content: null,
+    tool_calls: ids.map((id) => ({ id, type: 'function', function: { name: 'f', arguments: '{}' } })),
+  });
+  const answer = (id: string) => ({ role: 'tool', tool_call_id: id, content: 'ok' });
+  const ask = { role: 'user', content: 'Hi' };
+  const refused = [
+    { messages: [ask, calling('a', 'b'), answer('a'), ask], param: 'messages.[1].role', message: /did not have response messages: b$/ },
+    { messages: [ask, calling('a')], param: 'messages.[1].role', message: /must be followed by tool messages/ },
+    { messages: [ask, answer('a')], param: 'messages.[1].role', message: /role 'tool' must be a response to a preceeding message with 'tool_calls'/ },
+    { messages: [ask, calling('a'), answer('b')], param: 'messages.[2].role', message: /role 'tool' must be a response/ },
+    { messages: [ask, calling('a'), answer('a'), answer('a')], param: 'messages.[3].role', message: /role 'tool' must be a response/ },
+  ];
+  for (const { messages, param, message } of refused) {
+    const result = await chat({ messages });
+    assert.equal(result.status, 400, result.text);
+    const error = (JSON.parse(result.text) as { error: { message: string; param: unknown } }).error;
+    assert.equal(error.param, param);
+    assert.match(error.message, message);
+  }
+  // Ids of any form pass, results in any order, and the same id again in a later turn.
+  const paired = [ask, calling('functions.f:0', 'call 1'), answer('call 1'), answer('functions.f:0'), calling('call 1'), answer('call 1'), ask];
+  const result = await chat({ messages: paired });
+  assert.equal(result.status, 200, result.text);
+});

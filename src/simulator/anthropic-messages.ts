@@ -4,6 +4,7 @@
  * `content_block_start`, `ping`, `content_block_delta`…, `content_block_stop`,
  * `message_delta` (stop reason and output tokens), `message_stop`.
  */
+import { checkMessagesRequest } from './anthropic-checks.ts';
 import { conversationHash, planCompletion, type CompletionPlan, type ToolRequest } from './completion.ts';
 import { estimateTokens } from './content.ts';
 import type { SimulatorContext } from './context.ts';
@@ -110,6 +111,7 @@ export async function handleMessages(input: {
   if (maxTokens === undefined) throw new InvalidRequest({ message: 'max_tokens: Field required', param: 'max_tokens' });
   const messages = requireList({ body, name: 'messages', missing: 'messages: Field required' });
   const stop = optionalStringList({ body, name: 'stop_sequences' });
+  checkMessagesRequest({ body, messages, stop });
   const tool = chooseTool(body);
   const toolCharacters = tool === undefined ? 0 : JSON.stringify(body.tools).length;
   const inputTokens = estimateTokens(contentCharacters(messages) + contentCharacters(body.system) + toolCharacters);

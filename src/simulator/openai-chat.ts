@@ -22,6 +22,42 @@ import {
 } from './fields.ts';
 import { admitModelCall, deliverJson, deliverStream, type Overrides } from './model-call.ts';
 
+/**
+ * OpenAI's pairing of tool calls and tool messages: an assistant message with `tool_calls` must
+ * be followed by a tool message for each call before any other message, and a tool message must
+ * answer a call of that run. Both are 400s on the real API, in these words.
+ */
+function checkToolMessages(messages: readonly unknown[]): void {
+  let pending: { index: number; ids: Set<string> } | undefined;
+  const unanswered = () => {
+    if (pending === undefined || pending.ids.size === 0) return;
+    throw new InvalidRequest({
+      message:
+        "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. " +
+        `The following tool_call_ids did not have response messages: ${[...pending.ids].join(', ')}`,
+      param: `messages.[${pending.index}].role`,
+    });
+  };
+  messages.forEach((message, index) => {
+    if (!isRecord(message)) return;
+    if (message.role === 'tool') {
+      if (pending === undefined || !pending.ids.delete(String(message.tool_call_id))) {
+        throw new InvalidRequest({
+          message: "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.",
+          param: `messages.[${index}].role`,
+        });
+      }
+      return;
+    }
+    unanswered();
+    pending = undefined;
+    if (message.role === 'assistant' && Array.isArray(message.tool_calls) && message.tool_calls.length > 0) {
+      pending = { index, ids: new Set(message.tool_calls.map((call) => String(isRecord(call) ? call.id : undefined))) };
+    }
+  });
+  unanswered();
+}
+
 /** The tool to call: the one `tool_choice` names, else the first; none when tool_choice is "none". */
 function chooseTool(body: JsonObject): ToolRequest | undefined {
   const tools = body.tools;
@@ -150,6 +186,7 @@ export async function handleChatCompletion(input: {
   const body = requireObject(input.body);
   const modelKey = input.deployment ?? requireString({ body, name: 'model', missing: 'you must provide a model parameter' });
   const messages = requireList({ body, name: 'messages' });
+  checkToolMessages(messages);
   const choices = optionalInteger({ body, name: 'n', min: 1, max: 128 }) ?? 1;
   const maxTokens =
     optionalInteger({ body, name: 'max_completion_tokens', min: 1 }) ?? optionalInteger({ body, name: 'max_tokens', min: 1 });

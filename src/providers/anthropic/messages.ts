@@ -2,8 +2,8 @@
  * OpenAI `messages` → Anthropic `system` + `messages`. Anthropic differs in ways that matter:
  * system prompts are a top-level field, roles must alternate (so consecutive same-role
  * messages are merged), tool results are `tool_result` blocks inside a user message, tool
- * calls are `tool_use` blocks with parsed JSON input, and empty or whitespace-only text blocks
- * are rejected outright.
+ * calls are `tool_use` blocks with parsed JSON input and ids of Anthropic's form (tool-ids.ts),
+ * and empty or whitespace-only text blocks are rejected outright.
  */
 import { SeedError } from '../../errors.ts';
 import type { ChatMessage, ContentPart, ToolCall } from '../../wire/openai.ts';
@@ -12,9 +12,9 @@ import type {
   AnthropicMessage,
   AnthropicRequestBlock,
   AnthropicTextBlock,
-  AnthropicToolResultBlock,
   AnthropicToolUseBlock,
 } from './wire.ts';
+import { ToolCallIds } from './tool-ids.ts';
 
 /** Media types the Messages API accepts for base64 images. */
 const IMAGE_MEDIA_TYPES = new Set(['image/jpeg', 'image/png', 'image/gif', 'image/webp']);
@@ -27,7 +27,8 @@ export interface TranslatedMessages {
 
 /**
  * Translates a whole conversation. Throws `invalid_request` (with the OpenAI `param` path) for
- * content Anthropic cannot take: unparsable tool arguments, audio, unsupported image types.
+ * content Anthropic cannot take: unparsable tool arguments, audio, unsupported image types, tool
+ * calls left unanswered or results answering no call.
  *
  * @example
  * toAnthropicMessages({ messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }], warn: console.warn })
@@ -39,6 +40,7 @@ export function toAnthropicMessages(input: {
 }): TranslatedMessages {
   const systemBlocks: AnthropicTextBlock[] = [];
   const merged: AnthropicMessage[] = [];
+  const ids = new ToolCallIds();
   input.messages.forEach((message, index) => {
     const param = `messages[${index}]`;
     if ('name' in message && typeof message.name === 'string') {
@@ -50,7 +52,7 @@ export function toAnthropicMessages(input: {
       return;
     }
     const role = message.role === 'assistant' ? 'assistant' : 'user';
-    const blocks = blocksOf({ message, param });
+    const blocks = blocksOf({ message, index, ids });
     if (blocks.length === 0) {
       input.warn(`${param} has no content Anthropic accepts (empty text) and was skipped.`);
       return;
@@ -67,26 +69,37 @@ export function toAnthropicMessages(input: {
   const messages = merged.map((message, position) =>
     finalizeMessage({ message, isLast: position === merged.length - 1 }),
   );
+  ids.checkToolPairing(messages);
   const system = systemBlocks.length === 0 ? undefined : systemBlocks.length === 1 ? systemBlocks[0]?.text : systemBlocks;
   return { system, messages };
 }
 
-function blocksOf(input: { message: Exclude<ChatMessage, { role: 'system' | 'developer' }>; param: string }): AnthropicRequestBlock[] {
-  const { message, param } = input;
+function blocksOf(input: {
+  message: Exclude<ChatMessage, { role: 'system' | 'developer' }>;
+  index: number;
+  ids: ToolCallIds;
+}): AnthropicRequestBlock[] {
+  const { message, index, ids } = input;
+  const param = `messages[${index}]`;
   switch (message.role) {
     case 'user':
       return typeof message.content === 'string'
         ? textBlocks(message.content)
         : message.content.flatMap((part, partIndex) => userPart({ part, param: `${param}.content[${partIndex}]` }));
-    case 'assistant':
+    case 'assistant': {
+      const calls = message.tool_calls ?? [];
+      const callIds = ids.forCalls({ ids: calls.map((call) => call.id), message: index });
       return [
         ...assistantText(message),
-        ...(message.tool_calls ?? []).map((call, callIndex) =>
-          toolUse({ call, param: `${param}.tool_calls[${callIndex}].function.arguments` }),
+        ...calls.map((call, callIndex) =>
+          toolUse({ call, id: callIds[callIndex] ?? call.id, param: `${param}.tool_calls[${callIndex}].function.arguments` }),
         ),
       ];
-    case 'tool':
-      return [toolResult(message)];
+    }
+    case 'tool': {
+      const content = typeof message.content === 'string' ? message.content : textBlocks(message.content);
+      return [ids.result({ toolCallId: message.tool_call_id, message: index, content })];
+    }
   }
 }
 
@@ -175,8 +188,8 @@ function parseDataUrl(url: string): { mediaType: string; data: string } | undefi
   return { mediaType: match[1].toLowerCase(), data: match[2] };
 }
 
-/** OpenAI arguments are a JSON string; Anthropic wants the parsed object. */
-export function toolUse(input: { call: ToolCall; param: string }): AnthropicToolUseBlock {
+/** OpenAI arguments are a JSON string; Anthropic wants the parsed object. `id` is the call's id on Anthropic's side. */
+function toolUse(input: { call: ToolCall; id: string; param: string }): AnthropicToolUseBlock {
   const { call, param } = input;
   const text = call.function.arguments.trim();
   // Some clients send "" for a call without arguments; that means an empty object, not an error.
@@ -191,10 +204,5 @@ export function toolUse(input: { call: ToolCall; param: string }): AnthropicTool
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new SeedError('invalid_request', `Tool call ${call.id} has arguments that are not a JSON object.`, { param });
   }
-  return { type: 'tool_use', id: call.id, name: call.function.name, input: parsed as Record<string, unknown> };
-}
-
-function toolResult(message: Extract<ChatMessage, { role: 'tool' }>): AnthropicToolResultBlock {
-  const content = typeof message.content === 'string' ? message.content : textBlocks(message.content);
-  return { type: 'tool_result', tool_use_id: message.tool_call_id, content };
+  return { type: 'tool_use', id: input.id, name: call.function.name, input: parsed as Record<string, unknown> };
 }

@@ -71,14 +71,14 @@ export function toAnthropicRequest(input: {
   const toolChoice = format.tool
     ? ({ type: 'tool', name: format.tool.name } satisfies AnthropicToolChoice)
     : toAnthropicToolChoice({ request, warn });
-  const allTools = [...tools.map((tool) => toAnthropicTool({ tool, warn })), ...(format.tool ? [format.tool] : [])];
+  const allTools = [...toAnthropicTools({ tools, warn }), ...(format.tool ? [format.tool] : [])];
 
   const body: AnthropicMessagesRequest = {
     model: input.model,
     messages: translated.messages,
     max_tokens: request.max_completion_tokens ?? request.max_tokens ?? input.defaultMaxTokens,
     ...(system !== undefined ? { system } : {}),
-    ...stopSequences(request.stop),
+    ...stopSequences({ stop: request.stop, warn }),
     ...sampling({ request, warn }),
     ...(allTools.length > 0 ? { tools: allTools } : {}),
     ...(toolChoice !== undefined ? { tool_choice: toolChoice } : {}),
@@ -120,13 +120,41 @@ function sampling(input: {
   return result;
 }
 
-function stopSequences(stop: ChatCompletionRequest['stop']): Pick<AnthropicMessagesRequest, 'stop_sequences'> {
+/**
+ * Anthropic refuses a stop sequence without a visible character ("each stop sequence must
+ * contain non-whitespace"), which OpenAI takes (`"\n"` is a common one). Such sequences are not
+ * sent, with a warning: the answer may then run on past where the client wanted it cut.
+ */
+function stopSequences(input: {
+  stop: ChatCompletionRequest['stop'];
+  warn: (warning: string) => void;
+}): Pick<AnthropicMessagesRequest, 'stop_sequences'> {
+  const { stop } = input;
   if (stop === null || stop === undefined) return {};
   const sequences = typeof stop === 'string' ? [stop] : stop;
-  return sequences.length > 0 ? { stop_sequences: sequences } : {};
+  const visible = sequences.filter((sequence) => sequence.trim() !== '');
+  if (visible.length < sequences.length) {
+    input.warn('Stop sequences of only whitespace are not supported by Anthropic and were not sent.');
+  }
+  return visible.length > 0 ? { stop_sequences: visible } : {};
 }
 
-function toAnthropicTool(input: { tool: Tool; warn: (warning: string) => void }): AnthropicTool {
+/** Tools with the distinct names Anthropic requires ("Tool names must be unique"). */
+function toAnthropicTools(input: { tools: readonly Tool[]; warn: (warning: string) => void }): AnthropicTool[] {
+  const seen = new Set<string>();
+  return input.tools.map((tool, index) => {
+    const name = tool.function.name;
+    if (seen.has(name)) {
+      throw new SeedError('invalid_request', `Anthropic needs distinct tool names; ${JSON.stringify(name)} is in \`tools\` twice.`, {
+        param: `tools[${index}].function.name`,
+      });
+    }
+    seen.add(name);
+    return toAnthropicTool({ tool, index, warn: input.warn });
+  });
+}
+
+function toAnthropicTool(input: { tool: Tool; index: number; warn: (warning: string) => void }): AnthropicTool {
   const { function: definition } = input.tool;
   if (definition.strict === true) {
     input.warn('Tool `strict` mode is not supported by Anthropic; tool arguments are not schema-enforced.');
@@ -134,9 +162,25 @@ function toAnthropicTool(input: { tool: Tool; warn: (warning: string) => void })
   return {
     name: definition.name,
     ...(definition.description !== undefined ? { description: definition.description } : {}),
-    // Anthropic requires an input schema; OpenAI allows none for a function without parameters.
-    input_schema: definition.parameters ?? { type: 'object', properties: {} },
+    input_schema: inputSchema({ parameters: definition.parameters, param: `tools[${input.index}].function.parameters` }),
   };
+}
+
+/**
+ * Anthropic requires an input schema of `"type": "object"`. OpenAI allows none for a function
+ * without parameters, and takes a schema without `type` (`{}`, or properties alone); both mean
+ * an object of arguments, so they get the type. A schema of another type cannot describe
+ * arguments on either side and is refused.
+ */
+function inputSchema(input: { parameters: Record<string, unknown> | undefined; param: string }): Record<string, unknown> {
+  const { parameters } = input;
+  if (parameters === undefined) return { type: 'object', properties: {} };
+  const type = parameters['type'];
+  if (type === undefined) return { ...parameters, type: 'object' };
+  if (type === 'object') return parameters;
+  throw new SeedError('invalid_request', `Tool parameters must be a JSON schema of type "object", not ${JSON.stringify(type)}.`, {
+    param: input.param,
+  });
 }
 
 /**
