@@ -76,7 +76,7 @@ function build({
     case 'sharegpt':
       return {
         conversations: conversation({ sampleId, read, need }).map((message) => ({
-          from: SHAREGPT_ROLES[String(message['role'])] ?? String(message['role']),
+          from: SHAREGPT_ROLES.get(String(message['role'])) ?? String(message['role']),
           value: textOf(message['content'] ?? ''),
         })),
       };
@@ -89,7 +89,13 @@ function build({
   }
 }
 
-const SHAREGPT_ROLES: Readonly<Record<string, string>> = Object.freeze({ system: 'system', user: 'human', assistant: 'gpt', tool: 'tool' });
+/** A Map, not an object: a role named `__proto__` or `constructor` must not read the prototype's. */
+const SHAREGPT_ROLES: ReadonlyMap<string, string> = new Map([
+  ['system', 'system'],
+  ['user', 'human'],
+  ['assistant', 'gpt'],
+  ['tool', 'tool'],
+]);
 
 function conversation({ sampleId, read, need }: { sampleId: string; read: (name: string) => JsonValue | undefined; need: (name: string) => JsonValue }): Message[] {
   const messages = messageList({ sampleId, value: need('messages') });
