@@ -396,6 +396,14 @@ describe('responses and streams', () => {
     assert.equal(error.code, 'upstream_rate_limited');
   });
 
+  test("an error type the vocabulary lacks is upstream_error, even one named like Object's own properties", async () => {
+    for (const type of ['brand_new_error', 'constructor', '__proto__', 'toString']) {
+      const error = await streamFailure([start, { type: 'error', error: { type, message: 'odd' } }]);
+      assert.equal(error.code, 'upstream_error', type);
+      assert.equal(error.status, 502, type);
+    }
+  });
+
   test('a forced response-format tool streams as content, not as a tool call', async () => {
     const chunks = await run(
       [

@@ -101,21 +101,24 @@ export function anthropicStatusError(input: {
   });
 }
 
-/** Anthropic's `error.type` vocabulary, for errors that arrive as stream events (no HTTP status). */
-const STREAM_ERROR_CODES: Readonly<Record<string, ErrorCode>> = {
-  overloaded_error: 'upstream_error',
-  api_error: 'upstream_error',
-  rate_limit_error: 'upstream_rate_limited',
-  invalid_request_error: 'upstream_bad_request',
-  request_too_large: 'upstream_bad_request',
-  not_found_error: 'upstream_bad_request',
-  authentication_error: 'upstream_auth_failed',
-  permission_error: 'upstream_auth_failed',
-  timeout_error: 'upstream_timeout',
-};
+/**
+ * Anthropic's `error.type` vocabulary, for errors that arrive as stream events (no HTTP status).
+ * A Map: the type is the upstream's text, and `constructor` must not find Object's.
+ */
+const STREAM_ERROR_CODES: ReadonlyMap<string, ErrorCode> = new Map<string, ErrorCode>([
+  ['overloaded_error', 'upstream_error'],
+  ['api_error', 'upstream_error'],
+  ['rate_limit_error', 'upstream_rate_limited'],
+  ['invalid_request_error', 'upstream_bad_request'],
+  ['request_too_large', 'upstream_bad_request'],
+  ['not_found_error', 'upstream_bad_request'],
+  ['authentication_error', 'upstream_auth_failed'],
+  ['permission_error', 'upstream_auth_failed'],
+  ['timeout_error', 'upstream_timeout'],
+]);
 
 /** The SeedError for an `error` event in the middle of a stream. */
 export function anthropicStreamError(input: { type: string; message: string; label: string }): SeedError {
-  const code = STREAM_ERROR_CODES[input.type] ?? 'upstream_error';
+  const code = STREAM_ERROR_CODES.get(input.type) ?? 'upstream_error';
   return new SeedError(code, `Deployment ${input.label} failed mid-stream: ${input.type}: ${input.message}`);
 }
