@@ -67,7 +67,9 @@ const NOISY_HEADERS = [
   'anthropic-ratelimit-tokens-remaining',
   'anthropic-ratelimit-tokens-reset',
 ] as const;
-const anyJson = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.jsonValue({ maxDepth: 2, stringUnit: 'binary' }));
+// Names of Object.prototype's properties: a table looked up with an upstream's text must not find them.
+const prototypeName = fc.constantFrom('constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf');
+const anyJson = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.jsonValue({ maxDepth: 2, stringUnit: 'binary' }), prototypeName);
 
 const damageArbitrary: fc.Arbitrary<Damage> = fc.record({
   // Weighted towards answers that keep their status and length, so successes with damaged
@@ -88,6 +90,7 @@ const damageArbitrary: fc.Arbitrary<Damage> = fc.record({
         fc.constantFrom('drop' as const, 'repeat' as const),
         anyJson.map((value) => ({ data: JSON.stringify(value) })),
         fc.constantFrom('[DONE]', '{', '{"object":"chat.completion.chunk"}', '{"type":"message_stop"}', '{"type":"error","error":{"type":"overloaded_error","message":"x"}}').map((data) => ({ data })),
+        prototypeName.map((type) => ({ data: JSON.stringify({ type: 'error', error: { type, message: 'x' } }) })),
         fc.string({ maxLength: 40 }).map((line) => ({ line })),
       ),
     }),
