@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { openStore, type Store } from '../src/store/index.ts';
 import { testBackends, type TestDatabase } from './helpers/backends.ts';
 import { assertOpenAIError } from './helpers/fuzz-http.ts';
-import { fuzzRuns } from './helpers/fuzz-stack.ts';
+import { fuzzRuns, prototypeName } from './helpers/fuzz-stack.ts';
 import { ADMIN_TOKEN, startTenantGateway, type TenantGateway } from './tenants-fixtures.ts';
 
 /** Strings of any code unit (NUL, lone surrogates, controls), and the ones the schemas expect. */
@@ -20,6 +20,7 @@ const anyText = fc.oneof(
   fc.string({ maxLength: 40, unit: 'binary' }),
   fc.string({ maxLength: 300, unit: 'grapheme' }),
   fc.constantFrom('', ' ', '\u0000', 'a\u0000b', '\ud800', 'acme', 'acme/search', 'org_x', 'team_x', 'key_x', '30d', '2030-01-01', 'eu', '../..', '%00'),
+  prototypeName,
 );
 const anyValue: fc.Arbitrary<unknown> = fc.oneof(
   anyText,

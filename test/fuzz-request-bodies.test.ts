@@ -11,7 +11,7 @@ import { Agent } from 'undici';
 import { SeedError } from '../src/errors.ts';
 import { postJson } from '../src/providers/http.ts';
 import { assertClientErrorOrSuccess, assertOpenAIError } from './helpers/fuzz-http.ts';
-import { FUZZ_BODY_LIMIT_BYTES, fuzzRuns, startFuzzStack, type FuzzClient } from './helpers/fuzz-stack.ts';
+import { FUZZ_BODY_LIMIT_BYTES, fuzzRuns, prototypeName, startFuzzStack, type FuzzClient } from './helpers/fuzz-stack.ts';
 
 let client: FuzzClient;
 before(async () => {
@@ -25,7 +25,11 @@ const PATHS = [CHAT, EMBEDDINGS, '/v1/unknown', '/v1/chat/completions/extra', '/
 const RUNS = fuzzRuns(200);
 /** JSON with any Unicode in strings (lone surrogates included), not only ASCII. */
 const anyJson = (maxDepth?: number) =>
-  fc.oneof(fc.jsonValue(maxDepth === undefined ? {} : { maxDepth }), fc.jsonValue({ stringUnit: 'binary', ...(maxDepth === undefined ? {} : { maxDepth }) }));
+  fc.oneof(
+    fc.jsonValue(maxDepth === undefined ? {} : { maxDepth }),
+    fc.jsonValue({ stringUnit: 'binary', ...(maxDepth === undefined ? {} : { maxDepth }) }),
+    prototypeName,
+  );
 
 const validChat = (): Record<string, unknown> => ({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
 const validEmbedding = (): Record<string, unknown> => ({ model: 'text-embedding-3-small', input: 'hi' });

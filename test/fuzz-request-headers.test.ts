@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { assertClientErrorOrSuccess, assertOpenAIError, rawExchange, rawRequest } from './helpers/fuzz-http.ts';
-import { fuzzRuns, startFuzzStack, type FuzzClient } from './helpers/fuzz-stack.ts';
+import { fuzzRuns, prototypeName, startFuzzStack, type FuzzClient } from './helpers/fuzz-stack.ts';
 
 let client: FuzzClient;
 let address: AddressInfo;
@@ -28,6 +28,7 @@ const HEADER_NAMES = ['content-type', 'x-seed-purpose', 'x-seed-priority', 'x-re
 const headerValue = fc.oneof(
   fc.string({ maxLength: 64 }),
   fc.constantFrom('', ' ', 'batch', 'BATCH', 'serve, train', 'train-competing', 'interactive\t', 'application/json; charset=utf-16le', 'chunked'),
+  prototypeName,
   fc.uint8Array({ maxLength: 64 }).map((bytes) => Buffer.from(bytes).toString('latin1')),
 );
 

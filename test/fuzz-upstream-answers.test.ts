@@ -21,7 +21,7 @@ import fc from 'fast-check';
 import { Agent, request } from 'undici';
 import { assertRecorded, callChat, type Observed } from './helpers/fuzz-calls.ts';
 import { waitFor } from './helpers/fuzz-http.ts';
-import { fuzzRuns } from './helpers/fuzz-stack.ts';
+import { fuzzRuns, prototypeName } from './helpers/fuzz-stack.ts';
 import { startStack, type Stack } from './helpers/stack.ts';
 
 /** How the proxy damages one upstream answer (every attempt of a call gets the same damage). */
@@ -67,8 +67,6 @@ const NOISY_HEADERS = [
   'anthropic-ratelimit-tokens-remaining',
   'anthropic-ratelimit-tokens-reset',
 ] as const;
-// Names of Object.prototype's properties: a table looked up with an upstream's text must not find them.
-const prototypeName = fc.constantFrom('constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf');
 const anyJson = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.jsonValue({ maxDepth: 2, stringUnit: 'binary' }), prototypeName);
 
 const damageArbitrary: fc.Arbitrary<Damage> = fc.record({

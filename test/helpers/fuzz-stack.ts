@@ -4,6 +4,7 @@
  * property instead of stalling the run.
  */
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { Agent, request } from 'undici';
 import { ANONYMOUS_CALLER, type Caller } from '../../src/gateway/hooks.ts';
 import { standardConfig, startStack, type Stack } from './stack.ts';
@@ -17,6 +18,13 @@ export const FUZZ_SEED = Number(process.env.FUZZ_SEED ?? 20_260_501);
  * fast-check parameters for a property of `numRuns` runs. `FUZZ_RUNS_SCALE` (a positive number,
  * default 1) multiplies every count for a longer exploration; `npm test` keeps the bounded runs.
  */
+/**
+ * Names of Object.prototype's properties. A table kept in a plain object and looked up with
+ * text from outside finds them (`table['constructor']` is a function), so every fuzz suite
+ * draws them among its strings.
+ */
+export const prototypeName = fc.constantFrom('constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf');
+
 export function fuzzRuns(numRuns: number): { numRuns: number; seed: number } {
   const text = process.env.FUZZ_RUNS_SCALE ?? '1';
   const scale = Number(text);
