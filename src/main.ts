@@ -107,12 +107,19 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     spillDirectory: config.ledger.spillDirectory,
     batchSize: config.ledger.batchSize,
     flushIntervalMs: config.ledger.flushIntervalMs,
-    onError: (error, context) =>
-      context.operation === 'reject'
-        ? logger('error', `ledger: the store refused a call; it is kept in ${config.ledger.spillDirectory}/rejected.jsonl`, error)
-        : logger('error', `ledger ${context.operation} failed`, error),
+    onError: (error, context) => {
+      if (context.operation === 'reject') {
+        logger('error', `ledger: the store refused a call; it is kept in ${config.ledger.spillDirectory}/rejected.jsonl`, error);
+      } else if (context.operation === 'corrupt') {
+        logger('error', `ledger: a spill file in ${config.ledger.spillDirectory} had unreadable lines`, error);
+      } else logger('error', `ledger ${context.operation} failed`, error);
+    },
   });
-  metrics.observeLedger(() => ({ ...ledger.stats() }));
+  metrics.observeStats({
+    name: 'seed_ledger',
+    help: 'Ledger writer counters: queued now; recorded, written, spilled, replayed, rejected (refused by the store, kept in rejected.jsonl) and failed since start; store healthy (1/0).',
+    stats: () => ({ ...ledger.stats() }),
+  });
   logger('info', `ledger: ${redact(config.store.url)} (spill directory ${config.ledger.spillDirectory})`);
 
   const price = (input: { deployment: Deployment; promptTokens: number; completionTokens: number; cachedTokens?: number }) =>
@@ -143,6 +150,11 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
       error: (message, details) => logger('error', message, details),
     },
     leaseMs: Math.max(15 * 60_000, config.server.requestTimeoutMs * 2),
+  });
+  metrics.observeStats({
+    name: 'seed_limits',
+    help: 'Limiter: storeReachable (1/0: 0 while the limit store is unreachable, calls then refused or admitted unchecked as limits.onUnavailable says); uncheckedCalls admitted without limits or budgets since start.',
+    stats: () => limiter.stats(),
   });
   const { promptEstimate } = config.limits;
   const admission = options.admission ?? createLimitAdmission({ limiter, price, promptEstimate });

@@ -56,6 +56,11 @@ routes:
         } else {
           for (const result of during) assert.equal(result.status, 200);
         }
+        // The metrics say it too: what SeedLimitStoreUnreachable and SeedLimitsFailingOpen alert on.
+        const metrics = async () => (await (await request(`${stack.seed.url}/metrics`)).body.text());
+        const duringMetrics = await metrics();
+        assert.match(duringMetrics, /^seed_limits\{counter="storeReachable"\} 0$/m);
+        assert.match(duringMetrics, new RegExp(`^seed_limits\\{counter="uncheckedCalls"\\} ${onUnavailable === 'open' ? 20 : 0}$`, 'm'));
         const said = lines.filter((line) => /unavailable|unreachable|unchecked|fail/i.test(line));
         assert.ok(said.length >= 1, `the log names the outage and the policy:\n${lines.join('\n')}`);
         assert.ok(said.length <= 3, `once per outage, not per call:\n${said.join('\n')}`);
@@ -64,7 +69,8 @@ routes:
         proxy.restore();
         let recovered = false;
         for (let attempt = 0; attempt < 50 && !recovered; attempt++) {
-          recovered = (await chat()).status === 200;
+          // A 200 alone is no sign under onUnavailable: open; the limiter saying the store answers is.
+          recovered = (await chat()).status === 200 && /^seed_limits\{counter="storeReachable"\} 1$/m.test(await metrics());
           if (!recovered) await new Promise((resolve) => setTimeout(resolve, 100));
         }
         assert.ok(recovered, 'limits work again once Redis is back');

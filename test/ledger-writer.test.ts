@@ -189,11 +189,15 @@ for (const backend of backends) {
         // Some calls may already be stored (e.g. a batch committed before its connection died).
         await store.insertCalls(records.slice(0, 100));
 
-        const secondRun = await LedgerWriter.open({ store, spillDirectory: directory, batchSize: 40 });
+        const reported: string[] = [];
+        const onError = (error: unknown, context: { operation: string }) => reported.push(`${context.operation}: ${String(error)}`);
+        const secondRun = await LedgerWriter.open({ store, spillDirectory: directory, batchSize: 40, onError });
         await waitFor(() => secondRun.stats().replayed === 300, 'the startup replay');
         await secondRun.flush();
         assert.deepEqual(await storedIds(store), records.map((record) => record.id));
         assert.equal(secondRun.stats().corruptLines, 1);
+        // The file is gone once replayed; the report names it and what was lost.
+        assert.deepEqual(reported, [`corrupt: Error: ${lastFile}: 1 unreadable line skipped; their calls are not in the ledger`]);
         assert.deepEqual(spillFiles(directory), []);
         await secondRun.close();
 

@@ -306,10 +306,12 @@ for (const backend of backends) {
       }
       assert.equal(lines.length, 1);
       assert.match(lines[0]?.message ?? '', /failing closed.*onUnavailable: closed/);
+      assert.deepEqual(limiter.stats(), { storeReachable: false, uncheckedCalls: 0 });
       switchable.down = false;
       await limiter.admit({ scopes, tokens: 1, usd: 0 });
       assert.equal(lines.length, 2);
       assert.match(lines[1]?.message ?? '', /reachable again/);
+      assert.deepEqual(limiter.stats(), { storeReachable: true, uncheckedCalls: 0 });
     });
 
     test('an unreachable store fails open when configured: admitted unchecked, logged once', async () => {
@@ -324,11 +326,13 @@ for (const backend of backends) {
       const again = await limiter.admit({ scopes, tokens: 1, usd: 0 });
       assert.equal(unchecked.enforced, false);
       assert.equal(again.enforced, false);
+      assert.deepEqual(limiter.stats(), { storeReachable: false, uncheckedCalls: 2 });
       await limiter.settle(held, { tokens: 1, usd: 0 }); // settling during the outage does not throw
       assert.equal(lines.filter((line) => line.level === 'warn').length, 1);
       assert.match(lines[0]?.message ?? '', /failing open.*onUnavailable: open/);
       switchable.down = false;
       await refusalOf(limiter.admit({ scopes, tokens: 1, usd: 0 })); // enforced again: rpm 1 already used
+      assert.deepEqual(limiter.stats(), { storeReachable: true, uncheckedCalls: 2 }, 'unchecked calls count since start, over outages');
     });
   });
 }

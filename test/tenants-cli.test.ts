@@ -93,7 +93,8 @@ describe('seed orgs|teams|keys|usage (CLI over a SQLite file)', () => {
       makeCall({ startedAt: now - 30 * 86_400_000, teamId: 'team_x', route: 'chat' }),
     ]);
     await store.close();
-    const usage = await seed('usage', '--by', 'team,route', '--since', '7d');
+    // A dimension named twice groups (and prints) once.
+    const usage = await seed('usage', '--by', 'team,route,team', '--since', '7d');
     assert.equal(usage.code, 0, usage.stderr);
     const lines = usage.stdout.trim().split('\n');
     assert.match(lines[0] ?? '', /^TEAM\s+ROUTE\s+REQUESTS\s+ERRORS\s+PROMPT\s+COMPLETION\s+COST_USD\s+AVG_MS$/);

@@ -36,7 +36,7 @@ export interface LedgerWriterOptions {
   /** Longest wait between retries (default 30 000). */
   retryMaxMs?: number;
   /** Told about every failure (store write, replay, spill); the writer itself never throws at callers. */
-  onError?: (error: unknown, context: { operation: 'write' | 'replay' | 'spill' | 'reject' }) => void;
+  onError?: (error: unknown, context: { operation: 'write' | 'replay' | 'spill' | 'reject' | 'corrupt' }) => void;
 }
 
 /** Counters for metrics. All but `queued` only grow. */
@@ -358,6 +358,11 @@ export class LedgerWriter implements CallSink {
         },
       });
       this.#counters.corruptLines += report.corruptLines;
+      if (report.corruptLines > 0) {
+        // The file goes once replayed: this report is all that is left of what it could not read.
+        const lines = report.corruptLines === 1 ? 'line' : 'lines';
+        this.#onError(new Error(`${file}: ${report.corruptLines} unreadable ${lines} skipped; their calls are not in the ledger`), { operation: 'corrupt' });
+      }
       await this.#spill.remove({ file });
     }
   }

@@ -140,6 +140,8 @@ export class Limiter {
   readonly #sleep: (milliseconds: number, signal?: CallSignal) => Promise<void>;
   /** Start of the current outage, and how many calls it let through unchecked. */
   #outage: { since: number; uncheckedCalls: number } | null = null;
+  /** Calls admitted unchecked (failing open) since start, over all outages. */
+  #uncheckedCalls = 0;
   /**
    * Buckets derived from a scope (or a caller's list of scopes), kept per object: callers and
    * deployments pass the same frozen scopes on every call, and admission is the hot path.
@@ -156,6 +158,14 @@ export class Limiter {
     this.#batchMaxWaitMs = options.batchMaxWaitMs ?? MINUTE_MS;
     this.#now = options.now ?? Date.now;
     this.#sleep = options.sleep ?? sleep;
+  }
+
+  /**
+   * For metrics: whether the limit store answered the last call that needed it (1) or the
+   * limiter is in an outage (0), and how many calls were admitted unchecked while failing open.
+   */
+  stats(): { storeReachable: boolean; uncheckedCalls: number } {
+    return { storeReachable: this.#outage === null, uncheckedCalls: this.#uncheckedCalls };
   }
 
   /** Reserves the call or throws its refusal as a SeedError (429 / 503). */
@@ -460,6 +470,7 @@ export class Limiter {
       });
     }
     if (this.#outage !== null) this.#outage.uncheckedCalls += 1;
+    this.#uncheckedCalls += 1;
     return 'unchecked';
   }
 

@@ -16,8 +16,11 @@ import type { CallRecord, CallSink } from '../ledger/types.ts';
 
 export interface Metrics extends CallSink {
   countError(error: SeedError): void;
-  /** Exposes the ledger writer's counters (read at scrape time). */
-  observeLedger(stats: () => Record<string, number | boolean>): void;
+  /**
+   * Exposes a component's counters as one gauge, `name{counter="<key>"}` per key of what `stats`
+   * returns (read at scrape time; booleans as 1/0): the ledger writer's, the limiter's.
+   */
+  observeStats(input: { name: string; help: string; stats: () => Readonly<Record<string, number | boolean>> }): void;
   text(): Promise<string>;
   registry: Registry;
 }
@@ -138,10 +141,10 @@ export function createMetrics(input: {
     countError(error: SeedError): void {
       errors.inc({ code: error.code, status: String(error.status) });
     },
-    observeLedger(stats) {
+    observeStats({ name, help, stats }) {
       const gauge = new Gauge({
-        name: 'seed_ledger',
-        help: 'Ledger writer counters: queued now; recorded, written, spilled, replayed, rejected (refused by the store, kept in rejected.jsonl) and failed since start; store healthy (1/0).',
+        name,
+        help,
         labelNames: ['counter'],
         registers: [registry],
         collect() {

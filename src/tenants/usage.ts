@@ -9,10 +9,10 @@ import { parseInstant } from './time.ts';
 /** What a report covers when `since` is not given. */
 export const DEFAULT_USAGE_SINCE = '7d';
 
-/** `team,route` → `['team', 'route']`; unknown dimensions are a 400 naming `param`. */
+/** `team,route` → `['team', 'route']`; a repeated dimension counts once; unknown ones are a 400 naming `param`. */
 export function parseGroupBy({ text, param }: { text: string | undefined; param: string }): UsageDimension[] {
   if (text === undefined || text.trim() === '') return [];
-  return text.split(',').map((part) => {
+  const dimensions = text.split(',').map((part) => {
     const dimension = part.trim();
     const known = USAGE_DIMENSIONS.find((candidate) => candidate === dimension);
     if (!known) {
@@ -20,6 +20,7 @@ export function parseGroupBy({ text, param }: { text: string | undefined; param:
     }
     return known;
   });
+  return [...new Set(dimensions)];
 }
 
 /** `[since, until)` in epoch ms from ISO dates or relative amounts (`7d` = seven days ago). */
