@@ -2,6 +2,7 @@
  * Shared by the datasets and audit suites: stores on each backend, a terms registry, and the
  * wiring of audit + datasets the composition root does.
  */
+import { after, before } from 'node:test';
 import { Migrator } from 'kysely';
 import { createAuditLog, type AuditLog } from '../src/audit/index.ts';
 import { createDatasets, datasetIntegrityCheck, type Datasets } from '../src/datasets/index.ts';
@@ -39,6 +40,33 @@ export async function openTestStore(backend: Backend): Promise<{ store: Store; d
 /** The registry the composition root builds from an empty `terms:` section. */
 export function shippedRegistry(): TermsRegistry {
   return loadTermsRegistry();
+}
+
+/**
+ * For the enclosing `describe`: a store on `backend`, opened before its tests and closed after
+ * them, with datasets over it. `datasets()` is valid inside the tests; `name(prefix)` gives each
+ * call a dataset name of its own.
+ */
+export function datasetsPerSuite(backend: Backend): { datasets(): Datasets; name(prefix: string): string } {
+  let store: Store | undefined;
+  let database: TestDatabase | undefined;
+  let datasets: Datasets | undefined;
+  let count = 0;
+  before(async () => {
+    ({ store, database } = await openTestStore(backend));
+    ({ datasets } = provenance({ store }));
+  });
+  after(async () => {
+    await store?.close();
+    await database?.dispose();
+  });
+  return {
+    datasets() {
+      if (datasets === undefined) throw new Error('datasetsPerSuite: used outside a test of its suite');
+      return datasets;
+    },
+    name: (prefix) => `${prefix}-${(count += 1)}`,
+  };
 }
 
 /** Audit log with the dataset integrity check, and datasets over it. */

@@ -15,19 +15,17 @@
  *   line the format of the sample as the file held it (keys sorted: samples are canonical JSON),
  *   and the manifest counts and hashes them.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { isSeedError } from '../src/errors.ts';
 import { EXPORT_FORMATS, formatRecord, type ExportFormat } from '../src/datasets/formats.ts';
 import { sha256 } from '../src/datasets/manifest.ts';
-import type { Datasets } from '../src/datasets/index.ts';
 import type { JsonValue } from '../src/datasets/types.ts';
-import type { Store } from '../src/store/index.ts';
 import { canonicalJson } from '../src/terms/canonical.ts';
-import { testBackends, type TestDatabase } from './helpers/backends.ts';
+import { testBackends } from './helpers/backends.ts';
 import { fuzzRuns, prototypeName } from './helpers/fuzz-stack.ts';
-import { openTestStore, provenance } from './datasets-fixtures.ts';
+import { datasetsPerSuite } from './datasets-fixtures.ts';
 
 type Fields = Record<string, JsonValue>;
 
@@ -136,26 +134,14 @@ test('every export format: a record that is what the format promises, or a clear
 
 for (const backend of backends) {
   describe(`dataset exports of imported files (${backend.name})`, { skip: backend.skip }, () => {
-    let store: Store;
-    let database: TestDatabase;
-    let datasets: Datasets;
-    let count = 0;
-
-    before(async () => {
-      ({ store, database } = await openTestStore(backend));
-      ({ datasets } = provenance({ store }));
-    });
-    after(async () => {
-      await store?.close();
-      await database?.dispose();
-    });
+    const suite = datasetsPerSuite(backend);
 
     test('each line is the format of a sample as the file held it; the manifest counts and hashes the lines', async () => {
       let exported = 0;
       await fc.assert(
         fc.asyncProperty(fc.array(fields, { minLength: 1, maxLength: 4 }), fc.constantFrom(...EXPORT_FORMATS), async (samples, format) => {
-          count += 1;
-          const name = `export-${count}`;
+          const datasets = suite.datasets();
+          const name = suite.name('export');
           const text = samples.map((sample, index) => JSON.stringify({ ...sample, id: `s-${index}` })).join('\n');
           await datasets.importJsonl({ name, text, file: 'f.jsonl', actor: 'fuzz' });
           // A sample is kept as canonical JSON (keys sorted), so a format that writes a value as JSON text writes it so.

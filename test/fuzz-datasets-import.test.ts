@@ -6,15 +6,13 @@
  * the same fields, or fails with a SeedError that says what is wrong — never a raw database or
  * runtime error, and never a half-written version.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import type { Datasets } from '../src/datasets/index.ts';
 import { isSeedError } from '../src/errors.ts';
-import type { Store } from '../src/store/index.ts';
-import { testBackends, type TestDatabase } from './helpers/backends.ts';
+import { testBackends } from './helpers/backends.ts';
 import { fuzzRuns, prototypeName } from './helpers/fuzz-stack.ts';
-import { openTestStore, provenance } from './datasets-fixtures.ts';
+import { datasetsPerSuite } from './datasets-fixtures.ts';
 
 const anyText = fc.oneof(fc.string({ maxLength: 20, unit: 'binary' }), fc.constantFrom('', 'a', 'a\u0000b', '\u0000', 'id', 'ünï', '1'), prototypeName);
 const fieldValue = fc.oneof(anyText, fc.jsonValue({ maxDepth: 2 }), fc.jsonValue({ maxDepth: 1, stringUnit: 'binary' }));
@@ -32,24 +30,12 @@ const csv = fc
 
 for (const backend of await testBackends()) {
   describe(`dataset imports under random files (${backend.name})`, { skip: backend.skip }, () => {
-    let store: Store;
-    let database: TestDatabase;
-    let datasets: Datasets;
-    let count = 0;
-
-    before(async () => {
-      ({ store, database } = await openTestStore(backend));
-      ({ datasets } = provenance({ store }));
-    });
-    after(async () => {
-      await store?.close();
-      await database?.dispose();
-    });
+    const suite = datasetsPerSuite(backend);
 
     /** Runs one import; a failure must be a SeedError, a success must read back whole. */
     async function importOnce(kind: 'jsonl' | 'csv', text: string): Promise<void> {
-      count += 1;
-      const name = `fuzz-${kind}-${count}`;
+      const datasets = suite.datasets();
+      const name = suite.name(`fuzz-${kind}`);
       const context = `${kind} ${JSON.stringify(text).slice(0, 400)}`;
       const before = (await datasets.list({ name })).length;
       let version;
