@@ -14,8 +14,9 @@
  * - tools have distinct names of `^[a-zA-Z0-9_-]{1,128}$` and an `input_schema` of type object;
  * - stop sequences hold a visible character; `temperature` and `top_p` are within 0–1.
  *
- * Not enforced, because the current API's behaviour is not established here: that the first
- * message is the user's (older versions of the API required it), and limits on lengths and sizes.
+ * Not enforced: that the first message is the user's (the API required it until 2024; the
+ * first-party API has taken an assistant message first since, while Bedrock's endpoint still
+ * refuses it, as reported in anthropic-sdk-typescript issue 622), and limits on lengths and sizes.
  */
 import { InvalidRequest, isRecord, type JsonObject } from './fields.ts';
 
