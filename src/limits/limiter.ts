@@ -138,8 +138,8 @@ export class Limiter {
   readonly #batchMaxWaitMs: number;
   readonly #now: () => number;
   readonly #sleep: (milliseconds: number, signal?: CallSignal) => Promise<void>;
-  /** Start of the current outage, and how many calls it let through unchecked. */
-  #outage: { since: number; uncheckedCalls: number } | null = null;
+  /** Start of the current outage, and how many calls had been admitted unchecked before it. */
+  #outage: { since: number; uncheckedBefore: number } | null = null;
   /** Calls admitted unchecked (failing open) since start, over all outages. */
   #uncheckedCalls = 0;
   /**
@@ -469,7 +469,6 @@ export class Limiter {
         cause: error,
       });
     }
-    if (this.#outage !== null) this.#outage.uncheckedCalls += 1;
     this.#uncheckedCalls += 1;
     return 'unchecked';
   }
@@ -477,7 +476,7 @@ export class Limiter {
   /** Logs the first failure of an outage only; every later one is part of the same outage. */
   #noteOutage(error: LimitStoreUnavailableError): void {
     if (this.#outage !== null) return;
-    this.#outage = { since: this.#now(), uncheckedCalls: 0 };
+    this.#outage = { since: this.#now(), uncheckedBefore: this.#uncheckedCalls };
     const consequence =
       this.#onUnavailable === 'closed'
         ? 'failing closed: calls are refused with limits_unavailable (503) until it is back'
@@ -491,7 +490,7 @@ export class Limiter {
     if (this.#outage === null) return;
     this.#logger.info('limits: store reachable again; limits enforced', {
       outageMs: this.#now() - this.#outage.since,
-      uncheckedCalls: this.#outage.uncheckedCalls,
+      uncheckedCalls: this.#uncheckedCalls - this.#outage.uncheckedBefore,
     });
     this.#outage = null;
   }

@@ -28,10 +28,9 @@ interface Origin {
 }
 
 export class ToolCallIds {
-  private readonly used = new Set<string>();
   /** Client id → Anthropic id of the latest call with that id. */
   private readonly latest = new Map<string, string>();
-  /** Anthropic id → where the call came from. */
+  /** Anthropic id (each one given out) → where the call came from. */
   private readonly calls = new Map<string, Origin>();
   /** Each tool result → the client message it came from. */
   private readonly results = new Map<AnthropicToolResultBlock, Origin>();
@@ -58,8 +57,7 @@ export class ToolCallIds {
       seen.add(id);
       const base = TOOL_USE_ID.test(id) ? id : id.replace(/[^a-zA-Z0-9_-]/g, '_') || 'call';
       let assigned = base;
-      for (let suffix = 2; this.used.has(assigned); suffix += 1) assigned = `${base}_${suffix}`;
-      this.used.add(assigned);
+      for (let suffix = 2; this.calls.has(assigned); suffix += 1) assigned = `${base}_${suffix}`;
       this.latest.set(id, assigned);
       this.calls.set(assigned, { id, message: input.message });
       return assigned;
