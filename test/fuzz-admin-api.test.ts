@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { openStore, type Store } from '../src/store/index.ts';
 import { testBackends, type TestDatabase } from './helpers/backends.ts';
-import { assertOpenAIError } from './helpers/fuzz-http.ts';
+import { assertOpenAIError, assertTruthfulMessage } from './helpers/fuzz-http.ts';
 import { fuzzRuns, prototypeName } from './helpers/fuzz-stack.ts';
 import { ADMIN_TOKEN, startTenantGateway, type TenantGateway } from './tenants-fixtures.ts';
 
@@ -72,6 +72,7 @@ for (const backend of await testBackends()) {
       const context = `${input.method} ${input.path} ${input.raw ?? JSON.stringify(input.body) ?? ''}`.slice(0, 400);
       assert.ok(response.status < 500, `${context}: ${response.status} ${text.slice(0, 300)}`);
       if (response.status >= 400) assertOpenAIError(text, response.status);
+      if (input.body !== undefined) assertTruthfulMessage(JSON.parse(JSON.stringify(input.body)), { status: response.status, body: text }, context);
       return response.status;
     }
 

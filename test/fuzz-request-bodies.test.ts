@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { Agent } from 'undici';
 import { SeedError } from '../src/errors.ts';
 import { postJson } from '../src/providers/http.ts';
-import { assertClientErrorOrSuccess, assertOpenAIError } from './helpers/fuzz-http.ts';
+import { assertClientErrorOrSuccess, assertOpenAIError, assertTruthfulMessage } from './helpers/fuzz-http.ts';
 import { FUZZ_BODY_LIMIT_BYTES, fuzzRuns, prototypeName, startFuzzStack, type FuzzClient } from './helpers/fuzz-stack.ts';
 
 let client: FuzzClient;
@@ -80,6 +80,7 @@ test('random JSON values as the whole body, on every path', async () => {
     fc.asyncProperty(fc.constantFrom(...PATHS), anyJson(), async (path, value) => {
       const answer = await client.send({ path, body: JSON.stringify(value) });
       assertAnswer(answer, `${path} ${JSON.stringify(value).slice(0, 200)}`);
+      assertTruthfulMessage(value, answer, `${path} ${JSON.stringify(value).slice(0, 200)}`);
     }),
     RUNS,
   );
@@ -94,8 +95,10 @@ test('wrong types for every known field of chat and embeddings requests (each fi
   ] as const) {
     for (const field of fields) {
       for (const value of WRONG_VALUES) {
-        const body = JSON.stringify(withField(base(), field, value));
-        assertAnswer(await client.send({ path, body }), `${path} ${field.join('.')}=${JSON.stringify(value)}`);
+        const sent = withField(base(), field, value);
+        const answer = await client.send({ path, body: JSON.stringify(sent) });
+        assertAnswer(answer, `${path} ${field.join('.')}=${JSON.stringify(value)}`);
+        assertTruthfulMessage(sent, answer, `${path} ${field.join('.')}=${JSON.stringify(value)}`);
       }
     }
   }
@@ -129,8 +132,11 @@ test('random values in random known fields', async () => {
   });
   await fc.assert(
     fc.asyncProperty(fc.oneof(chatCase, embeddingCase), async ({ path, field, value }) => {
-      const body = JSON.stringify(withField(path === CHAT ? validChat() : validEmbedding(), field, value));
-      assertAnswer(await client.send({ path, body }), `${path} ${field.join('.')}=${JSON.stringify(value).slice(0, 200)}`);
+      const sent = withField(path === CHAT ? validChat() : validEmbedding(), field, value);
+      const answer = await client.send({ path, body: JSON.stringify(sent) });
+      const context = `${path} ${field.join('.')}=${JSON.stringify(value).slice(0, 200)}`;
+      assertAnswer(answer, context);
+      assertTruthfulMessage(sent, answer, context);
     }),
     RUNS,
   );

@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
 import { request } from 'undici';
 import { startStack, standardConfig, type Stack } from './helpers/stack.ts';
 
@@ -62,6 +63,111 @@ test('wrong types and missing fields name the parameter', async () => {
   assertOpenAIError(await post(chat, JSON.stringify([1, 2])), 400, 'invalid_request');
   assertOpenAIError(await post(chat, 'null'), 400, 'invalid_request');
   assertOpenAIError(await post('/v1/embeddings', JSON.stringify({ model: 'text-embedding-3-small' })), 400, 'invalid_request', 'input');
+});
+
+/** `body` sent as JSON to `path`, answered with a 400 whose message is `message` exactly. */
+async function assertMessage(path: string, body: unknown, message: string, param: string | null, code = 'invalid_request') {
+  const result = await post(path, JSON.stringify(body));
+  assert.equal(result.status, 400, `${JSON.stringify(body)}: ${JSON.stringify(result.body)}`);
+  assert.deepEqual(result.body.error, { message, type: 'invalid_request_error', code, param }, JSON.stringify(body));
+}
+
+test('regression: a wrong type is not called a missing parameter, and the message says what was expected and got', async () => {
+  // zod 4's issues carry no input, so every wrong type read as "Missing required parameter".
+  const user = [{ role: 'user', content: 'x' }];
+  const cases: Array<[body: unknown, message: string, param: string | null]> = [
+    [{ model: 5, messages: user }, "Invalid type for 'model': expected a string, but got an integer instead.", 'model'],
+    [{ messages: user }, "Missing required parameter: 'model'.", 'model'],
+    [{ model: 'gpt-4o-mini', messages: 'x' }, "Invalid type for 'messages': expected an array, but got a string instead.", 'messages'],
+    [{ model: 'gpt-4o-mini', messages: null }, "Invalid type for 'messages': expected an array, but got null instead.", 'messages'],
+    [{ model: 'gpt-4o-mini', messages: user, temperature: 'hot' }, "Invalid type for 'temperature': expected a number, but got a string instead.", 'temperature'],
+    [{ model: 'gpt-4o-mini', messages: user, n: 1.5 }, "Invalid type for 'n': expected an integer, but got a decimal instead.", 'n'],
+    [{ model: 'gpt-4o-mini', messages: user, stream: 'yes' }, "Invalid type for 'stream': expected a boolean, but got a string instead.", 'stream'],
+    [{ model: 'gpt-4o-mini', messages: ['x'] }, "Invalid type for 'messages[0]': expected an object, but got a string instead.", 'messages[0]'],
+    [{ model: 'gpt-4o-mini', messages: [{ role: 'user' }] }, "Missing required parameter: 'messages[0].content'.", 'messages[0].content'],
+    // A union names its types when the value has none of them, and otherwise the alternative it matched.
+    [
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 5 }] },
+      "Invalid type for 'messages[0].content': expected one of a string or an array, but got an integer instead.",
+      'messages[0].content',
+    ],
+    [
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: [{ type: 'text' }] }] },
+      "Missing required parameter: 'messages[0].content[0].text'.",
+      'messages[0].content[0].text',
+    ],
+    [{ model: 'gpt-4o-mini', messages: user, stop: [5] }, "Invalid type for 'stop[0]': expected a string, but got an integer instead.", 'stop[0]'],
+    [
+      { model: 'gpt-4o-mini', messages: user, tool_choice: 5 },
+      "Invalid type for 'tool_choice': expected one of a string or an object, but got an integer instead.",
+      'tool_choice',
+    ],
+    [{ model: 'gpt-4o-mini', messages: user, tool_choice: { type: 'function' } }, "Missing required parameter: 'tool_choice.function'.", 'tool_choice.function'],
+  ];
+  for (const [body, message, param] of cases) await assertMessage(chat, body, message, param);
+  const embeddings = '/v1/embeddings';
+  await assertMessage(
+    embeddings,
+    { model: 'text-embedding-3-small', input: {} },
+    "Invalid type for 'input': expected one of a string or an array, but got an object instead.",
+    'input',
+  );
+  // Arrays of strings, of token ids and of token arrays: the one that got furthest speaks.
+  await assertMessage(
+    embeddings,
+    { model: 'text-embedding-3-small', input: [[1, 'a']] },
+    "Invalid type for 'input[0][1]': expected a number, but got a string instead.",
+    'input[0][1]',
+  );
+  await assertMessage(
+    embeddings,
+    { model: 'text-embedding-3-small', input: [true] },
+    "Invalid type for 'input[0]': expected one of a string, a number or an array, but got a boolean instead.",
+    'input[0]',
+  );
+});
+
+test('a body that is not a JSON object says so, whatever it is', async () => {
+  for (const [body, kind] of [['"x"', 'a string'], ['[1,2]', 'an array'], ['42', 'an integer'], ['4.2', 'a decimal'], ['null', 'null'], ['true', 'a boolean']]) {
+    const result = await post(chat, body as string);
+    assert.equal(result.status, 400);
+    assert.equal(result.body.error.message, `The request body must be a JSON object, but got ${kind} instead.`);
+    assert.equal(result.body.error.param, null);
+  }
+  const empty = await request(`${stack.seed.url}${chat}`, { method: 'POST' });
+  assert.equal(empty.statusCode, 400);
+  assert.equal(((await empty.body.json()) as { error: { message: string } }).error.message, 'The request body is empty; send a JSON object.');
+});
+
+test('every content type is read as JSON, by one parser: text/plain too, and prototype keys are refused alike', async () => {
+  const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] });
+  for (const contentType of ['application/json', 'text/plain', 'text/plain; charset=utf-8', 'application/octet-stream', 'application/x-www-form-urlencoded']) {
+    const response = await request(`${stack.seed.url}${chat}`, { method: 'POST', headers: { 'content-type': contentType }, body });
+    assert.equal(response.statusCode, 200, `${contentType}: ${await response.body.text()}`);
+    await response.body.dump();
+  }
+  // Fastify's JSON parser refused these for application/json only, as "not valid JSON"; other types passed them on.
+  const poisoned = ['{"model":"gpt-4o-mini","__proto__":{"stream":true},"messages":[]}', '{"model":"gpt-4o-mini","messages":[],"x":{"constructor":{"prototype":{}}}}'];
+  for (const text of poisoned) {
+    for (const contentType of ['application/json', 'text/plain', 'application/octet-stream']) {
+      const result = await post(chat, text, { 'content-type': contentType });
+      assertOpenAIError(result, 400, 'invalid_request');
+      assert.match(String(result.body.error.message), /"__proto__" or "constructor.prototype" key/, contentType);
+    }
+  }
+  const broken = await post(chat, '{"model": "gpt-4o-mini", ', { 'content-type': 'application/json' });
+  assertOpenAIError(broken, 400, 'invalid_json');
+  assert.match(String(broken.body.error.message), /^The request body is not valid JSON: .*JSON.*\.$/);
+});
+
+test('a compressed body is a 415 that says why, not "invalid JSON"', async () => {
+  const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] });
+  const result = await post(chat, gzipSync(body), { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+  assertOpenAIError(result, 415, 'unsupported_media_type');
+  assert.equal(result.body.error.message, 'Request bodies with Content-Encoding "gzip" are not supported; send the JSON uncompressed.');
+  const identity = await request(`${stack.seed.url}${chat}`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'identity' }, body });
+  assert.equal(identity.statusCode, 200);
+  await identity.body.dump();
 });
 
 test('regression: a model name with control characters is a 400, never a ledger row PostgreSQL refuses', async () => {

@@ -101,6 +101,50 @@ export function assertClientErrorOrSuccess(answer: { status: number; body: strin
   assertOpenAIError(answer.body, answer.status);
 }
 
+/**
+ * A 400's message must be true of the body it answers: "Missing required parameter: 'p'" only
+ * when nothing is at `p`, "Invalid type for 'p': … but got X instead" only when `p` holds an X,
+ * and "must be a JSON object, but got X" only for a body that is an X. `body` is the JSON sent.
+ */
+export function assertTruthfulMessage(body: unknown, answer: { status: number; body: string }, context: string): void {
+  if (answer.status !== 400) return;
+  const message = String((JSON.parse(answer.body) as { error: { message: unknown } }).error.message);
+  const missing = /^Missing required parameter: '(.*)'\.$/.exec(message);
+  if (missing) {
+    assert.equal(at(body, missing[1]!).present, false, `${context}: says ${message} but the body has it`);
+    return;
+  }
+  const wrongType = /^Invalid type for '(.*)': expected .+, but got (.+) instead\.$/.exec(message);
+  if (wrongType) {
+    const found = at(body, wrongType[1]!);
+    assert.ok(found.present, `${context}: says ${message} but nothing is there`);
+    assert.equal(kindOfJson(found.value), wrongType[2], `${context}: says ${message}`);
+    return;
+  }
+  const notObject = /^The request body must be a JSON object, but got (.+) instead\.$/.exec(message);
+  if (notObject) assert.equal(kindOfJson(body), notObject[1], `${context}: says ${message}`);
+}
+
+/** What is at an OpenAI-style parameter path (`messages[0].content`) of a JSON value. */
+function at(value: unknown, path: string): { present: boolean; value: unknown } {
+  let cursor = value;
+  for (const [, key, index] of path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) {
+    const segment = index === undefined ? key! : Number(index);
+    if (cursor === null || typeof cursor !== 'object' || !Object.hasOwn(cursor, segment)) return { present: false, value: undefined };
+    cursor = (cursor as Record<string | number, unknown>)[segment];
+  }
+  return { present: true, value: cursor };
+}
+
+/** A JSON value's kind in the words of the gateway's messages, written here apart from the gateway's own. */
+function kindOfJson(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'an integer' : 'a decimal';
+  if (typeof value === 'object') return 'an object';
+  return `a ${typeof value}`;
+}
+
 export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {

@@ -15,6 +15,7 @@ import type { Authenticate, Caller, Priority } from '../hooks.ts';
 import { assertBodyDepth } from './body-depth.ts';
 import { frameworkErrorHandler, handleClientError } from './client-errors.ts';
 import { httpError, validationError } from './errors.ts';
+import { parseJsonBody } from './json-body.ts';
 import { writeEventStream } from './sse.ts';
 import { toJsonText } from '../../wire/json-text.ts';
 import { CallAbort, type CallSignal } from '../../abort.ts';
@@ -139,17 +140,14 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
     done();
   });
 
-  // Clients (curl -d, some SDKs) send JSON without the JSON content type; parse it anyway.
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text.trim() === '') {
-      done(new SeedError('invalid_json', 'The request body is empty; send a JSON object.'), undefined);
-      return;
-    }
+  // Every body is read as JSON whatever its content type (curl -d sends a form type, some SDKs
+  // none, some text/plain), by one parser, so the same bytes get the same answer.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
     try {
-      done(null, JSON.parse(text));
+      done(null, parseJsonBody(request.headers['content-encoding'], typeof body === 'string' ? body : body.toString('utf8')));
     } catch (error) {
-      done(new SeedError('invalid_json', `The request body is not valid JSON: ${(error as Error).message}.`), undefined);
+      done(error as Error, undefined);
     }
   });
 
@@ -212,7 +210,7 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
     if (isPlain?.(request.body)) body = request.body;
     else {
       const parsed = schema.safeParse(request.body);
-      if (!parsed.success) throw validationError(parsed.error);
+      if (!parsed.success) throw validationError(parsed.error, request.body);
       body = parsed.data;
     }
     const { signal, abort } = callSignal(reply);

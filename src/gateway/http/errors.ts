@@ -48,18 +48,154 @@ export function paramPath(path: ReadonlyArray<PropertyKey>): string {
   return out;
 }
 
-/** The first validation problem of a request body, as a 400 naming the parameter. */
-export function validationError(error: ZodError): SeedError {
-  const issue = error.issues[0];
-  if (!issue) return new SeedError('invalid_request', 'The request body is invalid.');
-  const param = paramPath(issue.path);
-  let message = issue.message;
-  if (issue.code === 'invalid_type') {
-    message = issue.input === undefined ? `Missing required parameter: '${param}'.` : `Invalid type for '${param}': ${issue.message.replace(/^Invalid input: /, '')}.`;
-  } else if (issue.code === 'invalid_union' && issue.path.at(-1) === 'role') {
+/**
+ * The first validation problem of a request body, as a 400 naming the parameter in OpenAI's
+ * words. `body` is what the schema was given: whether a parameter is missing or present with the
+ * wrong type is read from it (zod's issues do not carry the input).
+ */
+export function validationError(error: ZodError, body: unknown): SeedError {
+  const first = error.issues[0];
+  if (!first) return new SeedError('invalid_request', 'The request body is invalid.');
+  const { issue, path } = deepestIssue(first, first.path, body);
+  const param = paramPath(path);
+  const found = valueAt(body, path);
+  const expected = expectedTypes(issue, found);
+  if (param === '' && expected !== undefined) {
+    return found.present
+      ? new SeedError('invalid_request', `The request body must be a JSON object, but got ${kindOf(found.value)} instead.`)
+      : new SeedError('invalid_json', 'The request body is empty; send a JSON object.');
+  }
+  let message: string;
+  if (expected !== undefined && !found.present) {
+    message = `Missing required parameter: '${param}'.`;
+  } else if (expected !== undefined) {
+    const wanted = expected.map(typeName);
+    const phrase = wanted.length === 1 ? wanted[0] : `one of ${wanted.slice(0, -1).join(', ')} or ${wanted.at(-1)}`;
+    message = `Invalid type for '${param}': expected ${phrase}, but got ${kindOf(found.value)} instead.`;
+  } else if (issue.code === 'invalid_union' && path.at(-1) === 'role') {
     message = `Invalid value for '${param}': expected one of system, developer, user, assistant, tool.`;
   } else {
     message = `Invalid value for '${param}': ${issue.message.replace(/^Invalid input: /, '')}.`;
   }
   return new SeedError('invalid_request', message, { param: param || null });
+}
+
+/** The parts of a zod issue read here (a union's alternatives carry issues of the same shape). */
+interface IssueLike {
+  code: string;
+  path: PropertyKey[];
+  message: string;
+  expected?: unknown;
+  values?: readonly unknown[];
+  errors?: IssueLike[][];
+  /** Set here, not by zod: the types of several alternatives refused at one place. */
+  expectedTypes?: string[];
+}
+
+/**
+ * A union's failure said of the alternative the value's type matched and that got furthest into
+ * it: given `[{"type":"text"}]` for a string-or-parts field, the missing `text` of part 0, not
+ * "invalid input" of the field. Alternatives that fail at one place for their type alone are
+ * merged (`input[0]`: a string or an integer).
+ */
+function deepestIssue(issue: IssueLike, path: PropertyKey[], body: unknown): { issue: IssueLike; path: PropertyKey[] } {
+  if (issue.code !== 'invalid_union' || !issue.errors) return { issue, path };
+  const found = valueAt(body, path);
+  if (!found.present) return { issue, path };
+  let deepest: IssueLike | undefined;
+  const merged: string[] = [];
+  for (const [inner] of issue.errors) {
+    if (inner === undefined || rejectsType(inner, found.value)) continue;
+    if (deepest === undefined || inner.path.length > deepest.path.length) {
+      deepest = inner;
+      merged.length = 0;
+    }
+    if (inner.code === 'invalid_type' && deepest.code === 'invalid_type' && samePath(inner.path, deepest.path)) {
+      const type = String(inner.expected);
+      if (!merged.includes(type)) merged.push(type);
+    }
+  }
+  if (deepest === undefined) return { issue, path };
+  const chosen = merged.length > 1 ? { ...deepest, expected: undefined, expectedTypes: merged } : deepest;
+  return deepestIssue(chosen, [...path, ...deepest.path], body);
+}
+
+function samePath(a: readonly PropertyKey[], b: readonly PropertyKey[]): boolean {
+  return a.length === b.length && a.every((segment, index) => segment === b[index]);
+}
+
+/** Whether an alternative's first issue refuses the value for its type alone, at the union's own place. */
+function rejectsType(issue: IssueLike, value: unknown): boolean {
+  if (issue.path.length > 0) return false;
+  if (issue.code === 'invalid_type') return true;
+  return issue.code === 'invalid_value' && issue.values !== undefined && issue.values.every((accepted) => jsonType(accepted) !== jsonType(value));
+}
+
+/**
+ * The types the place accepts, when the value there is missing or of none of them; undefined
+ * when the value's type was right and something else about it was wrong.
+ */
+function expectedTypes(issue: IssueLike, found: { present: boolean; value: unknown }): string[] | undefined {
+  if (issue.code === 'invalid_type') return issue.expectedTypes ?? [String(issue.expected)];
+  if (issue.code !== 'invalid_union' || !issue.errors || issue.errors.length === 0) return undefined;
+  const types: string[] = [];
+  for (const [inner] of issue.errors) {
+    if (inner === undefined || !rejectsType(inner, found.value)) return undefined;
+    const accepted = inner.code === 'invalid_type' ? [String(inner.expected)] : (inner.values ?? []).map(jsonType);
+    for (const type of accepted) if (!types.includes(type)) types.push(type);
+  }
+  return types;
+}
+
+/** The value at `path` in a parsed JSON body, and whether anything is there at all. */
+function valueAt(body: unknown, path: ReadonlyArray<PropertyKey>): { present: boolean; value: unknown } {
+  let cursor = body;
+  for (const segment of path) {
+    if (cursor === null || typeof cursor !== 'object' || typeof segment === 'symbol' || !Object.hasOwn(cursor, segment)) {
+      return { present: false, value: undefined };
+    }
+    cursor = (cursor as Record<PropertyKey, unknown>)[segment];
+  }
+  return { present: cursor !== undefined, value: cursor };
+}
+
+/** zod's name for a JSON value's type, as in an issue's `expected`. */
+function jsonType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  return typeof value;
+}
+
+const TYPE_NAMES: ReadonlyMap<string, string> = new Map([
+  ['string', 'a string'],
+  ['number', 'a number'],
+  ['int', 'an integer'],
+  ['boolean', 'a boolean'],
+  ['object', 'an object'],
+  ['array', 'an array'],
+  ['record', 'an object'],
+  ['tuple', 'an array'],
+  ['null', 'null'],
+]);
+
+function typeName(expected: string): string {
+  return TYPE_NAMES.get(expected) ?? expected;
+}
+
+/** A JSON value's kind as OpenAI's errors name it ("but got an integer instead"). */
+export function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  switch (typeof value) {
+    case 'string':
+      return 'a string';
+    case 'boolean':
+      return 'a boolean';
+    case 'number':
+      return Number.isInteger(value) ? 'an integer' : 'a decimal';
+    case 'object':
+      return 'an object';
+    default:
+      return typeof value;
+  }
 }

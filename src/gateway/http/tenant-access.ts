@@ -76,7 +76,7 @@ export function parseInput<Schema extends z.ZodType>(schema: Schema, value: unkn
     const [field] = issue.keys;
     throw new SeedError('invalid_request', `Unrecognized parameter: '${field}'.`, { param: field ?? null });
   }
-  throw validationError(parsed.error);
+  throw validationError(parsed.error, value ?? {});
 }
 
 /** A tenant value for JSON: epoch-ms `…At` fields as ISO strings, which people and tools can read. */
