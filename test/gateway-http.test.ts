@@ -103,6 +103,34 @@ test('regression: a wrong type is not called a missing parameter, and the messag
       'tool_choice',
     ],
     [{ model: 'gpt-4o-mini', messages: user, tool_choice: { type: 'function' } }, "Missing required parameter: 'tool_choice.function'.", 'tool_choice.function'],
+    // A key that a dotted path could not name is written as a JSON string in brackets.
+    [{ model: 'gpt-4o-mini', messages: user, metadata: { 'a.b': 1 } }, `Invalid type for 'metadata["a.b"]': expected a string, but got an integer instead.`, 'metadata["a.b"]'],
+    // Out of range, and values outside a set, as OpenAI words them.
+    [{ model: 'gpt-4o-mini', messages: [] }, "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.", 'messages'],
+    [{ model: '', messages: user }, "Invalid 'model': empty string. Expected a string with minimum length 1, but got an empty string instead.", 'model'],
+    [{ model: 'gpt-4o-mini', messages: user, temperature: 3 }, "Invalid 'temperature': integer above maximum value. Expected a value <= 2, but got 3 instead.", 'temperature'],
+    [{ model: 'gpt-4o-mini', messages: user, top_p: -0.5 }, "Invalid 'top_p': decimal below minimum value. Expected a value >= 0, but got -0.5 instead.", 'top_p'],
+    [
+      { model: 'gpt-4o-mini', messages: user, stop: ['a', 'b', 'c', 'd', 'e'] },
+      "Invalid 'stop': array too long. Expected an array with maximum length 4, but got an array with length 5 instead.",
+      'stop',
+    ],
+    [
+      { model: 'gpt-4o-mini', messages: [{ role: 'robot', content: 'x' }] },
+      "Invalid value: 'robot'. Supported values are: 'system', 'developer', 'user', 'assistant', and 'tool'.",
+      'messages[0].role',
+    ],
+    [{ model: 'gpt-4o-mini', messages: [{ content: 'x' }] }, "Missing required parameter: 'messages[0].role'.", 'messages[0].role'],
+    [
+      { model: 'gpt-4o-mini', messages: user, response_format: { type: 'xml' } },
+      "Invalid value: 'xml'. Supported values are: 'text', 'json_object', and 'json_schema'.",
+      'response_format.type',
+    ],
+    [
+      { model: 'gpt-4o-mini', messages: user, tool_choice: 'sometimes' },
+      "Invalid value: 'sometimes'. Supported values are: 'none', 'auto', and 'required'.",
+      'tool_choice',
+    ],
   ];
   for (const [body, message, param] of cases) await assertMessage(chat, body, message, param);
   const embeddings = '/v1/embeddings';

@@ -108,28 +108,59 @@ export function assertClientErrorOrSuccess(answer: { status: number; body: strin
  */
 export function assertTruthfulMessage(body: unknown, answer: { status: number; body: string }, context: string): void {
   if (answer.status !== 400) return;
-  const message = String((JSON.parse(answer.body) as { error: { message: unknown } }).error.message);
+  const error = (JSON.parse(answer.body) as { error: { message: unknown; param: unknown } }).error;
+  const message = String(error.message);
+  const says = `${context}: says ${message}`;
   const missing = /^Missing required parameter: '(.*)'\.$/.exec(message);
   if (missing) {
-    assert.equal(at(body, missing[1]!).present, false, `${context}: says ${message} but the body has it`);
+    assert.equal(at(body, missing[1]!).present, false, `${says} but the body has it`);
     return;
   }
   const wrongType = /^Invalid type for '(.*)': expected .+, but got (.+) instead\.$/.exec(message);
   if (wrongType) {
     const found = at(body, wrongType[1]!);
-    assert.ok(found.present, `${context}: says ${message} but nothing is there`);
-    assert.equal(kindOfJson(found.value), wrongType[2], `${context}: says ${message}`);
+    assert.ok(found.present, `${says} but nothing is there`);
+    assert.equal(kindOfJson(found.value), wrongType[2], says);
+    return;
+  }
+  const number = /^Invalid '(.*)': (integer|decimal) (?:below minimum|above maximum) value\. Expected a value (>=|>|<=|<) (\S+), but got (\S+) instead\.$/.exec(message);
+  if (number) {
+    const [, path, kind, relation, bound, got] = number;
+    const { value } = at(body, path!);
+    assert.ok(typeof value === 'number', `${says} but the value is ${JSON.stringify(value)}`);
+    assert.equal(kindOfJson(value), `a${kind === 'integer' ? 'n' : ''} ${kind}`, says);
+    assert.equal(Number(got), value, says);
+    const limit = Number(bound);
+    const holds = relation === '>=' ? value >= limit : relation === '>' ? value > limit : relation === '<=' ? value <= limit : value < limit;
+    assert.equal(holds, false, `${says} but ${value} ${relation} ${limit}`);
+    return;
+  }
+  const length = /^Invalid '(.*)': .+\. Expected an? (array|string) with (minimum|maximum) length (\d+), but got .+ instead\.$/.exec(message);
+  if (length) {
+    const [, path, kind, side, bound] = length;
+    const { value } = at(body, path!);
+    assert.ok(kind === 'array' ? Array.isArray(value) : typeof value === 'string', `${says} but the value is ${JSON.stringify(value)}`);
+    const size = typeof value === 'string' && message.includes('not counting surrounding whitespace') ? value.trim().length : (value as string | unknown[]).length;
+    assert.ok(side === 'minimum' ? size < Number(bound) : size > Number(bound), `${says} but its length is ${size}`);
+    return;
+  }
+  const option = /^Invalid value: (.+)\. Supported values are: (.+)\.$/.exec(message);
+  if (option) {
+    const found = at(body, String(error.param));
+    assert.ok(found.present, `${says} but nothing is at ${String(error.param)}`);
+    if (typeof found.value === 'string' && !option[1]!.endsWith('...')) assert.equal(option[1], `'${found.value}'`, says);
+    assert.ok(!option[2]!.split(/, (?:and )?| and /).includes(option[1]!), `${says} but it is among them`);
     return;
   }
   const notObject = /^The request body must be a JSON object, but got (.+) instead\.$/.exec(message);
-  if (notObject) assert.equal(kindOfJson(body), notObject[1], `${context}: says ${message}`);
+  if (notObject) assert.equal(kindOfJson(body), notObject[1], says);
 }
 
 /** What is at an OpenAI-style parameter path (`messages[0].content`) of a JSON value. */
 function at(value: unknown, path: string): { present: boolean; value: unknown } {
   let cursor = value;
-  for (const [, key, index] of path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) {
-    const segment = index === undefined ? key! : Number(index);
+  for (const [, key, index, quotedKey] of path.matchAll(/([^.[\]]+)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]/g)) {
+    const segment = index !== undefined ? Number(index) : quotedKey !== undefined ? (JSON.parse(quotedKey) as string) : key!;
     if (cursor === null || typeof cursor !== 'object' || !Object.hasOwn(cursor, segment)) return { present: false, value: undefined };
     cursor = (cursor as Record<string | number, unknown>)[segment];
   }

@@ -38,12 +38,20 @@ export function httpError(thrown: unknown): SeedError {
   return toSeedError(thrown);
 }
 
-/** `messages[0].content` style path, as OpenAI writes `param`. */
-export function paramPath(path: ReadonlyArray<PropertyKey>): string {
+/** A key written bare in a path: no dots, brackets, quotes or spaces that would make it ambiguous. */
+const BARE_KEY = /^[^.[\]'"\s]+$/;
+
+/**
+ * `messages[0].content` style path, as OpenAI writes `param`. A key that could not be read back
+ * from that form (empty, or with a dot, bracket, quote or space: a `metadata` or `logit_bias`
+ * key is any text) is written as a JSON string in brackets: `metadata["a.b"]`.
+ */
+function paramPath(path: ReadonlyArray<PropertyKey>): string {
   let out = '';
   for (const segment of path) {
     if (typeof segment === 'number') out += `[${segment}]`;
-    else out += out === '' ? String(segment) : `.${String(segment)}`;
+    else if (typeof segment === 'string' && BARE_KEY.test(segment)) out += out === '' ? segment : `.${segment}`;
+    else out += `[${JSON.stringify(String(segment))}]`;
   }
   return out;
 }
@@ -65,19 +73,75 @@ export function validationError(error: ZodError, body: unknown): SeedError {
       ? new SeedError('invalid_request', `The request body must be a JSON object, but got ${kindOf(found.value)} instead.`)
       : new SeedError('invalid_json', 'The request body is empty; send a JSON object.');
   }
-  let message: string;
-  if (expected !== undefined && !found.present) {
-    message = `Missing required parameter: '${param}'.`;
-  } else if (expected !== undefined) {
+  return new SeedError('invalid_request', issueMessage({ issue, param, found, expected }), { param: param || null });
+}
+
+function issueMessage(input: { issue: IssueLike; param: string; found: { present: boolean; value: unknown }; expected: string[] | undefined }): string {
+  const { issue, param, found, expected } = input;
+  const { value } = found;
+  if (expected !== undefined) {
+    if (!found.present) return `Missing required parameter: '${param}'.`;
     const wanted = expected.map(typeName);
     const phrase = wanted.length === 1 ? wanted[0] : `one of ${wanted.slice(0, -1).join(', ')} or ${wanted.at(-1)}`;
-    message = `Invalid type for '${param}': expected ${phrase}, but got ${kindOf(found.value)} instead.`;
-  } else if (issue.code === 'invalid_union' && path.at(-1) === 'role') {
-    message = `Invalid value for '${param}': expected one of system, developer, user, assistant, tool.`;
-  } else {
-    message = `Invalid value for '${param}': ${issue.message.replace(/^Invalid input: /, '')}.`;
+    return `Invalid type for '${param}': expected ${phrase}, but got ${kindOf(value)} instead.`;
   }
-  return new SeedError('invalid_request', message, { param: param || null });
+  // A discriminated union (a message's `role`, a part's `type`) whose key is absent or none of its options.
+  if (issue.code === 'invalid_union' && issue.options !== undefined) {
+    if (!found.present) return `Missing required parameter: '${param}'.`;
+    return `Invalid value: ${quoted(value)}. Supported values are: ${listed(issue.options)}.`;
+  }
+  if (issue.code === 'invalid_value' && issue.values !== undefined) {
+    if (!found.present) return `Missing required parameter: '${param}'.`;
+    return `Invalid value: ${quoted(value)}. Supported values are: ${listed(issue.values)}.`;
+  }
+  if ((issue.code === 'too_small' || issue.code === 'too_big') && found.present) {
+    const bounded = boundMessage(issue, value);
+    if (bounded !== undefined) return `Invalid '${param}': ${bounded}`;
+  }
+  return `Invalid value for '${param}': ${issue.message.replace(/^Invalid input: /, '')}.`;
+}
+
+/** `too_small` / `too_big` of a number, string or array, as OpenAI words them. */
+function boundMessage(issue: IssueLike, value: unknown): string | undefined {
+  const small = issue.code === 'too_small';
+  const bound = small ? issue.minimum : issue.maximum;
+  if (typeof bound !== 'number' && typeof bound !== 'bigint') return undefined;
+  if (typeof value === 'number') {
+    const kind = Number.isInteger(value) ? 'integer' : 'decimal';
+    const relation = small ? (issue.inclusive === false ? '>' : '>=') : issue.inclusive === false ? '<' : '<=';
+    return `${kind} ${small ? 'below minimum' : 'above maximum'} value. Expected a value ${relation} ${bound}, but got ${value} instead.`;
+  }
+  const what = typeof value === 'string' ? 'string' : Array.isArray(value) ? 'array' : undefined;
+  if (what === undefined) return undefined;
+  const a = what === 'array' ? 'an' : 'a';
+  const limit = Number(bound);
+  const violates = (size: number) => (small ? size < limit : size > limit);
+  let length = (value as string | unknown[]).length;
+  let trimmed = false;
+  if (!violates(length) && typeof value === 'string') {
+    // The schema trims before it counts (names: " " is blank).
+    length = value.trim().length;
+    trimmed = true;
+    if (!violates(length)) return undefined;
+  }
+  const expected = `Expected ${a} ${what} with ${small ? 'minimum' : 'maximum'} length ${bound}${trimmed ? ' not counting surrounding whitespace' : ''}`;
+  if (trimmed && length === 0) return `blank string. ${expected}, but got a string of only whitespace instead.`;
+  const got = length === 0 ? `an empty ${what}` : `${a} ${what} with length ${length}${trimmed ? ' once trimmed' : ''}`;
+  const headline = small ? (length === 0 ? `empty ${what}` : `${what} too short`) : `${what} too long`;
+  return `${headline}. ${expected}, but got ${got} instead.`;
+}
+
+/** A value in a message: a string in single quotes, anything else as JSON (shortened). */
+function quoted(value: unknown): string {
+  const text = typeof value === 'string' ? `'${value}'` : (JSON.stringify(value) ?? String(value));
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** `'a'`, `'a' and 'b'`, `'a', 'b', and 'c'`. */
+function listed(values: readonly unknown[]): string {
+  const items = values.map(quoted);
+  if (items.length <= 2) return items.join(' and ');
+  return `${items.slice(0, -1).join(', ')}, and ${items.at(-1)}`;
 }
 
 /** The parts of a zod issue read here (a union's alternatives carry issues of the same shape). */
@@ -88,6 +152,11 @@ interface IssueLike {
   expected?: unknown;
   values?: readonly unknown[];
   errors?: IssueLike[][];
+  /** A discriminated union's options. */
+  options?: readonly unknown[];
+  minimum?: unknown;
+  maximum?: unknown;
+  inclusive?: boolean;
   /** Set here, not by zod: the types of several alternatives refused at one place. */
   expectedTypes?: string[];
 }
