@@ -34,7 +34,10 @@ const anyLimits = fc.oneof(
 );
 
 /** A path segment for any text: a URL carries UTF-8, so a lone surrogate goes as U+FFFD. */
-const segment = (text: string) => encodeURIComponent(Buffer.from(text, 'utf8').toString('utf8'));
+const segment = (text: string) => encodeURIComponent(asSent(text));
+/** Text as the server reads it back from a URL: UTF-8, a lone surrogate as U+FFFD. */
+const asSent = (text: string) => Buffer.from(text, 'utf8').toString('utf8');
+const queryAsSent = (query: Record<string, string>) => Object.fromEntries(Object.entries(query).map(([name, value]) => [asSent(name), asSent(value)]));
 
 /** A body that is valid but for the fields drawn (each replaced by any value, or removed). */
 function nearlyValid(valid: Record<string, unknown>, fields: readonly string[]): fc.Arbitrary<Record<string, unknown>> {
@@ -60,8 +63,10 @@ for (const backend of await testBackends()) {
     let teamId: string;
     let orgId: string;
 
-    /** One request; the answer must be a 2xx or a 4xx OpenAI-format error. */
-    /** `params`: the route's parameters, validated with the body (`:id`). */
+    /**
+     * One request; the answer must be a 2xx or a 4xx OpenAI-format error whose message is true
+     * of what was sent. `params`: what the route validates besides the body (`:id`, the query).
+     */
     async function send(input: { method: string; path: string; body?: unknown; params?: Record<string, string>; token?: string; raw?: string }): Promise<number> {
       const response = await fetch(`${gateway.url}${input.path}`, {
         method: input.method,
@@ -74,11 +79,10 @@ for (const backend of await testBackends()) {
       assert.ok(response.status < 500, `${context}: ${response.status} ${text.slice(0, 300)}`);
       if (response.status >= 400) assertOpenAIError(text, response.status);
       if (input.body !== undefined) {
-        // A message about the body or the route's parameters must be true of what was sent.
         const sent: unknown = JSON.parse(JSON.stringify(input.body));
         const validated = input.params && sent !== null && typeof sent === 'object' && !Array.isArray(sent) ? { ...input.params, ...sent } : sent;
         assertTruthfulMessage(validated, { status: response.status, body: text }, context);
-      }
+      } else if (input.params) assertTruthfulMessage(input.params, { status: response.status, body: text }, context);
       return response.status;
     }
 
@@ -136,7 +140,7 @@ for (const backend of await testBackends()) {
           async (kind, id, body) => {
             const real = kind === 'orgs' ? orgId : kind === 'teams' ? teamId : keyId;
             const sentId = id === 'real' ? real : id;
-            await send({ method: 'PATCH', path: `/v1/seed/admin/${kind}/${segment(sentId)}`, body, params: { id: Buffer.from(sentId, 'utf8').toString('utf8') } });
+            await send({ method: 'PATCH', path: `/v1/seed/admin/${kind}/${segment(sentId)}`, body, params: { id: asSent(sentId) } });
           },
         ),
         fuzzRuns(150),
@@ -158,7 +162,11 @@ for (const backend of await testBackends()) {
           anyText,
           async (path, query, id) => {
             const search = new URLSearchParams(query).toString();
-            await send({ method: 'GET', path: path.endsWith('/') ? `${path}${segment(id)}` : `${path}${search ? `?${search}` : ''}` });
+            await send({
+              method: 'GET',
+              path: path.endsWith('/') ? `${path}${segment(id)}` : `${path}${search ? `?${search}` : ''}`,
+              params: path.endsWith('/') ? { id: asSent(id) } : queryAsSent(query),
+            });
           },
         ),
         fuzzRuns(150),
@@ -174,7 +182,12 @@ for (const backend of await testBackends()) {
           anyText,
           async (path, query, id) => {
             const search = new URLSearchParams(query).toString();
-            await send({ method: 'GET', token: keySecret, path: path.endsWith('/') ? `${path}${segment(id)}` : `${path}${search ? `?${search}` : ''}` });
+            await send({
+              method: 'GET',
+              token: keySecret,
+              path: path.endsWith('/') ? `${path}${segment(id)}` : `${path}${search ? `?${search}` : ''}`,
+              params: path.endsWith('/') ? { id: asSent(id) } : queryAsSent(query),
+            });
           },
         ),
         fuzzRuns(200),

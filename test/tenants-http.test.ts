@@ -106,6 +106,14 @@ for (const backend of await testBackends()) {
       }
       const unknownField = await admin(`/keys/${keyA.id}`, { method: 'PATCH', body: { secret: 'x' } });
       assert.equal(unknownField.status, 400);
+      const nothing = await admin(`/keys/${keyA.id}`, { method: 'PATCH', body: {} });
+      assert.equal(nothing.status, 400);
+      assert.deepEqual(nothing.body['error'], {
+        message: 'Invalid request: expected at least one field to change.',
+        type: 'invalid_request_error',
+        code: 'invalid_request',
+        param: null,
+      });
       assert.equal((await admin('/keys/key_missing', { method: 'PATCH', body: { name: 'x' } })).status, 404);
       assert.equal((await admin('/teams', { method: 'POST', body: { org: 'acme', name: 'search' } })).status, 409);
     });
@@ -223,6 +231,16 @@ for (const backend of await testBackends()) {
       assert.ok((keyFilter.body['data'] as Array<{ requests: number }>).every((row) => row.requests === 0), "filtering by another team's key finds nothing");
       const keyCalls = await asA(`/v1/seed/calls?key=${keyB.id}`);
       assert.deepEqual(keyCalls.body['data'], []);
+      // A query parameter is text: a bound is said of its number.
+      for (const [query, message] of [
+        ['limit=0', "Invalid 'limit': integer below minimum value. Expected a value >= 1, but got 0 instead."],
+        ['limit=1001', "Invalid 'limit': integer above maximum value. Expected a value <= 1000, but got 1001 instead."],
+        ['limit=2.5', "Invalid type for 'limit': expected an integer, but got a string instead."],
+      ]) {
+        const response = await asA(`/v1/seed/calls?${query}`);
+        assert.equal(response.status, 400, query);
+        assert.equal((response.body['error'] as { message: string }).message, message, query);
+      }
       const traced = await asA('/v1/seed/calls?client_request_id=same-trace');
       assert.equal(traced.status, 200, traced.text);
       const tracedRows = traced.body['data'] as Array<{ teamId: string; clientRequestId: string }>;

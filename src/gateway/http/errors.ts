@@ -98,19 +98,26 @@ function issueMessage(input: { issue: IssueLike; param: string; found: { present
     const bounded = boundMessage(issue, value);
     if (bounded !== undefined) return `Invalid '${param}': ${bounded}`;
   }
-  return `Invalid value for '${param}': ${issue.message.replace(/^Invalid input: /, '')}.`;
+  const detail = issue.message.replace(/^Invalid input: /, '');
+  return param === '' ? `Invalid request: ${detail}.` : `Invalid value for '${param}': ${detail}.`;
 }
+
+const NUMBER_ORIGINS: ReadonlySet<string> = new Set(['number', 'int', 'bigint']);
 
 /** `too_small` / `too_big` of a number, string or array, as OpenAI words them. */
 function boundMessage(issue: IssueLike, value: unknown): string | undefined {
   const small = issue.code === 'too_small';
   const bound = small ? issue.minimum : issue.maximum;
   if (typeof bound !== 'number' && typeof bound !== 'bigint') return undefined;
-  if (typeof value === 'number') {
+  // A query parameter is text the schema coerces: its number is what was bounded.
+  const numeric = typeof value === 'string' && NUMBER_ORIGINS.has(issue.origin ?? '') && value.trim() !== '' ? Number(value) : value;
+  if (typeof numeric === 'number' && !Number.isNaN(numeric)) {
+    const value = numeric;
     const kind = Number.isInteger(value) ? 'integer' : 'decimal';
     const relation = small ? (issue.inclusive === false ? '>' : '>=') : issue.inclusive === false ? '<' : '<=';
     return `${kind} ${small ? 'below minimum' : 'above maximum'} value. Expected a value ${relation} ${bound}, but got ${value} instead.`;
   }
+  if (NUMBER_ORIGINS.has(issue.origin ?? '')) return undefined;
   const what = typeof value === 'string' ? 'string' : Array.isArray(value) ? 'array' : undefined;
   if (what === undefined) return undefined;
   const a = what === 'array' ? 'an' : 'a';
@@ -154,6 +161,8 @@ interface IssueLike {
   errors?: IssueLike[][];
   /** A discriminated union's options. */
   options?: readonly unknown[];
+  /** What a bound applies to: number, int, string, array… */
+  origin?: string;
   minimum?: unknown;
   maximum?: unknown;
   inclusive?: boolean;
