@@ -200,6 +200,7 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     : createAuthenticator({
         store,
         mode: config.auth.mode,
+        pollIntervalMs: config.auth.keyPollIntervalMs,
         host,
         onWarning: (message, details) => logger('warn', message, details),
       });

@@ -4,6 +4,7 @@ import OpenAI from 'openai';
 import { openStore, type Store } from '../src/store/index.ts';
 import { testBackends, type TestDatabase } from './helpers/backends.ts';
 import { ADMIN_TOKEN, errorCode, requestJson, startTenantGateway, type TenantGateway } from './tenants-fixtures.ts';
+import { standardConfig, startStack } from './helpers/stack.ts';
 
 interface CreatedKeyBody {
   id: string;
@@ -186,6 +187,48 @@ for (const backend of await testBackends()) {
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
       assert.ok(Date.now() - revokedAt < 1_000);
+    });
+
+    test('auth.keyPollIntervalMs sets how soon a gateway sees a revocation made on another replica', async () => {
+      // Gateways whose auth comes from the config (as `seed serve` starts them), on the same store.
+      const stores: Store[] = [];
+      const configured = async (pollMs: number) => {
+        const own = await openStore(database.storeOptions);
+        stores.push(own);
+        return startStack({
+          config: (url) => `${standardConfig(url)}\nauth: { mode: keys, keyPollIntervalMs: ${pollMs} }\nledger: { flushIntervalMs: 10 }\n`,
+          start: { store: own },
+        });
+      };
+      const slow = await configured(60_000);
+      const fast = await configured(20);
+      try {
+        const shared = (await admin('/keys', { method: 'POST', body: { team: teamB } })).body as unknown as CreatedKeyBody;
+        const onSlow = new OpenAI({ baseURL: slow.baseURL, apiKey: shared.secret, maxRetries: 0 });
+        const onFast = new OpenAI({ baseURL: fast.baseURL, apiKey: shared.secret, maxRetries: 0 });
+        await chat(onSlow);
+        await chat(onFast);
+        const revokedAt = Date.now();
+        assert.equal((await admin(`/keys/${shared.id}/revoke`, { method: 'POST' })).status, 200);
+        let refusedAfterMs: number | undefined;
+        while (Date.now() - revokedAt < 1_500) {
+          try {
+            await chat(onFast);
+          } catch (error) {
+            assert.ok(error instanceof OpenAI.AuthenticationError);
+            refusedAfterMs = Date.now() - revokedAt;
+            break;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        assert.ok(refusedAfterMs !== undefined && refusedAfterMs < 1_000, `a 20 ms poll saw the revocation after ${refusedAfterMs} ms`);
+        // The 60 s poll has not run since the key was cached: that gateway still takes it.
+        assert.ok((await chat(onSlow)).choices.length > 0);
+      } finally {
+        await slow.close();
+        await fast.close();
+        for (const own of stores) await own.close();
+      }
     });
 
     test('tenant isolation: key A sees and changes nothing of team B, through every endpoint', async () => {

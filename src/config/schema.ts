@@ -169,6 +169,12 @@ export const authSchema = z
     mode: z.enum(['open', 'keys']).default('open'),
     /** Bearer token of the admin API (`/v1/seed/admin/…`); use `${ENV_VAR}`. No token: admin API disabled. */
     adminToken: z.string().min(16, { error: 'expected an admin token of at least 16 characters' }).optional(),
+    /**
+     * How often each replica reads key changes from the store (revocations, limits, expiry made
+     * on another replica): how long such a change takes to reach every replica, against one
+     * small query per interval per replica.
+     */
+    keyPollIntervalMs: z.number().int().min(10).max(600_000).default(250),
   })
   .strict();
 
