@@ -59,11 +59,14 @@ export async function startNodeServer(input: {
   timeoutMs?: number;
   /** Append the child's stdout to this file (what `--trace-gc-nvp` prints, say); otherwise it is read and dropped. */
   stdoutFile?: string;
+  /** A command the process runs under, its arguments first (`['valgrind', '--tool=callgrind']`); for valgrind the pid is still the program's. */
+  wrapper?: readonly string[];
 }): Promise<ServerProcess> {
   const root = input.root ?? ROOT;
   const script = resolve(root, input.script);
   const entry = script.endsWith('.ts') ? [resolve(root, 'bin/run-ts.mjs'), script] : [script];
-  const child = spawn(process.execPath, [...(input.nodeArguments ?? []), ...entry, ...(input.scriptArguments ?? [])], {
+  const command = [...(input.wrapper ?? []), process.execPath, ...(input.nodeArguments ?? []), ...entry, ...(input.scriptArguments ?? [])];
+  const child = spawn(command[0]!, command.slice(1), {
     cwd: root,
     env: { ...process.env, ...input.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -92,13 +92,19 @@ export function seedConfig(input: {
   deploymentQuota?: boolean;
   /** `server.keepWarmBytesPerSecond`; Seed's default when absent. */
   keepWarmBytesPerSecond?: number;
+  /** `auth.keyPollIntervalMs`; Seed's default when absent. */
+  keyPollIntervalMs?: number;
+  /** `ledger.flushIntervalMs`; Seed's default when absent. */
+  ledgerFlushIntervalMs?: number;
 }): string {
+  const poll = input.keyPollIntervalMs === undefined ? '' : `, keyPollIntervalMs: ${input.keyPollIntervalMs}`;
+  const flush = input.ledgerFlushIntervalMs === undefined ? '' : `, flushIntervalMs: ${input.ledgerFlushIntervalMs}`;
   return `
 server: { host: 127.0.0.1, port: 0${input.keepWarmBytesPerSecond === undefined ? '' : `, keepWarmBytesPerSecond: ${input.keepWarmBytesPerSecond}`} }
 store: { url: "sqlite:${join(input.workDirectory, 'seed-ledger.db')}" }
-ledger: { spillDirectory: "${join(input.workDirectory, 'spill')}" }
+ledger: { spillDirectory: "${join(input.workDirectory, 'spill')}"${flush} }
 limits: { store: memory }
-${input.auth === false ? '' : `auth: { mode: keys, adminToken: ${ADMIN_TOKEN} }`}
+${input.auth === false ? '' : `auth: { mode: keys, adminToken: ${ADMIN_TOKEN}${poll} }`}
 deployments:
   sim-mini:
     provider: openai
@@ -182,8 +188,16 @@ export async function startSeedServer(input: {
   callerLimits?: boolean;
   /** Generated config only: `server.keepWarmBytesPerSecond` (Seed's default when absent). */
   keepWarmBytesPerSecond?: number;
+  /** Generated config only: `auth.keyPollIntervalMs` (Seed's default when absent). */
+  keyPollIntervalMs?: number;
+  /** Generated config only: `ledger.flushIntervalMs` (Seed's default when absent). */
+  ledgerFlushIntervalMs?: number;
   /** Where Seed's stdout goes (see `startNodeServer`). */
   stdoutFile?: string;
+  /** A command Seed runs under (see `startNodeServer`). */
+  wrapper?: readonly string[];
+  /** How long to wait for the ready line (see `startNodeServer`). */
+  timeoutMs?: number;
 }): Promise<SeedServer> {
   let file = input.configFile;
   const custom = process.env['SEED_BENCH_CONFIG'];
@@ -201,6 +215,8 @@ export async function startSeedServer(input: {
     nodeArguments: [...(input.nodeFlags ?? serverNodeFlagsOf(input.root)), ...(input.nodeArguments ?? [])],
     env: input.env ?? {},
     ...(input.stdoutFile ? { stdoutFile: input.stdoutFile } : {}),
+    ...(input.wrapper ? { wrapper: input.wrapper } : {}),
+    ...(input.timeoutMs ? { timeoutMs: input.timeoutMs } : {}),
   });
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   try {
@@ -306,6 +322,8 @@ export function startUndiciProxy(input: {
   env?: NodeJS.ProcessEnv;
   nodeArguments?: string[];
   stdoutFile?: string;
+  wrapper?: readonly string[];
+  timeoutMs?: number;
 }): Promise<ServerProcess> {
   const { simulatorUrl, ...rest } = input;
   return startBenchNodeServer({ ...rest, name: input.name ?? 'undici-proxy', script: 'bench/servers/undici-proxy.ts', env: { UPSTREAM: simulatorUrl, ...input.env } });

@@ -1,0 +1,235 @@
+/**
+ * Instructions per call, counted by valgrind: a measure of a gateway's work that does not move
+ * with what else the machine is doing. Each target runs under `valgrind --tool=callgrind` (all
+ * its threads: the event loop, the ledger's insert worker, V8's helpers), is warmed up with
+ * instrumentation off, and then serves windows of `--requests` calls with it on; each window's
+ * instruction count over its calls is one reading, and the median of the windows is reported.
+ * The simulator and the load run natively, outside the count.
+ *
+ *   node bin/run-ts.mjs bench/instructions.ts [--targets seed,undici] [--modes json,stream]
+ *       [--baseline GIT_REF] [--warm 45000] [--requests 1000] [--windows 5] [--json]
+ *
+ * A window ends once the process is idle again, so that the ledger's last batch of the window,
+ * which its insert worker writes after the calls have answered, is counted with it (without
+ * that, windows counted one, two or three batches of 500 rows, ±7%).
+ *
+ * `--baseline` builds that ref in a temporary worktree (as `npm run bench -- --only ab` does) and
+ * adds the target `baseline`, Seed from that build; the table then gives Seed ÷ baseline, which
+ * resolves changes of about 1% where a timed A/B on this machine resolves about 10%: two builds of
+ * the same code read 0.994× / 0.981× of medians (0.992× / 0.995× of the lowest windows), where
+ * a window now and then carries a major GC or a late compilation (+5% to +33%).
+ *
+ * What it does not count: the kernel (system calls, the network stack), and time. Instructions
+ * are not time: a cache miss or a system call costs far more than its count; the on-CPU profile
+ * (bench/oncpu.ts) and the timed benchmark stay the judges of speed. Work that runs on a timer
+ * rather than per call is left out of Seed's count: under valgrind a call takes ~50 times its
+ * wall time, so a timer's work would be charged ~50 times over (and would still be compiling
+ * while calls are counted). Seed runs with the keep-warm timer off, its key poll every 10 minutes
+ * and the ledger's flush by batch (500 calls) rather than every 50 ms. The warm-up is long
+ * (45 000 calls by default, ~3 minutes under valgrind) because Seed's code is still being
+ * optimized at 20 000 calls; with 20 000, windows differed by up to 50%, with 45 000 by 1–3%.
+ *
+ * Needs valgrind (on Debian: `apt-get install -y valgrind`). Seed runs from dist/ (`npm run
+ * build` first) with every feature on, as in `npm run bench`.
+ */
+import './lib/client-flags.ts';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
+import { knownSettings, takeLastDumpTotal } from './lib/callgrind.ts';
+import { sampleProcess } from './lib/proc.ts';
+import { median } from './lib/stats.ts';
+import { SIMULATOR_HEADERS, startSeedServer, startSimulator, startUndiciProxy, type MeasuredServer } from './lib/targets.ts';
+import { prepareBaseline, removeBaseline } from './scenarios/ab.ts';
+import { requestFor } from './scenarios/overhead.ts';
+
+const { values } = parseArgs({
+  options: {
+    targets: { type: 'string', default: 'seed,undici' },
+    modes: { type: 'string', default: 'json,stream' },
+    baseline: { type: 'string' },
+    warm: { type: 'string', default: '45000' },
+    requests: { type: 'string', default: '1000' },
+    windows: { type: 'string', default: '5' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const warm = Number(values.warm);
+const requests = Number(values.requests);
+const windows = Number(values.windows);
+for (const [name, value] of [['warm', warm], ['requests', requests], ['windows', windows]] as const) {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name}: expected a whole number of at least 1`);
+}
+type TargetName = 'seed' | 'undici' | 'baseline';
+const targets = values.targets.split(',').map((target) => target.trim());
+for (const target of targets) {
+  if (target !== 'seed' && target !== 'undici' && target !== 'baseline') throw new Error(`--targets: seed, undici or baseline, got ${target}`);
+}
+if (values.baseline !== undefined && !targets.includes('baseline')) targets.push('baseline');
+if (targets.includes('baseline') && values.baseline === undefined) throw new Error('--targets baseline needs --baseline GIT_REF');
+const modes = values.modes.split(',').map((mode) => mode.trim());
+for (const mode of modes) if (mode !== 'json' && mode !== 'stream') throw new Error(`--modes: json or stream, got ${mode}`);
+for (const tool of ['valgrind', 'callgrind_control']) {
+  if (spawnSync(tool, ['--version']).error) {
+    console.error(`${tool} is not installed (Debian: apt-get install -y valgrind)`);
+    process.exit(1);
+  }
+}
+
+/** Calls in flight while warming and counting; the same for every target. */
+const CONCURRENCY = 8;
+/** What Seed's timers are set to, so that their work stays out of the count (see above). */
+const QUIET_SEED = { keepWarmBytesPerSecond: 0, keyPollIntervalMs: 600_000, ledgerFlushIntervalMs: 600_000 };
+
+interface Reading {
+  target: TargetName;
+  mode: string;
+  /** Instructions per call, one per window. */
+  perCall: number[];
+}
+
+const workDirectory = mkdtempSync(join(tmpdir(), 'seed-instructions-'));
+const readings: Reading[] = [];
+try {
+  const baselineRoot = join(workDirectory, 'baseline-checkout');
+  if (values.baseline !== undefined) prepareBaseline(values.baseline, baselineRoot, (line) => console.error(line));
+  const simulator = await startSimulator();
+  try {
+    for (const target of targets as TargetName[]) {
+      readings.push(...(await measure(target, simulator.url, target === 'baseline' ? baselineRoot : undefined)));
+    }
+  } finally {
+    await simulator.stop();
+  }
+} finally {
+  removeBaseline(join(workDirectory, 'baseline-checkout'));
+  rmSync(workDirectory, { recursive: true, force: true });
+}
+report();
+
+/** One process of `target` under callgrind: warmed in every mode, then `windows` counted windows per mode, the modes taking turns. */
+async function measure(target: TargetName, simulatorUrl: string, root: string | undefined): Promise<Reading[]> {
+  const directory = join(workDirectory, target);
+  mkdirSync(directory, { recursive: true });
+  const out = join(directory, 'callgrind.out');
+  const wrapper = ['valgrind', '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`];
+  // Starting Node under valgrind takes ~10–30 s.
+  const server: MeasuredServer =
+    target === 'undici'
+      ? { ...(await startUndiciProxy({ simulatorUrl, wrapper, timeoutMs: 300_000 })), headers: { ...SIMULATOR_HEADERS } }
+      : await startSeedServer({ simulatorUrl, workDirectory: directory, wrapper, timeoutMs: 300_000, name: target, ...(root ? { root } : {}), ...quietSettings(root) });
+  const pool = new Pool(server.url, { connections: CONCURRENCY, pipelining: 1 });
+  const callgrind = (...command: string[]) => execFileSync('callgrind_control', [...command, String(server.pid)], { stdio: 'ignore' });
+  try {
+    const startedAt = performance.now();
+    const block = Math.min(5_000, Math.ceil(warm / modes.length));
+    for (let done = 0; done < warm; ) {
+      for (const mode of modes) {
+        const count = Math.min(block, warm - done);
+        if (count <= 0) break;
+        await serve(pool, server, mode === 'stream', count);
+        done += count;
+      }
+    }
+    console.error(`${target}: warmed with ${warm} calls in ${((performance.now() - startedAt) / 1000).toFixed(0)} s`);
+    const perMode = new Map(modes.map((mode) => [mode, [] as number[]]));
+    for (let window = 0; window < windows; window += 1) {
+      for (const mode of modes) {
+        callgrind('--zero');
+        callgrind('--instr=on');
+        await serve(pool, server, mode === 'stream', requests);
+        // The ledger's worker inserts the window's last batch after its calls have answered.
+        await settle(server);
+        callgrind('--instr=off');
+        callgrind('--dump');
+        const instructions = takeLastDumpTotal(directory);
+        perMode.get(mode)?.push(instructions / requests);
+        console.error(`${target} ${mode} window ${window + 1}/${windows}: ${(instructions / requests / 1000).toFixed(1)} k instructions per call`);
+      }
+    }
+    return modes.map((mode) => ({ target, mode, perCall: perMode.get(mode) ?? [] }));
+  } finally {
+    await pool.close();
+    await server.stop(30_000);
+  }
+}
+
+/** Seed's quiet timers, each only where that build knows the setting (an older baseline may not). */
+function quietSettings(root: string | undefined): Partial<typeof QUIET_SEED> {
+  const schema = readFileSync(join(root ?? process.cwd(), 'src/config/schema.ts'), 'utf8');
+  return knownSettings(QUIET_SEED, schema, (setting) => (setting === 'ledgerFlushIntervalMs' ? 'flushIntervalMs' : setting));
+}
+
+/** `count` calls at `CONCURRENCY` in flight; every one must succeed (a failure would count other work). */
+async function serve(pool: Pool, server: MeasuredServer, stream: boolean, count: number): Promise<void> {
+  const request = requestFor({ origin: server.url, headers: server.headers }, stream);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < count) {
+        next += 1;
+        const response = await pool.request({ path: request.path, method: 'POST', headers: request.headers, body: request.body });
+        const text = await response.body.text();
+        if (response.statusCode !== 200) throw new Error(`${server.name} answered ${response.statusCode}: ${text.slice(0, 300)}\n${server.stderrTail()}`);
+      }
+    }),
+  );
+}
+
+/**
+ * Resolves once the process has been all but idle for two samples in a row (under 25 ms of CPU in
+ * 250 ms): the work a window's calls leave behind (the ledger's last batch) is then done and
+ * counted with them. What an idle Seed does in that time is a few thousand instructions per call.
+ */
+async function settle(server: MeasuredServer): Promise<void> {
+  const cpuMs = () => {
+    const sample = sampleProcess(server.pid);
+    if (!sample) throw new Error(`${server.name} has exited:\n${server.stderrTail()}`);
+    return sample.cpuMs;
+  };
+  const deadline = Date.now() + 60_000;
+  let quiet = 0;
+  let last = cpuMs();
+  while (quiet < 2) {
+    if (Date.now() > deadline) throw new Error(`${server.name} did not go idle within 60 s of its window`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const now = cpuMs();
+    quiet = now - last < 25 ? quiet + 1 : 0;
+    last = now;
+  }
+}
+
+function report(): void {
+  if (values.json) {
+    console.log(JSON.stringify({ warm, requests, windows, concurrency: CONCURRENCY, readings }, null, 2));
+    return;
+  }
+  const find = (target: TargetName, mode: string) => readings.find((reading) => reading.target === target && reading.mode === mode);
+  const thousands = (value: number) => (value / 1000).toFixed(1);
+  console.log(`\nInstructions per call (thousands), callgrind, every thread of the target; ${windows} windows of ${requests} calls after ${warm} warm-up calls, ${CONCURRENCY} in flight\n`);
+  console.log('| target | mode | median | lowest–highest | spread |');
+  console.log('|---|---|---:|---|---:|');
+  for (const reading of readings) {
+    const middle = median(reading.perCall);
+    const low = Math.min(...reading.perCall);
+    const high = Math.max(...reading.perCall);
+    console.log(`| ${reading.target} | ${reading.mode} | ${thousands(middle)} | ${thousands(low)}–${thousands(high)} | ${(((high - low) / middle) * 100).toFixed(1)}% |`);
+  }
+  const ratios: string[] = [];
+  for (const mode of modes) {
+    const seed = find('seed', mode);
+    for (const other of ['undici', 'baseline'] as const) {
+      const against = find(other, mode);
+      if (seed && against) {
+        const ofMedians = median(seed.perCall) / median(against.perCall);
+        const ofLowest = Math.min(...seed.perCall) / Math.min(...against.perCall);
+        ratios.push(`| ${mode} | seed ÷ ${other} | ${ofMedians.toFixed(3)}× | ${ofLowest.toFixed(3)}× |`);
+      }
+    }
+  }
+  // A window's excess is work that came once (a major GC, a late compilation): the lowest window is the steadiest reading of a change.
+  if (ratios.length > 0) console.log(['\n| mode | ratio | of medians | of lowest windows |', '|---|---|---:|---:|', ...ratios].join('\n'));
+}
