@@ -7,11 +7,15 @@
  * The simulator and the load run natively, outside the count.
  *
  *   node bin/run-ts.mjs bench/instructions.ts [--targets seed,undici] [--modes json,stream]
- *       [--baseline GIT_REF] [--warm 45000] [--requests 1000] [--windows 5] [--json]
+ *       [--baseline GIT_REF] [--warm 45000] [--requests 1000] [--windows 5] [--functions N] [--json]
  *
  * A window ends once the process is idle again, so that the ledger's last batch of the window,
  * which its insert worker writes after the calls have answered, is counted with it (without
  * that, windows counted one, two or three batches of 500 rows, ±7%).
+ *
+ * `--functions N` also lists, per target and mode, the N functions with the most instructions of
+ * its last window (self cost per call), the JavaScript named through the map `--perf-basic-prof`
+ * makes V8 write (`/tmp/perf-PID.map`): a profile that does not move with the machine.
  *
  * `--baseline` builds that ref in a temporary worktree (as `npm run bench -- --only ab` does) and
  * adds the target `baseline`, Seed from that build; the table then gives Seed ÷ baseline, which
@@ -39,7 +43,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import { knownSettings, takeLastDumpTotal } from './lib/callgrind.ts';
+import { knownSettings, parsePerfMap, selfCostByFunction, takeLastDumpTotal, type PerfMapEntry } from './lib/callgrind.ts';
 import { sampleProcess } from './lib/proc.ts';
 import { median } from './lib/stats.ts';
 import { SIMULATOR_HEADERS, startSeedServer, startSimulator, startUndiciProxy, type MeasuredServer } from './lib/targets.ts';
@@ -54,15 +58,18 @@ const { values } = parseArgs({
     warm: { type: 'string', default: '45000' },
     requests: { type: 'string', default: '1000' },
     windows: { type: 'string', default: '5' },
+    functions: { type: 'string', default: '0' },
     json: { type: 'boolean', default: false },
   },
 });
 const warm = Number(values.warm);
 const requests = Number(values.requests);
 const windows = Number(values.windows);
+const functions = Number(values.functions);
 for (const [name, value] of [['warm', warm], ['requests', requests], ['windows', windows]] as const) {
   if (!Number.isInteger(value) || value < 1) throw new Error(`--${name}: expected a whole number of at least 1`);
 }
+if (!Number.isInteger(functions) || functions < 0) throw new Error('--functions: expected a whole number');
 type TargetName = 'seed' | 'undici' | 'baseline';
 const targets = values.targets.split(',').map((target) => target.trim());
 for (const target of targets) {
@@ -89,6 +96,8 @@ interface Reading {
   mode: string;
   /** Instructions per call, one per window. */
   perCall: number[];
+  /** With `--functions`: the last window's self instructions per call of its costliest functions. */
+  functions?: Array<[name: string, perCall: number]>;
 }
 
 const workDirectory = mkdtempSync(join(tmpdir(), 'seed-instructions-'));
@@ -117,10 +126,12 @@ async function measure(target: TargetName, simulatorUrl: string, root: string | 
   const out = join(directory, 'callgrind.out');
   const wrapper = ['valgrind', '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`];
   // Starting Node under valgrind takes ~10–30 s.
+  // With --functions, V8 writes where it put each compiled function, so the JavaScript can be named.
+  const nodeArguments = functions > 0 ? ['--perf-basic-prof'] : [];
   const server: MeasuredServer =
     target === 'undici'
-      ? { ...(await startUndiciProxy({ simulatorUrl, wrapper, timeoutMs: 300_000 })), headers: { ...SIMULATOR_HEADERS } }
-      : await startSeedServer({ simulatorUrl, workDirectory: directory, wrapper, timeoutMs: 300_000, name: target, ...(root ? { root } : {}), ...quietSettings(root) });
+      ? { ...(await startUndiciProxy({ simulatorUrl, wrapper, timeoutMs: 300_000, nodeArguments })), headers: { ...SIMULATOR_HEADERS } }
+      : await startSeedServer({ simulatorUrl, workDirectory: directory, wrapper, timeoutMs: 300_000, name: target, nodeArguments, ...(root ? { root } : {}), ...quietSettings(root) });
   const pool = new Pool(server.url, { connections: CONCURRENCY, pipelining: 1 });
   const callgrind = (...command: string[]) => execFileSync('callgrind_control', [...command, String(server.pid)], { stdio: 'ignore' });
   try {
@@ -145,16 +156,39 @@ async function measure(target: TargetName, simulatorUrl: string, root: string | 
         await settle(server);
         callgrind('--instr=off');
         callgrind('--dump');
-        const instructions = takeLastDumpTotal(directory);
+        const last = functions > 0 && window === windows - 1 ? join(directory, `last-${mode}.out`) : undefined;
+        const instructions = takeLastDumpTotal(directory, last);
         perMode.get(mode)?.push(instructions / requests);
         console.error(`${target} ${mode} window ${window + 1}/${windows}: ${(instructions / requests / 1000).toFixed(1)} k instructions per call`);
       }
     }
-    return modes.map((mode) => ({ target, mode, perCall: perMode.get(mode) ?? [] }));
+    return modes.map((mode) => ({
+      target,
+      mode,
+      perCall: perMode.get(mode) ?? [],
+      ...(functions > 0 ? { functions: costliest(join(directory, `last-${mode}.out`), server.pid) } : {}),
+    }));
   } finally {
     await pool.close();
     await server.stop(30_000);
+    rmSync(`/tmp/perf-${server.pid}.map`, { force: true });
   }
+}
+
+/** The `--functions` costliest functions of a kept window, self instructions per call. */
+function costliest(dump: string, pid: number): Array<[string, number]> {
+  const annotated = spawnSync('callgrind_annotate', ['--inclusive=no', '--threshold=100', dump], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  if (annotated.status !== 0) throw new Error(`callgrind_annotate failed: ${annotated.stderr.slice(0, 300)}`);
+  let map: PerfMapEntry[] = [];
+  try {
+    map = parsePerfMap(readFileSync(`/tmp/perf-${pid}.map`, 'utf8'));
+  } catch {
+    console.error(`no perf map for ${pid}: JavaScript stays unnamed`);
+  }
+  return [...selfCostByFunction(annotated.stdout, map)]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, functions)
+    .map(([name, cost]) => [name, cost / requests]);
 }
 
 /** Seed's quiet timers, each only where that build knows the setting (an older baseline may not). */
@@ -229,6 +263,11 @@ function report(): void {
         ratios.push(`| ${mode} | seed ÷ ${other} | ${ofMedians.toFixed(3)}× | ${ofLowest.toFixed(3)}× |`);
       }
     }
+  }
+  for (const reading of readings) {
+    if (!reading.functions) continue;
+    console.log(`\n${reading.target}, ${reading.mode}: self instructions per call (thousands) of the last window's costliest functions\n`);
+    for (const [name, perCall] of reading.functions) console.log(`${thousands(perCall).padStart(8)}  ${name.slice(0, 150)}`);
   }
   // A window's excess is work that came once (a major GC, a late compilation): the lowest window is the steadiest reading of a change.
   if (ratios.length > 0) console.log(['\n| mode | ratio | of medians | of lowest windows |', '|---|---|---:|---:|', ...ratios].join('\n'));
