@@ -85,14 +85,11 @@ function issueMessage(input: { issue: IssueLike; param: string; found: { present
     const phrase = wanted.length === 1 ? wanted[0] : `one of ${wanted.slice(0, -1).join(', ')} or ${wanted.at(-1)}`;
     return `Invalid type for '${param}': expected ${phrase}, but got ${kindOf(value)} instead.`;
   }
-  // A discriminated union (a message's `role`, a part's `type`) whose key is absent or none of its options.
-  if (issue.code === 'invalid_union' && issue.options !== undefined) {
+  // A value outside a set: an enum or literal, or a discriminated union's key (a message's `role`, a part's `type`).
+  const supported = issue.code === 'invalid_value' ? issue.values : issue.code === 'invalid_union' ? issue.options : undefined;
+  if (supported !== undefined) {
     if (!found.present) return `Missing required parameter: '${param}'.`;
-    return `Invalid value: ${quoted(value)}. Supported values are: ${listed(issue.options)}.`;
-  }
-  if (issue.code === 'invalid_value' && issue.values !== undefined) {
-    if (!found.present) return `Missing required parameter: '${param}'.`;
-    return `Invalid value: ${quoted(value)}. Supported values are: ${listed(issue.values)}.`;
+    return `Invalid value: ${quoted(value)}. Supported values are: ${listed(supported)}.`;
   }
   if ((issue.code === 'too_small' || issue.code === 'too_big') && found.present) {
     const bounded = boundMessage(issue, value);
@@ -112,10 +109,9 @@ function boundMessage(issue: IssueLike, value: unknown): string | undefined {
   // A query parameter is text the schema coerces: its number is what was bounded.
   const numeric = typeof value === 'string' && NUMBER_ORIGINS.has(issue.origin ?? '') && value.trim() !== '' ? Number(value) : value;
   if (typeof numeric === 'number' && !Number.isNaN(numeric)) {
-    const value = numeric;
-    const kind = Number.isInteger(value) ? 'integer' : 'decimal';
+    const kind = Number.isInteger(numeric) ? 'integer' : 'decimal';
     const relation = small ? (issue.inclusive === false ? '>' : '>=') : issue.inclusive === false ? '<' : '<=';
-    return `${kind} ${small ? 'below minimum' : 'above maximum'} value. Expected a value ${relation} ${bound}, but got ${value} instead.`;
+    return `${kind} ${small ? 'below minimum' : 'above maximum'} value. Expected a value ${relation} ${bound}, but got ${numeric} instead.`;
   }
   if (NUMBER_ORIGINS.has(issue.origin ?? '')) return undefined;
   const what = typeof value === 'string' ? 'string' : Array.isArray(value) ? 'array' : undefined;
