@@ -44,7 +44,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { knownSettings, parsePerfMap, selfCostByFunction, takeLastDumpTotal, type PerfMapEntry } from './lib/callgrind.ts';
-import { sampleProcess } from './lib/proc.ts';
+import { waitForQuiet } from './lib/proc.ts';
 import { median } from './lib/stats.ts';
 import { SIMULATOR_HEADERS, startSeedServer, startSimulator, startUndiciProxy, type MeasuredServer } from './lib/targets.ts';
 import { prepareBaseline, removeBaseline } from './scenarios/ab.ts';
@@ -152,8 +152,12 @@ async function measure(target: TargetName, simulatorUrl: string, root: string | 
         callgrind('--zero');
         callgrind('--instr=on');
         await serve(pool, server, mode === 'stream', requests);
-        // The ledger's worker inserts the window's last batch after its calls have answered.
-        await settle(server);
+        // The ledger's worker inserts the window's last batch after its calls have answered:
+        // the window ends once the process is all but idle (what an idle Seed does meanwhile is
+        // a few thousand instructions per call).
+        if (!(await waitForQuiet([server.pid], { maxCores: 0.1, maxMs: 60_000 })).quiet) {
+          throw new Error(`${server.name} did not go idle within 60 s of its window:\n${server.stderrTail()}`);
+        }
         callgrind('--instr=off');
         callgrind('--dump');
         const last = functions > 0 && window === windows - 1 ? join(directory, `last-${mode}.out`) : undefined;
@@ -211,29 +215,6 @@ async function serve(pool: Pool, server: MeasuredServer, stream: boolean, count:
       }
     }),
   );
-}
-
-/**
- * Resolves once the process has been all but idle for two samples in a row (under 25 ms of CPU in
- * 250 ms): the work a window's calls leave behind (the ledger's last batch) is then done and
- * counted with them. What an idle Seed does in that time is a few thousand instructions per call.
- */
-async function settle(server: MeasuredServer): Promise<void> {
-  const cpuMs = () => {
-    const sample = sampleProcess(server.pid);
-    if (!sample) throw new Error(`${server.name} has exited:\n${server.stderrTail()}`);
-    return sample.cpuMs;
-  };
-  const deadline = Date.now() + 60_000;
-  let quiet = 0;
-  let last = cpuMs();
-  while (quiet < 2) {
-    if (Date.now() > deadline) throw new Error(`${server.name} did not go idle within 60 s of its window`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    const now = cpuMs();
-    quiet = now - last < 25 ? quiet + 1 : 0;
-    last = now;
-  }
 }
 
 function report(): void {

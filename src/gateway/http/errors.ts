@@ -257,19 +257,7 @@ function typeName(expected: string): string {
 }
 
 /** A JSON value's kind as OpenAI's errors name it ("but got an integer instead"). */
-export function kindOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  switch (typeof value) {
-    case 'string':
-      return 'a string';
-    case 'boolean':
-      return 'a boolean';
-    case 'number':
-      return Number.isInteger(value) ? 'an integer' : 'a decimal';
-    case 'object':
-      return 'an object';
-    default:
-      return typeof value;
-  }
+function kindOf(value: unknown): string {
+  if (typeof value === 'number') return Number.isInteger(value) ? 'an integer' : 'a decimal';
+  return typeName(jsonType(value));
 }
