@@ -108,6 +108,8 @@ test('reset durations are written the way OpenAI writes them', () => {
   assert.equal(formatResetDuration(3_723_000), '1h2m3s');
   assert.equal(formatResetDuration(61_050), '1m1.05s');
   assert.equal(formatResetDuration(1_005), '1.005s');
+  // Regression: read back as 16242.999999999998 (16.243 × 1000 in binary floating point); found by the property below in CI.
+  assert.equal(parseDurationMs(formatResetDuration(16_243)), 16_243);
   // Every duration reads back exactly, and as JavaScript prints the seconds (three decimals at most, no trailing zeros).
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 10 * 3_600_000 }), (milliseconds) => {

@@ -328,7 +328,7 @@ export function parseDurationMs(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const trimmed = text.trim();
   if (trimmed === '') return undefined;
-  if (SECONDS.test(trimmed)) return Number(trimmed) * 1000;
+  if (SECONDS.test(trimmed)) return toWholeNanoseconds(Number(trimmed) * 1000);
   let total = 0;
   DURATION_PART.lastIndex = 0;
   while (DURATION_PART.lastIndex < trimmed.length) {
@@ -336,7 +336,16 @@ export function parseDurationMs(text: string | undefined): number | undefined {
     if (match === null) return undefined;
     total += Number(match[1]) * (DURATION_UNIT_MS[match[2] as string] as number);
   }
-  return total;
+  return toWholeNanoseconds(total);
+}
+
+/**
+ * Milliseconds rounded to the finest unit a duration can name: a decimal times a power of ten is
+ * not exact in binary (`16.243 * 1000` is 16242.999999999998), and the reset Seed read back from
+ * `16.243s` must be the 16 243 ms it wrote.
+ */
+function toWholeNanoseconds(milliseconds: number): number {
+  return Math.round(milliseconds * 1e6) / 1e6;
 }
 
 /**
