@@ -50,6 +50,20 @@ for (const route of CHAT_ROUTES) {
       assert.match(response.headers.get('x-request-id') ?? '', /^req_/);
     });
 
+    test('stream options on a call that does not stream are not sent on (the API would refuse them)', async () => {
+      // Clients that build one options object for both kinds of call send this; OpenAI answers
+      // it with a 400, and so does the simulator.
+      const completion = await client.chat.completions.create({
+        model: route,
+        messages: [{ role: 'user', content: 'Say hello.' }],
+        stream: false,
+        stream_options: { include_usage: true },
+        max_tokens: 20,
+      });
+      assert.equal(completion.object, 'chat.completion');
+      assert.ok(completion.usage && completion.usage.completion_tokens > 0);
+    });
+
     test('streamed chat completion with usage', async () => {
       const stream = await client.chat.completions.create({
         model: route,

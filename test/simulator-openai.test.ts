@@ -226,6 +226,8 @@ test('errors use the OpenAI format: invalid JSON, missing fields, unknown paths,
     { answer: await call({ url: simulator.url, path: '/v1/chat/completions', body: { model: 'gpt-4o-mini' } }), status: 400, param: 'messages' },
     { answer: await chat({ n: 0 }), status: 400, param: 'n' },
     { answer: await chat({ messages: [] }), status: 400, param: 'messages' },
+    { answer: await chat({ stream_options: { include_usage: true } }), status: 400, param: 'stream_options' },
+    { answer: await chat({ stream: false, stream_options: {} }), status: 400, param: 'stream_options' },
     { answer: await call({ url: simulator.url, path: '/v1/unknown', body: {} }), status: 404, param: null },
     { answer: await call({ url: simulator.url, path: '/v1/chat/completions' }), status: 405, param: null },
     { answer: await chat({}, { 'x-sim-latency-ms': 'soon' }), status: 400, param: null },
@@ -238,6 +240,9 @@ test('errors use the OpenAI format: invalid JSON, missing fields, unknown paths,
     assert.equal(body.error.param, param);
     assert.ok('code' in body.error);
   }
+  const unstreamed = JSON.parse((await chat({ stream_options: { include_usage: true } })).text) as { error: { message: string } };
+  assert.equal(unstreamed.error.message, "The 'stream_options' parameter is only allowed when 'stream' is enabled.");
+  assert.equal((await chat({ stream: false, stream_options: null })).status, 200, 'null counts as absent');
 });
 
 test('determinism: the same seed and request give the same bytes of content; another seed does not', async () => {

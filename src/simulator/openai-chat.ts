@@ -187,6 +187,11 @@ export async function handleChatCompletion(input: {
   const modelKey = input.deployment ?? requireString({ body, name: 'model', missing: 'you must provide a model parameter' });
   const messages = requireList({ body, name: 'messages' });
   checkToolMessages(messages);
+  // OpenAI refuses stream options on a request that does not stream (a gateway that strips
+  // `stream` for a buffered call must strip them too); null counts as absent.
+  if (body.stream !== true && body.stream_options != null) {
+    throw new InvalidRequest({ message: "The 'stream_options' parameter is only allowed when 'stream' is enabled.", param: 'stream_options' });
+  }
   const choices = optionalInteger({ body, name: 'n', min: 1, max: 128 }) ?? 1;
   const maxTokens =
     optionalInteger({ body, name: 'max_completion_tokens', min: 1 }) ?? optionalInteger({ body, name: 'max_tokens', min: 1 });
