@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { buildSample, partitionByPurpose, samplePermissions, type LineageSource, type SampleInput, type SampleRecord, type StoredSample } from '../src/datasets/index.ts';
 import { allows, PURPOSES, type Purpose } from '../src/terms/index.ts';
 import { shippedRegistry } from './datasets-fixtures.ts';
+import { fuzzRuns } from './helpers/fuzz-runs.ts';
 
 const registry = shippedRegistry();
 const PROFILE_IDS = registry.list().map((profile) => profile.id);
@@ -90,7 +91,7 @@ describe('lineage and the export gate (properties)', () => {
         }
         assert.equal(allowed.length + violations.length, samples.length);
       }),
-      { numRuns: 100 },
+      fuzzRuns(100),
     );
   });
 
@@ -105,7 +106,7 @@ describe('lineage and the export gate (properties)', () => {
           }
         });
       }),
-      { numRuns: 100 },
+      fuzzRuns(100),
     );
   });
 
@@ -134,7 +135,7 @@ describe('lineage and the export gate (properties)', () => {
         assert.equal(textOnly.allowed.length, 1);
         assert.equal(partitionByPurpose({ samples: [labelled], purpose: 'train-competing', registry }).violations.length, 1);
       }),
-      { numRuns: 100 },
+      fuzzRuns(100),
     );
   });
 

@@ -11,6 +11,7 @@ import type { Store } from '../src/store/index.ts';
 import { loadTermsRegistry, type Purpose } from '../src/terms/index.ts';
 import { makeCall, testBackends, type TestDatabase } from './helpers/backends.ts';
 import { openTestStore, provenance, shippedRegistry } from './datasets-fixtures.ts';
+import { fuzzRuns } from './helpers/fuzz-runs.ts';
 
 const registry = shippedRegistry();
 const PROVIDERS = [
@@ -93,7 +94,7 @@ for (const backend of await testBackends()) {
           assert.deepEqual(exported, expectedAllowed.map((index) => `s${index}`).sort());
           assert.equal(result.jsonl.trim().split('\n').length, exported.length);
         }),
-        { numRuns: 15 },
+        fuzzRuns(15),
       );
     });
 
@@ -116,7 +117,7 @@ for (const backend of await testBackends()) {
           const kept = (await datasets.samples(name ?? '')).map((sample) => sample.record.id).sort();
           assert.deepEqual(kept, graph.map((_, index) => index).filter((index) => !closures[index]?.has(purged)).map((index) => `s${index}`).sort());
         }),
-        { numRuns: 10 },
+        fuzzRuns(10),
       );
       const { audit } = provenance({ store });
       assert.deepEqual((await audit.verify()).ok, true);

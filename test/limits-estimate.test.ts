@@ -18,6 +18,7 @@ import {
   tokenCountingFor,
 } from '../src/limits/estimate.ts';
 import type { ChatCompletionRequest } from '../src/wire/openai.ts';
+import { fuzzRuns } from './helpers/fuzz-runs.ts';
 
 const conversation: ChatCompletionRequest = {
   model: 'gpt-4o',
@@ -254,9 +255,6 @@ for (const [script, text] of Object.entries(SAMPLES)) {
   });
 }
 
-/** fast-check seed: fixed so a failure reproduces. */
-const SEED = 20_260_501;
-
 test('random text of random scripts stays within the bounds (property)', () => {
   // Real words in new orders: slices of the samples joined by separators, numbers and emoji.
   const texts = Object.values(SAMPLES);
@@ -277,7 +275,7 @@ test('random text of random scripts stays within the bounds (property)', () => {
         assert.ok(estimate <= HIGHEST_RATIO * exact + 3, `${rates} rates: ${estimate} for ${exact} exact tokens in ${JSON.stringify(sample)}`);
       }
     }),
-    { seed: SEED, numRuns: 500 },
+    fuzzRuns(500),
   );
 });
 
@@ -290,6 +288,6 @@ test('arbitrary strings, not text, are at worst 2.5× low (property)', () => {
         assert.ok(estimate >= exact / 2.5 - 1, `${rates} rates: ${estimate} for ${exact} exact tokens in ${JSON.stringify(sample)}`);
       }
     }),
-    { seed: SEED, numRuns: 500 },
+    fuzzRuns(500),
   );
 });

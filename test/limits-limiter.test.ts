@@ -17,6 +17,7 @@ import {
   type Usage,
 } from '../src/limits/types.ts';
 import { limitStoreBackends, ManualClock, type StoreHandle } from './helpers/limits-stores.ts';
+import { fuzzRuns } from './helpers/fuzz-runs.ts';
 
 const backends = await limitStoreBackends({ file: 'limiter' });
 
@@ -117,6 +118,7 @@ test('reset durations are written the way OpenAI writes them', () => {
       assert.equal(parseDurationMs(written), milliseconds);
       if (milliseconds >= 1_000) assert.ok(written.endsWith(`${(milliseconds % 60_000) / 1_000}s`), written);
     }),
+    fuzzRuns(100),
   );
 });
 

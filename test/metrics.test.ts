@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { Counter, Histogram, Registry } from 'prom-client';
 import type { CallRecord } from '../src/ledger/types.ts';
 import { createMetrics } from '../src/metrics/metrics.ts';
+import { fuzzRuns } from './helpers/fuzz-runs.ts';
 
 const ROUTES = ['gpt-4o-mini', 'claude-sonnet'];
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
@@ -161,7 +162,7 @@ test('the /metrics text is what prom-client fed every call directly would expose
       }
       assert.equal(await metrics.text(), await expected.text());
     }),
-    { numRuns: 300, seed: 20_260_501 },
+    fuzzRuns(300),
   );
 });
 

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { defaultPriceTable, deploymentPricingSchema, parsePriceTable, priceCall } from '../src/ledger/pricing.ts';
+import { fuzzRuns } from './helpers/fuzz-runs.ts';
 
 const close = (actual: number, expected: number) =>
   assert.ok(Math.abs(actual - expected) < 1e-12, `${actual} ≠ ${expected}`);
@@ -65,6 +66,7 @@ test('cost is additive and monotone in tokens (property)', () => {
       const uncached = priceCall({ model: 'gpt-4.1', promptTokens: prompt, completionTokens: completion, cachedTokens: 0 }).costUsd;
       assert.ok(base <= uncached + 1e-12);
     }),
+    fuzzRuns(100),
   );
 });
 

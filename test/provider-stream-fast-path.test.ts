@@ -15,6 +15,7 @@ import { UpstreamBody, headersOf } from '../src/providers/upstream-call.ts';
 import { openAIStreamChunks } from '../src/providers/openai-stream.ts';
 import type { ChatCompletionChunk } from '../src/wire/openai.ts';
 import { PlainChunks, UsageChunk, parsedChunks, streamChunkFrames, type ReportedUsage, type StreamChunk } from '../src/wire/stream-chunk.ts';
+import { fuzzRuns } from './helpers/fuzz-runs.ts';
 
 const head = '{"id":"chatcmpl-9x","object":"chat.completion.chunk","created":1730000000,"model":"gpt-4o-mini","system_fingerprint":"fp_1"';
 const contentLine = (content: string, tail = ',"usage":null') =>
@@ -225,8 +226,6 @@ function isCountedUsage(usage: unknown): boolean {
   if (details === null || typeof details !== 'object' || Array.isArray(details) || !('cached_tokens' in details)) return true;
   return isCount((details as Record<string, unknown>).cached_tokens);
 }
-
-const SCAN_SEED = 20_260_514;
 
 describe('PlainChunkScanner', () => {
   test('plain content chunks take the fast path and count what the gateway would count', () => {
@@ -651,7 +650,7 @@ describe('PlainChunkScanner', () => {
           lastAccepted = spec.corruption === null && chars !== MUST_PARSE;
         }
       }),
-      { numRuns: 3_000, seed: SCAN_SEED },
+      fuzzRuns(3_000),
     );
     assert.ok(repeated > 2_500 && repeatedCorrupted > 900, `${repeated} repeated lines, ${repeatedCorrupted} of them corrupted`);
   });
@@ -777,7 +776,7 @@ describe('openAIStreamChunks', () => {
           }
         },
       ),
-      { numRuns: 1_500, seed: SCAN_SEED },
+      fuzzRuns(1_500),
     );
     assert.ok(broken > 500, `${broken} broken streams`);
   });

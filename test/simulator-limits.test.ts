@@ -11,6 +11,7 @@ import { MAX_UPSTREAM_WAIT_MS, parseCountHeader, parseDurationMs, parseRateLimit
 import { anthropicRateLimit } from '../src/providers/anthropic/upstream.ts';
 import { headersOf } from '../src/providers/upstream-call.ts';
 import { anthropicHeaders, call, openAIChunks, userMessages } from './simulator-helpers.ts';
+import { fuzzRuns } from './helpers/fuzz-runs.ts';
 
 const windowMs = 200;
 let simulator: Simulator;
@@ -220,5 +221,6 @@ test("formatDuration writes OpenAI's duration format, which Seed's parser reads 
     fc.property(fc.integer({ min: 0, max: 10 * 3_600_000 }), (milliseconds) => {
       assert.equal(Math.round(parseDurationMs(formatDuration(milliseconds)) ?? -1), milliseconds);
     }),
+    fuzzRuns(100),
   );
 });

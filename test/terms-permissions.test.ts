@@ -17,10 +17,11 @@ import {
   type PurposeVerdict,
   type TermsProfile,
 } from '../src/terms/index.ts';
+import { fuzzRuns } from './helpers/fuzz-runs.ts';
 
 const registry = loadTermsRegistry();
 const human = registry.human;
-const runs = { numRuns: 200 };
+const runs = fuzzRuns(200);
 
 // ---- generated profiles: few ids, clauses and obligations, so collisions and duplicates occur
 

@@ -12,8 +12,7 @@ import type { ZodType } from 'zod';
 import { checkChatCompletion, checkEmbeddingResponse, type CheckResult } from '../src/wire/chat-completion-check.ts';
 import { chatCompletionSchema, embeddingResponseSchema, MAX_TOKEN_COUNT } from '../src/wire/openai.ts';
 import { mutated, pathsIn, show, type Mutation } from './helpers/mutations.ts';
-
-const SEED = 20_260_501;
+import { fuzzRuns } from './helpers/fuzz-runs.ts';
 
 const safe = { filtered: false, severity: 'safe' };
 const filters = { hate: safe, self_harm: safe, sexual: safe, violence: safe };
@@ -232,14 +231,14 @@ for (const subject of SUBJECTS) {
           assertAgrees(subject, value);
         },
       ),
-      { numRuns: 3_000, seed: SEED },
+      fuzzRuns(3_000),
     );
   });
 
   test(`${subject.name}: arbitrary values agree with the schema too`, () => {
     fc.assert(
       fc.property(fc.anything({ maxDepth: 3 }), (value) => assertAgrees(subject, value)),
-      { numRuns: 500, seed: SEED },
+      fuzzRuns(500),
     );
   });
 }

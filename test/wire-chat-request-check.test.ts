@@ -12,8 +12,7 @@ import fc from 'fast-check';
 import { isPlainChatRequest } from '../src/wire/chat-request-check.ts';
 import { chatCompletionRequestSchema } from '../src/wire/openai.ts';
 import { mutated, pathsIn, show, type Mutation } from './helpers/mutations.ts';
-
-const SEED = 20_260_502;
+import { fuzzRuns } from './helpers/fuzz-runs.ts';
 
 const weatherTool = {
   type: 'function',
@@ -481,7 +480,7 @@ test('generated requests near every limit, some mutated: the check is sound, and
   const share = shareCounter();
   fc.assert(
     fc.property(generatedRequest, fc.array(fc.tuple(fc.nat(), mutation), { maxLength: 2 }), (value, mutations) => share.record(withMutations(value, mutations))),
-    { numRuns: 5_000, seed: SEED },
+    fuzzRuns(5_000),
   );
   share.assertShare(0.9, 300);
 });
@@ -493,7 +492,7 @@ test('mutations of real requests: the check is sound, and says yes to most of wh
     fc.property(fc.nat({ max: fixtures.length - 1 }), fc.array(fc.tuple(fc.nat(), mutation), { minLength: 1, maxLength: 3 }), (fixtureIndex, mutations) =>
       share.record(withMutations(fixtures[fixtureIndex], mutations)),
     ),
-    { numRuns: 4_000, seed: SEED },
+    fuzzRuns(4_000),
   );
   share.assertShare(0.9, 500);
 });
@@ -501,6 +500,6 @@ test('mutations of real requests: the check is sound, and says yes to most of wh
 test('arbitrary values: the check is sound', () => {
   fc.assert(
     fc.property(fc.anything({ maxDepth: 3 }), (value) => assertSound(value)),
-    { numRuns: 1_000, seed: SEED },
+    fuzzRuns(1_000),
   );
 });

@@ -11,26 +11,14 @@ import { standardConfig, startStack, type Stack } from './stack.ts';
 
 export const FUZZ_BODY_LIMIT_BYTES = 64 * 1024;
 
-/** fast-check seed: fixed so a failure reproduces; `FUZZ_SEED` overrides it for exploration. */
-export const FUZZ_SEED = Number(process.env.FUZZ_SEED ?? 20_260_501);
+export { FUZZ_SEED, fuzzRuns } from './fuzz-runs.ts';
 
-/**
- * fast-check parameters for a property of `numRuns` runs. `FUZZ_RUNS_SCALE` (a positive number,
- * default 1) multiplies every count for a longer exploration; `npm test` keeps the bounded runs.
- */
 /**
  * Names of Object.prototype's properties. A table kept in a plain object and looked up with
  * text from outside finds them (`table['constructor']` is a function), so every fuzz suite
  * draws them among its strings.
  */
 export const prototypeName = fc.constantFrom('constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf');
-
-export function fuzzRuns(numRuns: number): { numRuns: number; seed: number } {
-  const text = process.env.FUZZ_RUNS_SCALE ?? '1';
-  const scale = Number(text);
-  if (!Number.isFinite(scale) || scale <= 0) throw new Error(`FUZZ_RUNS_SCALE: expected a positive number, got ${text}`);
-  return { numRuns: Math.max(1, Math.round(numRuns * scale)), seed: FUZZ_SEED };
-}
 
 export interface FuzzClient {
   stack: Stack;
