@@ -7,7 +7,7 @@
  * The simulator and the load run natively, outside the count.
  *
  *   node bin/run-ts.mjs bench/instructions.ts [--targets seed,undici] [--modes json,stream]
- *       [--baseline GIT_REF] [--warm 45000] [--requests 1000] [--windows 5] [--functions N] [--json]
+ *       [--baseline GIT_REF] [--warm 45000] [--requests 1000] [--windows 5] [--functions N [--inclusive]] [--json]
  *
  * A window ends once the process is idle again, so that the ledger's last batch of the window,
  * which its insert worker writes after the calls have answered, is counted with it (without
@@ -16,6 +16,9 @@
  * `--functions N` also lists, per target and mode, the N functions with the most instructions of
  * its last window (self cost per call), the JavaScript named through the map `--perf-basic-prof`
  * makes V8 write (`/tmp/perf-PID.map`): a profile that does not move with the machine.
+ * `--inclusive` lists them by inclusive cost as well (a function and all it calls, as callgrind
+ * follows calls and returns, JIT code's too), which tells what a step of the path costs in all:
+ * the stream reader's `read` with the scanner and the Buffer calls under it, say.
  *
  * `--baseline` builds that ref in a temporary worktree (as `npm run bench -- --only ab` does) and
  * adds the target `baseline`, Seed from that build; the table then gives Seed ÷ baseline, which
@@ -59,6 +62,7 @@ const { values } = parseArgs({
     requests: { type: 'string', default: '1000' },
     windows: { type: 'string', default: '5' },
     functions: { type: 'string', default: '0' },
+    inclusive: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
@@ -70,6 +74,7 @@ for (const [name, value] of [['warm', warm], ['requests', requests], ['windows',
   if (!Number.isInteger(value) || value < 1) throw new Error(`--${name}: expected a whole number of at least 1`);
 }
 if (!Number.isInteger(functions) || functions < 0) throw new Error('--functions: expected a whole number');
+if (values.inclusive && functions === 0) throw new Error('--inclusive lists functions: give --functions N too');
 type TargetName = 'seed' | 'undici' | 'baseline';
 const targets = values.targets.split(',').map((target) => target.trim());
 for (const target of targets) {
@@ -98,6 +103,8 @@ interface Reading {
   perCall: number[];
   /** With `--functions`: the last window's self instructions per call of its costliest functions. */
   functions?: Array<[name: string, perCall: number]>;
+  /** With `--inclusive`: the same by inclusive instructions per call. */
+  inclusive?: Array<[name: string, perCall: number]>;
 }
 
 const workDirectory = mkdtempSync(join(tmpdir(), 'seed-instructions-'));
@@ -170,7 +177,8 @@ async function measure(target: TargetName, simulatorUrl: string, root: string | 
       target,
       mode,
       perCall: perMode.get(mode) ?? [],
-      ...(functions > 0 ? { functions: costliest(join(directory, `last-${mode}.out`), server.pid) } : {}),
+      ...(functions > 0 ? { functions: costliest(join(directory, `last-${mode}.out`), server.pid, false) } : {}),
+      ...(values.inclusive ? { inclusive: costliest(join(directory, `last-${mode}.out`), server.pid, true) } : {}),
     }));
   } finally {
     await pool.close();
@@ -179,9 +187,12 @@ async function measure(target: TargetName, simulatorUrl: string, root: string | 
   }
 }
 
-/** The `--functions` costliest functions of a kept window, self instructions per call. */
-function costliest(dump: string, pid: number): Array<[string, number]> {
-  const annotated = spawnSync('callgrind_annotate', ['--inclusive=no', '--threshold=100', dump], { encoding: 'utf8', maxBuffer: 1 << 28 });
+/** The `--functions` costliest functions of a kept window, self (or inclusive) instructions per call. */
+function costliest(dump: string, pid: number, inclusive: boolean): Array<[string, number]> {
+  const annotated = spawnSync('callgrind_annotate', [`--inclusive=${inclusive ? 'yes' : 'no'}`, '--threshold=100', dump], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+  });
   if (annotated.status !== 0) throw new Error(`callgrind_annotate failed: ${annotated.stderr.slice(0, 300)}`);
   let map: PerfMapEntry[] = [];
   try {
@@ -249,6 +260,9 @@ function report(): void {
     if (!reading.functions) continue;
     console.log(`\n${reading.target}, ${reading.mode}: self instructions per call (thousands) of the last window's costliest functions\n`);
     for (const [name, perCall] of reading.functions) console.log(`${thousands(perCall).padStart(8)}  ${name.slice(0, 150)}`);
+    if (!reading.inclusive) continue;
+    console.log(`\n${reading.target}, ${reading.mode}: inclusive instructions per call (thousands): each function with all it calls\n`);
+    for (const [name, perCall] of reading.inclusive) console.log(`${thousands(perCall).padStart(8)}  ${name.slice(0, 150)}`);
   }
   // A window's excess is work that came once (a major GC, a late compilation): the lowest window is the steadiest reading of a change.
   if (ratios.length > 0) console.log(['\n| mode | ratio | of medians | of lowest windows |', '|---|---|---:|---:|', ...ratios].join('\n'));

@@ -81,8 +81,8 @@ for (const backend of await testBackends()) {
       if (input.body !== undefined) {
         const sent: unknown = JSON.parse(JSON.stringify(input.body));
         const validated = input.params && sent !== null && typeof sent === 'object' && !Array.isArray(sent) ? { ...input.params, ...sent } : sent;
-        assertTruthfulMessage(validated, { status: response.status, body: text }, context);
-      } else if (input.params) assertTruthfulMessage(input.params, { status: response.status, body: text }, context);
+        assertTruthfulMessage(validated, { status: response.status, body: text }, context, Object.keys(input.params ?? {}));
+      } else if (input.params) assertTruthfulMessage(input.params, { status: response.status, body: text }, context, Object.keys(input.params));
       return response.status;
     }
 

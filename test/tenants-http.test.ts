@@ -274,11 +274,12 @@ for (const backend of await testBackends()) {
       assert.ok((keyFilter.body['data'] as Array<{ requests: number }>).every((row) => row.requests === 0), "filtering by another team's key finds nothing");
       const keyCalls = await asA(`/v1/seed/calls?key=${keyB.id}`);
       assert.deepEqual(keyCalls.body['data'], []);
-      // A query parameter is text: a bound is said of its number.
+      // A query parameter is text: a bound, or a type, is said of the number it spells.
       for (const [query, message] of [
         ['limit=0', "Invalid 'limit': integer below minimum value. Expected a value >= 1, but got 0 instead."],
         ['limit=1001', "Invalid 'limit': integer above maximum value. Expected a value <= 1000, but got 1001 instead."],
-        ['limit=2.5', "Invalid type for 'limit': expected an integer, but got a string instead."],
+        ['limit=2.5', "Invalid type for 'limit': expected an integer, but got a decimal instead."],
+        ['limit=ten', "Invalid type for 'limit': expected a number, but got a string instead."],
       ]) {
         const response = await asA(`/v1/seed/calls?${query}`);
         assert.equal(response.status, 400, query);

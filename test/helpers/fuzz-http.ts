@@ -105,8 +105,15 @@ export function assertClientErrorOrSuccess(answer: { status: number; body: strin
  * A 400's message must be true of the body it answers: "Missing required parameter: 'p'" only
  * when nothing is at `p`, "Invalid type for 'p': … but got X instead" only when `p` holds an X,
  * and "must be a JSON object, but got X" only for a body that is an X. `body` is the JSON sent.
+ * `textKeys`: its top-level keys whose values are text the route reads (query and route
+ * parameters), where a number is expected and the text spells one, "got" names that number.
  */
-export function assertTruthfulMessage(body: unknown, answer: { status: number; body: string }, context: string): void {
+export function assertTruthfulMessage(
+  body: unknown,
+  answer: { status: number; body: string },
+  context: string,
+  textKeys: readonly string[] = [],
+): void {
   if (answer.status !== 400) return;
   const error = (JSON.parse(answer.body) as { error: { message: unknown; param: unknown } }).error;
   const message = String(error.message);
@@ -116,11 +123,14 @@ export function assertTruthfulMessage(body: unknown, answer: { status: number; b
     assert.equal(at(body, missing[1]!).present, false, `${says} but the body has it`);
     return;
   }
-  const wrongType = /^Invalid type for '(.*)': expected .+, but got (.+) instead\.$/.exec(message);
+  const wrongType = /^Invalid type for '(.*)': expected (.+), but got (.+) instead\.$/.exec(message);
   if (wrongType) {
-    const found = at(body, wrongType[1]!);
+    const [, path, expected, got] = wrongType;
+    const found = at(body, path!);
     assert.ok(found.present, `${says} but nothing is there`);
-    assert.equal(kindOfJson(found.value), wrongType[2], says);
+    const spelled = typeof found.value === 'string' && found.value.trim() !== '' ? Number(found.value) : Number.NaN;
+    const readAsNumber = textKeys.includes(path!) && /\b(?:integer|number)\b/.test(expected!) && Number.isFinite(spelled);
+    assert.equal(readAsNumber ? kindOfJson(spelled) : kindOfJson(found.value), got, says);
     return;
   }
   const number = /^Invalid '(.*)': (integer|decimal) (?:below minimum|above maximum) value\. Expected a value (>=|>|<=|<) (\S+), but got (\S+) instead\.$/.exec(message);

@@ -55,7 +55,7 @@ export function createAdminApi(options: AdminApiOptions): (app: FastifyInstance)
   const { tenants } = options;
   // A change made here is visible to this replica's key cache at once, not at the next poll.
   const changed = () => options.authenticator.refresh().catch(() => undefined);
-  const idOf = (request: FastifyRequest) => parseInput(idParamsSchema, request.params).id;
+  const idOf = (request: FastifyRequest) => parseInput(idParamsSchema, request.params, { text: true }).id;
 
   return async (app) => {
     await app.register(
@@ -79,7 +79,7 @@ export function createAdminApi(options: AdminApiOptions): (app: FastifyInstance)
           return reply.status(201).send(withIsoTimes(team));
         });
         admin.get('/teams', async (request) => {
-          const { org } = parseInput(orgFilterSchema, request.query);
+          const { org } = parseInput(orgFilterSchema, request.query, { text: true });
           const orgId = org === undefined ? undefined : (await tenants.findOrg({ reference: org })).id;
           return { object: 'list', data: (await tenants.listTeams(orgId === undefined ? {} : { orgId })).map(withIsoTimes) };
         });
@@ -97,7 +97,7 @@ export function createAdminApi(options: AdminApiOptions): (app: FastifyInstance)
           return reply.status(201).send({ ...withIsoTimes(key), secret });
         });
         admin.get('/keys', async (request) => {
-          const { team, org } = parseInput(teamFilterSchema, request.query);
+          const { team, org } = parseInput(teamFilterSchema, request.query, { text: true });
           const teamId = team === undefined ? undefined : (await tenants.findTeam({ reference: team })).id;
           const orgId = org === undefined ? undefined : (await tenants.findOrg({ reference: org })).id;
           const keys = await tenants.listKeys({ ...(teamId === undefined ? {} : { teamId }), ...(orgId === undefined ? {} : { orgId }) });

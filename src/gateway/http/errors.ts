@@ -59,9 +59,10 @@ function paramPath(path: ReadonlyArray<PropertyKey>): string {
 /**
  * The first validation problem of a request body, as a 400 naming the parameter in OpenAI's
  * words. `body` is what the schema was given: whether a parameter is missing or present with the
- * wrong type is read from it (zod's issues do not carry the input).
+ * wrong type is read from it (zod's issues do not carry the input). `text`: the values are text the
+ * schema coerces (a query string, route parameters), and a number in it is named as a number.
  */
-export function validationError(error: ZodError, body: unknown): SeedError {
+export function validationError(error: ZodError, body: unknown, options: { text?: boolean } = {}): SeedError {
   const first = error.issues[0];
   if (!first) return new SeedError('invalid_request', 'The request body is invalid.');
   const { issue, path } = deepestIssue(first, first.path, body);
@@ -73,17 +74,25 @@ export function validationError(error: ZodError, body: unknown): SeedError {
       ? new SeedError('invalid_request', `The request body must be a JSON object, but got ${kindOf(found.value)} instead.`)
       : new SeedError('invalid_json', 'The request body is empty; send a JSON object.');
   }
-  return new SeedError('invalid_request', issueMessage({ issue, param, found, expected }), { param: param || null });
+  return new SeedError('invalid_request', issueMessage({ issue, param, found, expected, text: options.text === true }), { param: param || null });
 }
 
-function issueMessage(input: { issue: IssueLike; param: string; found: { present: boolean; value: unknown }; expected: string[] | undefined }): string {
+function issueMessage(input: {
+  issue: IssueLike;
+  param: string;
+  found: { present: boolean; value: unknown };
+  expected: string[] | undefined;
+  text: boolean;
+}): string {
   const { issue, param, found, expected } = input;
   const { value } = found;
   if (expected !== undefined) {
     if (!found.present) return `Missing required parameter: '${param}'.`;
     const wanted = expected.map(typeName);
     const phrase = wanted.length === 1 ? wanted[0] : `one of ${wanted.slice(0, -1).join(', ')} or ${wanted.at(-1)}`;
-    return `Invalid type for '${param}': expected ${phrase}, but got ${kindOf(value)} instead.`;
+    // Text read as a number (a query's `?limit=2.5`) is said of the number it reads as: "a string" is true of every query value.
+    const read = input.text && expected.some((type) => NUMBER_ORIGINS.has(type)) ? numberInText(value) : value;
+    return `Invalid type for '${param}': expected ${phrase}, but got ${kindOf(read)} instead.`;
   }
   // A value outside a set: an enum or literal, or a discriminated union's key (a message's `role`, a part's `type`).
   const supported = issue.code === 'invalid_value' ? issue.values : issue.code === 'invalid_union' ? issue.options : undefined;
@@ -101,13 +110,20 @@ function issueMessage(input: { issue: IssueLike; param: string; found: { present
 
 const NUMBER_ORIGINS: ReadonlySet<string> = new Set(['number', 'int', 'bigint']);
 
+/** The finite number a text spells (as `z.coerce.number()` reads it), else the value itself. */
+function numberInText(value: unknown): unknown {
+  if (typeof value !== 'string' || value.trim() === '') return value;
+  const number = Number(value);
+  return Number.isFinite(number) ? number : value;
+}
+
 /** `too_small` / `too_big` of a number, string or array, as OpenAI words them. */
 function boundMessage(issue: IssueLike, value: unknown): string | undefined {
   const small = issue.code === 'too_small';
   const bound = small ? issue.minimum : issue.maximum;
   if (typeof bound !== 'number' && typeof bound !== 'bigint') return undefined;
   // A query parameter is text the schema coerces: its number is what was bounded.
-  const numeric = typeof value === 'string' && NUMBER_ORIGINS.has(issue.origin ?? '') && value.trim() !== '' ? Number(value) : value;
+  const numeric = NUMBER_ORIGINS.has(issue.origin ?? '') ? numberInText(value) : value;
   if (typeof numeric === 'number' && !Number.isNaN(numeric)) {
     const kind = Number.isInteger(numeric) ? 'integer' : 'decimal';
     const relation = small ? (issue.inclusive === false ? '>' : '>=') : issue.inclusive === false ? '<' : '<=';

@@ -77,14 +77,14 @@ export function registerSelfServiceRoutes({ app, options }: { app: FastifyInstan
 
   app.get('/v1/seed/keys', async (request) => {
     const principal = await principalOf(request.headers);
-    const { team } = parseInput(keysQuerySchema, request.query);
+    const { team } = parseInput(keysQuerySchema, request.query, { text: true });
     const scope = await scopeOf({ principal, team, org: undefined, options });
     return { object: 'list', data: (await options.tenants.listKeys(scope)).map(withIsoTimes) };
   });
 
   app.get('/v1/seed/usage', async (request) => {
     const principal = await principalOf(request.headers);
-    const query = parseInput(usageQuerySchema, request.query);
+    const query = parseInput(usageQuerySchema, request.query, { text: true });
     const scope = await scopeOf({ principal, team: query.team, org: query.org, options });
     const groupBy = parseGroupBy({ text: query.group_by, param: 'group_by' });
     const window = usageWindow({ since: query.since, until: query.until, now: now() });
@@ -100,7 +100,7 @@ export function registerSelfServiceRoutes({ app, options }: { app: FastifyInstan
 
   app.get('/v1/seed/calls', async (request) => {
     const principal = await principalOf(request.headers);
-    const query = parseInput(callsQuerySchema, request.query);
+    const query = parseInput(callsQuerySchema, request.query, { text: true });
     const scope = await scopeOf({ principal, team: query.team, org: undefined, options });
     const window = query.since === undefined && query.until === undefined ? {} : usageWindow({ since: query.since, until: query.until, now: now() });
     const page = await options.store.listCalls({
@@ -120,7 +120,7 @@ export function registerSelfServiceRoutes({ app, options }: { app: FastifyInstan
 
   app.get('/v1/seed/calls/:id', async (request) => {
     const principal = await principalOf(request.headers);
-    const { id } = parseInput(z.object({ id: z.string().min(1).max(200) }), request.params);
+    const { id } = parseInput(z.object({ id: z.string().min(1).max(200) }), request.params, { text: true });
     const call = await options.store.getCall(id);
     // Another team's call is "not found", so ids cannot be probed for existence.
     if (!call || (principal.kind === 'team' && call.teamId !== principal.caller.teamId)) {

@@ -62,8 +62,11 @@ function nulPath(value: unknown, path: string): string | undefined {
   return undefined;
 }
 
-/** `schema.parse`, failing as a 400 invalid_request that names the parameter. */
-export function parseInput<Schema extends z.ZodType>(schema: Schema, value: unknown): z.infer<Schema> {
+/**
+ * `schema.parse`, failing as a 400 invalid_request that names the parameter. `text`: the value is
+ * a query string or route parameters, text the schema coerces (see `validationError`).
+ */
+export function parseInput<Schema extends z.ZodType>(schema: Schema, value: unknown, options: { text?: boolean } = {}): z.infer<Schema> {
   const nul = nulPath(value, '');
   if (nul !== undefined) {
     throw new SeedError('invalid_request', `Invalid value for '${nul}': text must not contain NUL (\\u0000) characters.`, { param: nul });
@@ -76,7 +79,7 @@ export function parseInput<Schema extends z.ZodType>(schema: Schema, value: unkn
     const [field] = issue.keys;
     throw new SeedError('invalid_request', `Unrecognized parameter: '${field}'.`, { param: field ?? null });
   }
-  throw validationError(parsed.error, value ?? {});
+  throw validationError(parsed.error, value ?? {}, options);
 }
 
 /** A tenant value for JSON: epoch-ms `…At` fields as ISO strings, which people and tools can read. */
