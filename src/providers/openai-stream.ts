@@ -160,7 +160,9 @@ class OpenAIStreamReader implements BodyDecoder<StreamChunk> {
         this.readGeneral(data.subarray(at), batch);
         return;
       }
-      this.event(Buffer.from(data.buffer, data.byteOffset + dataStart, lineEnd - dataStart).toString('utf8'), batch);
+      // `[DONE]` as it usually comes is known by its bytes; any other event is decoded.
+      if (isDone(data, dataStart, lineEnd)) this.done = true;
+      else this.event(Buffer.from(data.buffer, data.byteOffset + dataStart, lineEnd - dataStart).toString('utf8'), batch);
       at = lineEnd + 2;
       runStart = at;
       runChars = 0;
@@ -244,6 +246,15 @@ class OpenAIStreamReader implements BodyDecoder<StreamChunk> {
     if (chunk.choices.length === 0 && !chunk.usage) return;
     batch.push(chunk);
   }
+}
+
+const DONE_BYTES = Buffer.from(DONE);
+
+/** Whether the bytes in `[from, to)` are exactly `[DONE]`. */
+function isDone(data: Uint8Array, from: number, to: number): boolean {
+  if (to - from !== DONE_BYTES.length) return false;
+  for (let index = 0; index < DONE_BYTES.length; index += 1) if (data[from + index] !== DONE_BYTES[index]) return false;
+  return true;
 }
 
 function hasByte(data: Uint8Array, byte: number, from: number, to: number): boolean {
