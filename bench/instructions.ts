@@ -7,7 +7,7 @@
  * The simulator and the load run natively, outside the count.
  *
  *   node bin/run-ts.mjs bench/instructions.ts [--targets seed,undici] [--modes json,stream]
- *       [--baseline GIT_REF] [--warm 45000] [--requests 1000] [--windows 5] [--functions N [--inclusive]] [--json]
+ *       [--baseline GIT_REF] [--warm 45000] [--requests 1000] [--windows 5] [--functions N [--inclusive]] [--keep DIR] [--json]
  *
  * A window ends once the process is idle again, so that the ledger's last batch of the window,
  * which its insert worker writes after the calls have answered, is counted with it (without
@@ -18,7 +18,9 @@
  * makes V8 write (`/tmp/perf-PID.map`): a profile that does not move with the machine.
  * `--inclusive` lists them by inclusive cost as well (a function and all it calls, as callgrind
  * follows calls and returns, JIT code's too), which tells what a step of the path costs in all:
- * the stream reader's `read` with the scanner and the Buffer calls under it, say.
+ * the stream reader's `read` with the scanner and the Buffer calls under it, say. `--keep DIR`
+ * keeps each target's last window (`TARGET-MODE.callgrind.out`) and V8's map of its JIT code
+ * (`TARGET.perf.map`) there, for `callgrind_annotate --tree=caller` (who calls a C function).
  *
  * `--baseline` builds that ref in a temporary worktree (as `npm run bench -- --only ab` does) and
  * adds the target `baseline`, Seed from that build; the table then gives Seed ÷ baseline, which
@@ -41,7 +43,7 @@
  */
 import './lib/client-flags.ts';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -63,6 +65,7 @@ const { values } = parseArgs({
     windows: { type: 'string', default: '5' },
     functions: { type: 'string', default: '0' },
     inclusive: { type: 'boolean', default: false },
+    keep: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -75,6 +78,7 @@ for (const [name, value] of [['warm', warm], ['requests', requests], ['windows',
 }
 if (!Number.isInteger(functions) || functions < 0) throw new Error('--functions: expected a whole number');
 if (values.inclusive && functions === 0) throw new Error('--inclusive lists functions: give --functions N too');
+if (values.keep !== undefined && functions === 0) throw new Error('--keep keeps the window --functions reads: give --functions N too');
 type TargetName = 'seed' | 'undici' | 'baseline';
 const targets = values.targets.split(',').map((target) => target.trim());
 for (const target of targets) {
@@ -172,6 +176,11 @@ async function measure(target: TargetName, simulatorUrl: string, root: string | 
         perMode.get(mode)?.push(instructions / requests);
         console.error(`${target} ${mode} window ${window + 1}/${windows}: ${(instructions / requests / 1000).toFixed(1)} k instructions per call`);
       }
+    }
+    if (values.keep !== undefined) {
+      mkdirSync(values.keep, { recursive: true });
+      for (const mode of modes) copyFileSync(join(directory, `last-${mode}.out`), join(values.keep, `${target}-${mode}.callgrind.out`));
+      copyFileSync(`/tmp/perf-${server.pid}.map`, join(values.keep, `${target}.perf.map`));
     }
     return modes.map((mode) => ({
       target,
