@@ -86,7 +86,8 @@ test('random JSON values as the whole body, on every path', async () => {
   );
 });
 
-const WRONG_VALUES: readonly unknown[] = ['', 'x', '\u4f60\u597d', '\ud800', 'a\r\nx-injected: 1', 0, -1, 1.5, 1e308, -1e308, true, false, null, [], [null], {}, { a: 1 }, [[[]]], '\u0000'];
+// -0 is written as 0 (a message that says "got 0" is true of it: found by the random fields below).
+const WRONG_VALUES: readonly unknown[] = ['', 'x', '\u4f60\u597d', '\ud800', 'a\r\nx-injected: 1', 0, -0, -1, 1.5, 1e308, -1e308, true, false, null, [], [null], {}, { a: 1 }, [[[]]], '\u0000'];
 
 test('wrong types for every known field of chat and embeddings requests (each field, each kind of value)', async () => {
   for (const [path, base, fields] of [

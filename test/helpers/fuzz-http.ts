@@ -104,17 +104,19 @@ export function assertClientErrorOrSuccess(answer: { status: number; body: strin
 /**
  * A 400's message must be true of the body it answers: "Missing required parameter: 'p'" only
  * when nothing is at `p`, "Invalid type for 'p': … but got X instead" only when `p` holds an X,
- * and "must be a JSON object, but got X" only for a body that is an X. `body` is the JSON sent.
+ * and "must be a JSON object, but got X" only for a body that is an X. `sent` is the value sent as JSON.
  * `textKeys`: its top-level keys whose values are text the route reads (query and route
  * parameters), where a number is expected and the text spells one, "got" names that number.
  */
 export function assertTruthfulMessage(
-  body: unknown,
+  sent: unknown,
   answer: { status: number; body: string },
   context: string,
   textKeys: readonly string[] = [],
 ): void {
   if (answer.status !== 400) return;
+  // Judged against the JSON the server read, not the value before it was written: `-0` is sent as `0`.
+  const body: unknown = sent === undefined ? undefined : JSON.parse(JSON.stringify(sent));
   const error = (JSON.parse(answer.body) as { error: { message: unknown; param: unknown } }).error;
   const message = String(error.message);
   const says = `${context}: says ${message}`;
