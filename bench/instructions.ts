@@ -49,6 +49,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { knownSettings, parsePerfMap, selfCostByFunction, takeLastDumpTotal, type PerfMapEntry } from './lib/callgrind.ts';
+import { countedCalls } from './lib/load.ts';
 import { waitForQuiet } from './lib/proc.ts';
 import { median } from './lib/stats.ts';
 import { SIMULATOR_HEADERS, startSeedServer, startSimulator, startUndiciProxy, type MeasuredServer } from './lib/targets.ts';
@@ -222,19 +223,9 @@ function quietSettings(root: string | undefined): Partial<typeof QUIET_SEED> {
 }
 
 /** `count` calls at `CONCURRENCY` in flight; every one must succeed (a failure would count other work). */
-async function serve(pool: Pool, server: MeasuredServer, stream: boolean, count: number): Promise<void> {
+function serve(pool: Pool, server: MeasuredServer, stream: boolean, count: number): Promise<void> {
   const request = requestFor({ origin: server.url, headers: server.headers }, stream);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < count) {
-        next += 1;
-        const response = await pool.request({ path: request.path, method: 'POST', headers: request.headers, body: request.body });
-        const text = await response.body.text();
-        if (response.statusCode !== 200) throw new Error(`${server.name} answered ${response.statusCode}: ${text.slice(0, 300)}\n${server.stderrTail()}`);
-      }
-    }),
-  );
+  return countedCalls({ pool, request, count, concurrency: CONCURRENCY, name: server.name, describe: () => server.stderrTail() });
 }
 
 function report(): void {

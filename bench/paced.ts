@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
+import { countedCalls } from './lib/load.ts';
 import { sampleProcess } from './lib/proc.ts';
 import { median } from './lib/stats.ts';
 import { SIMULATOR_HEADERS, startSeedServer, startSimulator, startUndiciProxy, type MeasuredServer } from './lib/targets.ts';
@@ -57,22 +58,12 @@ interface RoundReading {
 async function serve(server: MeasuredServer, count: number): Promise<{ cpuMs: number; events: number; wallMs: number }> {
   const pool = new Pool(server.url, { connections, pipelining: 1 });
   const request = requestFor({ origin: server.url, headers: server.headers }, true);
-  let next = 0;
   let events = 0;
   const before = sampleProcess(server.pid);
   const startedAt = performance.now();
   try {
-    await Promise.all(
-      Array.from({ length: connections }, async () => {
-        while (next < count) {
-          next += 1;
-          const response = await pool.request({ path: request.path, method: 'POST', headers: request.headers, body: request.body });
-          const text = await response.body.text();
-          if (response.statusCode !== 200) throw new Error(`${server.name} answered ${response.statusCode}: ${text.slice(0, 300)}`);
-          events += text.split('\n\n').length - 1;
-        }
-      }),
-    );
+    const onAnswer = (text: string) => (events += text.split('\n\n').length - 1);
+    await countedCalls({ pool, request, count, concurrency: connections, name: server.name, onAnswer, describe: () => server.stderrTail() });
   } finally {
     await pool.close();
   }

@@ -8,7 +8,8 @@ import { resolve } from 'node:path';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import { pairedOpenLoop } from '../bench/lib/alternate.ts';
-import { clientGcOf, closedLoop, collectClientGarbage, openLoop } from '../bench/lib/load.ts';
+import { clientGcOf, closedLoop, collectClientGarbage, countedCalls, openLoop } from '../bench/lib/load.ts';
+import { Pool } from 'undici';
 import { benchNodeFlags } from '../bench/lib/targets.ts';
 
 test('a closed loop bounded by a request count times its rate to the last response, not to autocannon’s next 1 s sample', async () => {
@@ -124,6 +125,42 @@ test('every open loop starts with a full GC of the load generator, which its own
     assert.equal(result.completed, 20);
     assert.equal(result.clientGc.majors, 0, 'the collection before the loop was counted as the loop’s');
   } finally {
+    server.close();
+  }
+});
+
+test('counted calls: exactly the count, at most the concurrency in flight, every body read; a non-200 fails the run and says so', async () => {
+  let inFlight = 0;
+  let most = 0;
+  let served = 0;
+  const server = createServer((request, response) => {
+    request.resume();
+    inFlight += 1;
+    most = Math.max(most, inFlight);
+    served += 1;
+    const status = request.headers['x-fail'] === 'yes' && served === 3 ? 503 : 200;
+    setTimeout(() => {
+      inFlight -= 1;
+      response.writeHead(status).end(`answer ${served}`);
+    }, 2);
+  });
+  const origin = await listenOnLoopback(server);
+  const pool = new Pool(origin, { connections: 4 });
+  try {
+    const bodies: string[] = [];
+    const request = { origin, path: '/', headers: { 'content-type': 'application/json' }, body: '{}' };
+    await countedCalls({ pool, request, count: 25, concurrency: 4, name: 'plain', onAnswer: (text) => bodies.push(text) });
+    assert.equal(served, 25);
+    assert.equal(bodies.length, 25);
+    assert.ok(bodies.every((body) => body.startsWith('answer ')));
+    assert.ok(most <= 4, `${most} in flight`);
+    served = 0;
+    await assert.rejects(
+      countedCalls({ pool, request: { ...request, headers: { ...request.headers, 'x-fail': 'yes' } }, count: 10, concurrency: 1, name: 'failing', describe: () => 'its stderr' }),
+      /failing answered 503: answer 3\nits stderr/,
+    );
+  } finally {
+    await pool.close();
     server.close();
   }
 });

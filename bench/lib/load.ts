@@ -242,6 +242,37 @@ export async function openLoop(input: {
 }
 
 /** One request, for a smoke check before a target is measured; resolves to an error text or undefined. */
+/**
+ * `count` requests with `concurrency` in flight on `pool`, each body read whole and handed to
+ * `onAnswer`; every answer must be a 200 (a failure would measure other work): the first that is
+ * not rejects, with `describe()` (say, the server's last stderr) after the answer's start.
+ */
+export async function countedCalls(input: {
+  pool: Pool;
+  request: RequestShape;
+  count: number;
+  concurrency: number;
+  name: string;
+  onAnswer?: (text: string) => void;
+  describe?: () => string;
+}): Promise<void> {
+  const { pool, request, count } = input;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: input.concurrency }, async () => {
+      while (next < count) {
+        next += 1;
+        const response = await pool.request({ path: request.path, method: 'POST', headers: request.headers, body: request.body });
+        const text = await response.body.text();
+        if (response.statusCode !== 200) {
+          throw new Error(`${input.name} answered ${response.statusCode}: ${text.slice(0, 300)}${input.describe ? `\n${input.describe()}` : ''}`);
+        }
+        input.onAnswer?.(text);
+      }
+    }),
+  );
+}
+
 export async function checkTarget(request: RequestShape, expect: string): Promise<string | undefined> {
   try {
     const response = await fetch(`${request.origin}${request.path}`, { method: 'POST', headers: request.headers, body: request.body });
