@@ -19,7 +19,7 @@ import { ADMIN_TOKEN, startTenantGateway, type TenantGateway } from './tenants-f
 const anyText = fc.oneof(
   fc.string({ maxLength: 40, unit: 'binary' }),
   fc.string({ maxLength: 300, unit: 'grapheme' }),
-  fc.constantFrom('', ' ', '\u0000', 'a\u0000b', '\ud800', 'acme', 'acme/search', 'org_x', 'team_x', 'key_x', '30d', '2030-01-01', 'eu', '../..', '%00'),
+  fc.constantFrom('', ' ', '\u0000', 'a\u0000b', '\ud800', 'acme', 'acme/search', 'org_x', 'team_x', 'key_x', '30d', '2030-01-01', 'eu', '../..', '%00', '.', '..'),
   prototypeName,
 );
 const anyValue: fc.Arbitrary<unknown> = fc.oneof(
@@ -37,6 +37,15 @@ const anyLimits = fc.oneof(
 const segment = (text: string) => encodeURIComponent(asSent(text));
 /** Text as the server reads it back from a URL: UTF-8, a lone surrogate as U+FFFD. */
 const asSent = (text: string) => Buffer.from(text, 'utf8').toString('utf8');
+/**
+ * The route parameters the server reads from `${prefix}${segment(id)}`: a URL drops its dot
+ * segments (`.` and `..`, escaped or not), as fetch does, so `/calls/.` asks for `/calls/` (an
+ * empty id) and `/calls/..` for another route (no `id` at all: undefined).
+ */
+function idParams(prefix: string, id: string): { id: string } | undefined {
+  const { pathname } = new URL(`${prefix}${segment(id)}`, 'http://127.0.0.1');
+  return pathname.startsWith(prefix) ? { id: decodeURIComponent(pathname.slice(prefix.length)) } : undefined;
+}
 const queryAsSent = (query: Record<string, string>) => Object.fromEntries(Object.entries(query).map(([name, value]) => [asSent(name), asSent(value)]));
 
 /** A body that is valid but for the fields drawn (each replaced by any value, or removed). */
@@ -140,7 +149,8 @@ for (const backend of await testBackends()) {
           async (kind, id, body) => {
             const real = kind === 'orgs' ? orgId : kind === 'teams' ? teamId : keyId;
             const sentId = id === 'real' ? real : id;
-            await send({ method: 'PATCH', path: `/v1/seed/admin/${kind}/${segment(sentId)}`, body, params: { id: asSent(sentId) } });
+            const params = idParams(`/v1/seed/admin/${kind}/`, sentId);
+            await send({ method: 'PATCH', path: `/v1/seed/admin/${kind}/${segment(sentId)}`, body, ...(params ? { params } : {}) });
           },
         ),
         fuzzRuns(150),
@@ -165,7 +175,7 @@ for (const backend of await testBackends()) {
             await send({
               method: 'GET',
               path: path.endsWith('/') ? `${path}${segment(id)}` : `${path}${search ? `?${search}` : ''}`,
-              params: path.endsWith('/') ? { id: asSent(id) } : queryAsSent(query),
+              params: path.endsWith('/') ? idParams(path, id) : queryAsSent(query),
             });
           },
         ),
@@ -186,7 +196,7 @@ for (const backend of await testBackends()) {
               method: 'GET',
               token: keySecret,
               path: path.endsWith('/') ? `${path}${segment(id)}` : `${path}${search ? `?${search}` : ''}`,
-              params: path.endsWith('/') ? { id: asSent(id) } : queryAsSent(query),
+              params: path.endsWith('/') ? idParams(path, id) : queryAsSent(query),
             });
           },
         ),
