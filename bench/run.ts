@@ -6,7 +6,7 @@
  *   npm run bench -- --only overhead --duration 10  # one scenario, longer phases
  *   npm run bench -- --only ab --baseline HEAD~1 --no-write  # this build against another (paired ratios)
  *
- * Flags: --only overhead,features,alloc,profile,gc,promotion,soak,limits,ledger,jobs,ab (ab only when named)  --baseline GIT_REF (for ab)  --targets direct,nginx,undici,seed,portkey
+ * Flags: --only overhead,paced,features,alloc,profile,gc,promotion,soak,limits,ledger,jobs,ab (ab only when named)  --baseline GIT_REF (for ab)  --targets direct,nginx,undici,seed,portkey
  *        --duration SECONDS (per phase, default 5)  --rounds N (default 3)  --concurrency N (50)
  *        --rate REQ_PER_S (500)  --pairs N (alternating 1 s slice pairs per paired ratio, 10)
  *        --processes N (processes of Seed and of the undici proxy the paired ratios rotate over, 3)
@@ -41,8 +41,9 @@ import { runAb } from './scenarios/ab.ts';
 import { runFeatures } from './scenarios/features.ts';
 import { runAlloc } from './scenarios/alloc.ts';
 import { runPromotion } from './scenarios/promotion.ts';
+import { runPaced } from './scenarios/paced.ts';
 
-const SCENARIOS = ['overhead', 'features', 'alloc', 'profile', 'gc', 'promotion', 'soak', 'limits', 'ledger', 'jobs', 'ab'] as const;
+const SCENARIOS = ['overhead', 'paced', 'features', 'alloc', 'profile', 'gc', 'promotion', 'soak', 'limits', 'ledger', 'jobs', 'ab'] as const;
 /** What runs without --only: everything but the A/B comparison, which needs a baseline ref. */
 const DEFAULT_SCENARIOS = SCENARIOS.filter((scenario) => scenario !== 'ab');
 type Scenario = (typeof SCENARIOS)[number];
@@ -155,6 +156,10 @@ try {
       workDirectory,
       log,
     });
+  }
+  if (only.includes('paced')) {
+    // Streaming as production streams come: a token per read (bench/scenarios/paced.ts).
+    report.paced = await runPaced({ tokensPerSecond: 500, connections: concurrency, calls: 2_000, rounds: 3, workDirectory, log });
   }
   if (only.includes('features')) {
     report.features = await runFeatures({ pairs: pairs || 10, concurrency, workDirectory, log });

@@ -13,6 +13,7 @@ import { DEFAULT_KEEP_WARM_BYTES_PER_SECOND } from '../../src/young-generation.t
 import type { FeaturesResult } from '../scenarios/features.ts';
 import type { AllocResult } from '../scenarios/alloc.ts';
 import type { JobsResult } from '../scenarios/jobs.ts';
+import { pacedSummary, type PacedResult } from '../scenarios/paced.ts';
 import { highPromotionCount, PHASE_GAP_SECONDS, type PromotionResult } from '../scenarios/promotion.ts';
 import { TARGET_LABELS } from './targets.ts';
 import { NO_PRETENURING_FLAG } from '../../src/node-flags.ts';
@@ -40,10 +41,28 @@ export interface RunReport {
   features?: FeaturesResult;
   alloc?: AllocResult;
   jobs?: JobsResult;
+  paced?: PacedResult;
   /** Scenario name → why it did not run. */
   pending: Array<{ scenario: string; reason: string }>;
   /** Hand-written analysis kept in bench/analysis.md. */
   analysis?: string;
+}
+
+/** Section 1's streaming ratio again, with the upstream pacing its tokens (bench/scenarios/paced.ts). */
+function pacedSection(paced: PacedResult): string {
+  const summary = pacedSummary(paced);
+  return [
+    '### Streaming with a paced upstream',
+    `The simulator sends a token every ${format(1_000 / paced.tokensPerSecond, 1)} ms (${paced.tokensPerSecond} tokens/s), as a model does, so every ` +
+      `event reaches the proxy in a read of its own; ${paced.connections} connections, ${paced.calls} streamed calls per target and round after as ` +
+      `many to warm up, ${paced.rounds} rounds, the order rotated. CPU = user+sys of the proxy process (/proc, 10 ms ticks) over the round ÷ calls ` +
+      '(and ÷ the events the client received).',
+    table(
+      ['target', 'CPU µs per streamed call (median)', 'CPU µs per event', 'events per call'],
+      summary.map((row) => [row.target === 'seed' ? 'Seed' : 'minimal undici proxy', format(row.perCall), format(row.perEvent, 1), format(row.eventsPerCall, 1)]),
+    ),
+    `Seed ÷ minimal undici proxy, CPU per streamed call, by round: ${paced.ratios.map((ratio) => `${format(ratio, 2)}×`).join(', ')}; median **${format(median(paced.ratios), 2)}×**.`,
+  ].join('\n\n');
 }
 
 function table(header: string[], rows: string[][]): string {
@@ -466,6 +485,8 @@ export function renderReport(report: RunReport): string {
         '\n\n</details>',
     );
   }
+
+  if (report.paced) parts.push(pacedSection(report.paced));
 
   // What Seed's features cost and allocate: the breakdown of section 1's gap, before the profile.
   if (report.features) parts.push(featuresSection(report.features));

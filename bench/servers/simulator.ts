@@ -8,10 +8,8 @@
  * `SEED_BENCH_SIMULATOR='{}'` measures an upstream that reports nothing.
  */
 import { startSimulator, type SimulatorOptions } from '../../src/simulator/index.ts';
+import { REPORTED_QUOTA } from '../lib/simulator-quota.ts';
 import { announceReady, exitOnSignals } from './ready.ts';
-
-/** A quota no benchmark reaches: 10⁹ requests and 10¹² tokens a minute. */
-export const REPORTED_QUOTA: SimulatorOptions = { defaults: { limits: { rpm: 1_000_000_000, tpm: 1_000_000_000_000 } } };
 
 const options = (process.env['SEED_BENCH_SIMULATOR'] ? JSON.parse(process.env['SEED_BENCH_SIMULATOR']) : REPORTED_QUOTA) as SimulatorOptions;
 const simulator = await startSimulator({ ...options, host: '127.0.0.1', port: 0 });
