@@ -5,16 +5,16 @@
  *   node bin/run-ts.mjs bench/paced.ts [--tokens-per-second 500] [--connections 50]
  *       [--calls 2000] [--rounds 3] [--json]
  *
- * Prints a line per round and target, then the median CPU per call of each and Seed ÷ the proxy,
- * round by round.
+ * Prints a line per round and target, then the section `npm run bench` writes for it: the median
+ * CPU per call of each and Seed ÷ the proxy, round by round.
  */
 import './lib/client-flags.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { median } from './lib/stats.ts';
-import { pacedSummary, runPaced, type PacedResult } from './scenarios/paced.ts';
+import { pacedSection } from './lib/report.ts';
+import { runPaced, type PacedResult } from './scenarios/paced.ts';
 
 const { values } = parseArgs({
   options: {
@@ -41,14 +41,4 @@ try {
 } finally {
   rmSync(workDirectory, { recursive: true, force: true });
 }
-if (values.json) {
-  console.log(JSON.stringify(result, null, 2));
-} else {
-  console.log(`\nPaced upstream: ${tokensPerSecond} tokens/s, ${connections} connections, ${calls} streamed calls per round, ${rounds} rounds\n`);
-  console.log('| target | CPU µs per call (median) | CPU µs per event (median) | events per call |');
-  console.log('|---|---:|---:|---:|');
-  for (const row of pacedSummary(result)) {
-    console.log(`| ${row.target === 'seed' ? 'Seed' : 'minimal undici proxy'} | ${row.perCall.toFixed(0)} | ${row.perEvent.toFixed(1)} | ${row.eventsPerCall.toFixed(1)} |`);
-  }
-  console.log(`\nSeed ÷ undici proxy, CPU per call, by round: ${result.ratios.map((ratio) => `${ratio.toFixed(2)}×`).join(' ')}; median ${median(result.ratios).toFixed(2)}×`);
-}
+console.log(values.json ? JSON.stringify(result, null, 2) : `\n${pacedSection(result)}`);

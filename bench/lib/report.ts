@@ -49,7 +49,7 @@ export interface RunReport {
 }
 
 /** Section 1's streaming ratio again, with the upstream pacing its tokens (bench/scenarios/paced.ts). */
-function pacedSection(paced: PacedResult): string {
+export function pacedSection(paced: PacedResult): string {
   const summary = pacedSummary(paced);
   return [
     '### Streaming with a paced upstream',

@@ -92,14 +92,6 @@ const EMPTY = new Uint8Array(0);
 const SIMPLE_ESCAPES = new Set([0x22, 0x5c, 0x2f, 0x62, 0x66, 0x6e, 0x72, 0x74]);
 
 /**
- * `Buffer#indexOf` for one byte, called on any Uint8Array: `memchr` in C++ behind a fast call.
- * `TypedArray#indexOf`, V8's builtin, compares element by element: on Node 20 it took 115 ns
- * to find a byte 230 bytes on (a stream line's end) against 19, and no less for a few bytes
- * (22 ns against 15 at 4 to 16 bytes on). The reader looks for every line's end with it.
- */
-export const indexOfByte = Buffer.prototype.indexOf as (this: Uint8Array, value: number, byteOffset: number) => number;
-
-/**
  * `Buffer#compare` and `Buffer#copy` (memcmp and memcpy in C++), called on any Uint8Array: for the
  * 50 to 250 bytes a prefix or suffix has, one native call costs a fraction of a loop in JavaScript.
  */
@@ -723,9 +715,9 @@ export class PlainChunkScanner {
   /**
    * The string at `at` (its opening quote) when it has no escape and no control character, read
    * in one pass: its closing quote found and its UTF-16 units counted together. A resumed line's
-   * content string is most often a token of a few bytes, for which this loop costs less than the
-   * two native searches (the quote, then what is special before it) and the count that
-   * `completionString` makes. False, with nothing changed, for any other string.
+   * content string is most often a token of a few bytes, for which this loop costs less than
+   * `completionString`'s two passes (the string, then its count). False, with nothing changed,
+   * for any other string.
    */
   private plainCompletionString(): boolean {
     const { bytes, end } = this;
