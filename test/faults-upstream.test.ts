@@ -10,26 +10,50 @@ import { Agent } from 'undici';
 import { assertRecorded, callChat, type Observed } from './helpers/fuzz-calls.ts';
 import { waitFor } from './helpers/fuzz-http.ts';
 import { startStack, type Stack } from './helpers/stack.ts';
+import type { FaultKind, FaultRuleInput } from '../src/simulator/options.ts';
 
 let stack: Stack;
 let dispatcher: Agent;
 
+/**
+ * Every provider adapter Seed has, each with its own deployments on the one simulator: the
+ * faults reach each adapter's own transport, error mapping and stream reader (Anthropic's events
+ * are translated into chunks; Azure names its deployment in the path).
+ */
+const PROVIDERS = [
+  { name: 'openai', provider: 'openai', path: '/v1', terms: 'openai' },
+  { name: 'azure', provider: 'azure-openai', path: '', terms: 'azure-openai' },
+  { name: 'compatible', provider: 'openai-compatible', path: '/v1', terms: 'llama-3.1' },
+  { name: 'anthropic', provider: 'anthropic', path: '', terms: 'anthropic' },
+] as const;
+type Provider = (typeof PROVIDERS)[number];
+
 function config(url: string): string {
-  const deployment = (name: string, extra = '') => `
-  ${name}:
-    provider: openai
-    baseUrl: ${url}/v1
-    model: ${name}
-    apiKey: sk-test${extra}`;
+  const deployment = (provider: Provider, name: string, extra = '') => `
+  ${provider.name}-${name}:
+    provider: ${provider.provider}
+    baseUrl: ${url}${provider.path}
+    model: ${provider.name}-${name}
+    apiKey: key-${provider.name}
+    terms: ${provider.terms}${extra}`;
+  const deployments = PROVIDERS.flatMap((provider) => [
+    deployment(provider, 'primary'),
+    deployment(provider, 'lonely'),
+    deployment(provider, 'backup'),
+    deployment(provider, 'hanger', '\n    headers: { x-sim-fault: hang }'),
+  ]);
+  const routes = PROVIDERS.flatMap(({ name }) => [
+    `  ${name}-with-fallback: { deployments: [{ deployment: ${name}-primary }], fallbacks: [${name}-backup-route] }`,
+    `  ${name}-no-fallback: { deployments: [{ deployment: ${name}-lonely }], timeoutMs: 2000 }`,
+    `  ${name}-hang-deadline: { deployments: [{ deployment: ${name}-hanger }], timeoutMs: 300 }`,
+    `  ${name}-backup-route: { deployments: [{ deployment: ${name}-backup }] }`,
+  ]);
   return `
 retry: { maxAttempts: 3, initialDelayMs: 5, maxDelayMs: 20 }
 health: { failureThreshold: 3, cooldownMs: 200, maxCooldownMs: 400 }
-deployments:${deployment('primary')}${deployment('lonely')}${deployment('backup')}${deployment('hanger', '\n    headers: { x-sim-fault: hang }')}
+deployments:${deployments.join('')}
 routes:
-  with-fallback: { deployments: [{ deployment: primary }], fallbacks: [backup-route] }
-  no-fallback: { deployments: [{ deployment: lonely }], timeoutMs: 2000 }
-  hang-deadline: { deployments: [{ deployment: hanger }], timeoutMs: 300 }
-  backup-route: { deployments: [{ deployment: backup }] }
+${routes.join('\n')}
 `;
 }
 
@@ -42,8 +66,10 @@ after(async () => {
   await stack.close();
 });
 beforeEach(() => {
-  stack.simulator.setFaults({ model: 'primary', faults: [] });
-  stack.simulator.setFaults({ model: 'lonely', faults: [] });
+  for (const { name } of PROVIDERS) {
+    stack.simulator.setFaults({ model: `${name}-primary`, faults: [] });
+    stack.simulator.setFaults({ model: `${name}-lonely`, faults: [] });
+  }
 });
 
 const call = (model: string, stream = false) => callChat({ baseUrl: stack.seed.url, dispatcher, model, stream });
@@ -56,21 +82,31 @@ const UPSTREAM_CODES = new Set([
   'no_healthy_deployment',
   'deadline_exceeded',
 ]);
-const FAULTS = ['500', '502', '503', '429:0', 'reset', 'reset-mid-stream', 'malformed-json', 'malformed-sse'] as const;
+/** `529` is Anthropic's "overloaded"; the other adapters meet it as one more 5xx. */
+const FAULTS = ['500', '502', '503', '529', '429:0', 'reset', 'reset-mid-stream', 'malformed-json', 'malformed-sse'] as const;
 
-function faultRule(fault: (typeof FAULTS)[number]) {
-  const [kind, seconds] = fault.split(':') as [string, string | undefined];
-  return { kind: kind as 'reset', ...(seconds === undefined ? {} : { retryAfterSeconds: Number(seconds) }) };
+function faultRule(fault: (typeof FAULTS)[number]): FaultRuleInput {
+  const [kind, seconds] = fault.split(':') as [FaultKind, string | undefined];
+  return { kind, ...(seconds === undefined ? {} : { retryAfterSeconds: Number(seconds) }) };
 }
 
-/** Every fault kind on both routes, streamed and not, all at once. */
-async function storm(): Promise<Observed[]> {
+/** Sets the same faults on the primary and lonely deployments of the providers given. */
+function setFaults(providers: readonly Provider[], faults: FaultRuleInput[]): void {
+  for (const { name } of providers) {
+    stack.simulator.setFaults({ model: `${name}-primary`, faults });
+    stack.simulator.setFaults({ model: `${name}-lonely`, faults });
+  }
+}
+
+/** Every fault kind on both routes of each provider given, streamed and not, all at once. */
+async function storm(providers: readonly Provider[] = PROVIDERS): Promise<Observed[]> {
   const calls: Array<Promise<Observed>> = [];
   for (const fault of FAULTS) {
-    stack.simulator.setFaults({ model: 'primary', faults: [faultRule(fault)] });
-    stack.simulator.setFaults({ model: 'lonely', faults: [faultRule(fault)] });
-    for (const stream of [false, true]) {
-      for (let index = 0; index < 2; index++) calls.push(call('with-fallback', stream), call('no-fallback', stream));
+    setFaults(providers, [faultRule(fault)]);
+    for (const { name } of providers) {
+      for (const stream of [false, true]) {
+        for (let index = 0; index < 2; index++) calls.push(call(`${name}-with-fallback`, stream), call(`${name}-no-fallback`, stream));
+      }
     }
     // Faults are read when a request arrives: give this kind's calls a moment to arrive. A
     // call that meets the next kind instead is still checked against its own record.
@@ -83,72 +119,90 @@ async function assertNothingInFlight(): Promise<void> {
   await waitFor(() => stack.simulator.stats().inFlight === 0, 'every upstream request ended');
 }
 
-test('reset before a stream starts: fallback when there is one, a 502 otherwise', async () => {
-  stack.simulator.setFaults({ model: 'primary', faults: [{ kind: 'reset' }] });
-  stack.simulator.setFaults({ model: 'lonely', faults: [{ kind: 'reset' }] });
-  const recordsBefore = stack.records.length;
-  const fallback = await call('with-fallback', true);
-  assert.equal(fallback.status, 200, fallback.body);
-  assert.equal(fallback.errorCode, null, fallback.body);
-  assert.equal(fallback.deployment, 'backup');
-  const alone = await call('no-fallback', true);
-  assert.equal(alone.status, 502, alone.body);
-  assert.equal(alone.errorCode, 'upstream_connection_failed');
-  await stack.waitForRecords(recordsBefore + 2);
-  assertRecorded([fallback, alone], stack.records);
-});
+for (const provider of PROVIDERS) {
+  const { name } = provider;
 
-test('a storm of every fault kind: fallback or a clear upstream error, and a matching record for every call', async () => {
-  const recordsBefore = stack.records.length;
-  const observed = await storm();
-  for (const each of observed) {
-    assert.notEqual(each.status, 500, each.body);
-    if (each.errorCode !== null) assert.ok(UPSTREAM_CODES.has(each.errorCode), `${each.errorCode}: ${each.body.slice(0, 300)}`);
-    else assert.equal(each.status, 200);
-  }
-  await stack.waitForRecords(recordsBefore + observed.length);
-  assert.equal(stack.records.length - recordsBefore, observed.length, 'one record per call, no more');
-  assertRecorded(observed, stack.records);
-  await assertNothingInFlight();
-});
+  // First for each provider: its deployments have not failed yet, so none is cooling down.
+  test(`${name}: a stream cut after its first events ends with an error event, recorded as the failure the client saw`, async () => {
+    setFaults([provider], [{ kind: 'reset-mid-stream', afterChunks: 3 }]);
+    const recordsBefore = stack.records.length;
+    const cut = await call(`${name}-no-fallback`, true);
+    assert.equal(cut.status, 200, cut.body);
+    assert.ok(cut.body.startsWith('data: {'), `the first events went out: ${cut.body.slice(0, 200)}`);
+    assert.equal(cut.errorCode, 'upstream_connection_failed', cut.body.slice(-300));
+    assert.ok(!cut.body.includes('[DONE]'), 'a cut stream never claims to be complete');
+    await stack.waitForRecords(recordsBefore + 1);
+    assertRecorded([cut], stack.records);
+    await assertNothingInFlight();
+  });
 
-test('a 5xx storm with a fallback is served entirely by the fallback', async () => {
-  stack.simulator.setFaults({ model: 'primary', faults: [{ kind: '500' }] });
-  const observed = await Promise.all(Array.from({ length: 24 }, (_, index) => call('with-fallback', index % 2 === 0)));
-  for (const each of observed) {
-    assert.equal(each.status, 200, each.body);
-    assert.equal(each.errorCode, null, each.body);
-    assert.equal(each.deployment, 'backup');
-  }
-  await waitFor(() => observed.every((each) => stack.records.some((record) => record.id === each.requestId)), 'records');
-  assertRecorded(observed, stack.records);
-});
+  test(`${name}: reset before a stream starts: fallback when there is one, a 502 otherwise`, async () => {
+    setFaults([provider], [{ kind: 'reset' }]);
+    const recordsBefore = stack.records.length;
+    const fallback = await call(`${name}-with-fallback`, true);
+    assert.equal(fallback.status, 200, fallback.body);
+    assert.equal(fallback.errorCode, null, fallback.body);
+    assert.equal(fallback.deployment, `${name}-backup`);
+    const alone = await call(`${name}-no-fallback`, true);
+    assert.equal(alone.status, 502, alone.body);
+    assert.equal(alone.errorCode, 'upstream_connection_failed');
+    await stack.waitForRecords(recordsBefore + 2);
+    assertRecorded([fallback, alone], stack.records);
+  });
 
-test('a 429 storm with retry-after and no fallback: every answer says when to retry', async () => {
-  stack.simulator.setFaults({ model: 'lonely', faults: [{ kind: '429', retryAfterSeconds: 5 }] });
-  const observed = await Promise.all(Array.from({ length: 20 }, (_, index) => call('no-fallback', index % 2 === 0)));
-  for (const each of observed) {
-    assert.ok(each.status === 429 || each.status === 503, `${each.status} ${each.body}`);
-    assert.ok(each.errorCode === 'upstream_rate_limited' || each.errorCode === 'no_healthy_deployment', each.body);
-    assert.ok(each.retryAfter !== undefined && Number(each.retryAfter) >= 1, `retry-after on ${each.body}`);
-  }
-  await waitFor(() => observed.every((each) => stack.records.some((record) => record.id === each.requestId)), 'records');
-  assertRecorded(observed, stack.records);
-  await assertNothingInFlight();
-});
+  test(`${name}: a storm of every fault kind: fallback or a clear upstream error, and a matching record for every call`, async () => {
+    const recordsBefore = stack.records.length;
+    const observed = await storm([provider]);
+    for (const each of observed) {
+      assert.notEqual(each.status, 500, each.body);
+      if (each.errorCode !== null) assert.ok(UPSTREAM_CODES.has(each.errorCode), `${each.errorCode}: ${each.body.slice(0, 300)}`);
+      else assert.equal(each.status, 200);
+    }
+    await stack.waitForRecords(recordsBefore + observed.length);
+    assert.equal(stack.records.length - recordsBefore, observed.length, 'one record per call, no more');
+    assertRecorded(observed, stack.records);
+    await assertNothingInFlight();
+  });
 
-test('a hang past the deadline without a fallback is a 504 deadline_exceeded, and the hung request is abandoned', async () => {
-  const observed = await Promise.all([call('hang-deadline'), call('hang-deadline', true), call('hang-deadline')]);
-  for (const each of observed) {
-    assert.equal(each.status, 504, each.body);
-    assert.equal(each.errorCode, 'deadline_exceeded');
-  }
-  await waitFor(() => observed.every((each) => stack.records.some((record) => record.id === each.requestId)), 'records');
-  assertRecorded(observed, stack.records);
-  await assertNothingInFlight();
-});
+  test(`${name}: a 5xx storm with a fallback is served entirely by the fallback`, async () => {
+    setFaults([provider], [{ kind: '500' }]);
+    const observed = await Promise.all(Array.from({ length: 24 }, (_, index) => call(`${name}-with-fallback`, index % 2 === 0)));
+    for (const each of observed) {
+      assert.equal(each.status, 200, each.body);
+      assert.equal(each.errorCode, null, each.body);
+      assert.equal(each.deployment, `${name}-backup`);
+    }
+    await waitFor(() => observed.every((each) => stack.records.some((record) => record.id === each.requestId)), 'records');
+    assertRecorded(observed, stack.records);
+  });
 
-test('no leaked sockets or handles across many faulted calls', async () => {
+  test(`${name}: a 429 storm with retry-after and no fallback: every answer says when to retry`, async () => {
+    setFaults([provider], [{ kind: '429', retryAfterSeconds: 5 }]);
+    const observed = await Promise.all(Array.from({ length: 20 }, (_, index) => call(`${name}-no-fallback`, index % 2 === 0)));
+    for (const each of observed) {
+      assert.ok(each.status === 429 || each.status === 503, `${each.status} ${each.body}`);
+      assert.ok(each.errorCode === 'upstream_rate_limited' || each.errorCode === 'no_healthy_deployment', each.body);
+      assert.ok(each.retryAfter !== undefined && Number(each.retryAfter) >= 1, `retry-after on ${each.body}`);
+    }
+    await waitFor(() => observed.every((each) => stack.records.some((record) => record.id === each.requestId)), 'records');
+    assertRecorded(observed, stack.records);
+    await assertNothingInFlight();
+  });
+
+  test(`${name}: a hang past the deadline without a fallback is a 504 deadline_exceeded, and the hung request is abandoned`, async () => {
+    const route = `${name}-hang-deadline`;
+    const observed = await Promise.all([call(route), call(route, true), call(route)]);
+    for (const each of observed) {
+      assert.equal(each.status, 504, each.body);
+      assert.equal(each.errorCode, 'deadline_exceeded');
+    }
+    await waitFor(() => observed.every((each) => stack.records.some((record) => record.id === each.requestId)), 'records');
+    assertRecorded(observed, stack.records);
+    await assertNothingInFlight();
+  });
+}
+
+test('no leaked sockets or handles across many faulted calls, every provider at once', async () => {
   const resources = () => process.getActiveResourcesInfo().length;
   // One round to warm the pools (client, gateway, simulator), then the baseline.
   await storm();
