@@ -20,27 +20,45 @@ let stack: Stack;
 let dispatcher: Agent;
 let address: AddressInfo;
 
+/**
+ * The stream tests run on every provider adapter: a reader that never reads and a client that
+ * leaves mid-stream must free the upstream whichever adapter's stream reader holds it
+ * (Anthropic's events are translated into chunks; Azure names its deployment in the path).
+ */
+const PROVIDERS = [
+  { name: 'openai', provider: 'openai', path: '/v1' },
+  { name: 'azure', provider: 'azure-openai', path: '' },
+  { name: 'anthropic', provider: 'anthropic', path: '' },
+] as const;
+
 function config(url: string): string {
+  const streamed = PROVIDERS.flatMap(({ name, provider, path }) => [
+    `
+  ${name}-large:
+    provider: ${provider}
+    baseUrl: ${url}${path}
+    model: ${name}-large
+    apiKey: sk-test
+    headers: { x-sim-completion-tokens: "60000" }`,
+    `
+  ${name}-trickle:
+    provider: ${provider}
+    baseUrl: ${url}${path}
+    model: ${name}-trickle
+    apiKey: sk-test
+    headers: { x-sim-fault: "slow-stream:20", x-sim-completion-tokens: "2000" }`,
+  ]);
+  const routes = PROVIDERS.flatMap(({ name }) => [
+    `  ${name}-large: { deployments: [{ deployment: ${name}-large }] }`,
+    `  ${name}-trickle: { deployments: [{ deployment: ${name}-trickle }] }`,
+  ]);
   return `
 server: { headersTimeoutMs: 1000 }
 deployments:
-  fast: { provider: openai, baseUrl: ${url}/v1, model: fast, apiKey: sk-test }
-  large:
-    provider: openai
-    baseUrl: ${url}/v1
-    model: large
-    apiKey: sk-test
-    headers: { x-sim-completion-tokens: "60000" }
-  trickle:
-    provider: openai
-    baseUrl: ${url}/v1
-    model: trickle
-    apiKey: sk-test
-    headers: { x-sim-fault: "slow-stream:20", x-sim-completion-tokens: "2000" }
+  fast: { provider: openai, baseUrl: ${url}/v1, model: fast, apiKey: sk-test }${streamed.join('')}
 routes:
   fast: { deployments: [{ deployment: fast }] }
-  large: { deployments: [{ deployment: large }] }
-  trickle: { deployments: [{ deployment: trickle }] }
+${routes.join('\n')}
 `;
 }
 
@@ -112,9 +130,10 @@ test('regression: slowloris clients (headers or body byte by byte) are closed by
   await assertOthersServed(1);
 });
 
-test('regression: a stream reader that never reads is closed after the stall timeout and frees its upstream', async () => {
-  const requestId = 'never_reads_1';
-  const body = JSON.stringify({ model: 'large', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+for (const { name } of PROVIDERS) {
+test(`regression: ${name}: a stream reader that never reads is closed after the stall timeout and frees its upstream`, async () => {
+  const requestId = `never_reads_${name}`;
+  const body = JSON.stringify({ model: `${name}-large`, stream: true, max_tokens: 60_000, messages: [{ role: 'user', content: 'hi' }] });
   const reader = openSocket();
   reader.socket.write(
     `POST /v1/chat/completions HTTP/1.1\r\nHost: seed.test\r\nContent-Type: application/json\r\nx-request-id: ${requestId}\r\n` +
@@ -136,6 +155,7 @@ test('regression: a stream reader that never reads is closed after the stall tim
   }
   await waitFor(async () => (await serverConnections()) <= 8, 'the stalled connection is gone');
 });
+}
 
 test('regression: a slow stream reader does not pile up listeners on the response', async () => {
   // Each write that had to wait raced `events.once(response, "drain")` with
@@ -165,14 +185,15 @@ test('regression: a slow stream reader does not pile up listeners on the respons
   assert.ok(response.listenerCount('close') <= 1, `${response.listenerCount('close')} close listeners left`);
 });
 
-test('a client that aborts a stream frees the upstream connection, and the call is recorded as aborted', async () => {
-  const requestId = 'aborts_stream_1';
+for (const { name } of PROVIDERS) {
+test(`${name}: a client that aborts a stream frees the upstream connection, and the call is recorded as aborted`, async () => {
+  const requestId = `aborts_stream_${name}`;
   const controller = new AbortController();
   const response = await request(`${stack.seed.url}/v1/chat/completions`, {
     method: 'POST',
     dispatcher,
     headers: { 'content-type': 'application/json', 'x-request-id': requestId },
-    body: JSON.stringify({ model: 'trickle', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+    body: JSON.stringify({ model: `${name}-trickle`, stream: true, messages: [{ role: 'user', content: 'hi' }] }),
     signal: controller.signal,
   });
   assert.equal(response.statusCode, 200);
@@ -188,3 +209,4 @@ test('a client that aborts a stream frees the upstream connection, and the call 
   assert.equal(record?.errorCode, 'client_closed_request');
   await assertOthersServed(1);
 });
+}
