@@ -41,11 +41,13 @@ function config(url: string): string {
     deployment(provider, 'lonely'),
     deployment(provider, 'backup'),
     deployment(provider, 'hanger', '\n    headers: { x-sim-fault: hang }'),
+    deployment(provider, 'staller', '\n    timeoutMs: 300\n    headers: { x-sim-fault: "stall-mid-stream:3" }'),
   ]);
   const routes = PROVIDERS.flatMap(({ name }) => [
     `  ${name}-with-fallback: { deployments: [{ deployment: ${name}-primary }], fallbacks: [${name}-backup-route] }`,
     `  ${name}-no-fallback: { deployments: [{ deployment: ${name}-lonely }], timeoutMs: 2000 }`,
     `  ${name}-hang-deadline: { deployments: [{ deployment: ${name}-hanger }], timeoutMs: 300 }`,
+    `  ${name}-stall: { deployments: [{ deployment: ${name}-staller }], fallbacks: [${name}-backup-route] }`,
     `  ${name}-backup-route: { deployments: [{ deployment: ${name}-backup }] }`,
   ]);
   return `
@@ -186,6 +188,24 @@ for (const provider of PROVIDERS) {
     }
     await waitFor(() => observed.every((each) => stack.records.some((record) => record.id === each.requestId)), 'records');
     assertRecorded(observed, stack.records);
+    await assertNothingInFlight();
+  });
+
+  test(`${name}: an upstream that goes silent mid-answer: a streamed call ends with an error event, a buffered one falls back`, async () => {
+    const recordsBefore = stack.records.length;
+    const [streamed, buffered] = await Promise.all([call(`${name}-stall`, true), call(`${name}-stall`)]);
+    // The stream's first events went out: no fallback can take over; the client learns why it ended.
+    assert.equal(streamed.status, 200, streamed.body);
+    assert.ok(streamed.body.startsWith('data: {'), streamed.body.slice(0, 200));
+    assert.equal(streamed.errorCode, 'upstream_timeout', streamed.body.slice(-300));
+    assert.ok(!streamed.body.includes('[DONE]'), 'a stalled stream never claims to be complete');
+    // Nothing went out yet: the fallback serves the call.
+    assert.equal(buffered.status, 200, buffered.body);
+    assert.equal(buffered.errorCode, null, buffered.body);
+    assert.equal(buffered.deployment, `${name}-backup`);
+    await stack.waitForRecords(recordsBefore + 2);
+    assertRecorded([streamed, buffered], stack.records);
+    // Seed gave up on both silent upstream requests: none is left holding a connection.
     await assertNothingInFlight();
   });
 

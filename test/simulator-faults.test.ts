@@ -93,6 +93,34 @@ test('reset-mid-stream sends some chunks then drops the connection; non-stream b
   assert.ok(whole.text.startsWith('{"id":"chatcmpl-'));
 });
 
+test('stall-mid-stream sends some chunks then goes silent on an open connection, until the client leaves', async () => {
+  for (const extra of [{ stream: true }, {}]) {
+    const before = simulator.stats().clientAborts;
+    const response = await request(`${simulator.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-sim-fault': 'stall-mid-stream:3' },
+      body: JSON.stringify(body(extra)),
+      bodyTimeout: 300,
+    });
+    assert.equal(response.statusCode, 200);
+    let text = '';
+    const started = Date.now();
+    await assert.rejects(
+      (async () => {
+        for await (const chunk of response.body) text += String(chunk);
+      })(),
+      (error: Error & { code?: string }) => error.code === 'UND_ERR_BODY_TIMEOUT',
+    );
+    assert.ok(Date.now() - started >= 250, 'the body went silent rather than ending');
+    if (extra.stream) {
+      assert.equal(sseEvents(text).length, 3);
+      assert.ok(!text.includes('[DONE]'));
+    } else assert.ok(text.startsWith('{"id":"chatcmpl-') && !text.trimEnd().endsWith('}'), text);
+    // The client gave up: the simulator lets the request go, holding no socket or timer for it.
+    await waitFor({ check: () => simulator.stats().inFlight === 0 && simulator.stats().clientAborts > before, what: "the request released" });
+  }
+});
+
 test('malformed-json: a 200 whose body is not JSON; in a stream, one chunk with broken JSON', async () => {
   const answer = await chat({ fault: 'malformed-json' });
   assert.equal(answer.status, 200);

@@ -107,15 +107,20 @@ export class Exchange {
     this.input.request.socket.resetAndDestroy();
   }
 
-  /** Announces the whole body's length, sends half of it, then drops the connection. */
-  sendTruncated(input: { status: number; headers: HeaderMap; contentType: string; body: string }): void {
+  /**
+   * Announces the whole body's length, sends half of it, then drops the connection, or with
+   * `then: 'stall'` sends nothing more and holds it open until the client closes it.
+   */
+  sendTruncated(input: { status: number; headers: HeaderMap; contentType: string; body: string; then?: 'drop' | 'stall' }): void {
     if (this.closed) return;
     this.writeHead(input.status, {
       ...input.headers,
       'content-type': input.contentType,
       'content-length': String(Buffer.byteLength(input.body)),
     });
-    this.input.response.write(input.body.slice(0, Math.floor(input.body.length / 2)), () => this.dropConnection());
+    const half = input.body.slice(0, Math.floor(input.body.length / 2));
+    if (input.then === 'stall') this.input.response.write(half);
+    else this.input.response.write(half, () => this.dropConnection());
   }
 
   /** Closes the socket after what was written reached it (FIN, not RST, so the written bytes arrive). */
@@ -128,8 +133,9 @@ export class Exchange {
   /**
    * Streams frames as `text/event-stream`. Unpaced frames go out together in one write;
    * the first paced frame waits `ttftMs`, each later one `intervalMs`. `resetAfterFrames`
-   * drops the connection after that many frames; `garbageAfterFrames` sends unparseable
-   * lines after that many frames and ends the response.
+   * drops the connection after that many frames; `stallAfterFrames` sends nothing more after
+   * that many frames and holds the connection open until the client closes it;
+   * `garbageAfterFrames` sends unparseable lines after that many frames and ends the response.
    */
   stream(input: {
     headers: HeaderMap;
@@ -137,6 +143,7 @@ export class Exchange {
     ttftMs: number;
     intervalMs: number;
     resetAfterFrames?: number;
+    stallAfterFrames?: number;
     garbageAfterFrames?: number;
   }): void {
     if (this.closed) return;
@@ -157,6 +164,12 @@ export class Exchange {
         if (input.resetAfterFrames !== undefined && index >= input.resetAfterFrames) {
           if (buffer === '') response.flushHeaders();
           response.write(buffer, () => this.dropConnection());
+          return;
+        }
+        if (input.stallAfterFrames !== undefined && index >= input.stallAfterFrames) {
+          // Silence: the frames so far reach the client, then nothing, until it closes the connection.
+          if (buffer === '') response.flushHeaders();
+          else response.write(buffer);
           return;
         }
         if (input.garbageAfterFrames !== undefined && index >= input.garbageAfterFrames) {

@@ -67,7 +67,7 @@ export interface Admission {
   intervalMs: number;
   /** Completion length range, narrowed to one value by `x-sim-completion-tokens`. */
   completionTokens: { readonly min: number; readonly max: number };
-  /** A fault that changes how the body is delivered (malformed-*, reset-mid-stream). */
+  /** A fault that changes how the body is delivered (malformed-*, reset-mid-stream, stall-mid-stream). */
   bodyFault: FaultRule | undefined;
 }
 
@@ -149,7 +149,8 @@ export async function admitModelCall(input: {
 
 /**
  * Sends a complete JSON body after the generation time (TTFT plus the token pace), or the
- * body fault instead: half the JSON, an event stream of garbage, or half a body then a drop.
+ * body fault instead: half the JSON, an event stream of garbage, half a body then a drop, or
+ * half a body then silence (the connection held open until the client gives up).
  */
 export async function deliverJson(input: {
   exchange: Exchange;
@@ -176,6 +177,9 @@ export async function deliverJson(input: {
     case 'reset-mid-stream':
       exchange.sendTruncated({ status: 200, headers: admission.headers, contentType: 'application/json', body: input.body });
       return;
+    case 'stall-mid-stream':
+      exchange.sendTruncated({ status: 200, headers: admission.headers, contentType: 'application/json', body: input.body, then: 'stall' });
+      return;
     default:
       exchange.send({ status: 200, headers: admission.headers, body: input.body });
   }
@@ -199,6 +203,7 @@ export function deliverStream(input: { exchange: Exchange; admission: Admission;
     ttftMs: admission.ttftMs,
     intervalMs: admission.intervalMs,
     ...(fault?.kind === 'reset-mid-stream' ? { resetAfterFrames: fault.afterChunks ?? 2 } : {}),
+    ...(fault?.kind === 'stall-mid-stream' ? { stallAfterFrames: fault.afterChunks ?? 2 } : {}),
     ...(fault?.kind === 'malformed-sse' ? { garbageAfterFrames: 2 } : {}),
   });
 }
