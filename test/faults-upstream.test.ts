@@ -85,7 +85,7 @@ const UPSTREAM_CODES = new Set([
   'deadline_exceeded',
 ]);
 /** `529` is Anthropic's "overloaded"; the other adapters meet it as one more 5xx. */
-const FAULTS = ['500', '502', '503', '529', '429:0', 'reset', 'reset-mid-stream', 'malformed-json', 'malformed-sse'] as const;
+const FAULTS = ['500', '502', '503', '529', '429:0', 'reset', 'reset-mid-stream', 'error-mid-stream', 'malformed-json', 'malformed-sse'] as const;
 
 function faultRule(fault: (typeof FAULTS)[number]): FaultRuleInput {
   const [kind, seconds] = fault.split(':') as [FaultKind, string | undefined];
@@ -124,7 +124,8 @@ async function assertNothingInFlight(): Promise<void> {
 for (const provider of PROVIDERS) {
   const { name } = provider;
 
-  // First for each provider: its deployments have not failed yet, so none is cooling down.
+  // First for each provider (with the next): its deployments have not failed yet, so none is
+  // cooling down or waiting out a quota.
   test(`${name}: a stream cut after its first events ends with an error event, recorded as the failure the client saw`, async () => {
     setFaults([provider], [{ kind: 'reset-mid-stream', afterChunks: 3 }]);
     const recordsBefore = stack.records.length;
@@ -135,6 +136,25 @@ for (const provider of PROVIDERS) {
     assert.ok(!cut.body.includes('[DONE]'), 'a cut stream never claims to be complete');
     await stack.waitForRecords(recordsBefore + 1);
     assertRecorded([cut], stack.records);
+    await assertNothingInFlight();
+  });
+
+  test(`${name}: the upstream's own error event mid-stream reaches the client as an error event with its message`, async () => {
+    setFaults([provider], [{ kind: 'error-mid-stream', afterChunks: 3 }]);
+    const recordsBefore = stack.records.length;
+    const [streamed, buffered] = await Promise.all([call(`${name}-no-fallback`, true), call(`${name}-with-fallback`)]);
+    assert.equal(streamed.status, 200, streamed.body);
+    assert.ok(streamed.body.startsWith('data: {'), streamed.body.slice(0, 200));
+    assert.equal(streamed.errorCode, 'upstream_error', streamed.body.slice(-300));
+    const last = JSON.parse(streamed.body.trimEnd().split('\n\n').at(-1)!.slice('data: '.length)) as { error: { message: string } };
+    // What the upstream said, and which deployment said it.
+    assert.match(last.error.message, new RegExp(`${name}-lonely failed mid-stream: .*(had an error|Overloaded)`), last.error.message);
+    assert.ok(!streamed.body.includes('[DONE]'));
+    // Not streamed, the same fault is the provider's 500 before any byte: the fallback serves it.
+    assert.equal(buffered.status, 200, buffered.body);
+    assert.equal(buffered.deployment, `${name}-backup`);
+    await stack.waitForRecords(recordsBefore + 2);
+    assertRecorded([streamed, buffered], stack.records);
     await assertNothingInFlight();
   });
 

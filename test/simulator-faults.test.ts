@@ -121,6 +121,39 @@ test('stall-mid-stream sends some chunks then goes silent on an open connection,
   }
 });
 
+test("error-mid-stream sends some chunks then the provider's error event, and ends; a call that does not stream gets a 500", async () => {
+  const openai = await chat({ fault: 'error-mid-stream:3', extra: { stream: true } });
+  assert.equal(openai.status, 200);
+  const openaiEvents = sseEvents(openai.text);
+  assert.equal(openaiEvents.length, 4);
+  assert.deepEqual(Object.keys(JSON.parse(openaiEvents[3]?.data ?? '{}').error ?? {}), ['message', 'type', 'param', 'code']);
+  assert.equal(JSON.parse(openaiEvents[3]?.data ?? '{}').error.type, 'server_error');
+  assert.ok(!openai.text.includes('[DONE]'));
+  const azure = await call({
+    url: simulator.url,
+    path: '/openai/deployments/prod/chat/completions?api-version=2024-06-01',
+    body: { messages: userMessages, stream: true },
+    headers: { 'api-key': 'azure-key', 'x-sim-fault': 'error-mid-stream' },
+  });
+  const azureEvents = sseEvents(azure.text);
+  assert.equal(JSON.parse(azureEvents.at(-1)?.data ?? '{}').error.type, 'server_error', 'the OpenAI service behind Azure speaks mid-stream');
+  const anthropic = await call({
+    url: simulator.url,
+    path: '/v1/messages',
+    body: { model: 'claude', messages: userMessages, max_tokens: 50, stream: true },
+    headers: { ...anthropicHeaders, 'x-sim-fault': 'error-mid-stream:2' },
+  });
+  const anthropicEvents = sseEvents(anthropic.text);
+  assert.deepEqual(
+    anthropicEvents.map((event) => event.event),
+    ['message_start', 'content_block_start', 'error'],
+  );
+  assert.deepEqual(JSON.parse(anthropicEvents[2]?.data ?? '{}'), { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded (simulated).' } });
+  const whole = await chat({ fault: 'error-mid-stream' });
+  assert.equal(whole.status, 500);
+  assert.equal(JSON.parse(whole.text).error.type, 'server_error');
+});
+
 test('malformed-json: a 200 whose body is not JSON; in a stream, one chunk with broken JSON', async () => {
   const answer = await chat({ fault: 'malformed-json' });
   assert.equal(answer.status, 200);

@@ -4,7 +4,7 @@
  * reset times, `retry-after` in seconds, and the `x-api-key` / `anthropic-version` checks.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Dialect, ErrorDescription } from './dialect.ts';
+import { statusMessage, type Dialect, type ErrorDescription } from './dialect.ts';
 import type { HeaderMap } from './exchange.ts';
 import { retryAfterSeconds } from './limits.ts';
 
@@ -28,11 +28,13 @@ function errorType(status: number): string {
   }
 }
 
+function anthropicErrorBody(error: ErrorDescription): string {
+  return JSON.stringify({ type: 'error', error: { type: errorType(error.status), message: error.message } });
+}
+
 export const anthropicDialect: Dialect = {
   name: 'anthropic',
-  errorBody(error) {
-    return JSON.stringify({ type: 'error', error: { type: errorType(error.status), message: error.message } });
-  },
+  errorBody: anthropicErrorBody,
   quotaHeaders({ decision, now }) {
     const headers: HeaderMap = {};
     const at = (resetMs: number) => new Date(now + resetMs).toISOString();
@@ -50,6 +52,9 @@ export const anthropicDialect: Dialect = {
   },
   retryHeaders(retryAfterMs) {
     return { 'retry-after': retryAfterSeconds(retryAfterMs) };
+  },
+  streamErrorFrame() {
+    return { event: 'error', data: anthropicErrorBody({ status: 529, message: statusMessage(529) }), paced: false };
   },
   rateLimitError({ decision, model }) {
     const limit = (decision.exceeded === 'tokens' ? decision.tokens : decision.requests)?.limit ?? 0;

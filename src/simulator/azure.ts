@@ -8,7 +8,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dialect, ErrorDescription } from './dialect.ts';
 import type { HeaderMap } from './exchange.ts';
-import { openAIErrorBody, openAIRetryHeaders } from './openai-dialect.ts';
+import { openAIErrorBody, openAIRetryHeaders, openAIStreamErrorFrame } from './openai-dialect.ts';
 import { retryAfterSeconds } from './limits.ts';
 
 const safe = { filtered: false, severity: 'safe' } as const;
@@ -42,6 +42,8 @@ export const azureDialect: Dialect = {
     return headers;
   },
   retryHeaders: openAIRetryHeaders,
+  // Mid-stream, the OpenAI service behind Azure is talking: its error event, in its shape.
+  streamErrorFrame: openAIStreamErrorFrame,
   rateLimitError({ decision, model }) {
     const kind = decision.exceeded === 'tokens' ? 'token' : 'call';
     return {

@@ -3,7 +3,7 @@
  * rate-limit headers and how a refused client is told to come back. One value per provider
  * (`openaiDialect`, `azureDialect`, `anthropicDialect`); the shared call pipeline only sees this.
  */
-import type { Exchange, HeaderMap } from './exchange.ts';
+import type { Exchange, HeaderMap, StreamFrame } from './exchange.ts';
 import type { LimitDecision } from './limits.ts';
 
 export interface ErrorDescription {
@@ -29,6 +29,12 @@ export interface Dialect {
   retryHeaders(retryAfterMs: number): HeaderMap;
   /** The 429 for a request the configured limits refused. */
   rateLimitError(input: { decision: LimitDecision; model: string }): ErrorDescription;
+  /**
+   * The event a provider sends when it fails after its stream started (no status can change
+   * then): OpenAI's `data: {"error":{…}}` (Azure's, from the OpenAI service behind it, alike),
+   * Anthropic's `event: error` (most often `overloaded_error`).
+   */
+  streamErrorFrame(): StreamFrame;
 }
 
 export function sendError(input: {

@@ -135,7 +135,8 @@ export class Exchange {
    * the first paced frame waits `ttftMs`, each later one `intervalMs`. `resetAfterFrames`
    * drops the connection after that many frames; `stallAfterFrames` sends nothing more after
    * that many frames and holds the connection open until the client closes it;
-   * `garbageAfterFrames` sends unparseable lines after that many frames and ends the response.
+   * `errorAfterFrames` sends the provider's error event after that many frames and ends the
+   * response; `garbageAfterFrames` sends unparseable lines after that many frames and ends it.
    */
   stream(input: {
     headers: HeaderMap;
@@ -144,6 +145,7 @@ export class Exchange {
     intervalMs: number;
     resetAfterFrames?: number;
     stallAfterFrames?: number;
+    errorAfterFrames?: { frames: number; error: StreamFrame };
     garbageAfterFrames?: number;
   }): void {
     if (this.closed) return;
@@ -170,6 +172,10 @@ export class Exchange {
           // Silence: the frames so far reach the client, then nothing, until it closes the connection.
           if (buffer === '') response.flushHeaders();
           else response.write(buffer);
+          return;
+        }
+        if (input.errorAfterFrames !== undefined && index >= input.errorAfterFrames.frames) {
+          response.end(buffer + serializeFrame(input.errorAfterFrames.error));
           return;
         }
         if (input.garbageAfterFrames !== undefined && index >= input.garbageAfterFrames) {

@@ -18,8 +18,8 @@ function isFaultKind(value: string): value is FaultKind {
 
 /**
  * Parses `x-sim-fault: KIND[:NUMBER]`. The number is the `retry-after` seconds of `429`,
- * `503` and `529`, the frames before the reset of `reset-mid-stream` (or the silence of
- * `stall-mid-stream`), and the tokens per
+ * `503` and `529`, the frames before the reset of `reset-mid-stream` (the silence of
+ * `stall-mid-stream`, the error event of `error-mid-stream`), and the tokens per
  * second of `slow-stream`. Returns a message when the header is malformed.
  */
 export function parseFaultHeader(value: string): { rule: FaultRule } | { error: string } {
@@ -34,7 +34,7 @@ export function parseFaultHeader(value: string): { rule: FaultRule } | { error: 
     return { error: `x-sim-fault: "${argumentText}" is not a number ≥ 0` };
   }
   if (kind === '429' || kind === '503' || kind === '529') rule.retryAfterSeconds = number;
-  else if (kind === 'reset-mid-stream' || kind === 'stall-mid-stream') rule.afterChunks = Math.floor(number);
+  else if (kind === 'reset-mid-stream' || kind === 'stall-mid-stream' || kind === 'error-mid-stream') rule.afterChunks = Math.floor(number);
   else if (kind === 'slow-stream') {
     if (number === 0) return { error: 'x-sim-fault: slow-stream needs a pace above 0 tokens per second' };
     rule.tokensPerSecond = number;

@@ -67,8 +67,10 @@ export interface Admission {
   intervalMs: number;
   /** Completion length range, narrowed to one value by `x-sim-completion-tokens`. */
   completionTokens: { readonly min: number; readonly max: number };
-  /** A fault that changes how the body is delivered (malformed-*, reset-mid-stream, stall-mid-stream). */
+  /** A fault that changes how the body is delivered (malformed-*, reset-, stall-, error-mid-stream). */
   bodyFault: FaultRule | undefined;
+  /** The provider's error format, for `error-mid-stream`. */
+  dialect: Dialect;
 }
 
 const statusFaults: ReadonlySet<string> = new Set(['400', '401', '403', '404', '408', '429', '500', '502', '503', '504', '529']);
@@ -144,13 +146,15 @@ export async function admitModelCall(input: {
     intervalMs: tokensPerSecond > 0 ? 1_000 / tokensPerSecond : 0,
     completionTokens: forced !== undefined ? { min: forced, max: forced } : options.completionTokens,
     bodyFault: fault !== undefined && fault.kind !== 'slow-stream' ? fault : undefined,
+    dialect,
   };
 }
 
 /**
  * Sends a complete JSON body after the generation time (TTFT plus the token pace), or the
  * body fault instead: half the JSON, an event stream of garbage, half a body then a drop, or
- * half a body then silence (the connection held open until the client gives up).
+ * half a body then silence (the connection held open until the client gives up); with
+ * `error-mid-stream`, which fails a stream after it started, the provider's 500.
  */
 export async function deliverJson(input: {
   exchange: Exchange;
@@ -180,6 +184,10 @@ export async function deliverJson(input: {
     case 'stall-mid-stream':
       exchange.sendTruncated({ status: 200, headers: admission.headers, contentType: 'application/json', body: input.body, then: 'stall' });
       return;
+    case 'error-mid-stream':
+      // A body that is not streamed fails before its first byte: the provider's 500.
+      sendError({ exchange, dialect: admission.dialect, error: { status: 500, message: statusMessage(500) } });
+      return;
     default:
       exchange.send({ status: 200, headers: admission.headers, body: input.body });
   }
@@ -204,6 +212,7 @@ export function deliverStream(input: { exchange: Exchange; admission: Admission;
     intervalMs: admission.intervalMs,
     ...(fault?.kind === 'reset-mid-stream' ? { resetAfterFrames: fault.afterChunks ?? 2 } : {}),
     ...(fault?.kind === 'stall-mid-stream' ? { stallAfterFrames: fault.afterChunks ?? 2 } : {}),
+    ...(fault?.kind === 'error-mid-stream' ? { errorAfterFrames: { frames: fault.afterChunks ?? 2, error: admission.dialect.streamErrorFrame() } } : {}),
     ...(fault?.kind === 'malformed-sse' ? { garbageAfterFrames: 2 } : {}),
   });
 }

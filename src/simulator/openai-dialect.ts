@@ -3,8 +3,8 @@
  * `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` headers with durations like
  * `"6m0s"`, and `retry-after` plus `retry-after-ms` on a 429.
  */
-import type { Dialect, ErrorDescription } from './dialect.ts';
-import type { HeaderMap } from './exchange.ts';
+import { statusMessage, type Dialect, type ErrorDescription } from './dialect.ts';
+import type { HeaderMap, StreamFrame } from './exchange.ts';
 import { formatDuration, retryAfterSeconds, type LimitDecision } from './limits.ts';
 
 function errorType(status: number): string {
@@ -22,6 +22,11 @@ export function openAIErrorBody(error: ErrorDescription): string {
       code: error.code ?? (error.status === 401 ? 'invalid_api_key' : null),
     },
   });
+}
+
+/** OpenAI's error event in a stream that already started: a `data:` line with an `error` object. */
+export function openAIStreamErrorFrame(): StreamFrame {
+  return { data: openAIErrorBody({ status: 500, message: statusMessage(500) }), paced: false };
 }
 
 export function openAIRetryHeaders(retryAfterMs: number): HeaderMap {
@@ -45,6 +50,7 @@ export function rateLimitSentence(input: { decision: LimitDecision; model: strin
 export const openaiDialect: Dialect = {
   name: 'openai',
   errorBody: openAIErrorBody,
+  streamErrorFrame: openAIStreamErrorFrame,
   quotaHeaders({ decision }) {
     const headers: HeaderMap = {};
     if (decision.requests !== undefined) {

@@ -24,6 +24,7 @@ export const faultKinds = [
   'reset',
   'reset-mid-stream',
   'stall-mid-stream',
+  'error-mid-stream',
   'malformed-json',
   'malformed-sse',
   'hang',
@@ -51,7 +52,7 @@ export const faultRuleSchema = z
     firstRequests: z.number().int().positive().optional(),
     /** `429`/`503`/`529`: the `retry-after` to send, in seconds (default 1 for 429, none otherwise). */
     retryAfterSeconds: z.number().nonnegative().optional(),
-    /** `reset-mid-stream`, `stall-mid-stream`: frames (SSE events) sent before the socket is reset or goes silent (default 2). */
+    /** `reset-mid-stream`, `stall-mid-stream`, `error-mid-stream`: frames (SSE events) sent before the socket is reset, goes silent or the error event comes (default 2). */
     afterChunks: z.number().int().nonnegative().optional(),
     /** `slow-stream`: pace of the stream in tokens per second (default 4). */
     tokensPerSecond: z.number().positive().optional(),
