@@ -40,6 +40,7 @@ export type ErrorCode =
   | 'deadline_exceeded'
   | 'client_closed_request'
   // Seed itself
+  | 'shutting_down'
   | 'conflict'
   | 'unprocessable_entity'
   | 'internal_error';
@@ -93,6 +94,7 @@ export const ERROR_SPECS: Readonly<Record<ErrorCode, ErrorSpec>> = Object.freeze
   no_healthy_deployment: { status: 503, type: 'api_error', retryable: true },
   deadline_exceeded: { status: 504, type: 'timeout_error', retryable: false },
   client_closed_request: { status: 499, type: 'invalid_request_error', retryable: false },
+  shutting_down: { status: 503, type: 'api_error', retryable: true },
   conflict: { status: 409, type: 'invalid_request_error', retryable: false },
   unprocessable_entity: { status: 422, type: 'invalid_request_error', retryable: false },
   internal_error: { status: 500, type: 'api_error', retryable: false },

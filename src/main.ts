@@ -13,6 +13,7 @@ import { datasetIntegrityCheck } from './datasets/integrity.ts';
 import { createAuthenticator } from './tenants/authenticator.ts';
 import { createTenantService } from './tenants/service.ts';
 import { createGatewayApp } from './gateway/http/app.ts';
+import { CallDrain } from './gateway/http/drain.ts';
 import type { CallRecord, CallSink } from './ledger/types.ts';
 import { createLogger, type Logger } from './log.ts';
 import { priceCall } from './ledger/pricing.ts';
@@ -45,7 +46,12 @@ export interface SeedInstance {
   simulator: SimulatorHandle | undefined;
   store: Store;
   ledger: LedgerWriter;
-  close(): Promise<void>;
+  /**
+   * Shuts down gracefully: stops taking connections, lets the calls in flight finish for up to
+   * `drainTimeoutMs` (default `server.shutdownTimeoutMs`) and ends the rest with `shutting_down`,
+   * then writes the ledger and closes the stores.
+   */
+  close(options?: { drainTimeoutMs?: number }): Promise<void>;
 }
 
 export interface StartOptions {
@@ -222,7 +228,9 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
   if (authenticator && !config.auth.adminToken) logger('info', 'admin API disabled (set auth.adminToken to enable /v1/seed/admin)');
 
   const startedAt = Math.floor(now() / 1000);
+  const drain = new CallDrain();
   const app = await createGatewayApp({
+    drain,
     calls,
     authenticate,
     bodyLimitBytes: config.server.bodyLimitBytes,
@@ -251,9 +259,19 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     simulator,
     store,
     ledger,
-    async close() {
+    async close(closeOptions = {}) {
       keepWarm.stop();
-      await app.close();
+      // Fastify's close stops listening, then waits for every connection to close; the drain
+      // closes each as its last response ends and, at its deadline, ends the calls left.
+      const closing = app.close();
+      const timeoutMs = closeOptions.drainTimeoutMs ?? config.server.shutdownTimeoutMs;
+      const inFlight = drain.size;
+      if (inFlight > 0) logger('info', `shutting down: waiting up to ${timeoutMs} ms for ${inFlight} call(s) in flight`);
+      const outcome = await drain.run({ server: app.server, timeoutMs });
+      if (outcome.cut > 0) {
+        logger('warn', `shutting down: ${outcome.cut} call(s) still running after ${timeoutMs} ms were ended with shutting_down`);
+      } else if (inFlight > 0) logger('info', `shutting down: every call in flight finished, in ${outcome.elapsedMs} ms`);
+      await closing;
       await authenticator?.close();
       await ledger.close();
       await limitStore.close();

@@ -142,6 +142,12 @@ export const serverSchema = z
      * generation committed through quiet spells (src/young-generation.ts); 0 turns it off.
      */
     keepWarmBytesPerSecond: z.number().int().min(0).default(DEFAULT_KEEP_WARM_BYTES_PER_SECOND),
+    /**
+     * How long a shutdown (`SIGTERM`, `SIGINT`) lets the calls in flight finish before it ends the
+     * rest with `shutting_down`, in milliseconds. Under Kubernetes' default grace period of 30 s,
+     * with time left to write the ledger and exit.
+     */
+    shutdownTimeoutMs: z.number().int().min(0).max(600_000).default(25_000),
   })
   .strict();
 

@@ -91,14 +91,18 @@ export interface CallServiceDependencies {
 
 /**
  * Whether the call's signal says the client went away. With `CallInput.abort` the same signal
- * also aborts at the deadline (reason: a deadline_exceeded SeedError), when the client is still
- * there to be told; any other reason counts as the client leaving.
+ * also aborts when the client is still there to be told why: at the deadline (a
+ * deadline_exceeded SeedError) and when a shutting-down gateway's drain ends (shutting_down);
+ * any other reason counts as the client leaving.
  */
 export function clientLeft(signal: CallSignal): boolean {
   if (!signal.aborted) return false;
   const reason: unknown = signal.reason;
-  return !(reason instanceof SeedError && reason.code === 'deadline_exceeded');
+  return !(reason instanceof SeedError && SERVER_ABORTS.has(reason.code));
 }
+
+/** Why the gateway itself may abort a call whose client is still there. */
+const SERVER_ABORTS: ReadonlySet<string> = new Set(['deadline_exceeded', 'shutting_down']);
 
 export class CallFailure extends Error {
   readonly error: SeedError;

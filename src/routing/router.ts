@@ -71,8 +71,11 @@ const QUOTA_REFUSALS = new Set(['upstream_rate_limited', 'rate_limit_exceeded', 
 /** How long to leave a deployment alone after a 429 that did not say how long. */
 const DEFAULT_QUOTA_WAIT_MS = 1_000;
 
-/** Errors that say nothing about the deployment's health: the request itself was at fault. */
-const REQUEST_FAULTS = new Set(['upstream_bad_request', 'invalid_request', 'client_closed_request', 'deadline_exceeded']);
+/**
+ * Errors that say nothing about the deployment's health: the request itself was at fault, or
+ * the call was stopped on this side (the client left, the deadline passed, Seed is shutting down).
+ */
+const REQUEST_FAULTS = new Set(['upstream_bad_request', 'invalid_request', 'client_closed_request', 'deadline_exceeded', 'shutting_down']);
 
 interface Candidate {
   route: Route;
@@ -250,7 +253,9 @@ export function createRouter(dependencies: RouterDependencies) {
     }
 
     if (clientClosed()) {
-      lastError = new SeedError('client_closed_request', 'The client closed the request.');
+      // The client left, or the gateway stopped the call (shutting down): the caller's reason.
+      const reason: unknown = input.signal.reason;
+      lastError = reason instanceof SeedError ? reason : new SeedError('client_closed_request', 'The client closed the request.');
     } else if (deadlinePassed) {
       lastError = deadlineError(first);
     }

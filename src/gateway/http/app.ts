@@ -20,6 +20,7 @@ import { writeEventStream } from './sse.ts';
 import { toJsonText } from '../../wire/json-text.ts';
 import { CallAbort, type CallSignal } from '../../abort.ts';
 import { newCallId } from '../../ledger/call-id.ts';
+import { CallDrain } from './drain.ts';
 
 export interface GatewayAppOptions {
   calls: CallService;
@@ -35,6 +36,8 @@ export interface GatewayAppOptions {
   /** Extra routes (admin API, usage) registered by other modules. */
   plugins?: Array<(app: FastifyInstance) => void | Promise<void>>;
   log?: (level: 'error' | 'warn', message: string, detail?: unknown) => void;
+  /** Tracks the calls in flight for a graceful shutdown (drain.ts); one of its own if not given. */
+  drain?: CallDrain;
 }
 
 /** What a client's own request id may be: it is stored in the ledger and echoed in a header. */
@@ -99,16 +102,21 @@ function metaHeaders(meta: CallMeta): Record<string, string> {
  * response's 'close' is enough to see the client leave: it fires when the connection drops at
  * any point after the body was read (the handler runs only then).
  */
-function callSignal(reply: FastifyReply): { signal: CallSignal; abort: (reason: SeedError) => void } {
+function callSignal(reply: FastifyReply, drain: CallDrain): { signal: CallSignal; abort: (reason: SeedError) => void } {
   // Not an AbortController: see src/abort.ts (about 4 µs per call in Node 20).
   const call = new CallAbort();
+  const abort = (reason: SeedError) => call.abort(reason);
+  // In flight until its response closes: a shutdown waits for it, or ends it (drain.ts).
+  drain.add(abort);
   reply.raw.once('close', () => {
+    drain.delete(abort);
     if (!reply.raw.writableFinished) call.abort(new SeedError('client_closed_request', 'The client closed the request.'));
   });
-  return { signal: call, abort: (reason) => call.abort(reason) };
+  return { signal: call, abort };
 }
 
 export async function createGatewayApp(options: GatewayAppOptions): Promise<FastifyInstance> {
+  const drain = options.drain ?? new CallDrain();
   const app = Fastify({
     logger: false,
     bodyLimit: options.bodyLimitBytes,
@@ -116,6 +124,8 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
     connectionTimeout: 0,
     requestTimeout: options.headersTimeoutMs * 2,
     keepAliveTimeout: 65_000,
+    // A request that reaches a closing server on a connection it already had is served, with
+    // `Connection: close` (Fastify adds it while closing), rather than refused: drain.ts.
     return503OnClosing: false,
     // `request.id` is the call id: unique and time-ordered (ledger/call-id.ts), the ledger's
     // key, and the response's `x-request-id`, as OpenAI returns its own. A client's id is kept
@@ -213,7 +223,7 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
       if (!parsed.success) throw validationError(parsed.error, request.body);
       body = parsed.data;
     }
-    const { signal, abort } = callSignal(reply);
+    const { signal, abort } = callSignal(reply, drain);
     return {
       body,
       caller,
@@ -269,7 +279,8 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
     return reply.send({ object: 'list', data: options.listModels(caller).map((model) => ({ object: 'model', ...model })) });
   });
 
-  app.get('/healthz', async (_request, reply) => reply.send({ status: 'ok' }));
+  // While draining, a load balancer's check learns to send no more traffic here.
+  app.get('/healthz', async (_request, reply) => (drain.draining ? reply.status(503).send({ status: 'draining' }) : reply.send({ status: 'ok' })));
 
   app.get('/metrics', async (_request, reply) =>
     reply.header('content-type', 'text/plain; version=0.0.4; charset=utf-8').send(await options.metricsText()),

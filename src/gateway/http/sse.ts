@@ -26,7 +26,8 @@ export async function writeEventStream(input: {
   response.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
-    connection: 'keep-alive',
+    // No `connection` header of our own: Node sends `keep-alive`, or `close` when the server is
+    // shutting down (set by Fastify then), which a fixed value here would override.
     'x-accel-buffering': 'no',
     ...input.headers,
   });

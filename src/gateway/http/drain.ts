@@ -1,0 +1,107 @@
+/**
+ * Graceful shutdown of the HTTP surface, as a rolling deploy needs it: stop taking connections,
+ * let the calls in flight finish, close each connection as its last response ends, and cut what
+ * is still running when the drain's time is up, telling those clients why. Every call ends
+ * through its own path (the router, the stream writer), so each is recorded in the ledger
+ * before the ledger closes.
+ *
+ * Without it, closing waited for keep-alive connections to time out (65 s after their last
+ * response) and for every stream to end however long it ran, so a `SIGTERM` took a minute or
+ * more, and a supervisor's `SIGKILL` after its grace period lost the calls still running and
+ * their ledger records.
+ *
+ * @example
+ * const drain = new CallDrain();
+ * // per call: drain.add(abort) … drain.delete(abort) when its response closes
+ * const closing = app.close(); // stops listening; Fastify answers later requests with `Connection: close`
+ * const outcome = await drain.run({ server: app.server, timeoutMs: 25_000 });
+ * await closing;
+ */
+import type { Server } from 'node:http';
+import { SeedError } from '../../errors.ts';
+
+/** How often connections whose last response ended are closed during a drain. */
+const SWEEP_INTERVAL_MS = 25;
+
+/** How long calls cut at the deadline get to write their error event and be recorded. */
+const CUT_GRACE_MS = 1_000;
+
+/** What a drain did, for the log. */
+export interface DrainOutcome {
+  /** Calls in flight when the drain began. */
+  inFlight: number;
+  /** Calls still running at the deadline, ended with `shutting_down`. */
+  cut: number;
+  /** How long the drain took. */
+  elapsedMs: number;
+}
+
+export class CallDrain {
+  /** The abort of every call in flight (its response not closed yet). */
+  private readonly calls = new Set<(reason: SeedError) => void>();
+  /** A drain has begun: health checks answer 503. */
+  draining = false;
+
+  /** A call began; `abort` ends it with a reason if the drain runs out of time. */
+  add(abort: (reason: SeedError) => void): void {
+    this.calls.add(abort);
+  }
+
+  /** The call's response closed. */
+  delete(abort: (reason: SeedError) => void): void {
+    this.calls.delete(abort);
+  }
+
+  get size(): number {
+    return this.calls.size;
+  }
+
+  /**
+   * Waits until no call is in flight and every connection is closed, closing each connection as
+   * soon as no request is in flight on it; at `timeoutMs`, aborts the calls still running with
+   * `shutting_down` (a stream ends with that error event, an unanswered call gets the 503), gives
+   * them a moment to end, and closes every connection left. The server should have stopped
+   * listening (`server.close()`, as Fastify's `close` does) or be about to.
+   */
+  async run(input: { server: Server; timeoutMs: number }): Promise<DrainOutcome> {
+    const { server } = input;
+    this.draining = true;
+    const started = Date.now();
+    const inFlight = this.calls.size;
+    server.closeIdleConnections();
+    const sweep = setInterval(() => server.closeIdleConnections(), SWEEP_INTERVAL_MS);
+    try {
+      const settled = await waitUntil(async () => this.calls.size === 0 && (await connectionCount(server)) === 0, input.timeoutMs);
+      let cut = 0;
+      if (!settled) {
+        cut = this.calls.size;
+        const reason = new SeedError(
+          'shutting_down',
+          `Seed is shutting down, and this call was still running when its drain of ${input.timeoutMs} ms ended: retry it on another replica.`,
+        );
+        for (const abort of [...this.calls]) abort(reason);
+        await waitUntil(async () => this.calls.size === 0, CUT_GRACE_MS);
+        // Whatever is left (a call that did not end, a client still sending its request) goes now.
+        server.closeAllConnections();
+      }
+      return { inFlight, cut, elapsedMs: Date.now() - started };
+    } finally {
+      clearInterval(sweep);
+    }
+  }
+}
+
+function connectionCount(server: Server): Promise<number> {
+  return new Promise((resolvePromise) => server.getConnections((error, count) => resolvePromise(error ? 0 : count)));
+}
+
+/** Polls `done` every sweep interval until it holds (true) or `timeoutMs` passes (false). */
+async function waitUntil(done: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await done()) return true;
+    const left = deadline - Date.now();
+    if (left <= 0) return false;
+    await new Promise((resolvePromise) => setTimeout(resolvePromise, Math.min(SWEEP_INTERVAL_MS, left)));
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * Shutting down under load, as a rolling deploy does it: `seed serve` gets SIGTERM while calls
+ * are in flight. The calls finish (or, past `server.shutdownTimeoutMs`, end with `shutting_down`,
+ * which their clients are told), every one is a ledger row, no new connection is taken, and the
+ * process exits as soon as they are done: not after the keep-alive timeout, and not killed by its
+ * supervisor with calls and records lost.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Agent } from 'undici';
+import { callChat, type Observed } from './helpers/fuzz-calls.ts';
+import { startSimulator } from '../src/simulator/index.ts';
+import { startStack } from './helpers/stack.ts';
+
+const BIN = new URL('../bin/seed.mjs', import.meta.url).pathname;
+
+let simulator: Awaited<ReturnType<typeof startSimulator>>;
+let directory: string;
+
+before(async () => {
+  simulator = await startSimulator({ port: 0 });
+  directory = await mkdtemp(join(tmpdir(), 'seed-shutdown-'));
+});
+after(async () => {
+  await simulator.close();
+  await rm(directory, { recursive: true, force: true });
+});
+
+interface Served {
+  child: ChildProcess;
+  url: string;
+  database: string;
+  exited: Promise<{ code: number | null; at: number }>;
+  output: () => string;
+}
+
+/** `seed serve` in a child process, its calls paced to last ~1.5 s (30 tokens at 20 a second). */
+async function serve(name: string, shutdownTimeoutMs: number): Promise<Served> {
+  const database = join(directory, `${name}.db`);
+  const config = join(directory, `${name}.yaml`);
+  await writeFile(
+    config,
+    `
+server: { shutdownTimeoutMs: ${shutdownTimeoutMs} }
+store: { url: "sqlite:${database}" }
+ledger: { spillDirectory: "${join(directory, `${name}-spill`)}" }
+deployments:
+  slow:
+    provider: openai
+    baseUrl: ${simulator.url}/v1
+    model: slow
+    apiKey: sk-test
+    headers: { x-sim-fault: "slow-stream:20", x-sim-completion-tokens: "30" }
+routes:
+  slow: { deployments: [{ deployment: slow }] }
+`,
+  );
+  const child = spawn(process.execPath, [BIN, 'serve', '--config', config, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (data) => (output += String(data)));
+  child.stderr?.on('data', (data) => (output += String(data)));
+  const exited = new Promise<{ code: number | null; at: number }>((resolve) => child.once('exit', (code) => resolve({ code, at: Date.now() })));
+  const deadline = Date.now() + 60_000;
+  let url: string | undefined;
+  while (url === undefined) {
+    url = /gateway listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`seed serve did not start:\n${output}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { child, url, database, exited, output: () => output };
+}
+
+function rows(database: string): Array<{ id: string; status: string; error_code: string | null; stream: number }> {
+  const opened = new BetterSqlite3(database, { readonly: true });
+  try {
+    return opened.prepare('select id, status, error_code, stream from calls').all() as Array<{ id: string; status: string; error_code: string | null; stream: number }>;
+  } finally {
+    opened.close();
+  }
+}
+
+/** Whether a new TCP connection to `url` is refused. */
+function refused(url: string): Promise<boolean> {
+  const { port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
+}
+
+/**
+ * Ten streamed and ten buffered calls, then SIGTERM once they are all under way. The client keeps
+ * its connections open until the process has exited, as SDKs and load balancers do: a client that
+ * closes them lets any server exit early.
+ */
+async function callsThenSigterm(served: Served): Promise<{ observed: Observed[]; signalledAt: number; refusedAfter: boolean }> {
+  const dispatcher = new Agent({ connections: 32, keepAliveTimeout: 120_000, keepAliveMaxTimeout: 120_000 });
+  try {
+    const calls = Array.from({ length: 20 }, (_, index) =>
+      callChat({ baseUrl: served.url, dispatcher, model: 'slow', stream: index % 2 === 0, timeoutMs: 30_000 }),
+    );
+    // Every call reached the upstream: all of them are in flight when the signal comes.
+    const deadline = Date.now() + 10_000;
+    while (simulator.stats().inFlight < 20) {
+      if (Date.now() > deadline) throw new Error(`only ${simulator.stats().inFlight} calls reached the upstream`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const signalledAt = Date.now();
+    served.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const refusedAfter = await refused(served.url);
+    const observed = await Promise.all(calls);
+    await served.exited;
+    return { observed, signalledAt, refusedAfter };
+  } finally {
+    await dispatcher.close();
+  }
+}
+
+test('SIGTERM with calls in flight: every call finishes and is a ledger row, no new connection is taken, and the process exits once they are done', async () => {
+  const served = await serve('finish', 25_000);
+  const { observed, signalledAt, refusedAfter } = await callsThenSigterm(served);
+  const exited = await served.exited;
+  assert.equal(exited.code, 0, served.output());
+  for (const call of observed) {
+    assert.equal(call.status, 200, call.body.slice(-300));
+    assert.equal(call.errorCode, null, call.body.slice(-300));
+  }
+  assert.ok(refusedAfter, 'a new connection after SIGTERM is refused');
+  // The calls had ~1.5 s left; before the drain, the exit waited 65 s for the keep-alive timeout.
+  const exitMs = exited.at - signalledAt;
+  assert.ok(exitMs < 8_000, `exited ${exitMs} ms after SIGTERM`);
+  const recorded = rows(served.database);
+  assert.equal(recorded.length, 20, 'a ledger row for every call');
+  for (const call of observed) assert.equal(recorded.find((row) => row.id === call.requestId)?.status, 'ok', call.requestId);
+  assert.match(served.output(), /waiting up to 25000 ms for 20 call\(s\) in flight/);
+  assert.match(served.output(), /every call in flight finished/);
+});
+
+test('a drain that runs out of time ends the calls left with shutting_down, tells each client, and records each', async () => {
+  const served = await serve('cut', 300);
+  const { observed, signalledAt } = await callsThenSigterm(served);
+  const exited = await served.exited;
+  assert.equal(exited.code, 0, served.output());
+  for (const call of observed) {
+    assert.equal(call.errorCode, 'shutting_down', call.body.slice(-300));
+    if (call.body.startsWith('data: ')) {
+      // A stream had begun: it ends with the error event, and never with [DONE].
+      assert.equal(call.status, 200);
+      assert.ok(!call.body.includes('[DONE]'));
+    } else assert.equal(call.status, 503, call.body);
+  }
+  assert.ok(observed.some((call) => call.status === 200) && observed.some((call) => call.status === 503), 'both kinds were cut');
+  assert.ok(exited.at - signalledAt < 6_000, `exited ${exited.at - signalledAt} ms after SIGTERM`);
+  const recorded = rows(served.database);
+  assert.equal(recorded.length, 20, 'a ledger row for every call');
+  for (const row of recorded) {
+    assert.equal(row.status, 'error', row.id);
+    assert.equal(row.error_code, 'shutting_down', row.id);
+  }
+  assert.match(served.output(), /20 call\(s\) still running after 300 ms were ended with shutting_down/);
+});
+
+test('while draining, a request on a connection the client already had is served with Connection: close, and /healthz says draining', async () => {
+  const stack = await startStack({
+    config: (url) => `
+deployments:
+  slow: { provider: openai, baseUrl: ${url}/v1, model: slow, apiKey: sk-test, headers: { x-sim-fault: "slow-stream:20", x-sim-completion-tokens: "10" } }
+routes:
+  slow: { deployments: [{ deployment: slow }] }
+`,
+  });
+  const { port } = new URL(stack.seed.url);
+  const socket = connect(Number(port), '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  let received = '';
+  socket.on('data', (data) => (received += String(data)));
+  const ended = new Promise((resolve) => socket.once('close', resolve));
+  const body = JSON.stringify({ model: 'slow', messages: [{ role: 'user', content: 'hi' }] });
+  socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: seed\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  while (stack.simulator.stats().inFlight === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  // The drain begins while the call (~0.5 s) is in flight; then a second request comes on the
+  // same connection, pipelined behind it.
+  const closed = stack.close();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  socket.write('GET /healthz HTTP/1.1\r\nHost: seed\r\n\r\n');
+  await ended;
+  await closed;
+  const responses = received.split(/(?=HTTP\/1\.1 )/);
+  assert.equal(responses.length, 2, received);
+  assert.match(responses[0] as string, /^HTTP\/1\.1 200/);
+  assert.match(responses[1] as string, /^HTTP\/1\.1 503/);
+  assert.match(responses[1] as string, /connection: close/i);
+  assert.match(responses[1] as string, /\{"status":"draining"\}/);
+});
