@@ -14,6 +14,7 @@ import { writeEventStream } from '../src/gateway/http/sse.ts';
 import type { ChatCompletionChunk } from '../src/wire/openai.ts';
 import { callChat } from './helpers/fuzz-calls.ts';
 import { waitFor } from './helpers/fuzz-http.ts';
+import { PROVIDER_KINDS } from './helpers/providers.ts';
 import { startStack, type Stack } from './helpers/stack.ts';
 
 let stack: Stack;
@@ -23,13 +24,9 @@ let address: AddressInfo;
 /**
  * The stream tests run on every provider adapter: a reader that never reads and a client that
  * leaves mid-stream must free the upstream whichever adapter's stream reader holds it
- * (Anthropic's events are translated into chunks; Azure names its deployment in the path).
+ * (the OpenAI-compatible one shares OpenAI's).
  */
-const PROVIDERS = [
-  { name: 'openai', provider: 'openai', path: '/v1' },
-  { name: 'azure', provider: 'azure-openai', path: '' },
-  { name: 'anthropic', provider: 'anthropic', path: '' },
-] as const;
+const PROVIDERS = PROVIDER_KINDS.filter(({ name }) => name !== 'compatible');
 
 function config(url: string): string {
   const streamed = PROVIDERS.flatMap(({ name, provider, path }) => [

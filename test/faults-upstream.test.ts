@@ -9,24 +9,16 @@ import assert from 'node:assert/strict';
 import { Agent } from 'undici';
 import { assertRecorded, callChat, type Observed } from './helpers/fuzz-calls.ts';
 import { waitFor } from './helpers/fuzz-http.ts';
+import { PROVIDER_KINDS, type ProviderKind } from './helpers/providers.ts';
 import { startStack, type Stack } from './helpers/stack.ts';
 import type { FaultKind, FaultRuleInput } from '../src/simulator/options.ts';
 
 let stack: Stack;
 let dispatcher: Agent;
 
-/**
- * Every provider adapter Seed has, each with its own deployments on the one simulator: the
- * faults reach each adapter's own transport, error mapping and stream reader (Anthropic's events
- * are translated into chunks; Azure names its deployment in the path).
- */
-const PROVIDERS = [
-  { name: 'openai', provider: 'openai', path: '/v1', terms: 'openai' },
-  { name: 'azure', provider: 'azure-openai', path: '', terms: 'azure-openai' },
-  { name: 'compatible', provider: 'openai-compatible', path: '/v1', terms: 'llama-3.1' },
-  { name: 'anthropic', provider: 'anthropic', path: '', terms: 'anthropic' },
-] as const;
-type Provider = (typeof PROVIDERS)[number];
+/** Every provider adapter, each with its own deployments on the one simulator. */
+const PROVIDERS = PROVIDER_KINDS;
+type Provider = ProviderKind;
 
 function config(url: string): string {
   const deployment = (provider: Provider, name: string, extra = '') => `
