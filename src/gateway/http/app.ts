@@ -107,9 +107,9 @@ function callSignal(reply: FastifyReply, drain: CallDrain): { signal: CallSignal
   const call = new CallAbort();
   const abort = (reason: SeedError) => call.abort(reason);
   // In flight until its response closes: a shutdown waits for it, or ends it (drain.ts).
-  drain.add(abort);
+  const slot = drain.add(abort);
   reply.raw.once('close', () => {
-    drain.delete(abort);
+    drain.delete(slot);
     if (!reply.raw.writableFinished) call.abort(new SeedError('client_closed_request', 'The client closed the request.'));
   });
   return { signal: call, abort };
