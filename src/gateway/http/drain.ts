@@ -26,6 +26,9 @@ const SWEEP_INTERVAL_MS = 25;
 /** How long calls cut at the deadline get to write their error event and be recorded. */
 const CUT_GRACE_MS = 1_000;
 
+/** How long a connection with no call on it may stay once the calls are done (a request still arriving, an admin call). */
+const LINGER_MS = 1_000;
+
 /** What a drain did, for the log. */
 export interface DrainOutcome {
   /** Calls in flight when the drain began. */
@@ -68,11 +71,13 @@ export class CallDrain {
   }
 
   /**
-   * Waits until no call is in flight and every connection is closed, closing each connection as
-   * soon as no request is in flight on it; at `timeoutMs`, aborts the calls still running with
-   * `shutting_down` (a stream ends with that error event, an unanswered call gets the 503), gives
-   * them a moment to end, and closes every connection left. The server should have stopped
-   * listening (`server.close()`, as Fastify's `close` does) or be about to.
+   * Waits until no call is in flight, closing each connection as soon as no request is in flight
+   * on it; at `timeoutMs`, aborts the calls still running with `shutting_down` (a stream ends with
+   * that error event, an unanswered call gets the 503) and gives them a moment to end. Then a
+   * connection still receiving a request, or serving one that is not a call, gets `LINGER_MS` at
+   * most before every connection left is closed: a client that dribbles its headers does not hold
+   * the shutdown. The server should have stopped listening (`server.close()`, as Fastify's
+   * `close` does) or be about to.
    */
   async run(input: { server: Server; timeoutMs: number }): Promise<DrainOutcome> {
     const { server } = input;
@@ -82,9 +87,8 @@ export class CallDrain {
     server.closeIdleConnections();
     const sweep = setInterval(() => server.closeIdleConnections(), SWEEP_INTERVAL_MS);
     try {
-      const settled = await waitUntil(async () => this.inFlight === 0 && (await connectionCount(server)) === 0, input.timeoutMs);
       let cut = 0;
-      if (!settled) {
+      if (!(await waitUntil(async () => this.inFlight === 0, input.timeoutMs))) {
         cut = this.inFlight;
         const reason = new SeedError(
           'shutting_down',
@@ -92,9 +96,10 @@ export class CallDrain {
         );
         for (const abort of this.slots.slice()) abort?.(reason);
         await waitUntil(async () => this.inFlight === 0, CUT_GRACE_MS);
-        // Whatever is left (a call that did not end, a client still sending its request) goes now.
-        server.closeAllConnections();
       }
+      await waitUntil(async () => (await connectionCount(server)) === 0, LINGER_MS);
+      // Whatever is left (a call that did not end, a client still sending its request) goes now.
+      server.closeAllConnections();
       return { inFlight: inFlightAtStart, cut, elapsedMs: Date.now() - started };
     } finally {
       clearInterval(sweep);
