@@ -315,6 +315,41 @@ describe('seed jobs generate', () => {
     assert.match(run.stderr, /job cli-1: 3 of 3 succeeded, 0 failed/);
   });
 
+  test('SIGTERM stops the job as Ctrl-C does: no more calls, every answer so far written whole, the summary, exit 1', async () => {
+    // Every call takes ~0.5 s (10 tokens at 20 a second), so the job is mid-way when the signal comes.
+    stack.simulator.setFaults({ model: 'gpt-4o-mini', faults: [{ kind: 'slow-stream', tokensPerSecond: 20 }] });
+    try {
+      const input = join(directory, 'many.jsonl');
+      await writeFile(input, Array.from({ length: 30 }, (_, index) => JSON.stringify({ id: `p${index}`, prompt: 'Go.' })).join('\n'));
+      const child = spawn(
+        process.execPath,
+        [join(ROOT, 'bin/seed.mjs'), 'jobs', 'generate', '--input', input, '--route', 'gpt-4o-mini', '--gateway', stack.seed.url, '--concurrency', '2', '--max-tokens', '10', '--job-id', 'cli-term'],
+        { cwd: directory, env: { ...process.env, SEED_FROM_SOURCE: '1' } },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+      const closed = new Promise<number | null>((resolvePromise) => child.on('close', (code) => resolvePromise(code)));
+      const deadline = Date.now() + 30_000;
+      while (!stdout.includes('\n')) {
+        if (Date.now() > deadline) throw new Error(`no answer yet: ${stderr}`);
+        await new Promise((resolvePromise) => setTimeout(resolvePromise, 20));
+      }
+      child.kill('SIGTERM');
+      const code = await closed;
+      // Stopped, not killed: the summary says what was left, and the exit status that it was left.
+      assert.equal(code, 1, stderr);
+      const summary = /job cli-term: (\d+) of 30 succeeded, 0 failed, (\d+) not attempted/.exec(stderr);
+      assert.ok(summary, stderr);
+      assert.ok(Number(summary[2]) > 0 && Number(summary[1]) + Number(summary[2]) === 30, stderr);
+      const lines = stdout.trim().split('\n').map((line) => JSON.parse(line) as { id: string });
+      assert.ok(lines.length >= Number(summary[1]), `${lines.length} lines for ${summary[1]} answers`);
+    } finally {
+      stack.simulator.setFaults({ model: 'gpt-4o-mini', faults: [] });
+    }
+  });
+
   test('a bad prompt file or an unknown route exits 1 with what is wrong', async () => {
     const input = join(directory, 'bad.jsonl');
     await writeFile(input, '{"prompt":"fine"}\n{"prompt":');

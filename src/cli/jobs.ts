@@ -113,8 +113,10 @@ export function registerJobCommands(program: Command): void {
       const items = parsePrompts(readInput(flags.input), basename(flags.input));
       const output = flags.output ? createWriteStream(flags.output) : process.stdout;
       const abort = new AbortController();
+      // Ctrl-C, or a supervisor's SIGTERM: stop dispatching, report what was done, exit.
       const stop = () => abort.abort();
       process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
       process.stderr.write(`job ${jobId}: ${items.length} prompts → ${flags.route} (purpose ${flags.purpose}) via ${flags.gateway}\n`);
       try {
         summary = await runGenerateJob({
@@ -133,6 +135,7 @@ export function registerJobCommands(program: Command): void {
         });
       } finally {
         process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
         if (output !== process.stdout) {
           output.end();
           await once(output, 'close');
