@@ -5,7 +5,8 @@ import { sql } from 'kysely';
 import { openStore, MIGRATIONS, type Store, type UsageDimension, type UsageQuery, type UsageRow } from '../src/store/index.ts';
 import type { CallRecord } from '../src/ledger/types.ts';
 import { isSeedError } from '../src/errors.ts';
-import { makeCall, storePerSuite, testBackends, type TestDatabase } from './helpers/backends.ts';
+import pg from 'pg';
+import { makeCall, POSTGRES_URL, storePerSuite, testBackends, type TestDatabase } from './helpers/backends.ts';
 
 const DAY = 86_400_000;
 const START = Date.UTC(2025, 0, 1);
@@ -132,6 +133,43 @@ for (const backend of await testBackends()) {
         await database.dispose();
       }
     });
+
+    if (backend.name === 'postgres') {
+      test('a store opens while another client creates and drops schemas in the same database', async () => {
+        // kysely's own introspection read every schema and failed when one was dropped under it:
+        // 11 of 20 opens failed against this churn (src/store/migrate.ts, SchemaIntrospector).
+        const churn = new pg.Client({ connectionString: POSTGRES_URL });
+        await churn.connect();
+        let churning = true;
+        const loop = (async () => {
+          for (let round = 0; churning; round++) {
+            const name = `seed_churn_${process.pid}_${round}`;
+            await churn.query(`create schema ${name}; create table ${name}.t (a int); create table ${name}.u (b text)`);
+            await churn.query(`drop schema ${name} cascade`);
+          }
+        })();
+        const failures: string[] = [];
+        try {
+          for (let index = 0; index < 12; index++) {
+            const database = await backend.createDatabase();
+            try {
+              const store = await openStore(database.storeOptions);
+              assert.deepEqual([...store.appliedMigrations].sort(), Object.keys(MIGRATIONS).sort());
+              await store.close();
+            } catch (error) {
+              failures.push(String(error).slice(0, 200));
+            } finally {
+              await database.dispose();
+            }
+          }
+        } finally {
+          churning = false;
+          await loop;
+          await churn.end();
+        }
+        assert.deepEqual(failures, []);
+      });
+    }
 
     describe('with a migrated store', () => {
       let database: TestDatabase;
