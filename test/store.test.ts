@@ -171,6 +171,40 @@ for (const backend of await testBackends()) {
       });
     }
 
+    if (backend.name === 'postgres') {
+      test("a store opens in a database where another application keeps kysely's migration tables in its own schema", async () => {
+        // Without a schema of its own the store migrates in current_schema(); kysely used to take
+        // the other application's migration tables for its own and fail to start
+        // ('relation "kysely_migration_lock" does not exist').
+        const admin = new pg.Client({ connectionString: POSTGRES_URL });
+        await admin.connect();
+        const name = `seed_test_db_${process.pid}_${Date.now()}`;
+        await admin.query(`create database ${name}`);
+        try {
+          const url = new URL(POSTGRES_URL);
+          url.pathname = `/${name}`;
+          const other = new pg.Client({ connectionString: url.toString() });
+          await other.connect();
+          await other.query(`
+            create schema other_app;
+            create table other_app.kysely_migration (name varchar(255) primary key, timestamp varchar(255) not null);
+            create table other_app.kysely_migration_lock (id varchar(255) primary key, is_locked integer default 0 not null);
+            insert into other_app.kysely_migration values ('2024_01_01_other_app', '2024-01-01T00:00:00.000Z');
+            insert into other_app.kysely_migration_lock values ('migration_lock', 0)`);
+          await other.end();
+          const store = await openStore({ url: url.toString(), poolSize: 2 });
+          try {
+            assert.deepEqual([...store.appliedMigrations].sort(), Object.keys(MIGRATIONS).sort());
+          } finally {
+            await store.close();
+          }
+        } finally {
+          await admin.query(`drop database if exists ${name} with (force)`);
+          await admin.end();
+        }
+      });
+    }
+
     describe('with a migrated store', () => {
       let database: TestDatabase;
       let store: Store;
