@@ -3,11 +3,8 @@
  * wiring of audit + datasets the composition root does.
  */
 import { after, before } from 'node:test';
-import { Migrator } from 'kysely';
 import { createAuditLog, type AuditLog } from '../src/audit/index.ts';
 import { createDatasets, datasetIntegrityCheck, type Datasets } from '../src/datasets/index.ts';
-import { connect } from '../src/store/connect.ts';
-import { migrationProvider } from '../src/store/migrations.ts';
 import { openStore, type Store } from '../src/store/index.ts';
 import { loadTermsRegistry, type TermsRegistry } from '../src/terms/index.ts';
 import type { Backend, TestDatabase } from './helpers/backends.ts';
@@ -15,25 +12,9 @@ import { ANONYMOUS_CALLER } from '../src/gateway/hooks.ts';
 import type { CallRecord } from '../src/ledger/types.ts';
 import { startStack, type Stack } from './helpers/stack.ts';
 
-/**
- * Opens a store on a fresh database of `backend`. On PostgreSQL the schema is migrated first
- * with kysely's migration tables pinned to that schema: kysely looks for its tables in *every*
- * schema, so while another test's `seed_test_*` schema exists, a plain migrate of a new schema
- * finds theirs, skips creating its own and fails ("kysely_migration_lock does not exist").
- * `openStore` then finds nothing to do. (Reported for src/store/migrate.ts.)
- */
+/** Opens a store on a fresh database of `backend` (its own schema on PostgreSQL). */
 export async function openTestStore(backend: Backend): Promise<{ store: Store; database: TestDatabase; reopen(): Promise<Store> }> {
   const database = await backend.createDatabase();
-  const { schema } = database.storeOptions;
-  if (backend.name === 'postgres' && schema !== undefined) {
-    const { db } = await connect(database.storeOptions);
-    try {
-      const { error } = await new Migrator({ db, provider: migrationProvider, migrationTableSchema: schema }).migrateToLatest();
-      if (error !== undefined) throw error;
-    } finally {
-      await db.destroy();
-    }
-  }
   return { store: await openStore(database.storeOptions), database, reopen: () => openStore(database.storeOptions) };
 }
 
