@@ -9,16 +9,14 @@ import assert from 'node:assert/strict';
 import { Agent } from 'undici';
 import { assertRecorded, callChat, type Observed } from './helpers/fuzz-calls.ts';
 import { waitFor } from './helpers/fuzz-http.ts';
-import { PROVIDER_KINDS, type ProviderKind } from './helpers/providers.ts';
+// Every provider adapter, each with its own deployments on the one simulator.
+import { PROVIDER_KINDS as PROVIDERS, type ProviderKind as Provider } from './helpers/providers.ts';
 import { startStack, type Stack } from './helpers/stack.ts';
 import type { FaultKind, FaultRuleInput } from '../src/simulator/options.ts';
 
 let stack: Stack;
 let dispatcher: Agent;
 
-/** Every provider adapter, each with its own deployments on the one simulator. */
-const PROVIDERS = PROVIDER_KINDS;
-type Provider = ProviderKind;
 
 function config(url: string): string {
   const deployment = (provider: Provider, name: string, extra = '') => `

@@ -25,6 +25,15 @@ const sseGarbage =
   'data: {"choices":[{"delta":{"content":"unterminated\n\n' +
   'data: <html><body>502 Bad Gateway</body></html>\n\n';
 
+/**
+ * How a stream is cut short after `afterFrames` frames: the connection dropped (`reset`), left
+ * open and silent until the client closes it (`stall`), the provider's error event and the end
+ * (`error`), or unparseable lines and the end (`garbage`).
+ */
+export type StreamCut =
+  | { afterFrames: number; then: 'reset' | 'stall' | 'garbage' }
+  | { afterFrames: number; then: 'error'; frame: StreamFrame };
+
 export class Exchange {
   /** Aborted when the connection closes before the response ended. */
   readonly signal: AbortSignal;
@@ -132,21 +141,15 @@ export class Exchange {
 
   /**
    * Streams frames as `text/event-stream`. Unpaced frames go out together in one write;
-   * the first paced frame waits `ttftMs`, each later one `intervalMs`. `resetAfterFrames`
-   * drops the connection after that many frames; `stallAfterFrames` sends nothing more after
-   * that many frames and holds the connection open until the client closes it;
-   * `errorAfterFrames` sends the provider's error event after that many frames and ends the
-   * response; `garbageAfterFrames` sends unparseable lines after that many frames and ends it.
+   * the first paced frame waits `ttftMs`, each later one `intervalMs`. `cut` ends the stream
+   * after `afterFrames` frames (see `StreamCut`).
    */
   stream(input: {
     headers: HeaderMap;
     frames: readonly StreamFrame[];
     ttftMs: number;
     intervalMs: number;
-    resetAfterFrames?: number;
-    stallAfterFrames?: number;
-    errorAfterFrames?: { frames: number; error: StreamFrame };
-    garbageAfterFrames?: number;
+    cut?: StreamCut;
   }): void {
     if (this.closed) return;
     const { response } = this.input;
@@ -163,23 +166,16 @@ export class Exchange {
       if (this.closed) return;
       let buffer = '';
       while (index < input.frames.length) {
-        if (input.resetAfterFrames !== undefined && index >= input.resetAfterFrames) {
-          if (buffer === '') response.flushHeaders();
-          response.write(buffer, () => this.dropConnection());
-          return;
-        }
-        if (input.stallAfterFrames !== undefined && index >= input.stallAfterFrames) {
-          // Silence: the frames so far reach the client, then nothing, until it closes the connection.
-          if (buffer === '') response.flushHeaders();
-          else response.write(buffer);
-          return;
-        }
-        if (input.errorAfterFrames !== undefined && index >= input.errorAfterFrames.frames) {
-          response.end(buffer + serializeFrame(input.errorAfterFrames.error));
-          return;
-        }
-        if (input.garbageAfterFrames !== undefined && index >= input.garbageAfterFrames) {
-          response.end(buffer + sseGarbage);
+        const { cut } = input;
+        if (cut !== undefined && index >= cut.afterFrames) {
+          if (cut.then === 'reset') {
+            if (buffer === '') response.flushHeaders();
+            response.write(buffer, () => this.dropConnection());
+          } else if (cut.then === 'stall') {
+            // Silence: the frames so far reach the client, then nothing, until it closes the connection.
+            if (buffer === '') response.flushHeaders();
+            else response.write(buffer);
+          } else response.end(buffer + (cut.then === 'error' ? serializeFrame(cut.frame) : sseGarbage));
           return;
         }
         const frame = input.frames[index] as StreamFrame;

@@ -12,6 +12,9 @@ export const allModels = '*';
 
 const kindSet: ReadonlySet<string> = new Set(faultKinds);
 
+/** Faults that cut a stream after some frames: their number is how many (`afterChunks`). */
+const MID_STREAM_FAULTS: ReadonlySet<FaultKind> = new Set(['reset-mid-stream', 'stall-mid-stream', 'error-mid-stream']);
+
 function isFaultKind(value: string): value is FaultKind {
   return kindSet.has(value);
 }
@@ -34,7 +37,7 @@ export function parseFaultHeader(value: string): { rule: FaultRule } | { error: 
     return { error: `x-sim-fault: "${argumentText}" is not a number ≥ 0` };
   }
   if (kind === '429' || kind === '503' || kind === '529') rule.retryAfterSeconds = number;
-  else if (kind === 'reset-mid-stream' || kind === 'stall-mid-stream' || kind === 'error-mid-stream') rule.afterChunks = Math.floor(number);
+  else if (MID_STREAM_FAULTS.has(kind)) rule.afterChunks = Math.floor(number);
   else if (kind === 'slow-stream') {
     if (number === 0) return { error: 'x-sim-fault: slow-stream needs a pace above 0 tokens per second' };
     rule.tokensPerSecond = number;

@@ -6,7 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { SimulatorContext } from './context.ts';
 import { sendError, statusMessage, type Dialect } from './dialect.ts';
-import type { Exchange, HeaderMap, StreamFrame } from './exchange.ts';
+import type { Exchange, HeaderMap, StreamCut, StreamFrame } from './exchange.ts';
 import { parseFaultHeader } from './faults.ts';
 import { InvalidRequest } from './fields.ts';
 import type { FaultRule, ResolvedModelOptions } from './options.ts';
@@ -205,14 +205,29 @@ export function deliverStream(input: { exchange: Exchange; admission: Admission;
       index === target ? { ...frame, data: frame.data.slice(0, Math.floor(frame.data.length / 2)) } : frame,
     );
   }
+  const cut = streamCut(fault, admission.dialect);
   input.exchange.stream({
     headers: admission.headers,
     frames,
     ttftMs: admission.ttftMs,
     intervalMs: admission.intervalMs,
-    ...(fault?.kind === 'reset-mid-stream' ? { resetAfterFrames: fault.afterChunks ?? 2 } : {}),
-    ...(fault?.kind === 'stall-mid-stream' ? { stallAfterFrames: fault.afterChunks ?? 2 } : {}),
-    ...(fault?.kind === 'error-mid-stream' ? { errorAfterFrames: { frames: fault.afterChunks ?? 2, error: admission.dialect.streamErrorFrame() } } : {}),
-    ...(fault?.kind === 'malformed-sse' ? { garbageAfterFrames: 2 } : {}),
+    ...(cut === undefined ? {} : { cut }),
   });
+}
+
+/** Where and how a body fault cuts a stream short, if it does. */
+function streamCut(fault: FaultRule | undefined, dialect: Dialect): StreamCut | undefined {
+  const afterFrames = fault?.afterChunks ?? 2;
+  switch (fault?.kind) {
+    case 'reset-mid-stream':
+      return { afterFrames, then: 'reset' };
+    case 'stall-mid-stream':
+      return { afterFrames, then: 'stall' };
+    case 'error-mid-stream':
+      return { afterFrames, then: 'error', frame: dialect.streamErrorFrame() };
+    case 'malformed-sse':
+      return { afterFrames: 2, then: 'garbage' };
+    default:
+      return undefined;
+  }
 }
