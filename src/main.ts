@@ -52,6 +52,12 @@ export interface SeedInstance {
    * then writes the ledger and closes the stores.
    */
   close(options?: { drainTimeoutMs?: number }): Promise<void>;
+  /**
+   * For a process that must exit now, without `close` (a second signal, a fatal error, a close
+   * that hung): writes the ledger's unstored calls to the spill directory synchronously and says
+   * what was saved and what was not. The process should exit right after.
+   */
+  abandon(): string;
 }
 
 export interface StartOptions {
@@ -278,6 +284,12 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
       if (ownsStore) await store.close();
       await dispatcher.close();
       await simulator?.close();
+    },
+    abandon() {
+      const spilled = ledger.abandon();
+      const inFlight = drain.size;
+      const saved = `${spilled} ledger record(s) not yet stored were written to ${config.ledger.spillDirectory} (replayed at the next start)`;
+      return inFlight > 0 ? `${saved}; ${inFlight} call(s) still in flight were cut and are not recorded` : saved;
     },
   };
 }

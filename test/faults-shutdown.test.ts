@@ -27,7 +27,10 @@ before(async () => {
   simulator = await startSimulator({ port: 0 });
   directory = await mkdtemp(join(tmpdir(), 'seed-shutdown-'));
 });
+/** Every child started, so that a failed test leaves none running. */
+const children: ChildProcess[] = [];
 after(async () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   await simulator.close();
   await rm(directory, { recursive: true, force: true });
 });
@@ -40,8 +43,16 @@ interface Served {
   output: () => string;
 }
 
-/** `seed serve` in a child process, its calls paced to last ~1.5 s (30 tokens at 20 a second). */
-async function serve(name: string, shutdownTimeoutMs: number): Promise<Served> {
+/**
+ * `seed serve` in a child process. Route `slow`'s calls are paced to last ~1.5 s (30 tokens at 20
+ * a second, or `slowTokens`); route `fast`'s are answered at once. `crash` preloads
+ * helpers/crash-on-signal.mjs: SIGUSR2 then throws (or rejects) outside any request.
+ */
+async function serve(
+  name: string,
+  shutdownTimeoutMs: number,
+  options: { ledger?: string; slowTokens?: number; crash?: 'exception' | 'rejection' } = {},
+): Promise<Served> {
   const database = join(directory, `${name}.db`);
   const config = join(directory, `${name}.yaml`);
   await writeFile(
@@ -49,19 +60,26 @@ async function serve(name: string, shutdownTimeoutMs: number): Promise<Served> {
     `
 server: { shutdownTimeoutMs: ${shutdownTimeoutMs} }
 store: { url: "sqlite:${database}" }
-ledger: { spillDirectory: "${join(directory, `${name}-spill`)}" }
+ledger: { spillDirectory: "${join(directory, `${name}-spill`)}"${options.ledger ? `, ${options.ledger}` : ''} }
 deployments:
   slow:
     provider: openai
     baseUrl: ${simulator.url}/v1
     model: slow
     apiKey: sk-test
-    headers: { x-sim-fault: "slow-stream:20", x-sim-completion-tokens: "30" }
+    headers: { x-sim-fault: "slow-stream:20", x-sim-completion-tokens: "${options.slowTokens ?? 30}" }
+  fast: { provider: openai, baseUrl: ${simulator.url}/v1, model: fast, apiKey: sk-test }
 routes:
   slow: { deployments: [{ deployment: slow }] }
+  fast: { deployments: [{ deployment: fast }] }
 `,
   );
-  const child = spawn(process.execPath, [BIN, 'serve', '--config', config, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const preload = options.crash ? ['--import', new URL('./helpers/crash-on-signal.mjs', import.meta.url).pathname] : [];
+  const child = spawn(process.execPath, [...preload, BIN, 'serve', '--config', config, '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...(options.crash ? { SEED_TEST_CRASH: options.crash } : {}) },
+  });
+  children.push(child);
   let output = '';
   child.stdout?.on('data', (data) => (output += String(data)));
   child.stderr?.on('data', (data) => (output += String(data)));
@@ -103,7 +121,7 @@ function refused(url: string): Promise<boolean> {
  * its connections open until the process has exited, as SDKs and load balancers do: a client that
  * closes them lets any server exit early.
  */
-async function callsThenSigterm(served: Served): Promise<{ observed: Observed[]; signalledAt: number; refusedAfter: boolean }> {
+async function callsThenSignal(served: Served, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ observed: Observed[]; signalledAt: number; refusedAfter: boolean }> {
   const dispatcher = new Agent({ connections: 32, keepAliveTimeout: 120_000, keepAliveMaxTimeout: 120_000 });
   try {
     const calls = Array.from({ length: 20 }, (_, index) =>
@@ -116,7 +134,7 @@ async function callsThenSigterm(served: Served): Promise<{ observed: Observed[];
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     const signalledAt = Date.now();
-    served.child.kill('SIGTERM');
+    served.child.kill(signal);
     await new Promise((resolve) => setTimeout(resolve, 200));
     const refusedAfter = await refused(served.url);
     const observed = await Promise.all(calls);
@@ -129,7 +147,7 @@ async function callsThenSigterm(served: Served): Promise<{ observed: Observed[];
 
 test('SIGTERM with calls in flight: every call finishes and is a ledger row, no new connection is taken, and the process exits once they are done', async () => {
   const served = await serve('finish', 25_000);
-  const { observed, signalledAt, refusedAfter } = await callsThenSigterm(served);
+  const { observed, signalledAt, refusedAfter } = await callsThenSignal(served);
   const exited = await served.exited;
   assert.equal(exited.code, 0, served.output());
   for (const call of observed) {
@@ -149,7 +167,7 @@ test('SIGTERM with calls in flight: every call finishes and is a ledger row, no 
 
 test('a drain that runs out of time ends the calls left with shutting_down, tells each client, and records each', async () => {
   const served = await serve('cut', 300);
-  const { observed, signalledAt } = await callsThenSigterm(served);
+  const { observed, signalledAt } = await callsThenSignal(served);
   const exited = await served.exited;
   assert.equal(exited.code, 0, served.output());
   for (const call of observed) {
@@ -169,6 +187,67 @@ test('a drain that runs out of time ends the calls left with shutting_down, tell
     assert.equal(row.error_code, 'shutting_down', row.id);
   }
   assert.match(served.output(), /20 call\(s\) still running after 300 ms were ended with shutting_down/);
+});
+
+for (const crash of ['exception', 'rejection'] as const) {
+  const what = crash === 'exception' ? 'uncaught exception' : 'unhandled promise rejection';
+  test(`an ${what} with calls in flight is logged with its stack, then the calls finish and are recorded, and the process exits 1`, async () => {
+    // Node's default exits at once: every call in flight cut, none of them recorded.
+    const served = await serve(`crash-${crash}`, 25_000, { crash });
+    const { observed, signalledAt, refusedAfter } = await callsThenSignal(served, 'SIGUSR2');
+    const exited = await served.exited;
+    assert.equal(exited.code, 1, served.output());
+    for (const call of observed) {
+      assert.equal(call.status, 200, call.body.slice(-300));
+      assert.equal(call.errorCode, null, call.body.slice(-300));
+    }
+    assert.ok(refusedAfter, 'a new connection after the fault is refused');
+    assert.ok(exited.at - signalledAt < 8_000, `exited ${exited.at - signalledAt} ms after the fault`);
+    const recorded = rows(served.database);
+    assert.equal(recorded.length, 20, 'a ledger row for every call');
+    for (const call of observed) assert.equal(recorded.find((row) => row.id === call.requestId)?.status, 'ok', call.requestId);
+    assert.match(served.output(), new RegExp(`seed error ${what} Error: injected ${crash}\\n\\s+at `));
+    assert.match(served.output(), new RegExp(`fatal ${crash === 'exception' ? 'uncaught exception' : 'unhandled rejection'}: shutting down`));
+  });
+}
+
+test('a second SIGTERM while draining exits at once; the calls answered but not yet stored go to the spill directory, and the next start stores them', async () => {
+  // The ledger holds every record in memory until the close: a second signal is its only chance.
+  const served = await serve('twice', 25_000, { ledger: 'flushIntervalMs: 600000, batchSize: 10000', slowTokens: 400 });
+  const dispatcher = new Agent({ connections: 8 });
+  try {
+    const answered = await Promise.all(
+      Array.from({ length: 5 }, () => callChat({ baseUrl: served.url, dispatcher, model: 'fast', stream: false })),
+    );
+    for (const call of answered) assert.equal(call.status, 200, call.body);
+    const slow = callChat({ baseUrl: served.url, dispatcher, model: 'slow', stream: true, timeoutMs: 60_000 }).catch((error: unknown) => error);
+    while (simulator.stats().inFlight < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    served.child.kill('SIGTERM');
+    while (!/waiting up to 25000 ms for 1 call\(s\) in flight/.test(served.output())) {
+      if (served.child.exitCode !== null) throw new Error(served.output());
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    served.child.kill('SIGTERM');
+    const exited = await served.exited;
+    assert.equal(exited.code, 1, served.output());
+    assert.ok((await slow) instanceof Error, 'the call in flight was cut');
+    assert.equal(rows(served.database).length, 0, 'nothing was stored before the exit');
+
+    const again = await serve('twice', 25_000);
+    const deadline = Date.now() + 10_000;
+    while (rows(again.database).length < 5 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    const stored = rows(again.database);
+    assert.deepEqual(stored.map((row) => row.id).sort(), answered.map((call) => call.requestId).sort());
+    for (const row of stored) assert.equal(row.status, 'ok');
+    assert.match(
+      served.output(),
+      /SIGTERM while shutting down: exiting now; 5 ledger record\(s\) not yet stored were written to \S+twice-spill \(replayed at the next start\); 1 call\(s\) still in flight were cut and are not recorded/,
+    );
+    again.child.kill('SIGTERM');
+    assert.equal((await again.exited).code, 0, again.output());
+  } finally {
+    await dispatcher.close();
+  }
 });
 
 test('while draining, a request on a connection the client already had is served with Connection: close, and /healthz says draining', async () => {

@@ -381,6 +381,43 @@ test('calls recorded after close are spilled, not lost', async () => {
   }
 });
 
+test('abandon writes every call not known to be stored to the spill directory at once: the queue, the calls over capacity and the batch whose insert has not returned; the next start stores each', async () => {
+  const directory = spillDirectory();
+  // The first insert never returns, as on a store that hangs while the process is told to exit.
+  const started: number[] = [];
+  const hanging: CallStoreWriter = {
+    insertCalls: (records) => {
+      started.push(records.length);
+      return new Promise(() => undefined);
+    },
+  };
+  const store = await openStore({ url: 'sqlite::memory:' });
+  try {
+    const writer = await LedgerWriter.open({ store: hanging, spillDirectory: directory, batchSize: 2, queueCapacity: 3, flushIntervalMs: 60_000 });
+    const recorded = calls('abandoned', 7);
+    for (const call of recorded.slice(0, 2)) writer.record(call);
+    await waitFor(() => started.length === 1, 'the first batch is being inserted');
+    // Three queued (the capacity), two over it.
+    for (const call of recorded.slice(2)) writer.record(call);
+    assert.equal(writer.stats().queued, 5);
+    assert.equal(writer.abandon(), 7);
+    assert.equal(writer.stats().queued, 0);
+    writer.record(makeCall({ id: 'abandoned_late' }));
+    assert.equal(writer.stats().spilled, 8, 'a call recorded afterwards is spilled as it comes');
+    // The process has exited: its lock is taken over.
+    writeFileSync(join(directory, 'writer.lock'), String(2 ** 22 + 1));
+    const next = await LedgerWriter.open({ store, spillDirectory: directory });
+    const expected = [...recorded.map((call) => call.id), 'abandoned_late'].sort();
+    await waitFor(async () => (await storedIds(store)).length === expected.length, 'the spilled calls are replayed');
+    assert.deepEqual(await storedIds(store), expected);
+    await next.close();
+    assert.deepEqual(spillFiles(directory), [], 'the spill files are gone once stored');
+  } finally {
+    await store.close();
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
+
 for (const backend of backends) {
   if (backend.name !== 'postgres') continue;
   describe('regression: PostgreSQL going away mid-transaction', { skip: backend.skip }, () => {

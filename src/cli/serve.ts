@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../config/load.ts';
-import { createLogger } from '../log.ts';
+import { createLogger, type Logger } from '../log.ts';
 import { loadSeedConfig, startSeed } from '../main.ts';
 import { simulatorOptionsSchema, startSimulator } from '../simulator/index.ts';
 import { nodeFlagsAdvice } from '../node-flags.ts';
@@ -16,22 +16,48 @@ function exitOnConfigError(error: unknown): never {
   throw error;
 }
 
-function onSignals(close: () => Promise<void>): void {
+/**
+ * How a long-running command ends.
+ * - `SIGTERM` or `SIGINT`: `close` (for the gateway, the drain), then exit 0.
+ * - An uncaught exception or unhandled rejection: logged with its stack, then the same `close`,
+ *   then exit 1. Node's default is to exit at once, which loses the calls in flight and the
+ *   ledger's last batch; the process is suspect, but the calls in flight are usually sound, and
+ *   the close is bounded.
+ * - A second signal or fatal error while closing, or a close still running `graceMs` after it
+ *   began: `abandon` (the ledger's unstored calls go to its spill directory), then exit 1 at once.
+ */
+function superviseProcess(target: { close(): Promise<void>; abandon?(): string }, { logger, graceMs }: { logger: Logger; graceMs: number }): void {
   let closing = false;
-  const stop = (signal: string) => {
-    if (closing) process.exit(1);
+  const exitNow = (reason: string) => {
+    const saved = target.abandon?.();
+    logger('error', `${reason}: exiting now${saved ? `; ${saved}` : ''}`);
+    process.exit(1);
+  };
+  const stop = (reason: string, exitCode: number) => {
+    if (closing) return exitNow(`${reason} while shutting down`);
     closing = true;
-    process.stderr.write(`seed: ${signal}, shutting down\n`);
-    close().then(
-      () => process.exit(0),
+    process.exitCode = exitCode;
+    logger('info', `${reason}: shutting down`);
+    const watchdog = setTimeout(() => exitNow(`shutdown still running after ${graceMs} ms`), graceMs);
+    target.close().then(
+      () => {
+        clearTimeout(watchdog);
+        process.exit(exitCode);
+      },
       (error: unknown) => {
-        process.stderr.write(`seed: shutdown failed: ${String(error)}\n`);
-        process.exit(1);
+        clearTimeout(watchdog);
+        logger('error', 'shutdown failed', error);
+        exitNow('shutdown failed');
       },
     );
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT', 0));
+  process.on('SIGTERM', () => stop('SIGTERM', 0));
+  // Unhandled rejections reach this too (Node's default --unhandled-rejections=throw).
+  process.on('uncaughtException', (error, origin) => {
+    logger('error', origin === 'unhandledRejection' ? 'unhandled promise rejection' : 'uncaught exception', error);
+    stop(`fatal ${origin === 'unhandledRejection' ? 'unhandled rejection' : 'uncaught exception'}`, 1);
+  });
 }
 
 export function registerServeCommands(program: Command, helpers: { portNumber: (value: string) => number }): void {
@@ -78,7 +104,8 @@ export function registerServeCommands(program: Command, helpers: { portNumber: (
       logger('info', `routes: ${[...Object.keys(loaded.config.routes)].join(', ')}`);
       const advice = nodeFlagsAdvice();
       if (advice) logger('info', advice);
-      onSignals(() => seed.close());
+      // The watchdog leaves the drain its time and the ledger's last write 10 s more.
+      superviseProcess(seed, { logger, graceMs: loaded.config.server.shutdownTimeoutMs + 10_000 });
     });
 
   program
@@ -109,7 +136,7 @@ export function registerServeCommands(program: Command, helpers: { portNumber: (
           `  Azure OpenAI: ${simulator.url}/openai/deployments/{name}/chat/completions?api-version=…\n` +
           `  Anthropic:    ${simulator.url}/v1/messages\n`,
       );
-      onSignals(() => simulator.close());
+      superviseProcess(simulator, { logger: createLogger(), graceMs: 10_000 });
     });
 
   const configCommand = program.command('config').description('Work with seed.yaml.');

@@ -84,6 +84,9 @@ export class LedgerWriter implements CallSink {
   /** Calls over capacity, waiting for the (async) spill append. */
   #overflow: CallRecord[] = [];
   #overflowWrite: Promise<void> | null = null;
+  /** The batch (or overflow) being written: out of the queue, not yet known to be stored. */
+  #batchInFlight: CallRecord[] | null = null;
+  #overflowInFlight: CallRecord[] | null = null;
   #draining: Promise<void> | null = null;
   #replaying: Promise<void> | null = null;
   #flushTimer: NodeJS.Timeout | null = null;
@@ -176,6 +179,32 @@ export class LedgerWriter implements CallSink {
     return this.#closing;
   }
 
+  /**
+   * For a process about to exit without `close` (a second signal, a fatal error, a shutdown that
+   * hung): writes every call not known to be stored, synchronously, to the spill directory, the
+   * next start replays it. That is the queue, the calls over capacity, and the batch whose store
+   * write or spill has not returned: it may have committed, but inserts skip the ids already
+   * stored, so replaying it is harmless. Calls recorded afterwards are spilled as they come.
+   * Returns how many calls it wrote (those it could not are reported through `onError`).
+   */
+  abandon(): number {
+    this.#closed = true;
+    if (this.#flushTimer !== null) clearTimeout(this.#flushTimer);
+    if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
+    const unsettled = [
+      ...(this.#batchInFlight ?? []),
+      ...(this.#overflowInFlight ?? []),
+      ...this.#queue.splice(0),
+      ...this.#overflow.splice(0),
+    ];
+    this.#batchInFlight = null;
+    this.#overflowInFlight = null;
+    if (unsettled.length === 0) return 0;
+    const before = this.#counters.spilled;
+    this.#spillSync(unsettled);
+    return this.#counters.spilled - before;
+  }
+
   /** Counters for metrics. */
   stats(): LedgerWriterStats {
     return { ...this.#counters, queued: this.#queue.length + this.#overflow.length, storeHealthy: this.#storeHealthy };
@@ -225,6 +254,15 @@ export class LedgerWriter implements CallSink {
 
   /** Stores or spills `batch`; false when even the spill failed (the batch is back in the queue). */
   async #writeBatch(batch: CallRecord[]): Promise<boolean> {
+    this.#batchInFlight = batch;
+    try {
+      return await this.#storeOrSpill(batch);
+    } finally {
+      this.#batchInFlight = null;
+    }
+  }
+
+  async #storeOrSpill(batch: CallRecord[]): Promise<boolean> {
     if (this.#storeHealthy) {
       try {
         this.#counters.written += batch.length - (await this.#insert(batch));
@@ -256,6 +294,7 @@ export class LedgerWriter implements CallSink {
       while (this.#overflow.length > 0) {
         const records = this.#overflow;
         this.#overflow = [];
+        this.#overflowInFlight = records;
         try {
           await this.#spill.append(records);
           this.#counters.spilled += records.length;
@@ -265,6 +304,8 @@ export class LedgerWriter implements CallSink {
           // Never drop: past capacity, but memory is the only place left.
           this.#queue.push(...records);
           this.#scheduleDrain(this.#flushIntervalMs);
+        } finally {
+          this.#overflowInFlight = null;
         }
       }
     } finally {
