@@ -6,7 +6,7 @@
  *   npm run bench -- --only overhead --duration 10  # one scenario, longer phases
  *   npm run bench -- --only ab --baseline HEAD~1 --no-write  # this build against another (paired ratios)
  *
- * Flags: --only overhead,paced,features,alloc,profile,gc,promotion,soak,limits,ledger,jobs,ab (ab only when named)  --baseline GIT_REF (for ab)  --targets direct,nginx,undici,seed,portkey
+ * Flags: --only overhead,paced,features,alloc,profile,gc,promotion,soak,limits,ledger,restart,jobs,ab (ab only when named)  --baseline GIT_REF (for ab)  --targets direct,nginx,undici,seed,portkey
  *        --duration SECONDS (per phase, default 5)  --rounds N (default 3)  --concurrency N (50)
  *        --rate REQ_PER_S (500)  --pairs N (alternating 1 s slice pairs per paired ratio, 10)
  *        --processes N (processes of Seed and of the undici proxy the paired ratios rotate over, 3)
@@ -42,8 +42,9 @@ import { runFeatures } from './scenarios/features.ts';
 import { runAlloc } from './scenarios/alloc.ts';
 import { runPromotion } from './scenarios/promotion.ts';
 import { runPaced } from './scenarios/paced.ts';
+import { runRestart } from './scenarios/restart.ts';
 
-const SCENARIOS = ['overhead', 'paced', 'features', 'alloc', 'profile', 'gc', 'promotion', 'soak', 'limits', 'ledger', 'jobs', 'ab'] as const;
+const SCENARIOS = ['overhead', 'paced', 'features', 'alloc', 'profile', 'gc', 'promotion', 'soak', 'limits', 'ledger', 'restart', 'jobs', 'ab'] as const;
 /** What runs without --only: everything but the A/B comparison, which needs a baseline ref. */
 const DEFAULT_SCENARIOS = SCENARIOS.filter((scenario) => scenario !== 'ab');
 type Scenario = (typeof SCENARIOS)[number];
@@ -196,6 +197,10 @@ try {
         ? 'the ledger writer is wired in src/main.ts, but this scenario (sustained records/s into SQLite and PostgreSQL while serving, records lost across a store outage) is not written yet.'
         : 'the ledger writer (src/ledger/writer.ts) is not wired in src/main.ts at the time of this run. Once wired: sustained records/s into SQLite and PostgreSQL (127.0.0.1:5432/test) while serving, and records lost across a store outage (must be 0).',
     });
+  }
+  if (only.includes('restart')) {
+    // A rolling restart under streamed load: 100 calls/s of ~1 s each, the signal at 5 s.
+    report.restart = await runRestart({ ratePerSecond: 100, calls: 1_000, workDirectory, log });
   }
   if (only.includes('jobs')) {
     // Fixed length: the quota's windows, not the machine, set the pace here.

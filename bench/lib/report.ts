@@ -7,6 +7,7 @@ import type { ProfileResult } from '../scenarios/profile.ts';
 import type { SoakResult } from '../scenarios/soak.ts';
 import type { GcPhase, ProcessObservation } from '../scenarios/gc.ts';
 import type { LedgerBackendResult } from '../scenarios/ledger.ts';
+import type { RestartResult } from '../scenarios/restart.ts';
 import type { LimitRun } from '../scenarios/limits.ts';
 import type { AbResult } from '../scenarios/ab.ts';
 import { DEFAULT_KEEP_WARM_BYTES_PER_SECOND } from '../../src/young-generation.ts';
@@ -36,6 +37,7 @@ export interface RunReport {
   gc?: GcPhase[];
   promotion?: PromotionResult;
   ledger?: LedgerBackendResult[];
+  restart?: RestartResult;
   limits?: LimitRun[];
   ab?: AbResult;
   features?: FeaturesResult;
@@ -46,6 +48,38 @@ export interface RunReport {
   pending: Array<{ scenario: string; reason: string }>;
   /** Hand-written analysis kept in bench/analysis.md. */
   analysis?: string;
+}
+
+/** A rolling restart under streamed load (bench/scenarios/restart.ts). */
+export function restartSection(restart: RestartResult): string {
+  return [
+    '### Restarting under load',
+    `Two \`seed serve\` processes as \`npm start\` runs them (A and B, each with its own SQLite ledger), one simulator pacing its tokens ` +
+      `(calls of ~${format(restart.callSeconds, 1)} s); ${restart.callsPerVariant} streamed calls at ${restart.ratePerSecond}/s (open loop), the first ` +
+      'half to A. At the half A gets the signal and the rest go to B, as a load balancer sends them once A leaves. A is then started once more ' +
+      'on its files (it replays its spill directory) and stopped. Lost = calls whose client got an answer (a whole stream or an error) with ' +
+      'no ledger row; broken = a stream or connection cut with no answer (unrecorded unless the column says otherwise). `kill` is the ' +
+      'baseline: a process that cannot shut down.',
+    table(
+      ['variant', 'signal', 'drain', 'in flight at signal', 'A: ok', 'A: errors', 'A: broken (recorded)', 'A exited after', 'exit code', 'spilled at exit', 'A: lost / answered', 'B: ok / calls', 'B: lost', 'error'],
+      restart.readings.map((reading) => [
+        reading.variant,
+        reading.signal,
+        `${format(reading.drainMs / 1_000, 1)} s`,
+        String(reading.inFlightAtSignal),
+        String(reading.ok),
+        Object.entries(reading.errors).map(([code, count]) => `${count} \`${code}\``).join(', ') || '0',
+        `${reading.broken} (${reading.brokenRecorded})`,
+        Number.isFinite(reading.exitMs) ? `${format(reading.exitMs)} ms` : '—',
+        reading.exitCode === null ? 'killed' : String(reading.exitCode),
+        reading.spilledAtExit === null ? '—' : String(reading.spilledAtExit),
+        `**${reading.lost}** / ${reading.answeredByA}`,
+        `${reading.okB} / ${reading.callsToB}`,
+        `**${reading.lostB}**`,
+        reading.error ?? '',
+      ]),
+    ),
+  ].join('\n\n');
 }
 
 /** Section 1's streaming ratio again, with the upstream pacing its tokens (bench/scenarios/paced.ts). */
@@ -568,6 +602,8 @@ export function renderReport(report: RunReport): string {
       ),
     );
   }
+
+  if (report.restart) parts.push(restartSection(report.restart));
 
   if (report.gc) {
     parts.push(`## 5. Garbage collection and event-loop gaps under open-loop load`);
