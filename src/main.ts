@@ -53,6 +53,11 @@ export interface SeedInstance {
    */
   close(options?: { drainTimeoutMs?: number }): Promise<void>;
   /**
+   * Ends the drain of a `close` under way now: the calls still running end with `shutting_down`
+   * (their clients are told, each is recorded) and the close goes on to write the ledger.
+   */
+  hurry(): void;
+  /**
    * For a process that must exit now, without `close` (a second signal, a fatal error, a close
    * that hung): writes the ledger's unstored calls to the spill directory synchronously and says
    * what was saved and what was not. The process should exit right after.
@@ -275,7 +280,8 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
       if (inFlight > 0) logger('info', `shutting down: waiting up to ${timeoutMs} ms for ${inFlight} call(s) in flight`);
       const outcome = await drain.run({ server: app.server, timeoutMs });
       if (outcome.cut > 0) {
-        logger('warn', `shutting down: ${outcome.cut} call(s) still running after ${timeoutMs} ms were ended with shutting_down`);
+        const when = outcome.hurried ? `when told to stop at once, after ${outcome.elapsedMs} ms` : `after ${timeoutMs} ms`;
+        logger('warn', `shutting down: ${outcome.cut} call(s) still running ${when} were ended with shutting_down`);
       } else if (inFlight > 0) logger('info', `shutting down: every call in flight finished, in ${outcome.elapsedMs} ms`);
       await closing;
       await authenticator?.close();
@@ -284,6 +290,9 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
       if (ownsStore) await store.close();
       await dispatcher.close();
       await simulator?.close();
+    },
+    hurry() {
+      drain.hurry();
     },
     abandon() {
       const spilled = ledger.abandon();

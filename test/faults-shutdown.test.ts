@@ -211,42 +211,84 @@ for (const crash of ['exception', 'rejection'] as const) {
   });
 }
 
-test('a second SIGTERM while draining exits at once; the calls answered but not yet stored go to the spill directory, and the next start stores them', async () => {
-  // The ledger holds every record in memory until the close: a second signal is its only chance.
-  const served = await serve('twice', 25_000, { ledger: 'flushIntervalMs: 600000, batchSize: 10000', slowTokens: 400 });
+/**
+ * Five calls answered and held in the ledger's queue (it writes only at the close), and one long
+ * stream in flight; then SIGTERM, and once the drain is waiting for the stream, `more`.
+ */
+async function heldThenSignals(name: string, more: (served: Served) => Promise<void>) {
+  const served = await serve(name, 25_000, { ledger: 'flushIntervalMs: 600000, batchSize: 10000', slowTokens: 400 });
   const dispatcher = new Agent({ connections: 8 });
   try {
-    const answered = await Promise.all(
-      Array.from({ length: 5 }, () => callChat({ baseUrl: served.url, dispatcher, model: 'fast', stream: false })),
-    );
+    const answered = await Promise.all(Array.from({ length: 5 }, () => callChat({ baseUrl: served.url, dispatcher, model: 'fast', stream: false })));
     for (const call of answered) assert.equal(call.status, 200, call.body);
-    const slow = callChat({ baseUrl: served.url, dispatcher, model: 'slow', stream: true, timeoutMs: 60_000 }).catch((error: unknown) => error);
+    const slow = callChat({ baseUrl: served.url, dispatcher, model: 'slow', stream: true, timeoutMs: 60_000 }).catch((error: unknown) => error as Error);
     while (simulator.stats().inFlight < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    const signalledAt = Date.now();
     served.child.kill('SIGTERM');
-    while (!/waiting up to 25000 ms for 1 call\(s\) in flight/.test(served.output())) {
-      if (served.child.exitCode !== null) throw new Error(served.output());
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    served.child.kill('SIGTERM');
+    await untilLogged(served, /waiting up to 25000 ms for 1 call\(s\) in flight/);
+    await more(served);
     const exited = await served.exited;
+    return { served, answered, slow: await slow, exited, exitMs: exited.at - signalledAt };
+  } finally {
+    await dispatcher.close();
+  }
+}
+
+async function untilLogged(served: Served, pattern: RegExp): Promise<void> {
+  while (!pattern.test(served.output())) {
+    if (served.child.exitCode !== null) throw new Error(served.output());
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+test('a second SIGTERM while draining ends the calls in flight now: their clients are told, every call is recorded, and the process exits 1', async () => {
+  const { served, answered, slow, exited, exitMs } = await heldThenSignals('twice', async (served) => {
+    served.child.kill('SIGTERM');
+  });
+  assert.equal(exited.code, 1, served.output());
+  // The stream had 20 s to go.
+  assert.ok(exitMs < 5_000, `exited ${exitMs} ms after the first SIGTERM`);
+  assert.ok(!(slow instanceof Error), `the stream in flight ended with an error event, not a broken connection: ${String(slow)}`);
+  assert.equal(slow.errorCode, 'shutting_down', slow.body.slice(-300));
+  assert.match(slow.body, /told to stop at once/);
+  const stored = rows(served.database);
+  assert.deepEqual(stored.map((row) => row.id).sort(), [...answered.map((call) => call.requestId), slow.requestId].sort());
+  assert.equal(stored.find((row) => row.id === slow.requestId)?.error_code, 'shutting_down');
+  assert.match(served.output(), /SIGTERM while shutting down: ending the calls in flight now/);
+  assert.match(served.output(), /1 call\(s\) still running when told to stop at once, after \d+ ms were ended with shutting_down/);
+});
+
+test('a third SIGTERM, while the ledger cannot write, exits at once; the calls not yet stored go to the spill directory, and the next start stores them', async () => {
+  let holder: BetterSqlite3.Database | undefined;
+  try {
+    const { served, answered, slow, exited } = await heldThenSignals('thrice', async (served) => {
+      // Another process holds SQLite's write lock: the close's ledger write waits for it.
+      holder = new BetterSqlite3(served.database);
+      holder.exec('BEGIN EXCLUSIVE');
+      served.child.kill('SIGTERM');
+      await untilLogged(served, /were ended with shutting_down/);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      served.child.kill('SIGTERM');
+    });
     assert.equal(exited.code, 1, served.output());
-    assert.ok((await slow) instanceof Error, 'the call in flight was cut');
+    holder?.exec('ROLLBACK');
+    assert.ok(!(slow instanceof Error), String(slow));
     assert.equal(rows(served.database).length, 0, 'nothing was stored before the exit');
 
-    const again = await serve('twice', 25_000);
+    const again = await serve('thrice', 25_000);
     const deadline = Date.now() + 10_000;
-    while (rows(again.database).length < 5 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    while (rows(again.database).length < 6 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     const stored = rows(again.database);
-    assert.deepEqual(stored.map((row) => row.id).sort(), answered.map((call) => call.requestId).sort());
-    for (const row of stored) assert.equal(row.status, 'ok');
+    assert.deepEqual(stored.map((row) => row.id).sort(), [...answered.map((call) => call.requestId), slow.requestId].sort());
+    assert.equal(stored.find((row) => row.id === slow.requestId)?.error_code, 'shutting_down');
     assert.match(
       served.output(),
-      /SIGTERM while shutting down: exiting now; 5 ledger record\(s\) not yet stored were written to \S+twice-spill \(replayed at the next start\); 1 call\(s\) still in flight were cut and are not recorded/,
+      /SIGTERM while shutting down: exiting now; 6 ledger record\(s\) not yet stored were written to \S+thrice-spill \(replayed at the next start\)\n/,
     );
     again.child.kill('SIGTERM');
     assert.equal((await again.exited).code, 0, again.output());
   } finally {
-    await dispatcher.close();
+    holder?.close();
   }
 });
 

@@ -7,8 +7,8 @@
  * its own way:
  * - `drain`: SIGTERM with the default drain (`server.shutdownTimeoutMs` 25 s): calls finish.
  * - `cut`: SIGTERM with a 300 ms drain: the calls still running end with `shutting_down`.
- * - `twice`: SIGTERM, then SIGTERM again 300 ms later: A exits at once, spilling what its ledger
- *   had not stored.
+ * - `twice`: SIGTERM, then SIGTERM again 300 ms later: A ends the calls still running at once, as
+ *   at the drain's deadline, writes its ledger and exits 1.
  * - `kill`: SIGKILL (a supervisor's kill after its grace period, the OOM killer): the baseline of
  *   what a process that cannot shut down loses.
  * Then A is started once more on the same files (it replays its spill directory, as the next

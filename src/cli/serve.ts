@@ -16,33 +16,54 @@ function exitOnConfigError(error: unknown): never {
   throw error;
 }
 
+/** How long a close may run once hurried (its calls cut, the ledger still to write) before the process exits at once. */
+const HURRIED_CLOSE_MS = 5_000;
+
 /**
  * How a long-running command ends.
  * - `SIGTERM` or `SIGINT`: `close` (for the gateway, the drain), then exit 0.
  * - An uncaught exception or unhandled rejection: logged with its stack, then the same `close`,
  *   then exit 1. Node's default is to exit at once, which loses the calls in flight and the
- *   ledger's last batch; the process is suspect, but the calls in flight are usually sound, and
- *   the close is bounded.
- * - A second signal or fatal error while closing, or a close still running `graceMs` after it
- *   began: `abandon` (the ledger's unstored calls go to its spill directory), then exit 1 at once.
+ *   ledger's last records; the process is suspect, but the calls in flight are usually sound,
+ *   and the close is bounded.
+ * - A second signal or fatal error while closing: `hurry` (the calls still running are cut now,
+ *   their clients told and each recorded; the close goes on to write the ledger), exit 1.
+ * - A third, or a close still running `graceMs` after it began (`HURRIED_CLOSE_MS` once
+ *   hurried): `abandon` (the ledger's unstored calls go to its spill directory), exit 1 at once.
  */
-function superviseProcess(target: { close(): Promise<void>; abandon?(): string }, { logger, graceMs }: { logger: Logger; graceMs: number }): void {
-  let closing = false;
+function superviseProcess(
+  target: { close(): Promise<void>; hurry?(): void; abandon?(): string },
+  { logger, graceMs }: { logger: Logger; graceMs: number },
+): void {
+  let stage: 'serving' | 'closing' | 'hurrying' = 'serving';
+  let watchdog: NodeJS.Timeout | undefined;
   const exitNow = (reason: string) => {
     const saved = target.abandon?.();
     logger('error', `${reason}: exiting now${saved ? `; ${saved}` : ''}`);
     process.exit(1);
   };
+  const arm = (milliseconds: number) => {
+    clearTimeout(watchdog);
+    watchdog = setTimeout(() => exitNow(`shutdown still running after ${milliseconds} ms`), milliseconds);
+  };
   const stop = (reason: string, exitCode: number) => {
-    if (closing) return exitNow(`${reason} while shutting down`);
-    closing = true;
+    if (stage === 'hurrying' || (stage === 'closing' && !target.hurry)) return exitNow(`${reason} while shutting down`);
+    if (stage === 'closing') {
+      stage = 'hurrying';
+      process.exitCode = 1;
+      logger('warn', `${reason} while shutting down: ending the calls in flight now (once more exits at once)`);
+      target.hurry!();
+      arm(HURRIED_CLOSE_MS);
+      return;
+    }
+    stage = 'closing';
     process.exitCode = exitCode;
     logger('info', `${reason}: shutting down`);
-    const watchdog = setTimeout(() => exitNow(`shutdown still running after ${graceMs} ms`), graceMs);
+    arm(graceMs);
     target.close().then(
       () => {
         clearTimeout(watchdog);
-        process.exit(exitCode);
+        process.exit(process.exitCode);
       },
       (error: unknown) => {
         clearTimeout(watchdog);

@@ -35,6 +35,8 @@ export interface DrainOutcome {
   inFlight: number;
   /** Calls still running at the deadline, ended with `shutting_down`. */
   cut: number;
+  /** Whether `hurry` cut them before the deadline. */
+  hurried: boolean;
   /** How long the drain took. */
   elapsedMs: number;
 }
@@ -50,6 +52,8 @@ export class CallDrain {
   private inFlight = 0;
   /** A drain has begun: health checks answer 503. */
   draining = false;
+  /** `hurry` was called: the drain cuts what is running now instead of at its deadline. */
+  private hurried = false;
 
   /** A call began; `abort` ends it with a reason if the drain runs out of time. Returns its slot, for `delete`. */
   add(abort: (reason: SeedError) => void): number {
@@ -71,6 +75,15 @@ export class CallDrain {
   }
 
   /**
+   * Ends the wait of a drain under way (or of the next one) now: the calls still running are cut
+   * with `shutting_down` at the next sweep, as at the deadline, so their clients are told and
+   * each is recorded. For an operator who asked twice.
+   */
+  hurry(): void {
+    this.hurried = true;
+  }
+
+  /**
    * Waits until no call is in flight, closing each connection as soon as no request is in flight
    * on it; at `timeoutMs`, aborts the calls still running with `shutting_down` (a stream ends with
    * that error event, an unanswered call gets the 503) and gives them a moment to end. Then a
@@ -88,11 +101,13 @@ export class CallDrain {
     const sweep = setInterval(() => server.closeIdleConnections(), SWEEP_INTERVAL_MS);
     try {
       let cut = 0;
-      if (!(await waitUntil(async () => this.inFlight === 0, input.timeoutMs))) {
+      if (!(await waitUntil(async () => this.inFlight === 0, input.timeoutMs, () => this.hurried))) {
         cut = this.inFlight;
         const reason = new SeedError(
           'shutting_down',
-          `Seed is shutting down, and this call was still running when its drain of ${input.timeoutMs} ms ended: retry it on another replica.`,
+          this.hurried
+            ? 'Seed was told to stop at once while this call was running: retry it on another replica.'
+            : `Seed is shutting down, and this call was still running when its drain of ${input.timeoutMs} ms ended: retry it on another replica.`,
         );
         for (const abort of this.slots.slice()) abort?.(reason);
         await waitUntil(async () => this.inFlight === 0, CUT_GRACE_MS);
@@ -100,7 +115,7 @@ export class CallDrain {
       await waitUntil(async () => (await connectionCount(server)) === 0, LINGER_MS);
       // Whatever is left (a call that did not end, a client still sending its request) goes now.
       server.closeAllConnections();
-      return { inFlight: inFlightAtStart, cut, elapsedMs: Date.now() - started };
+      return { inFlight: inFlightAtStart, cut, hurried: this.hurried, elapsedMs: Date.now() - started };
     } finally {
       clearInterval(sweep);
     }
@@ -111,13 +126,13 @@ function connectionCount(server: Server): Promise<number> {
   return new Promise((resolvePromise) => server.getConnections((error, count) => resolvePromise(error ? 0 : count)));
 }
 
-/** Polls `done` every sweep interval until it holds (true) or `timeoutMs` passes (false). */
-async function waitUntil(done: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+/** Polls `done` every sweep interval until it holds (true), or `timeoutMs` passes or `stop` holds (false). */
+async function waitUntil(done: () => Promise<boolean>, timeoutMs: number, stop: () => boolean = () => false): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await done()) return true;
     const left = deadline - Date.now();
-    if (left <= 0) return false;
+    if (left <= 0 || stop()) return false;
     await new Promise((resolvePromise) => setTimeout(resolvePromise, Math.min(SWEEP_INTERVAL_MS, left)));
   }
 }
