@@ -6,11 +6,12 @@
  * waits for batches in flight and leaves no thread behind; an idle worker does not keep the
  * process alive; and the two connections never deadlock on SQLite's single write lock.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { threadId, Worker } from 'node:worker_threads';
+import BetterSqlite3 from 'better-sqlite3';
 import { openStore, type Store } from '../src/store/index.ts';
 import { connect } from '../src/store/connect.ts';
 import { createCallInserter } from '../src/store/calls.ts';
@@ -254,6 +255,49 @@ describe('SQLite insert worker', () => {
     });
     assert.equal(output, '1');
     assert.equal(await countCalls({ store, teamId: 'idle' }), 1);
+  });
+
+  test('a process exiting while its insert worker waits for the write lock another process holds exits at once, with its own code', async () => {
+    // SQLite's own busy wait cannot be interrupted: the exit used to wait it out (5 s), then
+    // abort (better-sqlite3 throwing SQLITE_BUSY into the terminating worker).
+    // The child opens the store (its migration needs the lock), says so, and once the lock is
+    // taken starts an insert and exits 300 ms later.
+    const script = `
+      const { openStore } = await import(process.argv[1]);
+      const store = await openStore({ url: process.argv[2] });
+      process.stdout.write('open\\n');
+      process.stdin.once('data', () => {
+        void store.insertCalls([JSON.parse(process.argv[3])]).catch(() => undefined);
+        setTimeout(() => process.exit(3), 300);
+      });
+    `;
+    const storeModule = new URL('../src/store/index.ts', import.meta.url).href;
+    const call = JSON.stringify(makeCall({ id: 'exit_while_locked', teamId: 'exit_locked' }));
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, storeModule, database.storeOptions.url, call], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (data) => (stderr += String(data)));
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const holder = new BetterSqlite3(pathOf(database));
+    try {
+      await once(child.stdout, 'data');
+      holder.exec('BEGIN EXCLUSIVE');
+      const started = performance.now();
+      child.stdin.write('go\n');
+      const { code, signal } = await exited;
+      const elapsedMs = performance.now() - started;
+      assert.equal(signal, null, stderr);
+      assert.equal(code, 3, stderr);
+      assert.doesNotMatch(stderr, /FATAL ERROR/);
+      assert.ok(elapsedMs < SQLITE_BUSY_TIMEOUT_MS, `exited after ${Math.round(elapsedMs)} ms`);
+    } finally {
+      clearTimeout(killer);
+      if (holder.inTransaction) holder.exec('ROLLBACK');
+      holder.close();
+    }
+    assert.equal(await countCalls({ store, teamId: 'exit_locked' }), 0);
   });
 
   test('an insert issued during a main-connection write transaction waits for it, and both commit apart', async () => {

@@ -10,7 +10,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import type { CallColumnValue } from './call-rows.ts';
 import type { CallInsertFailure, CallInsertReply, CallInsertRequest, CallInsertWorkerData } from './call-insert-protocol.ts';
 import { prepareSqliteInsert, type SqliteRowsInsert } from './sqlite-call-insert.ts';
-import { configureSqliteConnection } from './sqlite-connection.ts';
+import { configureSqliteConnection, SQLITE_BUSY_TIMEOUT_MS } from './sqlite-connection.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('call-insert-worker.ts runs as a worker thread only');
@@ -29,9 +29,32 @@ function insert({ id, rows }: { id: number; rows: CallColumnValue[][] }): CallIn
   try {
     database ??= openDatabase();
     insertRows ??= prepareSqliteInsert(database);
-    return { id, ok: true, inserted: insertRows(rows), threadId };
+    return { id, ok: true, inserted: insertWaitingForLock(insertRows, rows), threadId };
   } catch (error) {
     return { id, ok: false, error: describe(error) };
+  }
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Runs the insert, waiting up to `SQLITE_BUSY_TIMEOUT_MS` for another connection's write lock as
+ * SQLite's busy_timeout would, but between attempts, in `Atomics.wait`: SQLite's own wait sleeps
+ * inside a native call that nothing interrupts, so a process exiting while another process held
+ * the lock first waited out the timeout, then aborted (better-sqlite3 throwing SQLITE_BUSY into
+ * the terminating thread: `FATAL ERROR: v8::ToLocalChecked Empty MaybeLocal`, SIGABRT).
+ * `Atomics.wait` is woken when the thread is terminated.
+ */
+function insertWaitingForLock(insertRows: SqliteRowsInsert, rows: CallColumnValue[][]): number {
+  const deadline = Date.now() + SQLITE_BUSY_TIMEOUT_MS;
+  for (let waitMs = 1; ; waitMs = Math.min(waitMs * 2, 25)) {
+    try {
+      return insertRows(rows);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (typeof code !== 'string' || !code.startsWith('SQLITE_BUSY') || Date.now() + waitMs > deadline) throw error;
+    }
+    Atomics.wait(pause, 0, 0, waitMs);
   }
 }
 
@@ -51,6 +74,8 @@ function openDatabase(): BetterSqlite3.Database {
   const opened = new BetterSqlite3(path, { fileMustExist: true });
   try {
     configureSqliteConnection(opened);
+    // Waits for the write lock happen in `insertWaitingForLock`, where the thread can be stopped.
+    opened.pragma('busy_timeout = 0');
   } catch (error) {
     opened.close();
     throw error;
