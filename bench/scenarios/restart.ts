@@ -134,7 +134,7 @@ function ledgerIds(directory: string): Set<string> {
   }
 }
 
-interface Outcome {
+export interface StreamedOutcome {
   requestId: string | undefined;
   kind: 'ok' | 'error' | 'broken';
   code?: string;
@@ -142,7 +142,8 @@ interface Outcome {
 
 const BODY = JSON.stringify({ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'Say something.' }] });
 
-async function call(pool: Pool): Promise<Outcome> {
+/** One streamed call, classified by what its client saw. */
+export async function streamedCall(pool: Pool): Promise<StreamedOutcome> {
   let requestId: string | undefined;
   try {
     const response = await pool.request({
@@ -221,8 +222,8 @@ async function runVariant(input: {
   });
   const pools = { a: new Pool(a.url, { connections: 1_024 }), b: new Pool(b.url, { connections: 1_024 }) };
   try {
-    const toA: Array<Promise<Outcome>> = [];
-    const toB: Array<Promise<Outcome>> = [];
+    const toA: Array<Promise<StreamedOutcome>> = [];
+    const toB: Array<Promise<StreamedOutcome>> = [];
     let settledA = 0;
     let signalledAt = 0;
     const half = Math.floor(input.calls / 2);
@@ -240,12 +241,12 @@ async function runVariant(input: {
       }
       if (index < half) {
         toA.push(
-          call(pools.a).then((outcome) => {
+          streamedCall(pools.a).then((outcome) => {
             settledA += 1;
             return outcome;
           }),
         );
-      } else toB.push(call(pools.b));
+      } else toB.push(streamedCall(pools.b));
     }
     const outcomesA = await Promise.all(toA);
     const outcomesB = await Promise.all(toB);
