@@ -17,6 +17,9 @@ import { Agent } from 'undici';
 import { callChat, type Observed } from './helpers/fuzz-calls.ts';
 import { startSimulator } from '../src/simulator/index.ts';
 import { startStack } from './helpers/stack.ts';
+import { POSTGRES_URL, testBackends } from './helpers/backends.ts';
+import { startTcpRelay } from './helpers/tcp-relay.ts';
+import pg from 'pg';
 
 const BIN = new URL('../bin/seed.mjs', import.meta.url).pathname;
 
@@ -51,7 +54,7 @@ interface Served {
 async function serve(
   name: string,
   shutdownTimeoutMs: number,
-  options: { ledger?: string; slowTokens?: number; crash?: 'exception' | 'rejection' } = {},
+  options: { ledger?: string; slowTokens?: number; crash?: 'exception' | 'rejection'; storeUrl?: string } = {},
 ): Promise<Served> {
   const database = join(directory, `${name}.db`);
   const config = join(directory, `${name}.yaml`);
@@ -59,7 +62,7 @@ async function serve(
     config,
     `
 server: { shutdownTimeoutMs: ${shutdownTimeoutMs} }
-store: { url: "sqlite:${database}" }
+store: { url: "${options.storeUrl ?? `sqlite:${database}`}" }
 ledger: { spillDirectory: "${join(directory, `${name}-spill`)}"${options.ledger ? `, ${options.ledger}` : ''} }
 deployments:
   slow:
@@ -291,6 +294,54 @@ test('a third SIGTERM, while the ledger cannot write, exits at once; the calls n
     holder?.close();
   }
 });
+
+const postgres = (await testBackends()).find((backend) => backend.name === 'postgres');
+
+test(
+  'a PostgreSQL store that stops answering at shutdown (packets dropped, no reset): the watchdog exits after the drain and 10 s, spilling the calls not yet stored, and the next start stores them',
+  { skip: postgres?.skip ?? 'no PostgreSQL backend', timeout: 60_000 },
+  async () => {
+    const database = await postgres!.createDatabase();
+    const schema = database.storeOptions.schema!;
+    const admin = new pg.Client({ connectionString: POSTGRES_URL });
+    await admin.connect();
+    await admin.query(`create schema ${schema}`);
+    const target = new URL(POSTGRES_URL);
+    const relay = await startTcpRelay({ host: target.hostname, port: Number(target.port || 5432) });
+    target.port = String(relay.port);
+    target.searchParams.set('options', `-c search_path=${schema}`);
+    const storeUrl = target.toString();
+    const dispatcher = new Agent({ connections: 8 });
+    try {
+      // A 0 ms drain: the watchdog gives the close 10 s.
+      const served = await serve('frozen', 0, { storeUrl, ledger: 'flushIntervalMs: 600000, batchSize: 10000' });
+      const answered = await Promise.all(Array.from({ length: 5 }, () => callChat({ baseUrl: served.url, dispatcher, model: 'fast', stream: false })));
+      for (const call of answered) assert.equal(call.status, 200, call.body);
+      relay.freeze();
+      const signalledAt = Date.now();
+      served.child.kill('SIGTERM');
+      const exited = await served.exited;
+      const exitMs = exited.at - signalledAt;
+      assert.equal(exited.code, 1, served.output());
+      assert.ok(exitMs >= 10_000 && exitMs < 20_000, `exited ${exitMs} ms after SIGTERM`);
+      assert.match(served.output(), /shutdown still running after 10000 ms: exiting now; 5 ledger record\(s\) not yet stored were written to \S+frozen-spill/);
+
+      relay.restore();
+      const again = await serve('frozen', 0, { storeUrl });
+      const stored = async () => (await admin.query<{ id: string }>(`select id from ${schema}.calls`)).rows.map((row) => row.id);
+      const deadline = Date.now() + 15_000;
+      while ((await stored()).length < 5 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual((await stored()).sort(), answered.map((call) => call.requestId).sort());
+      again.child.kill('SIGTERM');
+      assert.equal((await again.exited).code, 0, again.output());
+    } finally {
+      await dispatcher.close();
+      await relay.close();
+      await admin.end();
+      await database.dispose();
+    }
+  },
+);
 
 test('while draining, a request on a connection the client already had is served with Connection: close, and /healthz says draining', async () => {
   const stack = await startStack({

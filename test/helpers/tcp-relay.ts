@@ -1,33 +1,51 @@
 /**
- * A TCP relay in front of a real service (PostgreSQL, Redis) that a test can cut: `cut()` kills
- * every connection and refuses new ones (the service "goes away" without stopping the shared
- * server); `restore()` lets connections through again.
+ * A TCP relay in front of a real service (PostgreSQL, Redis) that a test can break without
+ * stopping the shared server:
+ * - `cut()` kills every connection and refuses new ones (the service goes away, and says so);
+ * - `freeze()` keeps every connection open but carries nothing more either way, and holds new
+ *   ones silent: packets dropped without a reset, as after a failover or a firewall change, where
+ *   a client hears nothing until its own timeouts;
+ * - `restore()` lets new connections through again (frozen ones are reset: they would not come
+ *   back either).
  */
 import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 
 export interface TcpRelay {
   port: number;
   cut(): void;
+  freeze(): void;
   restore(): void;
   close(): Promise<void>;
 }
 
 export async function startTcpRelay(target: { host: string; port: number }): Promise<TcpRelay> {
   const sockets = new Set<Socket>();
-  let down = false;
+  const pairs = new Set<[Socket, Socket]>();
+  let state: 'up' | 'down' | 'frozen' = 'up';
+  const track = (socket: Socket, onError: () => void) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', onError);
+  };
   const server = createServer((client) => {
-    if (down) {
+    if (state === 'down') {
       client.destroy();
       return;
     }
+    if (state === 'frozen') {
+      track(client, () => client.destroy());
+      client.pause();
+      return;
+    }
     const upstream = createConnection(target);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      socket.on('error', () => {
+    const pair: [Socket, Socket] = [client, upstream];
+    pairs.add(pair);
+    for (const socket of pair) {
+      track(socket, () => {
         client.destroy();
         upstream.destroy();
       });
+      socket.on('close', () => pairs.delete(pair));
     }
     client.pipe(upstream).pipe(client);
   });
@@ -35,11 +53,21 @@ export async function startTcpRelay(target: { host: string; port: number }): Pro
   return {
     port: (server.address() as AddressInfo).port,
     cut() {
-      down = true;
+      state = 'down';
       for (const socket of sockets) socket.destroy();
     },
+    freeze() {
+      state = 'frozen';
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
+    },
     restore() {
-      down = false;
+      if (state === 'frozen') for (const socket of sockets) socket.destroy();
+      state = 'up';
     },
     close: () =>
       new Promise<void>((resolve) => {
