@@ -124,6 +124,7 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     spillDirectory: config.ledger.spillDirectory,
     batchSize: config.ledger.batchSize,
     flushIntervalMs: config.ledger.flushIntervalMs,
+    writeTimeoutMs: config.ledger.writeTimeoutMs,
     onError: (error, context) => {
       if (context.operation === 'reject') {
         logger('error', `ledger: the store refused a call; it is kept in ${config.ledger.spillDirectory}/rejected.jsonl`, error);

@@ -381,6 +381,48 @@ test('calls recorded after close are spilled, not lost', async () => {
   }
 });
 
+test('a write or a replay the store never answers times out: the calls are spilled, and the next replay stores them', async () => {
+  const directory = spillDirectory();
+  const store = await openStore({ url: 'sqlite::memory:' });
+  // The first two inserts (the batch, then the first replay) never settle, as on a connection
+  // whose packets are dropped; the store answers again after that.
+  let attempts = 0;
+  const silent: CallStoreWriter = {
+    insertCalls: (records) => {
+      attempts += 1;
+      return attempts <= 2 ? new Promise(() => undefined) : store.insertCalls(records);
+    },
+  };
+  const errors: string[] = [];
+  try {
+    const writer = await LedgerWriter.open({
+      store: silent,
+      spillDirectory: directory,
+      flushIntervalMs: 5,
+      writeTimeoutMs: 100,
+      retryInitialMs: 10,
+      onError: (error, context) => errors.push(`${context.operation}: ${(error as Error).message}`),
+    });
+    const recorded = calls('silent', 5);
+    for (const call of recorded) writer.record(call);
+    await waitFor(async () => (await storedIds(store)).length === 5, 'the calls are stored by a later replay');
+    assert.deepEqual(await storedIds(store), recorded.map((call) => call.id).sort());
+    assert.deepEqual(errors, [
+      'write: the store did not answer a write of 5 call(s) within 100 ms (ledger.writeTimeoutMs)',
+      'replay: the store did not answer a write of 5 call(s) within 100 ms (ledger.writeTimeoutMs)',
+    ]);
+    const stats = writer.stats();
+    assert.equal(stats.spilled, 5);
+    assert.equal(stats.failedBatches, 1);
+    assert.equal(stats.failedReplays, 1);
+    await writer.close();
+    assert.deepEqual(spillFiles(directory), []);
+  } finally {
+    await store.close();
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
+
 test('abandon writes every call not known to be stored to the spill directory at once: the queue, the calls over capacity and the batch whose insert has not returned; the next start stores each', async () => {
   const directory = spillDirectory();
   // The first insert never returns, as on a store that hangs while the process is told to exit.

@@ -192,6 +192,8 @@ export const ledgerSchema = z
     batchSize: z.number().int().positive().default(500),
     /** Longest a record waits in memory before it is written. */
     flushIntervalMs: z.number().int().positive().default(50),
+    /** Longest a store write may take before its calls are spilled and replayed later (a store that stops answering). */
+    writeTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
     /** Rules applied to every string of a stored payload before it is written (opted-in keys only). */
     redact: z.array(redactionRuleSchema).default([]),
   })

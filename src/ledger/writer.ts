@@ -35,6 +35,12 @@ export interface LedgerWriterOptions {
   retryInitialMs?: number;
   /** Longest wait between retries (default 30 000). */
   retryMaxMs?: number;
+  /**
+   * Longest a store write may take before it counts as failed, its calls spilled and replayed
+   * later (default 10 000). A store that stops answering without an error (a partition that
+   * drops packets) is otherwise heard from only when TCP gives up, ~15 minutes on Linux.
+   */
+  writeTimeoutMs?: number;
   /** Told about every failure (store write, replay, spill); the writer itself never throws at callers. */
   onError?: (error: unknown, context: { operation: 'write' | 'replay' | 'spill' | 'reject' | 'corrupt' }) => void;
 }
@@ -79,6 +85,7 @@ export class LedgerWriter implements CallSink {
   readonly #flushIntervalMs: number;
   readonly #queueCapacity: number;
   readonly #backoff: Backoff;
+  readonly #writeTimeoutMs: number;
   readonly #onError: NonNullable<LedgerWriterOptions['onError']>;
   #queue: CallRecord[] = [];
   /** Calls over capacity, waiting for the (async) spill append. */
@@ -114,6 +121,7 @@ export class LedgerWriter implements CallSink {
     this.#flushIntervalMs = options.flushIntervalMs ?? 50;
     this.#queueCapacity = options.queueCapacity ?? 10_000;
     this.#backoff = new Backoff({ initialMs: options.retryInitialMs ?? 500, maxMs: options.retryMaxMs ?? 30_000 });
+    this.#writeTimeoutMs = options.writeTimeoutMs ?? 10_000;
     this.#onError = options.onError ?? (() => {});
   }
 
@@ -372,7 +380,7 @@ export class LedgerWriter implements CallSink {
    */
   async #insert(records: readonly CallRecord[]): Promise<number> {
     try {
-      await this.#store.insertCalls(records);
+      await this.#withinTimeout(this.#store.insertCalls(records), records.length);
       return 0;
     } catch (error) {
       if (this.#store.refusesData?.(error) !== true) throw error;
@@ -385,6 +393,25 @@ export class LedgerWriter implements CallSink {
       const middle = records.length >>> 1;
       return (await this.#insert(records.slice(0, middle))) + (await this.#insert(records.slice(middle)));
     }
+  }
+
+  /**
+   * `write`, failing after `writeTimeoutMs`. Without the bound, a store that stopped answering
+   * held this batch, and every call behind it, in memory until TCP gave up, and a replay that hung
+   * kept every later one waiting. The write may still complete after it was given up on: its
+   * calls are then stored, and their replay skips them.
+   */
+  #withinTimeout(write: Promise<unknown>, calls: number): Promise<unknown> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`the store did not answer a write of ${calls} call(s) within ${this.#writeTimeoutMs} ms (ledger.writeTimeoutMs)`)),
+        this.#writeTimeoutMs,
+      );
+    });
+    // A write given up on may fail later; that is no longer anyone's error.
+    write.catch(() => undefined);
+    return Promise.race([write, timeout]).finally(() => clearTimeout(timer));
   }
 
   /** Replays the spill files there are now (sealing the one being appended to). */
