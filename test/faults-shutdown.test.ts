@@ -313,8 +313,8 @@ test(
     const storeUrl = target.toString();
     const dispatcher = new Agent({ connections: 8 });
     try {
-      // A 0 ms drain: the watchdog gives the close 10 s.
-      const served = await serve('frozen', 0, { storeUrl, ledger: 'flushIntervalMs: 600000, batchSize: 10000' });
+      // A 0 ms drain: the watchdog gives the close 10 s, before the ledger's write would time out.
+      const served = await serve('frozen', 0, { storeUrl, ledger: 'flushIntervalMs: 600000, batchSize: 10000, writeTimeoutMs: 60000' });
       const answered = await Promise.all(Array.from({ length: 5 }, () => callChat({ baseUrl: served.url, dispatcher, model: 'fast', stream: false })));
       for (const call of answered) assert.equal(call.status, 200, call.body);
       relay.freeze();
