@@ -22,6 +22,7 @@ import { startTcpRelay } from './helpers/tcp-relay.ts';
 import pg from 'pg';
 
 const BIN = new URL('../bin/seed.mjs', import.meta.url).pathname;
+const postgres = (await testBackends()).find((backend) => backend.name === 'postgres');
 
 let simulator: Awaited<ReturnType<typeof startSimulator>>;
 let directory: string;
@@ -294,8 +295,6 @@ test('a third SIGTERM, while the ledger cannot write, exits at once; the calls n
     holder?.close();
   }
 });
-
-const postgres = (await testBackends()).find((backend) => backend.name === 'postgres');
 
 test(
   'a PostgreSQL store that stops answering at shutdown (packets dropped, no reset): the watchdog exits after the drain and 10 s, spilling the calls not yet stored, and the next start stores them',
