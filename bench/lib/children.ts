@@ -31,7 +31,8 @@ function tailOf(child: ChildProcess): () => string {
   return () => lines.join('\n');
 }
 
-function stopper(child: ChildProcess): (graceMs?: number) => Promise<void> {
+/** SIGTERM, then SIGKILL after `graceMs` (5 s by default); resolves once `child` has exited. */
+export function stopper(child: ChildProcess): (graceMs?: number) => Promise<void> {
   const exited = new Promise<void>((resolveExit) => {
     if (child.exitCode !== null || child.signalCode !== null) resolveExit();
     else child.once('exit', () => resolveExit());

@@ -21,6 +21,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { Pool } from 'undici';
+import { stopper } from '../lib/children.ts';
 import { serverNodeFlagsOf, startSimulator } from '../lib/targets.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -69,6 +70,8 @@ interface SeedProcess {
   child: ChildProcess;
   output: () => string;
   exited: Promise<{ code: number | null; at: number }>;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
+  stop: (graceMs?: number) => Promise<void>;
 }
 
 /** `seed serve` as `npm start` runs it, on an ephemeral port; resolves once it listens. */
@@ -86,20 +89,13 @@ async function serve(configFile: string): Promise<SeedProcess> {
   const deadline = Date.now() + 60_000;
   for (;;) {
     const url = /gateway listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
-    if (url) return { url, child, output: () => output, exited };
+    if (url) return { url, child, output: () => output, exited, stop: stopper(child) };
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`seed serve did not start:\n${output.slice(-2_000)}`);
     }
     await sleep(50);
   }
-}
-
-async function stop(seed: SeedProcess): Promise<void> {
-  if (seed.child.exitCode === null && seed.child.signalCode === null) seed.child.kill('SIGTERM');
-  const timer = setTimeout(() => seed.child.kill('SIGKILL'), 40_000);
-  await seed.exited;
-  clearTimeout(timer);
 }
 
 function sleep(milliseconds: number): Promise<void> {
@@ -217,7 +213,7 @@ async function runVariant(input: {
   };
   const a = await serve(files.a);
   const b = await serve(files.b).catch(async (error: unknown) => {
-    await stop(a);
+    await a.stop();
     throw error;
   });
   const pools = { a: new Pool(a.url, { connections: 1_024 }), b: new Pool(b.url, { connections: 1_024 }) };
@@ -257,8 +253,8 @@ async function runVariant(input: {
     const spilled = /exiting now; (\d+) ledger record\(s\)/.exec(a.output());
     reading.spilledAtExit = spilled ? Number(spilled[1]) : null;
     // A's next start replays its spill directory; the ledger is read once it has stopped again.
-    await stop(await serve(files.a));
-    await stop(b);
+    await (await serve(files.a)).stop(40_000);
+    await b.stop(40_000);
     const rowsA = ledgerIds(directories.a);
     const rowsB = ledgerIds(directories.b);
     reading.callsToA = outcomesA.length;

@@ -173,14 +173,12 @@ export class LedgerWriter implements CallSink {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await this.flush();
-      this.#closed = true;
-      if (this.#flushTimer !== null) clearTimeout(this.#flushTimer);
-      if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
+      this.#stop();
       await this.#draining;
       await this.#overflowWrite;
       await this.#replaying;
       // Anything recorded while the final flush was running stays durable for the next start.
-      const leftovers = [...this.#queue.splice(0), ...this.#overflow.splice(0)];
+      const leftovers = this.#takeWaiting();
       if (leftovers.length > 0) this.#spillSync(leftovers);
       await this.#spill.close();
     })();
@@ -196,21 +194,26 @@ export class LedgerWriter implements CallSink {
    * Returns how many calls it wrote (those it could not are reported through `onError`).
    */
   abandon(): number {
-    this.#closed = true;
-    if (this.#flushTimer !== null) clearTimeout(this.#flushTimer);
-    if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
-    const unsettled = [
-      ...(this.#batchInFlight ?? []),
-      ...(this.#overflowInFlight ?? []),
-      ...this.#queue.splice(0),
-      ...this.#overflow.splice(0),
-    ];
+    this.#stop();
+    const unsettled = [...(this.#batchInFlight ?? []), ...(this.#overflowInFlight ?? []), ...this.#takeWaiting()];
     this.#batchInFlight = null;
     this.#overflowInFlight = null;
     if (unsettled.length === 0) return 0;
     const before = this.#counters.spilled;
     this.#spillSync(unsettled);
     return this.#counters.spilled - before;
+  }
+
+  /** No more writes from here on: calls recorded later are spilled as they come; the timers stop. */
+  #stop(): void {
+    this.#closed = true;
+    if (this.#flushTimer !== null) clearTimeout(this.#flushTimer);
+    if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
+  }
+
+  /** Takes the calls waiting in memory: the queue and those over its capacity. */
+  #takeWaiting(): CallRecord[] {
+    return [...this.#queue.splice(0), ...this.#overflow.splice(0)];
   }
 
   /** Counters for metrics. */
