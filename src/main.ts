@@ -125,6 +125,7 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     batchSize: config.ledger.batchSize,
     flushIntervalMs: config.ledger.flushIntervalMs,
     writeTimeoutMs: config.ledger.writeTimeoutMs,
+    journal: config.ledger.journal,
     onError: (error, context) => {
       if (context.operation === 'reject') {
         logger('error', `ledger: the store refused a call; it is kept in ${config.ledger.spillDirectory}/rejected.jsonl`, error);
@@ -135,7 +136,7 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
   });
   metrics.observeStats({
     name: 'seed_ledger',
-    help: 'Ledger writer counters: queued now; recorded, written, spilled, replayed, rejected (refused by the store, kept in rejected.jsonl) and failed since start; store healthy (1/0).',
+    help: 'Ledger writer counters: queued now; journaled now (in the journal, not yet stored or spilled); recorded, written, spilled, replayed, rejected (refused by the store, kept in rejected.jsonl) and failed since start; store healthy (1/0).',
     stats: () => ({ ...ledger.stats() }),
   });
   logger('info', `ledger: ${redact(config.store.url)} (spill directory ${config.ledger.spillDirectory})`);

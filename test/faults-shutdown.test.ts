@@ -296,6 +296,40 @@ test('a third SIGTERM, while the ledger cannot write, exits at once; the calls n
   }
 });
 
+for (const journal of [true, false]) {
+  test(`SIGKILL with answered calls still in the ledger's memory: ${journal ? 'the journal keeps every one, and the next start stores them' : 'without the journal they are lost'}`, async () => {
+    const name = journal ? 'killed' : 'killed-unjournaled';
+    // Nothing is written to the store before the kill: every answered call is only in memory.
+    const ledger = `flushIntervalMs: 600000, batchSize: 10000, journal: ${journal}`;
+    const served = await serve(name, 25_000, { ledger, slowTokens: 400 });
+    const dispatcher = new Agent({ connections: 8 });
+    let answered: Observed[];
+    try {
+      answered = await Promise.all(
+        Array.from({ length: 6 }, (_, index) => callChat({ baseUrl: served.url, dispatcher, model: 'fast', stream: index % 2 === 0 })),
+      );
+      for (const call of answered) assert.equal(call.status, 200, call.body);
+      // A stream in flight at the kill is cut: its client sees a broken stream, and it is not a call the gateway answered.
+      const cut = callChat({ baseUrl: served.url, dispatcher, model: 'slow', stream: true, timeoutMs: 60_000 }).catch((error: unknown) => error as Error);
+      while (simulator.stats().inFlight < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+      served.child.kill('SIGKILL');
+      await served.exited;
+      await cut;
+    } finally {
+      await dispatcher.close();
+    }
+    assert.equal(rows(served.database).length, 0, 'nothing was stored before the kill');
+
+    const again = await serve(name, 25_000, { ledger: journal ? undefined : 'journal: false' });
+    const expected = journal ? answered.map((call) => call.requestId).sort() : [];
+    const deadline = Date.now() + 10_000;
+    while (rows(again.database).length < expected.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    again.child.kill('SIGTERM');
+    assert.equal((await again.exited).code, 0, again.output());
+    assert.deepEqual(rows(again.database).map((row) => row.id).sort(), expected);
+  });
+}
+
 test(
   'a PostgreSQL store that stops answering at shutdown (packets dropped, no reset): the watchdog exits after the drain and 10 s, spilling the calls not yet stored, and the next start stores them',
   { skip: postgres?.skip ?? 'no PostgreSQL backend', timeout: 60_000 },

@@ -25,8 +25,19 @@ function spillDirectory(): string {
   return mkdtempSync(join(tmpdir(), 'seed-spill-'));
 }
 
+/** Spill files and `rejected.jsonl`: not the journal's segments (see `journalFiles`). */
 function spillFiles(directory: string): string[] {
-  return readdirSync(directory).filter((name) => name.endsWith('.jsonl'));
+  return readdirSync(directory).filter((name) => name.endsWith('.jsonl') && !name.startsWith('journal-'));
+}
+
+function journalFiles(directory: string): string[] {
+  return readdirSync(directory).filter((name) => name.startsWith('journal-'));
+}
+
+/** Lets the next writer take `directory` over as if its owner had died (no such pid). */
+function ownerDied(directory: string): void {
+  // pid 2^22 + 1 is above Linux's default pid_max, so no process has it.
+  writeFileSync(join(directory, 'writer.lock'), String(2 ** 22 + 1));
 }
 
 /** Every stored call id, and whether none is stored twice (it cannot be, with a primary key — but the count is what proves no loss). */
@@ -458,6 +469,111 @@ test('abandon writes every call not known to be stored to the spill directory at
     await store.close();
     rmSync(directory, { recursive: true, force: true });
   }
+});
+
+describe('the journal', () => {
+  /** A store that never answers: nothing recorded reaches it, as in a process killed before its batch. */
+  const neverAnswers: CallStoreWriter = { insertCalls: () => new Promise(() => undefined) };
+
+  test('a writer that dies with calls in memory leaves them in its journal; the next writer on the directory stores each once', async () => {
+    const directory = spillDirectory();
+    const store = await openStore({ url: 'sqlite::memory:' });
+    try {
+      // Two calls stored before the death, three only in memory.
+      const dying = await LedgerWriter.open({ store, spillDirectory: directory, flushIntervalMs: 60_000 });
+      const recorded = calls('journaled', 5);
+      for (const call of recorded.slice(0, 2)) dying.record(call);
+      await dying.flush();
+      for (const call of recorded.slice(2)) dying.record(call);
+      assert.equal(dying.stats().journaled, 3);
+      assert.equal(journalFiles(directory).length, 1);
+      ownerDied(directory);
+      const next = await LedgerWriter.open({ store, spillDirectory: directory });
+      await waitFor(async () => (await storedIds(store)).length === 5, 'the journal is replayed');
+      assert.deepEqual(await storedIds(store), recorded.map((call) => call.id));
+      await next.close();
+      assert.deepEqual(readdirSync(directory).filter((name) => name.endsWith('.jsonl')), [], 'the adopted journal is gone once stored');
+      dying.abandon();
+    } finally {
+      await store.close();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  test('without the journal, the calls in memory die with the writer', async () => {
+    const directory = spillDirectory();
+    const store = await openStore({ url: 'sqlite::memory:' });
+    try {
+      const dying = await LedgerWriter.open({ store: neverAnswers, spillDirectory: directory, flushIntervalMs: 60_000, journal: false });
+      for (const call of calls('unjournaled', 3)) dying.record(call);
+      assert.deepEqual(journalFiles(directory), []);
+      ownerDied(directory);
+      const next = await LedgerWriter.open({ store, spillDirectory: directory });
+      await next.flush();
+      assert.deepEqual(await storedIds(store), []);
+      await next.close();
+      dying.abandon();
+    } finally {
+      await store.close();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  test('segments are cut at their size and deleted once every call in them is stored or spilled; close leaves none', async () => {
+    const directory = spillDirectory();
+    const store = await openStore({ url: 'sqlite::memory:' });
+    const down = switchable(store);
+    try {
+      // A record is ~650 bytes as a line: a segment holds 4 of them.
+      const writer = await LedgerWriter.open({ store: down, spillDirectory: directory, flushIntervalMs: 60_000, journalSegmentBytes: 2_000, retryInitialMs: 60_000 });
+      for (const call of calls('segmented', 10)) writer.record(call);
+      assert.equal(journalFiles(directory).length, 3, `segments: ${journalFiles(directory).join(', ')}`);
+      await writer.flush();
+      assert.equal(writer.stats().journaled, 0);
+      assert.equal(journalFiles(directory).length, 1, 'the full segments went once their calls were stored; the open one stays');
+      // Spilled calls are durable too: their segment goes as well.
+      down.down = true;
+      for (const call of calls('spilled', 9)) writer.record(call);
+      await writer.flush();
+      assert.equal(writer.stats().spilled, 9);
+      assert.equal(writer.stats().journaled, 0);
+      assert.equal(journalFiles(directory).length, 1);
+      down.down = false;
+      await writer.close();
+      assert.deepEqual(journalFiles(directory), []);
+      assert.equal((await storedIds(store)).length, 19);
+    } finally {
+      await store.close();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  test('a journal that cannot be written is reported once per streak and counted; the calls still reach the store', async () => {
+    const directory = spillDirectory();
+    const store = await openStore({ url: 'sqlite::memory:' });
+    const errors: Array<{ operation: string; message: string }> = [];
+    try {
+      const writer = await LedgerWriter.open({
+        store,
+        spillDirectory: directory,
+        flushIntervalMs: 60_000,
+        onError: (error, context) => errors.push({ operation: context.operation, message: (error as Error).message }),
+      });
+      // The directory is gone (a volume unmounted under the process): the journal cannot open a segment.
+      rmSync(directory, { recursive: true, force: true });
+      for (const call of calls('unwritable', 3)) writer.record(call);
+      assert.equal(writer.stats().failedJournalWrites, 3);
+      assert.equal(errors.length, 1, JSON.stringify(errors));
+      assert.equal(errors[0]?.operation, 'journal');
+      assert.match(errors[0]?.message ?? '', /ENOENT/);
+      await writer.flush();
+      assert.equal((await storedIds(store)).length, 3);
+      await writer.close();
+    } finally {
+      await store.close();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
 });
 
 for (const backend of backends) {

@@ -194,6 +194,11 @@ export const ledgerSchema = z
     flushIntervalMs: z.number().int().positive().default(50),
     /** Longest a store write may take before its calls are spilled and replayed later (a store that stops answering). */
     writeTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+    /**
+     * Append every call to a journal in the spill directory as it is recorded, so a process killed
+     * without warning loses none of the calls it answered (one `write` per call; see docs).
+     */
+    journal: z.boolean().default(true),
     /** Rules applied to every string of a stored payload before it is written (opted-in keys only). */
     redact: z.array(redactionRuleSchema).default([]),
   })

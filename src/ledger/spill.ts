@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { CallRecord } from './types.ts';
 import { acquireSpillLock } from './spill-lock.ts';
+import { adoptJournalSegments, CallJournal } from './journal.ts';
 
 const FILE_PATTERN = /^spill-\d{13}-\d+-\d+\.jsonl$/;
 /** Calls the store refused row by row (see `reject`); never replayed. */
@@ -35,12 +36,26 @@ export class SpillDirectory {
     this.#hasRecords = hasRecords;
   }
 
-  /** Creates `directory` if needed and locks it for this process. */
+  /**
+   * Creates `directory` if needed and locks it for this process. Journal segments a previous
+   * process left (see `CallJournal`) become spill files, to be replayed like any other.
+   */
   static async open({ directory }: { directory: string }): Promise<SpillDirectory> {
     mkdirSync(directory, { recursive: true });
     const release = acquireSpillLock({ directory });
-    const existing = (await readdir(directory)).filter((name) => FILE_PATTERN.test(name));
-    return new SpillDirectory({ directory, release, hasRecords: existing.length > 0 });
+    try {
+      adoptJournalSegments(directory, await readdir(directory));
+      const existing = (await readdir(directory)).filter((name) => FILE_PATTERN.test(name));
+      return new SpillDirectory({ directory, release, hasRecords: existing.length > 0 });
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
+  /** A journal whose segments live in this directory (named from the same sequence as its spill files). */
+  journal(options: { segmentBytes?: number } = {}): CallJournal {
+    return new CallJournal({ directory: this.directory, nextName: () => this.#nextName(), segmentBytes: options.segmentBytes });
   }
 
   /** Whether any spill file (from this run or an earlier one) may hold records. */

@@ -1,5 +1,6 @@
 /**
- * The ledger writer: the `CallSink` the gateway records every call into. `record` only pushes
+ * The ledger writer: the `CallSink` the gateway records every call into. `record` appends the
+ * call to the journal (one `write`, so a killed process loses nothing it answered) and pushes it
  * onto a bounded in-memory queue; a background flusher writes batches to the store. When the
  * store fails, batches go to the spill directory (fsync'd JSON lines) and are replayed, with
  * backoff, once the store answers again — and at the next start if the process died first.
@@ -8,6 +9,7 @@
 import type { CallRecord, CallSink } from './types.ts';
 import { SpillDirectory } from './spill.ts';
 import { Backoff } from './backoff.ts';
+import type { CallJournal } from './journal.ts';
 
 /** The part of the store the writer needs (a `Store` fits; tests can wrap one to inject failures). */
 export interface CallStoreWriter {
@@ -41,8 +43,16 @@ export interface LedgerWriterOptions {
    * drops packets) is otherwise heard from only when TCP gives up, ~15 minutes on Linux.
    */
   writeTimeoutMs?: number;
+  /**
+   * Whether each call is appended to the journal as it is recorded (default true), so a process
+   * killed without warning loses none of the calls it answered (see `CallJournal`); `false`
+   * saves that `write` per call and loses the calls of the last `flushIntervalMs` on a kill.
+   */
+  journal?: boolean;
+  /** Size at which a journal segment is closed and a new one begun (default 4 MiB). */
+  journalSegmentBytes?: number;
   /** Told about every failure (store write, replay, spill); the writer itself never throws at callers. */
-  onError?: (error: unknown, context: { operation: 'write' | 'replay' | 'spill' | 'reject' | 'corrupt' }) => void;
+  onError?: (error: unknown, context: { operation: 'write' | 'replay' | 'spill' | 'reject' | 'corrupt' | 'journal' }) => void;
 }
 
 /** Counters for metrics. All but `queued` only grow. */
@@ -67,6 +77,8 @@ export interface LedgerWriterStats {
   failedSpills: number;
   /** Unreadable lines skipped in spill files. */
   corruptLines: number;
+  /** Journal appends that failed (the call was still queued for the store, but a kill would lose it). */
+  failedJournalWrites: number;
   /**
    * Calls the store refused alone while it took the others of their batch (a value it cannot
    * store): kept in the spill directory's `rejected.jsonl`, never replayed, each one reported.
@@ -74,9 +86,11 @@ export interface LedgerWriterStats {
   rejected: number;
   /** Whether the last store write or replay succeeded. */
   storeHealthy: boolean;
+  /** Calls in the journal not yet stored or spilled, right now (0 without a journal). */
+  journaled: number;
 }
 
-type Counters = Omit<LedgerWriterStats, 'queued' | 'storeHealthy'>;
+type Counters = Omit<LedgerWriterStats, 'queued' | 'storeHealthy' | 'journaled'>;
 
 export class LedgerWriter implements CallSink {
   readonly #store: CallStoreWriter;
@@ -87,6 +101,9 @@ export class LedgerWriter implements CallSink {
   readonly #backoff: Backoff;
   readonly #writeTimeoutMs: number;
   readonly #onError: NonNullable<LedgerWriterOptions['onError']>;
+  readonly #journal: CallJournal | null;
+  /** Whether the last journal append failed: a streak of failures is reported once. */
+  #journalFailing = false;
   #queue: CallRecord[] = [];
   /** Calls over capacity, waiting for the (async) spill append. */
   #overflow: CallRecord[] = [];
@@ -111,6 +128,7 @@ export class LedgerWriter implements CallSink {
     failedReplays: 0,
     failedSpills: 0,
     corruptLines: 0,
+    failedJournalWrites: 0,
     rejected: 0,
   };
 
@@ -123,6 +141,7 @@ export class LedgerWriter implements CallSink {
     this.#backoff = new Backoff({ initialMs: options.retryInitialMs ?? 500, maxMs: options.retryMaxMs ?? 30_000 });
     this.#writeTimeoutMs = options.writeTimeoutMs ?? 10_000;
     this.#onError = options.onError ?? (() => {});
+    this.#journal = options.journal === false ? null : spill.journal({ segmentBytes: options.journalSegmentBytes });
   }
 
   /**
@@ -141,13 +160,14 @@ export class LedgerWriter implements CallSink {
     return writer;
   }
 
-  /** Queues `call` and returns at once; never throws, never drops. */
+  /** Journals and queues `call` and returns at once; never throws, never drops. */
   record(call: CallRecord): void {
     this.#counters.recorded += 1;
     if (this.#closed) {
       this.#spillSync([call]);
       return;
     }
+    if (this.#journal !== null) this.#journalAppend(this.#journal, call);
     if (this.#queue.length >= this.#queueCapacity) {
       this.#counters.overflowed += 1;
       this.#overflow.push(call);
@@ -180,6 +200,7 @@ export class LedgerWriter implements CallSink {
       // Anything recorded while the final flush was running stays durable for the next start.
       const leftovers = this.#takeWaiting();
       if (leftovers.length > 0) this.#spillSync(leftovers);
+      this.#journal?.close();
       await this.#spill.close();
     })();
     return this.#closing;
@@ -198,9 +219,10 @@ export class LedgerWriter implements CallSink {
     const unsettled = [...(this.#batchInFlight ?? []), ...(this.#overflowInFlight ?? []), ...this.#takeWaiting()];
     this.#batchInFlight = null;
     this.#overflowInFlight = null;
-    if (unsettled.length === 0) return 0;
     const before = this.#counters.spilled;
-    this.#spillSync(unsettled);
+    if (unsettled.length > 0) this.#spillSync(unsettled);
+    // What the spill could not take stays in the journal's segments, for the next start.
+    this.#journal?.close();
     return this.#counters.spilled - before;
   }
 
@@ -218,7 +240,34 @@ export class LedgerWriter implements CallSink {
 
   /** Counters for metrics. */
   stats(): LedgerWriterStats {
-    return { ...this.#counters, queued: this.#queue.length + this.#overflow.length, storeHealthy: this.#storeHealthy };
+    return {
+      ...this.#counters,
+      queued: this.#queue.length + this.#overflow.length,
+      storeHealthy: this.#storeHealthy,
+      journaled: this.#journal?.unsettled ?? 0,
+    };
+  }
+
+  #journalAppend(journal: CallJournal, call: CallRecord): void {
+    try {
+      journal.append(call);
+      this.#journalFailing = false;
+    } catch (error) {
+      this.#counters.failedJournalWrites += 1;
+      if (!this.#journalFailing) this.#onError(error, { operation: 'journal' });
+      this.#journalFailing = true;
+    }
+  }
+
+  /** `records` are stored, spilled or kept as refused: their journal lines are no longer needed. */
+  #settled(records: readonly CallRecord[]): void {
+    if (this.#journal === null) return;
+    try {
+      this.#journal.settle(records);
+    } catch (error) {
+      // A segment that could not be deleted stays, and is replayed (harmlessly) at the next start.
+      this.#onError(error, { operation: 'journal' });
+    }
   }
 
   #scheduleDrain(delayMs: number): void {
@@ -277,6 +326,7 @@ export class LedgerWriter implements CallSink {
     if (this.#storeHealthy) {
       try {
         this.#counters.written += batch.length - (await this.#insert(batch));
+        this.#settled(batch);
         // Calls spilled while healthy (queue overflow) go back to the store without waiting for a failure.
         if (this.#spill.hasRecords && this.#replaying === null) void this.#replay();
         return true;
@@ -289,6 +339,7 @@ export class LedgerWriter implements CallSink {
     try {
       await this.#spill.append(batch);
       this.#counters.spilled += batch.length;
+      this.#settled(batch);
       return true;
     } catch (error) {
       this.#counters.failedSpills += 1;
@@ -309,6 +360,7 @@ export class LedgerWriter implements CallSink {
         try {
           await this.#spill.append(records);
           this.#counters.spilled += records.length;
+          this.#settled(records);
         } catch (error) {
           this.#counters.failedSpills += 1;
           this.#onError(error, { operation: 'spill' });
@@ -328,6 +380,7 @@ export class LedgerWriter implements CallSink {
     try {
       this.#spill.appendSync(records);
       this.#counters.spilled += records.length;
+      this.#settled(records);
     } catch (error) {
       this.#counters.failedSpills += 1;
       this.#onError(error, { operation: 'spill' });
