@@ -59,7 +59,8 @@ export function restartSection(restart: RestartResult): string {
       'half to A. At the half A gets the signal and the rest go to B, as a load balancer sends them once A leaves. A is then started once more ' +
       'on its files (it replays its spill directory) and stopped. Lost = calls whose client got an answer (a whole stream or an error) with ' +
       'no ledger row; broken = a stream or connection cut with no answer (unrecorded unless the column says otherwise). `kill` is the ' +
-      'baseline: a process that cannot shut down.',
+      "baseline: a process that cannot shut down, whose ledger journal keeps the calls it answered; `kill-nojournal` is that kill with " +
+      '`ledger.journal: false`.',
     table(
       ['variant', 'signal', 'drain', 'in flight at signal', 'A: ok', 'A: errors', 'A: broken (recorded)', 'A exited after', 'exit code', 'spilled at exit', 'A: lost / answered', 'B: ok / calls', 'B: lost', 'error'],
       restart.readings.map((reading) => [

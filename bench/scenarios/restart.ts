@@ -10,7 +10,9 @@
  * - `twice`: SIGTERM, then SIGTERM again 300 ms later: A ends the calls still running at once, as
  *   at the drain's deadline, writes its ledger and exits 1.
  * - `kill`: SIGKILL (a supervisor's kill after its grace period, the OOM killer): the baseline of
- *   what a process that cannot shut down loses.
+ *   what a process that cannot shut down loses; the ledger's journal keeps the calls it answered.
+ * - `kill-nojournal`: the same with `ledger.journal: false`: the calls of the ledger's last
+ *   batch interval are lost with the process.
  * Then A is started once more on the same files (it replays its spill directory, as the next
  * start does) and stopped, and every call that reached A is looked up in A's ledger by its
  * request id: `lost` counts the calls a client got an answer for (a whole stream, or an error)
@@ -26,8 +28,8 @@ import { serverNodeFlagsOf, startSimulator } from '../lib/targets.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 
-export type RestartVariant = 'drain' | 'cut' | 'twice' | 'kill';
-export const RESTART_VARIANTS: readonly RestartVariant[] = ['drain', 'cut', 'twice', 'kill'];
+export type RestartVariant = 'drain' | 'cut' | 'twice' | 'kill' | 'kill-nojournal';
+export const RESTART_VARIANTS: readonly RestartVariant[] = ['drain', 'cut', 'twice', 'kill', 'kill-nojournal'];
 
 export interface RestartReading {
   variant: RestartVariant;
@@ -102,11 +104,11 @@ function sleep(milliseconds: number): Promise<void> {
   return new Promise((resolveSleep) => setTimeout(resolveSleep, milliseconds));
 }
 
-function config(input: { simulatorUrl: string; directory: string; drainMs: number; tokens: number; tokensPerSecond: number }): string {
+function config(input: { simulatorUrl: string; directory: string; drainMs: number; journal: boolean; tokens: number; tokensPerSecond: number }): string {
   return `
 server: { shutdownTimeoutMs: ${input.drainMs} }
 store: { url: "sqlite:${join(input.directory, 'ledger.db')}" }
-ledger: { spillDirectory: "${join(input.directory, 'spill')}" }
+ledger: { spillDirectory: "${join(input.directory, 'spill')}", journal: ${input.journal} }
 limits: { store: memory }
 deployments:
   paced:
@@ -184,12 +186,14 @@ async function runVariant(input: {
 }): Promise<RestartReading> {
   const { variant } = input;
   const drainMs = variant === 'cut' ? 300 : 25_000;
-  const signal = { drain: 'SIGTERM', cut: 'SIGTERM', twice: 'SIGTERM ×2 (300 ms apart)', kill: 'SIGKILL' }[variant];
+  const signal = { drain: 'SIGTERM', cut: 'SIGTERM', twice: 'SIGTERM ×2 (300 ms apart)', kill: 'SIGKILL', 'kill-nojournal': 'SIGKILL' }[variant];
+  const killed = variant === 'kill' || variant === 'kill-nojournal';
   const directories = { a: join(input.workDirectory, `restart-${variant}-a`), b: join(input.workDirectory, `restart-${variant}-b`) };
   const files = { a: join(directories.a, 'seed.yaml'), b: join(directories.b, 'seed.yaml') };
   for (const side of ['a', 'b'] as const) {
     mkdirSync(directories[side], { recursive: true });
-    writeFileSync(files[side], config({ ...input, directory: directories[side], drainMs }));
+    // A's next start keeps the journal off too: it replays what A left, whichever way it was run.
+    writeFileSync(files[side], config({ ...input, directory: directories[side], drainMs, journal: !(side === 'a' && variant === 'kill-nojournal') }));
   }
   const reading: RestartReading = {
     variant,
@@ -231,7 +235,7 @@ async function runVariant(input: {
       if (index === half) {
         reading.inFlightAtSignal = toA.length - settledA;
         signalledAt = performance.now();
-        if (variant === 'kill') a.child.kill('SIGKILL');
+        if (killed) a.child.kill('SIGKILL');
         else a.child.kill('SIGTERM');
         if (variant === 'twice') setTimeout(() => a.child.kill('SIGTERM'), 300);
       }

@@ -72,7 +72,8 @@ export class CallJournal {
       throw error;
     }
     segment.bytes += written;
-    if (written < Buffer.byteLength(line)) {
+    // A line's bytes are its length when it is ASCII, as nearly every record is.
+    if (written !== line.length && written < Buffer.byteLength(line)) {
       this.#retire(segment);
       throw new Error(`a journal write to ${segment.path} was cut short (${written} bytes written)`);
     }
