@@ -481,7 +481,18 @@ describe('the journal', () => {
     try {
       // Two calls stored before the death, three only in memory.
       const dying = await LedgerWriter.open({ store, spillDirectory: directory, flushIntervalMs: 60_000 });
-      const recorded = calls('journaled', 5);
+      // One call with every kind of value a line carries (non-ASCII text makes its bytes outnumber its characters).
+      const rich = makeCall({
+        id: 'journaled_rich',
+        clientRequestId: 'client-7',
+        stream: true,
+        usageReported: false,
+        ttftMs: null,
+        costUsd: 0.000123,
+        metadata: { feature: 'résumé' },
+        payload: { request: { messages: [{ role: 'user', content: 'naïve "quoted"\n' }] }, response: { id: 'x', ok: true } },
+      });
+      const recorded = [...calls('journaled', 4), rich];
       for (const call of recorded.slice(0, 2)) dying.record(call);
       await dying.flush();
       for (const call of recorded.slice(2)) dying.record(call);
@@ -491,6 +502,7 @@ describe('the journal', () => {
       const next = await LedgerWriter.open({ store, spillDirectory: directory });
       await waitFor(async () => (await storedIds(store)).length === 5, 'the journal is replayed');
       assert.deepEqual(await storedIds(store), recorded.map((call) => call.id));
+      assert.deepEqual(await store.getCall('journaled_rich'), rich, 'a journaled call is stored as it was recorded');
       await next.close();
       assert.deepEqual(readdirSync(directory).filter((name) => name.endsWith('.jsonl')), [], 'the adopted journal is gone once stored');
       dying.abandon();
@@ -524,20 +536,22 @@ describe('the journal', () => {
     const store = await openStore({ url: 'sqlite::memory:' });
     const down = switchable(store);
     try {
-      // A record is ~650 bytes as a line: a segment holds 4 of them.
-      const writer = await LedgerWriter.open({ store: down, spillDirectory: directory, flushIntervalMs: 60_000, journalSegmentBytes: 2_000, retryInitialMs: 60_000 });
+      // Segments of one call each (the first line fills one).
+      const writer = await LedgerWriter.open({ store: down, spillDirectory: directory, flushIntervalMs: 60_000, journalSegmentBytes: 1, retryInitialMs: 60_000 });
       for (const call of calls('segmented', 10)) writer.record(call);
-      assert.equal(journalFiles(directory).length, 3, `segments: ${journalFiles(directory).join(', ')}`);
+      assert.equal(journalFiles(directory).length, 10, `segments: ${journalFiles(directory).join(', ')}`);
+      assert.equal(writer.stats().journaled, 10);
       await writer.flush();
       assert.equal(writer.stats().journaled, 0);
-      assert.equal(journalFiles(directory).length, 1, 'the full segments went once their calls were stored; the open one stays');
-      // Spilled calls are durable too: their segment goes as well.
+      assert.deepEqual(journalFiles(directory), [], 'each full segment went once its call was stored');
+      // Spilled calls are durable too: their segments go as well.
       down.down = true;
       for (const call of calls('spilled', 9)) writer.record(call);
+      assert.equal(journalFiles(directory).length, 9);
       await writer.flush();
       assert.equal(writer.stats().spilled, 9);
       assert.equal(writer.stats().journaled, 0);
-      assert.equal(journalFiles(directory).length, 1);
+      assert.deepEqual(journalFiles(directory), []);
       down.down = false;
       await writer.close();
       assert.deepEqual(journalFiles(directory), []);

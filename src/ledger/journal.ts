@@ -15,13 +15,22 @@
  * writer on the directory (one at a time: the spill lock) takes them over as spill files, and
  * replays them. Replays skip the ids the store already has, so the records of a segment that
  * were stored before the crash cost a lookup, not a duplicate.
+ *
+ * A segment's first line names the `calls` columns (`{"journal":1,"columns":[…]}`); each later
+ * line is one call's values in that order (`toCallValues`), a JSON array. Without the keys a line
+ * costs half the encoding of the record as an object (the encoder scans every key as it does
+ * every string value), and the header keeps old segments readable if the columns change.
  */
 import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CallRecord } from './types.ts';
+import { CALL_COLUMNS, fromCallRow, toCallValues } from '../store/call-rows.ts';
+import type { CallsTable } from '../store/schema.ts';
 
 /** A journal segment's name: the same time, process and sequence as a spill file's, another prefix. */
 const SEGMENT_PATTERN = /^journal-(\d{13}-\d+-\d+\.jsonl)$/;
+
+const SEGMENT_HEADER = JSON.stringify({ journal: 1, columns: CALL_COLUMNS }) + '\n';
 
 /** Default size at which a segment is closed and a new one started. */
 export const DEFAULT_SEGMENT_BYTES = 4 * 1024 * 1024;
@@ -63,7 +72,7 @@ export class CallJournal {
   append(record: CallRecord): void {
     if (this.#closed) throw new Error('the ledger journal is closed');
     const segment = this.#active ?? this.#open();
-    const line = JSON.stringify(record) + '\n';
+    const line = JSON.stringify(toCallValues({ dialect: 'postgres', call: record })) + '\n';
     let written: number;
     try {
       written = writeSync(segment.descriptor, line);
@@ -114,7 +123,14 @@ export class CallJournal {
 
   #open(): Segment {
     const path = join(this.#directory, `journal-${this.#nextName().replace(/^spill-/, '')}`);
-    const segment: Segment = { path, descriptor: openSync(path, 'a'), open: true, bytes: 0, unsettled: 0, full: false };
+    const descriptor = openSync(path, 'a');
+    const segment: Segment = { path, descriptor, open: true, bytes: 0, unsettled: 0, full: false };
+    try {
+      segment.bytes = writeSync(descriptor, SEGMENT_HEADER);
+    } catch (error) {
+      this.#remove(segment);
+      throw error;
+    }
     this.#active = segment;
     return segment;
   }
@@ -152,4 +168,28 @@ export function adoptJournalSegments(directory: string, names: readonly string[]
     adopted += 1;
   }
   return adopted;
+}
+
+/**
+ * Reads the lines of a spill file, which may be an adopted journal segment: a header naming the
+ * columns, then one array of values per call. `line` returns the call on a line, `'header'` for
+ * a segment's header, or null for a line that is neither (a torn line, another format).
+ */
+export function journalLineReader(): (value: unknown) => CallRecord | 'header' | null {
+  let columns: Array<keyof CallsTable> | null = null;
+  return (value) => {
+    if (Array.isArray(value)) {
+      if (columns === null) return null;
+      const row: Record<string, unknown> = {};
+      for (const [index, column] of columns.entries()) row[column] = value[index] ?? null;
+      if (typeof row.id !== 'string') return null;
+      return fromCallRow(row as unknown as Parameters<typeof fromCallRow>[0]);
+    }
+    const header = value as { journal?: unknown; columns?: unknown } | null;
+    if (header !== null && typeof header === 'object' && header.journal === 1 && Array.isArray(header.columns)) {
+      columns = header.columns as Array<keyof CallsTable>;
+      return 'header';
+    }
+    return null;
+  };
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { CallRecord } from './types.ts';
 import { acquireSpillLock } from './spill-lock.ts';
-import { adoptJournalSegments, CallJournal } from './journal.ts';
+import { adoptJournalSegments, CallJournal, journalLineReader } from './journal.ts';
 
 const FILE_PATTERN = /^spill-\d{13}-\d+-\d+\.jsonl$/;
 /** Calls the store refused row by row (see `reject`); never replayed. */
@@ -130,9 +130,12 @@ export class SpillDirectory {
     const lines = createInterface({ input: createReadStream(join(this.directory, file), 'utf8'), crlfDelay: Infinity });
     let batch: CallRecord[] = [];
     let corruptLines = 0;
+    const journalLine = journalLineReader();
     for await (const line of lines) {
       if (line.trim() === '') continue;
-      const record = parseRecord(line);
+      const value = parseJson(line);
+      const record = recordOf(value) ?? journalLine(value);
+      if (record === 'header') continue;
       if (record === null) {
         corruptLines += 1;
         continue;
@@ -204,13 +207,22 @@ export function spillFileName(sequence: number): string {
 
 /** One line of a spill (or rejected) file as a call record; null for a line that is not one. */
 export function parseRecord(line: string): CallRecord | null {
-  try {
-    const value: unknown = JSON.parse(line);
-    if (typeof value === 'object' && value !== null && typeof (value as { id?: unknown }).id === 'string') {
-      return value as CallRecord;
-    }
-  } catch {
-    // a torn line from a crash mid-append: reported by the caller as corrupt
+  return recordOf(parseJson(line));
+}
+
+/** `value` as a call record, if it is one (an object with a string `id`). */
+function recordOf(value: unknown): CallRecord | null {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as { id?: unknown }).id === 'string') {
+    return value as CallRecord;
   }
   return null;
+}
+
+function parseJson(line: string): unknown {
+  try {
+    return JSON.parse(line) as unknown;
+  } catch {
+    // a torn line from a crash mid-append: reported by the caller as corrupt
+    return undefined;
+  }
 }
