@@ -68,6 +68,8 @@ export function seedWiring(): { limits: boolean; ledger: boolean; auth: boolean;
   const main = readFileSync(join(ROOT, 'src/main.ts'), 'utf8');
   const limits = /from '\.\/limits\//.test(main);
   const ledger = /from '\.\/ledger\/(writer|index)\.ts'/.test(main);
+  // The journal is on unless the config turns it off; the benchmark's config leaves it on.
+  const journal = /journal: config\.ledger\.journal/.test(main);
   const auth = /from '\.\/tenants\//.test(main);
   const state = (wired: boolean) => (wired ? 'on' : 'not wired yet');
   return {
@@ -76,7 +78,7 @@ export function seedWiring(): { limits: boolean; ledger: boolean; auth: boolean;
     auth,
     summary:
       `auth: ${state(auth)}${auth ? ' (auth.mode keys, a virtual key on every request)' : ''}; limits: ${state(limits)}${limits ? ' (memory store; rpm, tpm and usd/day on the key, team and org, rpm/tpm quota on the deployment: every call reserves and settles all of them)' : ''}; ` +
-      `ledger: ${state(ledger)}${ledger ? ' (every call a row in a SQLite file)' : ''}; Seed run from dist/`,
+      `ledger: ${state(ledger)}${ledger ? ` (every call ${journal ? 'appended to the journal, then ' : ''}a row in a SQLite file)` : ''}; Seed run from dist/`,
   };
 }
 
