@@ -140,6 +140,12 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     stats: () => ({ ...ledger.stats() }),
   });
   logger('info', `ledger: ${redact(config.store.url)} (spill directory ${config.ledger.spillDirectory})`);
+  if (ledger.adoptedJournalSegments > 0) {
+    logger(
+      'warn',
+      `ledger: ${ledger.adoptedJournalSegments} journal segment(s) left by a process that did not shut down (killed?) are replayed; calls already stored are skipped`,
+    );
+  }
 
   const price = (input: { deployment: Deployment; promptTokens: number; completionTokens: number; cachedTokens?: number }) =>
     priceCall({

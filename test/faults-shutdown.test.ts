@@ -327,6 +327,8 @@ for (const journal of [true, false]) {
     again.child.kill('SIGTERM');
     assert.equal((await again.exited).code, 0, again.output());
     assert.deepEqual(rows(again.database).map((row) => row.id).sort(), expected);
+    if (journal) assert.match(again.output(), /ledger: 1 journal segment\(s\) left by a process that did not shut down \(killed\?\) are replayed/);
+    else assert.doesNotMatch(again.output(), /journal segment/);
   });
 }
 

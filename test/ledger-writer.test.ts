@@ -500,6 +500,7 @@ describe('the journal', () => {
       assert.equal(journalFiles(directory).length, 1);
       ownerDied(directory);
       const next = await LedgerWriter.open({ store, spillDirectory: directory });
+      assert.equal(next.adoptedJournalSegments, 1);
       await waitFor(async () => (await storedIds(store)).length === 5, 'the journal is replayed');
       assert.deepEqual(await storedIds(store), recorded.map((call) => call.id));
       assert.deepEqual(await store.getCall('journaled_rich'), rich, 'a journaled call is stored as it was recorded');

@@ -29,11 +29,14 @@ export class SpillDirectory {
   /** Serializes appends and seals so a replay never reads a file mid-write. */
   #chain: Promise<void> = Promise.resolve();
   #hasRecords: boolean;
+  /** Journal segments a previous process left here, taken over as spill files when this one opened. */
+  readonly adoptedJournalSegments: number;
 
-  private constructor({ directory, release, hasRecords }: { directory: string; release: () => void; hasRecords: boolean }) {
+  private constructor({ directory, release, hasRecords, adopted }: { directory: string; release: () => void; hasRecords: boolean; adopted: number }) {
     this.directory = directory;
     this.#release = release;
     this.#hasRecords = hasRecords;
+    this.adoptedJournalSegments = adopted;
   }
 
   /**
@@ -44,9 +47,9 @@ export class SpillDirectory {
     mkdirSync(directory, { recursive: true });
     const release = acquireSpillLock({ directory });
     try {
-      adoptJournalSegments(directory, await readdir(directory));
+      const adopted = adoptJournalSegments(directory, await readdir(directory));
       const existing = (await readdir(directory)).filter((name) => FILE_PATTERN.test(name));
-      return new SpillDirectory({ directory, release, hasRecords: existing.length > 0 });
+      return new SpillDirectory({ directory, release, hasRecords: existing.length > 0, adopted });
     } catch (error) {
       release();
       throw error;

@@ -238,6 +238,14 @@ export class LedgerWriter implements CallSink {
     return [...this.#queue.splice(0), ...this.#overflow.splice(0)];
   }
 
+  /**
+   * Journal segments a process that did not close left in the spill directory (it was killed, or
+   * the machine stopped), found when this writer opened and replayed with the spill files.
+   */
+  get adoptedJournalSegments(): number {
+    return this.#spill.adoptedJournalSegments;
+  }
+
   /** Counters for metrics. */
   stats(): LedgerWriterStats {
     return {
