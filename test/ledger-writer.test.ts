@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { LedgerWriter, type CallStoreWriter, type LedgerWriterOptions } from '../src/ledger/index.ts';
 import type { CallRecord } from '../src/ledger/types.ts';
 import { openStore, type Store } from '../src/store/index.ts';
+import { encodeCallValues } from '../src/store/call-rows.ts';
 import { isSeedError } from '../src/errors.ts';
 import { startTcpRelay } from './helpers/tcp-relay.ts';
 import { makeCall, testBackends, type Backend, type TestDatabase } from './helpers/backends.ts';
@@ -560,6 +561,29 @@ describe('the journal', () => {
     } finally {
       await store.close();
       rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  test('the store is handed each batch as the journal encoded it (so the SQLite worker does not encode it again); without the journal, the records alone', async () => {
+    for (const journal of [true, false]) {
+      const directory = spillDirectory();
+      const handed: Array<readonly string[] | undefined> = [];
+      const store: CallStoreWriter = {
+        insertCalls: async (_records, encoded) => {
+          handed.push(encoded);
+          return { inserted: 0 };
+        },
+      };
+      try {
+        const writer = await LedgerWriter.open({ store, spillDirectory: directory, flushIntervalMs: 60_000, journal });
+        const recorded = calls(journal ? 'encoded' : 'unencoded', 3);
+        for (const call of recorded) writer.record(call);
+        await writer.flush();
+        assert.deepEqual(handed, [journal ? recorded.map(encodeCallValues) : undefined]);
+        await writer.close();
+      } finally {
+        rmSync(directory, { recursive: true, force: true });
+      }
     }
   });
 

@@ -17,14 +17,14 @@
  * were stored before the crash cost a lookup, not a duplicate.
  *
  * A segment's first line names the `calls` columns (`{"journal":1,"columns":[…]}`); each later
- * line is one call's values in that order (`toCallValues`), a JSON array. Without the keys a line
+ * line is one call's values in that order (`encodeCallValues`), a JSON array. Without the keys a line
  * costs half the encoding of the record as an object (the encoder scans every key as it does
  * every string value), and the header keeps old segments readable if the columns change.
  */
 import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CallRecord } from './types.ts';
-import { CALL_COLUMNS, fromCallRow, toCallValues } from '../store/call-rows.ts';
+import { CALL_COLUMNS, encodeCallValues, fromCallRow, type EncodedCallValues } from '../store/call-rows.ts';
 import type { CallsTable } from '../store/schema.ts';
 
 /** A journal segment's name: the same time, process and sequence as a spill file's, another prefix. */
@@ -53,8 +53,8 @@ export class CallJournal {
   /** A new segment's name, from the spill directory's sequence (so the two never collide). */
   readonly #nextName: () => string;
   #active: Segment | null = null;
-  /** Which segment holds each unsettled record. */
-  readonly #segmentOf = new Map<CallRecord, Segment>();
+  /** Each unsettled record's segment and its values as the line encoded them. */
+  readonly #entries = new Map<CallRecord, { segment: Segment; values: EncodedCallValues }>();
   #closed = false;
 
   constructor(options: { directory: string; nextName: () => string; segmentBytes?: number }) {
@@ -72,7 +72,8 @@ export class CallJournal {
   append(record: CallRecord): void {
     if (this.#closed) throw new Error('the ledger journal is closed');
     const segment = this.#active ?? this.#open();
-    const line = JSON.stringify(toCallValues({ dialect: 'postgres', call: record })) + '\n';
+    const values = encodeCallValues(record);
+    const line = values + '\n';
     let written: number;
     try {
       written = writeSync(segment.descriptor, line);
@@ -87,16 +88,16 @@ export class CallJournal {
       throw new Error(`a journal write to ${segment.path} was cut short (${written} bytes written)`);
     }
     segment.unsettled += 1;
-    this.#segmentOf.set(record, segment);
+    this.#entries.set(record, { segment, values });
     if (segment.bytes >= this.#segmentBytes) this.#retire(segment);
   }
 
   /** `records` are stored or in a spill file: the journal no longer needs them. */
   settle(records: readonly CallRecord[]): void {
     for (const record of records) {
-      const segment = this.#segmentOf.get(record);
+      const segment = this.#entries.get(record)?.segment;
       if (segment === undefined) continue;
-      this.#segmentOf.delete(record);
+      this.#entries.delete(record);
       segment.unsettled -= 1;
       if (segment.full && segment.unsettled === 0) this.#remove(segment);
     }
@@ -104,7 +105,21 @@ export class CallJournal {
 
   /** Records journaled and not yet settled. */
   get unsettled(): number {
-    return this.#segmentOf.size;
+    return this.#entries.size;
+  }
+
+  /**
+   * `records`' values as their journal lines encoded them (`encodeCallValues`), for a store that
+   * takes them so (the SQLite insert worker); null when any of them is not in the journal.
+   */
+  encoded(records: readonly CallRecord[]): EncodedCallValues[] | null {
+    const encoded: EncodedCallValues[] = [];
+    for (const record of records) {
+      const entry = this.#entries.get(record);
+      if (entry === undefined) return null;
+      encoded.push(entry.values);
+    }
+    return encoded;
   }
 
   /**
@@ -118,7 +133,7 @@ export class CallJournal {
     const active = this.#active;
     if (active !== null) this.#retire(active);
     // Segments still holding unsettled records: close their descriptors, keep their files.
-    for (const segment of new Set(this.#segmentOf.values())) closeDescriptor(segment);
+    for (const { segment } of this.#entries.values()) closeDescriptor(segment);
   }
 
   #open(): Segment {
