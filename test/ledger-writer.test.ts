@@ -181,6 +181,43 @@ for (const backend of backends) {
       }
     });
 
+    test('a writer that dies with calls stored and calls only in its journal: the next writer stores the rest, each as recorded', async () => {
+      const database = await backend.createDatabase();
+      const store = await openStore(database.storeOptions);
+      const directory = spillDirectory();
+      // The dead writer's store stops answering at its death (a killed process writes nothing more).
+      let alive = true;
+      const dyingStore: CallStoreWriter = {
+        insertCalls: (records, encoded) => (alive ? store.insertCalls(records, encoded) : new Promise(() => undefined)),
+      };
+      try {
+        const dying = await LedgerWriter.open({ store: dyingStore, spillDirectory: directory, flushIntervalMs: 60_000, batchSize: 1_000 });
+        const recorded = [
+          ...calls('died', 40),
+          makeCall({ id: 'died_rich', clientRequestId: 'c-9', stream: true, usageReported: false, ttftMs: 3.5, metadata: { k: 'vé' }, payload: { request: { q: 'a\nb' }, response: [1, null] } }),
+        ];
+        // Stored through the journal's encoded values (the SQLite worker decodes them), then more only in memory.
+        for (const call of recorded.slice(0, 25)) dying.record(call);
+        await dying.flush();
+        assert.equal((await storedIds(store)).length, 25);
+        for (const call of recorded.slice(25)) dying.record(call);
+        alive = false;
+        ownerDied(directory);
+        const next = await LedgerWriter.open({ store, spillDirectory: directory });
+        await waitFor(async () => (await storedIds(store)).length === recorded.length, 'the journal is replayed');
+        await next.close();
+        assert.deepEqual(await storedIds(store), recorded.map((call) => call.id).sort());
+        for (const call of recorded) assert.deepEqual(await store.getCall(call.id), call);
+        assert.deepEqual(readdirSync(directory).filter((name) => name.endsWith('.jsonl')), []);
+        // Stop the dead writer's timers (its calls are stored: whatever it spills now is replayed harmlessly).
+        dying.abandon();
+      } finally {
+        await store.close();
+        await database.dispose();
+        rmSync(directory, { recursive: true, force: true });
+      }
+    });
+
     test('calls left in the spill directory by an earlier run are replayed once at start', async () => {
       const database = await backend.createDatabase();
       const store = await openStore(database.storeOptions);
