@@ -187,8 +187,9 @@ export function adoptJournalSegments(directory: string, names: readonly string[]
 
 /**
  * Reads the lines of a spill file, which may be an adopted journal segment: a header naming the
- * columns, then one array of values per call. `line` returns the call on a line, `'header'` for
- * a segment's header, or null for a line that is neither (a torn line, another format).
+ * columns, then one array of values per call. The function returned takes each line's parsed
+ * JSON and gives the call on it, `'header'` for a segment's header, or null for a line that is
+ * neither (a torn line, another format).
  */
 export function journalLineReader(): (value: unknown) => CallRecord | 'header' | null {
   let columns: Array<keyof CallsTable> | null = null;

@@ -123,7 +123,10 @@ export function callValuesFromText({ dialect, text }: { dialect: StoreDialect; t
   if (!Array.isArray(values) || values.length !== CALL_COLUMNS.length) {
     throw new Error(`an encoded call has ${Array.isArray(values) ? values.length : 'no'} values, not ${CALL_COLUMNS.length}`);
   }
-  if (dialect === 'sqlite') for (const index of BOOLEAN_COLUMN_INDEXES) values[index] = values[index] === true ? 1 : values[index] === false ? 0 : values[index]!;
+  for (const index of BOOLEAN_COLUMN_INDEXES) {
+    const value = values[index];
+    if (typeof value === 'boolean') values[index] = encodeBoolean({ dialect, value });
+  }
   return values;
 }
 
