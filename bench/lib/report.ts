@@ -704,7 +704,7 @@ export function renderReport(report: RunReport): string {
     parts.push('## A/B: this build against a baseline build');
     parts.push(
       `This checkout (${ab.currentCommit.slice(0, 10)}${ab.currentDirty ? ' with uncommitted changes' : ''}) against ` +
-        `\`${ab.baselineRef}\` (${ab.baselineCommit.slice(0, 10)}), both from dist/ with the benchmark config, in front of one ` +
+        `\`${ab.baselineRef}\` (${ab.baselineCommit.slice(0, 10)}${ab.baselineSettings ? `, its config changed: ${ab.baselineSettings}` : ''}), both from dist/ with the benchmark config, in front of one ` +
         `simulator: ${ab.pairs} pairs of alternating 1 s closed-loop slices per mode at ${ab.concurrency} connections. Ratios are ` +
         'this ÷ baseline per pair (median, quartiles); the req/s and µs columns are slice medians, for orientation only.',
     );

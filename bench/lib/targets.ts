@@ -6,6 +6,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parse as parseYaml, parseDocument } from 'yaml';
 import { freePort, startExecutableServer, startNodeServer, type ServerProcess } from './children.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -200,6 +201,8 @@ export async function startSeedServer(input: {
   wrapper?: readonly string[];
   /** How long to wait for the ready line (see `startNodeServer`). */
   timeoutMs?: number;
+  /** Settings laid over the config, generated or not (`withSettings`): an A/B of a config change. */
+  settings?: readonly ConfigSetting[];
 }): Promise<SeedServer> {
   let file = input.configFile;
   const custom = process.env['SEED_BENCH_CONFIG'];
@@ -207,6 +210,11 @@ export async function startSeedServer(input: {
   if (!file) {
     file = join(input.workDirectory, 'seed.yaml');
     writeFileSync(file, custom ? readFileSync(custom, 'utf8') : seedConfig(input));
+  }
+  if (input.settings !== undefined && input.settings.length > 0) {
+    const changed = join(input.workDirectory, 'seed.settings.yaml');
+    writeFileSync(changed, withSettings(readFileSync(file, 'utf8'), input.settings));
+    file = changed;
   }
   const server = await startNodeServer({
     name: input.name ?? 'seed',
@@ -235,6 +243,35 @@ export async function startSeedServer(input: {
     throw error;
   }
   return { ...server, headers };
+}
+
+/** One setting of a Seed config by its dotted path, as `--baseline-set ledger.journal=false` gives it. */
+export interface ConfigSetting {
+  path: readonly string[];
+  value: unknown;
+}
+
+/**
+ * Parses `PATH=VALUE` (`ledger.journal=false`, `ledger.flushIntervalMs=10`): the path is split at
+ * dots, the value read as YAML (so `false`, `10` and `"x"` have their types).
+ */
+export function parseConfigSetting(text: string): ConfigSetting {
+  const equals = text.indexOf('=');
+  const path = equals <= 0 ? [] : text.slice(0, equals).split('.');
+  if (path.length === 0 || path.some((key) => key === '')) throw new Error(`expected PATH=VALUE (e.g. ledger.journal=false), got ${text}`);
+  return { path, value: parseYaml(text.slice(equals + 1)) as unknown };
+}
+
+/** `config` (YAML text) with each setting laid over it; keys it does not have are added. */
+export function withSettings(config: string, settings: readonly ConfigSetting[]): string {
+  const document = parseDocument(config);
+  for (const setting of settings) document.setIn(setting.path, setting.value);
+  return document.toString();
+}
+
+/** "ledger.journal=false, …", for a log or a report. */
+export function settingsText(settings: readonly ConfigSetting[]): string {
+  return settings.map((setting) => `${setting.path.join('.')}=${JSON.stringify(setting.value)}`).join(', ');
 }
 
 /** Keys reach the gateway's cache by polling (every 250 ms): wait until this one is accepted. */

@@ -8,7 +8,8 @@
  * quartiles are reported. Then, per mode, they alternate in open-loop slices at the p99 target's
  * rate, and each build's requests are pooled into one p50 and p99. On a shared, noisy machine
  * these paired figures are what can tell a 5% change from drift; absolute figures from
- * different runs cannot.
+ * different runs cannot. With `baselineSettings` (`--baseline HEAD --baseline-set
+ * ledger.journal=false`) the two sides differ by configuration instead of, or as well as, code.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
@@ -18,7 +19,7 @@ import { alternatingPair, pairedOpenLoop } from '../lib/alternate.ts';
 import { closedLoop } from '../lib/load.ts';
 import { sampleProcess, waitForQuiet } from '../lib/proc.ts';
 import { median, percentile, quartiles, type Quartiles } from '../lib/stats.ts';
-import { startSeedServer, type MeasuredServer, type SeedServer, startSimulator } from '../lib/targets.ts';
+import { settingsText, startSeedServer, startSimulator, type ConfigSetting, type MeasuredServer, type SeedServer } from '../lib/targets.ts';
 import { requestFor, TAIL_SLICE_SECONDS, warmUp, warmUpOpenLoop } from './overhead.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -31,6 +32,8 @@ export interface AbOptions {
   /** Open-loop rate of the paired tails (req/s): the p99 target's load. */
   ratePerSecond: number;
   workDirectory: string;
+  /** Settings laid over the baseline's config only: with the baseline ref at HEAD, an A/B of a config change. */
+  baselineSettings?: readonly ConfigSetting[];
   log: (line: string) => void;
 }
 
@@ -74,6 +77,8 @@ export interface AbResult {
   currentCommit: string;
   /** Whether this checkout had uncommitted changes (they are part of "current"). */
   currentDirty: boolean;
+  /** The baseline's settings over the benchmark config (`--baseline-set`), as text; absent when none. */
+  baselineSettings?: string;
   pairs: number;
   concurrency: number;
   modes: AbMode[];
@@ -170,15 +175,17 @@ export async function runAb(options: AbOptions): Promise<AbResult> {
     const currentDirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
     const simulator = await startSimulator();
     servers.push(simulator);
-    const start = async (name: string, root: string): Promise<SeedServer> => {
+    const start = async (name: string, root: string, settings: readonly ConfigSetting[] = []): Promise<SeedServer> => {
       const workDirectory = join(options.workDirectory, name);
       mkdirSync(workDirectory, { recursive: true });
-      const server = await startSeedServer({ simulatorUrl: simulator.url, workDirectory, name, root });
+      const server = await startSeedServer({ simulatorUrl: simulator.url, workDirectory, name, root, settings });
       servers.push(server);
       return server;
     };
     const current = await start('seed-current', ROOT);
-    const baseline = await start('seed-baseline', baselineDirectory);
+    const baselineSettings = options.baselineSettings ?? [];
+    if (baselineSettings.length > 0) log(`the baseline runs with ${settingsText(baselineSettings)}`);
+    const baseline = await start('seed-baseline', baselineDirectory, baselineSettings);
     const modes: AbMode[] = [];
     for (const stream of [false, true]) {
       // Warm both up (JIT, pools, caches) as the overhead runs do, before the first measured slice.
@@ -223,7 +230,16 @@ export async function runAb(options: AbOptions): Promise<AbResult> {
       );
       modes.push(mode);
     }
-    return { baselineRef: options.baseline, baselineCommit, currentCommit, currentDirty, pairs: options.pairs, concurrency: options.concurrency, modes };
+    return {
+      baselineRef: options.baseline,
+      baselineCommit,
+      currentCommit,
+      currentDirty,
+      ...(baselineSettings.length > 0 ? { baselineSettings: settingsText(baselineSettings) } : {}),
+      pairs: options.pairs,
+      concurrency: options.concurrency,
+      modes,
+    };
   } finally {
     for (const server of servers.reverse()) await server.stop();
     removeBaseline(baselineDirectory);
