@@ -11,7 +11,7 @@
  *        --baseline-set PATH=VALUE (ab: laid over the baseline's config; repeatable)  --targets direct,nginx,undici,seed,portkey
  *        --duration SECONDS (per phase, default 5)  --rounds N (default 3)  --concurrency N (50)
  *        --rate REQ_PER_S (500)  --pairs N (alternating 1 s slice pairs per paired ratio, 10)
- *        --processes N (processes of Seed and of the undici proxy the paired ratios rotate over, 3)
+ *        --processes N (processes of Seed and of the undici proxy the paired ratios rotate over, 3; for ab: of each build)
  *        --seed-keep-warm BYTES (the overhead scenario's Seeds get this server.keepWarmBytesPerSecond; 0: the timer off)
  *        --promotion-processes N (fresh Seed processes per set of flags in the promotion scenario, 8)  --soak-requests N (50000; the issue asks for 1M)  --output FILE (docs/benchmarks.md)
  *        --no-write (print only)  --render FILE (no run: re-render a saved run with the current analysis.md)
@@ -217,7 +217,7 @@ try {
     report.jobs = await runJobs({ durationSeconds: 20, concurrency: 16, workDirectory, log });
   }
   if (only.includes('ab')) {
-    report.ab = await runAb({ baseline: values.baseline!, baselineSettings, pairs: pairs || 10, concurrency, ratePerSecond, workDirectory, log });
+    report.ab = await runAb({ baseline: values.baseline!, baselineSettings, pairs: pairs || 10, processes, concurrency, ratePerSecond, workDirectory, log });
   }
   if (only.includes('soak')) {
     report.soak = await runSoak({ requests: soakRequests, concurrency, workDirectory, log });

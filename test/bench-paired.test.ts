@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { listenOnLoopback } from './helpers/loopback.ts';
-import { perProcessMedians, processesOfPair, sliceOptions, TAIL_SLICE_SECONDS, warmUpOpenLoop, type PairedRatio, type PairedTail } from '../bench/scenarios/overhead.ts';
+import { perProcessMedians, sliceOptions, TAIL_SLICE_SECONDS, warmUpOpenLoop, type PairedRatio, type PairedTail } from '../bench/scenarios/overhead.ts';
 import { abTailSection, pairedTailsSection } from '../bench/lib/report.ts';
-import { alternatingPair, pairedOpenLoop } from '../bench/lib/alternate.ts';
+import { alternatingPair, pairedOpenLoop, processesOfPair } from '../bench/lib/alternate.ts';
 import type { AbResult } from '../bench/scenarios/ab.ts';
 import { percentile } from '../bench/lib/stats.ts';
 import { createServer, type Server } from 'node:http';
@@ -144,6 +144,47 @@ test('paired open-loop slices alternate who goes first and keep every request of
     for (const added of measured.addedP99PerPair) assert.ok(Number.isFinite(added));
     // Each side keeps its connections from slice to slice, as a client in production does.
     assert.ok([...slicesOfSocket.values()].some((seen) => seen.size >= 2), 'no connection served more than one slice');
+  } finally {
+    for (const server of servers) server.close();
+  }
+});
+
+test('paired open-loop slices over several processes a side send each pair to the processes the rotation names', async () => {
+  const servers: Server[] = [];
+  const origins: string[] = [];
+  /** Per slice, which server answered its requests. */
+  const answeredBy = new Map<number, Set<string>>();
+  let slices = 0;
+  for (const name of ['s0', 's1', 's2', 'b0', 'b1', 'b2']) {
+    const server = createServer((request, response) => {
+      request.resume();
+      answeredBy.set(slices, (answeredBy.get(slices) ?? new Set<string>()).add(name));
+      response.end('{}');
+    });
+    servers.push(server);
+    origins.push(await listenOnLoopback(server));
+  }
+  try {
+    const request = (origin: string) => ({ origin, path: '/', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const pairs = 4;
+    const measured = await pairedOpenLoop({
+      subject: origins.slice(0, 3).map(request),
+      baseline: origins.slice(3).map(request),
+      ratePerSecond: 200,
+      sliceSeconds: 0.1,
+      pairs,
+      beforeSlice: async () => {
+        slices += 1;
+      },
+    });
+    assert.equal(measured.failures, 0);
+    assert.equal(measured.subjectLatencies.length, pairs * 20);
+    for (let pair = 0; pair < pairs; pair += 1) {
+      const [subject, baseline] = processesOfPair(pair, 3, 3);
+      const [first, second] = pair % 2 === 0 ? [`s${subject}`, `b${baseline}`] : [`b${baseline}`, `s${subject}`];
+      assert.deepEqual([...answeredBy.get(pair * 2 + 1)!], [first], `pair ${pair}, first slice`);
+      assert.deepEqual([...answeredBy.get(pair * 2 + 2)!], [second], `pair ${pair}, second slice`);
+    }
   } finally {
     for (const server of servers) server.close();
   }

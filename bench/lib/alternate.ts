@@ -16,6 +16,20 @@ export async function alternatingPair<T>(pair: number, subject: () => Promise<T>
   return { subject: await subject(), baseline: first };
 }
 
+/**
+ * Which process of each side (`subjects` and `baselines` of them) pair number `pair` measures.
+ * With as many processes a side, both sides move on every pair (subject `k mod n`, baseline
+ * `(k + ⌊k / n⌋) mod n`; from three a side on), so every process of either side idles as long between its slices;
+ * holding one side's process for n pairs while the other rotated measured a process that had
+ * just served against one that had idled for five slices. Otherwise the subject rotates every
+ * pair and the baseline every `subjects` pairs. Either way, any S × B pairs in a row from pair 0
+ * meet every pairing once.
+ */
+export function processesOfPair(pair: number, subjects: number, baselines: number): readonly [subject: number, baseline: number] {
+  if (subjects === baselines) return [pair % subjects, (pair + Math.floor(pair / subjects)) % baselines];
+  return [pair % subjects, Math.floor(pair / subjects) % baselines];
+}
+
 /** What `pairedOpenLoop` measured: every request's latency of each side, and each pair's own p99 difference. */
 export interface PairedOpenLoop {
   /** Latency of every completed request of the subject's slices (ms, from the scheduled send). */
@@ -40,8 +54,9 @@ export interface PairedOpenLoop {
  * each pair's own difference beside it.
  */
 export async function pairedOpenLoop(input: {
-  subject: RequestShape;
-  baseline: RequestShape;
+  /** One request shape a side, or one a process of the side: pair `k` sends to `processesOfPair`'s choice. */
+  subject: RequestShape | readonly RequestShape[];
+  baseline: RequestShape | readonly RequestShape[];
   ratePerSecond: number;
   sliceSeconds: number;
   pairs: number;
@@ -72,12 +87,15 @@ export async function pairedOpenLoop(input: {
     if (spans) spans.push(...spansOf(result.samples ?? []));
     return result.latencyP99Ms;
   };
+  const subjects = listOf(input.subject);
+  const baselines = listOf(input.baseline);
   try {
     for (let pair = 0; pair < input.pairs; pair += 1) {
+      const [subjectIndex, baselineIndex] = processesOfPair(pair, subjects.length, baselines.length);
       const p99 = await alternatingPair(
         pair,
-        () => slice(input.subject, measured.subjectLatencies, measured.clientGc.subject, measured.spans?.subject),
-        () => slice(input.baseline, measured.baselineLatencies, measured.clientGc.baseline, measured.spans?.baseline),
+        () => slice(subjects[subjectIndex]!, measured.subjectLatencies, measured.clientGc.subject, measured.spans?.subject),
+        () => slice(baselines[baselineIndex]!, measured.baselineLatencies, measured.clientGc.baseline, measured.spans?.baseline),
       );
       measured.addedP99PerPair.push(p99.subject - p99.baseline);
     }
@@ -85,4 +103,8 @@ export async function pairedOpenLoop(input: {
     for (const pool of pools.values()) await pool.destroy();
   }
   return measured;
+}
+
+function listOf<T extends object>(one: T | readonly T[]): readonly T[] {
+  return Array.isArray(one) ? (one as readonly T[]) : [one as T];
 }

@@ -705,20 +705,25 @@ export function renderReport(report: RunReport): string {
     parts.push(
       `This checkout (${ab.currentCommit.slice(0, 10)}${ab.currentDirty ? ' with uncommitted changes' : ''}) against ` +
         `\`${ab.baselineRef}\` (${ab.baselineCommit.slice(0, 10)}${ab.baselineSettings ? `, its config changed: ${ab.baselineSettings}` : ''}), both from dist/ with the benchmark config, in front of one ` +
-        `simulator: ${ab.pairs} pairs of alternating 1 s closed-loop slices per mode at ${ab.concurrency} connections. Ratios are ` +
-        'this ÷ baseline per pair (median, quartiles); the req/s and µs columns are slice medians, for orientation only.',
+        `simulator: ${ab.pairs} pairs of alternating 1 s closed-loop slices per mode at ${ab.concurrency} connections` +
+        ((ab.processes ?? 1) > 1 ? `, rotating over ${ab.processes} processes of each build (every process of one meets every process of the other)` : ', one process of each build') +
+        '. Ratios are this ÷ baseline per pair (median, quartiles); the req/s and µs columns are slice medians, for orientation only.',
     );
+    const several = ab.modes.some((mode) => mode.byProcess !== undefined);
     const range = (value: { median: number; lowerQuartile: number; upperQuartile: number }) =>
       `${value.median.toFixed(3)}× (${value.lowerQuartile.toFixed(3)}–${value.upperQuartile.toFixed(3)})`;
     parts.push(
       table(
-        ['mode', 'throughput ratio', 'CPU/request ratio', 'req/s this / baseline', 'CPU µs/req this / baseline'],
+        ['mode', 'throughput ratio', 'CPU/request ratio', 'req/s this / baseline', 'CPU µs/req this / baseline', ...(several ? ['throughput ratio by process (this; baseline)'] : [])],
         ab.modes.map((mode) => [
           mode.stream ? 'streaming' : 'non-streaming',
           range(mode.throughput),
           range(mode.cpuPerRequest),
           `${format(mode.current.requestsPerSecond, 0)} / ${format(mode.baselineBuild.requestsPerSecond, 0)}`,
           `${format(mode.current.cpuMicrosecondsPerRequest, 0)} / ${format(mode.baselineBuild.cpuMicrosecondsPerRequest, 0)}`,
+          ...(several
+            ? [mode.byProcess ? `${mode.byProcess.current.map((each) => each.toFixed(2)).join(', ')}; ${mode.byProcess.baseline.map((each) => each.toFixed(2)).join(', ')}` : '—']
+            : []),
         ]),
       ),
     );

@@ -15,7 +15,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type ServerProcess } from '../lib/children.ts';
-import { alternatingPair, pairedOpenLoop } from '../lib/alternate.ts';
+import { alternatingPair, pairedOpenLoop, processesOfPair } from '../lib/alternate.ts';
 import { closedLoop } from '../lib/load.ts';
 import { sampleProcess, waitForQuiet } from '../lib/proc.ts';
 import { median, percentile, quartiles, type Quartiles } from '../lib/stats.ts';
@@ -28,6 +28,8 @@ export interface AbOptions {
   /** A git ref (commit, branch, tag) of the baseline build. */
   baseline: string;
   pairs: number;
+  /** Processes of each build the pairs rotate over (`processesOfPair`): two processes of one build differ by 5–15%. */
+  processes: number;
   concurrency: number;
   /** Open-loop rate of the paired tails (req/s): the p99 target's load. */
   ratePerSecond: number;
@@ -49,6 +51,8 @@ export interface AbMode {
   /** Medians of the slices, for orientation only (not comparable between runs). */
   current: SliceMeasurement;
   baselineBuild: SliceMeasurement;
+  /** With several processes a side: the median throughput ratio of the pairs each process was in, per side. */
+  byProcess?: { current: number[]; baseline: number[] };
   /** Latency at the p99 target's open-loop rate, from alternating slices (absent in older runs). */
   tail?: AbTail;
 }
@@ -80,6 +84,8 @@ export interface AbResult {
   /** The baseline's settings over the benchmark config (`--baseline-set`), as text; absent when none. */
   baselineSettings?: string;
   pairs: number;
+  /** Processes of each build (absent in runs before it: one). */
+  processes?: number;
   concurrency: number;
   modes: AbMode[];
 }
@@ -119,16 +125,19 @@ export interface PairedSlices {
   /** Medians of each side's slices, for orientation only. */
   subject: SliceMeasurement;
   baseline: SliceMeasurement;
+  /** With several processes on a side: the median throughput ratio of the pairs each process was in. */
+  byProcess?: { subject: number[]; baseline: number[] };
 }
 
 /**
  * `pairs` pairs of 1 s closed-loop slices of two warm servers, who goes first alternating (a
- * machine speeding up or slowing down favours neither). Any failed request fails the run: a
- * server that errors is not measured as fast.
+ * machine speeding up or slowing down favours neither). Given several processes a side, pair `k`
+ * measures `processesOfPair`'s choice, so every process of one side meets every process of the
+ * other. Any failed request fails the run: a server that errors is not measured as fast.
  */
 export async function pairedSlices(input: {
-  subject: MeasuredServer;
-  baseline: MeasuredServer;
+  subject: MeasuredServer | readonly MeasuredServer[];
+  baseline: MeasuredServer | readonly MeasuredServer[];
   stream: boolean;
   pairs: number;
   concurrency: number;
@@ -143,13 +152,21 @@ export async function pairedSlices(input: {
     if (result.failures > 0) throw new Error(`${server.name}: ${result.failures} failed requests:\n${server.stderrTail()}`);
     return { requestsPerSecond: result.requestsPerSecond, cpuMicrosecondsPerRequest: ((cpuMs(server) - before) * 1_000) / result.completed };
   };
+  const subjects = Array.isArray(input.subject) ? (input.subject as readonly MeasuredServer[]) : [input.subject as MeasuredServer];
+  const baselines = Array.isArray(input.baseline) ? (input.baseline as readonly MeasuredServer[]) : [input.baseline as MeasuredServer];
   const subjectSlices: SliceMeasurement[] = [];
   const baselineSlices: SliceMeasurement[] = [];
+  const processPairs: Array<readonly [number, number]> = [];
   for (let pair = 0; pair < input.pairs; pair += 1) {
-    const measured = await alternatingPair(pair, () => slice(input.subject), () => slice(input.baseline));
+    const [subjectIndex, baselineIndex] = processesOfPair(pair, subjects.length, baselines.length);
+    const measured = await alternatingPair(pair, () => slice(subjects[subjectIndex]!), () => slice(baselines[baselineIndex]!));
     subjectSlices.push(measured.subject);
     baselineSlices.push(measured.baseline);
+    processPairs.push([subjectIndex, baselineIndex]);
   }
+  const throughputs = subjectSlices.map((each, index) => each.requestsPerSecond / baselineSlices[index]!.requestsPerSecond);
+  const byProcessOf = (side: 0 | 1, count: number) =>
+    Array.from({ length: count }, (_, process) => median(throughputs.filter((_, pair) => processPairs[pair]![side] === process)));
   const perPair = (combine: (subject: SliceMeasurement, baseline: SliceMeasurement) => number) =>
     quartiles(subjectSlices.map((each, index) => combine(each, baselineSlices[index]!)));
   const medians = (slices: SliceMeasurement[]): SliceMeasurement => ({
@@ -162,6 +179,9 @@ export async function pairedSlices(input: {
     cpuDifference: perPair((subject, baseline) => subject.cpuMicrosecondsPerRequest - baseline.cpuMicrosecondsPerRequest),
     subject: medians(subjectSlices),
     baseline: medians(baselineSlices),
+    ...(subjects.length > 1 || baselines.length > 1
+      ? { byProcess: { subject: byProcessOf(0, subjects.length), baseline: byProcessOf(1, baselines.length) } }
+      : {}),
   };
 }
 
@@ -182,22 +202,27 @@ export async function runAb(options: AbOptions): Promise<AbResult> {
       servers.push(server);
       return server;
     };
-    const current = await start('seed-current', ROOT);
     const baselineSettings = options.baselineSettings ?? [];
     if (baselineSettings.length > 0) log(`the baseline runs with ${settingsText(baselineSettings)}`);
-    const baseline = await start('seed-baseline', baselineDirectory, baselineSettings);
+    const currents: SeedServer[] = [];
+    const baselines: SeedServer[] = [];
+    for (let index = 0; index < options.processes; index += 1) {
+      const suffix = options.processes > 1 ? `-${index + 1}` : '';
+      currents.push(await start(`seed-current${suffix}`, ROOT));
+      baselines.push(await start(`seed-baseline${suffix}`, baselineDirectory, baselineSettings));
+    }
     const modes: AbMode[] = [];
     for (const stream of [false, true]) {
-      // Warm both up (JIT, pools, caches) as the overhead runs do, before the first measured slice.
-      for (const server of [current, baseline]) await warmUp({ origin: server.url, headers: server.headers }, stream, options.concurrency);
-      const paired = await pairedSlices({ subject: current, baseline, stream, pairs: options.pairs, concurrency: options.concurrency });
-      for (const server of [current, baseline]) {
+      // Warm every process up (JIT, pools, caches) as the overhead runs do, before the first measured slice.
+      for (const server of [...currents, ...baselines]) await warmUp({ origin: server.url, headers: server.headers }, stream, options.concurrency);
+      const paired = await pairedSlices({ subject: currents, baseline: baselines, stream, pairs: options.pairs, concurrency: options.concurrency });
+      for (const server of [...currents, ...baselines]) {
         await waitForQuiet(servers.map((each) => each.pid), { maxMs: 5_000 });
         await warmUpOpenLoop({ origin: server.url, headers: server.headers }, stream, options.ratePerSecond);
       }
       const tails = await pairedOpenLoop({
-        subject: requestFor({ origin: current.url, headers: current.headers }, stream),
-        baseline: requestFor({ origin: baseline.url, headers: baseline.headers }, stream),
+        subject: currents.map((server) => requestFor({ origin: server.url, headers: server.headers }, stream)),
+        baseline: baselines.map((server) => requestFor({ origin: server.url, headers: server.headers }, stream)),
         ratePerSecond: options.ratePerSecond,
         sliceSeconds: TAIL_SLICE_SECONDS,
         pairs: options.pairs,
@@ -209,6 +234,7 @@ export async function runAb(options: AbOptions): Promise<AbResult> {
         cpuPerRequest: paired.cpuPerRequest,
         current: paired.subject,
         baselineBuild: paired.baseline,
+        ...(paired.byProcess ? { byProcess: { current: paired.byProcess.subject, baseline: paired.byProcess.baseline } } : {}),
         tail: {
           ratePerSecond: options.ratePerSecond,
           sliceSeconds: TAIL_SLICE_SECONDS,
@@ -226,7 +252,8 @@ export async function runAb(options: AbOptions): Promise<AbResult> {
           `(${mode.throughput.lowerQuartile.toFixed(3)}–${mode.throughput.upperQuartile.toFixed(3)}), CPU/request ` +
           `${mode.cpuPerRequest.median.toFixed(3)}× (${mode.cpuPerRequest.lowerQuartile.toFixed(3)}–${mode.cpuPerRequest.upperQuartile.toFixed(3)}); ` +
           `p99 at ${options.ratePerSecond} req/s ${mode.tail!.currentP99Ms.toFixed(2)} against ${mode.tail!.baselineP99Ms.toFixed(2)} ms pooled, ` +
-          `failures ${mode.tail!.failures}`,
+          `failures ${mode.tail!.failures}` +
+          (mode.byProcess ? `; by process ${mode.byProcess.current.map((each) => each.toFixed(2)).join(', ')} (this) and ${mode.byProcess.baseline.map((each) => each.toFixed(2)).join(', ')} (baseline)` : ''),
       );
       modes.push(mode);
     }
@@ -237,6 +264,7 @@ export async function runAb(options: AbOptions): Promise<AbResult> {
       currentDirty,
       ...(baselineSettings.length > 0 ? { baselineSettings: settingsText(baselineSettings) } : {}),
       pairs: options.pairs,
+      processes: options.processes,
       concurrency: options.concurrency,
       modes,
     };

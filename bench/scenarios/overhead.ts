@@ -14,7 +14,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { alternatingPair, pairedOpenLoop, type PairedOpenLoop } from '../lib/alternate.ts';
+import { alternatingPair, pairedOpenLoop, processesOfPair, type PairedOpenLoop } from '../lib/alternate.ts';
 import { attributeBursts, benchmarkProcesses, hostBurstsText, schedRecordingUnavailable, startSchedRecording, type HostBursts } from '../lib/sched-bursts.ts';
 import { checkTarget, clientGcText, closedLoop, openLoop, type RequestShape } from '../lib/load.ts';
 import { sampleProcess, systemBusyMs, waitForQuiet } from '../lib/proc.ts';
@@ -370,20 +370,6 @@ async function pairedTail(input: {
     openLoopWarmUp: true,
     ...(hostBursts ? { hostBursts } : {}),
   };
-}
-
-/**
- * Which process of each side (`subjects` and `baselines` of them) pair number `pair` measures.
- * With as many processes a side, both sides move on every pair (subject `k mod n`, baseline
- * `(k + ⌊k / n⌋) mod n`; from three a side on), so every process of either side idles as long between its slices;
- * holding one side's process for n pairs while the other rotated measured a process that had
- * just served against one that had idled for five slices. Otherwise the subject rotates every
- * pair and the baseline every `subjects` pairs. Either way, any S × B pairs in a row from pair 0
- * meet every pairing once.
- */
-export function processesOfPair(pair: number, subjects: number, baselines: number): readonly [subject: number, baseline: number] {
-  if (subjects === baselines) return [pair % subjects, (pair + Math.floor(pair / subjects)) % baselines];
-  return [pair % subjects, Math.floor(pair / subjects) % baselines];
 }
 
 /** The median ratio of the pairs each process of one side took part in, in process order. */
