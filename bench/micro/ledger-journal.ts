@@ -5,12 +5,10 @@
  * - `line`: the journal's encoding of it (the column values as a JSON array);
  * - `append + settle`: the whole journal path, `CallJournal.append` (the encoding and one `write`
  *   to a segment file) and `settle`, in segments of the default size;
- * - `write only`: one `write` of a line to the same directory, from bytes (as the journal writes
- *   from its buffers) and from a string (which Node encodes into memory of its own first);
+ * - `write only`: one `write` of a line's bytes to the same directory, the system call alone;
  * - `hand-off`: what posting a batch of 25 to the SQLite insert worker costs the gateway's thread
  *   (`postMessage` serializes on the sender; nothing receives here), with the values encoded for
- *   SQLite and cloned, as before the journal, or with the journal's lines (`encoded`: one copy
- *   into a buffer of their own, transferred).
+ *   SQLite and cloned, as before the journal, or with the text the journal already made.
  *
  *   node bin/run-ts.mjs bench/micro/ledger-journal.ts [--calls 20000] [--rounds 5] [--dir DIR]
  *
@@ -84,20 +82,7 @@ const variants: Variant[] = [
       const bytes = Buffer.alloc(lineBytes, 0x61);
       const descriptor = openSync(join(directory, 'write-only'), 'a');
       try {
-        for (let index = 0; index < records.length; index += 1) writeSync(descriptor, bytes, 0, lineBytes);
-      } finally {
-        closeSync(descriptor);
-        rmSync(join(directory, 'write-only'));
-      }
-    },
-  },
-  {
-    name: `write only, from a string (${lineBytes} characters)`,
-    run: () => {
-      const text = 'a'.repeat(lineBytes);
-      const descriptor = openSync(join(directory, 'write-only'), 'a');
-      try {
-        for (let index = 0; index < records.length; index += 1) writeSync(descriptor, text);
+        for (let index = 0; index < records.length; index += 1) writeSync(descriptor, bytes);
       } finally {
         closeSync(descriptor);
         rmSync(join(directory, 'write-only'));
@@ -112,9 +97,6 @@ const channel = new MessageChannel();
 channel.port1.unref();
 channel.port2.unref();
 const encodedText = records.map((record) => encodeCallValues(record));
-// A journal holding every call, unsettled, as one does between two flushes.
-const holding = new CallJournal({ directory, nextName, segmentBytes: Number.MAX_SAFE_INTEGER });
-for (const record of records) holding.append(record);
 variants.push(
   {
     name: 'hand-off: values encoded and cloned',
@@ -126,19 +108,10 @@ variants.push(
     },
   },
   {
-    name: 'hand-off: text, cloned (strings)',
+    name: "hand-off: the journal's text",
     run: () => {
       for (let start = 0; start < records.length; start += BATCH) {
         channel.port1.postMessage({ type: 'insert', id: start, encoded: encodedText.slice(start, start + BATCH) });
-      }
-    },
-  },
-  {
-    name: "hand-off: the journal's lines (encoded, transferred)",
-    run: () => {
-      for (let start = 0; start < records.length; start += BATCH) {
-        const encoded = holding.encoded(records.slice(start, start + BATCH))!;
-        channel.port1.postMessage({ type: 'insert', id: start, encoded }, [encoded.lines.buffer as ArrayBuffer]);
       }
     },
   },
@@ -171,7 +144,6 @@ try {
   }
   if (sink < 0) console.log(sink);
 } finally {
-  holding.close();
   channel.port1.close();
   rmSync(directory, { recursive: true, force: true });
 }
