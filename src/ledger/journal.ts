@@ -24,7 +24,7 @@
 import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CallRecord } from './types.ts';
-import { CALL_COLUMNS, encodeCallValues, fromCallRow, type EncodedCalls } from '../store/call-rows.ts';
+import { CALL_COLUMNS, encodeCallValues, fromCallRow, type EncodedCallValues } from '../store/call-rows.ts';
 import type { CallsTable } from '../store/schema.ts';
 
 /** A journal segment's name: the same time, process and sequence as a spill file's, another prefix. */
@@ -34,17 +34,6 @@ const SEGMENT_HEADER = JSON.stringify({ journal: 1, columns: CALL_COLUMNS }) + '
 
 /** Default size at which a segment is closed and a new one started. */
 export const DEFAULT_SEGMENT_BYTES = 4 * 1024 * 1024;
-
-/** Size of the buffers lines are encoded into (a longer line gets a buffer of its own). */
-const SLAB_BYTES = 1024 * 1024;
-
-/** A journaled call's line: where its bytes are, and the segment that holds them. */
-interface Entry {
-  readonly segment: Segment;
-  readonly slab: Buffer;
-  readonly start: number;
-  readonly end: number;
-}
 
 interface Segment {
   readonly path: string;
@@ -64,25 +53,14 @@ export class CallJournal {
   /** A new segment's name, from the spill directory's sequence (so the two never collide). */
   readonly #nextName: () => string;
   #active: Segment | null = null;
-  /** Each unsettled record's line and segment. */
-  readonly #entries = new Map<CallRecord, Entry>();
-  /**
-   * Where lines are encoded, written from and kept until their calls settle: memory outside V8's
-   * heap, which the young generation's collections neither scan nor copy (a line kept as a
-   * string survived one or two of them, and was promoted). Filled from the front; a full slab is
-   * left to the garbage collector once no entry refers to it.
-   */
-  #slab: Buffer;
-  #slabUsed = 0;
-  readonly #slabBytes: number;
+  /** Each unsettled record's segment and its values as the line encoded them. */
+  readonly #entries = new Map<CallRecord, { segment: Segment; values: EncodedCallValues }>();
   #closed = false;
 
-  constructor(options: { directory: string; nextName: () => string; segmentBytes?: number; /** For tests: the size of the buffers lines are encoded into. */ slabBytes?: number }) {
+  constructor(options: { directory: string; nextName: () => string; segmentBytes?: number }) {
     this.#directory = options.directory;
     this.#nextName = options.nextName;
     this.#segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
-    this.#slabBytes = options.slabBytes ?? SLAB_BYTES;
-    this.#slab = Buffer.allocUnsafeSlow(this.#slabBytes);
   }
 
   /**
@@ -94,32 +72,23 @@ export class CallJournal {
   append(record: CallRecord): void {
     if (this.#closed) throw new Error('the ledger journal is closed');
     const segment = this.#active ?? this.#open();
-    const text = encodeCallValues(record);
-    // UTF-8 takes at most 3 bytes per UTF-16 unit; then the newline.
-    const room = text.length * 3 + 1;
-    if (this.#slab.length - this.#slabUsed < room) {
-      this.#slab = Buffer.allocUnsafeSlow(Math.max(this.#slabBytes, room));
-      this.#slabUsed = 0;
-    }
-    const slab = this.#slab;
-    const start = this.#slabUsed;
-    const end = start + slab.write(text, start) + 1;
-    slab[end - 1] = 0x0a;
+    const values = encodeCallValues(record);
+    const line = values + '\n';
     let written: number;
     try {
-      written = writeSync(segment.descriptor, slab, start, end - start);
+      written = writeSync(segment.descriptor, line);
     } catch (error) {
       this.#retire(segment);
       throw error;
     }
     segment.bytes += written;
-    if (written !== end - start) {
+    // A line's bytes are its length when it is ASCII, as nearly every record is.
+    if (written !== line.length && written < Buffer.byteLength(line)) {
       this.#retire(segment);
-      throw new Error(`a journal write to ${segment.path} was cut short (${written} of ${end - start} bytes written)`);
+      throw new Error(`a journal write to ${segment.path} was cut short (${written} bytes written)`);
     }
-    this.#slabUsed = end;
     segment.unsettled += 1;
-    this.#entries.set(record, { segment, slab, start, end });
+    this.#entries.set(record, { segment, values });
     if (segment.bytes >= this.#segmentBytes) this.#retire(segment);
   }
 
@@ -140,29 +109,17 @@ export class CallJournal {
   }
 
   /**
-   * `records`' lines as the journal wrote them, in that order, for a store that inserts from them
-   * (the SQLite insert worker); null when any of them is not in the journal. The bytes are a copy
-   * of their own, free to be transferred to another thread.
+   * `records`' values as their journal lines encoded them (`encodeCallValues`), for a store that
+   * takes them so (the SQLite insert worker); null when any of them is not in the journal.
    */
-  encoded(records: readonly CallRecord[]): EncodedCalls | null {
-    const entries: Entry[] = [];
-    let length = 0;
+  encoded(records: readonly CallRecord[]): EncodedCallValues[] | null {
+    const encoded: EncodedCallValues[] = [];
     for (const record of records) {
       const entry = this.#entries.get(record);
       if (entry === undefined) return null;
-      entries.push(entry);
-      length += entry.end - entry.start;
+      encoded.push(entry.values);
     }
-    const lines = Buffer.allocUnsafeSlow(length);
-    let at = 0;
-    // Lines appended one after another sit side by side in a slab: one copy a run of them.
-    for (let index = 0; index < entries.length; ) {
-      const { slab, start } = entries[index]!;
-      let end = entries[index]!.end;
-      for (index += 1; index < entries.length && entries[index]!.slab === slab && entries[index]!.start === end; index += 1) end = entries[index]!.end;
-      at += slab.copy(lines, at, start, end);
-    }
-    return { lines, count: records.length };
+    return encoded;
   }
 
   /**

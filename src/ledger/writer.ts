@@ -10,16 +10,15 @@ import type { CallRecord, CallSink } from './types.ts';
 import { SpillDirectory } from './spill.ts';
 import { Backoff } from './backoff.ts';
 import type { CallJournal } from './journal.ts';
-import type { EncodedCalls } from '../store/call-rows.ts';
 
 /** The part of the store the writer needs (a `Store` fits; tests can wrap one to inject failures). */
 export interface CallStoreWriter {
   /**
-   * Inserts `records`. `encoded`, when given, holds the records' lines as the journal wrote
-   * them (`EncodedCalls`), in the same order; a store may insert from those instead of encoding
-   * the records again.
+   * Inserts `records`. `encoded`, when given, holds each record's values as the journal encoded
+   * them (`encodeCallValues`), in the same order; a store may insert from those instead of
+   * encoding the records again.
    */
-  insertCalls(records: readonly CallRecord[], encoded?: EncodedCalls): Promise<unknown>;
+  insertCalls(records: readonly CallRecord[], encoded?: readonly string[]): Promise<unknown>;
   /**
    * Whether an insert's error says the store refused the data (a value it cannot store, a
    * constraint) rather than that it is unavailable. With it, such a batch is split until the

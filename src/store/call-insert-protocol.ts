@@ -2,7 +2,7 @@
  * Messages between the store (main thread) and the ledger's SQLite insert worker. Only plain
  * values cross: rows are already `CALL_COLUMNS` arrays, errors travel as name/message/code.
  */
-import type { CallColumnValue, EncodedCalls } from './call-rows.ts';
+import type { CallColumnValue } from './call-rows.ts';
 
 /** `workerData` of the insert worker. */
 export interface CallInsertWorkerData {
@@ -11,9 +11,9 @@ export interface CallInsertWorkerData {
 }
 
 export type CallInsertRequest =
-  /** Insert `rows` in one transaction, or the calls `encoded` holds (the journal's lines). */
+  /** Insert `rows` in one transaction, or the rows `encoded` holds (`encodeCallValues`' text). */
   | { type: 'insert'; id: number; rows: CallColumnValue[][] }
-  | { type: 'insert'; id: number; encoded: EncodedCalls }
+  | { type: 'insert'; id: number; encoded: readonly string[] }
   /** Close the connection; answered once it is closed (after every earlier request). */
   | { type: 'close'; id: number };
 

@@ -19,7 +19,7 @@ import type { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import { SeedError } from '../errors.ts';
 import { startModuleWorker } from '../worker.ts';
-import type { CallColumnValue, EncodedCalls } from './call-rows.ts';
+import type { CallColumnValue } from './call-rows.ts';
 import type { CallInsertFailure, CallInsertReply, CallInsertRequest, CallInsertWorkerData } from './call-insert-protocol.ts';
 
 export interface CallInsertThreadOptions {
@@ -74,20 +74,15 @@ export class CallInsertThread {
     return this.#insert({ rows });
   }
 
-  /**
-   * `insert` for calls as the ledger's journal wrote them: the worker decodes them. Their bytes
-   * are transferred when they fill their buffer (the journal's copies do): unusable here after.
-   */
-  insertEncoded(encoded: EncodedCalls): Promise<number> {
-    const { lines } = encoded;
-    const whole = lines.byteOffset === 0 && lines.byteLength === lines.buffer.byteLength && lines.buffer instanceof ArrayBuffer;
-    return this.#insert({ encoded: { lines, count: encoded.count } }, whole ? [lines.buffer as ArrayBuffer] : []);
+  /** `insert` for rows as `encodeCallValues` wrote them (the ledger's journal): the worker decodes them. */
+  insertEncoded(encoded: readonly string[]): Promise<number> {
+    return this.#insert({ encoded });
   }
 
-  #insert(batch: { rows: CallColumnValue[][] } | { encoded: EncodedCalls }, transfer: ArrayBuffer[] = []): Promise<number> {
+  #insert(batch: { rows: CallColumnValue[][] } | { encoded: readonly string[] }): Promise<number> {
     if (this.#closing !== null) return Promise.reject(new SeedError('internal_error', 'the store is closed; calls were not inserted'));
     try {
-      return this.#request(this.#session ?? this.#start(), (id) => ({ type: 'insert', id, ...batch }), transfer);
+      return this.#request(this.#session ?? this.#start(), (id) => ({ type: 'insert', id, ...batch }));
     } catch (error) {
       // A worker that cannot even start fails this batch (the ledger writer spills it), not the caller.
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
@@ -137,13 +132,13 @@ export class CallInsertThread {
     return session;
   }
 
-  #request(session: Session, build: (id: number) => CallInsertRequest, transfer: ArrayBuffer[] = []): Promise<number> {
+  #request(session: Session, build: (id: number) => CallInsertRequest): Promise<number> {
     const request = build((this.#nextId += 1));
     return new Promise<number>((resolve, reject) => {
       // Referenced only while it owes replies: an idle worker must not keep the process alive.
       if (session.pending.size === 0) session.worker.ref();
       session.pending.set(request.id, { resolve, reject });
-      session.worker.postMessage(request, transfer);
+      session.worker.postMessage(request);
     });
   }
 

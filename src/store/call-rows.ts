@@ -117,7 +117,7 @@ export function encodeCallValues(call: CallRecord): EncodedCallValues {
   return JSON.stringify(toCallValues({ dialect: 'postgres', call }));
 }
 
-/** One line of `encodeCallValues`' text back to values `dialect` binds (SQLite: booleans as 0/1). */
+/** `encodeCallValues`' text back to values `dialect` binds (SQLite: booleans as 0/1). */
 export function callValuesFromText({ dialect, text }: { dialect: StoreDialect; text: EncodedCallValues }): CallColumnValue[] {
   const values = JSON.parse(text) as CallColumnValue[];
   if (!Array.isArray(values) || values.length !== CALL_COLUMNS.length) {
@@ -128,29 +128,6 @@ export function callValuesFromText({ dialect, text }: { dialect: StoreDialect; t
     if (typeof value === 'boolean') values[index] = encodeBoolean({ dialect, value });
   }
   return values;
-}
-
-/**
- * Calls' values as the journal wrote them, handed to a store as they are: `encodeCallValues`'
- * lines in UTF-8, each ending in a newline, `count` of them. Bytes, not strings: they are written
- * from, and kept in, memory outside V8's heap, and cross to the insert worker without a copy.
- */
-export interface EncodedCalls {
-  readonly lines: Uint8Array;
-  readonly count: number;
-}
-
-/** `calls` encoded as the journal writes them (`EncodedCalls`). */
-export function encodeCalls(calls: readonly CallRecord[]): EncodedCalls {
-  return { lines: Buffer.from(calls.map((call) => `${encodeCallValues(call)}\n`).join('')), count: calls.length };
-}
-
-/** `EncodedCalls` back to values `dialect` binds; throws when the lines are not `count` calls. */
-export function callValuesFromLines({ dialect, encoded }: { dialect: StoreDialect; encoded: EncodedCalls }): CallColumnValue[][] {
-  const text = Buffer.from(encoded.lines.buffer, encoded.lines.byteOffset, encoded.lines.byteLength).toString('utf8');
-  const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : [];
-  if (lines.length !== encoded.count) throw new Error(`encoded calls hold ${lines.length} lines, not ${encoded.count}`);
-  return lines.map((line) => callValuesFromText({ dialect, text: line }));
 }
 
 /** Encodes a boolean as the dialect binds it: better-sqlite3 accepts only numbers for 0/1. */

@@ -8,7 +8,7 @@ import type { CallRecord, CallStatus } from '../ledger/types.ts';
 import { SeedError } from '../errors.ts';
 import type { Connection } from './connect.ts';
 import type { Database } from './schema.ts';
-import { CALL_COLUMN_TYPES, CALL_COLUMNS, fromCallRow, toCallRow, toCallValues, type EncodedCalls } from './call-rows.ts';
+import { CALL_COLUMN_TYPES, CALL_COLUMNS, fromCallRow, toCallRow, toCallValues } from './call-rows.ts';
 import { CallInsertThread } from './call-insert-thread.ts';
 import { prepareSqliteInsert, QUOTED_CALL_COLUMNS, type SqliteRowsInsert } from './sqlite-call-insert.ts';
 
@@ -18,7 +18,7 @@ interface Context {
 
 /** The store's `insertCalls` and what it needs at shutdown; see `createCallInserter`. */
 export interface CallInserter {
-  insertCalls(records: readonly CallRecord[], encoded?: EncodedCalls): Promise<{ inserted: number }>;
+  insertCalls(records: readonly CallRecord[], encoded?: readonly string[]): Promise<{ inserted: number }>;
   /** Waits for inserts in flight and stops the insert worker, if any. Call before closing the connection. */
   close(): Promise<void>;
   /** The SQLite file path's insert worker, for tests and diagnostics; null on the other paths. */
@@ -54,15 +54,15 @@ function inserterOf(insertCalls: InsertCalls): CallInserter {
 
 /**
  * SQLite file: rows become column values here (cheap, and what crosses to the worker is then
- * plain arrays), or, when the ledger's journal already encoded them, their lines cross as they
- * are (bytes, transferred, not copied) and the worker decodes them; the worker binds and steps
- * its prepared statement in one transaction.
+ * plain arrays), or, when the ledger's journal already encoded them, their text crosses as it is
+ * (strings are copied, not walked value by value) and the worker decodes it; the worker binds
+ * and steps its prepared statement in one transaction.
  */
 function workerCallInserter(thread: CallInsertThread): CallInserter {
   return {
     insertCalls: async (records, encoded) => {
       if (records.length === 0) return { inserted: 0 };
-      if (encoded !== undefined && encoded.count === records.length) return { inserted: await thread.insertEncoded(encoded) };
+      if (encoded !== undefined && encoded.length === records.length) return { inserted: await thread.insertEncoded(encoded) };
       const rows = records.map((call) => toCallValues({ dialect: 'sqlite', call }));
       return { inserted: await thread.insert(rows) };
     },

@@ -8,7 +8,6 @@ import type { CallRecord } from '../ledger/types.ts';
 import { connect, DEFAULT_STORE_URL, type ConnectOptions, type StoreDialect } from './connect.ts';
 import { migrateToLatest } from './migrate.ts';
 import type { Database } from './schema.ts';
-import type { EncodedCalls } from './call-rows.ts';
 import { createCallInserter, getCall, listCalls, type CallPage, type ListCallsOptions } from './calls.ts';
 import { explainUsage, usage, type UsageQuery, type UsageRow } from './usage.ts';
 
@@ -19,11 +18,11 @@ export interface Store {
   readonly appliedMigrations: readonly string[];
   /** Inserts calls in one transaction; ids already stored are skipped (ON CONFLICT DO NOTHING). */
   /**
-   * `encoded`, when given, holds the records' lines as the ledger's journal wrote them
-   * (`EncodedCalls`), in the same order: the SQLite insert worker takes those instead of the
-   * records' values, so a call is encoded once. Other paths insert from the records.
+   * `encoded`, when given, holds each record's values as `encodeCallValues` wrote them (the
+   * ledger's journal did), in the same order: the SQLite insert worker takes those instead of
+   * the records' values, so a call is encoded once. Other paths insert from the records.
    */
-  insertCalls(records: readonly CallRecord[], encoded?: EncodedCalls): Promise<{ inserted: number }>;
+  insertCalls(records: readonly CallRecord[], encoded?: readonly string[]): Promise<{ inserted: number }>;
   /**
    * Whether an `insertCalls` error says this store refused the rows' data (PostgreSQL's data
    * exceptions and constraint violations, SQLite's constraint, type and size errors, a value the
