@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { LedgerWriter, type CallStoreWriter, type LedgerWriterOptions } from '../src/ledger/index.ts';
 import type { CallRecord } from '../src/ledger/types.ts';
 import { openStore, type Store } from '../src/store/index.ts';
-import { encodeCallValues } from '../src/store/call-rows.ts';
 import { isSeedError } from '../src/errors.ts';
 import { startTcpRelay } from './helpers/tcp-relay.ts';
 import { makeCall, testBackends, type Backend, type TestDatabase } from './helpers/backends.ts';
@@ -188,7 +187,7 @@ for (const backend of backends) {
       // The dead writer's store stops answering at its death (a killed process writes nothing more).
       let alive = true;
       const dyingStore: CallStoreWriter = {
-        insertCalls: (records, encoded) => (alive ? store.insertCalls(records, encoded) : new Promise(() => undefined)),
+        insertCalls: (records) => (alive ? store.insertCalls(records) : new Promise(() => undefined)),
       };
       try {
         const dying = await LedgerWriter.open({ store: dyingStore, spillDirectory: directory, flushIntervalMs: 60_000, batchSize: 1_000 });
@@ -196,7 +195,7 @@ for (const backend of backends) {
           ...calls('died', 40),
           makeCall({ id: 'died_rich', clientRequestId: 'c-9', stream: true, usageReported: false, ttftMs: 3.5, metadata: { k: 'vé' }, payload: { request: { q: 'a\nb' }, response: [1, null] } }),
         ];
-        // Stored through the journal's encoded values (the SQLite worker decodes them), then more only in memory.
+        // Some stored, then more only in memory (and the journal).
         for (const call of recorded.slice(0, 25)) dying.record(call);
         await dying.flush();
         assert.equal((await storedIds(store)).length, 25);
@@ -598,29 +597,6 @@ describe('the journal', () => {
     } finally {
       await store.close();
       rmSync(directory, { recursive: true, force: true });
-    }
-  });
-
-  test('the store is handed each batch as the journal encoded it (so the SQLite worker does not encode it again); without the journal, the records alone', async () => {
-    for (const journal of [true, false]) {
-      const directory = spillDirectory();
-      const handed: Array<readonly string[] | undefined> = [];
-      const store: CallStoreWriter = {
-        insertCalls: async (_records, encoded) => {
-          handed.push(encoded);
-          return { inserted: 0 };
-        },
-      };
-      try {
-        const writer = await LedgerWriter.open({ store, spillDirectory: directory, flushIntervalMs: 60_000, journal });
-        const recorded = calls(journal ? 'encoded' : 'unencoded', 3);
-        for (const call of recorded) writer.record(call);
-        await writer.flush();
-        assert.deepEqual(handed, [journal ? recorded.map(encodeCallValues) : undefined]);
-        await writer.close();
-      } finally {
-        rmSync(directory, { recursive: true, force: true });
-      }
     }
   });
 

@@ -16,7 +16,7 @@ import { openStore, type Store } from '../src/store/index.ts';
 import { connect } from '../src/store/connect.ts';
 import { createCallInserter } from '../src/store/calls.ts';
 import { CallInsertThread, startCallInsertWorker } from '../src/store/call-insert-thread.ts';
-import { encodeCallValues, toCallValues } from '../src/store/call-rows.ts';
+import { toCallValues } from '../src/store/call-rows.ts';
 import { SQLITE_BUSY_TIMEOUT_MS } from '../src/store/sqlite-connection.ts';
 import type { CallRecord } from '../src/ledger/types.ts';
 import { countCalls, makeCall, storePerSuite, testBackends, type TestDatabase } from './helpers/backends.ts';
@@ -124,23 +124,6 @@ describe('SQLite insert worker', () => {
       await early.close();
       await fresh.dispose();
     }
-  });
-
-  test('calls handed over as the journal encoded them are stored as the records are; a malformed one fails its batch', async () => {
-    const records = [
-      makeCall({ id: 'encoded_0', teamId: 'encoded', stream: true, usageReported: false, ttftMs: 12.5 }),
-      makeCall({ id: 'encoded_1', teamId: 'encoded', clientRequestId: 'c-1', metadata: { feature: 'résumé' }, payload: { request: { a: [1, 'ü'] }, response: null } }),
-    ];
-    assert.deepEqual(await store.insertCalls(records, records.map(encodeCallValues)), { inserted: 2 });
-    for (const record of records) assert.deepEqual(await store.getCall(record.id), record);
-    const { thread } = reachableThread(pathOf(database));
-    try {
-      await assert.rejects(thread.insertEncoded(['[1,2,3]']), /an encoded call has 3 values, not \d+/);
-      assert.equal(await thread.insertEncoded([encodeCallValues(makeCall({ id: 'encoded_2', teamId: 'encoded' }))]), 1);
-    } finally {
-      await thread.close();
-    }
-    assert.equal(await countCalls({ store, teamId: 'encoded' }), 3);
   });
 
   test('a statement failure rejects the batch, stores none of it, and keeps the worker', async () => {

@@ -7,8 +7,10 @@
  *   to a segment file) and `settle`, in segments of the default size;
  * - `write only`: one `write` of a line's bytes to the same directory, the system call alone;
  * - `hand-off`: what posting a batch of 25 to the SQLite insert worker costs the gateway's thread
- *   (`postMessage` serializes on the sender; nothing receives here), with the values encoded for
- *   SQLite and cloned, as before the journal, or with the text the journal already made.
+ *   (`postMessage` serializes on the sender; nothing receives here): the values encoded for
+ *   SQLite and cloned. (Handing the worker the journal's text instead cost 0.26 µs a call here,
+ *   but keeping each call's text until its batch cost the whole process more than that under
+ *   load: bench/analysis.md, 2026-12-06 (18:10–).)
  *
  *   node bin/run-ts.mjs bench/micro/ledger-journal.ts [--calls 20000] [--rounds 5] [--dir DIR]
  *
@@ -22,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { CallJournal } from '../../src/ledger/journal.ts';
 import { spillFileName } from '../../src/ledger/spill.ts';
 import { MessageChannel } from 'node:worker_threads';
-import { encodeCallValues, toCallValues } from '../../src/store/call-rows.ts';
+import { toCallValues } from '../../src/store/call-rows.ts';
 import type { CallRecord } from '../../src/ledger/types.ts';
 import { format, median } from '../lib/stats.ts';
 import { makeCall } from '../../test/helpers/backends.ts';
@@ -96,22 +98,13 @@ const BATCH = 25;
 const channel = new MessageChannel();
 channel.port1.unref();
 channel.port2.unref();
-const encodedText = records.map((record) => encodeCallValues(record));
 variants.push(
   {
-    name: 'hand-off: values encoded and cloned',
+    name: 'hand-off: values encoded and cloned (25 a batch)',
     run: () => {
       for (let start = 0; start < records.length; start += BATCH) {
         const rows = records.slice(start, start + BATCH).map((call) => toCallValues({ dialect: 'sqlite', call }));
         channel.port1.postMessage({ type: 'insert', id: start, rows });
-      }
-    },
-  },
-  {
-    name: "hand-off: the journal's text",
-    run: () => {
-      for (let start = 0; start < records.length; start += BATCH) {
-        channel.port1.postMessage({ type: 'insert', id: start, encoded: encodedText.slice(start, start + BATCH) });
       }
     },
   },

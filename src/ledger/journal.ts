@@ -24,7 +24,7 @@
 import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CallRecord } from './types.ts';
-import { CALL_COLUMNS, encodeCallValues, fromCallRow, type EncodedCallValues } from '../store/call-rows.ts';
+import { CALL_COLUMNS, encodeCallValues, fromCallRow } from '../store/call-rows.ts';
 import type { CallsTable } from '../store/schema.ts';
 
 /** A journal segment's name: the same time, process and sequence as a spill file's, another prefix. */
@@ -53,8 +53,8 @@ export class CallJournal {
   /** A new segment's name, from the spill directory's sequence (so the two never collide). */
   readonly #nextName: () => string;
   #active: Segment | null = null;
-  /** Each unsettled record's segment and its values as the line encoded them. */
-  readonly #entries = new Map<CallRecord, { segment: Segment; values: EncodedCallValues }>();
+  /** Which segment holds each unsettled record. */
+  readonly #segmentOf = new Map<CallRecord, Segment>();
   #closed = false;
 
   constructor(options: { directory: string; nextName: () => string; segmentBytes?: number }) {
@@ -72,8 +72,7 @@ export class CallJournal {
   append(record: CallRecord): void {
     if (this.#closed) throw new Error('the ledger journal is closed');
     const segment = this.#active ?? this.#open();
-    const values = encodeCallValues(record);
-    const line = values + '\n';
+    const line = encodeCallValues(record) + '\n';
     let written: number;
     try {
       written = writeSync(segment.descriptor, line);
@@ -88,16 +87,16 @@ export class CallJournal {
       throw new Error(`a journal write to ${segment.path} was cut short (${written} bytes written)`);
     }
     segment.unsettled += 1;
-    this.#entries.set(record, { segment, values });
+    this.#segmentOf.set(record, segment);
     if (segment.bytes >= this.#segmentBytes) this.#retire(segment);
   }
 
   /** `records` are stored or in a spill file: the journal no longer needs them. */
   settle(records: readonly CallRecord[]): void {
     for (const record of records) {
-      const segment = this.#entries.get(record)?.segment;
+      const segment = this.#segmentOf.get(record);
       if (segment === undefined) continue;
-      this.#entries.delete(record);
+      this.#segmentOf.delete(record);
       segment.unsettled -= 1;
       if (segment.full && segment.unsettled === 0) this.#remove(segment);
     }
@@ -105,21 +104,7 @@ export class CallJournal {
 
   /** Records journaled and not yet settled. */
   get unsettled(): number {
-    return this.#entries.size;
-  }
-
-  /**
-   * `records`' values as their journal lines encoded them (`encodeCallValues`), for a store that
-   * takes them so (the SQLite insert worker); null when any of them is not in the journal.
-   */
-  encoded(records: readonly CallRecord[]): EncodedCallValues[] | null {
-    const encoded: EncodedCallValues[] = [];
-    for (const record of records) {
-      const entry = this.#entries.get(record);
-      if (entry === undefined) return null;
-      encoded.push(entry.values);
-    }
-    return encoded;
+    return this.#segmentOf.size;
   }
 
   /**
@@ -133,7 +118,7 @@ export class CallJournal {
     const active = this.#active;
     if (active !== null) this.#retire(active);
     // Segments still holding unsettled records: close their descriptors, keep their files.
-    for (const { segment } of this.#entries.values()) closeDescriptor(segment);
+    for (const segment of new Set(this.#segmentOf.values())) closeDescriptor(segment);
   }
 
   #open(): Segment {

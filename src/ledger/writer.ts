@@ -13,12 +13,7 @@ import type { CallJournal } from './journal.ts';
 
 /** The part of the store the writer needs (a `Store` fits; tests can wrap one to inject failures). */
 export interface CallStoreWriter {
-  /**
-   * Inserts `records`. `encoded`, when given, holds each record's values as the journal encoded
-   * them (`encodeCallValues`), in the same order; a store may insert from those instead of
-   * encoding the records again.
-   */
-  insertCalls(records: readonly CallRecord[], encoded?: readonly string[]): Promise<unknown>;
+  insertCalls(records: readonly CallRecord[]): Promise<unknown>;
   /**
    * Whether an insert's error says the store refused the data (a value it cannot store, a
    * constraint) rather than that it is unavailable. With it, such a batch is split until the
@@ -449,7 +444,7 @@ export class LedgerWriter implements CallSink {
    */
   async #insert(records: readonly CallRecord[]): Promise<number> {
     try {
-      await this.#withinTimeout(this.#store.insertCalls(records, this.#journal?.encoded(records) ?? undefined), records.length);
+      await this.#withinTimeout(this.#store.insertCalls(records), records.length);
       return 0;
     } catch (error) {
       if (this.#store.refusesData?.(error) !== true) throw error;

@@ -11,9 +11,8 @@ export interface CallInsertWorkerData {
 }
 
 export type CallInsertRequest =
-  /** Insert `rows` in one transaction, or the rows `encoded` holds (`encodeCallValues`' text). */
+  /** Insert `rows` in one transaction. */
   | { type: 'insert'; id: number; rows: CallColumnValue[][] }
-  | { type: 'insert'; id: number; encoded: readonly string[] }
   /** Close the connection; answered once it is closed (after every earlier request). */
   | { type: 'close'; id: number };
 

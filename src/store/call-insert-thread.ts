@@ -71,18 +71,9 @@ export class CallInsertThread {
 
   /** Inserts `rows` in one transaction on the worker's connection; resolves with how many were new. */
   insert(rows: CallColumnValue[][]): Promise<number> {
-    return this.#insert({ rows });
-  }
-
-  /** `insert` for rows as `encodeCallValues` wrote them (the ledger's journal): the worker decodes them. */
-  insertEncoded(encoded: readonly string[]): Promise<number> {
-    return this.#insert({ encoded });
-  }
-
-  #insert(batch: { rows: CallColumnValue[][] } | { encoded: readonly string[] }): Promise<number> {
     if (this.#closing !== null) return Promise.reject(new SeedError('internal_error', 'the store is closed; calls were not inserted'));
     try {
-      return this.#request(this.#session ?? this.#start(), (id) => ({ type: 'insert', id, ...batch }));
+      return this.#request(this.#session ?? this.#start(), (id) => ({ type: 'insert', id, rows }));
     } catch (error) {
       // A worker that cannot even start fails this batch (the ledger writer spills it), not the caller.
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));

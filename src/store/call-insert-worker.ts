@@ -7,7 +7,7 @@
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
-import { callValuesFromText, type CallColumnValue } from './call-rows.ts';
+import type { CallColumnValue } from './call-rows.ts';
 import type { CallInsertFailure, CallInsertReply, CallInsertRequest, CallInsertWorkerData } from './call-insert-protocol.ts';
 import { prepareSqliteInsert, type SqliteRowsInsert } from './sqlite-call-insert.ts';
 import { configureSqliteConnection, SQLITE_BUSY_TIMEOUT_MS } from './sqlite-connection.ts';
@@ -25,10 +25,8 @@ port.on('message', (request: CallInsertRequest) => {
   port.postMessage(request.type === 'insert' ? insert(request) : close(request));
 });
 
-function insert(request: Extract<CallInsertRequest, { type: 'insert' }>): CallInsertReply {
-  const { id } = request;
+function insert({ id, rows }: { id: number; rows: CallColumnValue[][] }): CallInsertReply {
   try {
-    const rows = 'rows' in request ? request.rows : request.encoded.map((text) => callValuesFromText({ dialect: 'sqlite', text }));
     database ??= openDatabase();
     insertRows ??= prepareSqliteInsert(database);
     return { id, ok: true, inserted: insertWaitingForLock(insertRows, rows), threadId };

@@ -101,33 +101,12 @@ export function toCallValues({ dialect, call }: { dialect: StoreDialect; call: C
   return values as CallColumnValue[];
 }
 
-/** Positions of the boolean columns in `CALL_COLUMNS`. */
-const BOOLEAN_COLUMN_INDEXES = Object.freeze(CALL_COLUMNS.flatMap((column, index) => (CALL_COLUMN_TYPES[column] === 'boolean' ? [index] : [])));
-
 /**
- * The values of one call, encoded once as JSON text: `toCallValues` with the `postgres` dialect
- * (booleans as booleans), as the ledger's journal writes them, one line per call. The SQLite
- * insert worker decodes them (`callValuesFromText`), so a journaled call is encoded once, not a
- * second time by the structured clone of its values.
+ * The values of one call as the ledger's journal writes them, one line per call: `toCallValues`
+ * with the `postgres` dialect (booleans as booleans), as JSON text.
  */
-export type EncodedCallValues = string;
-
-/** Encodes `call`'s values as the journal and the SQLite insert worker read them. */
-export function encodeCallValues(call: CallRecord): EncodedCallValues {
+export function encodeCallValues(call: CallRecord): string {
   return JSON.stringify(toCallValues({ dialect: 'postgres', call }));
-}
-
-/** `encodeCallValues`' text back to values `dialect` binds (SQLite: booleans as 0/1). */
-export function callValuesFromText({ dialect, text }: { dialect: StoreDialect; text: EncodedCallValues }): CallColumnValue[] {
-  const values = JSON.parse(text) as CallColumnValue[];
-  if (!Array.isArray(values) || values.length !== CALL_COLUMNS.length) {
-    throw new Error(`an encoded call has ${Array.isArray(values) ? values.length : 'no'} values, not ${CALL_COLUMNS.length}`);
-  }
-  for (const index of BOOLEAN_COLUMN_INDEXES) {
-    const value = values[index];
-    if (typeof value === 'boolean') values[index] = encodeBoolean({ dialect, value });
-  }
-  return values;
 }
 
 /** Encodes a boolean as the dialect binds it: better-sqlite3 accepts only numbers for 0/1. */

@@ -18,7 +18,7 @@ interface Context {
 
 /** The store's `insertCalls` and what it needs at shutdown; see `createCallInserter`. */
 export interface CallInserter {
-  insertCalls(records: readonly CallRecord[], encoded?: readonly string[]): Promise<{ inserted: number }>;
+  insertCalls(records: readonly CallRecord[]): Promise<{ inserted: number }>;
   /** Waits for inserts in flight and stops the insert worker, if any. Call before closing the connection. */
   close(): Promise<void>;
   /** The SQLite file path's insert worker, for tests and diagnostics; null on the other paths. */
@@ -54,15 +54,12 @@ function inserterOf(insertCalls: InsertCalls): CallInserter {
 
 /**
  * SQLite file: rows become column values here (cheap, and what crosses to the worker is then
- * plain arrays), or, when the ledger's journal already encoded them, their text crosses as it is
- * (strings are copied, not walked value by value) and the worker decodes it; the worker binds
- * and steps its prepared statement in one transaction.
+ * plain arrays); the worker binds and steps its prepared statement in one transaction.
  */
 function workerCallInserter(thread: CallInsertThread): CallInserter {
   return {
-    insertCalls: async (records, encoded) => {
+    insertCalls: async (records) => {
       if (records.length === 0) return { inserted: 0 };
-      if (encoded !== undefined && encoded.length === records.length) return { inserted: await thread.insertEncoded(encoded) };
       const rows = records.map((call) => toCallValues({ dialect: 'sqlite', call }));
       return { inserted: await thread.insert(rows) };
     },

@@ -17,12 +17,7 @@ export interface Store {
   /** Migration names applied when this store opened (empty when the schema was current). */
   readonly appliedMigrations: readonly string[];
   /** Inserts calls in one transaction; ids already stored are skipped (ON CONFLICT DO NOTHING). */
-  /**
-   * `encoded`, when given, holds each record's values as `encodeCallValues` wrote them (the
-   * ledger's journal did), in the same order: the SQLite insert worker takes those instead of
-   * the records' values, so a call is encoded once. Other paths insert from the records.
-   */
-  insertCalls(records: readonly CallRecord[], encoded?: readonly string[]): Promise<{ inserted: number }>;
+  insertCalls(records: readonly CallRecord[]): Promise<{ inserted: number }>;
   /**
    * Whether an `insertCalls` error says this store refused the rows' data (PostgreSQL's data
    * exceptions and constraint violations, SQLite's constraint, type and size errors, a value the
