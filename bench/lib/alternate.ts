@@ -105,6 +105,7 @@ export async function pairedOpenLoop(input: {
   return measured;
 }
 
-function listOf<T extends object>(one: T | readonly T[]): readonly T[] {
+/** One of a side, or several: as a list. */
+export function listOf<T extends object>(one: T | readonly T[]): readonly T[] {
   return Array.isArray(one) ? (one as readonly T[]) : [one as T];
 }
