@@ -1,6 +1,7 @@
 import type { Pool } from 'undici';
 import { clientGcOf, openLoop, openLoopPool, type ClientGc, type RequestShape } from './load.ts';
 import { spansOf, type Span } from './sched-bursts.ts';
+import { median } from './stats.ts';
 
 /**
  * The order every paired measurement of the benchmark uses: in pair `k`, the subject's slice and
@@ -28,6 +29,20 @@ export async function alternatingPair<T>(pair: number, subject: () => Promise<T>
 export function processesOfPair(pair: number, subjects: number, baselines: number): readonly [subject: number, baseline: number] {
   if (subjects === baselines) return [pair % subjects, (pair + Math.floor(pair / subjects)) % baselines];
   return [pair % subjects, Math.floor(pair / subjects) % baselines];
+}
+
+/**
+ * Per process of one side (`side` 0: subjects, 1: baselines; `count` of them), the median of the
+ * ratios of the pairs it took part in; `processPairs[k]` is pair k's `processesOfPair` (absent:
+ * one process a side).
+ */
+export function mediansByProcess(
+  ratios: readonly number[],
+  processPairs: ReadonlyArray<readonly [number, number]> | undefined,
+  side: 0 | 1,
+  count: number,
+): number[] {
+  return Array.from({ length: count }, (_, process) => median(ratios.filter((_, pair) => (processPairs?.[pair]?.[side] ?? 0) === process)));
 }
 
 /** What `pairedOpenLoop` measured: every request's latency of each side, and each pair's own p99 difference. */

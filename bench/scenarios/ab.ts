@@ -15,7 +15,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type ServerProcess } from '../lib/children.ts';
-import { alternatingPair, listOf, pairedOpenLoop, processesOfPair } from '../lib/alternate.ts';
+import { alternatingPair, listOf, mediansByProcess, pairedOpenLoop, processesOfPair } from '../lib/alternate.ts';
 import { closedLoop } from '../lib/load.ts';
 import { sampleProcess, waitForQuiet } from '../lib/proc.ts';
 import { median, percentile, quartiles, type Quartiles } from '../lib/stats.ts';
@@ -165,8 +165,7 @@ export async function pairedSlices(input: {
     processPairs.push([subjectIndex, baselineIndex]);
   }
   const throughputs = subjectSlices.map((each, index) => each.requestsPerSecond / baselineSlices[index]!.requestsPerSecond);
-  const byProcessOf = (side: 0 | 1, count: number) =>
-    Array.from({ length: count }, (_, process) => median(throughputs.filter((_, pair) => processPairs[pair]![side] === process)));
+  const byProcessOf = (side: 0 | 1, count: number) => mediansByProcess(throughputs, processPairs, side, count);
   const perPair = (combine: (subject: SliceMeasurement, baseline: SliceMeasurement) => number) =>
     quartiles(subjectSlices.map((each, index) => combine(each, baselineSlices[index]!)));
   const medians = (slices: SliceMeasurement[]): SliceMeasurement => ({

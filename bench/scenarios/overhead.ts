@@ -14,7 +14,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { alternatingPair, pairedOpenLoop, processesOfPair, type PairedOpenLoop } from '../lib/alternate.ts';
+import { alternatingPair, mediansByProcess, pairedOpenLoop, processesOfPair, type PairedOpenLoop } from '../lib/alternate.ts';
 import { attributeBursts, benchmarkProcesses, hostBurstsText, schedRecordingUnavailable, startSchedRecording, type HostBursts } from '../lib/sched-bursts.ts';
 import { checkTarget, clientGcText, closedLoop, openLoop, type RequestShape } from '../lib/load.ts';
 import { sampleProcess, systemBusyMs, waitForQuiet } from '../lib/proc.ts';
@@ -374,10 +374,7 @@ async function pairedTail(input: {
 
 /** The median ratio of the pairs each process of one side took part in, in process order. */
 export function perProcessMedians(paired: PairedRatio, side: 0 | 1): number[] {
-  const count = (side === 0 ? paired.subjectProcesses : paired.baselineProcesses) ?? 1;
-  return Array.from({ length: count }, (_, process) =>
-    median(paired.ratios.filter((_, pair) => (paired.processPairs?.[pair]?.[side] ?? 0) === process)),
-  );
+  return mediansByProcess(paired.ratios, paired.processPairs, side, (side === 0 ? paired.subjectProcesses : paired.baselineProcesses) ?? 1);
 }
 
 /**
