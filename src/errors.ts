@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'invalid_api_key'
   | 'key_expired'
   | 'key_revoked'
+  | 'auth_unavailable'
   | 'route_not_allowed'
   | 'admin_token_required'
   | 'purpose_not_allowed'
@@ -76,6 +77,7 @@ export const ERROR_SPECS: Readonly<Record<ErrorCode, ErrorSpec>> = Object.freeze
   invalid_api_key: { status: 401, type: 'authentication_error', retryable: false },
   key_expired: { status: 401, type: 'authentication_error', retryable: false },
   key_revoked: { status: 401, type: 'authentication_error', retryable: false },
+  auth_unavailable: { status: 503, type: 'api_error', retryable: true },
   route_not_allowed: { status: 403, type: 'permission_error', retryable: false },
   admin_token_required: { status: 401, type: 'authentication_error', retryable: false },
   purpose_not_allowed: { status: 403, type: 'permission_error', retryable: false },

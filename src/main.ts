@@ -226,6 +226,7 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
         store,
         mode: config.auth.mode,
         pollIntervalMs: config.auth.keyPollIntervalMs,
+        storeTimeoutMs: config.auth.storeTimeoutMs,
         host,
         onWarning: (message, details) => logger('warn', message, details),
       });

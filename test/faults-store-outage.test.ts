@@ -1,8 +1,9 @@
 /**
  * The store going away under load, through the gateway: calls keep being answered (the ledger is
  * off the request path), records spill to disk, and once the store is back every call is in it
- * exactly once. PostgreSQL sits behind a TCP relay the test cuts or freezes, so the shared server
- * never stops.
+ * exactly once; keys already cached keep working, and a key lookup or a poll for key changes
+ * never waits on the store longer than `auth.storeTimeoutMs`. PostgreSQL sits behind a TCP relay
+ * the test cuts or freezes, so the shared server never stops.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +13,8 @@ import { openStore } from '../src/store/index.ts';
 import { testBackends } from './helpers/backends.ts';
 import { startStack } from './helpers/stack.ts';
 import { startTcpRelay } from './helpers/tcp-relay.ts';
+import { createTenantService } from '../src/tenants/index.ts';
+import { recordingAudit } from './tenants-fixtures.ts';
 
 const postgres = (await testBackends()).find((backend) => backend.name === 'postgres');
 
@@ -21,15 +24,18 @@ const postgres = (await testBackends()).find((backend) => backend.name === 'post
  * (bounded) until the store holds as many rows as calls were answered, and returns the row count
  * and the count of distinct ids.
  */
-async function outageStack(ledger: string) {
+async function outageStack(ledger: string, auth = '{ mode: open }') {
   const database = await postgres!.createDatabase();
   const target = new URL(database.storeOptions.url);
   const relay = await startTcpRelay({ host: target.hostname, port: Number(target.port || 5432) });
   target.port = String(relay.port);
   const store = await openStore({ ...database.storeOptions, url: target.toString(), connectTimeoutMs: 1_000 });
+  // Beside the relay: the tenant changes another replica would make while this one is cut off.
+  const direct = await openStore(database.storeOptions);
   const stack = await startStack({
     config: (url) => `
 ledger: ${ledger}
+auth: ${auth}
 deployments:
   mini: { provider: openai, baseUrl: ${url}/v1, model: gpt-4o-mini, apiKey: sk }
 routes:
@@ -52,7 +58,9 @@ routes:
     Number((await sql<{ count: number }>`select count(${sql.raw(what)})::int as count from calls`.execute(store.db)).rows[0]?.count ?? 0);
   return {
     store,
+    direct,
     relay,
+    url: stack.baseURL,
     ledger: stack.seed.ledger,
     ids,
     async burst(calls: number) {
@@ -73,6 +81,7 @@ routes:
     async close() {
       await stack.close();
       await store.close();
+      await direct.close();
       await relay.close();
       await database.dispose();
     },
@@ -128,6 +137,55 @@ describe('PostgreSQL outage under load, through the gateway', { skip: postgres?.
     } finally {
       // A failed assertion above leaves the relay frozen; closing over a frozen connection would
       // wait for TCP to give up and hide the failure behind the test's timeout.
+      outage.relay.restore();
+      await outage.close();
+    }
+  });
+
+  test('keys while the store stops answering: cached keys are served, a new key is 503 auth_unavailable after auth.storeTimeoutMs, and after a failover a revocation arrives although the old connections never answer', { timeout: 60_000 }, async () => {
+    const outage = await outageStack('{ flushIntervalMs: 10, writeTimeoutMs: 500 }', '{ mode: keys, keyPollIntervalMs: 50, storeTimeoutMs: 300 }');
+    const chatWith = async (secret: string) => {
+      const response = await request(`${outage.url}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${secret}` },
+        headersTimeout: 10_000,
+        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 }),
+      });
+      const body = (await response.body.json()) as { error?: { code?: string; type?: string; message?: string } };
+      return { status: response.statusCode, code: body.error?.code, type: body.error?.type, message: body.error?.message };
+    };
+    try {
+      const tenants = createTenantService({ store: outage.direct, audit: recordingAudit() });
+      await tenants.createOrg({ input: { name: 'acme' }, actor: 'test' });
+      const team = await tenants.createTeam({ input: { org: 'acme', name: 'search' }, actor: 'test' });
+      const cached = await tenants.createKey({ input: { team: team.id }, actor: 'test' });
+      const later = await tenants.createKey({ input: { team: team.id }, actor: 'test' });
+      assert.equal((await chatWith(cached.secret)).status, 200);
+
+      outage.relay.freeze();
+      const frozenAt = Date.now();
+      const refused = await chatWith(later.secret);
+      const waitedMs = Date.now() - frozenAt;
+      assert.deepEqual({ status: refused.status, code: refused.code, type: refused.type }, { status: 503, code: 'auth_unavailable', type: 'api_error' });
+      assert.match(refused.message ?? '', /not answering/);
+      assert.ok(waitedMs >= 250 && waitedMs < 5_000, `a key not yet cached waited ${waitedMs} ms for the store`);
+      assert.equal((await chatWith(cached.secret)).status, 200, 'a cached key never waits on the store');
+
+      // Another replica revokes the cached key; then new connections reach the store again, while
+      // those open when it froze stay black holes (a failover). The polls given up on must not
+      // hold back the next one.
+      await tenants.revokeKey({ id: cached.key.id, actor: 'test' });
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      outage.relay.restore({ keepFrozen: true });
+      const deadline = Date.now() + 5_000;
+      let answer = await chatWith(cached.secret);
+      while (answer.code !== 'key_revoked' && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        answer = await chatWith(cached.secret);
+      }
+      assert.deepEqual({ status: answer.status, code: answer.code }, { status: 401, code: 'key_revoked' }, 'the revocation arrived after the failover');
+      assert.equal((await chatWith(later.secret)).status, 200, 'a new key is looked up again once the store answers');
+    } finally {
       outage.relay.restore();
       await outage.close();
     }

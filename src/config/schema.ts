@@ -181,6 +181,12 @@ export const authSchema = z
      * small query per interval per replica.
      */
     keyPollIntervalMs: z.number().int().min(10).max(600_000).default(250),
+    /**
+     * How long a key lookup or a poll for key changes waits for the store. A key not yet cached
+     * whose lookup waits longer is refused with `auth_unavailable` (503, retryable); a poll that
+     * does is given up, and the next one starts afresh. Cached keys never wait on the store.
+     */
+    storeTimeoutMs: z.number().int().min(100).max(600_000).default(5_000),
   })
   .strict();
 

@@ -10,6 +10,7 @@ import type { CallRecord, CallSink } from './types.ts';
 import { SpillDirectory } from './spill.ts';
 import { Backoff } from './backoff.ts';
 import type { CallJournal } from './journal.ts';
+import { withinTime } from '../within-time.ts';
 
 /** The part of the store the writer needs (a `Store` fits; tests can wrap one to inject failures). */
 export interface CallStoreWriter {
@@ -466,16 +467,11 @@ export class LedgerWriter implements CallSink {
    * calls are then stored, and their replay skips them.
    */
   #withinTimeout(write: Promise<unknown>, calls: number): Promise<unknown> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`the store did not answer a write of ${calls} call(s) within ${this.#writeTimeoutMs} ms (ledger.writeTimeoutMs)`)),
-        this.#writeTimeoutMs,
-      );
-    });
-    // A write given up on may fail later; that is no longer anyone's error.
-    write.catch(() => undefined);
-    return Promise.race([write, timeout]).finally(() => clearTimeout(timer));
+    return withinTime(
+      write,
+      this.#writeTimeoutMs,
+      () => new Error(`the store did not answer a write of ${calls} call(s) within ${this.#writeTimeoutMs} ms (ledger.writeTimeoutMs)`),
+    );
   }
 
   /** Replays the spill files there are now (sealing the one being appended to). */

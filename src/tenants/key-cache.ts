@@ -7,8 +7,14 @@
  * The overlap re-reads recent changes on every poll, because a change can commit after a later
  * one was already seen, and replicas' clocks differ; rows are only reloaded when their
  * `updated_at` differs from the cached one, so re-reading costs one small query.
+ *
+ * Every wait on the store is bounded (`storeTimeoutMs`): a store that stops answering without an
+ * error would otherwise hold a caller's first request, and a hung poll would hold every poll
+ * after it (polls run one at a time), so revocations stopped arriving even once the store was back.
  */
+import { SeedError } from '../errors.ts';
 import type { Store } from '../store/index.ts';
+import { withinTime } from '../within-time.ts';
 import { credentialByHash, credentialsByKeyId, latestChange, tenantChangesReader, type Credential, type TenantChanges } from './credentials.ts';
 import { tenantDatabase, type TenantDb } from './tables.ts';
 
@@ -25,6 +31,12 @@ export interface KeyCacheOptions {
   maxNegativeEntries?: number;
   /** Store lookups of unknown keys allowed per second, so random keys cannot hammer the store (default 100). */
   storeLookupsPerSecond?: number;
+  /**
+   * How long a key lookup or a poll waits for the store (default 5 000 ms). A lookup that waits
+   * longer is answered `auth_unavailable` (503, retryable); a poll that does is given up, and
+   * the next one starts afresh.
+   */
+  storeTimeoutMs?: number;
   onWarning?: (message: string, detail?: unknown) => void;
 }
 
@@ -49,6 +61,7 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
   const negativeTtlMs = options.negativeTtlMs ?? 5_000;
   const maxNegativeEntries = options.maxNegativeEntries ?? 10_000;
   const lookupsPerSecond = options.storeLookupsPerSecond ?? 100;
+  const storeTimeoutMs = options.storeTimeoutMs ?? 5_000;
 
   const known = new Map<string, Credential>();
   /** Unknown hash → when to forget it. Map order is insertion order, so the first entry is the oldest. */
@@ -58,6 +71,9 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
   let lookupTokens = lookupsPerSecond;
   let tokensAt = now();
   let warnedAt = -Infinity;
+  let unavailableWarnedAt = -Infinity;
+  /** Bumped when a poll is given up on, so that its late results are not applied over newer ones. */
+  let pollGeneration = 0;
   let polling: Promise<void> | null = null;
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
@@ -87,14 +103,29 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
     }
   }
 
+  function fromStore<T>(work: Promise<T>, what: string): Promise<T> {
+    return withinTime(work, storeTimeoutMs, () => new Error(`auth: the store did not answer ${what} within ${storeTimeoutMs} ms (auth.storeTimeoutMs)`));
+  }
+
+  /** A key not cached, from the store; a store that fails or does not answer is `auth_unavailable`. */
   async function load(hash: string): Promise<Credential | null> {
-    const credential = await credentialByHash({ db, hash });
+    let credential: Credential | null;
+    try {
+      credential = await fromStore(credentialByHash({ db, hash }), 'a key lookup');
+    } catch (error) {
+      const at = now();
+      if (at - unavailableWarnedAt > 10_000) {
+        unavailableWarnedAt = at;
+        options.onWarning?.('auth: a key could not be looked up in the store; keys not yet cached are refused with auth_unavailable (503)', error);
+      }
+      throw new SeedError('auth_unavailable', 'Seed cannot check this API key right now: its store is not answering. Try again shortly.');
+    }
     if (credential) known.set(hash, credential);
     else rememberUnknown(hash);
     return credential;
   }
 
-  async function apply(changes: TenantChanges): Promise<void> {
+  async function apply(changes: TenantChanges, current: () => boolean): Promise<void> {
     const stale = new Set<string>();
     const changedTeams = new Map(changes.teams.map((team) => [team.id, team.updatedAt]));
     const changedOrgs = new Map(changes.orgs.map((org) => [org.id, org.updatedAt]));
@@ -112,23 +143,43 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
     }
     if (stale.size === 0) return;
     const fresh = await credentialsByKeyId({ db, keyIds: [...stale] });
+    if (!current()) return;
     for (const [hash, cached] of known) if (stale.has(cached.caller.keyId)) known.delete(hash);
     for (const credential of fresh) known.set(credential.hash, credential);
   }
 
-  async function pollOnce(): Promise<void> {
-    watermark ??= await latestChange({ db });
+  /** Reads and applies the changes since the watermark; once `current()` is false (given up on), changes nothing. */
+  async function pollOnce(current: () => boolean): Promise<void> {
+    const since = watermark ?? (await latestChange({ db }));
+    if (!current()) return;
+    watermark ??= since;
     const changes = await changesAfter(watermark - overlapMs);
-    await apply(changes);
+    if (!current()) return;
+    await apply(changes, current);
+    if (!current()) return;
     const newest = [...changes.keys, ...changes.teams, ...changes.orgs].reduce((latest, row) => Math.max(latest, row.updatedAt), watermark);
     watermark = Math.max(watermark, newest);
+  }
+
+  async function boundedPoll(): Promise<void> {
+    const generation = pollGeneration;
+    try {
+      await fromStore(
+        pollOnce(() => generation === pollGeneration),
+        'a poll for key changes',
+      );
+    } catch (error) {
+      // A poll that failed or was given up on must not change the cache if it finishes later.
+      if (generation === pollGeneration) pollGeneration += 1;
+      throw error;
+    }
   }
 
   function refresh(): Promise<void> {
     // One poll at a time; a refresh during a poll waits for it and then polls again.
     const run = async () => {
       await polling?.catch(() => undefined);
-      await pollOnce();
+      await boundedPoll();
     };
     const current = run();
     polling = current;

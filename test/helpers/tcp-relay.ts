@@ -6,7 +6,8 @@
  *   ones silent: packets dropped without a reset, as after a failover or a firewall change, where
  *   a client hears nothing until its own timeouts;
  * - `restore()` lets new connections through again (frozen ones are reset: they would not come
- *   back either).
+ *   back either); `restore({ keepFrozen: true })` leaves them frozen, as after a failover, where
+ *   the old connections stay black holes until TCP gives up on them (~15 minutes on Linux).
  */
 import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 
@@ -14,13 +15,15 @@ export interface TcpRelay {
   port: number;
   cut(): void;
   freeze(): void;
-  restore(): void;
+  restore(options?: { keepFrozen?: boolean }): void;
   close(): Promise<void>;
 }
 
 export async function startTcpRelay(target: { host: string; port: number }): Promise<TcpRelay> {
   const sockets = new Set<Socket>();
   const pairs = new Set<[Socket, Socket]>();
+  /** Connections frozen and not reset since: a later `restore()` resets them. */
+  const frozen = new Set<Socket>();
   let state: 'up' | 'down' | 'frozen' = 'up';
   const track = (socket: Socket, onError: () => void) => {
     sockets.add(socket);
@@ -35,6 +38,7 @@ export async function startTcpRelay(target: { host: string; port: number }): Pro
     if (state === 'frozen') {
       track(client, () => client.destroy());
       client.pause();
+      frozen.add(client);
       return;
     }
     const upstream = createConnection(target);
@@ -63,10 +67,14 @@ export async function startTcpRelay(target: { host: string; port: number }): Pro
         upstream.unpipe(client);
         client.pause();
         upstream.pause();
+        frozen.add(client).add(upstream);
       }
     },
-    restore() {
-      if (state === 'frozen') for (const socket of sockets) socket.destroy();
+    restore({ keepFrozen = false } = {}) {
+      if (!keepFrozen) {
+        for (const socket of frozen) socket.destroy();
+        frozen.clear();
+      }
       state = 'up';
     },
     close: () =>
