@@ -117,7 +117,7 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
 
   // The ledger: every call record goes through a bounded queue to the store, off the request
   // path; when the store is down, records spill to disk and are replayed when it returns.
-  const store = options.store ?? (await openStore({ url: config.store.url }));
+  const store = options.store ?? (await openStore({ url: config.store.url, queryTimeoutMs: config.store.queryTimeoutMs }));
   const ownsStore = options.store === undefined;
   const ledger = await LedgerWriter.open({
     store,

@@ -359,7 +359,13 @@ test(
       const exitMs = exited.at - signalledAt;
       assert.equal(exited.code, 1, served.output());
       assert.ok(exitMs >= 10_000 && exitMs < 20_000, `exited ${exitMs} ms after SIGTERM`);
-      assert.match(served.output(), /shutdown still running after 10000 ms: exiting now; 5 ledger record\(s\) not yet stored were written to \S+frozen-spill/);
+      // The calls reach the spill directory one of two ways: the ledger's write hangs on a pooled
+      // connection and the watchdog spills its batch; or the pool's one warm connection is held
+      // by a poll for key changes, the write's new connection times out, and the ledger spills
+      // the batch itself before the watchdog fires.
+      const spilledByWatchdog = /shutdown still running after 10000 ms: exiting now; (\d+) ledger record\(s\) not yet stored were written to \S+frozen-spill/.exec(served.output());
+      assert.ok(spilledByWatchdog, served.output());
+      if (spilledByWatchdog[1] !== '5') assert.match(served.output(), /ledger write failed/);
 
       relay.restore();
       const again = await serve('frozen', 0, { storeUrl });

@@ -24,12 +24,15 @@ const postgres = (await testBackends()).find((backend) => backend.name === 'post
  * (bounded) until the store holds as many rows as calls were answered, and returns the row count
  * and the count of distinct ids.
  */
-async function outageStack(ledger: string, auth = '{ mode: open }') {
+async function outageStack(
+  ledger: string,
+  { auth = '{ mode: open }', poolSize, queryTimeoutMs }: { auth?: string; poolSize?: number; queryTimeoutMs?: number } = {},
+) {
   const database = await postgres!.createDatabase();
   const target = new URL(database.storeOptions.url);
   const relay = await startTcpRelay({ host: target.hostname, port: Number(target.port || 5432) });
   target.port = String(relay.port);
-  const store = await openStore({ ...database.storeOptions, url: target.toString(), connectTimeoutMs: 1_000 });
+  const store = await openStore({ ...database.storeOptions, url: target.toString(), connectTimeoutMs: 1_000, poolSize, queryTimeoutMs });
   // Beside the relay: the tenant changes another replica would make while this one is cut off.
   const direct = await openStore(database.storeOptions);
   const stack = await startStack({
@@ -143,7 +146,7 @@ describe('PostgreSQL outage under load, through the gateway', { skip: postgres?.
   });
 
   test('keys while the store stops answering: cached keys are served, a new key is 503 auth_unavailable after auth.storeTimeoutMs, and after a failover a revocation arrives although the old connections never answer', { timeout: 60_000 }, async () => {
-    const outage = await outageStack('{ flushIntervalMs: 10, writeTimeoutMs: 500 }', '{ mode: keys, keyPollIntervalMs: 50, storeTimeoutMs: 300 }');
+    const outage = await outageStack('{ flushIntervalMs: 10, writeTimeoutMs: 500 }', { auth: '{ mode: keys, keyPollIntervalMs: 50, storeTimeoutMs: 300 }' });
     const chatWith = async (secret: string) => {
       const response = await request(`${outage.url}/chat/completions`, {
         method: 'POST',
@@ -188,6 +191,53 @@ describe('PostgreSQL outage under load, through the gateway', { skip: postgres?.
     } finally {
       outage.relay.restore();
       await outage.close();
+    }
+  });
+
+  test('after a failover, connections whose queries never got an answer are closed after store.queryTimeoutMs: the pool is not left full of them, and every call is stored', { timeout: 60_000 }, async () => {
+    // Each wait the ledger gave up on left its connection checked out until TCP gave up on it
+    // (~15 min): once the pool was full of them, nothing reached the store after it was back.
+    const outage = await outageStack('{ flushIntervalMs: 10, batchSize: 20, writeTimeoutMs: 300 }', { poolSize: 3, queryTimeoutMs: 1_000 });
+    try {
+      await outage.burst(20);
+      await outage.ledger.flush();
+      // Every connection of the pool warm and idle when the store goes, as on a busy gateway.
+      await Promise.all(Array.from({ length: 3 }, () => sql`select pg_sleep(0.05)`.execute(outage.store.db)));
+      outage.relay.freeze();
+      const until = Date.now() + 3_000;
+      while (Date.now() < until) await outage.burst(10);
+      const during = outage.ledger.stats();
+      assert.ok(during.failedBatches + during.failedReplays >= 3, `as many waits given up on as the pool holds (${JSON.stringify(during)})`);
+      outage.relay.restore({ keepFrozen: true });
+      await outage.burst(20);
+      assert.deepEqual(await outage.settled(), { rows: outage.ids.length, distinct: outage.ids.length }, 'every call stored once the store answers again');
+    } finally {
+      outage.relay.restore();
+      await outage.close();
+    }
+  });
+
+  test('store.queryTimeoutMs: a query with no answer fails with an error naming the setting, and its connection leaves the pool', { timeout: 30_000 }, async () => {
+    const database = await postgres!.createDatabase();
+    const target = new URL(database.storeOptions.url);
+    const relay = await startTcpRelay({ host: target.hostname, port: Number(target.port || 5432) });
+    target.port = String(relay.port);
+    const store = await openStore({ ...database.storeOptions, url: target.toString(), connectTimeoutMs: 1_000, poolSize: 1, queryTimeoutMs: 500 });
+    try {
+      assert.equal((await sql<{ one: number }>`select 1 as one`.execute(store.db)).rows[0]?.one, 1);
+      relay.freeze();
+      const startedAt = Date.now();
+      await assert.rejects(sql`select 1`.execute(store.db), /did not answer a query within 500 ms \(store\.queryTimeoutMs\); its connection was closed/);
+      const tookMs = Date.now() - startedAt;
+      assert.ok(tookMs >= 450 && tookMs < 3_000, `failed after ${tookMs} ms`);
+      relay.restore({ keepFrozen: true });
+      // The pool's only connection was the stuck one: the next query needs it gone.
+      assert.equal((await sql<{ one: number }>`select 1 as one`.execute(store.db)).rows[0]?.one, 1);
+    } finally {
+      relay.restore();
+      await store.close();
+      await relay.close();
+      await database.dispose();
     }
   });
 });

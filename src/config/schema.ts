@@ -166,6 +166,13 @@ export const storeSchema = z
   .object({
     /** `sqlite:<path>`, `sqlite::memory:` or `postgres://…` (shared by replicas). */
     url: z.string().min(1).default('sqlite:./data/seed.db'),
+    /**
+     * PostgreSQL: a connection whose query has had no answer for this long is closed and the
+     * query fails, so that connections to a server that stopped answering (a failover, dropped
+     * packets) are not held until TCP gives up (~15 min) and the pool works again once the store
+     * is back. Longer than any query the gateway runs; migrations are exempt.
+     */
+    queryTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
   })
   .strict();
 

@@ -24,6 +24,14 @@ export interface ConnectOptions {
   poolSize?: number;
   /** PostgreSQL only: how long to wait for a connection before failing (default 5000 ms). */
   connectTimeoutMs?: number;
+  /**
+   * PostgreSQL only: close a connection whose query has had no answer for this long (default:
+   * never), failing the query. A server that stops answering without an error (a failover, a
+   * partition that drops packets) leaves its queries waiting until TCP gives up, ~15 minutes on
+   * Linux; the connections they hold stay checked out all that time, and once as many as the pool
+   * holds are stuck, nothing reaches the store even after it is back.
+   */
+  queryTimeoutMs?: number;
   /** Called with errors of idle pooled connections (e.g. the server went away); default: ignore. */
   onConnectionError?: (error: Error) => void;
 }
@@ -77,6 +85,7 @@ async function connectPostgres(options: ConnectOptions): Promise<Kysely<Database
   }
   const pool = new pg.Pool({
     connectionString: options.url,
+    ...(options.queryTimeoutMs === undefined ? {} : { Client: clientClosingAfter(options.queryTimeoutMs) }),
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
     types: typeParsers,
@@ -103,6 +112,33 @@ async function connectPostgres(options: ConnectOptions): Promise<Kysely<Database
     }
   }
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/**
+ * A pg client that closes its connection when a query has gone `ms` without an answer: the query
+ * fails with an error that says so, and the pool, finding the client unusable when it is released,
+ * drops it. (pg's own `query_timeout` fails the query but keeps the connection, its query still
+ * outstanding, and the pool hands it out again.)
+ */
+function clientClosingAfter(ms: number): typeof pg.Client {
+  class ClosingClient extends pg.Client {}
+  const query = pg.Client.prototype.query as (this: pg.Client, ...args: unknown[]) => unknown;
+  ClosingClient.prototype.query = function (this: pg.Client, ...args: unknown[]): unknown {
+    const result = query.apply(this, args);
+    // Only the promise form (what kysely uses); a callback or a submittable (cursor) is left alone.
+    if (!(result instanceof Promise)) return result;
+    const timer = setTimeout(() => {
+      this.connection.stream.destroy(
+        new Error(`the store did not answer a query within ${ms} ms (store.queryTimeoutMs); its connection was closed`),
+      );
+    }, ms);
+    result.then(
+      () => clearTimeout(timer),
+      () => clearTimeout(timer),
+    );
+    return result;
+  } as typeof pg.Client.prototype.query;
+  return ClosingClient;
 }
 
 /** The URL without its password, for error messages. */

@@ -54,15 +54,26 @@ export interface OpenStoreOptions extends Partial<ConnectOptions> {
  * await store.close();
  */
 export async function openStore(options: OpenStoreOptions = {}): Promise<Store> {
-  const connection = await connect({ ...options, url: options.url ?? DEFAULT_STORE_URL });
+  const url = options.url ?? DEFAULT_STORE_URL;
+  // A migration may run long (an index on a large table): with a query timeout, it runs on a
+  // connection of its own that has none.
+  const migrationConnection = options.migrate !== false && options.queryTimeoutMs !== undefined && !url.startsWith('sqlite:')
+    ? await connect({ ...options, url, queryTimeoutMs: undefined, poolSize: 1 })
+    : null;
+  const connection = await connect({ ...options, url }).catch(async (error: unknown) => {
+    await migrationConnection?.db.destroy();
+    throw error;
+  });
   const { dialect, db } = connection;
   let appliedMigrations: string[] = [];
   if (options.migrate !== false) {
     try {
-      appliedMigrations = await migrateToLatest({ db, dialect, ...(options.schema ? { schema: options.schema } : {}) });
+      appliedMigrations = await migrateToLatest({ db: migrationConnection?.db ?? db, dialect, ...(options.schema ? { schema: options.schema } : {}) });
     } catch (error) {
       await db.destroy();
       throw error;
+    } finally {
+      await migrationConnection?.db.destroy();
     }
   }
   const context = { dialect, db };

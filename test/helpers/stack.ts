@@ -87,7 +87,7 @@ export async function startStack(
   const spillDirectory = await mkdtemp(join(tmpdir(), 'seed-test-spill-'));
   const config = {
     ...parsed,
-    store: parsed.store.url === 'sqlite:./data/seed.db' ? { url: 'sqlite::memory:' } : parsed.store,
+    store: parsed.store.url === 'sqlite:./data/seed.db' ? { ...parsed.store, url: 'sqlite::memory:' } : parsed.store,
     ledger: parsed.ledger.spillDirectory === './data/spill' ? { ...parsed.ledger, spillDirectory } : parsed.ledger,
   };
   const records: CallRecord[] = [];
