@@ -1,7 +1,8 @@
 /**
  * Redis going away under load, through the gateway: limits fail closed (503 limits_unavailable)
  * or open (admitted unchecked) as configured, the log says which once per outage, and every
- * call is still recorded. Redis sits behind a TCP relay the test can cut, so the shared server
+ * call is still recorded; a connection that stops answering is replaced rather than waited on.
+ * Redis sits behind a TCP relay the test can cut or freeze, so the shared server
  * never stops.
  */
 import { randomUUID } from 'node:crypto';
@@ -83,3 +84,60 @@ routes:
     });
   });
 }
+
+describe('Redis that stops answering (packets dropped, no reset), then a failover', { skip: redis?.skip ?? 'no Redis backend' }, () => {
+  test('calls fail closed within the command timeout while it is frozen, and limits work again soon after new connections get through, although the old one never answers', { timeout: 60_000 }, async () => {
+    const redisUrl = new URL(REDIS_URL);
+    const proxy = await startTcpRelay({ host: redisUrl.hostname, port: Number(redisUrl.port || 6379) });
+    const lines: string[] = [];
+    const keyId = `key_${randomUUID()}`;
+    const stack = await startStack({
+      config: (url) => `
+limits: { store: redis, url: "redis://127.0.0.1:${proxy.port}", keyPrefix: "seed-test:${randomUUID()}:", onUnavailable: closed }
+deployments:
+  mini: { provider: openai, baseUrl: ${url}/v1, model: gpt-4o-mini, apiKey: sk }
+routes:
+  gpt-4o-mini: { deployments: [{ deployment: mini }] }
+`,
+      start: {
+        authenticate: () => ({ ...ANONYMOUS_CALLER, keyId, limits: [{ owner: 'key', id: keyId, limits: { rpm: 1000 } }] }),
+        logger: (level, message) => lines.push(`${level} ${message}`),
+      },
+    });
+    const chat = async () => {
+      const startedAt = Date.now();
+      const response = await request(`${stack.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 }),
+        headersTimeout: 10_000,
+      });
+      const body = (await response.body.json()) as { error?: { code: string } };
+      return { status: response.statusCode, code: body.error?.code, ms: Date.now() - startedAt };
+    };
+    try {
+      assert.equal((await chat()).status, 200);
+      proxy.freeze();
+      const during = await Promise.all(Array.from({ length: 5 }, chat));
+      for (const result of during) {
+        assert.deepEqual({ status: result.status, code: result.code }, { status: 503, code: 'limits_unavailable' });
+        assert.ok(result.ms < 3_000, `refused after ${result.ms} ms, not held`);
+      }
+      // New connections reach Redis again; the one open when it froze never answers (a failover).
+      proxy.restore({ keepFrozen: true });
+      const startedAt = Date.now();
+      let last = await chat();
+      while (last.status !== 200 && Date.now() - startedAt < 10_000) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        last = await chat();
+      }
+      const tookMs = Date.now() - startedAt;
+      assert.equal(last.status, 200, `limits still unavailable ${tookMs} ms after the failover: the frozen connection was kept`);
+      assert.ok(lines.some((line) => /store reachable again; limits enforced/.test(line)), lines.join('\n'));
+    } finally {
+      proxy.restore();
+      await stack.close();
+      await proxy.close();
+    }
+  });
+});

@@ -52,14 +52,29 @@ export interface RedisLimitStoreOptions {
  * An ioredis client tuned for admission: no offline queue, bounded command time, endless
  * reconnects with backoff. Errors are reported by the limiter, not by ioredis's default logger.
  *
+ * A connection that has carried nothing back for `socketTimeoutMs` while commands wait on it is
+ * closed and made again. A server that stops answering without an error (a failover, a partition
+ * that drops packets) otherwise kept the one connection until TCP gave up, ~15 minutes on
+ * Linux: every command timed out on it, and calls were refused (or admitted unchecked) all that
+ * time, long after Redis was back.
+ *
  * @example
  * const store = new RedisLimitStore({ client: createRedisClient({ url: 'redis://127.0.0.1:6379' }) });
  */
-export function createRedisClient({ url, commandTimeoutMs = 1_000 }: { url: string; commandTimeoutMs?: number }): Redis {
+export function createRedisClient({
+  url,
+  commandTimeoutMs = 1_000,
+  socketTimeoutMs = 2 * commandTimeoutMs,
+}: {
+  url: string;
+  commandTimeoutMs?: number;
+  socketTimeoutMs?: number;
+}): Redis {
   const client = new Redis(url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: commandTimeoutMs,
+    socketTimeout: socketTimeoutMs,
     connectTimeout: 2_000,
     retryStrategy: (attempt) => Math.min(100 * attempt, 2_000),
   });
