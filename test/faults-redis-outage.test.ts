@@ -17,35 +17,57 @@ import { startTcpRelay } from './helpers/tcp-relay.ts';
 const backends = await limitStoreBackends({ file: 'faults-redis-outage' });
 const redis = backends.find((backend) => backend.name === 'redis');
 
-for (const onUnavailable of ['closed', 'open'] as const) {
-  describe(`Redis outage with onUnavailable: ${onUnavailable}`, { skip: redis?.skip ?? 'no Redis backend' }, () => {
-    test('calls during the outage follow the policy, the log says so, calls after it are limited again, all recorded', async () => {
-      const redisUrl = new URL(REDIS_URL);
-      const proxy = await startTcpRelay({ host: redisUrl.hostname, port: Number(redisUrl.port || 6379) });
-      const lines: string[] = [];
-      const keyId = `key_${randomUUID()}`;
-      const stack = await startStack({
-        config: (url) => `
+/**
+ * A gateway whose limits live in Redis behind a relay the test can cut or freeze; every call has
+ * a key with an rpm limit, so every call reserves in Redis. `chat` sends one and returns its
+ * status, error code and how long it took.
+ */
+async function redisOutageStack(onUnavailable: 'closed' | 'open') {
+  const redisUrl = new URL(REDIS_URL);
+  const proxy = await startTcpRelay({ host: redisUrl.hostname, port: Number(redisUrl.port || 6379) });
+  const lines: string[] = [];
+  const keyId = `key_${randomUUID()}`;
+  const stack = await startStack({
+    config: (url) => `
 limits: { store: redis, url: "redis://127.0.0.1:${proxy.port}", keyPrefix: "seed-test:${randomUUID()}:", onUnavailable: ${onUnavailable} }
 deployments:
   mini: { provider: openai, baseUrl: ${url}/v1, model: gpt-4o-mini, apiKey: sk }
 routes:
   gpt-4o-mini: { deployments: [{ deployment: mini }] }
 `,
-        start: {
-          authenticate: () => ({ ...ANONYMOUS_CALLER, keyId, limits: [{ owner: 'key', id: keyId, limits: { rpm: 1000 } }] }),
-          logger: (level, message) => lines.push(`${level} ${message}`),
-        },
-      });
-      const chat = async () => {
-        const response = await request(`${stack.baseURL}/chat/completions`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 }),
-        });
-        const body = (await response.body.json()) as { error?: { code: string } };
-        return { status: response.statusCode, code: body.error?.code };
-      };
+    start: {
+      authenticate: () => ({ ...ANONYMOUS_CALLER, keyId, limits: [{ owner: 'key', id: keyId, limits: { rpm: 1000 } }] }),
+      logger: (level, message) => lines.push(`${level} ${message}`),
+    },
+  });
+  const chat = async () => {
+    const startedAt = Date.now();
+    const response = await request(`${stack.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 }),
+      headersTimeout: 10_000,
+    });
+    const body = (await response.body.json()) as { error?: { code: string } };
+    return { status: response.statusCode, code: body.error?.code, ms: Date.now() - startedAt };
+  };
+  return {
+    stack,
+    proxy,
+    lines,
+    chat,
+    async close() {
+      proxy.restore();
+      await stack.close();
+      await proxy.close();
+    },
+  };
+}
+
+for (const onUnavailable of ['closed', 'open'] as const) {
+  describe(`Redis outage with onUnavailable: ${onUnavailable}`, { skip: redis?.skip ?? 'no Redis backend' }, () => {
+    test('calls during the outage follow the policy, the log says so, calls after it are limited again, all recorded', async () => {
+      const { stack, proxy, lines, chat, close } = await redisOutageStack(onUnavailable);
       try {
         const before = await Promise.all(Array.from({ length: 10 }, chat));
         assert.deepEqual(new Set(before.map((result) => result.status)), new Set([200]));
@@ -53,7 +75,7 @@ routes:
         proxy.cut();
         const during = await Promise.all(Array.from({ length: 20 }, chat));
         if (onUnavailable === 'closed') {
-          for (const result of during) assert.deepEqual(result, { status: 503, code: 'limits_unavailable' });
+          for (const result of during) assert.deepEqual({ status: result.status, code: result.code }, { status: 503, code: 'limits_unavailable' });
         } else {
           for (const result of during) assert.equal(result.status, 200);
         }
@@ -78,8 +100,7 @@ routes:
         const records = await stack.waitForRecords(31);
         assert.ok(records.length >= 31, 'every call is in the ledger, refused ones included');
       } finally {
-        await stack.close();
-        await proxy.close();
+        await close();
       }
     });
   });
@@ -87,34 +108,7 @@ routes:
 
 describe('Redis that stops answering (packets dropped, no reset), then a failover', { skip: redis?.skip ?? 'no Redis backend' }, () => {
   test('calls fail closed within the command timeout while it is frozen, and limits work again soon after new connections get through, although the old one never answers', { timeout: 60_000 }, async () => {
-    const redisUrl = new URL(REDIS_URL);
-    const proxy = await startTcpRelay({ host: redisUrl.hostname, port: Number(redisUrl.port || 6379) });
-    const lines: string[] = [];
-    const keyId = `key_${randomUUID()}`;
-    const stack = await startStack({
-      config: (url) => `
-limits: { store: redis, url: "redis://127.0.0.1:${proxy.port}", keyPrefix: "seed-test:${randomUUID()}:", onUnavailable: closed }
-deployments:
-  mini: { provider: openai, baseUrl: ${url}/v1, model: gpt-4o-mini, apiKey: sk }
-routes:
-  gpt-4o-mini: { deployments: [{ deployment: mini }] }
-`,
-      start: {
-        authenticate: () => ({ ...ANONYMOUS_CALLER, keyId, limits: [{ owner: 'key', id: keyId, limits: { rpm: 1000 } }] }),
-        logger: (level, message) => lines.push(`${level} ${message}`),
-      },
-    });
-    const chat = async () => {
-      const startedAt = Date.now();
-      const response = await request(`${stack.baseURL}/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 }),
-        headersTimeout: 10_000,
-      });
-      const body = (await response.body.json()) as { error?: { code: string } };
-      return { status: response.statusCode, code: body.error?.code, ms: Date.now() - startedAt };
-    };
+    const { proxy, lines, chat, close } = await redisOutageStack('closed');
     try {
       assert.equal((await chat()).status, 200);
       proxy.freeze();
@@ -135,9 +129,7 @@ routes:
       assert.equal(last.status, 200, `limits still unavailable ${tookMs} ms after the failover: the frozen connection was kept`);
       assert.ok(lines.some((line) => /store reachable again; limits enforced/.test(line)), lines.join('\n'));
     } finally {
-      proxy.restore();
-      await stack.close();
-      await proxy.close();
+      await close();
     }
   });
 });
