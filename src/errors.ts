@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'concurrency_limit_exceeded'
   | 'budget_exceeded'
   | 'limits_unavailable'
+  | 'store_unavailable'
   // upstream
   | 'upstream_rate_limited'
   | 'upstream_error'
@@ -86,6 +87,7 @@ export const ERROR_SPECS: Readonly<Record<ErrorCode, ErrorSpec>> = Object.freeze
   concurrency_limit_exceeded: { status: 429, type: 'rate_limit_error', retryable: true },
   budget_exceeded: { status: 429, type: 'insufficient_quota', retryable: false },
   limits_unavailable: { status: 503, type: 'api_error', retryable: true },
+  store_unavailable: { status: 503, type: 'api_error', retryable: true },
   upstream_rate_limited: { status: 429, type: 'rate_limit_error', retryable: true },
   upstream_error: { status: 502, type: 'upstream_error', retryable: true },
   upstream_bad_request: { status: 400, type: 'invalid_request_error', retryable: false },

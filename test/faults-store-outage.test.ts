@@ -14,7 +14,7 @@ import { testBackends } from './helpers/backends.ts';
 import { startStack } from './helpers/stack.ts';
 import { startTcpRelay } from './helpers/tcp-relay.ts';
 import { createTenantService } from '../src/tenants/index.ts';
-import { recordingAudit } from './tenants-fixtures.ts';
+import { ADMIN_TOKEN, errorCode, recordingAudit, requestJson, startTenantGateway } from './tenants-fixtures.ts';
 
 const postgres = (await testBackends()).find((backend) => backend.name === 'postgres');
 
@@ -235,6 +235,44 @@ describe('PostgreSQL outage under load, through the gateway', { skip: postgres?.
       assert.equal((await sql<{ one: number }>`select 1 as one`.execute(store.db)).rows[0]?.one, 1);
     } finally {
       relay.restore();
+      await store.close();
+      await relay.close();
+      await database.dispose();
+    }
+  });
+
+  test('the admin API while the store is down or silent: 503 store_unavailable in OpenAI format (after store.queryTimeoutMs when silent), never a 500; 200 once it is back', { timeout: 60_000 }, async () => {
+    const database = await postgres!.createDatabase();
+    const target = new URL(database.storeOptions.url);
+    const relay = await startTcpRelay({ host: target.hostname, port: Number(target.port || 5432) });
+    target.port = String(relay.port);
+    const store = await openStore({ ...database.storeOptions, url: target.toString(), connectTimeoutMs: 1_000, queryTimeoutMs: 500 });
+    const logged: string[] = [];
+    const gateway = await startTenantGateway({ store, logger: (level, message) => logged.push(`${level} ${message}`) });
+    const orgs = () => requestJson({ url: `${gateway.url}/v1/seed/admin/orgs`, token: ADMIN_TOKEN });
+    try {
+      assert.equal((await orgs()).status, 200);
+
+      relay.cut();
+      const down = await orgs();
+      assert.deepEqual({ status: down.status, code: errorCode(down.body) }, { status: 503, code: 'store_unavailable' }, down.text);
+      assert.equal((down.body['error'] as { type?: string }).type, 'api_error');
+      assert.match(String((down.body['error'] as { message?: string }).message), /store is not answering/);
+      relay.restore();
+      assert.equal((await orgs()).status, 200);
+
+      relay.freeze();
+      const frozenAt = Date.now();
+      const silent = await orgs();
+      const waitedMs = Date.now() - frozenAt;
+      assert.deepEqual({ status: silent.status, code: errorCode(silent.body) }, { status: 503, code: 'store_unavailable' }, silent.text);
+      assert.ok(waitedMs >= 450 && waitedMs < 5_000, `answered after ${waitedMs} ms`);
+      relay.restore();
+      assert.equal((await orgs()).status, 200);
+      assert.ok(logged.some((line) => /^error request failed/.test(line)), 'the operator is told');
+    } finally {
+      relay.restore();
+      await gateway.close();
       await store.close();
       await relay.close();
       await database.dispose();

@@ -128,9 +128,9 @@ function clientClosingAfter(ms: number): typeof pg.Client {
     // Only the promise form (what kysely uses); a callback or a submittable (cursor) is left alone.
     if (!(result instanceof Promise)) return result;
     const timer = setTimeout(() => {
-      this.connection.stream.destroy(
-        new Error(`the store did not answer a query within ${ms} ms (store.queryTimeoutMs); its connection was closed`),
-      );
+      const error = new Error(`the store did not answer a query within ${ms} ms (store.queryTimeoutMs); its connection was closed`);
+      // The code a socket that timed out has: the store is unavailable, not the query wrong.
+      this.connection.stream.destroy(Object.assign(error, { code: 'ETIMEDOUT' }));
     }, ms);
     result.then(
       () => clearTimeout(timer),

@@ -163,7 +163,7 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
 
   app.setErrorHandler((thrown, request, reply) => {
     const error = httpError(thrown);
-    if (error.code === 'internal_error') options.log?.('error', 'request failed', { url: request.url, error: thrown });
+    if (error.code === 'internal_error' || error.code === 'store_unavailable') options.log?.('error', 'request failed', { url: request.url, error: thrown });
     options.onError?.(error);
     reply
       .status(error.status)

@@ -5,6 +5,7 @@
  */
 import type { ZodError } from 'zod';
 import { SeedError, toSeedError } from '../../errors.ts';
+import { isStoreUnavailable } from '../../store/unavailable.ts';
 
 interface FastifyLikeError {
   code?: string;
@@ -34,6 +35,9 @@ export function httpError(thrown: unknown): SeedError {
     if (error.statusCode === 413) return new SeedError('body_too_large', 'The request body is larger than this gateway accepts.');
     if (error.statusCode === 415) return new SeedError('unsupported_media_type', 'Send the request body as application/json.');
     return new SeedError('invalid_request', error.message ?? 'The request is invalid.');
+  }
+  if (isStoreUnavailable(thrown)) {
+    return new SeedError('store_unavailable', "Seed's store is not answering right now; try again shortly.", { cause: thrown });
   }
   return toSeedError(thrown);
 }
