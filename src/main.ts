@@ -117,7 +117,15 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
 
   // The ledger: every call record goes through a bounded queue to the store, off the request
   // path; when the store is down, records spill to disk and are replayed when it returns.
-  const store = options.store ?? (await openStore({ url: config.store.url, queryTimeoutMs: config.store.queryTimeoutMs }));
+  let store: Store;
+  try {
+    store = options.store ?? (await openStore({ url: config.store.url, queryTimeoutMs: config.store.queryTimeoutMs }));
+  } catch (error) {
+    await simulator?.close();
+    await dispatcher.close();
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`the store ${redact(config.store.url)} cannot be opened: ${reason}`, { cause: error });
+  }
   const ownsStore = options.store === undefined;
   const ledger = await LedgerWriter.open({
     store,
