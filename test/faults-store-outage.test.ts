@@ -19,6 +19,30 @@ import { ADMIN_TOKEN, errorCode, recordingAudit, requestJson, startTenantGateway
 const postgres = (await testBackends()).find((backend) => backend.name === 'postgres');
 
 /**
+ * A fresh PostgreSQL schema, and a store on it reached through a relay the test can cut or
+ * freeze (pool and query timeout as given; connections time out after 1 s). `close` restores the
+ * relay first, so a test that failed while it was frozen is reported rather than hung.
+ */
+async function relayedStore({ poolSize, queryTimeoutMs }: { poolSize?: number; queryTimeoutMs?: number } = {}) {
+  const database = await postgres!.createDatabase();
+  const target = new URL(database.storeOptions.url);
+  const relay = await startTcpRelay({ host: target.hostname, port: Number(target.port || 5432) });
+  target.port = String(relay.port);
+  const store = await openStore({ ...database.storeOptions, url: target.toString(), connectTimeoutMs: 1_000, poolSize, queryTimeoutMs });
+  return {
+    database,
+    relay,
+    store,
+    async close() {
+      relay.restore();
+      await store.close();
+      await relay.close();
+      await database.dispose();
+    },
+  };
+}
+
+/**
  * A gateway whose ledger writes to a fresh PostgreSQL schema through a relay; `burst` sends calls
  * ten at a time, each of which must be answered, and keeps their request ids; `settled` waits
  * (bounded) until the store holds as many rows as calls were answered, and returns the row count
@@ -28,11 +52,8 @@ async function outageStack(
   ledger: string,
   { auth = '{ mode: open }', poolSize, queryTimeoutMs }: { auth?: string; poolSize?: number; queryTimeoutMs?: number } = {},
 ) {
-  const database = await postgres!.createDatabase();
-  const target = new URL(database.storeOptions.url);
-  const relay = await startTcpRelay({ host: target.hostname, port: Number(target.port || 5432) });
-  target.port = String(relay.port);
-  const store = await openStore({ ...database.storeOptions, url: target.toString(), connectTimeoutMs: 1_000, poolSize, queryTimeoutMs });
+  const relayed = await relayedStore({ poolSize, queryTimeoutMs });
+  const { database, relay, store } = relayed;
   // Beside the relay: the tenant changes another replica would make while this one is cut off.
   const direct = await openStore(database.storeOptions);
   const stack = await startStack({
@@ -82,11 +103,12 @@ routes:
       return { rows, distinct: await count('distinct id') };
     },
     async close() {
+      // A test that failed while the store was frozen: closing over its frozen connections would
+      // wait for TCP to give up, hiding the failure behind the test's timeout.
+      relay.restore();
       await stack.close();
-      await store.close();
       await direct.close();
-      await relay.close();
-      await database.dispose();
+      await relayed.close();
     },
   };
 }
@@ -138,9 +160,6 @@ describe('PostgreSQL outage under load, through the gateway', { skip: postgres?.
       assert.equal(outage.ids.length, 140);
       assert.deepEqual(await outage.settled(), { rows: 140, distinct: 140 }, 'every call stored, exactly once');
     } finally {
-      // A failed assertion above leaves the relay frozen; closing over a frozen connection would
-      // wait for TCP to give up and hide the failure behind the test's timeout.
-      outage.relay.restore();
       await outage.close();
     }
   });
@@ -189,7 +208,6 @@ describe('PostgreSQL outage under load, through the gateway', { skip: postgres?.
       assert.deepEqual({ status: answer.status, code: answer.code }, { status: 401, code: 'key_revoked' }, 'the revocation arrived after the failover');
       assert.equal((await chatWith(later.secret)).status, 200, 'a new key is looked up again once the store answers');
     } finally {
-      outage.relay.restore();
       await outage.close();
     }
   });
@@ -212,17 +230,13 @@ describe('PostgreSQL outage under load, through the gateway', { skip: postgres?.
       await outage.burst(20);
       assert.deepEqual(await outage.settled(), { rows: outage.ids.length, distinct: outage.ids.length }, 'every call stored once the store answers again');
     } finally {
-      outage.relay.restore();
       await outage.close();
     }
   });
 
   test('store.queryTimeoutMs: a query with no answer fails with an error naming the setting, and its connection leaves the pool', { timeout: 30_000 }, async () => {
-    const database = await postgres!.createDatabase();
-    const target = new URL(database.storeOptions.url);
-    const relay = await startTcpRelay({ host: target.hostname, port: Number(target.port || 5432) });
-    target.port = String(relay.port);
-    const store = await openStore({ ...database.storeOptions, url: target.toString(), connectTimeoutMs: 1_000, poolSize: 1, queryTimeoutMs: 500 });
+    const relayed = await relayedStore({ poolSize: 1, queryTimeoutMs: 500 });
+    const { relay, store } = relayed;
     try {
       assert.equal((await sql<{ one: number }>`select 1 as one`.execute(store.db)).rows[0]?.one, 1);
       relay.freeze();
@@ -234,19 +248,13 @@ describe('PostgreSQL outage under load, through the gateway', { skip: postgres?.
       // The pool's only connection was the stuck one: the next query needs it gone.
       assert.equal((await sql<{ one: number }>`select 1 as one`.execute(store.db)).rows[0]?.one, 1);
     } finally {
-      relay.restore();
-      await store.close();
-      await relay.close();
-      await database.dispose();
+      await relayed.close();
     }
   });
 
   test('the admin API while the store is down or silent: 503 store_unavailable in OpenAI format (after store.queryTimeoutMs when silent), never a 500; 200 once it is back', { timeout: 60_000 }, async () => {
-    const database = await postgres!.createDatabase();
-    const target = new URL(database.storeOptions.url);
-    const relay = await startTcpRelay({ host: target.hostname, port: Number(target.port || 5432) });
-    target.port = String(relay.port);
-    const store = await openStore({ ...database.storeOptions, url: target.toString(), connectTimeoutMs: 1_000, queryTimeoutMs: 500 });
+    const relayed = await relayedStore({ queryTimeoutMs: 500 });
+    const { relay, store } = relayed;
     const logged: string[] = [];
     const gateway = await startTenantGateway({ store, logger: (level, message) => logged.push(`${level} ${message}`) });
     const orgs = () => requestJson({ url: `${gateway.url}/v1/seed/admin/orgs`, token: ADMIN_TOKEN });
@@ -273,9 +281,7 @@ describe('PostgreSQL outage under load, through the gateway', { skip: postgres?.
     } finally {
       relay.restore();
       await gateway.close();
-      await store.close();
-      await relay.close();
-      await database.dispose();
+      await relayed.close();
     }
   });
 });
