@@ -6,19 +6,18 @@ import { parseConfig } from '../src/config/load.ts';
 import { startSeed } from '../src/main.ts';
 import { silentLogger } from '../src/log.ts';
 
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
 test('a store that refuses connections stops the start with the store named (password hidden) and the cause; the simulator it started is closed', async () => {
-  // A port nothing listens on: taken, then released.
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  const simulatorPort = await new Promise<number>((resolve) => {
-    const free = createServer();
-    free.listen(0, '127.0.0.1', () => {
-      const { port: found } = free.address() as { port: number };
-      free.close(() => resolve(found));
-    });
-  });
+  // Ports nothing listens on: each taken, then released.
+  const port = await freePort();
+  const simulatorPort = await freePort();
   const config = parseConfig(`
 store: { url: "postgres://seed:s3cret@127.0.0.1:${port}/seed" }
 simulator: { enabled: true, port: ${simulatorPort} }

@@ -170,7 +170,7 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
       );
     } catch (error) {
       // A poll that failed or was given up on must not change the cache if it finishes later.
-      if (generation === pollGeneration) pollGeneration += 1;
+      pollGeneration += 1;
       throw error;
     }
   }
