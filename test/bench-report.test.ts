@@ -4,6 +4,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { kernelMitigations } from '../bench/lib/machine.ts';
 import { renderReport, type RunReport } from '../bench/lib/report.ts';
 import { SERVER_NODE_FLAGS } from '../src/node-flags.ts';
 
@@ -23,4 +27,25 @@ test("a run on Node's defaults for the other processes, or one saved before the 
   assert.match(defaults, /- Node flags: Seed `--min-semi-space-size=16`.*; the simulator, the Node proxies and Portkey Node's defaults/);
   const older = renderReport(base);
   assert.match(older, /- Node flags: Seed its `npm start` flags; the simulator, the Node proxies and Portkey Node's defaults/);
+});
+
+test('the machine section lists the kernel mitigations in force, read from one file per vulnerability', () => {
+  const directory = mkdtempSync(join(tmpdir(), 'seed-vulnerabilities-'));
+  try {
+    writeFileSync(join(directory, 'tsa'), 'Mitigation: Clear CPU buffers: user/kernel boundary\n');
+    writeFileSync(join(directory, 'meltdown'), 'Not affected\n');
+    writeFileSync(join(directory, 'spectre_v2'), 'Mitigation: Retpolines; IBPB: conditional\n');
+    writeFileSync(join(directory, 'mds'), 'Vulnerable; SMT disabled\n');
+    const mitigations = kernelMitigations(directory);
+    assert.deepEqual(mitigations, { spectre_v2: 'Retpolines; IBPB: conditional', tsa: 'Clear CPU buffers: user/kernel boundary' });
+    const line = renderReport({ ...base, machine: { ...machine, mitigations } })
+      .split('\n')
+      .find((text) => text.startsWith('- kernel mitigations in force'));
+    assert.ok(line, 'no mitigations line');
+    assert.match(line, /spectre_v2: Retpolines; IBPB: conditional; tsa: Clear CPU buffers: user\/kernel boundary$/);
+    assert.deepEqual(kernelMitigations(join(directory, 'missing')), {}, 'a kernel that reports nothing gives nothing');
+    assert.equal(renderReport(base).includes('kernel mitigations'), false, 'a report saved without them has no line');
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
 });

@@ -1,6 +1,7 @@
 /** The machine a run happened on, for the report. */
 import { execFileSync } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { cpus, freemem, loadavg, release, totalmem } from 'node:os';
 
 export interface Machine {
@@ -16,6 +17,14 @@ export interface Machine {
   cacheSize?: string;
   /** How the kernel guards against Meltdown (`Mitigation: PTI` makes every system call dearer). */
   meltdown?: string;
+  /**
+   * The kernel's mitigations of CPU vulnerabilities in force (`/sys/devices/system/cpu/vulnerabilities`,
+   * the entries that read `Mitigation: …`), by vulnerability. Several act at every entry to or exit
+   * from the kernel (`tsa`'s "Clear CPU buffers", `meltdown`'s PTI), so a system call costs a
+   * different multiple of its instructions on each host: one reason the same code's ratios move
+   * between hosts, and why bench/syscalls.ts counts system calls apart.
+   */
+  mitigations?: Record<string, string>;
   /**
    * Two costs measured at the start of the run, the median of 5 rounds, to relate runs on
    * different hosts (the ratios between targets moved between hosts with the same code): a
@@ -47,8 +56,8 @@ export function describeMachine(): Machine {
   };
 }
 
-function cpuInfo(): Pick<Machine, 'cpuMHz' | 'cacheSize' | 'meltdown'> {
-  const info: Pick<Machine, 'cpuMHz' | 'cacheSize' | 'meltdown'> = {};
+function cpuInfo(): Pick<Machine, 'cpuMHz' | 'cacheSize' | 'meltdown' | 'mitigations'> {
+  const info: Pick<Machine, 'cpuMHz' | 'cacheSize' | 'meltdown' | 'mitigations'> = {};
   try {
     const text = readFileSync('/proc/cpuinfo', 'utf8');
     const mhz = /^cpu MHz\s*:\s*([\d.]+)/m.exec(text)?.[1];
@@ -59,11 +68,37 @@ function cpuInfo(): Pick<Machine, 'cpuMHz' | 'cacheSize' | 'meltdown'> {
     // Not Linux: nothing to add.
   }
   try {
-    info.meltdown = readFileSync('/sys/devices/system/cpu/vulnerabilities/meltdown', 'utf8').trim();
+    info.meltdown = readFileSync(join(VULNERABILITIES, 'meltdown'), 'utf8').trim();
   } catch {
     // Not reported by this kernel.
   }
+  const mitigations = kernelMitigations();
+  if (Object.keys(mitigations).length > 0) info.mitigations = mitigations;
   return info;
+}
+
+const VULNERABILITIES = '/sys/devices/system/cpu/vulnerabilities';
+
+/** The mitigations in force in `directory` (one file per vulnerability), by vulnerability, in name order; {} where it cannot be read. */
+export function kernelMitigations(directory: string = VULNERABILITIES): Record<string, string> {
+  let names: string[];
+  try {
+    names = readdirSync(directory).sort();
+  } catch {
+    return {};
+  }
+  const mitigations: Record<string, string> = {};
+  for (const name of names) {
+    let text: string;
+    try {
+      text = readFileSync(join(directory, name), 'utf8').trim();
+    } catch {
+      continue;
+    }
+    const mitigation = /^Mitigation:\s*(.+)$/.exec(text)?.[1];
+    if (mitigation !== undefined) mitigations[name] = mitigation;
+  }
+  return mitigations;
 }
 
 const COMPLETION = {

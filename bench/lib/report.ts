@@ -430,6 +430,13 @@ export function renderReport(report: RunReport): string {
   parts.push(
     [
       `- cores (\`nproc\`): ${machine.cores}; CPU: ${machine.cpuModel}${machine.cpuMHz === undefined ? '' : `, ${machine.cpuMHz.toFixed(0)} MHz`}${machine.cacheSize === undefined ? '' : `, cache ${machine.cacheSize}`}${machine.meltdown === undefined ? '' : `; Meltdown: ${machine.meltdown}`}`,
+      ...(machine.mitigations === undefined
+        ? []
+        : [
+            `- kernel mitigations in force (some act at every system call, so a system call's cost differs between hosts): ${Object.entries(machine.mitigations)
+              .map(([name, mitigation]) => `${name}: ${mitigation}`)
+              .join('; ')}`,
+          ]),
       ...(machine.calibration === undefined
         ? []
         : [
