@@ -26,6 +26,7 @@ import { RedisLimitStore, waitForRedis } from './limits/redis-store.ts';
 import { Limiter } from './limits/limiter.ts';
 import type { Deployment } from './routing/route-table.ts';
 import { openStore, type Store } from './store/store.ts';
+import { ABANDON_WAIT_MS } from './store/call-insert-thread.ts';
 import { redact } from './store/connect.ts';
 import { createMetrics } from './metrics/metrics.ts';
 import { createProviderRegistry } from './providers/registry.ts';
@@ -314,8 +315,12 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
     abandon() {
       const spilled = ledger.abandon();
       const inFlight = drain.size;
-      const saved = `${spilled} ledger record(s) not yet stored were written to ${config.ledger.spillDirectory} (replayed at the next start)`;
-      return inFlight > 0 ? `${saved}; ${inFlight} call(s) still in flight were cut and are not recorded` : saved;
+      // After the spill: a batch the insert worker was still trying to store is in it.
+      const insertsStopped = ownsStore ? store.abandon() : true;
+      let said = `${spilled} ledger record(s) not yet stored were written to ${config.ledger.spillDirectory} (replayed at the next start)`;
+      if (inFlight > 0) said += `; ${inFlight} call(s) still in flight were cut and are not recorded`;
+      if (!insertsStopped) said += `; the ledger's insert worker was still running a SQLite statement after ${ABANDON_WAIT_MS} ms`;
+      return said;
     },
   };
 }

@@ -257,18 +257,53 @@ describe('SQLite insert worker', () => {
     assert.equal(await countCalls({ store, teamId: 'idle' }), 1);
   });
 
+  test('abandon stops a batch waiting for the write lock at once, refuses later ones, and returns once the worker is out of SQLite', async () => {
+    const { thread } = reachableThread(pathOf(database));
+    const holder = new BetterSqlite3(pathOf(database));
+    try {
+      // A first batch starts the worker and opens its connection before the lock is taken.
+      assert.equal(await thread.insert(rowsOf(calls({ count: 1, teamId: 'abandon_warm' }))), 1);
+      holder.exec('BEGIN EXCLUSIVE');
+      const waiting = thread.insert(rowsOf(calls({ count: 3, teamId: 'abandon_waiting' })));
+      const outcome = waiting.then(
+        () => 'stored',
+        (error: Error) => error.message,
+      );
+      // Long enough for the worker to be in its retries (1, 2, 4, 8, 16, 25 ms apart).
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      const started = performance.now();
+      assert.equal(thread.abandon(), true, 'the worker is out of SQLite');
+      const message = await outcome;
+      const elapsedMs = performance.now() - started;
+      assert.match(message, /the ledger insert worker was stopped: the process is exiting/);
+      // Without the stop it retries until SQLite's busy timeout (5 s) runs out.
+      assert.ok(elapsedMs < 1_000, `the waiting batch failed ${Math.round(elapsedMs)} ms after abandon`);
+      await assert.rejects(thread.insert(rowsOf(calls({ count: 1, teamId: 'abandon_after' }))), /the process is exiting; calls were not inserted/);
+    } finally {
+      if (holder.inTransaction) holder.exec('ROLLBACK');
+      holder.close();
+      await thread.close();
+    }
+    assert.equal(await countCalls({ store, teamId: 'abandon_waiting' }), 0);
+  });
+
   test('a process exiting while its insert worker waits for the write lock another process holds exits at once, with its own code', async () => {
     // SQLite's own busy wait cannot be interrupted: the exit used to wait it out (5 s), then
-    // abort (better-sqlite3 throwing SQLITE_BUSY into the terminating worker).
+    // abort (better-sqlite3 throwing SQLITE_BUSY into the terminating worker). A retry that
+    // failed just as the exit terminated the worker aborted the same way, now and then; the
+    // store's abandon, which `seed serve` runs before it exits, stops the retries first.
     // The child opens the store (its migration needs the lock), says so, and once the lock is
-    // taken starts an insert and exits 300 ms later.
+    // taken starts an insert, abandons the store 300 ms later and exits.
     const script = `
       const { openStore } = await import(process.argv[1]);
       const store = await openStore({ url: process.argv[2] });
       process.stdout.write('open\\n');
       process.stdin.once('data', () => {
         void store.insertCalls([JSON.parse(process.argv[3])]).catch(() => undefined);
-        setTimeout(() => process.exit(3), 300);
+        setTimeout(() => {
+          if (!store.abandon()) process.exit(4);
+          process.exit(3);
+        }, 300);
       });
     `;
     const storeModule = new URL('../src/store/index.ts', import.meta.url).href;

@@ -8,7 +8,22 @@ import type { CallColumnValue } from './call-rows.ts';
 export interface CallInsertWorkerData {
   /** Absolute path of the store's database file; the worker never creates one. */
   path: string;
+  /** `CONTROL_SLOTS` 32-bit slots shared with the main thread (`CONTROL_STOP`, `CONTROL_IN_SQLITE`). */
+  control: SharedArrayBuffer;
 }
+
+/**
+ * Slots of `CallInsertWorkerData.control`. The main thread sets `CONTROL_STOP` when the process is
+ * about to exit (`CallInsertThread.abandon`): the worker starts no more SQLite work. The worker
+ * holds `CONTROL_IN_SQLITE` at 1 while it runs SQLite, so the main thread can wait for it to be
+ * out before `process.exit` terminates the thread (see `CallInsertThread.abandon` for why).
+ */
+export const CONTROL_STOP = 0;
+export const CONTROL_IN_SQLITE = 1;
+export const CONTROL_SLOTS = 2;
+
+/** The message of a batch the worker refused because the process is exiting. */
+export const STOPPED_MESSAGE = 'the ledger insert worker was stopped: the process is exiting';
 
 export type CallInsertRequest =
   /** Insert `rows` in one transaction. */

@@ -20,7 +20,19 @@ import BetterSqlite3 from 'better-sqlite3';
 import { SeedError } from '../errors.ts';
 import { startModuleWorker } from '../worker.ts';
 import type { CallColumnValue } from './call-rows.ts';
-import type { CallInsertFailure, CallInsertReply, CallInsertRequest, CallInsertWorkerData } from './call-insert-protocol.ts';
+import {
+  CONTROL_IN_SQLITE,
+  CONTROL_SLOTS,
+  CONTROL_STOP,
+  STOPPED_MESSAGE,
+  type CallInsertFailure,
+  type CallInsertReply,
+  type CallInsertRequest,
+  type CallInsertWorkerData,
+} from './call-insert-protocol.ts';
+
+/** How long `abandon` waits, at most, for a SQLite statement the worker is running to return. */
+export const ABANDON_WAIT_MS = 2_000;
 
 export interface CallInsertThreadOptions {
   /** The database file; it must exist (the store's main connection created it). */
@@ -63,6 +75,9 @@ export class CallInsertThread {
   #closing: Promise<void> | null = null;
   #workersStarted = 0;
   #lastThreadId: number | null = null;
+  /** Shared with every worker this starts (`CallInsertWorkerData.control`). */
+  readonly #control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT));
+  #abandoned = false;
 
   constructor(options: CallInsertThreadOptions) {
     this.#path = options.path;
@@ -72,6 +87,7 @@ export class CallInsertThread {
   /** Inserts `rows` in one transaction on the worker's connection; resolves with how many were new. */
   insert(rows: CallColumnValue[][]): Promise<number> {
     if (this.#closing !== null) return Promise.reject(new SeedError('internal_error', 'the store is closed; calls were not inserted'));
+    if (this.#abandoned) return Promise.reject(new SeedError('internal_error', `${STOPPED_MESSAGE}; calls were not inserted`));
     try {
       return this.#request(this.#session ?? this.#start(), (id) => ({ type: 'insert', id, rows }));
     } catch (error) {
@@ -93,6 +109,30 @@ export class CallInsertThread {
     return this.#closing;
   }
 
+  /**
+   * For a process about to exit without `close`: the worker starts no more SQLite work (a batch
+   * waiting for another connection's write lock fails at once), and this waits, blocking the
+   * event loop, up to `waitMs` for a statement it is running to return. Returns whether the
+   * worker is out of SQLite.
+   *
+   * Why: `process.exit` terminates worker threads, and better-sqlite3 aborts the whole process
+   * (`FATAL ERROR: v8::ToLocalChecked Empty MaybeLocal`, SIGABRT instead of the exit code) when a
+   * statement fails in a thread being terminated: it cannot make the error it throws. A worker
+   * retrying a batch while another process held the lock did that now and then at an exit.
+   */
+  abandon(waitMs: number = ABANDON_WAIT_MS): boolean {
+    this.#abandoned = true;
+    Atomics.store(this.#control, CONTROL_STOP, 1);
+    Atomics.notify(this.#control, CONTROL_STOP);
+    const deadline = performance.now() + waitMs;
+    while (Atomics.load(this.#control, CONTROL_IN_SQLITE) !== 0) {
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      Atomics.wait(this.#control, CONTROL_IN_SQLITE, 1, left);
+    }
+    return true;
+  }
+
   stats(): CallInsertThreadStats {
     return {
       workersStarted: this.#workersStarted,
@@ -103,7 +143,7 @@ export class CallInsertThread {
   }
 
   #start(): Session {
-    const worker = this.#startWorker({ path: this.#path });
+    const worker = this.#startWorker({ path: this.#path, control: this.#control.buffer as SharedArrayBuffer });
     this.#workersStarted += 1;
     let exited!: () => void;
     const session: Session = { worker, pending: new Map(), failure: null, exited: new Promise((resolve) => (exited = resolve)) };

@@ -8,13 +8,22 @@
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import type { CallColumnValue } from './call-rows.ts';
-import type { CallInsertFailure, CallInsertReply, CallInsertRequest, CallInsertWorkerData } from './call-insert-protocol.ts';
+import {
+  CONTROL_IN_SQLITE,
+  CONTROL_STOP,
+  STOPPED_MESSAGE,
+  type CallInsertFailure,
+  type CallInsertReply,
+  type CallInsertRequest,
+  type CallInsertWorkerData,
+} from './call-insert-protocol.ts';
 import { prepareSqliteInsert, type SqliteRowsInsert } from './sqlite-call-insert.ts';
 import { configureSqliteConnection, SQLITE_BUSY_TIMEOUT_MS } from './sqlite-connection.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('call-insert-worker.ts runs as a worker thread only');
-const { path } = workerData as CallInsertWorkerData;
+const { path, control: controlBuffer } = workerData as CallInsertWorkerData;
+const control = new Int32Array(controlBuffer);
 
 // Both opened on the first batch and kept on failure, like the in-thread path: the store may
 // open before the table exists, and a failed prepare is that batch's error, not the worker's.
@@ -27,15 +36,11 @@ port.on('message', (request: CallInsertRequest) => {
 
 function insert({ id, rows }: { id: number; rows: CallColumnValue[][] }): CallInsertReply {
   try {
-    database ??= openDatabase();
-    insertRows ??= prepareSqliteInsert(database);
-    return { id, ok: true, inserted: insertWaitingForLock(insertRows, rows), threadId };
+    return { id, ok: true, inserted: insertWaitingForLock(rows), threadId };
   } catch (error) {
     return { id, ok: false, error: describe(error) };
   }
 }
-
-const pause = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * Runs the insert, waiting up to `SQLITE_BUSY_TIMEOUT_MS` for another connection's write lock as
@@ -43,24 +48,45 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
  * inside a native call that nothing interrupts, so a process exiting while another process held
  * the lock first waited out the timeout, then aborted (better-sqlite3 throwing SQLITE_BUSY into
  * the terminating thread: `FATAL ERROR: v8::ToLocalChecked Empty MaybeLocal`, SIGABRT).
- * `Atomics.wait` is woken when the thread is terminated.
+ * The wait is on the control's stop slot, so the main thread's `abandon` ends it at once.
  */
-function insertWaitingForLock(insertRows: SqliteRowsInsert, rows: CallColumnValue[][]): number {
+function insertWaitingForLock(rows: CallColumnValue[][]): number {
   const deadline = Date.now() + SQLITE_BUSY_TIMEOUT_MS;
   for (let waitMs = 1; ; waitMs = Math.min(waitMs * 2, 25)) {
     try {
-      return insertRows(rows);
+      return inSqlite(() => {
+        database ??= openDatabase();
+        insertRows ??= prepareSqliteInsert(database);
+        return insertRows(rows);
+      });
     } catch (error) {
       const code = (error as { code?: unknown }).code;
       if (typeof code !== 'string' || !code.startsWith('SQLITE_BUSY') || Date.now() + waitMs > deadline) throw error;
     }
-    Atomics.wait(pause, 0, 0, waitMs);
+    Atomics.wait(control, CONTROL_STOP, 0, waitMs);
+  }
+}
+
+/**
+ * Runs `work` (SQLite calls) with the in-SQLite slot held, unless the main thread has said stop.
+ * The slot is set before the stop slot is read, and the main thread sets stop before it reads
+ * this one: whichever comes second sees the other's write, so the main thread never takes the
+ * thread for idle while it is about to run SQLite.
+ */
+function inSqlite<T>(work: () => T): T {
+  Atomics.store(control, CONTROL_IN_SQLITE, 1);
+  try {
+    if (Atomics.load(control, CONTROL_STOP) !== 0) throw new Error(STOPPED_MESSAGE);
+    return work();
+  } finally {
+    Atomics.store(control, CONTROL_IN_SQLITE, 0);
+    Atomics.notify(control, CONTROL_IN_SQLITE);
   }
 }
 
 function close({ id }: { id: number }): CallInsertReply {
   try {
-    database?.close();
+    inSqlite(() => database?.close());
     database = null;
     insertRows = null;
     return { id, ok: true, inserted: 0, threadId };

@@ -21,6 +21,8 @@ export interface CallInserter {
   insertCalls(records: readonly CallRecord[]): Promise<{ inserted: number }>;
   /** Waits for inserts in flight and stops the insert worker, if any. Call before closing the connection. */
   close(): Promise<void>;
+  /** For a process about to exit without `close`: see `CallInsertThread.abandon`. True when no insert is still running. */
+  abandon(): boolean;
   /** The SQLite file path's insert worker, for tests and diagnostics; null on the other paths. */
   readonly thread: CallInsertThread | null;
 }
@@ -49,7 +51,8 @@ type InsertCalls = CallInserter['insertCalls'];
 
 /** An inserter with nothing to stop: its statements run on the connection itself. */
 function inserterOf(insertCalls: InsertCalls): CallInserter {
-  return { insertCalls, close: async () => {}, thread: null };
+  // Its statements run on the event loop, which is the one exiting: nothing runs meanwhile.
+  return { insertCalls, close: async () => {}, abandon: () => true, thread: null };
 }
 
 /**
@@ -64,6 +67,7 @@ function workerCallInserter(thread: CallInsertThread): CallInserter {
       return { inserted: await thread.insert(rows) };
     },
     close: () => thread.close(),
+    abandon: () => thread.abandon(),
     thread,
   };
 }

@@ -31,6 +31,11 @@ export interface Store {
   explainUsage(query: UsageQuery): Promise<string[]>;
   /** Waits for inserts in flight, then closes the connection (pool); the store is unusable afterwards. */
   close(): Promise<void>;
+  /**
+   * For a process about to exit without `close`: stops background inserts (a SQLite file's insert
+   * worker) and waits, briefly and blocking, for a statement still running. True when none is.
+   */
+  abandon(): boolean;
 }
 
 export interface OpenStoreOptions extends Partial<ConnectOptions> {
@@ -92,6 +97,7 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<Store> 
     // The insert worker first: its batches in flight finish (and it closes its own connection)
     // before the main connection goes.
     close: () => (closed ??= inserter.close().finally(() => db.destroy())),
+    abandon: () => inserter.abandon(),
   });
 }
 
