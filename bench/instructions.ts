@@ -49,12 +49,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { knownSettings, parsePerfMap, selfCostByFunction, takeLastDumpTotal, type PerfMapEntry } from './lib/callgrind.ts';
-import { countedCalls } from './lib/load.ts';
 import { waitForQuiet } from './lib/proc.ts';
 import { median } from './lib/stats.ts';
 import { SIMULATOR_HEADERS, startSeedServer, startSimulator, startUndiciProxy, type MeasuredServer } from './lib/targets.ts';
 import { prepareBaseline, removeBaseline } from './scenarios/ab.ts';
-import { requestFor } from './scenarios/overhead.ts';
+import { serveCounted, targetsAndModes, wholeNumbers, type CountedTarget } from './lib/per-call.ts';
 
 const { values } = parseArgs({
   options: {
@@ -70,25 +69,12 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
   },
 });
-const warm = Number(values.warm);
-const requests = Number(values.requests);
-const windows = Number(values.windows);
+const { warm, requests, windows } = wholeNumbers({ warm: values.warm, requests: values.requests, windows: values.windows });
 const functions = Number(values.functions);
-for (const [name, value] of [['warm', warm], ['requests', requests], ['windows', windows]] as const) {
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name}: expected a whole number of at least 1`);
-}
 if (!Number.isInteger(functions) || functions < 0) throw new Error('--functions: expected a whole number');
 if (values.inclusive && functions === 0) throw new Error('--inclusive lists functions: give --functions N too');
 if (values.keep !== undefined && functions === 0) throw new Error('--keep keeps the window --functions reads: give --functions N too');
-type TargetName = 'seed' | 'undici' | 'baseline';
-const targets = values.targets.split(',').map((target) => target.trim());
-for (const target of targets) {
-  if (target !== 'seed' && target !== 'undici' && target !== 'baseline') throw new Error(`--targets: seed, undici or baseline, got ${target}`);
-}
-if (values.baseline !== undefined && !targets.includes('baseline')) targets.push('baseline');
-if (targets.includes('baseline') && values.baseline === undefined) throw new Error('--targets baseline needs --baseline GIT_REF');
-const modes = values.modes.split(',').map((mode) => mode.trim());
-for (const mode of modes) if (mode !== 'json' && mode !== 'stream') throw new Error(`--modes: json or stream, got ${mode}`);
+const { targets, modes } = targetsAndModes(values);
 for (const tool of ['valgrind', 'callgrind_control']) {
   if (spawnSync(tool, ['--version']).error) {
     console.error(`${tool} is not installed (Debian: apt-get install -y valgrind)`);
@@ -102,7 +88,7 @@ const CONCURRENCY = 8;
 const QUIET_SEED = { keepWarmBytesPerSecond: 0, keyPollIntervalMs: 600_000, ledgerFlushIntervalMs: 600_000 };
 
 interface Reading {
-  target: TargetName;
+  target: CountedTarget;
   mode: string;
   /** Instructions per call, one per window. */
   perCall: number[];
@@ -119,7 +105,7 @@ try {
   if (values.baseline !== undefined) prepareBaseline(values.baseline, baselineRoot, (line) => console.error(line));
   const simulator = await startSimulator();
   try {
-    for (const target of targets as TargetName[]) {
+    for (const target of targets) {
       readings.push(...(await measure(target, simulator.url, target === 'baseline' ? baselineRoot : undefined)));
     }
   } finally {
@@ -132,7 +118,7 @@ try {
 report();
 
 /** One process of `target` under callgrind: warmed in every mode, then `windows` counted windows per mode, the modes taking turns. */
-async function measure(target: TargetName, simulatorUrl: string, root: string | undefined): Promise<Reading[]> {
+async function measure(target: CountedTarget, simulatorUrl: string, root: string | undefined): Promise<Reading[]> {
   const directory = join(workDirectory, target);
   mkdirSync(directory, { recursive: true });
   const out = join(directory, 'callgrind.out');
@@ -153,7 +139,7 @@ async function measure(target: TargetName, simulatorUrl: string, root: string | 
       for (const mode of modes) {
         const count = Math.min(block, warm - done);
         if (count <= 0) break;
-        await serve(pool, server, mode === 'stream', count);
+        await serveCounted({ pool, server, mode, count, concurrency: CONCURRENCY });
         done += count;
       }
     }
@@ -163,7 +149,7 @@ async function measure(target: TargetName, simulatorUrl: string, root: string | 
       for (const mode of modes) {
         callgrind('--zero');
         callgrind('--instr=on');
-        await serve(pool, server, mode === 'stream', requests);
+        await serveCounted({ pool, server, mode, count: requests, concurrency: CONCURRENCY });
         // The ledger's worker inserts the window's last batch after its calls have answered:
         // the window ends once the process is all but idle (what an idle Seed does meanwhile is
         // a few thousand instructions per call).
@@ -222,18 +208,12 @@ function quietSettings(root: string | undefined): Partial<typeof QUIET_SEED> {
   return knownSettings(QUIET_SEED, schema, (setting) => (setting === 'ledgerFlushIntervalMs' ? 'flushIntervalMs' : setting));
 }
 
-/** `count` calls at `CONCURRENCY` in flight; every one must succeed (a failure would count other work). */
-function serve(pool: Pool, server: MeasuredServer, stream: boolean, count: number): Promise<void> {
-  const request = requestFor({ origin: server.url, headers: server.headers }, stream);
-  return countedCalls({ pool, request, count, concurrency: CONCURRENCY, name: server.name, describe: () => server.stderrTail() });
-}
-
 function report(): void {
   if (values.json) {
     console.log(JSON.stringify({ warm, requests, windows, concurrency: CONCURRENCY, readings }, null, 2));
     return;
   }
-  const find = (target: TargetName, mode: string) => readings.find((reading) => reading.target === target && reading.mode === mode);
+  const find = (target: CountedTarget, mode: string) => readings.find((reading) => reading.target === target && reading.mode === mode);
   const thousands = (value: number) => (value / 1000).toFixed(1);
   console.log(`\nInstructions per call (thousands), callgrind, every thread of the target; ${windows} windows of ${requests} calls after ${warm} warm-up calls, ${CONCURRENCY} in flight\n`);
   console.log('| target | mode | median | lowest–highest | spread |');

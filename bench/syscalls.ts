@@ -33,13 +33,12 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import { countedCalls } from './lib/load.ts';
 import { waitForQuiet } from './lib/proc.ts';
 import { median } from './lib/stats.ts';
 import { countSyscalls, type SyscallCounts } from './lib/strace.ts';
 import { SIMULATOR_HEADERS, startSeedServer, startSimulator, startUndiciProxy, type MeasuredServer } from './lib/targets.ts';
 import { prepareBaseline, removeBaseline } from './scenarios/ab.ts';
-import { requestFor } from './scenarios/overhead.ts';
+import { serveCounted, targetsAndModes, wholeNumbers, type CountedTarget } from './lib/per-call.ts';
 
 const { values } = parseArgs({
   options: {
@@ -53,22 +52,8 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
   },
 });
-const warm = Number(values.warm);
-const requests = Number(values.requests);
-const windows = Number(values.windows);
-const top = Number(values.top);
-for (const [name, value] of [['warm', warm], ['requests', requests], ['windows', windows], ['top', top]] as const) {
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name}: expected a whole number of at least 1`);
-}
-type TargetName = 'seed' | 'undici' | 'baseline';
-const targets = values.targets.split(',').map((target) => target.trim());
-for (const target of targets) {
-  if (target !== 'seed' && target !== 'undici' && target !== 'baseline') throw new Error(`--targets: seed, undici or baseline, got ${target}`);
-}
-if (values.baseline !== undefined && !targets.includes('baseline')) targets.push('baseline');
-if (targets.includes('baseline') && values.baseline === undefined) throw new Error('--targets baseline needs --baseline GIT_REF');
-const modes = values.modes.split(',').map((mode) => mode.trim());
-for (const mode of modes) if (mode !== 'json' && mode !== 'stream') throw new Error(`--modes: json or stream, got ${mode}`);
+const { warm, requests, windows, top } = wholeNumbers({ warm: values.warm, requests: values.requests, windows: values.windows, top: values.top });
+const { targets, modes } = targetsAndModes(values);
 if (spawnSync('strace', ['-V']).error) {
   console.error('strace is not installed (Debian: apt-get install -y strace)');
   process.exit(1);
@@ -92,13 +77,13 @@ interface Window {
 }
 
 interface Reading {
-  target: TargetName;
+  target: CountedTarget;
   mode: string;
   windows: Window[];
 }
 
 interface IdleReading {
-  target: TargetName;
+  target: CountedTarget;
   /** System calls per second with no load, all threads. */
   perSecond: number;
   byName: Record<string, number>;
@@ -112,7 +97,7 @@ try {
   if (values.baseline !== undefined) prepareBaseline(values.baseline, baselineRoot, (line) => console.error(line));
   const simulator = await startSimulator();
   try {
-    for (const target of targets as TargetName[]) await measure(target, simulator.url, target === 'baseline' ? baselineRoot : undefined);
+    for (const target of targets) await measure(target, simulator.url, target === 'baseline' ? baselineRoot : undefined);
   } finally {
     await simulator.stop();
   }
@@ -122,7 +107,7 @@ try {
 }
 report();
 
-async function measure(target: TargetName, simulatorUrl: string, root: string | undefined): Promise<void> {
+async function measure(target: CountedTarget, simulatorUrl: string, root: string | undefined): Promise<void> {
   const directory = join(workDirectory, target);
   mkdirSync(directory, { recursive: true });
   const server: MeasuredServer =
@@ -131,14 +116,14 @@ async function measure(target: TargetName, simulatorUrl: string, root: string | 
       : await startSeedServer({ simulatorUrl, workDirectory: directory, name: target, ...(root ? { root } : {}) });
   const pool = new Pool(server.url, { connections: CONCURRENCY, pipelining: 1 });
   try {
-    for (const mode of modes) await serve(pool, server, mode === 'stream', warm);
+    for (const mode of modes) await serveCounted({ pool, server, mode, count: warm, concurrency: CONCURRENCY });
     await waitForQuiet([server.pid], { maxCores: 0.1, maxMs: 30_000 });
     const perMode = new Map(modes.map((mode) => [mode, [] as Window[]]));
     let longest = 0;
     for (let window = 0; window < windows; window += 1) {
       for (const mode of modes) {
         const counted = await traced(server, directory, async () => {
-          await serve(pool, server, mode === 'stream', requests);
+          await serveCounted({ pool, server, mode, count: requests, concurrency: CONCURRENCY });
           if (!(await waitForQuiet([server.pid], { maxCores: 0.1, maxMs: 60_000 })).quiet) {
             throw new Error(`${server.name} did not go idle within 60 s of its window:\n${server.stderrTail()}`);
           }
@@ -210,12 +195,6 @@ function perCallOf(counts: SyscallCounts, calls: number, seconds: number): Windo
     mainByName: perUnit(counts.mainByName, calls),
     seconds,
   };
-}
-
-/** `count` calls at `CONCURRENCY` in flight; every one must succeed (a failure would count other work). */
-function serve(pool: Pool, server: MeasuredServer, stream: boolean, count: number): Promise<void> {
-  const request = requestFor({ origin: server.url, headers: server.headers }, stream);
-  return countedCalls({ pool, request, count, concurrency: CONCURRENCY, name: server.name, describe: () => server.stderrTail() });
 }
 
 /** The median over windows of one name's calls per call (0 where a window made none). */
