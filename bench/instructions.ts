@@ -43,17 +43,15 @@
  */
 import './lib/client-flags.ts';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { knownSettings, parsePerfMap, selfCostByFunction, takeLastDumpTotal, type PerfMapEntry } from './lib/callgrind.ts';
 import { waitForQuiet } from './lib/proc.ts';
 import { median } from './lib/stats.ts';
-import { SIMULATOR_HEADERS, startSeedServer, startSimulator, startUndiciProxy, type MeasuredServer } from './lib/targets.ts';
-import { prepareBaseline, removeBaseline } from './scenarios/ab.ts';
-import { serveCounted, targetsAndModes, wholeNumbers, type CountedTarget } from './lib/per-call.ts';
+import { SIMULATOR_HEADERS, startSeedServer, startUndiciProxy, type MeasuredServer } from './lib/targets.ts';
+import { forEachTarget, serveCounted, targetsAndModes, wholeNumbers, type CountedTarget } from './lib/per-call.ts';
 
 const { values } = parseArgs({
   options: {
@@ -98,28 +96,21 @@ interface Reading {
   inclusive?: Array<[name: string, perCall: number]>;
 }
 
-const workDirectory = mkdtempSync(join(tmpdir(), 'seed-instructions-'));
 const readings: Reading[] = [];
-try {
-  const baselineRoot = join(workDirectory, 'baseline-checkout');
-  if (values.baseline !== undefined) prepareBaseline(values.baseline, baselineRoot, (line) => console.error(line));
-  const simulator = await startSimulator();
-  try {
-    for (const target of targets) {
-      readings.push(...(await measure(target, simulator.url, target === 'baseline' ? baselineRoot : undefined)));
-    }
-  } finally {
-    await simulator.stop();
-  }
-} finally {
-  removeBaseline(join(workDirectory, 'baseline-checkout'));
-  rmSync(workDirectory, { recursive: true, force: true });
-}
+await forEachTarget({
+  targets,
+  baseline: values.baseline,
+  workPrefix: 'seed-instructions-',
+  measure: async (target, { simulatorUrl, root, workDirectory }) => {
+    readings.push(...(await measure({ target, simulatorUrl, root, workDirectory })));
+  },
+});
 report();
 
 /** One process of `target` under callgrind: warmed in every mode, then `windows` counted windows per mode, the modes taking turns. */
-async function measure(target: CountedTarget, simulatorUrl: string, root: string | undefined): Promise<Reading[]> {
-  const directory = join(workDirectory, target);
+async function measure(input: { target: CountedTarget; simulatorUrl: string; root: string | undefined; workDirectory: string }): Promise<Reading[]> {
+  const { target, simulatorUrl, root } = input;
+  const directory = join(input.workDirectory, target);
   mkdirSync(directory, { recursive: true });
   const out = join(directory, 'callgrind.out');
   const wrapper = ['valgrind', '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`];

@@ -27,8 +27,7 @@
  */
 import './lib/client-flags.ts';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -36,9 +35,8 @@ import { Pool } from 'undici';
 import { waitForQuiet } from './lib/proc.ts';
 import { median } from './lib/stats.ts';
 import { countSyscalls, type SyscallCounts } from './lib/strace.ts';
-import { SIMULATOR_HEADERS, startSeedServer, startSimulator, startUndiciProxy, type MeasuredServer } from './lib/targets.ts';
-import { prepareBaseline, removeBaseline } from './scenarios/ab.ts';
-import { serveCounted, targetsAndModes, wholeNumbers, type CountedTarget } from './lib/per-call.ts';
+import { SIMULATOR_HEADERS, startSeedServer, startUndiciProxy, type MeasuredServer } from './lib/targets.ts';
+import { forEachTarget, serveCounted, targetsAndModes, wholeNumbers, type CountedTarget } from './lib/per-call.ts';
 
 const { values } = parseArgs({
   options: {
@@ -89,26 +87,19 @@ interface IdleReading {
   byName: Record<string, number>;
 }
 
-const workDirectory = mkdtempSync(join(tmpdir(), 'seed-syscalls-'));
 const readings: Reading[] = [];
 const idle: IdleReading[] = [];
-try {
-  const baselineRoot = join(workDirectory, 'baseline-checkout');
-  if (values.baseline !== undefined) prepareBaseline(values.baseline, baselineRoot, (line) => console.error(line));
-  const simulator = await startSimulator();
-  try {
-    for (const target of targets) await measure(target, simulator.url, target === 'baseline' ? baselineRoot : undefined);
-  } finally {
-    await simulator.stop();
-  }
-} finally {
-  removeBaseline(join(workDirectory, 'baseline-checkout'));
-  rmSync(workDirectory, { recursive: true, force: true });
-}
+await forEachTarget({
+  targets,
+  baseline: values.baseline,
+  workPrefix: 'seed-syscalls-',
+  measure: (target, { simulatorUrl, root, workDirectory }) => measure({ target, simulatorUrl, root, workDirectory }),
+});
 report();
 
-async function measure(target: CountedTarget, simulatorUrl: string, root: string | undefined): Promise<void> {
-  const directory = join(workDirectory, target);
+async function measure(input: { target: CountedTarget; simulatorUrl: string; root: string | undefined; workDirectory: string }): Promise<void> {
+  const { target, simulatorUrl, root } = input;
+  const directory = join(input.workDirectory, target);
   mkdirSync(directory, { recursive: true });
   const server: MeasuredServer =
     target === 'undici'

@@ -1,10 +1,15 @@
 /**
  * What the per-call counters share (bench/instructions.ts, bench/syscalls.ts): which targets and
- * modes a run measures, and serving an exact number of calls to one of them.
+ * modes a run measures, the run's directory, simulator and baseline build, and serving an exact
+ * number of calls to one target.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Pool } from 'undici';
 import { countedCalls } from './load.ts';
-import type { MeasuredServer } from './targets.ts';
+import { startSimulator, type MeasuredServer } from './targets.ts';
+import { prepareBaseline, removeBaseline } from '../scenarios/ab.ts';
 import { requestFor } from '../scenarios/overhead.ts';
 
 export type CountedTarget = 'seed' | 'undici' | 'baseline';
@@ -42,4 +47,34 @@ export function serveCounted(input: { pool: Pool; server: MeasuredServer; mode: 
   const { pool, server } = input;
   const request = requestFor({ origin: server.url, headers: server.headers }, input.mode === 'stream');
   return countedCalls({ pool, request, count: input.count, concurrency: input.concurrency, name: server.name, describe: () => server.stderrTail() });
+}
+
+/**
+ * Runs `measure` for each target in turn against one simulator, in a fresh work directory (removed
+ * afterwards), with the baseline's build checked out beside it when `baseline` is given (as `npm
+ * run bench -- --only ab` does): `root` is that checkout for the target `baseline`, else undefined
+ * (this checkout).
+ */
+export async function forEachTarget(input: {
+  targets: readonly CountedTarget[];
+  baseline: string | undefined;
+  workPrefix: string;
+  measure: (target: CountedTarget, context: { simulatorUrl: string; root: string | undefined; workDirectory: string }) => Promise<void>;
+}): Promise<void> {
+  const workDirectory = mkdtempSync(join(tmpdir(), input.workPrefix));
+  const baselineRoot = join(workDirectory, 'baseline-checkout');
+  try {
+    if (input.baseline !== undefined) prepareBaseline(input.baseline, baselineRoot, (line) => console.error(line));
+    const simulator = await startSimulator();
+    try {
+      for (const target of input.targets) {
+        await input.measure(target, { simulatorUrl: simulator.url, root: target === 'baseline' ? baselineRoot : undefined, workDirectory });
+      }
+    } finally {
+      await simulator.stop();
+    }
+  } finally {
+    removeBaseline(baselineRoot);
+    rmSync(workDirectory, { recursive: true, force: true });
+  }
 }
