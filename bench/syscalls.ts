@@ -14,9 +14,10 @@
  * mode with `strace -f` attached to every one of its threads; a window ends once the process is
  * idle again (the ledger's insert worker writes the window's last batch after its calls have
  * answered). The counts of the calls that move data (`read`, `writev`, `write`, `pwrite64`) are
- * exact per call; those that wait (`epoll_pwait`, `futex`) depend on timing, and strace stops the
- * process at every system call, so read them as an upper bound. An idle window of the same length
- * is counted too: what the target's timers cost per second with no load.
+ * exact per call; those that wait (`epoll_pwait`, `futex`) depend on timing, which strace changes
+ * (it stops the process at every system call), so compare those between targets only loosely. An
+ * idle window as long as the longest loaded one is counted too: what the target's timers cost per
+ * second with no load.
  *
  * `--baseline` builds that ref in a temporary worktree (as `npm run bench -- --only ab` does) and
  * adds the target `baseline`, Seed from that build.
