@@ -1,7 +1,7 @@
 /**
  * What the minimal undici proxy's relay costs it: the bench's baseline (bench/servers/undici-proxy.ts,
- * `stream/promises` `pipeline`) against the same proxy relaying with `Readable#pipe`
- * (bench/servers/undici-proxy-pipe.ts), and Seed against each, in alternating 1 s closed-loop
+ * `stream/promises` `pipeline`) against the same proxy relaying with `Readable#pipe` (`RELAY=pipe`),
+ * and Seed against each, in alternating 1 s closed-loop
  * slices at 50 connections (who goes first alternating, each slice once every process is idle),
  * after the usual warm-up. Ratios are medians over the pairs of slices; CPU is each process's
  * user + system over its slice ÷ its calls.
@@ -19,7 +19,7 @@ import { closedLoop } from './lib/load.ts';
 import { wholeNumbers } from './lib/per-call.ts';
 import { sampleProcess, waitForQuiet } from './lib/proc.ts';
 import { median } from './lib/stats.ts';
-import { SIMULATOR_HEADERS, startBenchNodeServer, startSeedServer, startSimulator, startUndiciProxy } from './lib/targets.ts';
+import { SIMULATOR_HEADERS, startSeedServer, startSimulator, startUndiciProxy } from './lib/targets.ts';
 import { requestFor, warmUp } from './scenarios/overhead.ts';
 
 const { values } = parseArgs({ options: { pairs: { type: 'string', default: '16' } } });
@@ -29,7 +29,7 @@ const workDirectory = mkdtempSync(join(tmpdir(), 'seed-proxy-relay-'));
 const simulator = await startSimulator();
 const servers = [
   await startUndiciProxy({ simulatorUrl: simulator.url, name: 'pipeline' }),
-  await startBenchNodeServer({ name: 'pipe', script: 'bench/servers/undici-proxy-pipe.ts', env: { UPSTREAM: simulator.url } }),
+  await startUndiciProxy({ simulatorUrl: simulator.url, name: 'pipe', env: { RELAY: 'pipe' } }),
   await startSeedServer({ simulatorUrl: simulator.url, workDirectory, name: 'seed' }),
 ];
 const targets = servers.map((server) => ({
