@@ -244,11 +244,11 @@ async function measurePhase(input: {
  * otherwise still be working them off, and collecting their garbage, during the other target's
  * slice.
  */
-async function pairedRatio(input: {
+export async function pairedRatio(input: {
   subjects: readonly Target[];
   baselines: readonly Target[];
   stream: boolean;
-  options: OverheadOptions;
+  options: Pick<OverheadOptions, 'concurrency' | 'pairs'>;
   quietPids: readonly number[];
 }): Promise<PairedRatio> {
   const { subjects, baselines, stream, options } = input;
