@@ -1,10 +1,11 @@
 /**
  * What the minimal undici proxy's relay costs it: the bench's baseline (bench/servers/undici-proxy.ts,
- * `stream/promises` `pipeline`) against the same proxy relaying with `Readable#pipe` (`RELAY=pipe`),
- * and Seed against the `pipe` proxy, each as the overhead scenario's paired ratios are measured
- * (`pairedRatio`: alternating 1 s closed-loop slices at 50 connections, who goes first
- * alternating, each slice once every process is idle), after the usual warm-up. Seed against the
- * `pipeline` proxy is what `npm run bench` pairs already.
+ * `Readable#pipe`) against the same proxy relaying with `stream/promises`' `pipeline`
+ * (`RELAY=pipeline`, the baseline of runs before 2026-12-07), and Seed against the `pipeline`
+ * proxy, each as the overhead scenario's paired ratios are measured (`pairedRatio`: alternating
+ * 1 s closed-loop slices at 50 connections, who goes first alternating, each slice once every
+ * process is idle), after the usual warm-up: it says how the older runs' ratios relate to today's.
+ * Seed against the `pipe` proxy is what `npm run bench` pairs already, and is measured here too.
  *
  *   node bin/run-ts.mjs bench/proxy-relay.ts [--pairs 16]
  *
@@ -25,8 +26,8 @@ const { pairs } = wholeNumbers({ pairs: values.pairs });
 
 const workDirectory = mkdtempSync(join(tmpdir(), 'seed-proxy-relay-'));
 const simulator = await startSimulator();
-const pipelineProxy = await startUndiciProxy({ simulatorUrl: simulator.url, name: 'pipeline' });
-const pipeProxy = await startUndiciProxy({ simulatorUrl: simulator.url, name: 'pipe', env: { RELAY: 'pipe' } });
+const pipelineProxy = await startUndiciProxy({ simulatorUrl: simulator.url, name: 'pipeline', env: { RELAY: 'pipeline' } });
+const pipeProxy = await startUndiciProxy({ simulatorUrl: simulator.url, name: 'pipe' });
 const seed = await startSeedServer({ simulatorUrl: simulator.url, workDirectory, name: 'seed' });
 // Both proxies are the undici proxy to the report types; the labels tell them apart here.
 const proxy = (server: typeof pipeProxy, label: string): Target => ({ id: 'undici', label, origin: server.url, headers: { ...SIMULATOR_HEADERS }, server, note: '' });
@@ -41,6 +42,7 @@ try {
     for (const [subject, baseline] of [
       [pipe, pipeline],
       [seedTarget, pipe],
+      [seedTarget, pipeline],
     ] as const) {
       const paired = await pairedRatio({ subjects: [subject], baselines: [baseline], stream, options: { concurrency: 50, pairs }, quietPids });
       const cpu = paired.cpuRatios === undefined ? Number.NaN : median(paired.cpuRatios);

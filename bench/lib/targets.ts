@@ -409,7 +409,7 @@ export async function startTargets(input: {
   if (wanted('undici')) {
     try {
       const server = await startUndiciProxy({ simulatorUrl: input.simulatorUrl });
-      targets.push({ id: 'undici', label: TARGET_LABELS.undici, origin: server.url, headers: bearer, server, note: `node:http + undici Pool, pipes the body${flagsNote}` });
+      targets.push({ id: 'undici', label: TARGET_LABELS.undici, origin: server.url, headers: bearer, server, note: `node:http + undici Pool, relays the body with \`Readable#pipe\`${flagsNote}` });
     } catch (error) {
       skipped.push({ id: 'undici', reason: String(error).slice(0, 300) });
     }

@@ -3,11 +3,12 @@
  * `UPSTREAM` with keep-alive, and the response (JSON or SSE) is piped back as it arrives.
  * Anything a gateway does beyond this is its own cost.
  *
- * `RELAY` says how the answer is relayed: `pipeline` (default, what the benchmark's baseline has
- * always been: `stream/promises`' `pipeline`) or `pipe` (`Readable#pipe`). With undici's body,
- * `pipeline`'s end-of-stream check makes an `ERR_STREAM_PREMATURE_CLOSE` error, stack trace and
- * all, on every call, then ignores it (the body closes before it ends); `pipe` makes none.
- * bench/proxy-relay.ts measures what that costs the baseline.
+ * `RELAY` says how the answer is relayed: `pipe` (default, `Readable#pipe`) or `pipeline`
+ * (`stream/promises`' `pipeline`, the baseline of every run before 2026-12-07). With undici's
+ * body, `pipeline`'s end-of-stream check makes an `ERR_STREAM_PREMATURE_CLOSE` error, stack trace
+ * and all, on every call, then ignores it (the body closes before it ends): ~30% of that proxy's
+ * CPU, a cost no minimal proxy needs to pay, so it flattered every gateway measured against it.
+ * bench/proxy-relay.ts measures the two against each other.
  */
 import { createServer, type ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
@@ -17,21 +18,21 @@ import { announceReady, exitOnSignals } from './ready.ts';
 
 const upstream = process.env['UPSTREAM'];
 if (!upstream) throw new Error('UPSTREAM is required');
-const relayMode = process.env['RELAY'] ?? 'pipeline';
-if (relayMode !== 'pipeline' && relayMode !== 'pipe') throw new Error(`RELAY: pipeline or pipe, got ${relayMode}`);
+const relayMode = process.env['RELAY'] ?? 'pipe';
+if (relayMode !== 'pipeline' && relayMode !== 'pipe') throw new Error(`RELAY: pipe or pipeline, got ${relayMode}`);
 
 const pool = new Pool(upstream, { connections: 256, keepAliveTimeout: 30_000 });
 
 type UpstreamBody = Awaited<ReturnType<Pool['request']>>['body'];
 
 const relay: (body: UpstreamBody, response: ServerResponse) => Promise<void> | void =
-  relayMode === 'pipeline'
-    ? (body, response) => pipeline(body, response)
-    : (body, response) => {
+  relayMode === 'pipe'
+    ? (body, response) => {
         // `pipe` does not pass a source's error on: a broken upstream body ends the response.
         body.once('error', (error) => response.destroy(error));
         body.pipe(response);
-      };
+      }
+    : (body, response) => pipeline(body, response);
 
 const server = createServer((request, response) => {
   pool
