@@ -838,15 +838,15 @@ export function featuresSection(features: FeaturesResult): string {
     features.steps.reduce((sum, step) => sum + (step.modes.find((mode) => mode.stream === stream)?.cpuAdded.median ?? Number.NaN), 0);
   return [
     '## What each feature costs',
-    `Seed as a ladder of processes of the same build, each with one feature fewer than the one above, down to the buffered ` +
-      `JSON proxy (Fastify + undici, no Seed): ${features.steps.map((step) => step.withLabel).join(' → ')} → ${features.steps.at(-1)?.withoutLabel ?? ''}. ` +
+    `Seed as a ladder of processes of the same build, each with one feature fewer than the one above, down to proxies ` +
+      `without Seed: ${features.steps.map((step) => step.withLabel).join(' → ')} → ${features.steps.at(-1)?.withoutLabel ?? ''}. ` +
       `Every process warmed alike, then each rung paired with the one below in ${features.pairs} pairs of alternating 1 s ` +
       `closed-loop slices per mode (${features.concurrency} connections). The cost is the rung's CPU per request minus the ` +
       'lower rung\'s, per pair (median, quartiles); the throughput ratio is with ÷ without. A cost is resolved when its quartiles ' +
       'lie on one side of zero; otherwise the feature costs less than this machine\'s noise can show in this many pairs. ' +
       'The µs column is slice medians, for orientation only.',
     table(['feature (what the rung above adds)', 'mode', 'throughput with ÷ without', 'CPU added per request', 'resolved', 'CPU µs/req with / without'], rows),
-    `Sum of the medians, every feature over the buffered proxy: ${format(total(false), 1)} µs per non-streaming request, ` +
+    `Sum of the medians, ${features.steps[0]?.withLabel ?? ''} over ${features.steps.at(-1)?.withoutLabel ?? ''}: ${format(total(false), 1)} µs per non-streaming request, ` +
       `${format(total(true), 1)} µs per streamed one (medians do not add exactly; the per-step rows are the measurement).`,
   ].join('\n\n');
 }

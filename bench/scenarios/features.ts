@@ -7,17 +7,21 @@
  *   no caller limits   virtual keys; the deployment's quota only
  *   no limits          virtual keys only
  *   open               `auth.mode: open`, no limits
- *   buffered proxy     Fastify + undici, no Seed at all
+ *   buffered proxy     Fastify + undici, no Seed at all: parses the request and a JSON answer
+ *   undici proxy       node:http + undici relaying the bytes (`Readable#pipe`): the first target's baseline
  *
  * Each step pairs a rung with the one below in alternating 1 s slices (as the A/B runs do) and
- * reports the throughput ratio and the CPU per request the feature adds. What remains at the
- * last step (open Seed over the buffered proxy) is what every call pays whatever is configured:
- * the ledger row, routing, the provider adapter's body work, accounting and the x-seed-* headers.
+ * reports the throughput ratio and the CPU per request the feature adds. Open Seed over the
+ * buffered proxy is what every call pays whatever is configured: the ledger row, routing, the
+ * provider adapter's body work, accounting and the x-seed-* headers. The last step, the buffered
+ * proxy over the minimal undici proxy, is what any gateway that reads its traffic pays over one
+ * that relays bytes: Fastify, and the JSON parsed and serialized again. The steps add up to
+ * Seed's whole cost over the baseline of the first target.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ServerProcess } from '../lib/children.ts';
-import { OPEN_SEED, startSeedServer, startTargets, type MeasuredServer, startSimulator } from '../lib/targets.ts';
+import { OPEN_SEED, SIMULATOR_HEADERS, startSeedServer, startTargets, startUndiciProxy, type MeasuredServer, startSimulator } from '../lib/targets.ts';
 import { pairedSlices, type AbRatios, type SliceMeasurement } from './ab.ts';
 import { warmUp } from './overhead.ts';
 
@@ -30,7 +34,7 @@ export interface FeaturesOptions {
 
 /** A rung of the ladder: a Seed configuration, or the buffered proxy. */
 interface Rung {
-  id: 'full' | 'no-caller-limits' | 'no-limits' | 'open' | 'buffered';
+  id: 'full' | 'no-caller-limits' | 'no-limits' | 'open' | 'buffered' | 'undici';
   label: string;
   start: (simulatorUrl: string, workDirectory: string) => Promise<MeasuredServer>;
 }
@@ -56,14 +60,20 @@ const RUNGS: readonly Rung[] = [
       return { ...target.server, headers: target.headers };
     },
   },
+  {
+    id: 'undici',
+    label: 'minimal undici proxy (`Readable#pipe`)',
+    start: async (simulatorUrl) => ({ ...(await startUndiciProxy({ simulatorUrl, name: 'undici proxy (features)' })), headers: { ...SIMULATOR_HEADERS } }),
+  },
 ];
 
 /** What one feature costs: the rung with it against the rung without it. */
-const FEATURES: Readonly<Record<Exclude<Rung['id'], 'buffered'>, string>> = {
+const FEATURES: Readonly<Record<Exclude<Rung['id'], 'undici'>, string>> = {
   full: "the caller's limits: rpm, tpm and usd/day on the key, team and org (9 buckets reserved and settled per call)",
   'no-caller-limits': "the deployment's rpm/tpm quota (2 buckets, reserved when the attempt picks the deployment)",
   'no-limits': 'virtual-key authentication (hash of the key, cache lookup, tenant context)',
   open: 'what every call pays: routing, the provider adapter, accounting, the ledger row, the x-seed-* headers',
+  buffered: 'reading the traffic: Fastify, the request parsed and sent re-serialized, a JSON answer read whole and parsed',
 };
 
 export interface FeatureStepMode {
