@@ -32,7 +32,7 @@ export interface FeaturesOptions {
   log: (line: string) => void;
 }
 
-/** A rung of the ladder: a Seed configuration, or the buffered proxy. */
+/** A rung of the ladder: a Seed configuration, or a proxy without Seed. */
 interface Rung {
   id: 'full' | 'no-caller-limits' | 'no-limits' | 'open' | 'buffered' | 'undici';
   label: string;
