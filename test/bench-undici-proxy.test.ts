@@ -10,10 +10,10 @@ import { request } from 'undici';
 import { SIMULATOR_HEADERS, startSimulator, startUndiciProxy } from '../bench/lib/targets.ts';
 import type { ServerProcess } from '../bench/lib/children.ts';
 
-const BODY = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say something.' }], max_tokens: 12 });
+const REQUEST = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say something.' }], max_tokens: 12 };
 
 async function post(origin: string, extra: { stream?: boolean; headers?: Record<string, string> } = {}): Promise<{ status: number; text: string }> {
-  const body = extra.stream ? JSON.stringify({ ...JSON.parse(BODY), stream: true, stream_options: { include_usage: true } }) : BODY;
+  const body = JSON.stringify(extra.stream ? { ...REQUEST, stream: true, stream_options: { include_usage: true } } : REQUEST);
   const response = await request(`${origin}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...SIMULATOR_HEADERS, ...extra.headers },
@@ -70,5 +70,8 @@ for (const relay of ['pipe', 'pipeline'] as const) {
 }
 
 test('an unknown RELAY is refused at start', async () => {
-  await assert.rejects(startUndiciProxy({ simulatorUrl: simulator.url, name: 'proxy bad relay', env: { RELAY: 'splice' }, timeoutMs: 10_000 }));
+  await assert.rejects(
+    startUndiciProxy({ simulatorUrl: simulator.url, name: 'proxy bad relay', env: { RELAY: 'splice' }, timeoutMs: 10_000 }),
+    /RELAY: pipe or pipeline, got splice/,
+  );
 });

@@ -21,7 +21,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ServerProcess } from '../lib/children.ts';
-import { OPEN_SEED, SIMULATOR_HEADERS, startSeedServer, startTargets, startUndiciProxy, type MeasuredServer, startSimulator } from '../lib/targets.ts';
+import { OPEN_SEED, startSeedServer, startTargets, type MeasuredServer, startSimulator } from '../lib/targets.ts';
 import { pairedSlices, type AbRatios, type SliceMeasurement } from './ab.ts';
 import { warmUp } from './overhead.ts';
 
@@ -45,26 +45,25 @@ const seedRung = (id: Rung['id'], label: string, settings: { auth: boolean; call
   start: (simulatorUrl, workDirectory) => startSeedServer({ simulatorUrl, workDirectory, name: `seed (${id})`, ...settings }),
 });
 
+/** A rung without Seed: one of the benchmark's proxies, started as the overhead scenario starts it. */
+const proxyRung = (id: 'buffered' | 'undici', label: string): Rung => ({
+  id,
+  label,
+  start: async (simulatorUrl, workDirectory) => {
+    const { targets, skipped } = await startTargets({ simulatorUrl, workDirectory, only: [id] });
+    const target = targets[0];
+    if (target?.server === undefined) throw new Error(`the ${label} did not start: ${skipped[0]?.reason ?? 'no reason given'}`);
+    return { ...target.server, headers: target.headers };
+  },
+});
+
 const RUNGS: readonly Rung[] = [
   seedRung('full', 'Seed, every feature on (as in the overhead runs)', { auth: true, callerLimits: true, deploymentQuota: true }),
   seedRung('no-caller-limits', 'Seed without the caller\'s limits', { auth: true, callerLimits: false, deploymentQuota: true }),
   seedRung('no-limits', 'Seed without limits', { auth: true, callerLimits: false, deploymentQuota: false }),
   seedRung('open', 'Seed without limits or virtual keys', OPEN_SEED),
-  {
-    id: 'buffered',
-    label: 'buffered JSON proxy (Fastify)',
-    start: async (simulatorUrl, workDirectory) => {
-      const { targets, skipped } = await startTargets({ simulatorUrl, workDirectory, only: ['buffered'] });
-      const target = targets[0];
-      if (target?.server === undefined) throw new Error(`the buffered proxy did not start: ${skipped[0]?.reason ?? 'no reason given'}`);
-      return { ...target.server, headers: target.headers };
-    },
-  },
-  {
-    id: 'undici',
-    label: 'minimal undici proxy (`Readable#pipe`)',
-    start: async (simulatorUrl) => ({ ...(await startUndiciProxy({ simulatorUrl, name: 'undici proxy (features)' })), headers: { ...SIMULATOR_HEADERS } }),
-  },
+  proxyRung('buffered', 'buffered JSON proxy (Fastify)'),
+  proxyRung('undici', 'minimal undici proxy (`Readable#pipe`)'),
 ];
 
 /** What one feature costs: the rung with it against the rung without it. */
