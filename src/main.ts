@@ -199,14 +199,18 @@ export async function startSeed(options: StartOptions): Promise<SeedInstance> {
 
   const sinks: CallSink[] = [metrics, ledger, ...(options.sinks ?? [])];
   const sink: CallSink = {
+    // Held until every sink that answers with a promise (the ledger's journal) has settled it.
     record(call: CallRecord) {
+      let held: Promise<void> | undefined;
       for (const each of sinks) {
         try {
-          each.record(call);
+          const durable = each.record(call);
+          if (durable instanceof Promise) held = held === undefined ? durable : Promise.all([held, durable]).then(() => undefined);
         } catch (error) {
           logger('error', 'a call sink failed', error);
         }
       }
+      return held;
     },
   };
 

@@ -7,11 +7,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { CallJournal, adoptJournalSegments } from '../src/ledger/journal.ts';
+import { CallJournal, adoptJournalSegments, journalLineReader } from '../src/ledger/journal.ts';
 import { SpillDirectory, spillFileName } from '../src/ledger/spill.ts';
 import type { CallRecord } from '../src/ledger/types.ts';
 import { makeCall } from './helpers/backends.ts';
@@ -61,11 +61,15 @@ test('property: after any appends and settles, a journal that dies leaves every 
         let appended = 0;
         for (const step of steps) {
           if (step.kind === 'append') {
+            // The calls of one step are appended in one turn: one batch, one write.
+            const writes = new Set<Promise<void>>();
             for (const fields of step.calls) {
               const call = makeCall({ ...fields, id: `call_${run}_${String((appended += 1)).padStart(4, '0')}` });
-              journal.append(call);
+              writes.add(journal.append(call));
               unsettled.push(call);
             }
+            assert.equal(writes.size, 1, 'the calls of one turn share one write');
+            await [...writes][0];
           } else {
             const settled: CallRecord[] = [];
             for (const index of step.pick) {
@@ -109,19 +113,97 @@ test('property: after any appends and settles, a journal that dies leaves every 
   );
 });
 
-test('a closed journal keeps the segments with unsettled calls and deletes the rest', () => {
+/** The lines of a journal segment after its header: the ids of the calls on it, in order. */
+function segmentIds(directory: string, name: string): string[] {
+  const lines = readFileSync(join(directory, name), 'utf8').split('\n').filter((line) => line !== '');
+  const read = journalLineReader();
+  assert.equal(read(JSON.parse(lines[0]!)), 'header');
+  return lines.slice(1).map((line) => {
+    const call = read(JSON.parse(line));
+    assert.ok(call !== null && call !== 'header', line);
+    return call.id;
+  });
+}
+
+test('the calls of one turn are written together when the turn ends, and each append resolves once its line is on disk', async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'seed-journal-'));
+  const written: Array<{ records: number; error: unknown }> = [];
+  try {
+    let sequence = 0;
+    // A segment is cut after every write: each write's lines stay on a segment of their own.
+    const journal = new CallJournal({
+      directory,
+      nextName: () => spillFileName((sequence += 1)),
+      segmentBytes: 1,
+      onWritten: (records, error) => written.push({ records, error }),
+    });
+    const first = Array.from({ length: 5 }, (_, index) => makeCall({ id: `turn1_${index}` }));
+    const writes = first.map((call) => journal.append(call));
+    assert.equal(new Set(writes).size, 1, 'one promise for the turn');
+    assert.deepEqual(journalSegments(directory), [], 'nothing is written before the turn ends');
+    assert.equal(journal.unsettled, 5, 'calls waiting for the write count as unsettled');
+    let resolved = false;
+    void writes[0]!.then(() => (resolved = true));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await writes[0];
+    assert.ok(resolved);
+    assert.deepEqual(written, [{ records: 5, error: null }]);
+    const segments = journalSegments(directory);
+    assert.equal(segments.length, 1, 'five calls, one write');
+    assert.deepEqual(segmentIds(directory, segments[0]!), first.map((call) => call.id));
+
+    // The next turn's calls go in the next write (here a new segment, the first being full).
+    const second = [makeCall({ id: 'turn2_0' }), makeCall({ id: 'turn2_1' })];
+    await Promise.all(second.map((call) => journal.append(call)));
+    assert.equal(journalSegments(directory).length, 2);
+    assert.deepEqual(written.map((write) => write.records), [5, 2]);
+
+    // Settling a call of the turn in progress writes the turn's calls first.
+    const third = makeCall({ id: 'turn3_0' });
+    const pending = journal.append(third);
+    journal.settle([third]);
+    await pending;
+    assert.equal(journal.unsettled, 7);
+    assert.equal(journalSegments(directory).length, 2, "the settled call's segment went with it");
+    journal.close();
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test("a write that fails resolves the turn's appends all the same and is told with its count", async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'seed-journal-'));
+  const written: Array<{ records: number; error: unknown }> = [];
+  let sequence = 0;
+  const journal = new CallJournal({ directory, nextName: () => spillFileName((sequence += 1)), onWritten: (records, error) => written.push({ records, error }) });
+  // The directory is gone (a volume unmounted under the process): no segment can be opened.
+  rmSync(directory, { recursive: true, force: true });
+  await Promise.all([journal.append(makeCall({ id: 'lost_0' })), journal.append(makeCall({ id: 'lost_1' }))]);
+  assert.equal(written.length, 1);
+  assert.equal(written[0]?.records, 2);
+  assert.match(String(written[0]?.error), /ENOENT/);
+  assert.equal(journal.unsettled, 0, 'calls that were not written are not the journal\'s');
+  journal.close();
+});
+
+test('a closed journal keeps the segments with unsettled calls and deletes the rest', async () => {
   const directory = mkdtempSync(join(tmpdir(), 'seed-journal-'));
   try {
     let sequence = 0;
-    // Segments of one call each.
+    // Segments of one write each; one call a turn.
     const journal = new CallJournal({ directory, nextName: () => spillFileName((sequence += 1)), segmentBytes: 1 });
     const calls = Array.from({ length: 4 }, (_, index) => makeCall({ id: `closed_${index}` }));
-    for (const call of calls) journal.append(call);
+    for (const call of calls) await journal.append(call);
     assert.equal(journalSegments(directory).length, 4);
     journal.settle([calls[0]!, calls[2]!]);
     assert.equal(journalSegments(directory).length, 2);
+    // A call appended in the turn the journal closes in is written by the close.
+    const last = makeCall({ id: 'closed_last' });
+    void journal.append(last);
     journal.close();
-    assert.equal(journalSegments(directory).length, 2, 'the two with unsettled calls stay for the next start');
+    assert.equal(journalSegments(directory).length, 3, 'the three with unsettled calls stay for the next start');
+    journal.settle([last]);
+    assert.equal(journalSegments(directory).length, 2);
     // A late settle (a write that returned after the close) still deletes what it settles.
     journal.settle([calls[1]!]);
     assert.equal(journalSegments(directory).length, 1);

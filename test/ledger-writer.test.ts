@@ -532,7 +532,8 @@ describe('the journal', () => {
       const recorded = [...calls('journaled', 4), rich];
       for (const call of recorded.slice(0, 2)) dying.record(call);
       await dying.flush();
-      for (const call of recorded.slice(2)) dying.record(call);
+      // Recorded in one turn; the answers would wait for the journal's write at its end.
+      await Promise.all(recorded.slice(2).map((call) => dying.record(call)));
       assert.equal(dying.stats().journaled, 3);
       assert.equal(journalFiles(directory).length, 1);
       ownerDied(directory);
@@ -574,9 +575,9 @@ describe('the journal', () => {
     const store = await openStore({ url: 'sqlite::memory:' });
     const down = switchable(store);
     try {
-      // Segments of one call each (the first line fills one).
+      // Segments of one write each (the first line fills one), and one call a turn.
       const writer = await LedgerWriter.open({ store: down, spillDirectory: directory, flushIntervalMs: 60_000, journalSegmentBytes: 1, retryInitialMs: 60_000 });
-      for (const call of calls('segmented', 10)) writer.record(call);
+      for (const call of calls('segmented', 10)) await writer.record(call);
       assert.equal(journalFiles(directory).length, 10, `segments: ${journalFiles(directory).join(', ')}`);
       assert.equal(writer.stats().journaled, 10);
       await writer.flush();
@@ -584,7 +585,7 @@ describe('the journal', () => {
       assert.deepEqual(journalFiles(directory), [], 'each full segment went once its call was stored');
       // Spilled calls are durable too: their segments go as well.
       down.down = true;
-      for (const call of calls('spilled', 9)) writer.record(call);
+      for (const call of calls('spilled', 9)) await writer.record(call);
       assert.equal(journalFiles(directory).length, 9);
       await writer.flush();
       assert.equal(writer.stats().spilled, 9);
@@ -613,13 +614,15 @@ describe('the journal', () => {
       });
       // The directory is gone (a volume unmounted under the process): the journal cannot open a segment.
       rmSync(directory, { recursive: true, force: true });
-      for (const call of calls('unwritable', 3)) writer.record(call);
-      assert.equal(writer.stats().failedJournalWrites, 3);
+      // One turn's calls, one write that fails; then another turn's.
+      await Promise.all(calls('unwritable', 3).map((call) => writer.record(call)));
+      await writer.record(makeCall({ id: 'unwritable_later' }));
+      assert.equal(writer.stats().failedJournalWrites, 4);
       assert.equal(errors.length, 1, JSON.stringify(errors));
       assert.equal(errors[0]?.operation, 'journal');
       assert.match(errors[0]?.message ?? '', /ENOENT/);
       await writer.flush();
-      assert.equal((await storedIds(store)).length, 3);
+      assert.equal((await storedIds(store)).length, 4);
       await writer.close();
     } finally {
       await store.close();

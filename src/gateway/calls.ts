@@ -59,6 +59,11 @@ export interface ChatStreamCall {
    * the first batch surface here as SeedErrors.
    */
   chunks: AsyncIterable<readonly StreamChunk[]>;
+  /**
+   * Whether the stream has ended, recorded, and what is left is the wait for the record to be
+   * durable before the end leaves (see `CallSink`).
+   */
+  ended(): boolean;
 }
 
 export interface EmbeddingCallResult {
@@ -182,14 +187,14 @@ export function createCallService(dependencies: CallServiceDependencies) {
     return { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, cachedTokens: usage.cachedTokens, costUsd: record.costUsd };
   }
 
-  function fail(record: CallRecord, error: SeedError, ticket: AdmissionTicket | undefined): never {
+  function fail(record: CallRecord, error: SeedError, ticket: AdmissionTicket | undefined): Promise<never> {
     record.status = error.code === 'client_closed_request' ? 'aborted' : 'error';
     record.httpStatus = error.status;
     record.errorCode = error.code;
     record.latencyMs = now() - record.startedAt;
     ticket?.release();
-    sink.record(record);
-    throw new CallFailure(error, {
+    const durable = sink.record(record);
+    const failure = new CallFailure(error, {
       requestId: record.id,
       clientRequestId: record.clientRequestId,
       route: record.route,
@@ -198,6 +203,9 @@ export function createCallService(dependencies: CallServiceDependencies) {
       warnings: [],
       headers: {},
     });
+    // A failure is an answer too: it leaves once the record is durable.
+    if (durable instanceof Promise) return durable.then(() => Promise.reject(failure));
+    throw failure;
   }
 
   /**
@@ -307,7 +315,8 @@ export function createCallService(dependencies: CallServiceDependencies) {
     call.ticket.settle(usage);
     call.record.latencyMs = now() - call.startedAt;
     if (storesPayload(input)) call.record.payload = redact({ request: input.body, response });
-    sink.record(call.record);
+    const durable = sink.record(call.record);
+    if (durable instanceof Promise) await durable;
     return { meta: call.meta(warnings), response };
   }
 
@@ -346,10 +355,10 @@ export function createCallService(dependencies: CallServiceDependencies) {
           record.errorCode = outcome.code;
         }
         if (relay.collected) record.payload = redact({ request: input.body, response: relay.collected });
-        sink.record(record);
+        return sink.record(record);
       },
     });
-    return { meta: call.meta(warnings), chunks: relay };
+    return { meta: call.meta(warnings), chunks: relay, ended: () => relay.ended };
   }
 
   async function embed(input: CallInput<EmbeddingRequest>): Promise<EmbeddingCallResult> {
@@ -358,7 +367,8 @@ export function createCallService(dependencies: CallServiceDependencies) {
     const usage = { promptTokens: response.usage.prompt_tokens, completionTokens: 0, cachedTokens: 0 };
     call.ticket.settle(finishUsage(call.record, call.deployment, usage, true));
     call.record.latencyMs = now() - call.startedAt;
-    sink.record(call.record);
+    const durable = sink.record(call.record);
+    if (durable instanceof Promise) await durable;
     return { meta: call.meta(warnings), response };
   }
 
@@ -391,7 +401,8 @@ class RelayedStream implements AsyncIterableIterator<StreamChunk[]> {
       includeUsage: boolean;
       /** Every chunk parsed, when the payload is stored; else null. */
       collected: ChatCompletionChunk[] | null;
-      settle: (usage: ReportedUsage | null, completionChars: number, outcome: SeedError | null) => void;
+      /** Records the call; a promise says the end of the stream must wait for it (see `CallSink`). */
+      settle: (usage: ReportedUsage | null, completionChars: number, outcome: SeedError | null) => void | Promise<void>;
     },
   ) {
     this.first = input.first;
@@ -400,6 +411,11 @@ class RelayedStream implements AsyncIterableIterator<StreamChunk[]> {
 
   [Symbol.asyncIterator](): this {
     return this;
+  }
+
+  /** Whether the call is settled and recorded: no chunk is left to come. */
+  get ended(): boolean {
+    return this.settled;
   }
 
   next(): Promise<IteratorResult<StreamChunk[]>> {
@@ -419,19 +435,22 @@ class RelayedStream implements AsyncIterableIterator<StreamChunk[]> {
 
   async return(): Promise<IteratorResult<StreamChunk[]>> {
     if (this.settled) return STREAM_DONE;
+    let durable: void | Promise<void>;
     try {
       await this.input.source.return?.();
     } finally {
-      this.settle(null);
+      durable = this.settle(null);
     }
+    if (durable instanceof Promise) await durable;
     return STREAM_DONE;
   }
 
   /** The client's part of one upstream batch; a batch with nothing for the client pulls the next. */
   private forward(step: IteratorResult<readonly StreamChunk[]>): IteratorResult<StreamChunk[]> | Promise<IteratorResult<StreamChunk[]>> {
     if (step.done) {
-      this.settle(null);
-      return STREAM_DONE;
+      // The end of the stream (`[DONE]`) leaves once the record is durable.
+      const durable = this.settle(null);
+      return durable instanceof Promise ? durable.then(() => STREAM_DONE) : STREAM_DONE;
     }
     const { includeUsage } = this.input;
     const collected = this.collected;
@@ -464,18 +483,22 @@ class RelayedStream implements AsyncIterableIterator<StreamChunk[]> {
     return this.input.source.next().then(this.onStep, this.onError);
   }
 
-  private fail(error: unknown): never {
+  private fail(error: unknown): Promise<never> {
     const outcome = clientLeft(this.input.signal) ? new SeedError('client_closed_request', 'The client closed the stream.') : toSeedError(error);
-    this.settle(outcome);
+    const durable = this.settle(outcome);
+    if (durable instanceof Promise) return durable.then(() => Promise.reject(outcome));
     throw outcome;
   }
 
-  /** Settles and records the call, once; a stream the client left is recorded as aborted. */
-  private settle(outcome: SeedError | null): void {
+  /**
+   * Settles and records the call, once; a stream the client left is recorded as aborted. A
+   * promise returned is the record's way to durable: what ends the stream waits for it.
+   */
+  private settle(outcome: SeedError | null): void | Promise<void> {
     if (this.settled) return;
     this.settled = true;
     if (!outcome && clientLeft(this.input.signal)) outcome = new SeedError('client_closed_request', 'The client closed the stream.');
-    this.input.settle(this.usage, this.completionChars, outcome);
+    return this.input.settle(this.usage, this.completionChars, outcome);
   }
 }
 

@@ -1,6 +1,13 @@
 /**
- * The ledger's journal: every call record appended, synchronously, to a file in the spill
- * directory the moment the gateway records it, before the client has the end of its answer.
+ * The ledger's journal: every call record appended to a file in the spill directory before the
+ * client has the end of its answer.
+ *
+ * The calls recorded in one turn of the event loop are written together, with one `write` at the
+ * end of the turn (`setImmediate`); `append` returns the promise of that write, and the gateway
+ * holds the end of each answer until it settles. A `write` per call cost ~17% of the gateway's
+ * CPU on a host whose system calls are slow (page-table isolation, 2.2 µs for a 1-byte `write`),
+ * ~10% on one where they are not; under load a turn finishes several calls, so they share it.
+ * An answer waits for the rest of its turn, no longer: at a low rate a turn holds one call.
  *
  * Records otherwise wait in memory for the next batch (`ledger.flushIntervalMs`), and a process
  * killed without warning (`SIGKILL`, the kernel's OOM killer, a container runtime's timeout) lost
@@ -47,52 +54,113 @@ interface Segment {
   full: boolean;
 }
 
+/** The lines of one turn's calls, and the promise their `write` settles. */
+interface Batch {
+  lines: string;
+  readonly records: CallRecord[];
+  readonly written: Promise<void>;
+  readonly resolve: () => void;
+}
+
+export interface CallJournalOptions {
+  directory: string;
+  /** A new segment's name, from the spill directory's sequence (so the two never collide). */
+  nextName: () => string;
+  segmentBytes?: number;
+  /**
+   * Told after each batch's `write`: how many calls it held, and the error when it failed (those
+   * calls are then not journaled, and remain the writer's to store).
+   */
+  onWritten?: (records: number, error: unknown) => void;
+}
+
 export class CallJournal {
   readonly #directory: string;
   readonly #segmentBytes: number;
-  /** A new segment's name, from the spill directory's sequence (so the two never collide). */
   readonly #nextName: () => string;
+  readonly #onWritten: NonNullable<CallJournalOptions['onWritten']>;
   #active: Segment | null = null;
+  /** The calls of this turn, not yet written. */
+  #batch: Batch | null = null;
   /** Which segment holds each unsettled record. */
   readonly #segmentOf = new Map<CallRecord, Segment>();
   #closed = false;
+  readonly #flushNow = () => this.flush();
 
-  constructor(options: { directory: string; nextName: () => string; segmentBytes?: number }) {
+  constructor(options: CallJournalOptions) {
     this.#directory = options.directory;
     this.#nextName = options.nextName;
     this.#segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    this.#onWritten = options.onWritten ?? (() => {});
   }
 
   /**
-   * Appends `record` as one JSON line with one `write`. Throws when the write fails; the record
-   * is then not journaled (it is still the writer's to store). A write that was cut short (a
-   * full disk) leaves a torn line, which a replay reports as unreadable; the segment is closed so
-   * the next record does not join it.
+   * Adds `record` to this turn's batch, written as one JSON line per call with one `write` at the
+   * end of the turn (or at `flush`). The promise settles once that write has returned, whether
+   * or not it succeeded (a failure goes to `onWritten`), and never rejects: hold the answer on it.
    */
-  append(record: CallRecord): void {
+  append(record: CallRecord): Promise<void> {
     if (this.#closed) throw new Error('the ledger journal is closed');
-    const segment = this.#active ?? this.#open();
     const line = encodeCallValues(record) + '\n';
+    let batch = this.#batch;
+    if (batch === null) {
+      let resolve!: () => void;
+      const written = new Promise<void>((resolvePromise) => (resolve = resolvePromise));
+      batch = this.#batch = { lines: '', records: [], written, resolve };
+      setImmediate(this.#flushNow);
+    }
+    batch.lines += line;
+    batch.records.push(record);
+    return batch.written;
+  }
+
+  /** Writes the calls appended since the last write, now. */
+  flush(): void {
+    const batch = this.#batch;
+    if (batch === null) return;
+    this.#batch = null;
+    let failure: unknown = null;
+    try {
+      this.#write(batch);
+    } catch (error) {
+      failure = error;
+    }
+    try {
+      this.#onWritten(batch.records.length, failure);
+    } finally {
+      batch.resolve();
+    }
+  }
+
+  /**
+   * One `write` of the batch's lines to the open segment. Throws when it fails: the batch is then
+   * not journaled. A write cut short (a full disk) leaves a torn line, which a replay reports as
+   * unreadable; the segment is closed so the next batch does not join it.
+   */
+  #write(batch: Batch): void {
+    const segment = this.#active ?? this.#open();
     let written: number;
     try {
-      written = writeSync(segment.descriptor, line);
+      written = writeSync(segment.descriptor, batch.lines);
     } catch (error) {
       this.#retire(segment);
       throw error;
     }
     segment.bytes += written;
-    // A line's bytes are its length when it is ASCII, as nearly every record is.
-    if (written !== line.length && written < Buffer.byteLength(line)) {
+    // The lines' bytes are their length when they are ASCII, as nearly every record is.
+    if (written !== batch.lines.length && written < Buffer.byteLength(batch.lines)) {
       this.#retire(segment);
       throw new Error(`a journal write to ${segment.path} was cut short (${written} bytes written)`);
     }
-    segment.unsettled += 1;
-    this.#segmentOf.set(record, segment);
+    segment.unsettled += batch.records.length;
+    for (const record of batch.records) this.#segmentOf.set(record, segment);
     if (segment.bytes >= this.#segmentBytes) this.#retire(segment);
   }
 
   /** `records` are stored or in a spill file: the journal no longer needs them. */
   settle(records: readonly CallRecord[]): void {
+    // A call settled before the end of the turn it was recorded in: written first, then settled.
+    this.flush();
     for (const record of records) {
       const segment = this.#segmentOf.get(record);
       if (segment === undefined) continue;
@@ -102,9 +170,9 @@ export class CallJournal {
     }
   }
 
-  /** Records journaled and not yet settled. */
+  /** Records journaled, or waiting for the end of the turn to be, and not yet settled. */
   get unsettled(): number {
-    return this.#segmentOf.size;
+    return this.#segmentOf.size + (this.#batch?.records.length ?? 0);
   }
 
   /**
@@ -114,6 +182,7 @@ export class CallJournal {
    */
   close(): void {
     if (this.#closed) return;
+    this.flush();
     this.#closed = true;
     const active = this.#active;
     if (active !== null) this.#retire(active);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { CallRecord } from './types.ts';
 import { acquireSpillLock } from './spill-lock.ts';
-import { adoptJournalSegments, CallJournal, journalLineReader } from './journal.ts';
+import { adoptJournalSegments, CallJournal, journalLineReader, type CallJournalOptions } from './journal.ts';
 
 const FILE_PATTERN = /^spill-\d{13}-\d+-\d+\.jsonl$/;
 /** Calls the store refused row by row (see `reject`); never replayed. */
@@ -57,8 +57,8 @@ export class SpillDirectory {
   }
 
   /** A journal whose segments live in this directory (named from the same sequence as its spill files). */
-  journal(options: { segmentBytes?: number } = {}): CallJournal {
-    return new CallJournal({ directory: this.directory, nextName: () => this.#nextName(), segmentBytes: options.segmentBytes });
+  journal(options: Pick<CallJournalOptions, 'segmentBytes' | 'onWritten'> = {}): CallJournal {
+    return new CallJournal({ ...options, directory: this.directory, nextName: () => this.#nextName() });
   }
 
   /** Whether any spill file (from this run or an earlier one) may hold records. */

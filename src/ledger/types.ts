@@ -60,5 +60,10 @@ export interface CallRecord {
 
 /** Where finished calls go. `record` must return at once: it is called on the request path. */
 export interface CallSink {
-  record(call: CallRecord): void;
+  /**
+   * Takes a finished call. A promise returned says the call is not yet durable (the ledger's
+   * journal writes at the end of the turn): the caller holds the end of its answer until the
+   * promise settles, so no answered call is lost with the process. It never rejects.
+   */
+  record(call: CallRecord): void | Promise<void>;
 }

@@ -1,6 +1,7 @@
 /**
  * The ledger writer: the `CallSink` the gateway records every call into. `record` appends the
- * call to the journal (one `write`, so a killed process loses nothing it answered) and pushes it
+ * call to the journal (one `write` per turn of the event loop, which the answer waits for, so a
+ * killed process loses nothing it answered) and pushes it
  * onto a bounded in-memory queue; a background flusher writes batches to the store. When the
  * store fails, batches go to the spill directory (fsync'd JSON lines) and are replayed, with
  * backoff, once the store answers again — and at the next start if the process died first.
@@ -47,7 +48,7 @@ export interface LedgerWriterOptions {
   /**
    * Whether each call is appended to the journal as it is recorded (default true), so a process
    * killed without warning loses none of the calls it answered (see `CallJournal`); `false`
-   * saves that `write` per call and loses the calls of the last `flushIntervalMs` on a kill.
+   * saves that `write` per turn and loses the calls of the last `flushIntervalMs` on a kill.
    */
   journal?: boolean;
   /** Size at which a journal segment is closed and a new one begun (default 4 MiB). */
@@ -78,7 +79,7 @@ export interface LedgerWriterStats {
   failedSpills: number;
   /** Unreadable lines skipped in spill files. */
   corruptLines: number;
-  /** Journal appends that failed (the call was still queued for the store, but a kill would lose it). */
+  /** Calls whose journal write failed (each was still queued for the store, but a kill would lose it). */
   failedJournalWrites: number;
   /**
    * Calls the store refused alone while it took the others of their batch (a value it cannot
@@ -142,7 +143,10 @@ export class LedgerWriter implements CallSink {
     this.#backoff = new Backoff({ initialMs: options.retryInitialMs ?? 500, maxMs: options.retryMaxMs ?? 30_000 });
     this.#writeTimeoutMs = options.writeTimeoutMs ?? 10_000;
     this.#onError = options.onError ?? (() => {});
-    this.#journal = options.journal === false ? null : spill.journal({ segmentBytes: options.journalSegmentBytes });
+    this.#journal =
+      options.journal === false
+        ? null
+        : spill.journal({ segmentBytes: options.journalSegmentBytes, onWritten: (records, error) => this.#journalWritten(records, error) });
   }
 
   /**
@@ -161,23 +165,28 @@ export class LedgerWriter implements CallSink {
     return writer;
   }
 
-  /** Journals and queues `call` and returns at once; never throws, never drops. */
-  record(call: CallRecord): void {
+  /**
+   * Journals and queues `call` and returns at once; never throws, never drops. With the journal,
+   * returns the promise of the journal's write of this turn's calls: hold the end of the answer
+   * until it settles (it never rejects), and a killed process has journaled every call it answered.
+   */
+  record(call: CallRecord): Promise<void> | undefined {
     this.#counters.recorded += 1;
     if (this.#closed) {
       this.#spillSync([call]);
-      return;
+      return undefined;
     }
-    if (this.#journal !== null) this.#journalAppend(this.#journal, call);
+    const journaled = this.#journal === null ? undefined : this.#journalAppend(this.#journal, call);
     if (this.#queue.length >= this.#queueCapacity) {
       this.#counters.overflowed += 1;
       this.#overflow.push(call);
       this.#overflowWrite ??= this.#writeOverflow();
-      return;
+      return journaled;
     }
     this.#queue.push(call);
     if (this.#queue.length >= this.#batchSize) this.#scheduleDrain(0);
     else this.#scheduleDrain(this.#flushIntervalMs);
+    return journaled;
   }
 
   /** Writes everything recorded so far to the store, or to the spill directory when the store fails; then tries a replay if spill files exist. */
@@ -257,15 +266,24 @@ export class LedgerWriter implements CallSink {
     };
   }
 
-  #journalAppend(journal: CallJournal, call: CallRecord): void {
+  #journalAppend(journal: CallJournal, call: CallRecord): Promise<void> | undefined {
     try {
-      journal.append(call);
-      this.#journalFailing = false;
+      return journal.append(call);
     } catch (error) {
-      this.#counters.failedJournalWrites += 1;
-      if (!this.#journalFailing) this.#onError(error, { operation: 'journal' });
-      this.#journalFailing = true;
+      this.#journalWritten(1, error);
+      return undefined;
     }
+  }
+
+  /** A journal write's outcome: failures are counted by call, and a streak of them reported once. */
+  #journalWritten(records: number, error: unknown): void {
+    if (error === null) {
+      this.#journalFailing = false;
+      return;
+    }
+    this.#counters.failedJournalWrites += records;
+    if (!this.#journalFailing) this.#onError(error, { operation: 'journal' });
+    this.#journalFailing = true;
   }
 
   /** `records` are stored, spilled or kept as refused: their journal lines are no longer needed. */

@@ -247,6 +247,7 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
           response: reply.raw,
           headers: metaHeaders(call.meta),
           chunks: call.chunks,
+          ended: call.ended,
           signal: input.signal,
           // A reader that stops reading is given as long as a client that stops sending.
           stallTimeoutMs: options.headersTimeoutMs,
