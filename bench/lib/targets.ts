@@ -79,7 +79,7 @@ export function seedWiring(): { limits: boolean; ledger: boolean; auth: boolean;
     auth,
     summary:
       `auth: ${state(auth)}${auth ? ' (auth.mode keys, a virtual key on every request)' : ''}; limits: ${state(limits)}${limits ? ' (memory store; rpm, tpm and usd/day on the key, team and org, rpm/tpm quota on the deployment: every call reserves and settles all of them)' : ''}; ` +
-      `ledger: ${state(ledger)}${ledger ? ` (every call ${journal ? 'appended to the journal, then ' : ''}a row in a SQLite file)` : ''}; Seed run from dist/`,
+      `ledger: ${state(ledger)}${ledger ? ` (every call ${journal ? 'appended to the journal (one write per event-loop turn, the answers held until it), then ' : ''}a row in a SQLite file)` : ''}; Seed run from dist/`,
   };
 }
 

@@ -3,8 +3,10 @@
  * the gateway's thread. Per call, in alternating rounds:
  * - `record as object`: `JSON.stringify` of the call record, the form spill files use;
  * - `line`: the journal's encoding of it (the column values as a JSON array);
- * - `append + settle`: the whole journal path, `CallJournal.append` (the encoding and one `write`
- *   to a segment file) and `settle`, in segments of the default size;
+ * - `append + settle`: the whole journal path, `CallJournal.append` (the encoding), the `write`
+ *   of the turn's lines to a segment file (`flush`, which the end of the event loop's turn calls)
+ *   and `settle`, in segments of the default size: with one call a turn (a gateway at a low rate)
+ *   and with 8 (calls that end in the same turn under load share one `write`);
  * - `write only`: one `write` of a line's bytes to the same directory, the system call alone;
  * - `hand-off`: what posting a batch of 25 to the SQLite insert worker costs the gateway's thread
  *   (`postMessage` serializes on the sender; nothing receives here): the values encoded for
@@ -73,17 +75,20 @@ const variants: Variant[] = [
       for (const record of records) sink += encodeCallValues(record).length;
     },
   },
-  {
-    name: 'append + settle (the journal)',
+  ...[1, 8].map((perTurn) => ({
+    name: `append + settle (the journal), ${perTurn} call${perTurn === 1 ? '' : 's'} a turn`,
     run: () => {
       const journal = new CallJournal({ directory, nextName });
-      for (const record of records) {
-        journal.append(record);
-        journal.settle([record]);
+      for (let start = 0; start < records.length; start += perTurn) {
+        const turn = records.slice(start, start + perTurn);
+        // The promises are the answers' to wait on; the turn's end is `flush` here.
+        for (const record of turn) void journal.append(record);
+        journal.flush();
+        journal.settle(turn);
       }
       journal.close();
     },
-  },
+  })),
   {
     name: `write only (${lineBytes} bytes)`,
     run: () => {
