@@ -20,7 +20,11 @@ export interface Stack {
   /** Gateway base URL for OpenAI clients: `http://127.0.0.1:PORT/v1`. */
   baseURL: string;
   records: CallRecord[];
-  /** Resolves once `count` records have arrived (records are emitted after the response ends). */
+  /**
+   * Resolves once `count` records have arrived. A call is recorded before the end of its answer
+   * leaves (the end waits for the ledger's journal); a call whose client left is recorded when the
+   * gateway sees it go, which may be after the client has moved on.
+   */
   waitForRecords(count: number, timeoutMs?: number): Promise<CallRecord[]>;
   close(): Promise<void>;
 }
