@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
 import { startStack, type Stack } from './helpers/stack.ts';
+import { waitFor } from './helpers/fuzz-http.ts';
 import type { CallRecord } from '../src/ledger/types.ts';
 
 /** A sink whose records stay "not yet durable" until `release`. */
@@ -68,11 +69,7 @@ async function answer(path: string, body: unknown): Promise<{ status: number; te
 
 /** Waits until the sink has been handed the `count`th record. */
 async function recorded(count: number): Promise<CallRecord> {
-  const deadline = Date.now() + 5_000;
-  while (sink.held.length < count) {
-    if (Date.now() > deadline) throw new Error(`the call was not recorded (${sink.held.length} records)`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  await waitFor(() => sink.held.length >= count, `record ${count}`);
   return sink.held[count - 1]!;
 }
 

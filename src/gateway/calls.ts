@@ -203,9 +203,7 @@ export function createCallService(dependencies: CallServiceDependencies) {
       warnings: [],
       headers: {},
     });
-    // A failure is an answer too: it leaves once the record is durable.
-    if (durable instanceof Promise) return durable.then(() => Promise.reject(failure));
-    throw failure;
+    return throwWhenDurable(durable, failure);
   }
 
   /**
@@ -378,6 +376,15 @@ export function createCallService(dependencies: CallServiceDependencies) {
 const STREAM_DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
 /**
+ * Throws `error` once the call's record is durable (`durable`, from `CallSink.record`), at once
+ * when it already is: a failure is an answer too, and leaves only after its record.
+ */
+function throwWhenDurable(durable: void | Promise<void>, error: unknown): Promise<never> {
+  if (durable instanceof Promise) return durable.then(() => Promise.reject(error));
+  throw error;
+}
+
+/**
  * The chunks of a streamed call on their way to the client: counts what the estimate needs,
  * keeps the usage the upstream reports (and the client sees only if it asked), and settles the
  * call exactly once, when the stream ends, fails, or is left by its consumer (`return`). A
@@ -485,9 +492,7 @@ class RelayedStream implements AsyncIterableIterator<StreamChunk[]> {
 
   private fail(error: unknown): Promise<never> {
     const outcome = clientLeft(this.input.signal) ? new SeedError('client_closed_request', 'The client closed the stream.') : toSeedError(error);
-    const durable = this.settle(outcome);
-    if (durable instanceof Promise) return durable.then(() => Promise.reject(outcome));
-    throw outcome;
+    return throwWhenDurable(this.settle(outcome), outcome);
   }
 
   /**
