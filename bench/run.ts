@@ -6,9 +6,10 @@
  *   npm run bench -- --only overhead --duration 10  # one scenario, longer phases
  *   npm run bench -- --only ab --baseline HEAD~1 --no-write  # this build against another (paired ratios)
  *   npm run bench -- --only ab --baseline HEAD --baseline-set ledger.journal=false --no-write  # a config change
+ *   npm run bench -- --only ab --baseline HEAD~1 --set limits.store=redis --set limits.url=redis://127.0.0.1:6379 --set limits.onUnavailable=closed --no-write  # both with limits in Redis
  *
  * Flags: --only overhead,paced,features,alloc,profile,gc,promotion,soak,limits,ledger,restart,jobs,ab (ab only when named)  --baseline GIT_REF (for ab)
- *        --baseline-set PATH=VALUE (ab: laid over the baseline's config; repeatable)  --targets direct,nginx,undici,seed,portkey
+ *        --baseline-set PATH=VALUE (ab: laid over the baseline's config; repeatable)  --set PATH=VALUE (ab: laid over both sides' configs; repeatable)  --targets direct,nginx,undici,seed,portkey
  *        --duration SECONDS (per phase, default 5)  --rounds N (default 3)  --concurrency N (50)
  *        --rate REQ_PER_S (500)  --pairs N (alternating 1 s slice pairs per paired ratio, 10)
  *        --processes N (processes of Seed and of the undici proxy the paired ratios rotate over, 3; for ab: of each build)
@@ -31,7 +32,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeMachine } from './lib/machine.ts';
 import { renderReport, type RunReport } from './lib/report.ts';
-import { benchNodeFlags, parseConfigSetting, seedWiring, serverNodeFlagsOf, TARGET_IDS, type TargetId } from './lib/targets.ts';
+import { benchNodeFlags, parseConfigSetting, seedWiring, serverNodeFlagsOf, TARGET_IDS, type TargetId, type ConfigSetting } from './lib/targets.ts';
 import { runOverhead } from './scenarios/overhead.ts';
 import { runProfile } from './scenarios/profile.ts';
 import { runSoak } from './scenarios/soak.ts';
@@ -56,6 +57,7 @@ const { values } = parseArgs({
     only: { type: 'string', default: DEFAULT_SCENARIOS.join(',') },
     baseline: { type: 'string' },
     'baseline-set': { type: 'string', multiple: true },
+    set: { type: 'string', multiple: true },
     targets: { type: 'string', default: TARGET_IDS.join(',') },
     duration: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '3' },
@@ -120,13 +122,17 @@ if (!Number.isInteger(processes) || processes < 1) throw new Error(`--processes:
 const promotionProcesses = Number(values['promotion-processes']);
 if (!Number.isInteger(promotionProcesses) || promotionProcesses < 1) throw new Error(`--promotion-processes: expected a whole number of at least 1, got ${values['promotion-processes']}`);
 if (only.includes('ab') && !values.baseline) throw new Error('--only ab needs --baseline GIT_REF (the build to compare this one with)');
-const baselineSettings = (values['baseline-set'] ?? []).map((text) => {
-  try {
-    return parseConfigSetting(text);
-  } catch (error) {
-    throw new Error(`--baseline-set: ${(error as Error).message}`);
-  }
-});
+function settingsOf(flag: 'baseline-set' | 'set'): ConfigSetting[] {
+  return (values[flag] ?? []).map((text) => {
+    try {
+      return parseConfigSetting(text);
+    } catch (error) {
+      throw new Error(`--${flag}: ${(error as Error).message}`);
+    }
+  });
+}
+const sharedSettings = settingsOf('set');
+const baselineSettings = settingsOf('baseline-set');
 const seedKeepWarmText = values['seed-keep-warm'];
 const seedKeepWarmBytesPerSecond = seedKeepWarmText === undefined ? undefined : Number(seedKeepWarmText);
 if (seedKeepWarmBytesPerSecond !== undefined && !(Number.isInteger(seedKeepWarmBytesPerSecond) && seedKeepWarmBytesPerSecond >= 0)) {
@@ -217,7 +223,7 @@ try {
     report.jobs = await runJobs({ durationSeconds: 20, concurrency: 16, workDirectory, log });
   }
   if (only.includes('ab')) {
-    report.ab = await runAb({ baseline: values.baseline!, baselineSettings, pairs: pairs || 10, processes, concurrency, ratePerSecond, workDirectory, log });
+    report.ab = await runAb({ baseline: values.baseline!, sharedSettings, baselineSettings, pairs: pairs || 10, processes, concurrency, ratePerSecond, workDirectory, log });
   }
   if (only.includes('soak')) {
     report.soak = await runSoak({ requests: soakRequests, concurrency, workDirectory, log });

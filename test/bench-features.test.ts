@@ -5,10 +5,17 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseConfig } from '../src/config/load.ts';
 import { seedConfig, startSimulator, startTargets } from '../bench/lib/targets.ts';
+import { productionStoresUnavailable } from '../bench/lib/stores.ts';
 import { featureCostResolved, featuresSection } from '../bench/lib/report.ts';
 import type { FeaturesResult } from '../bench/scenarios/features.ts';
 
-const generated = (settings: { auth?: boolean; deploymentQuota?: boolean; keepWarmBytesPerSecond?: number }) =>
+const generated = (settings: {
+  auth?: boolean;
+  deploymentQuota?: boolean;
+  keepWarmBytesPerSecond?: number;
+  storeUrl?: string;
+  redisLimits?: { url: string; keyPrefix: string };
+}) =>
   parseConfig(seedConfig({ simulatorUrl: 'http://127.0.0.1:9', workDirectory: '/tmp/seed-bench-test', ...settings }));
 
 test("the features ladder's configurations differ by exactly the feature each rung removes", () => {
@@ -25,6 +32,45 @@ test("the features ladder's configurations differ by exactly the feature each ru
   // Everything else is the same: one deployment, one route, the same store.
   assert.deepEqual(Object.keys(open.routes), Object.keys(full.routes));
   assert.deepEqual(open.store, full.store);
+});
+
+test('the production-store rungs change only the store and the limits store from the full rung', () => {
+  const full = generated({});
+  assert.match(full.store.url, /^sqlite:/);
+  assert.equal(full.limits.store, 'memory');
+
+  const redisLimits = { url: 'redis://127.0.0.1:6379', keyPrefix: 'seed:bench:test:' };
+  const redis = generated({ redisLimits });
+  assert.equal(redis.limits.store, 'redis');
+  assert.equal(redis.limits.url, redisLimits.url);
+  assert.equal(redis.limits.keyPrefix, redisLimits.keyPrefix);
+  // An unreachable Redis refuses calls: a rung that admitted them unchecked would look cheap.
+  assert.equal(redis.limits.onUnavailable, 'closed');
+  assert.deepEqual(redis.store, full.store);
+
+  const storeUrl = 'postgres://postgres@127.0.0.1:5432/test?options=-c+search_path%3Dseed_bench_x';
+  const production = generated({ redisLimits, storeUrl });
+  assert.equal(production.store.url, storeUrl);
+  assert.deepEqual(production.limits, redis.limits);
+  for (const config of [redis, production]) {
+    assert.equal(config.auth.mode, full.auth.mode);
+    assert.deepEqual(config.deployments, full.deployments);
+    assert.deepEqual(config.routes, full.routes);
+    assert.deepEqual(config.ledger, full.ledger);
+  }
+});
+
+test('the production stores are reported unavailable, with the one that did not answer, when a server does not answer', async () => {
+  const noPostgres = await productionStoresUnavailable({ postgresUrl: 'postgres://postgres@127.0.0.1:9/test', timeoutMs: 1_000 });
+  assert.match(noPostgres ?? '', /^PostgreSQL at postgres:\/\/postgres@127\.0\.0\.1:9\/test did not answer: /);
+  const withPassword = await productionStoresUnavailable({ postgresUrl: 'postgres://postgres:hunter2@127.0.0.1:9/test', timeoutMs: 1_000 });
+  assert.doesNotMatch(withPassword ?? '', /hunter2/);
+  // Redis is asked only once PostgreSQL answers; the machine's PostgreSQL may be down locally.
+  const postgresUp = (await productionStoresUnavailable({ redisUrl: 'redis://127.0.0.1:6379', timeoutMs: 1_000 })) === undefined;
+  if (postgresUp) {
+    const noRedis = await productionStoresUnavailable({ redisUrl: 'redis://127.0.0.1:9', timeoutMs: 1_000 });
+    assert.match(noRedis ?? '', /^Redis at redis:\/\/127\.0\.0\.1:9 did not answer: /);
+  }
 });
 
 test("the generated config keeps Seed's keep-warm default unless a bench sets it (bench/idle-burst.ts --keep-warm)", () => {
@@ -90,4 +136,25 @@ test('the features section reports every step and mode, with its verdict and the
   assert.match(rows[0]!, /\| limits \| non-streaming \| 0\.900× .*\| \+20\.0 µs \(\+10\.0 … \+30\.0\) \| yes \|/);
   assert.match(rows[1]!, /\| streaming \|.*\| no: within the noise \|/);
   assert.match(text, /Sum of the medians, A over C: 120\.0 µs per non-streaming request, 124\.0 µs per streamed one/);
+  assert.doesNotMatch(text, /production stores/, 'a run without store steps (before 2026-12-07) renders as it did');
+
+  const withStores = featuresSection({
+    ...result,
+    storeSteps: [
+      { feature: 'the store in PostgreSQL', withLabel: 'P', withoutLabel: 'R', modes: [mode(false, [1, 5, 9]), mode(true, [-3, 1, 4])] },
+      { feature: 'limits in Redis', withLabel: 'R', withoutLabel: 'A', modes: [mode(false, [20, 40, 60]), mode(true, [25, 45, 65])] },
+    ],
+  });
+  const [, stores] = withStores.split('### The production stores');
+  assert.ok(stores !== undefined, 'a section for the stores');
+  assert.match(stores, /P → R → A/);
+  const storeRows = stores.split('\n').filter((line) => line.startsWith('| ') && !line.startsWith('| store'));
+  assert.equal(storeRows.length, 4);
+  assert.match(storeRows[0]!, /\| the store in PostgreSQL \| non-streaming \|.*\| \+5\.0 µs \(\+1\.0 … \+9\.0\) \| yes \|/);
+  assert.match(storeRows[2]!, /\| limits in Redis \| non-streaming \|.*\| \+40\.0 µs/);
+  // The ladder's sum is still the ladder's: the stores are not part of the first target's gap.
+  assert.match(withStores, /Sum of the medians, A over C: 120\.0 µs/);
+
+  const skipped = featuresSection({ ...result, storesSkipped: 'Redis at redis://127.0.0.1:6379/ did not answer: connect ECONNREFUSED' });
+  assert.match(skipped, /### The production stores\n\nNot measured in this run: Redis at redis:\/\/127\.0\.0\.1:6379\/ did not answer: connect ECONNREFUSED\./);
 });

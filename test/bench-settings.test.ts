@@ -25,3 +25,17 @@ test('a setting without a path or an = is refused with what was expected', () =>
   // A value may itself hold "=": only the first one splits.
   assert.deepEqual(parseConfigSetting('server.host=a=b'), { path: ['server', 'host'], value: 'a=b' });
 });
+
+test("the README's --set example puts both A/B sides' limits in Redis, the rest of the config unchanged", () => {
+  const base = parseConfig(generated());
+  assert.equal(base.limits.store, 'memory');
+  // Seed makes a Redis store's operator choose what an unreachable Redis does: no default.
+  assert.throws(() => parseConfig(withSettings(generated(), ['limits.store=redis', 'limits.url=redis://127.0.0.1:6379'].map(parseConfigSetting))), /limits\.onUnavailable/);
+  const settings = ['limits.store=redis', 'limits.url=redis://127.0.0.1:6379', 'limits.onUnavailable=closed'].map(parseConfigSetting);
+  const changed = parseConfig(withSettings(generated(), settings));
+  assert.equal(changed.limits.store, 'redis');
+  assert.equal(changed.limits.url, 'redis://127.0.0.1:6379');
+  assert.equal(changed.limits.onUnavailable, 'closed');
+  assert.deepEqual(changed.deployments, base.deployments);
+  assert.deepEqual(changed.store, base.store);
+});

@@ -11,7 +11,7 @@ import type { RestartResult } from '../scenarios/restart.ts';
 import type { LimitRun } from '../scenarios/limits.ts';
 import type { AbResult } from '../scenarios/ab.ts';
 import { DEFAULT_KEEP_WARM_BYTES_PER_SECOND } from '../../src/young-generation.ts';
-import type { FeaturesResult } from '../scenarios/features.ts';
+import type { FeatureStep, FeaturesResult } from '../scenarios/features.ts';
 import type { AllocResult } from '../scenarios/alloc.ts';
 import type { JobsResult } from '../scenarios/jobs.ts';
 import { pacedSummary, type PacedResult } from '../scenarios/paced.ts';
@@ -711,7 +711,7 @@ export function renderReport(report: RunReport): string {
     parts.push('## A/B: this build against a baseline build');
     parts.push(
       `This checkout (${ab.currentCommit.slice(0, 10)}${ab.currentDirty ? ' with uncommitted changes' : ''}) against ` +
-        `\`${ab.baselineRef}\` (${ab.baselineCommit.slice(0, 10)}${ab.baselineSettings ? `, its config changed: ${ab.baselineSettings}` : ''}), both from dist/ with the benchmark config, in front of one ` +
+        `\`${ab.baselineRef}\` (${ab.baselineCommit.slice(0, 10)}${ab.baselineSettings ? `, its config changed: ${ab.baselineSettings}` : ''}), both from dist/ with the benchmark config${ab.sharedSettings ? ` changed by ${ab.sharedSettings}` : ''}, in front of one ` +
         `simulator: ${ab.pairs} pairs of alternating 1 s closed-loop slices per mode at ${ab.concurrency} connections` +
         ((ab.processes ?? 1) > 1 ? `, rotating over ${ab.processes} processes of each build (every process of one meets every process of the other)` : ', one process of each build') +
         '. Ratios are this ÷ baseline per pair (median, quartiles); the req/s and µs columns are slice medians, for orientation only.',
@@ -824,18 +824,35 @@ export function featuresSection(features: FeaturesResult): string {
     const sign = (number: number) => (signed && number >= 0 ? '+' : '');
     return `${sign(value.median)}${value.median.toFixed(digits)}${unit} (${sign(value.lowerQuartile)}${value.lowerQuartile.toFixed(digits)} … ${sign(value.upperQuartile)}${value.upperQuartile.toFixed(digits)})`;
   };
-  const rows = features.steps.flatMap((step) =>
-    step.modes.map((mode, index) => [
-      index === 0 ? step.feature : '',
-      mode.stream ? 'streaming' : 'non-streaming',
-      range(mode.throughput, 3, '×'),
-      range(mode.cpuAdded, 1, ' µs', true),
-      featureCostResolved(mode.cpuAdded) ? 'yes' : 'no: within the noise',
-      `${format(mode.with.cpuMicrosecondsPerRequest, 0)} / ${format(mode.without.cpuMicrosecondsPerRequest, 0)}`,
-    ]),
-  );
+  const stepsTable = (steps: readonly FeatureStep[], first: string) =>
+    table(
+      [first, 'mode', 'throughput with ÷ without', 'CPU added per request', 'resolved', 'CPU µs/req with / without'],
+      steps.flatMap((step) =>
+        step.modes.map((mode, index) => [
+          index === 0 ? step.feature : '',
+          mode.stream ? 'streaming' : 'non-streaming',
+          range(mode.throughput, 3, '×'),
+          range(mode.cpuAdded, 1, ' µs', true),
+          featureCostResolved(mode.cpuAdded) ? 'yes' : 'no: within the noise',
+          `${format(mode.with.cpuMicrosecondsPerRequest, 0)} / ${format(mode.without.cpuMicrosecondsPerRequest, 0)}`,
+        ]),
+      ),
+    );
   const total = (stream: boolean) =>
     features.steps.reduce((sum, step) => sum + (step.modes.find((mode) => mode.stream === stream)?.cpuAdded.median ?? Number.NaN), 0);
+  const stores =
+    features.storeSteps !== undefined && features.storeSteps.length > 0
+      ? [
+          '### The production stores',
+          `The same build with every feature on, its store (ledger rows, virtual keys) and limits moved to the servers a ` +
+            `deployment of several replicas shares: ${features.storeSteps.map((step) => step.withLabel).join(' → ')} → ` +
+            `${features.storeSteps.at(-1)?.withoutLabel ?? ''}, measured as the ladder above is. The CPU is Seed's process ` +
+            "only: Redis and PostgreSQL run on this machine's cores too, so their work shows in the throughput ratio, not in the µs.",
+          stepsTable(features.storeSteps, 'store (what the rung above changes)'),
+        ]
+      : features.storesSkipped !== undefined
+        ? ['### The production stores', `Not measured in this run: ${features.storesSkipped}.`]
+        : [];
   return [
     '## What each feature costs',
     `Seed as a ladder of processes of the same build, each with one feature fewer than the one above, down to proxies ` +
@@ -845,9 +862,10 @@ export function featuresSection(features: FeaturesResult): string {
       'lower rung\'s, per pair (median, quartiles); the throughput ratio is with ÷ without. A cost is resolved when its quartiles ' +
       'lie on one side of zero; otherwise the feature costs less than this machine\'s noise can show in this many pairs. ' +
       'The µs column is slice medians, for orientation only.',
-    table(['feature (what the rung above adds)', 'mode', 'throughput with ÷ without', 'CPU added per request', 'resolved', 'CPU µs/req with / without'], rows),
+    stepsTable(features.steps, 'feature (what the rung above adds)'),
     `Sum of the medians, ${features.steps[0]?.withLabel ?? ''} over ${features.steps.at(-1)?.withoutLabel ?? ''}: ${format(total(false), 1)} µs per non-streaming request, ` +
       `${format(total(true), 1)} µs per streamed one (medians do not add exactly; the per-step rows are the measurement).`,
+    ...stores,
   ].join('\n\n');
 }
 

@@ -84,9 +84,9 @@ export function seedWiring(): { limits: boolean; ledger: boolean; auth: boolean;
 }
 
 /**
- * Seed's benchmark config: one route to the simulator, the ledger into a throwaway SQLite file,
- * limits in memory with a deployment quota (so admission reserves and settles on every call),
- * and, with `auth`, virtual keys required (see `provisionKey`).
+ * Seed's benchmark config: one route to the simulator, the ledger into a throwaway SQLite file
+ * (or `storeUrl`), limits in memory (or Redis) with a deployment quota (so admission reserves and
+ * settles on every call), and, with `auth`, virtual keys required (see `provisionKey`).
  */
 export function seedConfig(input: {
   simulatorUrl: string;
@@ -99,14 +99,22 @@ export function seedConfig(input: {
   keyPollIntervalMs?: number;
   /** `ledger.flushIntervalMs`; Seed's default when absent. */
   ledgerFlushIntervalMs?: number;
+  /** The store's URL (ledger, keys): a PostgreSQL URL, say; a SQLite file in `workDirectory` when absent. */
+  storeUrl?: string;
+  /** Limits in Redis (`onUnavailable: closed`, so an unreachable Redis refuses calls rather than admitting them unchecked); in memory when absent. */
+  redisLimits?: { url: string; keyPrefix: string };
 }): string {
   const poll = input.keyPollIntervalMs === undefined ? '' : `, keyPollIntervalMs: ${input.keyPollIntervalMs}`;
   const flush = input.ledgerFlushIntervalMs === undefined ? '' : `, flushIntervalMs: ${input.ledgerFlushIntervalMs}`;
+  const limits =
+    input.redisLimits === undefined
+      ? 'limits: { store: memory }'
+      : `limits: { store: redis, url: "${input.redisLimits.url}", keyPrefix: "${input.redisLimits.keyPrefix}", onUnavailable: closed }`;
   return `
 server: { host: 127.0.0.1, port: 0${input.keepWarmBytesPerSecond === undefined ? '' : `, keepWarmBytesPerSecond: ${input.keepWarmBytesPerSecond}`} }
-store: { url: "sqlite:${join(input.workDirectory, 'seed-ledger.db')}" }
+store: { url: "${input.storeUrl ?? `sqlite:${join(input.workDirectory, 'seed-ledger.db')}`}" }
 ledger: { spillDirectory: "${join(input.workDirectory, 'spill')}"${flush} }
-limits: { store: memory }
+${limits}
 ${input.auth === false ? '' : `auth: { mode: keys, adminToken: ${ADMIN_TOKEN}${poll} }`}
 deployments:
   sim-mini:
@@ -195,6 +203,10 @@ export async function startSeedServer(input: {
   keyPollIntervalMs?: number;
   /** Generated config only: `ledger.flushIntervalMs` (Seed's default when absent). */
   ledgerFlushIntervalMs?: number;
+  /** Generated config only: the store's URL (see `seedConfig`). */
+  storeUrl?: string;
+  /** Generated config only: limits in Redis (see `seedConfig`). */
+  redisLimits?: { url: string; keyPrefix: string };
   /** Where Seed's stdout goes (see `startNodeServer`). */
   stdoutFile?: string;
   /** A command Seed runs under (see `startNodeServer`). */

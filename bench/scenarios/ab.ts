@@ -36,6 +36,11 @@ export interface AbOptions {
   workDirectory: string;
   /** Settings laid over the baseline's config only: with the baseline ref at HEAD, an A/B of a config change. */
   baselineSettings?: readonly ConfigSetting[];
+  /**
+   * Settings laid over both sides' configs (`--set`), the baseline's own going over them: an A/B
+   * of a change in a configuration the benchmark config does not use (limits in Redis, say).
+   */
+  sharedSettings?: readonly ConfigSetting[];
   log: (line: string) => void;
 }
 
@@ -81,8 +86,10 @@ export interface AbResult {
   currentCommit: string;
   /** Whether this checkout had uncommitted changes (they are part of "current"). */
   currentDirty: boolean;
-  /** The baseline's settings over the benchmark config (`--baseline-set`), as text; absent when none. */
+  /** The baseline's own settings over the benchmark config (`--baseline-set`), as text; absent when none. */
   baselineSettings?: string;
+  /** Both sides' settings over the benchmark config (`--set`), as text; absent when none. */
+  sharedSettings?: string;
   pairs: number;
   /** Processes of each build (absent in runs before it: one). */
   processes?: number;
@@ -201,13 +208,16 @@ export async function runAb(options: AbOptions): Promise<AbResult> {
       servers.push(server);
       return server;
     };
-    const baselineSettings = options.baselineSettings ?? [];
-    if (baselineSettings.length > 0) log(`the baseline runs with ${settingsText(baselineSettings)}`);
+    const sharedSettings = options.sharedSettings ?? [];
+    const ownSettings = options.baselineSettings ?? [];
+    const baselineSettings = [...sharedSettings, ...ownSettings];
+    if (sharedSettings.length > 0) log(`both builds run with ${settingsText(sharedSettings)}`);
+    if (ownSettings.length > 0) log(`the baseline also runs with ${settingsText(ownSettings)}`);
     const currents: SeedServer[] = [];
     const baselines: SeedServer[] = [];
     for (let index = 0; index < options.processes; index += 1) {
       const suffix = options.processes > 1 ? `-${index + 1}` : '';
-      currents.push(await start(`seed-current${suffix}`, ROOT));
+      currents.push(await start(`seed-current${suffix}`, ROOT, sharedSettings));
       baselines.push(await start(`seed-baseline${suffix}`, baselineDirectory, baselineSettings));
     }
     const modes: AbMode[] = [];
@@ -261,7 +271,8 @@ export async function runAb(options: AbOptions): Promise<AbResult> {
       baselineCommit,
       currentCommit,
       currentDirty,
-      ...(baselineSettings.length > 0 ? { baselineSettings: settingsText(baselineSettings) } : {}),
+      ...(ownSettings.length > 0 ? { baselineSettings: settingsText(ownSettings) } : {}),
+      ...(sharedSettings.length > 0 ? { sharedSettings: settingsText(sharedSettings) } : {}),
       pairs: options.pairs,
       processes: options.processes,
       concurrency: options.concurrency,

@@ -17,10 +17,24 @@
  * proxy over the minimal undici proxy, is what any gateway that reads its traffic pays over one
  * that relays bytes: Fastify, and the JSON parsed and serialized again. The steps add up to
  * Seed's whole cost over the baseline of the first target.
+ *
+ * Above the ladder, when PostgreSQL and Redis answer (the machine's, or SEED_BENCH_POSTGRES_URL
+ * and SEED_BENCH_REDIS_URL), two more rungs price the production stores against the embedded
+ * ones the overhead runs use, every feature on in all three:
+ *
+ *   postgres + redis   the store (ledger rows, virtual keys) in PostgreSQL, limits in Redis
+ *   redis              the store in a SQLite file, limits in Redis
+ *   full               (the ladder's top) the store in a SQLite file, limits in memory
+ *
+ * Limits in Redis cost a script round trip to reserve a call's buckets and another to settle
+ * them; the ledger in PostgreSQL sends batches of rows over a connection instead of handing them
+ * to the SQLite insert worker. Only Seed's process's CPU is counted: Redis and PostgreSQL run on
+ * the same cores, so their share shows in the throughput ratio, not in the µs.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ServerProcess } from '../lib/children.ts';
+import { productionStoresUnavailable, REDIS_URL, redisKeyPrefix, throwawaySchema, type ThrowawaySchema } from '../lib/stores.ts';
 import { OPEN_SEED, startSeedServer, startTargets, type MeasuredServer, startSimulator } from '../lib/targets.ts';
 import { pairedSlices, type AbRatios, type SliceMeasurement } from './ab.ts';
 import { warmUp } from './overhead.ts';
@@ -38,6 +52,42 @@ interface Rung {
   label: string;
   start: (simulatorUrl: string, workDirectory: string) => Promise<MeasuredServer>;
 }
+
+/** A rung above the ladder: Seed, every feature on, with one or both stores of production. */
+interface StoreRung {
+  id: 'postgres-redis' | 'redis';
+  label: string;
+  /** The step's feature: what this rung changes from the one below it. */
+  feature: string;
+  start: (simulatorUrl: string, workDirectory: string, postgres: ThrowawaySchema) => Promise<MeasuredServer>;
+}
+
+const FULL = { auth: true, callerLimits: true, deploymentQuota: true } as const;
+
+/** Top first; the last one's lower rung is the ladder's `full`. */
+const STORE_RUNGS: readonly StoreRung[] = [
+  {
+    id: 'postgres-redis',
+    label: 'Seed, every feature on, the store in PostgreSQL and limits in Redis (production)',
+    feature: 'the store (ledger rows, virtual keys) in PostgreSQL instead of a SQLite file',
+    start: (simulatorUrl, workDirectory, postgres) =>
+      startSeedServer({
+        simulatorUrl,
+        workDirectory,
+        name: 'seed (postgres-redis)',
+        ...FULL,
+        storeUrl: postgres.storeUrl(),
+        redisLimits: { url: REDIS_URL, keyPrefix: redisKeyPrefix() },
+      }),
+  },
+  {
+    id: 'redis',
+    label: 'Seed, every feature on, limits in Redis',
+    feature: 'limits in Redis instead of in memory (a script round trip to reserve a call\'s 11 buckets, another to settle them)',
+    start: (simulatorUrl, workDirectory) =>
+      startSeedServer({ simulatorUrl, workDirectory, name: 'seed (redis)', ...FULL, redisLimits: { url: REDIS_URL, keyPrefix: redisKeyPrefix() } }),
+  },
+];
 
 const seedRung = (id: Rung['id'], label: string, settings: { auth: boolean; callerLimits: boolean; deploymentQuota: boolean }): Rung => ({
   id,
@@ -58,7 +108,7 @@ const proxyRung = (id: 'buffered' | 'undici', label: string): Rung => ({
 });
 
 const RUNGS: readonly Rung[] = [
-  seedRung('full', 'Seed, every feature on (as in the overhead runs)', { auth: true, callerLimits: true, deploymentQuota: true }),
+  seedRung('full', 'Seed, every feature on (as in the overhead runs)', FULL),
   seedRung('no-caller-limits', 'Seed without the caller\'s limits', { auth: true, callerLimits: false, deploymentQuota: true }),
   seedRung('no-limits', 'Seed without limits', { auth: true, callerLimits: false, deploymentQuota: false }),
   seedRung('open', 'Seed without limits or virtual keys', OPEN_SEED),
@@ -97,31 +147,51 @@ export interface FeaturesResult {
   pairs: number;
   concurrency: number;
   steps: FeatureStep[];
+  /** The production stores over the embedded ones, top first (runs before 2026-12-07 had none). */
+  storeSteps?: FeatureStep[];
+  /** Why the store steps were not measured (PostgreSQL or Redis did not answer). */
+  storesSkipped?: string;
+}
+
+/** A rung's process, by the rung's id and label. */
+interface Started {
+  id: string;
+  label: string;
+  server: MeasuredServer;
 }
 
 export async function runFeatures(options: FeaturesOptions): Promise<FeaturesResult> {
   const { log } = options;
   const started: ServerProcess[] = [];
+  let postgres: ThrowawaySchema | undefined;
   try {
     const simulator = await startSimulator();
     started.push(simulator);
-    const servers: MeasuredServer[] = [];
-    for (const rung of RUNGS) {
-      const workDirectory = join(options.workDirectory, `features-${rung.id}`);
+    const start = async (id: string, label: string, run: (workDirectory: string) => Promise<MeasuredServer>): Promise<Started> => {
+      const workDirectory = join(options.workDirectory, `features-${id}`);
       mkdirSync(workDirectory, { recursive: true });
-      const server = await rung.start(simulator.url, workDirectory);
+      const server = await run(workDirectory);
       started.push(server);
-      servers.push(server);
+      return { id, label, server };
+    };
+    const storesSkipped = await productionStoresUnavailable();
+    if (storesSkipped !== undefined) log(`features: the production stores are not measured: ${storesSkipped}`);
+    else postgres = await throwawaySchema('features');
+    const stores: Started[] = [];
+    for (const rung of postgres === undefined ? [] : STORE_RUNGS) {
+      const schema = postgres;
+      stores.push(await start(rung.id, rung.label, (workDirectory) => rung.start(simulator.url, workDirectory, schema!)));
     }
+    const ladder: Started[] = [];
+    for (const rung of RUNGS) ladder.push(await start(rung.id, rung.label, (workDirectory) => rung.start(simulator.url, workDirectory)));
     // Every process warmed alike before any is measured (as the overhead runs do).
-    for (const server of servers) for (const stream of [false, true]) await warmUp({ origin: server.url, headers: server.headers }, stream, options.concurrency);
-    const steps: FeatureStep[] = [];
-    for (let index = 0; index + 1 < RUNGS.length; index += 1) {
-      const upper = RUNGS[index]!;
-      const lower = RUNGS[index + 1]!;
+    for (const { server } of [...stores, ...ladder]) {
+      for (const stream of [false, true]) await warmUp({ origin: server.url, headers: server.headers }, stream, options.concurrency);
+    }
+    const step = async (feature: string, upper: Started, lower: Started): Promise<FeatureStep> => {
       const modes: FeatureStepMode[] = [];
       for (const stream of [false, true]) {
-        const paired = await pairedSlices({ subject: servers[index]!, baseline: servers[index + 1]!, stream, pairs: options.pairs, concurrency: options.concurrency });
+        const paired = await pairedSlices({ subject: upper.server, baseline: lower.server, stream, pairs: options.pairs, concurrency: options.concurrency });
         modes.push({ stream, throughput: paired.throughput, cpuAdded: paired.cpuDifference, with: paired.subject, without: paired.baseline });
         log(
           `features ${upper.id} over ${lower.id} ${stream ? 'stream' : 'non-stream'}: throughput ${paired.throughput.median.toFixed(3)}× ` +
@@ -130,10 +200,24 @@ export async function runFeatures(options: FeaturesOptions): Promise<FeaturesRes
             `(${paired.cpuDifference.lowerQuartile.toFixed(1)}…${paired.cpuDifference.upperQuartile.toFixed(1)})`,
         );
       }
-      steps.push({ feature: FEATURES[upper.id as keyof typeof FEATURES], withLabel: upper.label, withoutLabel: lower.label, modes });
+      return { feature, withLabel: upper.label, withoutLabel: lower.label, modes };
+    };
+    const storeSteps: FeatureStep[] = [];
+    for (let index = 0; index < stores.length; index += 1) {
+      storeSteps.push(await step(STORE_RUNGS[index]!.feature, stores[index]!, stores[index + 1] ?? ladder[0]!));
     }
-    return { pairs: options.pairs, concurrency: options.concurrency, steps };
+    const steps: FeatureStep[] = [];
+    for (let index = 0; index + 1 < ladder.length; index += 1) {
+      steps.push(await step(FEATURES[RUNGS[index]!.id as keyof typeof FEATURES], ladder[index]!, ladder[index + 1]!));
+    }
+    return {
+      pairs: options.pairs,
+      concurrency: options.concurrency,
+      steps,
+      ...(storesSkipped === undefined ? { storeSteps } : { storesSkipped }),
+    };
   } finally {
     for (const server of started.reverse()) await server.stop();
+    await postgres?.drop();
   }
 }

@@ -9,9 +9,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import { closedLoop, openLoop } from '../lib/load.ts';
 import { sampleProcess } from '../lib/proc.ts';
+import { POSTGRES_URL, throwawaySchema } from '../lib/stores.ts';
 import { startSeedServer, seedConfig, startSimulator } from '../lib/targets.ts';
 import { requestFor } from './overhead.ts';
 
@@ -26,8 +26,6 @@ export interface LedgerBackendResult {
   outage?: { answered: number; failures: number; outageSeconds: number; rowsAtEnd: number; lost: number; waitedSeconds: number; seedExited: boolean };
   error?: string;
 }
-
-const POSTGRES_URL = process.env['SEED_BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** A TCP relay to PostgreSQL that can be cut (drop everything, refuse new connections) and restored. */
 async function startRelay(target: { host: string; port: number }): Promise<{ port: number; cut(): Promise<void>; restore(): Promise<void>; close(): Promise<void> }> {
@@ -105,20 +103,15 @@ async function runBackend(input: {
       database?.close();
     };
   } else {
-    const schema = `seed_bench_${process.pid}_${Date.now()}`;
-    const admin = new pg.Client({ connectionString: POSTGRES_URL });
-    await admin.connect();
-    await admin.query(`CREATE SCHEMA ${schema}`);
+    // A schema of its own keeps the run away from other users of `test`.
+    const store = await throwawaySchema('ledger');
     const url = new URL(POSTGRES_URL);
     relay = await startRelay({ host: url.hostname, port: Number(url.port || 5432) });
     url.port = String(relay.port);
-    // A throwaway schema first on the search_path keeps the run away from other users of `test`.
-    url.searchParams.set('options', `-c search_path=${schema}`);
-    storeUrl = url.toString();
-    count = async () => Number((await admin.query<{ n: string }>(`SELECT count(*) AS n FROM ${schema}.calls`)).rows[0]?.n ?? 0);
+    storeUrl = store.storeUrl(url);
+    count = async () => Number((await store.admin.query<{ n: string }>(`SELECT count(*) AS n FROM ${store.schema}.calls`)).rows[0]?.n ?? 0);
     cleanup = async () => {
-      await admin.query(`DROP SCHEMA ${schema} CASCADE`).catch(() => undefined);
-      await admin.end();
+      await store.drop();
       await relay?.close();
     };
   }
@@ -127,7 +120,7 @@ async function runBackend(input: {
   writeFileSync(
     configFile,
     // No keys here: this scenario measures the ledger, and the outage run restarts nothing.
-    seedConfig({ simulatorUrl: input.simulatorUrl, workDirectory, auth: false }).replace(/store: \{ url: "[^"]*" \}/, `store: { url: "${storeUrl}" }`),
+    seedConfig({ simulatorUrl: input.simulatorUrl, workDirectory, auth: false, storeUrl }),
   );
   const result: LedgerBackendResult = { backend, answered: 0, failures: 0, loadSeconds: 0, persistedSeconds: Number.NaN, recordsPerSecond: Number.NaN };
   try {

@@ -9,9 +9,9 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import { Pool } from 'undici';
 import { type ServerProcess } from '../lib/children.ts';
+import { REDIS_URL, redisKeyPrefix, throwawaySchema } from '../lib/stores.ts';
 import { provisionKey, seedConfig, startSeedServer, waitForKey, startSimulator } from '../lib/targets.ts';
 
 export interface LimitRun {
@@ -30,8 +30,6 @@ export interface LimitRun {
 
 const REPLICAS = 4;
 const BODY = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 32 });
-
-const POSTGRES_URL = process.env['SEED_BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 async function drive(input: {
   origins: string[];
@@ -104,14 +102,14 @@ async function runQuota(input: RunInput & { quota: { rpm?: number; tpm?: number 
   const name = input.quota.rpm ? `rpm ${input.quota.rpm}` : `tpm ${input.quota.tpm}`;
   const directory = join(input.workDirectory, `limits-${name.replace(' ', '-')}`);
   mkdirSync(directory, { recursive: true });
-  const prefix = `seed:bench:${process.pid}:${Date.now()}:`;
   const quota = Object.entries(input.quota)
     .map(([key, value]) => `${key}: ${value}`)
     .join(', ');
   // The quota measured is the deployment's, shared through Redis; callers are anonymous.
-  const config = seedConfig({ simulatorUrl: input.simulatorUrl, workDirectory: directory, auth: false })
-    .replace('limits: { store: memory }', `limits: { store: redis, url: "redis://127.0.0.1:6379", keyPrefix: "${prefix}", onUnavailable: closed }`)
-    .replace(/limits: \{ rpm: \d+, tpm: \d+ \}/, `limits: { ${quota} }`);
+  const config = seedConfig({ simulatorUrl: input.simulatorUrl, workDirectory: directory, auth: false, redisLimits: { url: REDIS_URL, keyPrefix: redisKeyPrefix() } }).replace(
+    /limits: \{ rpm: \d+, tpm: \d+ \}/,
+    `limits: { ${quota} }`,
+  );
   // The quota lives in Redis; each replica has its own ledger file.
   const replicas = await startReplicas({ config, directory, simulatorUrl: input.simulatorUrl });
   try {
@@ -144,18 +142,16 @@ async function runBudget(input: RunInput & { usdPerDay: number }): Promise<Limit
   const name = `usd/day ${input.usdPerDay} (key)`;
   const directory = join(input.workDirectory, 'limits-budget');
   mkdirSync(directory, { recursive: true });
-  const schema = `seed_bench_budget_${process.pid}_${Date.now()}`;
-  const admin = new pg.Client({ connectionString: POSTGRES_URL });
-  await admin.connect();
+  const store = await throwawaySchema('budget');
+  const { schema, admin } = store;
   const replicas: ServerProcess[] = [];
   try {
-    await admin.query(`CREATE SCHEMA ${schema}`);
-    const storeUrl = new URL(POSTGRES_URL);
-    storeUrl.searchParams.set('options', `-c search_path=${schema}`);
-    const prefix = `seed:bench:${process.pid}:${Date.now()}:`;
-    const config = seedConfig({ simulatorUrl: input.simulatorUrl, workDirectory: directory })
-      .replace(/store: \{ url: "[^"]*" \}/, `store: { url: "${storeUrl.toString()}" }`)
-      .replace('limits: { store: memory }', `limits: { store: redis, url: "redis://127.0.0.1:6379", keyPrefix: "${prefix}", onUnavailable: closed }`);
+    const config = seedConfig({
+      simulatorUrl: input.simulatorUrl,
+      workDirectory: directory,
+      storeUrl: store.storeUrl(),
+      redisLimits: { url: REDIS_URL, keyPrefix: redisKeyPrefix() },
+    });
     replicas.push(...(await startReplicas({ config, directory, simulatorUrl: input.simulatorUrl })));
     const none = {};
     const { secret, keyId } = await provisionKey(replicas[0]!.url, { org: none, team: none, key: { usdPerDay: input.usdPerDay } });
@@ -182,8 +178,7 @@ async function runBudget(input: RunInput & { usdPerDay: number }): Promise<Limit
     };
   } finally {
     for (const replica of replicas) await replica.stop();
-    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
-    await admin.end();
+    await store.drop();
   }
 }
 
