@@ -1,8 +1,9 @@
 /**
  * The Redis limit store: limits and budgets shared by every replica (principle 7). Every
- * reserve and every settle is one EVALSHA of a Lua script (`redis-scripts.ts`), so checks and
- * charges across all buckets of a call are atomic across replicas and cost one round trip;
- * `finish` settles a call's caller and deployment reservations in the same one.
+ * reserve is one EVALSHA of a Lua script (`redis-scripts.ts`), so checks and charges across all
+ * buckets of a call are atomic across replicas and cost one round trip; `finish` settles a call's
+ * caller and deployment reservations in one script too, and the finishes asked for in one
+ * event-loop turn share one (see `finish`).
  *
  * The client fails fast instead of queueing (`enableOfflineQueue: false`, a command timeout):
  * when Redis is unreachable the limiter must decide at once whether to fail closed or open.
@@ -30,6 +31,12 @@ import {
   type Usage,
 } from './types.ts';
 
+/**
+ * The most reservations one settle script call carries: a batch is written at the end of the
+ * turn, or at once when it reaches this many (a script runs alone on the server; ~11 counters
+ * each, this keeps one to a few hundred Redis operations).
+ */
+const MAX_FINISH_BATCH = 64;
 const RESERVE_COMMAND = 'seedLimitsReserve';
 const SETTLE_COMMAND = 'seedLimitsSettle';
 /** A budget key outlives its period by this much, so a late settle still lands in it. */
@@ -38,6 +45,14 @@ const BUDGET_RETENTION_MS = 2 * 24 * 60 * 60 * 1000;
 const UNAVAILABLE_REPLY = /^(LOADING|READONLY|MASTERDOWN|BUSY|CLUSTERDOWN|TRYAGAIN|NOREPLICAS)/;
 
 /** A Lua script as a command: `[number of keys, ...keys, ...arguments]` in one array (see `defineScript`). */
+
+/** A finish waiting for its turn's settle script (`RedisLimitStore.finish`). */
+interface PendingFinish {
+  readonly reservations: readonly Reservation[];
+  readonly usage: Usage | 'release';
+  resolve(applied: readonly boolean[]): void;
+  reject(error: unknown): void;
+}
 type ScriptCommand = (keysAndArguments: ReadonlyArray<string | number>) => Promise<unknown>;
 
 export interface RedisLimitStoreOptions {
@@ -96,6 +111,12 @@ export class RedisLimitStore implements LimitStore {
   readonly #reserveCommand: ScriptCommand;
   readonly #settleCommand: ScriptCommand;
   readonly #counterKeys = new WeakMap<Bucket, { readonly key: string; readonly slot: string }>();
+  /** The finishes of this turn, waiting for the turn's settle script (`finish`). */
+  #finishes: PendingFinish[] = [];
+  #finishReservations = 0;
+  #finishScheduled = false;
+  /** Settle scripts sent and not yet answered: `close` waits for them. */
+  readonly #settling = new Set<Promise<void>>();
 
   constructor(options: RedisLimitStoreOptions) {
     this.client = options.client;
@@ -163,40 +184,103 @@ export class RedisLimitStore implements LimitStore {
     return applied;
   }
 
-  async finish({ reservations, usage }: FinishRequest): Promise<readonly boolean[]> {
-    if (reservations.length === 0) return [];
-    let entryCount = 0;
-    for (const reservation of reservations) entryCount += reservation.entries.length;
-    const keyCount = reservations.length + entryCount;
-    const command = new ScriptArguments(1 + keyCount + 1 + reservations.length + entryCount * SETTLE_FIELDS_PER_ENTRY);
-    command.add(keyCount);
-    for (const reservation of reservations) {
-      command.add(this.#recordKey(reservation.id));
-      for (const entry of reservation.entries) command.add(this.#counterKey(entry));
-    }
-    command.add(reservations.length);
-    for (const reservation of reservations) {
-      command.add(reservation.entries.length);
-      for (const entry of reservation.entries) {
-        command.add(kindCode(entry));
-        command.add(settleDelta(entry, usage));
-        command.add(entry.slot);
-        command.add(reservation.id);
+  /**
+   * Settles or releases `reservations`. The finishes asked for in one event-loop turn go to Redis
+   * in one settle script at the turn's end (at once when `MAX_FINISH_BATCH` reservations wait):
+   * under load a replica finishes many calls a turn, and a script call per call cost each call a
+   * socket write and a reply to read, on the gateway and on Redis. Nothing waits on a finish
+   * (the limiter settles without awaiting), so the turn's wait costs no call any time. Each
+   * finish still gets its own results, or the batch's error.
+   */
+  finish({ reservations, usage }: FinishRequest): Promise<readonly boolean[]> {
+    if (reservations.length === 0) return Promise.resolve([]);
+    return new Promise<readonly boolean[]>((resolve, reject) => {
+      this.#finishes.push({ reservations, usage, resolve, reject });
+      this.#finishReservations += reservations.length;
+      if (this.#finishReservations >= MAX_FINISH_BATCH) this.#sendFinishes();
+      else if (!this.#finishScheduled) {
+        this.#finishScheduled = true;
+        setImmediate(() => {
+          this.#finishScheduled = false;
+          this.#sendFinishes();
+        });
       }
-    }
-    let raw: unknown;
-    try {
-      raw = await this.#settleCommand(command.filled());
-    } catch (error) {
-      throw commandFailure(error);
-    }
-    const reply = toNumbers(raw);
-    const applied = new Array<boolean>(reply.length);
-    for (let index = 0; index < reply.length; index += 1) applied[index] = reply[index] === 1;
-    return applied;
+    });
   }
 
+  /** Sends the waiting finishes as one settle script and answers each from its part of the reply. */
+  #sendFinishes(): void {
+    const finishes = this.#finishes;
+    if (finishes.length === 0) return;
+    this.#finishes = [];
+    const reservationCount = this.#finishReservations;
+    this.#finishReservations = 0;
+    let settled: Promise<void>;
+    try {
+      settled = this.#sendSettle(finishes, reservationCount);
+    } catch (error) {
+      // Runs at a turn's end, outside any caller's frame: a throw here would end the process.
+      for (const finish of finishes) finish.reject(error);
+      return;
+    }
+    this.#settling.add(settled);
+    void settled.finally(() => this.#settling.delete(settled));
+  }
+
+  /** The settle script of `finishes` (`reservationCount` reservations in all), sent; settles every finish. */
+  #sendSettle(finishes: readonly PendingFinish[], reservationCount: number): Promise<void> {
+    let entryCount = 0;
+    for (const finish of finishes) for (const reservation of finish.reservations) entryCount += reservation.entries.length;
+    const keyCount = reservationCount + entryCount;
+    const command = new ScriptArguments(1 + keyCount + 1 + reservationCount + entryCount * SETTLE_FIELDS_PER_ENTRY);
+    command.add(keyCount);
+    for (const finish of finishes) {
+      for (const reservation of finish.reservations) {
+        command.add(this.#recordKey(reservation.id));
+        for (const entry of reservation.entries) command.add(this.#counterKey(entry));
+      }
+    }
+    command.add(reservationCount);
+    for (const { reservations, usage } of finishes) {
+      for (const reservation of reservations) {
+        command.add(reservation.entries.length);
+        for (const entry of reservation.entries) {
+          command.add(kindCode(entry));
+          command.add(settleDelta(entry, usage));
+          command.add(entry.slot);
+          command.add(reservation.id);
+        }
+      }
+    }
+    return this.#settleCommand(command.filled()).then(
+      (raw) => {
+        let reply: number[];
+        try {
+          reply = toNumbers(raw);
+          if (reply.length !== reservationCount) throw new Error(`the settle script answered ${reply.length} results for ${reservationCount} reservations`);
+        } catch (error) {
+          for (const finish of finishes) finish.reject(error);
+          return;
+        }
+        let index = 0;
+        for (const finish of finishes) {
+          const applied = new Array<boolean>(finish.reservations.length);
+          for (let position = 0; position < applied.length; position += 1) applied[position] = reply[index + position] === 1;
+          index += applied.length;
+          finish.resolve(applied);
+        }
+      },
+      (error: unknown) => {
+        const failure = commandFailure(error);
+        for (const finish of finishes) finish.reject(failure);
+      },
+    );
+  }
+
+  /** Sends the finishes still waiting for their turn's end and waits for every settle sent, then disconnects. */
   async close(): Promise<void> {
+    this.#sendFinishes();
+    await Promise.all(this.#settling);
     this.client.disconnect();
   }
 
