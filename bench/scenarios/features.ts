@@ -26,8 +26,8 @@
  *   redis              the store in a SQLite file, limits in Redis
  *   full               (the ladder's top) the store in a SQLite file, limits in memory
  *
- * Limits in Redis cost a script round trip to reserve a call's buckets and another to settle
- * them; the ledger in PostgreSQL sends batches of rows over a connection instead of handing them
+ * Limits in Redis cost a script round trip to reserve a call's buckets, and a share of the one
+ * that settles the calls ending in the same turn; the ledger in PostgreSQL sends batches of rows over a connection instead of handing them
  * to the SQLite insert worker. Only Seed's process's CPU is counted: Redis and PostgreSQL run on
  * the same cores, so their share shows in the throughput ratio, not in the µs.
  */
@@ -83,7 +83,7 @@ const STORE_RUNGS: readonly StoreRung[] = [
   {
     id: 'redis',
     label: 'Seed, every feature on, limits in Redis',
-    feature: 'limits in Redis instead of in memory (a script round trip to reserve a call\'s 11 buckets, another to settle them)',
+    feature: 'limits in Redis instead of in memory (a script round trip to reserve a call\'s 11 buckets; the settlements of one turn share another)',
     start: (simulatorUrl, workDirectory) =>
       startSeedServer({ simulatorUrl, workDirectory, name: 'seed (redis)', ...FULL, redisLimits: { url: REDIS_URL, keyPrefix: redisKeyPrefix() } }),
   },
@@ -178,9 +178,9 @@ export async function runFeatures(options: FeaturesOptions): Promise<FeaturesRes
     if (storesSkipped !== undefined) log(`features: the production stores are not measured: ${storesSkipped}`);
     else postgres = await throwawaySchema('features');
     const stores: Started[] = [];
-    for (const rung of postgres === undefined ? [] : STORE_RUNGS) {
+    if (postgres !== undefined) {
       const schema = postgres;
-      stores.push(await start(rung.id, rung.label, (workDirectory) => rung.start(simulator.url, workDirectory, schema!)));
+      for (const rung of STORE_RUNGS) stores.push(await start(rung.id, rung.label, (workDirectory) => rung.start(simulator.url, workDirectory, schema)));
     }
     const ladder: Started[] = [];
     for (const rung of RUNGS) ladder.push(await start(rung.id, rung.label, (workDirectory) => rung.start(simulator.url, workDirectory)));
