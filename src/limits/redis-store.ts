@@ -32,9 +32,10 @@ import {
 } from './types.ts';
 
 /**
- * The most reservations one settle script call carries: a batch is written at the end of the
- * turn, or at once when it reaches this many (a script runs alone on the server; ~11 counters
- * each, this keeps one to a few hundred Redis operations).
+ * The most reservations one settle script carries: a turn's batch is sent at the turn's end, or
+ * at once when it reaches this many. A script runs alone on the server; 64 reservations are a
+ * few hundred counters to adjust (a call's caller part has 9 with every limit set, its deployment
+ * part 2).
  */
 const MAX_FINISH_BATCH = 64;
 const RESERVE_COMMAND = 'seedLimitsReserve';
@@ -45,6 +46,7 @@ const BUDGET_RETENTION_MS = 2 * 24 * 60 * 60 * 1000;
 const UNAVAILABLE_REPLY = /^(LOADING|READONLY|MASTERDOWN|BUSY|CLUSTERDOWN|TRYAGAIN|NOREPLICAS)/;
 
 /** A Lua script as a command: `[number of keys, ...keys, ...arguments]` in one array (see `defineScript`). */
+type ScriptCommand = (keysAndArguments: ReadonlyArray<string | number>) => Promise<unknown>;
 
 /** A finish waiting for its turn's settle script (`RedisLimitStore.finish`). */
 interface PendingFinish {
@@ -53,7 +55,6 @@ interface PendingFinish {
   resolve(applied: readonly boolean[]): void;
   reject(error: unknown): void;
 }
-type ScriptCommand = (keysAndArguments: ReadonlyArray<string | number>) => Promise<unknown>;
 
 export interface RedisLimitStoreOptions {
   /** An ioredis client; see `createRedisClient` for settings that fail fast. */
@@ -189,7 +190,7 @@ export class RedisLimitStore implements LimitStore {
    * in one settle script at the turn's end (at once when `MAX_FINISH_BATCH` reservations wait):
    * under load a replica finishes many calls a turn, and a script call per call cost each call a
    * socket write and a reply to read, on the gateway and on Redis. Nothing waits on a finish
-   * (the limiter settles without awaiting), so the turn's wait costs no call any time. Each
+   * (the limiter settles without awaiting), so waiting for the turn's end delays no answer. Each
    * finish still gets its own results, or the batch's error.
    */
   finish({ reservations, usage }: FinishRequest): Promise<readonly boolean[]> {
