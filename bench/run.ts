@@ -22,7 +22,9 @@
  * Environment: SEED_BENCH_CONFIG (a Seed config file to use instead of the generated one),
  *              SEED_BENCH_KEY (virtual key sent as `Authorization: Bearer …` to Seed),
  *              SEED_BENCH_NODE_FLAGS=none (the simulator, the undici and buffered proxies and Portkey run
- *              with Node's defaults instead of Seed's `npm start` flags).
+ *              with Node's defaults instead of Seed's `npm start` flags),
+ *              SEED_BENCH_POSTGRES_URL, SEED_BENCH_REDIS_URL (the servers of the ledger, limits and features
+ *              scenarios' production stores; 127.0.0.1:5432/test and 127.0.0.1:6379 by default).
  */
 import './lib/client-flags.ts';
 import { spawnSync } from 'node:child_process';
@@ -133,6 +135,10 @@ function settingsOf(flag: 'baseline-set' | 'set'): ConfigSetting[] {
 }
 const sharedSettings = settingsOf('set');
 const baselineSettings = settingsOf('baseline-set');
+// Only the A/B lays settings over Seed's config; elsewhere they would be ignored without a word.
+if ((sharedSettings.length > 0 || baselineSettings.length > 0) && !only.includes('ab')) {
+  throw new Error('--set and --baseline-set apply to the A/B only: add --only ab --baseline GIT_REF');
+}
 const seedKeepWarmText = values['seed-keep-warm'];
 const seedKeepWarmBytesPerSecond = seedKeepWarmText === undefined ? undefined : Number(seedKeepWarmText);
 if (seedKeepWarmBytesPerSecond !== undefined && !(Number.isInteger(seedKeepWarmBytesPerSecond) && seedKeepWarmBytesPerSecond >= 0)) {

@@ -3,8 +3,8 @@
  * keys), Redis for the limits. The machine's own by default (the brief's 127.0.0.1:5432 `test`
  * and 127.0.0.1:6379); every run keeps to a schema and a key prefix of its own.
  */
-import { Redis } from 'ioredis';
 import pg from 'pg';
+import { createRedisClient, waitForRedis } from '../../src/limits/redis-store.ts';
 
 export const POSTGRES_URL = process.env['SEED_BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const REDIS_URL = process.env['SEED_BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -67,11 +67,10 @@ export async function productionStoresUnavailable(input: { postgresUrl?: string;
   } finally {
     await client.end().catch(() => undefined);
   }
-  const redis = new Redis(redisUrl, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
-  // ioredis also reports a failed connection as an 'error' event; the rejection below says it.
-  redis.on('error', () => undefined);
+  // The client Seed's limits use, so the answer is the one Seed would get.
+  const redis = createRedisClient({ url: redisUrl, commandTimeoutMs: timeoutMs });
   try {
-    await redis.connect();
+    await waitForRedis({ client: redis, timeoutMs });
     await redis.ping();
   } catch (error) {
     return `Redis at ${redacted(redisUrl)} did not answer: ${(error as Error).message}`;
