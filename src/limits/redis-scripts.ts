@@ -2,7 +2,8 @@
  * The Lua scripts of the Redis limit store. Each runs atomically on the Redis server, so a
  * check-and-reserve across several buckets is one indivisible step for every replica, and
  * each costs one round trip (EVALSHA through ioredis `defineCommand`); a call's reservations are
- * reserved together and settled together.
+ * reserved together and settled together, and the calls of one event-loop turn share a script
+ * (`RedisLimitStore`).
  *
  * The rules are those of `evaluation.ts` and `memory-store.ts`; keep them in step. Counters:
  * - window (`w`): a hash; field `t` = total of live sub-windows, `o` = oldest index that may
@@ -11,14 +12,16 @@
  * - concurrent (`c`): a sorted set of reservation ids scored by lease expiry; expired ones are
  *   dropped before counting, so a dead process's slots age out.
  * - usd (`u`): an integer of micro-dollars per bucket and calendar period.
- * The clock is the caller's (`ARGV[1]`), so tests can move time; replicas need NTP-synced
+ * The clock is the caller's (each call's `now` in ARGV), so tests can move time; replicas need NTP-synced
  * clocks (skew shifts sub-window boundaries by the skew, and a lagging clock never charges an
  * already-expired sub-window: the script moves it forward and reports the slot it used).
  */
 
+/** Fields per call before its entries' in the reserve script's ARGV. */
+export const RESERVE_FIELDS_PER_CALL = 5;
 /** Fields per entry in the reserve script's ARGV. */
 export const RESERVE_FIELDS_PER_ENTRY = 6;
-/** Numbers before the first entry's in the reserve script's reply: admitted (1 or 0), the refused entry. */
+/** Numbers before a call's first entry's in the reserve script's reply: admitted (1 or 0), the refused entry. */
 export const REPLY_ENTRIES_OFFSET = 2;
 /** Numbers per entry in the reserve script's reply: used before, reset after, retry after, the slot charged. */
 export const RESERVE_REPLY_PER_ENTRY = 4;
@@ -32,20 +35,16 @@ local function field(index) return string.format('%.0f', index) end
 `;
 
 /**
- * KEYS: one record key per part, then one counter key per entry.
- * ARGV: now, partCount, leaseMs, recordTtlMs, then per entry: kind, limit, amount, p1, p2, member
+ * Reserves for one or more calls (the calls that asked in one event-loop turn), each exactly as
+ * if it ran alone after the calls before it: a call refused does not change what the next sees.
+ * KEYS: per call, one record key per part, then one counter key per entry.
+ * ARGV: call count, then per call: now, partCount, entryCount, leaseMs, recordTtlMs
+ *   (`RESERVE_FIELDS_PER_CALL`), then per entry: kind, limit, amount, p1, p2, member
  *   (w: p1 = sub-window index, p2 = windowMs; u: p1 = period end ms, p2 = retention ms).
- * Reply: admitted (0|1), refused entry (1-based, 0 if none), then per entry:
+ * Reply: per call, admitted (0|1), refused entry (1-based, 0 if none), then per entry:
  *   used, resetMs (-1 = unknown), retryAfterMs (-1 = unknown), slot charged (windows; else 0).
  */
 export const RESERVE_SCRIPT = `${COMMON}
-local now = tonumber(ARGV[1])
-local parts = tonumber(ARGV[2])
-local lease = tonumber(ARGV[3])
-local recordTtl = tonumber(ARGV[4])
-local entries = #KEYS - parts
-local used, slots = {}, {}
-
 local function expire_window(key, current)
   local oldest_live = current - SUBS
   local oldest = tonumber(redis.call('HGET', key, 'o'))
@@ -70,81 +69,99 @@ local function expire_window(key, current)
   return total, current
 end
 
-local refused = 0
-for j = 1, entries do
-  local key = KEYS[parts + j]
-  local base = 4 + (j - 1) * ${RESERVE_FIELDS_PER_ENTRY}
-  local kind = ARGV[base + 1]
-  local limit = tonumber(ARGV[base + 2])
-  local amount = tonumber(ARGV[base + 3])
-  slots[j] = 0
-  if kind == 'w' then
-    used[j], slots[j] = expire_window(key, tonumber(ARGV[base + 4]))
-  elseif kind == 'c' then
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-    used[j] = redis.call('ZCARD', key)
-  else
-    used[j] = tonumber(redis.call('GET', key)) or 0
-  end
-  if refused == 0 and not fits(used[j], amount, limit) then refused = j end
-end
+local reply = {}
+-- The KEYS and ARGV before the current call's.
+local key_base, argument_base = 0, 1
+for call = 1, tonumber(ARGV[1]) do
+  local now = tonumber(ARGV[argument_base + 1])
+  local parts = tonumber(ARGV[argument_base + 2])
+  local entries = tonumber(ARGV[argument_base + 3])
+  local lease = tonumber(ARGV[argument_base + 4])
+  local record_ttl = tonumber(ARGV[argument_base + 5])
+  argument_base = argument_base + ${RESERVE_FIELDS_PER_CALL}
+  local counters = key_base + parts
+  local used, slots = {}, {}
 
-local reply = { refused == 0 and 1 or 0, refused }
-for j = 1, entries do
-  local key = KEYS[parts + j]
-  local base = 4 + (j - 1) * ${RESERVE_FIELDS_PER_ENTRY}
-  local kind = ARGV[base + 1]
-  local limit = tonumber(ARGV[base + 2])
-  local amount = tonumber(ARGV[base + 3])
-  local p1, p2, member = tonumber(ARGV[base + 4]), tonumber(ARGV[base + 5]), ARGV[base + 6]
-  local reset, retry = -1, -1
-  if kind == 'w' then
-    local width = p2 / SUBS
-    if refused == 0 then
-      if amount > 0 then
-        redis.call('HINCRBY', key, field(slots[j]), amount)
-        redis.call('HINCRBY', key, 't', amount)
-        redis.call('HSETNX', key, 'o', field(slots[j]))
-        redis.call('PEXPIRE', key, math.ceil(p2 + 2 * width))
-      end
-      -- An upper bound when nothing was charged now: the newest usage is at most this recent.
-      reset = (used[j] + amount > 0) and math.ceil((slots[j] + SUBS + 1) * width - now) or 0
+  local refused = 0
+  for j = 1, entries do
+    local key = KEYS[counters + j]
+    local base = argument_base + (j - 1) * ${RESERVE_FIELDS_PER_ENTRY}
+    local kind = ARGV[base + 1]
+    local limit = tonumber(ARGV[base + 2])
+    local amount = tonumber(ARGV[base + 3])
+    slots[j] = 0
+    if kind == 'w' then
+      used[j], slots[j] = expire_window(key, tonumber(ARGV[base + 4]))
+    elseif kind == 'c' then
+      redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+      used[j] = redis.call('ZCARD', key)
     else
-      -- Refused somewhere: walk the live sub-windows, oldest first, for when this fits and empties.
-      reset, retry = 0, -1
-      local current = tonumber(ARGV[base + 4])
-      local freed = 0
-      for index = current - SUBS, slots[j] do
-        local count = tonumber(redis.call('HGET', key, field(index))) or 0
-        if count > 0 then
-          freed = freed + count
-          reset = math.ceil((index + SUBS + 1) * width - now)
-          if retry == -1 and fits(used[j] - freed, amount, limit) then retry = reset end
+      used[j] = tonumber(redis.call('GET', key)) or 0
+    end
+    if refused == 0 and not fits(used[j], amount, limit) then refused = j end
+  end
+
+  reply[#reply + 1] = refused == 0 and 1 or 0
+  reply[#reply + 1] = refused
+  for j = 1, entries do
+    local key = KEYS[counters + j]
+    local base = argument_base + (j - 1) * ${RESERVE_FIELDS_PER_ENTRY}
+    local kind = ARGV[base + 1]
+    local limit = tonumber(ARGV[base + 2])
+    local amount = tonumber(ARGV[base + 3])
+    local p1, p2, member = tonumber(ARGV[base + 4]), tonumber(ARGV[base + 5]), ARGV[base + 6]
+    local reset, retry = -1, -1
+    if kind == 'w' then
+      local width = p2 / SUBS
+      if refused == 0 then
+        if amount > 0 then
+          local slot = field(slots[j])
+          redis.call('HINCRBY', key, slot, amount)
+          redis.call('HINCRBY', key, 't', amount)
+          redis.call('HSETNX', key, 'o', slot)
+          redis.call('PEXPIRE', key, math.ceil(p2 + 2 * width))
+        end
+        -- An upper bound when nothing was charged now: the newest usage is at most this recent.
+        reset = (used[j] + amount > 0) and math.ceil((slots[j] + SUBS + 1) * width - now) or 0
+      else
+        -- Refused somewhere: walk the live sub-windows, oldest first, for when this fits and empties.
+        reset, retry = 0, -1
+        local current = tonumber(ARGV[base + 4])
+        local freed = 0
+        for index = current - SUBS, slots[j] do
+          local count = tonumber(redis.call('HGET', key, field(index))) or 0
+          if count > 0 then
+            freed = freed + count
+            reset = math.ceil((index + SUBS + 1) * width - now)
+            if retry == -1 and fits(used[j] - freed, amount, limit) then retry = reset end
+          end
         end
       end
+    elseif kind == 'c' then
+      if refused == 0 then
+        redis.call('ZADD', key, now + lease, member)
+        redis.call('PEXPIRE', key, lease)
+      end
+    else
+      local until_end = p1 - now
+      retry = until_end
+      reset = (used[j] > 0 or (refused == 0 and amount > 0)) and until_end or 0
+      if refused == 0 and amount > 0 then
+        redis.call('INCRBY', key, amount)
+        redis.call('PEXPIRE', key, until_end + p2)
+      end
     end
-  elseif kind == 'c' then
-    if refused == 0 then
-      redis.call('ZADD', key, now + lease, member)
-      redis.call('PEXPIRE', key, lease)
-    end
-  else
-    local until_end = p1 - now
-    retry = until_end
-    reset = (used[j] > 0 or (refused == 0 and amount > 0)) and until_end or 0
-    if refused == 0 and amount > 0 then
-      redis.call('INCRBY', key, amount)
-      redis.call('PEXPIRE', key, until_end + p2)
-    end
+    reply[#reply + 1] = used[j]
+    reply[#reply + 1] = reset
+    reply[#reply + 1] = retry
+    reply[#reply + 1] = slots[j]
   end
-  reply[#reply + 1] = used[j]
-  reply[#reply + 1] = reset
-  reply[#reply + 1] = retry
-  reply[#reply + 1] = slots[j]
-end
 
-if refused == 0 then
-  for p = 1, parts do redis.call('SET', KEYS[p], '1', 'PX', recordTtl) end
+  if refused == 0 then
+    for p = 1, parts do redis.call('SET', KEYS[key_base + p], '1', 'PX', record_ttl) end
+  end
+  key_base = counters + entries
+  argument_base = argument_base + entries * ${RESERVE_FIELDS_PER_ENTRY}
 end
 return reply
 `;

@@ -1,9 +1,10 @@
 /**
- * The Redis limit store: limits and budgets shared by every replica (principle 7). Every
- * reserve is one EVALSHA of a Lua script (`redis-scripts.ts`), so checks and charges across all
- * buckets of a call are atomic across replicas and cost one round trip; `finish` settles a call's
- * caller and deployment reservations in one script too, and the finishes asked for in one
- * event-loop turn share one (see `finish`).
+ * The Redis limit store: limits and budgets shared by every replica (principle 7). A reserve
+ * runs in a Lua script (`redis-scripts.ts`), so checks and charges across all buckets of a call
+ * are atomic across replicas; `finish` settles a call's caller and deployment reservations in one
+ * script too. The reserves asked for in one event-loop turn share one script, and so do the
+ * finishes (`TurnBatch`): under load a replica serves many calls a turn, and a script per call
+ * cost each a socket write and a reply to parse, on the gateway and on Redis.
  *
  * The client fails fast instead of queueing (`enableOfflineQueue: false`, a command timeout):
  * when Redis is unreachable the limiter must decide at once whether to fail closed or open.
@@ -13,6 +14,7 @@ import { admittedResult, fits, refusalOf, statusOf, type EntryEvaluation } from 
 import { calendarPeriod, counterKey, planReservation, recordTtlMs, settleDelta, storeLimit } from './plan.ts';
 import {
   REPLY_ENTRIES_OFFSET,
+  RESERVE_FIELDS_PER_CALL,
   RESERVE_FIELDS_PER_ENTRY,
   RESERVE_REPLY_PER_ENTRY,
   RESERVE_SCRIPT,
@@ -38,6 +40,12 @@ import {
  * part 2).
  */
 const MAX_FINISH_BATCH = 64;
+/**
+ * The most calls one reserve script carries, as `MAX_FINISH_BATCH`: a reserve reads and charges
+ * every counter of a call, about 50 Redis commands with every limit set, so 32 calls hold the
+ * server for about as long as one settle script of 64 reservations.
+ */
+const MAX_RESERVE_BATCH = 32;
 const RESERVE_COMMAND = 'seedLimitsReserve';
 const SETTLE_COMMAND = 'seedLimitsSettle';
 /** A budget key outlives its period by this much, so a late settle still lands in it. */
@@ -48,12 +56,24 @@ const UNAVAILABLE_REPLY = /^(LOADING|READONLY|MASTERDOWN|BUSY|CLUSTERDOWN|TRYAGA
 /** A Lua script as a command: `[number of keys, ...keys, ...arguments]` in one array (see `defineScript`). */
 type ScriptCommand = (keysAndArguments: ReadonlyArray<string | number>) => Promise<unknown>;
 
+/** A request waiting in a `TurnBatch`, answered from its part of the batch's reply. */
+interface Pending<Result> {
+  resolve(result: Result): void;
+  reject(error: unknown): void;
+}
+
+/** A reserve waiting for its turn's reserve script (`RedisLimitStore.reserve`). */
+interface PendingReserve extends Pending<ReserveResult> {
+  readonly request: ReserveRequest;
+  readonly now: number;
+  readonly reservations: Reservation[];
+  readonly entryCount: number;
+}
+
 /** A finish waiting for its turn's settle script (`RedisLimitStore.finish`). */
-interface PendingFinish {
+interface PendingFinish extends Pending<readonly boolean[]> {
   readonly reservations: readonly Reservation[];
   readonly usage: Usage | 'release';
-  resolve(applied: readonly boolean[]): void;
-  reject(error: unknown): void;
 }
 
 export interface RedisLimitStoreOptions {
@@ -112,12 +132,8 @@ export class RedisLimitStore implements LimitStore {
   readonly #reserveCommand: ScriptCommand;
   readonly #settleCommand: ScriptCommand;
   readonly #counterKeys = new WeakMap<Bucket, { readonly key: string; readonly slot: string }>();
-  /** The finishes of this turn, waiting for the turn's settle script (`finish`). */
-  #finishes: PendingFinish[] = [];
-  #finishReservations = 0;
-  #finishScheduled = false;
-  /** Settle scripts sent and not yet answered: `close` waits for them. */
-  readonly #settling = new Set<Promise<void>>();
+  readonly #reserves: TurnBatch<PendingReserve>;
+  readonly #finishes: TurnBatch<PendingFinish>;
 
   constructor(options: RedisLimitStoreOptions) {
     this.client = options.client;
@@ -125,54 +141,83 @@ export class RedisLimitStore implements LimitStore {
     this.#now = options.now ?? Date.now;
     this.#reserveCommand = defineScript({ client: this.client, name: RESERVE_COMMAND, lua: RESERVE_SCRIPT });
     this.#settleCommand = defineScript({ client: this.client, name: SETTLE_COMMAND, lua: SETTLE_SCRIPT });
+    this.#reserves = new TurnBatch({ maxWeight: MAX_RESERVE_BATCH, send: (reserves) => this.#sendReserve(reserves) });
+    this.#finishes = new TurnBatch({ maxWeight: MAX_FINISH_BATCH, send: (finishes, reservationCount) => this.#sendSettle(finishes, reservationCount) });
   }
 
-  async reserve(request: ReserveRequest): Promise<ReserveResult> {
+  /**
+   * Reserves for a call. The reserves asked for in one event-loop turn go to Redis in one script
+   * at the turn's end (at once when `MAX_RESERVE_BATCH` wait), each as if it ran alone after the
+   * ones before it. The turn's end comes right after the turn's other callbacks, so the wait adds
+   * no more to a call than their work.
+   */
+  reserve(request: ReserveRequest): Promise<ReserveResult> {
     const now = this.#now();
-    const reservations = planReservation(request, now);
+    let reservations: Reservation[];
+    try {
+      reservations = planReservation(request, now);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     let entryCount = 0;
     for (const reservation of reservations) entryCount += reservation.entries.length;
-    const command = new ScriptArguments(1 + reservations.length + entryCount + 4 + entryCount * RESERVE_FIELDS_PER_ENTRY);
-    command.add(reservations.length + entryCount);
-    for (const reservation of reservations) command.add(this.#recordKey(reservation.id));
-    for (const reservation of reservations) for (const entry of reservation.entries) command.add(this.#counterKey(entry));
-    command.add(now);
-    command.add(reservations.length);
-    command.add(request.leaseMs);
-    command.add(recordTtlMs(request.leaseMs));
-    for (const reservation of reservations) {
-      for (const entry of reservation.entries) addReserveArguments({ command, entry, member: reservation.id, now });
-    }
-    // Awaited here, not in a helper: every awaiting layer adds a promise and a frame per call.
-    let raw: unknown;
-    try {
-      raw = await this.#reserveCommand(command.filled());
-    } catch (error) {
-      throw commandFailure(error);
-    }
-    const reply = toNumbers(raw);
-    if (reply[0] !== 1) return refusedReply({ reservations, reply });
+    return new Promise<ReserveResult>((resolve, reject) => {
+      this.#reserves.add({ request, now, reservations, entryCount, resolve, reject }, 1);
+    });
+  }
 
-    let index = 0;
-    for (let part = 0; part < reservations.length; part += 1) {
-      const reservation = reservations[part] as Reservation;
-      let moved: ReservedEntry[] | null = null;
-      for (let position = 0; position < reservation.entries.length; position += 1) {
-        const entry = reservation.entries[position] as ReservedEntry;
-        const offset = REPLY_ENTRIES_OFFSET + index * RESERVE_REPLY_PER_ENTRY;
-        // The script charges a later sub-window than planned when this clock lags (see
-        // `redis-scripts.ts`); such an entry, and its reservation, are made anew.
-        const chargedSlot = reply[offset + 3];
-        const isWindow = entry.bucket.kind === 'requests' || entry.bucket.kind === 'tokens';
-        if (isWindow && chargedSlot !== undefined && chargedSlot !== entry.subWindow) {
-          moved ??= [...reservation.entries];
-          moved[position] = { bucket: entry.bucket, amount: entry.amount, slot: String(chargedSlot), subWindow: chargedSlot };
-        }
-        index += 1;
-      }
-      if (moved !== null) reservations[part] = { id: reservation.id, entries: moved, reservedAt: now, tokens: reservation.tokens, usd: reservation.usd };
+  /** The reserve script of `reserves`, sent; answers each from its part of the reply. */
+  #sendReserve(reserves: readonly PendingReserve[]): Promise<void> {
+    let keyCount = 0;
+    let argumentCount = 1;
+    for (const { reservations, entryCount } of reserves) {
+      keyCount += reservations.length + entryCount;
+      argumentCount += RESERVE_FIELDS_PER_CALL + entryCount * RESERVE_FIELDS_PER_ENTRY;
     }
-    return admittedResult(reservations, request.report ?? 'every-bucket', reply, REPLY_ENTRIES_OFFSET, RESERVE_REPLY_PER_ENTRY);
+    const command = new ScriptArguments(1 + keyCount + argumentCount);
+    command.add(keyCount);
+    for (const { reservations } of reserves) {
+      for (const reservation of reservations) command.add(this.#recordKey(reservation.id));
+      for (const reservation of reservations) for (const entry of reservation.entries) command.add(this.#counterKey(entry));
+    }
+    command.add(reserves.length);
+    for (const { request, now, reservations, entryCount } of reserves) {
+      command.add(now);
+      command.add(reservations.length);
+      command.add(entryCount);
+      command.add(request.leaseMs);
+      command.add(recordTtlMs(request.leaseMs));
+      for (const reservation of reservations) {
+        for (const entry of reservation.entries) addReserveArguments({ command, entry, member: reservation.id, now });
+      }
+    }
+    return this.#reserveCommand(command.filled()).then(
+      (raw) => {
+        let reply: number[];
+        try {
+          reply = toNumbers(raw);
+          let expected = 0;
+          for (const { entryCount } of reserves) expected += REPLY_ENTRIES_OFFSET + entryCount * RESERVE_REPLY_PER_ENTRY;
+          if (reply.length !== expected) throw new Error(`the reserve script answered ${reply.length} numbers where ${expected} were due`);
+        } catch (error) {
+          for (const reserve of reserves) reserve.reject(error);
+          return;
+        }
+        let offset = 0;
+        for (const reserve of reserves) {
+          try {
+            reserve.resolve(reserveResult(reserve, reply, offset));
+          } catch (error) {
+            reserve.reject(error);
+          }
+          offset += REPLY_ENTRIES_OFFSET + reserve.entryCount * RESERVE_REPLY_PER_ENTRY;
+        }
+      },
+      (error: unknown) => {
+        const failure = commandFailure(error);
+        for (const reserve of reserves) reserve.reject(failure);
+      },
+    );
   }
 
   async settle(reservation: Reservation, usage: Usage): Promise<boolean> {
@@ -196,36 +241,8 @@ export class RedisLimitStore implements LimitStore {
   finish({ reservations, usage }: FinishRequest): Promise<readonly boolean[]> {
     if (reservations.length === 0) return Promise.resolve([]);
     return new Promise<readonly boolean[]>((resolve, reject) => {
-      this.#finishes.push({ reservations, usage, resolve, reject });
-      this.#finishReservations += reservations.length;
-      if (this.#finishReservations >= MAX_FINISH_BATCH) this.#sendFinishes();
-      else if (!this.#finishScheduled) {
-        this.#finishScheduled = true;
-        setImmediate(() => {
-          this.#finishScheduled = false;
-          this.#sendFinishes();
-        });
-      }
+      this.#finishes.add({ reservations, usage, resolve, reject }, reservations.length);
     });
-  }
-
-  /** Sends the waiting finishes as one settle script and answers each from its part of the reply. */
-  #sendFinishes(): void {
-    const finishes = this.#finishes;
-    if (finishes.length === 0) return;
-    this.#finishes = [];
-    const reservationCount = this.#finishReservations;
-    this.#finishReservations = 0;
-    let settled: Promise<void>;
-    try {
-      settled = this.#sendSettle(finishes, reservationCount);
-    } catch (error) {
-      // Runs at a turn's end, outside any caller's frame: a throw here would end the process.
-      for (const finish of finishes) finish.reject(error);
-      return;
-    }
-    this.#settling.add(settled);
-    void settled.finally(() => this.#settling.delete(settled));
   }
 
   /** The settle script of `finishes` (`reservationCount` reservations in all), sent; settles every finish. */
@@ -278,10 +295,9 @@ export class RedisLimitStore implements LimitStore {
     );
   }
 
-  /** Sends the finishes still waiting for their turn's end and waits for every settle sent, then disconnects. */
+  /** Sends what still waits for its turn's end and waits for every script sent, then disconnects. */
   async close(): Promise<void> {
-    this.#sendFinishes();
-    await Promise.all(this.#settling);
+    await Promise.all([this.#reserves.drain(), this.#finishes.drain()]);
     this.client.disconnect();
   }
 
@@ -297,6 +313,63 @@ export class RedisLimitStore implements LimitStore {
     const key = this.#prefix + counterKey(entry);
     this.#counterKeys.set(entry.bucket, { key, slot: entry.slot });
     return key;
+  }
+}
+
+/**
+ * The requests of one event-loop turn, sent together at the turn's end (`setImmediate` runs
+ * right after the turn's I/O callbacks), or at once when their weight reaches `maxWeight`.
+ * `send` answers every request it is given; a throw while it builds the command rejects them all.
+ */
+class TurnBatch<Request extends { reject(error: unknown): void }> {
+  readonly #maxWeight: number;
+  readonly #send: (requests: readonly Request[], weight: number) => Promise<void>;
+  #waiting: Request[] = [];
+  #weight = 0;
+  #scheduled = false;
+  /** Batches sent and not yet answered: `drain` waits for them. */
+  readonly #inFlight = new Set<Promise<void>>();
+
+  constructor({ maxWeight, send }: { maxWeight: number; send: (requests: readonly Request[], weight: number) => Promise<void> }) {
+    this.#maxWeight = maxWeight;
+    this.#send = send;
+  }
+
+  add(request: Request, weight: number): void {
+    this.#waiting.push(request);
+    this.#weight += weight;
+    if (this.#weight >= this.#maxWeight) this.#flush();
+    else if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => {
+        this.#scheduled = false;
+        this.#flush();
+      });
+    }
+  }
+
+  /** Sends what waits, then waits for every batch sent. */
+  async drain(): Promise<void> {
+    this.#flush();
+    await Promise.all(this.#inFlight);
+  }
+
+  #flush(): void {
+    const requests = this.#waiting;
+    if (requests.length === 0) return;
+    const weight = this.#weight;
+    this.#waiting = [];
+    this.#weight = 0;
+    let sent: Promise<void>;
+    try {
+      sent = this.#send(requests, weight);
+    } catch (error) {
+      // Runs at a turn's end, outside any caller's frame: a throw here would end the process.
+      for (const request of requests) request.reject(error);
+      return;
+    }
+    this.#inFlight.add(sent);
+    void sent.finally(() => this.#inFlight.delete(sent));
   }
 }
 
@@ -393,12 +466,38 @@ function addReserveArguments({ command, entry, member, now }: { command: ScriptA
   command.add(member);
 }
 
-/** A refused reserve's reply: the refusal, and every bucket's status before anything was charged. */
-function refusedReply({ reservations, reply }: { reservations: readonly Reservation[]; reply: readonly number[] }): ReserveResult {
+/**
+ * A call's result from its part of the reserve script's reply, at `base`. An admitted call whose
+ * window entries the script charged in a later sub-window than planned (this clock lags; see
+ * `redis-scripts.ts`) has those entries, and their reservation, made anew.
+ */
+function reserveResult({ request, now, reservations }: PendingReserve, reply: readonly number[], base: number): ReserveResult {
+  if (reply[base] !== 1) return refusedReply({ reservations, reply, base });
+  let index = 0;
+  for (let part = 0; part < reservations.length; part += 1) {
+    const reservation = reservations[part] as Reservation;
+    let moved: ReservedEntry[] | null = null;
+    for (let position = 0; position < reservation.entries.length; position += 1) {
+      const entry = reservation.entries[position] as ReservedEntry;
+      const chargedSlot = reply[base + REPLY_ENTRIES_OFFSET + index * RESERVE_REPLY_PER_ENTRY + 3];
+      const isWindow = entry.bucket.kind === 'requests' || entry.bucket.kind === 'tokens';
+      if (isWindow && chargedSlot !== undefined && chargedSlot !== entry.subWindow) {
+        moved ??= [...reservation.entries];
+        moved[position] = { bucket: entry.bucket, amount: entry.amount, slot: String(chargedSlot), subWindow: chargedSlot };
+      }
+      index += 1;
+    }
+    if (moved !== null) reservations[part] = { id: reservation.id, entries: moved, reservedAt: now, tokens: reservation.tokens, usd: reservation.usd };
+  }
+  return admittedResult(reservations, request.report ?? 'every-bucket', reply, base + REPLY_ENTRIES_OFFSET, RESERVE_REPLY_PER_ENTRY);
+}
+
+/** A refused call's result: the refusal, and every bucket's status before anything was charged. */
+function refusedReply({ reservations, reply, base }: { reservations: readonly Reservation[]; reply: readonly number[]; base: number }): ReserveResult {
   const evaluations: EntryEvaluation[] = [];
   for (const reservation of reservations) {
     for (const entry of reservation.entries) {
-      const offset = REPLY_ENTRIES_OFFSET + evaluations.length * RESERVE_REPLY_PER_ENTRY;
+      const offset = base + REPLY_ENTRIES_OFFSET + evaluations.length * RESERVE_REPLY_PER_ENTRY;
       evaluations.push({
         bucket: entry.bucket,
         amount: entry.amount,
@@ -408,7 +507,7 @@ function refusedReply({ reservations, reply }: { reservations: readonly Reservat
       });
     }
   }
-  const refusedIndex = reply[1];
+  const refusedIndex = reply[base + 1];
   const refused =
     evaluations[(refusedIndex ?? 1) - 1] ?? evaluations.find((evaluation) => !fits({ ...evaluation, limit: storeLimit(evaluation.bucket) }));
   if (refused === undefined) throw new Error('limit store reply names no refused bucket');

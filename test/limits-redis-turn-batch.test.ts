@@ -1,0 +1,222 @@
+/**
+ * The Redis limit store sends the reserves asked for in one event-loop turn as one reserve
+ * script, and the finishes (settles, releases) as one settle script: these tests count the
+ * scripts that reach the client's socket, and check that each request still gets its own answer,
+ * as if it had gone alone.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import type { Command } from 'ioredis';
+import type { RedisLimitStore } from '../src/limits/redis-store.ts';
+import { LimitStoreUnavailableError, type Bucket, type Reservation, type ReserveResult } from '../src/limits/types.ts';
+import { limitStoreBackends, ManualClock, type StoreHandle } from './helpers/limits-stores.ts';
+
+const backends = await limitStoreBackends({ file: 'turn-batch' });
+const found = backends.find((backend) => backend.name === 'redis');
+if (found === undefined) throw new Error('no Redis backend among the limit store backends');
+const redis = found;
+
+const MINUTE = 60_000;
+const LEASE = 120_000;
+const BUCKETS: Bucket[] = [
+  { kind: 'requests', id: 'key:k:rpm', limit: 1_000, windowMs: MINUTE },
+  { kind: 'tokens', id: 'key:k:tpm', limit: 100_000, windowMs: MINUTE },
+];
+
+function reservationOf(result: ReserveResult): Reservation {
+  assert.ok(result.admitted, 'admitted');
+  const [reservation] = result.reservations;
+  assert.ok(reservation);
+  return reservation;
+}
+
+/** Counts the Lua scripts (EVALSHA, or EVAL after a NOSCRIPT) the store's client sends from now on. */
+function countScripts(store: RedisLimitStore): { readonly sent: number } {
+  const client = store.client;
+  const original = client.sendCommand.bind(client);
+  const counter = { sent: 0 };
+  client.sendCommand = ((command: Command, ...rest: unknown[]) => {
+    if (command.name === 'evalsha' || command.name === 'eval') counter.sent += 1;
+    return (original as (...args: unknown[]) => unknown)(command, ...rest);
+  }) as typeof client.sendCommand;
+  return counter;
+}
+
+describe('Redis limit store: the finishes of one turn share one settle script', { skip: redis.skip }, () => {
+  const handles: StoreHandle[] = [];
+  async function open(): Promise<{ handle: StoreHandle; store: RedisLimitStore }> {
+    const clock = new ManualClock('2025-01-31T10:00:00.000Z');
+    const handle = await redis.open({ now: clock.now });
+    handles.push(handle);
+    return { handle, store: handle.store as RedisLimitStore };
+  }
+  async function reserveOne(store: RedisLimitStore, tokens: number): Promise<Reservation> {
+    return reservationOf(await store.reserve({ parts: [{ buckets: BUCKETS, tokens, usd: 0 }], leaseMs: LEASE }));
+  }
+  after(async () => {
+    await Promise.all(handles.map((handle) => handle.cleanup()));
+  });
+
+  test('settles and releases asked for in one turn go as one script, each answered with its own results', async () => {
+    const { store } = await open();
+    const [a, b, c] = [await reserveOne(store, 100), await reserveOne(store, 100), await reserveOne(store, 100)];
+    const scripts = countScripts(store);
+    const results = await Promise.all([
+      store.settle(a!, { tokens: 10, usd: 0 }),
+      store.settle(b!, { tokens: 20, usd: 0 }),
+      store.release(c!),
+      // The same reservation again, in the same script: settled once only.
+      store.settle(a!, { tokens: 999, usd: 0 }),
+      store.finish({ reservations: [], usage: 'release' }),
+    ]);
+    assert.deepEqual(results, [true, true, true, false, []]);
+    assert.equal(scripts.sent, 1, 'one settle script for the turn');
+
+    // Each finish's own usage reached the counters: 10 + 20 tokens, c's request refunded.
+    const probe = await store.reserve({ parts: [{ buckets: BUCKETS, tokens: 0, usd: 0 }], leaseMs: LEASE });
+    assert.ok(probe.admitted);
+    const remaining = (id: string) => probe.statuses.find((status) => status.bucket.id === id)?.remaining;
+    assert.equal(remaining('key:k:tpm'), 100_000 - 30);
+    assert.equal(remaining('key:k:rpm'), 1_000 - 3);
+    assert.equal(scripts.sent, 2, 'the reserve, alone in its turn, is a script of its own');
+  });
+
+  test('finishes in different turns go in different scripts', async () => {
+    const { store } = await open();
+    const [a, b] = [await reserveOne(store, 5), await reserveOne(store, 5)];
+    const scripts = countScripts(store);
+    assert.equal(await store.settle(a!, { tokens: 1, usd: 0 }), true);
+    assert.equal(await store.settle(b!, { tokens: 1, usd: 0 }), true);
+    assert.equal(scripts.sent, 2);
+  });
+
+  test('a turn with more than 64 reservations to finish sends them in scripts of at most 64', async () => {
+    const { store } = await open();
+    const reservations: Reservation[] = [];
+    for (let index = 0; index < 100; index += 1) reservations.push(await reserveOne(store, 1));
+    const scripts = countScripts(store);
+    const results = await Promise.all(reservations.map((reservation) => store.settle(reservation, { tokens: 2, usd: 0 })));
+    assert.equal(results.filter(Boolean).length, 100);
+    assert.equal(scripts.sent, 2, '64, then the other 36 at the end of the turn');
+  });
+
+  test("a turn's finishes fail together, as an unavailable store, when Redis cannot be reached", async () => {
+    // A replica of its own: the handle's first store stays connected to clean up.
+    const store = (await (await open()).handle.sibling()) as RedisLimitStore;
+    const [a, b] = [await reserveOne(store, 5), await reserveOne(store, 5)];
+    store.client.disconnect();
+    const outcomes = await Promise.allSettled([store.settle(a!, { tokens: 1, usd: 0 }), store.release(b!)]);
+    for (const outcome of outcomes) {
+      assert.equal(outcome.status, 'rejected');
+      assert.ok(outcome.status === 'rejected' && outcome.reason instanceof LimitStoreUnavailableError, String(outcome.status === 'rejected' ? outcome.reason : ''));
+    }
+  });
+
+  test('close sends the finishes still waiting for their turn and waits for their answers', async () => {
+    const { handle, store: other } = await open();
+    const store = (await handle.sibling()) as RedisLimitStore;
+    const a = await reserveOne(store, 5);
+    const settled = store.settle(a, { tokens: 1, usd: 0 });
+    await store.close();
+    assert.equal(await settled, true);
+    // Another replica sees it settled: a second settle changes nothing.
+    assert.equal(await other.settle(a, { tokens: 1, usd: 0 }), false);
+  });
+});
+
+describe('Redis limit store: the reserves of one turn share one reserve script', { skip: redis.skip }, () => {
+  const handles: StoreHandle[] = [];
+  async function open(): Promise<{ handle: StoreHandle; store: RedisLimitStore }> {
+    const clock = new ManualClock('2025-01-31T10:00:00.000Z');
+    const handle = await redis.open({ now: clock.now });
+    handles.push(handle);
+    return { handle, store: handle.store as RedisLimitStore };
+  }
+  const TIGHT: Bucket[] = [
+    { kind: 'requests', id: 'key:t:rpm', limit: 2, windowMs: MINUTE },
+    { kind: 'tokens', id: 'key:t:tpm', limit: 100, windowMs: MINUTE },
+  ];
+  function reserveTight(store: RedisLimitStore, tokens: number): Promise<ReserveResult> {
+    return store.reserve({ parts: [{ buckets: TIGHT, tokens, usd: 0 }], leaseMs: LEASE });
+  }
+  after(async () => {
+    await Promise.all(handles.map((handle) => handle.cleanup()));
+  });
+
+  test('each reserve of a turn sees the ones before it, and a refused one charges nothing', async () => {
+    const { store } = await open();
+    const scripts = countScripts(store);
+    // 80 fits; 50 does not fit after it; 20 does, since the refused 50 was not charged; the
+    // fourth fits the tokens but would be the third request of a limit of 2.
+    const results = await Promise.all([reserveTight(store, 80), reserveTight(store, 50), reserveTight(store, 20), reserveTight(store, 0)]);
+    assert.equal(scripts.sent, 1, 'one reserve script for the turn');
+    assert.deepEqual(
+      results.map((result) => result.admitted),
+      [true, false, true, false],
+    );
+    const [, tokensRefused, , requestsRefused] = results;
+    assert.ok(tokensRefused && !tokensRefused.admitted && requestsRefused && !requestsRefused.admitted);
+    assert.equal(tokensRefused.refusal.bucket.id, 'key:t:tpm');
+    assert.equal(tokensRefused.refusal.remaining, 20, 'the second saw only the first');
+    assert.equal(requestsRefused.refusal.bucket.id, 'key:t:rpm');
+    assert.equal(requestsRefused.refusal.remaining, 0, 'the fourth saw the two admitted');
+    const tokensSeen = requestsRefused.statuses.find((status) => status.bucket.id === 'key:t:tpm');
+    assert.equal(tokensSeen?.remaining, 0, 'the fourth saw 80 + 20 tokens taken, not the refused 50');
+
+    // Each admitted call holds its own reservation: releasing the first frees its 80 tokens.
+    const first = reservationOf(results[0]!);
+    assert.notEqual(first.id, reservationOf(results[2]!).id);
+    assert.equal(await store.release(first), true);
+    const after = await reserveTight(store, 80);
+    assert.ok(after.admitted, 'the released 80 tokens are free again');
+  });
+
+  test('calls of one turn with buckets of their own charge their own counters and hold their own records', async () => {
+    const { store } = await open();
+    const only = (name: string): Bucket[] => [{ kind: 'requests', id: `key:${name}:rpm`, limit: 1, windowMs: MINUTE }];
+    const reserveOnly = (name: string) => store.reserve({ parts: [{ buckets: only(name), tokens: 0, usd: 0 }], leaseMs: LEASE });
+    const scripts = countScripts(store);
+    const first = await Promise.all([reserveOnly('a'), reserveOnly('b'), reserveOnly('c')]);
+    assert.equal(scripts.sent, 1);
+    assert.deepEqual(first.map((result) => result.admitted), [true, true, true], 'each had its own limit of 1');
+    const again = await Promise.all([reserveOnly('a'), reserveOnly('b'), reserveOnly('c')]);
+    assert.deepEqual(again.map((result) => result.admitted), [false, false, false], 'each spent its own limit');
+    // Each reservation's record is its own: each releases once, and frees its own bucket.
+    assert.deepEqual(await Promise.all(first.map((result) => store.release(reservationOf(result)))), [true, true, true]);
+    assert.deepEqual((await Promise.all([reserveOnly('b')])).map((result) => result.admitted), [true]);
+  });
+
+  test('a turn with more than 32 reserves sends them in scripts of at most 32, in order', async () => {
+    const { store } = await open();
+    const scripts = countScripts(store);
+    const many: Bucket[] = [{ kind: 'requests', id: 'key:m:rpm', limit: 35, windowMs: MINUTE }];
+    const results = await Promise.all(
+      Array.from({ length: 40 }, () => store.reserve({ parts: [{ buckets: many, tokens: 0, usd: 0 }], leaseMs: LEASE })),
+    );
+    assert.equal(scripts.sent, 2, '32, then the other 8 at the end of the turn');
+    assert.deepEqual(
+      results.map((result) => result.admitted),
+      Array.from({ length: 40 }, (_, index) => index < 35),
+    );
+  });
+
+  test("a turn's reserves fail together, as an unavailable store, when Redis cannot be reached", async () => {
+    const store = (await (await open()).handle.sibling()) as RedisLimitStore;
+    store.client.disconnect();
+    const outcomes = await Promise.allSettled([reserveTight(store, 1), reserveTight(store, 2)]);
+    for (const outcome of outcomes) {
+      assert.equal(outcome.status, 'rejected');
+      assert.ok(outcome.status === 'rejected' && outcome.reason instanceof LimitStoreUnavailableError, String(outcome.status === 'rejected' ? outcome.reason : ''));
+    }
+  });
+
+  test('close sends the reserves still waiting for their turn and waits for their answers', async () => {
+    const { handle, store: other } = await open();
+    const store = (await handle.sibling()) as RedisLimitStore;
+    const reserved = reserveTight(store, 100);
+    await store.close();
+    assert.ok((await reserved).admitted);
+    // Another replica sees the tokens taken.
+    assert.equal((await reserveTight(other, 1)).admitted, false);
+  });
+});
