@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import type { Bucket, LimitStore, Reservation, ReserveResult } from '../src/limits/types.ts';
+import type { RedisLimitStore } from '../src/limits/redis-store.ts';
 import { limitStoreBackends, ManualClock, openRedisStore, type StoreHandle } from './helpers/limits-stores.ts';
 
 const backends = await limitStoreBackends({ file: 'store' });
@@ -419,6 +420,47 @@ for (const backend of backends) {
       }
       const probe = await reserve(handle.store, tpm, { tokens: 0 });
       assert.equal(remainingOf(probe, 'key:k:tpm'), 1_000 - 100 - 50, 'the lagging reservation was settled down to its real usage');
+    });
+
+    // Redis keeps only what expires: a counter or record without a TTL would stay forever.
+    if (backend.name !== 'memory') test('every key the scripts write expires: windows after the window, budgets after their period, records after the lease', async () => {
+      const clock = new ManualClock('2025-01-31T10:00:00.000Z');
+      const handle = await open(clock);
+      const store = handle.store as RedisLimitStore;
+      const buckets: Bucket[] = [
+        { kind: 'tokens', id: 'key:e:tpm', limit: 1_000, windowMs: MINUTE },
+        { kind: 'usd', id: 'key:e:usd-day', limit: 5, period: 'day' },
+        { kind: 'concurrent', id: 'key:e:parallel', limit: 5 },
+      ];
+      const ttls = async (): Promise<Map<string, number>> => {
+        const keys = await store.client.keys(`${handle.redisPrefix ?? ''}*`);
+        const found = new Map<string, number>();
+        for (const key of keys) found.set(key.slice((handle.redisPrefix ?? '').length).replace(/^r:.*/, 'record'), await store.client.pttl(key));
+        return found;
+      };
+      const first = only(admitted(await reserve(store, buckets, { tokens: 100, usd: 0.5 })));
+      const day = 24 * 60 * MINUTE;
+      const expect = async (when: string) => {
+        const found = await ttls();
+        const within = (key: string, most: number) => {
+          const ttl = found.get(key);
+          assert.ok(ttl !== undefined && ttl > most - 5_000 && ttl <= most, `${when}: ${key} expires in ${ttl} ms, expected about ${most}`);
+        };
+        // A minute's window and two of its 500 ms sub-windows; the rest of the day plus two days; the lease.
+        within(`w:key:e:tpm:${MINUTE}`, MINUTE + 1_000);
+        within('u:key:e:usd-day:2025-01-31', 14 * 60 * MINUTE + 2 * day);
+        within('c:key:e:parallel', LEASE);
+        within('record', LEASE + 60 * MINUTE);
+      };
+      await expect('after the first reserve');
+      // A second charge of an existing budget, and a settle of both, keep every expiry.
+      clock.advance(1_000);
+      const second = only(admitted(await reserve(store, buckets, { tokens: 100, usd: 0.5 })));
+      assert.equal(await store.settle(first, { tokens: 10, usd: 0.1 }), true);
+      assert.equal(await store.settle(second, { tokens: 10, usd: 0.1 }), true);
+      const found = await ttls();
+      for (const [key, ttl] of found) assert.ok(ttl > 0, `${key} expires (PTTL ${ttl})`);
+      assert.ok(found.has('u:key:e:usd-day:2025-01-31'), 'the budget key is still there');
     });
   });
 }

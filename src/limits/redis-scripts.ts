@@ -28,10 +28,21 @@ export const RESERVE_REPLY_PER_ENTRY = 4;
 /** Fields per entry in the settle script's ARGV. */
 export const SETTLE_FIELDS_PER_ENTRY = 4;
 
+/*
+ * Numbers go to Redis as strings made with '%d': a Lua number passed as it is, or made with
+ * '%.0f', is formatted as a float (glibc's printf_fp showed in Redis's profile), and '%.14g'
+ * would write a count from 1e14 up as "1e+14", which HINCRBY and INCRBY refuse. Every count is
+ * an integer in store units.
+ *
+ * A command from Lua costs Redis more than the command itself, so a window is read with one
+ * HMGET and charged with one HSET of the values it read (the script runs alone, so nothing
+ * changes in between), and a budget's expiry is set once, when its key is made.
+ */
 const COMMON = `
 local SUBS = 120
 local function fits(used, amount, limit) return used + amount <= limit and used < limit end
-local function field(index) return string.format('%.0f', index) end
+local function int(number) return string.format('%d', number) end
+local field = int
 `;
 
 /**
@@ -45,18 +56,23 @@ local function field(index) return string.format('%.0f', index) end
  *   used, resetMs (-1 = unknown), retryAfterMs (-1 = unknown), slot charged (windows; else 0).
  */
 export const RESERVE_SCRIPT = `${COMMON}
-local function expire_window(key, current)
+-- A window's total, the sub-window to charge, whether its oldest index \`o\` is set, and the
+-- charged sub-window's count: one HMGET in the common case, old sub-windows dropped first.
+local function read_window(key, current)
   local oldest_live = current - SUBS
-  local oldest = tonumber(redis.call('HGET', key, 'o'))
-  if not oldest then return 0, current end
+  local values = redis.call('HMGET', key, 'o', 't', field(current))
+  local oldest = tonumber(values[1])
+  if not oldest then return 0, current, false, 0 end
+  local total = tonumber(values[2]) or 0
   if oldest >= oldest_live then
-    return tonumber(redis.call('HGET', key, 't')) or 0, math.max(current, oldest)
+    if oldest <= current then return total, current, true, tonumber(values[3]) or 0 end
+    -- This clock lags the one that moved the window on: charge its oldest live sub-window.
+    return total, oldest, true, tonumber(redis.call('HGET', key, field(oldest))) or 0
   end
   if oldest_live - oldest > SUBS then
     redis.call('DEL', key)
-    return 0, current
+    return 0, current, false, 0
   end
-  local total = tonumber(redis.call('HGET', key, 't')) or 0
   for index = oldest, oldest_live - 1 do
     local name = field(index)
     local count = tonumber(redis.call('HGET', key, name))
@@ -65,8 +81,8 @@ local function expire_window(key, current)
       redis.call('HDEL', key, name)
     end
   end
-  redis.call('HSET', key, 't', total, 'o', oldest_live)
-  return total, current
+  redis.call('HSET', key, 't', int(total), 'o', field(oldest_live))
+  return total, current, true, tonumber(values[3]) or 0
 end
 
 local reply = {}
@@ -77,10 +93,12 @@ for call = 1, tonumber(ARGV[1]) do
   local parts = tonumber(ARGV[argument_base + 2])
   local entries = tonumber(ARGV[argument_base + 3])
   local lease = tonumber(ARGV[argument_base + 4])
-  local record_ttl = tonumber(ARGV[argument_base + 5])
+  local record_ttl = ARGV[argument_base + 5]
   argument_base = argument_base + ${RESERVE_FIELDS_PER_CALL}
   local counters = key_base + parts
-  local used, slots = {}, {}
+  -- Per entry: usage before the charge; windows: the sub-window charged, whether \`o\` is set and
+  -- that sub-window's count; budgets: whether the key exists.
+  local used, slots, known, counts = {}, {}, {}, {}
 
   local refused = 0
   for j = 1, entries do
@@ -91,12 +109,14 @@ for call = 1, tonumber(ARGV[1]) do
     local amount = tonumber(ARGV[base + 3])
     slots[j] = 0
     if kind == 'w' then
-      used[j], slots[j] = expire_window(key, tonumber(ARGV[base + 4]))
+      used[j], slots[j], known[j], counts[j] = read_window(key, tonumber(ARGV[base + 4]))
     elseif kind == 'c' then
       redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
       used[j] = redis.call('ZCARD', key)
     else
-      used[j] = tonumber(redis.call('GET', key)) or 0
+      local value = redis.call('GET', key)
+      known[j] = value ~= false
+      used[j] = tonumber(value) or 0
     end
     if refused == 0 and not fits(used[j], amount, limit) then refused = j end
   end
@@ -116,10 +136,12 @@ for call = 1, tonumber(ARGV[1]) do
       if refused == 0 then
         if amount > 0 then
           local slot = field(slots[j])
-          redis.call('HINCRBY', key, slot, amount)
-          redis.call('HINCRBY', key, 't', amount)
-          redis.call('HSETNX', key, 'o', slot)
-          redis.call('PEXPIRE', key, math.ceil(p2 + 2 * width))
+          if known[j] then
+            redis.call('HSET', key, slot, int(counts[j] + amount), 't', int(used[j] + amount))
+          else
+            redis.call('HSET', key, slot, int(counts[j] + amount), 't', int(used[j] + amount), 'o', slot)
+          end
+          redis.call('PEXPIRE', key, int(math.ceil(p2 + 2 * width)))
         end
         -- An upper bound when nothing was charged now: the newest usage is at most this recent.
         reset = (used[j] + amount > 0) and math.ceil((slots[j] + SUBS + 1) * width - now) or 0
@@ -139,16 +161,17 @@ for call = 1, tonumber(ARGV[1]) do
       end
     elseif kind == 'c' then
       if refused == 0 then
-        redis.call('ZADD', key, now + lease, member)
-        redis.call('PEXPIRE', key, lease)
+        redis.call('ZADD', key, int(now + lease), member)
+        redis.call('PEXPIRE', key, int(lease))
       end
     else
       local until_end = p1 - now
       retry = until_end
       reset = (used[j] > 0 or (refused == 0 and amount > 0)) and until_end or 0
       if refused == 0 and amount > 0 then
-        redis.call('INCRBY', key, amount)
-        redis.call('PEXPIRE', key, until_end + p2)
+        redis.call('INCRBY', key, ARGV[base + 3])
+        -- The period's end is fixed: an existing key already expires after it.
+        if not known[j] then redis.call('PEXPIRE', key, int(until_end + p2)) end
       end
     end
     reply[#reply + 1] = used[j]
@@ -196,13 +219,13 @@ for r = 1, reservations do
         redis.call('ZREM', key, ARGV[base + 3])
       elseif delta ~= 0 then
         if kind == 'u' then
-          if redis.call('EXISTS', key) == 1 then redis.call('INCRBY', key, delta) end
+          if redis.call('EXISTS', key) == 1 then redis.call('INCRBY', key, ARGV[base + 1]) end
         else
           -- Only a sub-window still inside the window is adjusted: one that aged out no longer counts.
-          local oldest = tonumber(redis.call('HGET', key, 'o'))
-          if oldest and tonumber(slot) >= oldest and redis.call('HEXISTS', key, slot) == 1 then
-            redis.call('HINCRBY', key, slot, delta)
-            redis.call('HINCRBY', key, 't', delta)
+          local values = redis.call('HMGET', key, 'o', 't', slot)
+          local oldest, count = tonumber(values[1]), tonumber(values[3])
+          if oldest and count and tonumber(slot) >= oldest then
+            redis.call('HSET', key, slot, int(count + delta), 't', int((tonumber(values[2]) or 0) + delta))
           end
         end
       end

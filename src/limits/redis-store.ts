@@ -42,8 +42,9 @@ import {
 const MAX_FINISH_BATCH = 64;
 /**
  * The most calls one reserve script carries, as `MAX_FINISH_BATCH`: a reserve reads and charges
- * every counter of a call, about 50 Redis commands with every limit set, so 32 calls hold the
- * server for about as long as one settle script of 64 reservations.
+ * every counter of a call, about 30 Redis commands with every limit set; on the benchmark host a
+ * call's reserve and settle cost Redis ~72 µs together, so a script of 32 calls holds the server
+ * for a millisecond or two.
  */
 const MAX_RESERVE_BATCH = 32;
 const RESERVE_COMMAND = 'seedLimitsReserve';
