@@ -9,11 +9,14 @@
  *   node bin/run-ts.mjs bench/oncpu.ts [--json] [--seconds 10] [--targets seed,undici] [--top 30]
  *   node bin/run-ts.mjs bench/oncpu.ts --baseline GIT_REF --targets seed,baseline --rounds 4
  *   node bin/run-ts.mjs bench/oncpu.ts --targets seed --threads 'worker thread (JavaScript)'
+ *   node bin/run-ts.mjs bench/oncpu.ts --targets seed --set limits.store=redis --set limits.url=redis://127.0.0.1:6379 --set limits.onUnavailable=closed
  *
  * `--baseline` builds that ref in a temporary worktree (as the A/B scenario does) and adds the
  * target `baseline`, Seed from that build. `--threads KIND` adds, for the other threads of that
  * kind (as the thread table names them), their functions by inclusive time: the ledger's insert
- * worker spends most of its time in native code (SQLite, V8's deserializer, the kernel). `--rounds N` measures every target N times, each time
+ * worker spends most of its time in native code (SQLite, V8's deserializer, the kernel). `--set PATH=VALUE`
+ * lays a setting over every Seed's config (Seed and the baseline), as in the A/B scenario: limits
+ * in Redis, say. `--rounds N` measures every target N times, each time
  * in a fresh process and in a rotated order (processes of one build differ for their whole life,
  * and the machine drifts), and pools the rounds; a line per round gives each target's event loop
  * CPU per request, and with Seed and the baseline, their ratio. A change of 2–3%, below what the
@@ -37,7 +40,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { closedLoop } from './lib/load.ts';
 import { inclusiveFrames, parsePerfScript, profileThread, samplesByThread, threadKind, type PerfSample, type ThreadProfile } from './lib/perf-script.ts';
-import { SIMULATOR_HEADERS, startSeedServer, startSimulator, startUndiciProxy } from './lib/targets.ts';
+import { parseConfigSetting, SIMULATOR_HEADERS, startSeedServer, startSimulator, startUndiciProxy } from './lib/targets.ts';
 import { prepareBaseline, removeBaseline } from './scenarios/ab.ts';
 import { requestFor, warmUp } from './scenarios/overhead.ts';
 
@@ -51,8 +54,10 @@ const { values } = parseArgs({
     baseline: { type: 'string' },
     rounds: { type: 'string', default: '1' },
     threads: { type: 'string' },
+    set: { type: 'string', multiple: true, default: [] },
   },
 });
+const settings = values.set.map(parseConfigSetting);
 const seconds = Number(values.seconds);
 const top = Number(values.top);
 const connections = Number(values.connections);
@@ -147,7 +152,7 @@ async function measure(target: string, simulatorUrl: string, root: string | unde
   const server =
     target === 'undici'
       ? { ...(await startUndiciProxy({ simulatorUrl, nodeArguments: ['--perf-basic-prof'] })), headers: { ...SIMULATOR_HEADERS } }
-      : await startSeedServer({ simulatorUrl, workDirectory: directory, nodeArguments: ['--perf-basic-prof'], name, ...(root ? { root } : {}) });
+      : await startSeedServer({ simulatorUrl, workDirectory: directory, nodeArguments: ['--perf-basic-prof'], name, settings, ...(root ? { root } : {}) });
   try {
     const shape = { origin: server.url, headers: server.headers };
     await warmUp(shape, stream, connections);

@@ -210,6 +210,27 @@ describe('Redis limit store: the reserves of one turn share one reserve script',
     }
   });
 
+  test('a server that has forgotten the scripts (a restart, SCRIPT FLUSH) is sent them whole, once', async () => {
+    const { store } = await open();
+    const names: string[] = [];
+    const client = store.client;
+    const original = client.sendCommand.bind(client);
+    client.sendCommand = ((command: Command, ...rest: unknown[]) => {
+      names.push(command.name);
+      return (original as (...args: unknown[]) => unknown)(command, ...rest);
+    }) as typeof client.sendCommand;
+    const reserveOne = () => store.reserve({ parts: [{ buckets: BUCKETS, tokens: 10, usd: 0 }], leaseMs: LEASE });
+    const reserved = reservationOf(await reserveOne());
+    await client.script('FLUSH');
+    names.length = 0;
+    const again = await reserveOne();
+    assert.ok(again.admitted, 'the reserve after the flush went through');
+    assert.equal(await store.settle(reserved, { tokens: 5, usd: 0 }), true);
+    assert.ok((await reserveOne()).admitted);
+    // Each script: EVALSHA refused with NOSCRIPT, then EVAL; after that EVALSHA finds it.
+    assert.deepEqual(names.filter((name) => name !== 'script'), ['evalsha', 'eval', 'evalsha', 'eval', 'evalsha']);
+  });
+
   test('close sends the reserves still waiting for their turn and waits for their answers', async () => {
     const { handle, store: other } = await open();
     const store = (await handle.sibling()) as RedisLimitStore;

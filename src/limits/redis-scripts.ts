@@ -1,7 +1,7 @@
 /**
  * The Lua scripts of the Redis limit store. Each runs atomically on the Redis server, so a
  * check-and-reserve across several buckets is one indivisible step for every replica, and
- * each costs one round trip (EVALSHA through ioredis `defineCommand`); a call's reservations are
+ * each costs one round trip (EVALSHA, see `defineScript` in `redis-store.ts`); a call's reservations are
  * reserved together and settled together, and the calls of one event-loop turn share a script
  * (`RedisLimitStore`).
  *
