@@ -456,6 +456,14 @@ for (const backend of backends) {
       // A second charge of an existing budget, and a settle of both, keep every expiry.
       clock.advance(1_000);
       const second = only(admitted(await reserve(store, buckets, { tokens: 100, usd: 0.5 })));
+      // A charge in a sub-window that already holds a count leaves the window's expiry as it was.
+      const windowKey = `${handle.redisPrefix ?? ''}w:key:e:tpm:${MINUTE}`;
+      const before = await store.client.pttl(windowKey);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const third = only(admitted(await reserve(store, buckets, { tokens: 100, usd: 0 })));
+      const afterThird = await store.client.pttl(windowKey);
+      assert.ok(afterThird > 0 && afterThird < before, `the window's expiry stays (${before} ms, then ${afterThird})`);
+      assert.equal(await store.release(third), true);
       assert.equal(await store.settle(first, { tokens: 10, usd: 0.1 }), true);
       assert.equal(await store.settle(second, { tokens: 10, usd: 0.1 }), true);
       const found = await ttls();

@@ -36,7 +36,8 @@ export const SETTLE_FIELDS_PER_ENTRY = 4;
  *
  * A command from Lua costs Redis more than the command itself, so a window is read with one
  * HMGET and charged with one HSET of the values it read (the script runs alone, so nothing
- * changes in between), and a budget's expiry is set once, when its key is made.
+ * changes in between), a window's expiry is set when a sub-window gets its first count, and a
+ * budget's once, when its key is made.
  */
 const COMMON = `
 local SUBS = 120
@@ -141,7 +142,9 @@ for call = 1, tonumber(ARGV[1]) do
           else
             redis.call('HSET', key, slot, int(counts[j] + amount), 't', int(used[j] + amount), 'o', slot)
           end
-          redis.call('PEXPIRE', key, int(math.ceil(p2 + 2 * width)))
+          -- The key must outlive its newest sub-window. One that already holds a count got it
+          -- from a charge in its own span, which set an expiry covering the sub-window's life.
+          if counts[j] <= 0 then redis.call('PEXPIRE', key, int(math.ceil(p2 + 2 * width))) end
         end
         -- An upper bound when nothing was charged now: the newest usage is at most this recent.
         reset = (used[j] + amount > 0) and math.ceil((slots[j] + SUBS + 1) * width - now) or 0
