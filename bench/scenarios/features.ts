@@ -26,9 +26,10 @@
  *   redis              the store in a SQLite file, limits in Redis
  *   full               (the ladder's top) the store in a SQLite file, limits in memory
  *
- * Limits in Redis cost a script round trip to reserve a call's buckets, and a share of the one
- * that settles the calls ending in the same turn; the ledger in PostgreSQL sends batches of rows over a connection instead of handing them
- * to the SQLite insert worker. Only Seed's process's CPU is counted: Redis and PostgreSQL run on
+ * Limits in Redis cost a share of the script round trip that reserves the buckets of the calls
+ * arriving in one turn, and of the one that settles the calls ending in it; the ledger in
+ * PostgreSQL sends batches of rows over a connection instead of handing them to the SQLite
+ * insert worker. Only Seed's process's CPU is counted: Redis and PostgreSQL run on
  * the same cores, so their share shows in the throughput ratio, not in the µs.
  */
 import { mkdirSync } from 'node:fs';
@@ -83,7 +84,7 @@ const STORE_RUNGS: readonly StoreRung[] = [
   {
     id: 'redis',
     label: 'Seed, every feature on, limits in Redis',
-    feature: 'limits in Redis instead of in memory (a script round trip to reserve a call\'s 11 buckets; the settlements of one turn share another)',
+    feature: 'limits in Redis instead of in memory (a script round trip reserves the 11 buckets of every call that arrived in one event-loop turn; another settles the calls that ended in it)',
     start: (simulatorUrl, workDirectory) =>
       startSeedServer({ simulatorUrl, workDirectory, name: 'seed (redis)', ...FULL, redisLimits: { url: REDIS_URL, keyPrefix: redisKeyPrefix() } }),
   },
