@@ -42,14 +42,17 @@ function countScripts(store: RedisLimitStore): { readonly sent: number } {
   return counter;
 }
 
+/** A store on a fresh key prefix with a manual clock, kept in `handles` for cleaning up. */
+async function openStore(handles: StoreHandle[]): Promise<{ handle: StoreHandle; store: RedisLimitStore }> {
+  const clock = new ManualClock('2025-01-31T10:00:00.000Z');
+  const handle = await redis.open({ now: clock.now });
+  handles.push(handle);
+  return { handle, store: handle.store as RedisLimitStore };
+}
+
 describe('Redis limit store: the finishes of one turn share one settle script', { skip: redis.skip }, () => {
   const handles: StoreHandle[] = [];
-  async function open(): Promise<{ handle: StoreHandle; store: RedisLimitStore }> {
-    const clock = new ManualClock('2025-01-31T10:00:00.000Z');
-    const handle = await redis.open({ now: clock.now });
-    handles.push(handle);
-    return { handle, store: handle.store as RedisLimitStore };
-  }
+  const open = () => openStore(handles);
   async function reserveOne(store: RedisLimitStore, tokens: number): Promise<Reservation> {
     return reservationOf(await store.reserve({ parts: [{ buckets: BUCKETS, tokens, usd: 0 }], leaseMs: LEASE }));
   }
@@ -126,12 +129,7 @@ describe('Redis limit store: the finishes of one turn share one settle script', 
 
 describe('Redis limit store: the reserves of one turn share one reserve script', { skip: redis.skip }, () => {
   const handles: StoreHandle[] = [];
-  async function open(): Promise<{ handle: StoreHandle; store: RedisLimitStore }> {
-    const clock = new ManualClock('2025-01-31T10:00:00.000Z');
-    const handle = await redis.open({ now: clock.now });
-    handles.push(handle);
-    return { handle, store: handle.store as RedisLimitStore };
-  }
+  const open = () => openStore(handles);
   const TIGHT: Bucket[] = [
     { kind: 'requests', id: 'key:t:rpm', limit: 2, windowMs: MINUTE },
     { kind: 'tokens', id: 'key:t:tpm', limit: 100, windowMs: MINUTE },

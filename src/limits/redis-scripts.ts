@@ -97,9 +97,9 @@ for call = 1, tonumber(ARGV[1]) do
   local record_ttl = ARGV[argument_base + 5]
   argument_base = argument_base + ${RESERVE_FIELDS_PER_CALL}
   local counters = key_base + parts
-  -- Per entry: usage before the charge; windows: the sub-window charged, whether \`o\` is set and
-  -- that sub-window's count; budgets: whether the key exists.
-  local used, slots, known, counts = {}, {}, {}, {}
+  -- Per entry: its kind, limit and amount; usage before the charge; windows: the sub-window
+  -- charged, whether \`o\` is set and that sub-window's count; budgets: whether the key exists.
+  local kinds, limits, amounts, used, slots, known, counts = {}, {}, {}, {}, {}, {}, {}
 
   local refused = 0
   for j = 1, entries do
@@ -108,6 +108,7 @@ for call = 1, tonumber(ARGV[1]) do
     local kind = ARGV[base + 1]
     local limit = tonumber(ARGV[base + 2])
     local amount = tonumber(ARGV[base + 3])
+    kinds[j], limits[j], amounts[j] = kind, limit, amount
     slots[j] = 0
     if kind == 'w' then
       used[j], slots[j], known[j], counts[j] = read_window(key, tonumber(ARGV[base + 4]))
@@ -127,9 +128,7 @@ for call = 1, tonumber(ARGV[1]) do
   for j = 1, entries do
     local key = KEYS[counters + j]
     local base = argument_base + (j - 1) * ${RESERVE_FIELDS_PER_ENTRY}
-    local kind = ARGV[base + 1]
-    local limit = tonumber(ARGV[base + 2])
-    local amount = tonumber(ARGV[base + 3])
+    local kind, limit, amount = kinds[j], limits[j], amounts[j]
     local p1, p2, member = tonumber(ARGV[base + 4]), tonumber(ARGV[base + 5]), ARGV[base + 6]
     local reset, retry = -1, -1
     if kind == 'w' then
