@@ -191,33 +191,13 @@ export class RedisLimitStore implements LimitStore {
         for (const entry of reservation.entries) addReserveArguments({ command, entry, member: reservation.id, now });
       }
     }
-    return this.#reserveCommand(command).then(
-      (raw) => {
-        let reply: number[];
-        try {
-          reply = toNumbers(raw);
-          let expected = 0;
-          for (const { entryCount } of reserves) expected += REPLY_ENTRIES_OFFSET + entryCount * RESERVE_REPLY_PER_ENTRY;
-          if (reply.length !== expected) throw new Error(`the reserve script answered ${reply.length} numbers where ${expected} were due`);
-        } catch (error) {
-          for (const reserve of reserves) reserve.reject(error);
-          return;
-        }
-        let offset = 0;
-        for (const reserve of reserves) {
-          try {
-            reserve.resolve(reserveResult(reserve, reply, offset));
-          } catch (error) {
-            reserve.reject(error);
-          }
-          offset += REPLY_ENTRIES_OFFSET + reserve.entryCount * RESERVE_REPLY_PER_ENTRY;
-        }
-      },
-      (error: unknown) => {
-        const failure = commandFailure(error);
-        for (const reserve of reserves) reserve.reject(failure);
-      },
-    );
+    return answerEach({
+      script: 'reserve',
+      sent: this.#reserveCommand(command),
+      requests: reserves,
+      partLength: (reserve) => REPLY_ENTRIES_OFFSET + reserve.entryCount * RESERVE_REPLY_PER_ENTRY,
+      answer: reserveResult,
+    });
   }
 
   async settle(reservation: Reservation, usage: Usage): Promise<boolean> {
@@ -270,29 +250,17 @@ export class RedisLimitStore implements LimitStore {
         }
       }
     }
-    return this.#settleCommand(command).then(
-      (raw) => {
-        let reply: number[];
-        try {
-          reply = toNumbers(raw);
-          if (reply.length !== reservationCount) throw new Error(`the settle script answered ${reply.length} results for ${reservationCount} reservations`);
-        } catch (error) {
-          for (const finish of finishes) finish.reject(error);
-          return;
-        }
-        let index = 0;
-        for (const finish of finishes) {
-          const applied = new Array<boolean>(finish.reservations.length);
-          for (let position = 0; position < applied.length; position += 1) applied[position] = reply[index + position] === 1;
-          index += applied.length;
-          finish.resolve(applied);
-        }
+    return answerEach({
+      script: 'settle',
+      sent: this.#settleCommand(command),
+      requests: finishes,
+      partLength: (finish) => finish.reservations.length,
+      answer: (finish, reply, offset) => {
+        const applied = new Array<boolean>(finish.reservations.length);
+        for (let position = 0; position < applied.length; position += 1) applied[position] = reply[offset + position] === 1;
+        return applied;
       },
-      (error: unknown) => {
-        const failure = commandFailure(error);
-        for (const finish of finishes) finish.reject(failure);
-      },
-    );
+    });
   }
 
   /** Sends what still waits for its turn's end and waits for every script sent, then disconnects. */
@@ -371,6 +339,53 @@ class TurnBatch<Request extends { reject(error: unknown): void }> {
     this.#inFlight.add(sent);
     void sent.finally(() => this.#inFlight.delete(sent));
   }
+}
+
+/**
+ * Answers each of a batch's `requests` from its part of the script's reply, `partLength` numbers
+ * each, in order. A reply of another length rejects them all, and so does a failed command (as
+ * `commandFailure` says); a part that cannot be read rejects its own request only.
+ */
+function answerEach<Result, Request extends Pending<Result>>({
+  script,
+  sent,
+  requests,
+  partLength,
+  answer,
+}: {
+  script: string;
+  sent: Promise<unknown>;
+  requests: readonly Request[];
+  partLength: (request: Request) => number;
+  answer: (request: Request, reply: readonly number[], offset: number) => Result;
+}): Promise<void> {
+  return sent.then(
+    (raw) => {
+      let reply: number[];
+      try {
+        reply = toNumbers(raw);
+        let expected = 0;
+        for (const request of requests) expected += partLength(request);
+        if (reply.length !== expected) throw new Error(`the ${script} script answered ${reply.length} numbers where ${expected} were due`);
+      } catch (error) {
+        for (const request of requests) request.reject(error);
+        return;
+      }
+      let offset = 0;
+      for (const request of requests) {
+        try {
+          request.resolve(answer(request, reply, offset));
+        } catch (error) {
+          request.reject(error);
+        }
+        offset += partLength(request);
+      }
+    },
+    (error: unknown) => {
+      const failure = commandFailure(error);
+      for (const request of requests) request.reject(failure);
+    },
+  );
 }
 
 /** Resolves once the client is ready, or rejects after `timeoutMs`. */
