@@ -43,11 +43,14 @@ function countScripts(store: RedisLimitStore): { readonly sent: number } {
 }
 
 /** A store on a fresh key prefix with a manual clock, kept in `handles` for cleaning up. */
-async function openStore(handles: StoreHandle[]): Promise<{ handle: StoreHandle; store: RedisLimitStore }> {
-  const clock = new ManualClock('2025-01-31T10:00:00.000Z');
+async function openStore(
+  handles: StoreHandle[],
+  start = '2025-01-31T10:00:00.000Z',
+): Promise<{ handle: StoreHandle; store: RedisLimitStore; clock: ManualClock }> {
+  const clock = new ManualClock(start);
   const handle = await redis.open({ now: clock.now });
   handles.push(handle);
-  return { handle, store: handle.store as RedisLimitStore };
+  return { handle, store: handle.store as RedisLimitStore, clock };
 }
 
 describe('Redis limit store: the finishes of one turn share one settle script', { skip: redis.skip }, () => {
@@ -182,6 +185,49 @@ describe('Redis limit store: the reserves of one turn share one reserve script',
     // Each reservation's record is its own: each releases once, and frees its own bucket.
     assert.deepEqual(await Promise.all(first.map((result) => store.release(reservationOf(result)))), [true, true, true]);
     assert.deepEqual((await Promise.all([reserveOnly('b')])).map((result) => result.admitted), [true]);
+  });
+
+  test('calls of one turn on one counter key with different limits are each checked against their own', async () => {
+    // The same bucket made again with another limit (as a reload does): one key, two limits. The
+    // script carries each distinct counter once, so the two must not be taken for one counter.
+    const { store } = await open();
+    const loose: Bucket[] = [{ kind: 'requests', id: 'key:s:rpm', limit: 10, windowMs: MINUTE }];
+    const strict: Bucket[] = [{ kind: 'requests', id: 'key:s:rpm', limit: 1, windowMs: MINUTE }];
+    const reserveOn = (buckets: Bucket[]) => store.reserve({ parts: [{ buckets, tokens: 0, usd: 0 }], leaseMs: LEASE });
+    assert.ok((await reserveOn(loose)).admitted);
+    const scripts = countScripts(store);
+    const results = await Promise.all([reserveOn(strict), reserveOn(loose), reserveOn(strict)]);
+    assert.equal(scripts.sent, 1);
+    assert.deepEqual(
+      results.map((result) => result.admitted),
+      [false, true, false],
+      'the limit of 1 is spent, the limit of 10 is not',
+    );
+    const [refused] = results;
+    assert.ok(refused && !refused.admitted);
+    assert.equal(refused.refusal.limit, 1);
+  });
+
+  test("calls of one turn on either side of midnight charge each its own day's budget", async () => {
+    const { store, clock } = await openStore(handles, '2025-01-31T23:59:59.990Z');
+    const budget: Bucket[] = [{ kind: 'usd', id: 'key:d:usd', limit: 1, period: 'day' }];
+    const reserveUsd = () => store.reserve({ parts: [{ buckets: budget, tokens: 0, usd: 0.6 }], leaseMs: LEASE });
+    const scripts = countScripts(store);
+    const beforeMidnight = reserveUsd();
+    clock.advance(20);
+    const afterMidnight = reserveUsd();
+    const results = await Promise.all([beforeMidnight, afterMidnight, reserveUsd()]);
+    assert.equal(scripts.sent, 1);
+    // $0.60 on the 31st and $0.60 on the 1st fit; a second $0.60 on the 1st does not.
+    assert.deepEqual(
+      results.map((result) => result.admitted),
+      [true, true, false],
+    );
+    const [first, second, third] = results;
+    assert.ok(first?.admitted && second?.admitted && third && !third.admitted);
+    assert.equal(first.statuses[0]?.resetMs, 10, "the 31st's budget resets at its own midnight");
+    assert.equal(second.statuses[0]?.resetMs, 24 * 60 * 60 * 1000 - 10, "the 1st's at the next");
+    assert.equal(third.refusal.retryAfterMs, 24 * 60 * 60 * 1000 - 10);
   });
 
   test('a turn with more than 32 reserves sends them in scripts of at most 32, in order', async () => {

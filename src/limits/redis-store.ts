@@ -14,11 +14,15 @@ import { Command, Redis, ReplyError } from 'ioredis';
 import { admittedResult, fits, refusalOf, statusOf, type EntryEvaluation } from './evaluation.ts';
 import { calendarPeriod, counterKey, planReservation, recordTtlMs, settleDelta, storeLimit } from './plan.ts';
 import {
+  FIELDS_PER_PART,
+  LEADING_ARGUMENTS,
   REPLY_ENTRIES_OFFSET,
   RESERVE_FIELDS_PER_CALL,
+  RESERVE_FIELDS_PER_COUNTER,
   RESERVE_FIELDS_PER_ENTRY,
   RESERVE_REPLY_PER_ENTRY,
   RESERVE_SCRIPT,
+  SETTLE_FIELDS_PER_COUNTER,
   SETTLE_FIELDS_PER_ENTRY,
   SETTLE_SCRIPT,
 } from './redis-scripts.ts';
@@ -48,8 +52,6 @@ const MAX_FINISH_BATCH = 64;
  * for a millisecond or two.
  */
 const MAX_RESERVE_BATCH = 32;
-/** A budget key outlives its period by this much, so a late settle still lands in it. */
-const BUDGET_RETENTION_MS = 2 * 24 * 60 * 60 * 1000;
 /** Replies that mean "Redis cannot serve now", not "our script is wrong". */
 const UNAVAILABLE_REPLY = /^(LOADING|READONLY|MASTERDOWN|BUSY|CLUSTERDOWN|TRYAGAIN|NOREPLICAS)/;
 
@@ -168,27 +170,48 @@ export class RedisLimitStore implements LimitStore {
 
   /** The reserve script of `reserves`, sent; answers each from its part of the reply. */
   #sendReserve(reserves: readonly PendingReserve[]): Promise<void> {
-    let keyCount = 0;
-    let argumentCount = 1;
-    for (const { reservations, entryCount } of reserves) {
-      keyCount += reservations.length + entryCount;
-      argumentCount += RESERVE_FIELDS_PER_CALL + entryCount * RESERVE_FIELDS_PER_ENTRY;
+    const counters = new ScriptCounters();
+    const entryCounters: number[] = [];
+    let partCount = 0;
+    for (const { reservations, now } of reserves) {
+      partCount += reservations.length;
+      for (const reservation of reservations) {
+        for (const entry of reservation.entries) entryCounters.push(counters.indexOf(this.#counterKey(entry), entry.bucket, now));
+      }
     }
-    const command = new ScriptArguments(1 + keyCount + argumentCount);
+    const counterCount = counters.keys.length;
+    const keyCount = counterCount + partCount;
+    const command = new ScriptArguments(
+      1 +
+        keyCount +
+        LEADING_ARGUMENTS +
+        counterCount * RESERVE_FIELDS_PER_COUNTER +
+        reserves.length * RESERVE_FIELDS_PER_CALL +
+        partCount * FIELDS_PER_PART +
+        entryCounters.length * RESERVE_FIELDS_PER_ENTRY,
+    );
     command.add(keyCount);
-    for (const { reservations } of reserves) {
-      for (const reservation of reservations) command.add(this.#recordKey(reservation.id));
-      for (const reservation of reservations) for (const entry of reservation.entries) command.add(this.#counterKey(entry));
-    }
+    for (const key of counters.keys) command.add(key);
+    for (const { reservations } of reserves) for (const reservation of reservations) command.add(this.#recordKey(reservation.id));
+    command.add(counterCount);
     command.add(reserves.length);
-    for (const { request, now, reservations, entryCount } of reserves) {
+    for (let counter = 0; counter < counterCount; counter += 1) {
+      addCounterArguments(command, counters.buckets[counter] as Bucket, counters.nows[counter] as number);
+    }
+    let entryIndex = 0;
+    for (const { request, now, reservations } of reserves) {
       command.add(now);
-      command.add(reservations.length);
-      command.add(entryCount);
       command.add(request.leaseMs);
       command.add(recordTtlMs(request.leaseMs));
+      command.add(reservations.length);
       for (const reservation of reservations) {
-        for (const entry of reservation.entries) addReserveArguments({ command, entry, member: reservation.id, now });
+        command.add(reservation.id);
+        command.add(reservation.entries.length);
+        for (const entry of reservation.entries) {
+          command.add(entryCounters[entryIndex] as number);
+          command.add(entry.amount);
+          entryIndex += 1;
+        }
       }
     }
     return answerEach({
@@ -225,28 +248,61 @@ export class RedisLimitStore implements LimitStore {
     });
   }
 
-  /** The settle script of `finishes` (`reservationCount` reservations in all), sent; settles every finish. */
+  /**
+   * The settle script of `finishes` (`reservationCount` reservations in all), sent; settles every
+   * finish. An entry that would change nothing (a delta of 0 outside a concurrency slot) is left
+   * out.
+   */
   #sendSettle(finishes: readonly PendingFinish[], reservationCount: number): Promise<void> {
-    let entryCount = 0;
-    for (const finish of finishes) for (const reservation of finish.reservations) entryCount += reservation.entries.length;
-    const keyCount = reservationCount + entryCount;
-    const command = new ScriptArguments(1 + keyCount + 1 + reservationCount + entryCount * SETTLE_FIELDS_PER_ENTRY);
-    command.add(keyCount);
-    for (const finish of finishes) {
-      for (const reservation of finish.reservations) {
-        command.add(this.#recordKey(reservation.id));
-        for (const entry of reservation.entries) command.add(this.#counterKey(entry));
-      }
-    }
-    command.add(reservationCount);
+    const counters = new ScriptCounters();
+    // Per entry sent: the entry, its counter and delta; per reservation: how many of its entries are sent.
+    const sentEntries: ReservedEntry[] = [];
+    const entryCounters: number[] = [];
+    const deltas: number[] = [];
+    const sentCounts: number[] = [];
     for (const { reservations, usage } of finishes) {
       for (const reservation of reservations) {
-        command.add(reservation.entries.length);
+        let sent = 0;
         for (const entry of reservation.entries) {
-          command.add(kindCode(entry));
-          command.add(settleDelta(entry, usage));
-          command.add(entry.slot);
-          command.add(reservation.id);
+          const delta = settleDelta(entry, usage);
+          if (delta === 0 && entry.bucket.kind !== 'concurrent') continue;
+          sentEntries.push(entry);
+          entryCounters.push(counters.indexOf(this.#counterKey(entry), entry.bucket, 0));
+          deltas.push(delta);
+          sent += 1;
+        }
+        sentCounts.push(sent);
+      }
+    }
+    const counterCount = counters.keys.length;
+    const keyCount = counterCount + reservationCount;
+    const command = new ScriptArguments(
+      1 +
+        keyCount +
+        LEADING_ARGUMENTS +
+        counterCount * SETTLE_FIELDS_PER_COUNTER +
+        reservationCount * FIELDS_PER_PART +
+        entryCounters.length * SETTLE_FIELDS_PER_ENTRY,
+    );
+    command.add(keyCount);
+    for (const key of counters.keys) command.add(key);
+    for (const { reservations } of finishes) for (const reservation of reservations) command.add(this.#recordKey(reservation.id));
+    command.add(counterCount);
+    command.add(reservationCount);
+    for (const bucket of counters.buckets) command.add(kindCode(bucket));
+    let reservationIndex = 0;
+    let entryIndex = 0;
+    for (const { reservations } of finishes) {
+      for (const reservation of reservations) {
+        const sent = sentCounts[reservationIndex] as number;
+        reservationIndex += 1;
+        command.add(reservation.id);
+        command.add(sent);
+        for (const end = entryIndex + sent; entryIndex < end; entryIndex += 1) {
+          const entry = sentEntries[entryIndex] as ReservedEntry;
+          command.add(entryCounters[entryIndex] as number);
+          command.add(deltas[entryIndex] as number);
+          command.add(entry.bucket.kind === 'requests' || entry.bucket.kind === 'tokens' ? entry.slot : 0);
         }
       }
     }
@@ -447,10 +503,47 @@ function sendScript(client: Redis, name: 'evalsha' | 'eval', values: string[]): 
   return command.promise as Promise<unknown>;
 }
 
-function kindCode(entry: ReservedEntry): 'w' | 'c' | 'u' {
-  if (entry.bucket.kind === 'concurrent') return 'c';
-  if (entry.bucket.kind === 'usd') return 'u';
+function kindCode(bucket: Bucket): 'w' | 'c' | 'u' {
+  if (bucket.kind === 'concurrent') return 'c';
+  if (bucket.kind === 'usd') return 'u';
   return 'w';
+}
+
+/**
+ * The distinct counters of one script's entries, numbered from 1 in the order first met: the
+ * calls of a turn mostly share theirs (one tenant's key, team and org, one deployment), and each
+ * is sent once with its bucket's fields (see `RESERVE_SCRIPT`).
+ */
+class ScriptCounters {
+  readonly keys: string[] = [];
+  /** Per counter, the bucket it was first met with, whose kind, limit and window are sent. */
+  readonly buckets: Bucket[] = [];
+  /** Per counter, the time of the call it was first met in: a budget's period ends after it. */
+  readonly nows: number[] = [];
+  readonly #indexes = new Map<string, number>();
+
+  /**
+   * The counter (1-based) of `bucket`'s entry on `key`. Another bucket on the same key that
+   * differs in kind, limit, window or period (buckets reloaded within a turn) gets a counter of
+   * its own: the script charges each as its own entry said.
+   */
+  indexOf(key: string, bucket: Bucket, now: number): number {
+    const known = this.#indexes.get(key);
+    if (known !== undefined && sameCounterFields(this.buckets[known - 1] as Bucket, bucket)) return known;
+    this.keys.push(key);
+    this.buckets.push(bucket);
+    this.nows.push(now);
+    this.#indexes.set(key, this.keys.length);
+    return this.keys.length;
+  }
+}
+
+function sameCounterFields(first: Bucket, other: Bucket): boolean {
+  if (first === other) return true;
+  if (first.kind !== other.kind || first.limit !== other.limit) return false;
+  if (first.kind === 'usd') return other.kind === 'usd' && first.period === other.period;
+  if (first.kind === 'requests' || first.kind === 'tokens') return (other.kind === 'requests' || other.kind === 'tokens') && first.windowMs === other.windowMs;
+  return true;
 }
 
 /**
@@ -481,23 +574,13 @@ class ScriptArguments {
   }
 }
 
-/** One entry's fields of the reserve script's ARGV (`RESERVE_FIELDS_PER_ENTRY`). */
-function addReserveArguments({ command, entry, member, now }: { command: ScriptArguments; entry: ReservedEntry; member: string; now: number }): void {
-  const { bucket } = entry;
-  command.add(kindCode(entry));
+/** One counter's fields of the reserve script's ARGV (`RESERVE_FIELDS_PER_COUNTER`). */
+function addCounterArguments(command: ScriptArguments, bucket: Bucket, now: number): void {
+  command.add(kindCode(bucket));
   command.add(storeLimit(bucket));
-  command.add(entry.amount);
-  if (bucket.kind === 'usd') {
-    command.add(calendarPeriod({ now, period: bucket.period }).endsAt);
-    command.add(BUDGET_RETENTION_MS);
-  } else if (bucket.kind === 'concurrent') {
-    command.add(0);
-    command.add(0);
-  } else {
-    command.add(entry.slot);
-    command.add(bucket.windowMs);
-  }
-  command.add(member);
+  if (bucket.kind === 'usd') command.add(calendarPeriod({ now, period: bucket.period }).endsAt);
+  else if (bucket.kind === 'concurrent') command.add(0);
+  else command.add(bucket.windowMs);
 }
 
 /**
