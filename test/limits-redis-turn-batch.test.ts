@@ -96,6 +96,41 @@ describe('Redis limit store: the finishes of one turn share one settle script', 
     assert.equal(scripts.sent, 2);
   });
 
+  test("finishes of one turn on one counter add up, in one sub-window or in several, and a budget's too", async () => {
+    // The settle script reads each counter once and writes it back once at its end: each
+    // finish must still land in its own sub-window, and one that aged out in none.
+    const { store, clock } = await open();
+    const buckets: Bucket[] = [
+      { kind: 'tokens', id: 'key:f:tpm', limit: 100_000, windowMs: MINUTE },
+      { kind: 'usd', id: 'key:f:usd', limit: 100, period: 'day' },
+    ];
+    const reserve = async () => reservationOf(await store.reserve({ parts: [{ buckets, tokens: 100, usd: 1 }], leaseMs: LEASE }));
+    const early = await reserve();
+    const alsoEarly = await reserve();
+    clock.advance(1_000); // two sub-windows of 500 ms later
+    const late = await reserve();
+    const scripts = countScripts(store);
+    const settled = await Promise.all([
+      store.settle(early, { tokens: 10, usd: 0.1 }),
+      store.settle(alsoEarly, { tokens: 20, usd: 0.2 }),
+      store.settle(late, { tokens: 40, usd: 0.4 }),
+    ]);
+    assert.deepEqual(settled, [true, true, true]);
+    assert.equal(scripts.sent, 1);
+    const probe = async () => {
+      const result = await store.reserve({ parts: [{ buckets, tokens: 0, usd: 0 }], leaseMs: LEASE });
+      assert.ok(result.admitted);
+      return result.statuses.map((status) => status.limit - status.remaining);
+    };
+    const [tokens, usd] = await probe();
+    assert.equal(tokens, 70, '10 + 20 + 40 tokens');
+    assert.ok(Math.abs((usd ?? 0) - 0.7) < 1e-9, `$0.70 spent, got ${usd}`);
+    // A minute on, the early sub-window has aged out and the late one has not.
+    clock.advance(MINUTE - 400);
+    const [tokensLater] = await probe();
+    assert.equal(tokensLater, 40);
+  });
+
   test('a turn with more than 64 reservations to finish sends them in scripts of at most 64', async () => {
     const { store } = await open();
     const reservations: Reservation[] = [];
@@ -228,6 +263,51 @@ describe('Redis limit store: the reserves of one turn share one reserve script',
     assert.equal(first.statuses[0]?.resetMs, 10, "the 31st's budget resets at its own midnight");
     assert.equal(second.statuses[0]?.resetMs, 24 * 60 * 60 * 1000 - 10, "the 1st's at the next");
     assert.equal(third.refusal.retryAfterMs, 24 * 60 * 60 * 1000 - 10);
+  });
+
+  test('a call of a turn in a later sub-window sees the charges of the calls before it', async () => {
+    // The reserve script charges what it has read in place and writes it back at its end; a call
+    // in another sub-window reads the window again, which must first hold the earlier charges.
+    const { store, clock } = await open();
+    const results: Promise<ReserveResult>[] = [reserveTight(store, 10)];
+    clock.advance(600);
+    results.push(reserveTight(store, 10), reserveTight(store, 10));
+    const scripts = countScripts(store);
+    assert.deepEqual(
+      (await Promise.all(results)).map((result) => result.admitted),
+      [true, true, false],
+      'two requests of a limit of 2, across two sub-windows',
+    );
+    assert.equal(scripts.sent, 1);
+    const probe = await reserveTight(store, 0);
+    assert.ok(!probe.admitted);
+    assert.equal(probe.statuses.find((status) => status.bucket.id === 'key:t:tpm')?.remaining, 80);
+  });
+
+  test("a turn's calls on one concurrency limit each see the slots taken before them", async () => {
+    const { store } = await open();
+    const slots: Bucket[] = [{ kind: 'concurrent', id: 'key:c:concurrency', limit: 2 }];
+    const reserveSlot = () => store.reserve({ parts: [{ buckets: slots, tokens: 0, usd: 0 }], leaseMs: LEASE });
+    const results = await Promise.all([reserveSlot(), reserveSlot(), reserveSlot()]);
+    assert.deepEqual(
+      results.map((result) => result.admitted),
+      [true, true, false],
+    );
+    assert.equal(await store.release(reservationOf(results[0]!)), true);
+    const [again, full] = await Promise.all([reserveSlot(), reserveSlot()]);
+    assert.deepEqual([again?.admitted, full?.admitted], [true, false], 'the released slot, and only it, is free again');
+  });
+
+  test("a call refused in a turn is told when it fits, counting the turn's earlier charges", async () => {
+    const { store } = await open();
+    const [first, second] = await Promise.all([reserveTight(store, 60), reserveTight(store, 60)]);
+    assert.ok(first?.admitted);
+    assert.ok(second && !second.admitted);
+    assert.equal(second.refusal.bucket.id, 'key:t:tpm');
+    // The first call's 60 tokens sit in the clock's sub-window; they leave the window a minute
+    // and one sub-window of 500 ms later, and then the 60 fit.
+    assert.equal(second.refusal.retryAfterMs, MINUTE + 500);
+    assert.equal(second.refusal.resetMs, MINUTE + 500);
   });
 
   test('a turn with more than 32 reserves sends them in scripts of at most 32, in order', async () => {
