@@ -22,15 +22,15 @@ import './lib/client-flags.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { ServerProcess } from './lib/children.ts';
 import { openLoop, openLoopPool } from './lib/load.ts';
 import { waitForQuiet } from './lib/proc.ts';
 import { attributeBursts, benchmarkProcesses, schedRecordingUnavailable, spansOf, startSchedRecording, type HostBursts, type Span } from './lib/sched-bursts.ts';
 import { SIMULATOR_HEADERS, TARGET_LABELS, startSeedServer, startSimulator, startUndiciProxy } from './lib/targets.ts';
 import { requestFor, sliceOptions, TAIL_SLICE_SECONDS, warmUp, warmUpOpenLoop } from './scenarios/overhead.ts';
+import { parseCommandLine } from './lib/command-line.ts';
 
-const { values } = parseArgs({
+const { values } = parseCommandLine(import.meta.filename, {
   options: {
     targets: { type: 'string', default: 'direct,undici,seed' },
     slices: { type: 'string', default: '3' },

@@ -23,14 +23,14 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { closedLoop } from './lib/load.ts';
 import { sampleProcess } from './lib/proc.ts';
 import { median } from './lib/stats.ts';
 import { serverNodeFlagsOf, startSeedServer, startSimulator, type SeedServer } from './lib/targets.ts';
 import { requestFor, warmUp } from './scenarios/overhead.ts';
+import { parseCommandLine } from './lib/command-line.ts';
 
-const { values } = parseArgs({
+const { values } = parseCommandLine(import.meta.filename, {
   options: {
     idle: { type: 'string', default: '80' },
     runs: { type: 'string', default: '3' },

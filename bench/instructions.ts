@@ -45,15 +45,15 @@ import './lib/client-flags.ts';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { knownSettings, parsePerfMap, selfCostByFunction, takeLastDumpTotal, type PerfMapEntry } from './lib/callgrind.ts';
 import { waitForQuiet } from './lib/proc.ts';
 import { median } from './lib/stats.ts';
 import { SIMULATOR_HEADERS, startSeedServer, startUndiciProxy, type MeasuredServer } from './lib/targets.ts';
 import { forEachTarget, serveCounted, targetsAndModes, wholeNumbers, type CountedTarget } from './lib/per-call.ts';
+import { parseCommandLine } from './lib/command-line.ts';
 
-const { values } = parseArgs({
+const { values } = parseCommandLine(import.meta.filename, {
   options: {
     targets: { type: 'string', default: 'seed,undici' },
     modes: { type: 'string', default: 'json,stream' },

@@ -11,17 +11,17 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import { openStore, type OpenStoreOptions, type UsageQuery } from '../src/store/index.ts';
 import type { CallRecord } from '../src/ledger/types.ts';
+import { parseCommandLine } from './lib/command-line.ts';
 
 const DAY = 86_400_000;
 const DAYS = 90;
 const START = Date.UTC(2025, 0, 1);
 const CHUNK = 10_000;
 
-const { values } = parseArgs({
+const { values } = parseCommandLine(import.meta.filename, {
   options: { rows: { type: 'string', default: '1000000' }, backend: { type: 'string', default: 'all' } },
 });
 const rows = Number(values.rows);

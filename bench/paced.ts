@@ -12,11 +12,11 @@ import './lib/client-flags.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { pacedSection } from './lib/report.ts';
 import { runPaced, type PacedResult } from './scenarios/paced.ts';
+import { parseCommandLine } from './lib/command-line.ts';
 
-const { values } = parseArgs({
+const { values } = parseCommandLine(import.meta.filename, {
   options: {
     'tokens-per-second': { type: 'string', default: '500' },
     connections: { type: 'string', default: '50' },

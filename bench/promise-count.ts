@@ -18,14 +18,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { closedLoop } from './lib/load.ts';
 import { startSeedServer, startSimulator } from './lib/targets.ts';
 import { prepareBaseline, removeBaseline } from './scenarios/ab.ts';
 import { requestFor } from './scenarios/overhead.ts';
+import { parseCommandLine } from './lib/command-line.ts';
 
-const { values } = parseArgs({
+const { values } = parseCommandLine(import.meta.filename, {
   options: {
     requests: { type: 'string', default: '5000' },
     sites: { type: 'boolean', default: false },

@@ -15,13 +15,13 @@ import './lib/client-flags.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { wholeNumbers } from './lib/per-call.ts';
 import { median } from './lib/stats.ts';
 import { SIMULATOR_HEADERS, startSeedServer, startSimulator, startUndiciProxy, type Target } from './lib/targets.ts';
 import { pairedRatio, warmUp } from './scenarios/overhead.ts';
+import { parseCommandLine } from './lib/command-line.ts';
 
-const { values } = parseArgs({ options: { pairs: { type: 'string', default: '16' } } });
+const { values } = parseCommandLine(import.meta.filename, { options: { pairs: { type: 'string', default: '16' } } });
 const { pairs } = wholeNumbers({ pairs: values.pairs });
 
 const workDirectory = mkdtempSync(join(tmpdir(), 'seed-proxy-relay-'));

@@ -31,7 +31,6 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { describeMachine } from './lib/machine.ts';
 import { renderReport, type RunReport } from './lib/report.ts';
 import { benchNodeFlags, parseConfigSetting, seedWiring, serverNodeFlagsOf, TARGET_IDS, type TargetId, type ConfigSetting } from './lib/targets.ts';
@@ -48,13 +47,14 @@ import { runAlloc } from './scenarios/alloc.ts';
 import { runPromotion } from './scenarios/promotion.ts';
 import { runPaced } from './scenarios/paced.ts';
 import { runRestart } from './scenarios/restart.ts';
+import { parseCommandLine } from './lib/command-line.ts';
 
 const SCENARIOS = ['overhead', 'paced', 'features', 'alloc', 'profile', 'gc', 'promotion', 'soak', 'limits', 'ledger', 'restart', 'jobs', 'ab'] as const;
 /** What runs without --only: everything but the A/B comparison, which needs a baseline ref. */
 const DEFAULT_SCENARIOS = SCENARIOS.filter((scenario) => scenario !== 'ab');
 type Scenario = (typeof SCENARIOS)[number];
 
-const { values } = parseArgs({
+const { values } = parseCommandLine(import.meta.filename, {
   options: {
     only: { type: 'string', default: DEFAULT_SCENARIOS.join(',') },
     baseline: { type: 'string' },

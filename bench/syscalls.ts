@@ -31,15 +31,15 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { waitForQuiet } from './lib/proc.ts';
 import { median } from './lib/stats.ts';
 import { countSyscalls, type SyscallCounts } from './lib/strace.ts';
 import { SIMULATOR_HEADERS, startSeedServer, startUndiciProxy, type MeasuredServer } from './lib/targets.ts';
 import { forEachTarget, serveCounted, targetsAndModes, wholeNumbers, type CountedTarget } from './lib/per-call.ts';
+import { parseCommandLine } from './lib/command-line.ts';
 
-const { values } = parseArgs({
+const { values } = parseCommandLine(import.meta.filename, {
   options: {
     targets: { type: 'string', default: 'seed,undici' },
     modes: { type: 'string', default: 'json,stream' },

@@ -17,15 +17,15 @@ import './lib/client-flags.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { openLoop, type OpenLoopSample } from './lib/load.ts';
 import { waitForQuiet } from './lib/proc.ts';
 import { percentile } from './lib/stats.ts';
 import { startSeedServer, startSimulator } from './lib/targets.ts';
 import { requestFor, sliceOptions, TAIL_SLICE_SECONDS, warmUp, warmUpOpenLoop } from './scenarios/overhead.ts';
+import { parseCommandLine } from './lib/command-line.ts';
 
-const { values } = parseArgs({
+const { values } = parseCommandLine(import.meta.filename, {
   options: {
     slices: { type: 'string', default: '10' },
     rate: { type: 'string', default: '500' },
