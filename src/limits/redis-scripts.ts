@@ -299,9 +299,10 @@ end
 
 -- What the script has read of each key (by its home), adjusted in place and written back once
 -- at the end, as in the reserve script. Windows: the oldest live index (nil if \`o\` is unset),
--- the total, the counts read by sub-window name (false: no such field; nil: unread), whether
--- adjusted. Budgets: whether the key exists (nil: unread), the sum of the deltas.
-local w_oldest, w_total, w_counts, w_dirty = {}, {}, {}, {}
+-- the total, the first sub-window read and its count (false: no such field), the counts of any
+-- other sub-windows read, by name (nil: none yet), whether adjusted. Budgets: whether the key
+-- exists (nil: unread), the sum of the deltas.
+local w_oldest, w_total, w_slot, w_count, w_others, w_dirty = {}, {}, {}, {}, {}, {}
 local u_exists, u_delta = {}, {}
 
 local argument_base = ${LEADING_ARGUMENTS} + counter_count * ${SETTLE_FIELDS_PER_COUNTER}
@@ -325,20 +326,28 @@ for r = 1, tonumber(ARGV[2]) do
         if u_exists[h] then u_delta[h] = u_delta[h] + tonumber(ARGV[base + 2]) end
       else
         local slot = ARGV[base + 3]
-        local counts = w_counts[h]
-        if counts == nil then
+        local count, others
+        if w_slot[h] == nil then
           local values = redis.call('HMGET', KEYS[h], 'o', 't', slot)
-          counts = { [slot] = tonumber(values[3]) or false }
-          w_counts[h], w_oldest[h], w_total[h] = counts, tonumber(values[1]), tonumber(values[2]) or 0
-        elseif counts[slot] == nil then
-          counts[slot] = tonumber(redis.call('HGET', KEYS[h], slot)) or false
+          count = tonumber(values[3]) or false
+          w_slot[h], w_oldest[h], w_total[h] = slot, tonumber(values[1]), tonumber(values[2]) or 0
+        elseif w_slot[h] == slot then
+          count = w_count[h]
+        else
+          others = w_others[h]
+          if others == nil then
+            others = {}
+            w_others[h] = others
+          end
+          count = others[slot]
+          if count == nil then count = tonumber(redis.call('HGET', KEYS[h], slot)) or false end
         end
         -- Only a sub-window still inside the window is adjusted: one that aged out no longer counts.
-        local count = counts[slot]
         if w_oldest[h] and count and tonumber(slot) >= w_oldest[h] then
           local delta = tonumber(ARGV[base + 2])
-          counts[slot], w_total[h], w_dirty[h] = count + delta, w_total[h] + delta, true
+          count, w_total[h], w_dirty[h] = count + delta, w_total[h] + delta, true
         end
+        if others then others[slot] = count else w_count[h] = count end
       end
     end
   end
@@ -347,9 +356,12 @@ end
 
 for c = 1, counter_count do
   if homes[c] == c then
-    if w_dirty[c] then
+    if w_dirty[c] and w_others[c] == nil then
+      redis.call('HSET', KEYS[c], 't', int(w_total[c]), w_slot[c], int(w_count[c]))
+    elseif w_dirty[c] then
       local fields = { 't', int(w_total[c]) }
-      for slot, count in pairs(w_counts[c]) do
+      if w_count[c] then fields[3], fields[4] = w_slot[c], int(w_count[c]) end
+      for slot, count in pairs(w_others[c]) do
         if count then
           fields[#fields + 1] = slot
           fields[#fields + 1] = int(count)

@@ -46,10 +46,12 @@ import {
  */
 const MAX_FINISH_BATCH = 64;
 /**
- * The most calls one reserve script carries, as `MAX_FINISH_BATCH`: a reserve reads and charges
- * every counter of a call, about 30 Redis commands with every limit set; on the benchmark host a
- * call's reserve and settle cost Redis ~72 µs together, so a script of 32 calls holds the server
- * for a millisecond or two.
+ * The most calls one reserve script carries, as `MAX_FINISH_BATCH`: the script reads each
+ * counter once and writes it back once (`redis-scripts.ts`), so a call whose counters the calls
+ * before it already read costs Redis little, and one whose counters are its own about 30 Redis
+ * commands with every limit set. On the benchmark host a call's reserve and settle cost Redis
+ * ~35 µs together when ten calls of a script share their counters and ~80 µs when they share
+ * none, so a script of 32 calls holds the server for at most a few milliseconds.
  */
 const MAX_RESERVE_BATCH = 32;
 /** Replies that mean "Redis cannot serve now", not "our script is wrong". */
