@@ -124,36 +124,38 @@ end
 -- What the script has read of each key (by its home), charged in place by the calls after, and
 -- written back once, when the script ends or before a read that must see Redis: the calls of a
 -- turn mostly share their keys, and a command from Lua costs Redis more than the Lua around it.
--- Windows: the sub-window index read for (nil: unread), total, the slot charged, whether \`o\` is
--- set, the slot's count, its count as read, whether charged since.
-local w_current, w_total, w_slot, w_known, w_count, w_read, w_dirty = {}, {}, {}, {}, {}, {}, {}
--- Budgets: the value (nil: unread), whether the key exists, the amount charged since read, and
--- the time of the call that charged it first (its expiry counts from there).
-local u_value, u_known, u_charged, u_now = {}, {}, {}, {}
+-- A key's state is one table made whole by a constructor (a table grown field by field costs
+-- its growth), by its home in \`state\`. Windows: the sub-window index read for, the total, the
+-- slot charged, whether \`o\` is set, the slot's count, its count as read, whether charged since.
+local W_CURRENT, W_TOTAL, W_SLOT, W_KNOWN, W_COUNT, W_READ, W_DIRTY = 1, 2, 3, 4, 5, 6, 7
+-- Budgets: the value, whether the key exists, the amount charged since read, and the time of the
+-- call that charged it first (its expiry counts from there).
+local U_VALUE, U_KNOWN, U_CHARGED, U_FIRST = 1, 2, 3, 4
 -- Concurrency: the time its expired slots were dropped at, the count.
-local c_now, c_used = {}, {}
+local C_AT, C_USED = 1, 2
+local state = {}
 
-local function write_window(h)
-  if not w_dirty[h] then return end
-  local key, slot = KEYS[h], field(w_slot[h])
-  if w_known[h] then
-    redis.call('HSET', key, slot, int(w_count[h]), 't', int(w_total[h]))
+local function write_window(h, window)
+  if not window[W_DIRTY] then return end
+  local key, slot = KEYS[h], field(window[W_SLOT])
+  if window[W_KNOWN] then
+    redis.call('HSET', key, slot, int(window[W_COUNT]), 't', int(window[W_TOTAL]))
   else
-    redis.call('HSET', key, slot, int(w_count[h]), 't', int(w_total[h]), 'o', slot)
-    w_known[h] = true
+    redis.call('HSET', key, slot, int(window[W_COUNT]), 't', int(window[W_TOTAL]), 'o', slot)
+    window[W_KNOWN] = true
   end
   -- The key must outlive its newest sub-window. One that already held a count got it from a
   -- charge in its own span, which set an expiry covering the sub-window's life.
-  if w_read[h] <= 0 then redis.call('PEXPIRE', key, int(math.ceil(params[h] + 2 * params[h] / SUBS))) end
-  w_read[h], w_dirty[h] = w_count[h], false
+  if window[W_READ] <= 0 then redis.call('PEXPIRE', key, int(math.ceil(params[h] + 2 * params[h] / SUBS))) end
+  window[W_READ], window[W_DIRTY] = window[W_COUNT], false
 end
 
-local function write_budget(h)
-  if u_charged[h] <= 0 then return end
-  redis.call('INCRBY', KEYS[h], int(u_charged[h]))
+local function write_budget(h, budget)
+  if budget[U_CHARGED] <= 0 then return end
+  redis.call('INCRBY', KEYS[h], int(budget[U_CHARGED]))
   -- The period's end is fixed: an existing key already expires after it.
-  if not u_known[h] then redis.call('PEXPIRE', KEYS[h], int(params[h] - u_now[h] + ${BUDGET_RETENTION_MS})) end
-  u_known[h], u_charged[h] = true, 0
+  if not budget[U_KNOWN] then redis.call('PEXPIRE', KEYS[h], int(params[h] - budget[U_FIRST] + ${BUDGET_RETENTION_MS})) end
+  budget[U_KNOWN], budget[U_CHARGED] = true, 0
 end
 
 local reply = {}
@@ -186,26 +188,30 @@ for call = 1, tonumber(ARGV[2]) do
   for j = 1, entries do
     local c = counters[j]
     local h, kind = homes[c], kinds[c]
+    local read = state[h]
     if kind == 'w' then
       local current = math.floor(now / (params[c] / SUBS))
-      if w_current[h] ~= current then
-        if w_current[h] then write_window(h) end
+      if read == nil or read[W_CURRENT] ~= current then
+        if read then write_window(h, read) end
         local total, slot, known, count = read_window(KEYS[h], current)
-        w_current[h], w_total[h], w_slot[h], w_known[h], w_count[h], w_read[h], w_dirty[h] = current, total, slot, known, count, count, false
+        read = { current, total, slot, known, count, count, false }
+        state[h] = read
       end
-      used[j], slots[j] = w_total[h], w_slot[h]
+      used[j], slots[j] = read[W_TOTAL], read[W_SLOT]
     elseif kind == 'c' then
-      if c_now[h] ~= now then
+      if read == nil or read[C_AT] ~= now then
         redis.call('ZREMRANGEBYSCORE', KEYS[h], '-inf', now)
-        c_now[h], c_used[h] = now, redis.call('ZCARD', KEYS[h])
+        read = { now, redis.call('ZCARD', KEYS[h]) }
+        state[h] = read
       end
-      used[j], slots[j] = c_used[h], 0
+      used[j], slots[j] = read[C_USED], 0
     else
-      if u_value[h] == nil then
+      if read == nil then
         local value = redis.call('GET', KEYS[h])
-        u_value[h], u_known[h], u_charged[h] = tonumber(value) or 0, value ~= false, 0
+        read = { tonumber(value) or 0, value ~= false, 0, 0 }
+        state[h] = read
       end
-      used[j], slots[j] = u_value[h], 0
+      used[j], slots[j] = read[U_VALUE], 0
     end
     if refused == 0 and not fits(used[j], amounts[j], limits[c]) then refused = j end
   end
@@ -215,19 +221,20 @@ for call = 1, tonumber(ARGV[2]) do
   for j = 1, entries do
     local c = counters[j]
     local h, kind, amount = homes[c], kinds[c], amounts[j]
+    local read = state[h]
     local reset, retry = -1, -1
     if kind == 'w' then
       local width = params[c] / SUBS
       if refused == 0 then
         if amount > 0 then
-          w_count[h], w_total[h], w_dirty[h] = w_count[h] + amount, w_total[h] + amount, true
+          read[W_COUNT], read[W_TOTAL], read[W_DIRTY] = read[W_COUNT] + amount, read[W_TOTAL] + amount, true
         end
         -- An upper bound when nothing was charged now: the newest usage is at most this recent.
         reset = (used[j] + amount > 0) and math.ceil((slots[j] + SUBS + 1) * width - now) or 0
       else
         -- Refused somewhere: walk the live sub-windows, oldest first, for when this fits and
         -- empties, as Redis holds them once this script's charges are written.
-        write_window(h)
+        write_window(h, read)
         reset, retry = 0, -1
         local freed = 0
         for index = math.floor(now / width) - SUBS, slots[j] do
@@ -243,15 +250,15 @@ for call = 1, tonumber(ARGV[2]) do
       if refused == 0 then
         redis.call('ZADD', KEYS[h], int(now + lease), members[j])
         redis.call('PEXPIRE', KEYS[h], int(lease))
-        c_used[h] = c_used[h] + 1
+        read[C_USED] = read[C_USED] + 1
       end
     else
       local until_end = params[c] - now
       retry = until_end
       reset = (used[j] > 0 or (refused == 0 and amount > 0)) and until_end or 0
       if refused == 0 and amount > 0 then
-        if u_charged[h] == 0 then u_now[h] = now end
-        u_value[h], u_charged[h] = u_value[h] + amount, u_charged[h] + amount
+        if read[U_CHARGED] == 0 then read[U_FIRST] = now end
+        read[U_VALUE], read[U_CHARGED] = read[U_VALUE] + amount, read[U_CHARGED] + amount
       end
     end
     reply[#reply + 1] = used[j]
@@ -267,8 +274,9 @@ for call = 1, tonumber(ARGV[2]) do
 end
 
 for c = 1, counter_count do
-  if homes[c] == c then
-    if w_current[c] then write_window(c) elseif u_value[c] ~= nil then write_budget(c) end
+  local read = state[c]
+  if read then
+    if kinds[c] == 'w' then write_window(c, read) elseif kinds[c] == 'u' then write_budget(c, read) end
   end
 end
 return reply
