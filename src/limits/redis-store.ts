@@ -174,29 +174,24 @@ export class RedisLimitStore implements LimitStore {
   #sendReserve(reserves: readonly PendingReserve[]): Promise<void> {
     const counters = new ScriptCounters();
     const entryCounters: number[] = [];
-    let partCount = 0;
+    const recordKeys: string[] = [];
     for (const { reservations, now } of reserves) {
-      partCount += reservations.length;
       for (const reservation of reservations) {
+        recordKeys.push(this.#recordKey(reservation.id));
         for (const entry of reservation.entries) entryCounters.push(counters.indexOf(this.#counterKey(entry), entry.bucket, now));
       }
     }
     const counterCount = counters.keys.length;
-    const keyCount = counterCount + partCount;
-    const command = new ScriptArguments(
-      1 +
-        keyCount +
-        LEADING_ARGUMENTS +
+    const command = scriptHead({
+      counters,
+      recordKeys,
+      batchSize: reserves.length,
+      argumentsAfter:
         counterCount * RESERVE_FIELDS_PER_COUNTER +
         reserves.length * RESERVE_FIELDS_PER_CALL +
-        partCount * FIELDS_PER_PART +
+        recordKeys.length * FIELDS_PER_PART +
         entryCounters.length * RESERVE_FIELDS_PER_ENTRY,
-    );
-    command.add(keyCount);
-    for (const key of counters.keys) command.add(key);
-    for (const { reservations } of reserves) for (const reservation of reservations) command.add(this.#recordKey(reservation.id));
-    command.add(counterCount);
-    command.add(reserves.length);
+    });
     for (let counter = 0; counter < counterCount; counter += 1) {
       addCounterArguments(command, counters.buckets[counter] as Bucket, counters.nows[counter] as number);
     }
@@ -262,8 +257,10 @@ export class RedisLimitStore implements LimitStore {
     const entryCounters: number[] = [];
     const deltas: number[] = [];
     const sentCounts: number[] = [];
+    const recordKeys: string[] = [];
     for (const { reservations, usage } of finishes) {
       for (const reservation of reservations) {
+        recordKeys.push(this.#recordKey(reservation.id));
         let sent = 0;
         for (const entry of reservation.entries) {
           const delta = settleDelta(entry, usage);
@@ -276,21 +273,13 @@ export class RedisLimitStore implements LimitStore {
         sentCounts.push(sent);
       }
     }
-    const counterCount = counters.keys.length;
-    const keyCount = counterCount + reservationCount;
-    const command = new ScriptArguments(
-      1 +
-        keyCount +
-        LEADING_ARGUMENTS +
-        counterCount * SETTLE_FIELDS_PER_COUNTER +
-        reservationCount * FIELDS_PER_PART +
-        entryCounters.length * SETTLE_FIELDS_PER_ENTRY,
-    );
-    command.add(keyCount);
-    for (const key of counters.keys) command.add(key);
-    for (const { reservations } of finishes) for (const reservation of reservations) command.add(this.#recordKey(reservation.id));
-    command.add(counterCount);
-    command.add(reservationCount);
+    const command = scriptHead({
+      counters,
+      recordKeys,
+      batchSize: reservationCount,
+      argumentsAfter:
+        counters.keys.length * SETTLE_FIELDS_PER_COUNTER + reservationCount * FIELDS_PER_PART + entryCounters.length * SETTLE_FIELDS_PER_ENTRY,
+    });
     for (const bucket of counters.buckets) command.add(kindCode(bucket));
     let reservationIndex = 0;
     let entryIndex = 0;
@@ -538,6 +527,32 @@ class ScriptCounters {
     this.#indexes.set(key, this.keys.length);
     return this.keys.length;
   }
+}
+
+/**
+ * A script's arguments with what both scripts begin with filled: the key count, the counter keys,
+ * the record keys, the counter count and the batch's size (`LEADING_ARGUMENTS`), sized for
+ * `argumentsAfter` more.
+ */
+function scriptHead({
+  counters,
+  recordKeys,
+  batchSize,
+  argumentsAfter,
+}: {
+  counters: ScriptCounters;
+  recordKeys: readonly string[];
+  batchSize: number;
+  argumentsAfter: number;
+}): ScriptArguments {
+  const keyCount = counters.keys.length + recordKeys.length;
+  const command = new ScriptArguments(1 + keyCount + LEADING_ARGUMENTS + argumentsAfter);
+  command.add(keyCount);
+  for (const key of counters.keys) command.add(key);
+  for (const key of recordKeys) command.add(key);
+  command.add(counters.keys.length);
+  command.add(batchSize);
+  return command;
 }
 
 function sameCounterFields(first: Bucket, other: Bucket): boolean {
