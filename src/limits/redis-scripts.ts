@@ -67,8 +67,8 @@ export const BUDGET_RETENTION_MS = 2 * 24 * 60 * 60 * 1000;
  *
  * The calls of a turn mostly share their counters (one tenant's key, team and org, one
  * deployment), so each distinct counter is sent once, with its bucket's kind and limit, and an
- * entry names its counter by index: Redis's time goes mostly to the script's arguments (a Lua
- * string each, and `tonumber` on the numbers), not to its commands.
+ * entry names its counter by index: each argument costs Redis a Lua string, and each number a
+ * `tonumber` (see the note above `COMMON`).
  * KEYS: the counter keys, then per call one record key per part.
  * ARGV: counter count, call count (`LEADING_ARGUMENTS`); per counter: kind, limit, p
  *   (`RESERVE_FIELDS_PER_COUNTER`; w: the window in ms, u: the period's end in ms, c: 0); then per
@@ -194,21 +194,21 @@ for call = 1, tonumber(ARGV[2]) do
       if read == nil or read[W_CURRENT] ~= current then
         if read then write_window(h, read) end
         local total, slot, known, count = read_window(KEYS[h], current)
-        read = { current, total, slot, known, count, count, false }
+        read = { current, total, slot, known, count, count, false } -- in W_* order
         state[h] = read
       end
       used[j], slots[j] = read[W_TOTAL], read[W_SLOT]
     elseif kind == 'c' then
       if read == nil or read[C_AT] ~= now then
         redis.call('ZREMRANGEBYSCORE', KEYS[h], '-inf', now)
-        read = { now, redis.call('ZCARD', KEYS[h]) }
+        read = { now, redis.call('ZCARD', KEYS[h]) } -- in C_* order
         state[h] = read
       end
       used[j], slots[j] = read[C_USED], 0
     else
       if read == nil then
         local value = redis.call('GET', KEYS[h])
-        read = { tonumber(value) or 0, value ~= false, 0, 0 }
+        read = { tonumber(value) or 0, value ~= false, 0, 0 } -- in U_* order
         state[h] = read
       end
       used[j], slots[j] = read[U_VALUE], 0
