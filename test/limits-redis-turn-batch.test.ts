@@ -243,6 +243,24 @@ describe('Redis limit store: the reserves of one turn share one reserve script',
     assert.equal(refused.refusal.limit, 1);
   });
 
+  test('counters on one key with different limits see what the turn charged through either', async () => {
+    // The script keeps one state per key, however many counters name it: a call through one
+    // bucket must see the charge another call made through the other.
+    const { store } = await open();
+    const loose: Bucket[] = [{ kind: 'requests', id: 'key:h:rpm', limit: 10, windowMs: MINUTE }];
+    const two: Bucket[] = [{ kind: 'requests', id: 'key:h:rpm', limit: 2, windowMs: MINUTE }];
+    const reserveOn = (buckets: Bucket[]) => store.reserve({ parts: [{ buckets, tokens: 0, usd: 0 }], leaseMs: LEASE });
+    assert.ok((await reserveOn(loose)).admitted);
+    const scripts = countScripts(store);
+    const results = await Promise.all([reserveOn(loose), reserveOn(two)]);
+    assert.equal(scripts.sent, 1);
+    assert.deepEqual(
+      results.map((result) => result.admitted),
+      [true, false],
+      'the limit of 2 sees the two requests charged through the limit of 10',
+    );
+  });
+
   test("calls of one turn on either side of midnight charge each its own day's budget", async () => {
     const { store, clock } = await openStore(handles, '2025-01-31T23:59:59.990Z');
     const budget: Bucket[] = [{ kind: 'usd', id: 'key:d:usd', limit: 1, period: 'day' }];

@@ -56,6 +56,17 @@ local SUBS = 120
 local function fits(used, amount, limit) return used + amount <= limit and used < limit end
 local function int(number) return string.format('%d', number) end
 local field = int
+-- Per counter (the first KEYS), its home: the first counter on its key, which holds the key's
+-- state in the script (two counters share a key when a bucket was made again with another limit).
+local function homes_of(counter_count)
+  local homes, home_of_key = {}, {}
+  for c = 1, counter_count do
+    local key = KEYS[c]
+    local home = home_of_key[key] or c
+    home_of_key[key], homes[c] = home, home
+  end
+  return homes
+end
 `;
 
 /** A budget key outlives its period by this much, so a late settle still lands in it. */
@@ -110,16 +121,13 @@ local function read_window(key, current)
 end
 
 local counter_count = tonumber(ARGV[1])
--- Per counter: kind, limit, p, and its home: the first counter on its key, which holds the state
--- of the key (two counters share a key when one bucket was made again with another limit).
-local kinds, limits, params, homes, home_of_key = {}, {}, {}, {}, {}
+-- Per counter: kind, limit, p.
+local kinds, limits, params = {}, {}, {}
 for c = 1, counter_count do
   local base = ${LEADING_ARGUMENTS} + (c - 1) * ${RESERVE_FIELDS_PER_COUNTER}
   kinds[c], limits[c], params[c] = ARGV[base + 1], tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3])
-  local key = KEYS[c]
-  local home = home_of_key[key] or c
-  home_of_key[key], homes[c] = home, home
 end
+local homes = homes_of(counter_count)
 
 -- What the script has read of each key (by its home), charged in place by the calls after, and
 -- written back once, when the script ends or before a read that must see Redis: the calls of a
@@ -296,14 +304,9 @@ return reply
  */
 export const SETTLE_SCRIPT = `${COMMON}
 local counter_count = tonumber(ARGV[1])
--- Per counter: kind, and its home: the first counter on its key (see the reserve script).
-local kinds, homes, home_of_key = {}, {}, {}
-for c = 1, counter_count do
-  kinds[c] = ARGV[${LEADING_ARGUMENTS} + (c - 1) * ${SETTLE_FIELDS_PER_COUNTER} + 1]
-  local key = KEYS[c]
-  local home = home_of_key[key] or c
-  home_of_key[key], homes[c] = home, home
-end
+local kinds = {}
+for c = 1, counter_count do kinds[c] = ARGV[${LEADING_ARGUMENTS} + (c - 1) * ${SETTLE_FIELDS_PER_COUNTER} + 1] end
+local homes = homes_of(counter_count)
 
 -- What the script has read of each key (by its home), adjusted in place and written back once
 -- at the end, as in the reserve script. Windows: the oldest live index (nil if \`o\` is unset),
