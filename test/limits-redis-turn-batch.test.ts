@@ -222,6 +222,46 @@ describe('Redis limit store: the reserves of one turn share one reserve script',
     assert.deepEqual((await Promise.all([reserveOnly('b')])).map((result) => result.admitted), [true]);
   });
 
+  test("calls of one turn on the same buckets charge each its own estimates, each part its own", async () => {
+    // The script carries a list of buckets once for all the parts on it, and each part's tokens
+    // and dollars: each entry must still charge its own part's amount. The lists are separate
+    // arrays of the same buckets, as two limiters on one Redis would hold.
+    const { store } = await open();
+    const caller = (): Bucket[] => [
+      { kind: 'requests', id: 'key:e:rpm', limit: 100, windowMs: MINUTE },
+      { kind: 'tokens', id: 'key:e:tpm', limit: 1_000, windowMs: MINUTE },
+      { kind: 'usd', id: 'key:e:usd-day', limit: 10, period: 'day' },
+      { kind: 'concurrent', id: 'key:e:concurrent', limit: 10 },
+    ];
+    const deployment = (): Bucket[] => [
+      { kind: 'requests', id: 'deployment:e:rpm', limit: 100, windowMs: MINUTE },
+      { kind: 'tokens', id: 'deployment:e:tpm', limit: 1_000, windowMs: MINUTE },
+    ];
+    const reserve = (tokens: number, usd: number, deploymentTokens: number) =>
+      store.reserve({
+        parts: [
+          { buckets: caller(), tokens, usd },
+          { buckets: deployment(), tokens: deploymentTokens, usd: 0 },
+        ],
+        leaseMs: LEASE,
+        report: 'every-bucket',
+      });
+    const scripts = countScripts(store);
+    const [first, second] = await Promise.all([reserve(100, 0.1, 40), reserve(300.2, 0.3, 70)]);
+    assert.equal(scripts.sent, 1, 'one reserve script for the turn');
+    assert.ok(first?.admitted && second?.admitted);
+    const remaining = (result: ReserveResult, id: string) => result.statuses.find((status) => status.bucket.id === id)?.remaining;
+    assert.deepEqual(
+      ['key:e:rpm', 'key:e:tpm', 'key:e:usd-day', 'key:e:concurrent', 'deployment:e:rpm', 'deployment:e:tpm'].map((id) => remaining(second, id)),
+      [98, 1_000 - 100 - 301, 10 - 0.1 - 0.3, 8, 98, 1_000 - 40 - 70],
+      'the second saw the first charge its own amounts, and charged its own (tokens rounded up)',
+    );
+    const [amounts] = await Promise.all([reserve(0, 0, 0)]);
+    assert.ok(amounts?.admitted);
+    assert.equal(remaining(amounts, 'key:e:tpm'), 599);
+    assert.equal(remaining(amounts, 'deployment:e:tpm'), 890);
+  });
+
   test('calls of one turn on one counter key with different limits are each checked against their own', async () => {
     // The same bucket made again with another limit (as a reload does): one key, two limits. The
     // script carries each distinct counter once, so the two must not be taken for one counter.

@@ -19,20 +19,22 @@
 
 /** Arguments before the counters' in both scripts' ARGV: the counter count and the call (or reservation) count. */
 export const LEADING_ARGUMENTS = 2;
-/** Fields per counter in the reserve script's ARGV: kind, limit, and the window (w) or the period's end (u). */
+/** Fields per counter in the reserve script's ARGV: kind, limit, and the window (r, t) or the period's end (u). */
 export const RESERVE_FIELDS_PER_COUNTER = 3;
+/** Fields per bucket list in the reserve script's ARGV before its counters': the counter count. */
+export const RESERVE_FIELDS_PER_LIST = 1;
 /** Fields per call before its parts' in the reserve script's ARGV: now, lease, record TTL, part count. */
 export const RESERVE_FIELDS_PER_CALL = 4;
-/** Fields per part (one reservation) before its entries', in both scripts' ARGV: member, entry count. */
-export const FIELDS_PER_PART = 2;
-/** Fields per entry in the reserve script's ARGV: counter index, amount. */
-export const RESERVE_FIELDS_PER_ENTRY = 2;
+/** Fields per part (one reservation) in the reserve script's ARGV: member, bucket list, tokens, micro-dollars. */
+export const RESERVE_FIELDS_PER_PART = 4;
 /** Numbers before a call's first entry's in the reserve script's reply: admitted (1 or 0), the refused entry. */
 export const REPLY_ENTRIES_OFFSET = 2;
 /** Numbers per entry in the reserve script's reply: used before, reset after, retry after, the slot charged. */
 export const RESERVE_REPLY_PER_ENTRY = 4;
 /** Fields per counter in the settle script's ARGV: kind. */
 export const SETTLE_FIELDS_PER_COUNTER = 1;
+/** Fields per reservation before its entries' in the settle script's ARGV: member, entry count. */
+export const SETTLE_FIELDS_PER_RESERVATION = 2;
 /** Fields per entry in the settle script's ARGV: counter index, delta, slot. */
 export const SETTLE_FIELDS_PER_ENTRY = 3;
 
@@ -77,16 +79,22 @@ export const BUDGET_RETENTION_MS = 2 * 24 * 60 * 60 * 1000;
  * if it ran alone after the calls before it: a call refused does not change what the next sees.
  *
  * The calls of a turn mostly share their counters (one tenant's key, team and org, one
- * deployment), so each distinct counter is sent once, with its bucket's kind and limit, and an
- * entry names its counter by index: each argument costs Redis a Lua string, and each number a
+ * deployment), so each distinct counter is sent once, with its bucket's kind and limit; and
+ * their parts mostly share their bucket lists, so each distinct list of counters is sent once,
+ * and a part names its list and carries its estimates, from which the script takes each entry's
+ * amount (1 for requests and concurrency, the tokens for tokens, the micro-dollars for usd, as
+ * `amountFor` in `plan.ts`): each argument costs Redis a Lua string, and each number a
  * `tonumber` (see the note above `COMMON`).
  * KEYS: the counter keys, then per call one record key per part.
  * ARGV: counter count, call count (`LEADING_ARGUMENTS`); per counter: kind, limit, p
- *   (`RESERVE_FIELDS_PER_COUNTER`; w: the window in ms, u: the period's end in ms, c: 0); then per
+ *   (`RESERVE_FIELDS_PER_COUNTER`; kind r (requests) or t (tokens): a window, p its length in ms;
+ *   u: a budget, p its period's end in ms; c: concurrency, p 0); the list count, then per list:
+ *   its counter count (`RESERVE_FIELDS_PER_LIST`) and its counters (1-based indexes); then per
  *   call: now, leaseMs, recordTtlMs, part count (`RESERVE_FIELDS_PER_CALL`), then per part: its
- *   reservation id (a concurrency slot's member), entry count (`FIELDS_PER_PART`), then per
- *   entry: counter index (1-based), amount (`RESERVE_FIELDS_PER_ENTRY`). A window entry's
- *   sub-window is `floor(now / (window / SUBS))`, as `subWindowIndex` in `plan.ts` computes it.
+ *   reservation id (a concurrency slot's member), its list (1-based), its tokens and its
+ *   micro-dollars (`RESERVE_FIELDS_PER_PART`). A call's entries are its parts' lists' counters,
+ *   in order. A window entry's sub-window is `floor(now / (window / SUBS))`, as
+ *   `subWindowIndex` in `plan.ts` computes it.
  * Reply: per call, admitted (0|1), refused entry (1-based, 0 if none), then per entry:
  *   used, resetMs (-1 = unknown), retryAfterMs (-1 = unknown), slot charged (windows; else 0).
  */
@@ -129,6 +137,19 @@ for c = 1, counter_count do
 end
 local homes = homes_of(counter_count)
 
+-- The bucket lists, their counters one after another in \`list_counters\`: per list, where its
+-- counters start and how many there are (one table grown for all: a table per list costs its growth).
+local argument_base = ${LEADING_ARGUMENTS} + counter_count * ${RESERVE_FIELDS_PER_COUNTER} + 1
+local list_at, list_length, list_counters = {}, {}, {}
+local listed = 0
+for l = 1, tonumber(ARGV[argument_base]) do
+  local length = tonumber(ARGV[argument_base + 1])
+  list_at[l], list_length[l] = listed, length
+  for j = 1, length do list_counters[listed + j] = tonumber(ARGV[argument_base + ${RESERVE_FIELDS_PER_LIST} + j]) end
+  listed = listed + length
+  argument_base = argument_base + ${RESERVE_FIELDS_PER_LIST} + length
+end
+
 -- What the script has read of each key (by its home), charged in place by the calls after, and
 -- written back once, when the script ends or before a read that must see Redis: the calls of a
 -- turn mostly share their keys, and a command from Lua costs Redis more than the Lua around it.
@@ -167,9 +188,8 @@ local function write_budget(h, budget)
 end
 
 local reply = {}
--- The record keys and the ARGV before the current call's.
+-- The record keys before the current call's.
 local record_base = counter_count
-local argument_base = ${LEADING_ARGUMENTS} + counter_count * ${RESERVE_FIELDS_PER_COUNTER}
 -- Per entry of the current call: its counter, amount and member; usage before the charge; the
 -- slot charged (windows). Reused from call to call: a table filled afresh costs its growth.
 local counters, amounts, members, used, slots = {}, {}, {}, {}, {}
@@ -182,14 +202,18 @@ for call = 1, tonumber(ARGV[2]) do
   local entries = 0
   for part = 1, parts do
     local member = ARGV[argument_base + 1]
-    local part_entries = tonumber(ARGV[argument_base + 2])
-    argument_base = argument_base + ${FIELDS_PER_PART}
-    for j = 1, part_entries do
-      local base = argument_base + (j - 1) * ${RESERVE_FIELDS_PER_ENTRY}
+    local list = tonumber(ARGV[argument_base + 2])
+    local tokens = tonumber(ARGV[argument_base + 3])
+    local usd = tonumber(ARGV[argument_base + 4])
+    argument_base = argument_base + ${RESERVE_FIELDS_PER_PART}
+    local at = list_at[list]
+    for j = at + 1, at + list_length[list] do
+      local c = list_counters[j]
+      local kind = kinds[c]
       entries = entries + 1
-      counters[entries], amounts[entries], members[entries] = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2]), member
+      counters[entries], members[entries] = c, member
+      if kind == 't' then amounts[entries] = tokens elseif kind == 'u' then amounts[entries] = usd else amounts[entries] = 1 end
     end
-    argument_base = argument_base + part_entries * ${RESERVE_FIELDS_PER_ENTRY}
   end
 
   local refused = 0
@@ -197,7 +221,7 @@ for call = 1, tonumber(ARGV[2]) do
     local c = counters[j]
     local h, kind = homes[c], kinds[c]
     local read = state[h]
-    if kind == 'w' then
+    if kind == 'r' or kind == 't' then
       local current = math.floor(now / (params[c] / SUBS))
       if read == nil or read[W_CURRENT] ~= current then
         if read then write_window(h, read) end
@@ -231,7 +255,7 @@ for call = 1, tonumber(ARGV[2]) do
     local h, kind, amount = homes[c], kinds[c], amounts[j]
     local read = state[h]
     local reset, retry = -1, -1
-    if kind == 'w' then
+    if kind == 'r' or kind == 't' then
       local width = params[c] / SUBS
       if refused == 0 then
         if amount > 0 then
@@ -284,7 +308,7 @@ end
 for c = 1, counter_count do
   local read = state[c]
   if read then
-    if kinds[c] == 'w' then write_window(c, read) elseif kinds[c] == 'u' then write_budget(c, read) end
+    if kinds[c] == 'u' then write_budget(c, read) elseif kinds[c] ~= 'c' then write_window(c, read) end
   end
 end
 return reply
@@ -296,10 +320,10 @@ return reply
  * index; an entry that would change nothing (a window or budget entry with a delta of 0) is not
  * sent.
  * KEYS: the counter keys, then per reservation its record key.
- * ARGV: counter count, reservation count (`LEADING_ARGUMENTS`); per counter: kind
- *   (`SETTLE_FIELDS_PER_COUNTER`); then per reservation: its id (a concurrency slot's member),
- *   entry count (`FIELDS_PER_PART`), then per entry: counter index (1-based), delta, slot
- *   (`SETTLE_FIELDS_PER_ENTRY`; the sub-window charged for windows, else 0).
+ * ARGV: counter count, reservation count (`LEADING_ARGUMENTS`); per counter: kind, as the
+ *   reserve script's (`SETTLE_FIELDS_PER_COUNTER`); then per reservation: its id (a concurrency
+ *   slot's member), entry count (`SETTLE_FIELDS_PER_RESERVATION`), then per entry: counter index
+ *   (1-based), delta, slot (`SETTLE_FIELDS_PER_ENTRY`; the sub-window charged for windows, else 0).
  * Reply: per reservation, 1 if applied, 0 if already settled, released or expired (idempotence).
  */
 export const SETTLE_SCRIPT = `${COMMON}
@@ -321,7 +345,7 @@ local reply = {}
 for r = 1, tonumber(ARGV[2]) do
   local member = ARGV[argument_base + 1]
   local entries = tonumber(ARGV[argument_base + 2])
-  argument_base = argument_base + ${FIELDS_PER_PART}
+  argument_base = argument_base + ${SETTLE_FIELDS_PER_RESERVATION}
   if redis.call('DEL', KEYS[counter_count + r]) == 0 then
     reply[r] = 0
   else

@@ -14,16 +14,17 @@ import { Command, Redis, ReplyError } from 'ioredis';
 import { admittedResult, fits, refusalOf, statusOf, type EntryEvaluation } from './evaluation.ts';
 import { calendarPeriod, counterKey, planReservation, recordTtlMs, settleDelta, storeLimit } from './plan.ts';
 import {
-  FIELDS_PER_PART,
   LEADING_ARGUMENTS,
   REPLY_ENTRIES_OFFSET,
   RESERVE_FIELDS_PER_CALL,
   RESERVE_FIELDS_PER_COUNTER,
-  RESERVE_FIELDS_PER_ENTRY,
+  RESERVE_FIELDS_PER_LIST,
+  RESERVE_FIELDS_PER_PART,
   RESERVE_REPLY_PER_ENTRY,
   RESERVE_SCRIPT,
   SETTLE_FIELDS_PER_COUNTER,
   SETTLE_FIELDS_PER_ENTRY,
+  SETTLE_FIELDS_PER_RESERVATION,
   SETTLE_SCRIPT,
 } from './redis-scripts.ts';
 import {
@@ -174,12 +175,27 @@ export class RedisLimitStore implements LimitStore {
   /** The reserve script of `reserves`, sent; answers each from its part of the reply. */
   #sendReserve(reserves: readonly PendingReserve[]): Promise<void> {
     const counters = new ScriptCounters();
-    const entryCounters: number[] = [];
+    const lists = new ScriptLists();
+    // Per part: its list, and its tokens and micro-dollars as its entries charge them.
+    const partLists: number[] = [];
+    const partAmounts: number[] = [];
     const recordKeys: string[] = [];
+    const partCounters: number[] = [];
     for (const { reservations, now } of reserves) {
       for (const reservation of reservations) {
         recordKeys.push(this.#recordKey(reservation.id));
-        for (const entry of reservation.entries) entryCounters.push(counters.indexOf(this.#counterKey(entry), entry.bucket, now));
+        partCounters.length = 0;
+        let tokens = -1;
+        let usd = -1;
+        for (const entry of reservation.entries) {
+          partCounters.push(counters.indexOf(this.#counterKey(entry), entry.bucket, now));
+          const { kind } = entry.bucket;
+          if (kind === 'tokens') tokens = sameAmount(tokens, entry.amount);
+          else if (kind === 'usd') usd = sameAmount(usd, entry.amount);
+          else if (entry.amount !== 1) throw new Error(`a ${kind} entry charging ${entry.amount}, where the reserve script charges 1`);
+        }
+        partLists.push(lists.indexOf(partCounters));
+        partAmounts.push(Math.max(tokens, 0), Math.max(usd, 0));
       }
     }
     const counterCount = counters.keys.length;
@@ -189,14 +205,21 @@ export class RedisLimitStore implements LimitStore {
       batchSize: reserves.length,
       argumentsAfter:
         counterCount * RESERVE_FIELDS_PER_COUNTER +
+        1 +
+        lists.lists.length * RESERVE_FIELDS_PER_LIST +
+        lists.counterTotal +
         reserves.length * RESERVE_FIELDS_PER_CALL +
-        recordKeys.length * FIELDS_PER_PART +
-        entryCounters.length * RESERVE_FIELDS_PER_ENTRY,
+        recordKeys.length * RESERVE_FIELDS_PER_PART,
     });
     for (let counter = 0; counter < counterCount; counter += 1) {
       addCounterArguments(command, counters.buckets[counter] as Bucket, counters.nows[counter] as number);
     }
-    let entryIndex = 0;
+    command.add(lists.lists.length);
+    for (const list of lists.lists) {
+      command.add(list.length);
+      for (const counter of list) command.add(counter);
+    }
+    let partIndex = 0;
     for (const { request, now, reservations } of reserves) {
       command.add(now);
       command.add(request.leaseMs);
@@ -204,12 +227,10 @@ export class RedisLimitStore implements LimitStore {
       command.add(reservations.length);
       for (const reservation of reservations) {
         command.add(reservation.id);
-        command.add(reservation.entries.length);
-        for (const entry of reservation.entries) {
-          command.add(entryCounters[entryIndex] as number);
-          command.add(entry.amount);
-          entryIndex += 1;
-        }
+        command.add(partLists[partIndex] as number);
+        command.add(partAmounts[2 * partIndex] as number);
+        command.add(partAmounts[2 * partIndex + 1] as number);
+        partIndex += 1;
       }
     }
     return answerEach({
@@ -279,7 +300,9 @@ export class RedisLimitStore implements LimitStore {
       recordKeys,
       batchSize: reservationCount,
       argumentsAfter:
-        counters.keys.length * SETTLE_FIELDS_PER_COUNTER + reservationCount * FIELDS_PER_PART + entryCounters.length * SETTLE_FIELDS_PER_ENTRY,
+        counters.keys.length * SETTLE_FIELDS_PER_COUNTER +
+        reservationCount * SETTLE_FIELDS_PER_RESERVATION +
+        entryCounters.length * SETTLE_FIELDS_PER_ENTRY,
     });
     for (const bucket of counters.buckets) command.add(kindCode(bucket));
     let reservationIndex = 0;
@@ -495,10 +518,21 @@ function sendScript(client: Redis, name: 'evalsha' | 'eval', values: string[]): 
   return command.promise as Promise<unknown>;
 }
 
-function kindCode(bucket: Bucket): 'w' | 'c' | 'u' {
+/** A counter's kind in both scripts: r requests, t tokens (both windows), c concurrency, u usd. */
+function kindCode(bucket: Bucket): 'r' | 't' | 'c' | 'u' {
+  if (bucket.kind === 'requests') return 'r';
+  if (bucket.kind === 'tokens') return 't';
   if (bucket.kind === 'concurrent') return 'c';
-  if (bucket.kind === 'usd') return 'u';
-  return 'w';
+  return 'u';
+}
+
+/**
+ * A part's amount for one kind of entry: every entry of that kind charges the same (`amountFor`
+ * in `plan.ts`), which is what lets the reserve script take it from the part once.
+ */
+function sameAmount(known: number, amount: number): number {
+  if (known !== -1 && known !== amount) throw new Error(`one part charging ${known} and ${amount} to entries of one kind`);
+  return amount;
 }
 
 /**
@@ -528,6 +562,35 @@ class ScriptCounters {
     this.#indexes.set(key, this.keys.length);
     return this.keys.length;
   }
+}
+
+/**
+ * The distinct bucket lists of one reserve script's parts, numbered from 1 in the order first
+ * met, each as its counters (`ScriptCounters`' indexes): the calls of a turn mostly share their
+ * parts' buckets (one tenant's key, team and org; one deployment), and each list is sent once.
+ * A script holds a few lists, and two lists mostly differ in their first counter (counters are
+ * numbered as first met), so a part's list is looked up by comparing it with each.
+ */
+class ScriptLists {
+  readonly lists: number[][] = [];
+  /** The counters in all lists. */
+  counterTotal = 0;
+
+  /** The list (1-based) of a part whose entries' counters are `counters`. */
+  indexOf(counters: readonly number[]): number {
+    for (let index = 0; index < this.lists.length; index += 1) {
+      if (sameNumbers(this.lists[index] as number[], counters)) return index + 1;
+    }
+    this.lists.push(counters.slice());
+    this.counterTotal += counters.length;
+    return this.lists.length;
+  }
+}
+
+function sameNumbers(first: readonly number[], other: readonly number[]): boolean {
+  if (first.length !== other.length) return false;
+  for (let index = 0; index < first.length; index += 1) if (first[index] !== other[index]) return false;
+  return true;
 }
 
 /**
