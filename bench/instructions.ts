@@ -7,7 +7,7 @@
  * The simulator and the load run natively, outside the count.
  *
  *   node bin/run-ts.mjs bench/instructions.ts [--targets seed,undici] [--modes json,stream]
- *       [--baseline GIT_REF] [--warm 45000] [--requests 1000] [--windows 5] [--functions N [--inclusive]] [--keep DIR] [--json]
+ *       [--baseline GIT_REF] [--set PATH=VALUE ...] [--warm 45000] [--requests 1000] [--windows 5] [--functions N [--inclusive]] [--keep DIR] [--json]
  *
  * A window ends once the process is idle again, so that the ledger's last batch of the window,
  * which its insert worker writes after the calls have answered, is counted with it (without
@@ -27,6 +27,11 @@
  * resolves changes of about 1% where a timed A/B on this machine resolves about 10%: two builds of
  * the same code read 0.994× / 0.981× of medians (0.992× / 0.995× of the lowest windows), where
  * a window now and then carries a major GC or a late compilation (+5% to +33%).
+ *
+ * `--set PATH=VALUE` lays a setting over the config of every Seed counted (this build's and the
+ * baseline's), as `npm run bench -- --only ab --set` does: `--set limits.store=redis --set
+ * limits.url=redis://127.0.0.1:6379 --set limits.onUnavailable=closed` counts Seed's side of
+ * limits in Redis (Redis's own work is another process's, not counted here).
  *
  * What it does not count: the kernel (system calls, the network stack), and time. Instructions
  * are not time: a cache miss or a system call costs far more than its count; the on-CPU profile
@@ -49,7 +54,7 @@ import { Pool } from 'undici';
 import { knownSettings, parsePerfMap, selfCostByFunction, takeLastDumpTotal, type PerfMapEntry } from './lib/callgrind.ts';
 import { waitForQuiet } from './lib/proc.ts';
 import { median } from './lib/stats.ts';
-import { SIMULATOR_HEADERS, startSeedServer, startUndiciProxy, type MeasuredServer } from './lib/targets.ts';
+import { parseConfigSetting, SIMULATOR_HEADERS, startSeedServer, startUndiciProxy, type MeasuredServer } from './lib/targets.ts';
 import { forEachTarget, serveCounted, targetsAndModes, wholeNumbers, type CountedTarget } from './lib/per-call.ts';
 import { parseCommandLine } from './lib/command-line.ts';
 
@@ -58,6 +63,7 @@ const { values } = parseCommandLine(import.meta.filename, {
     targets: { type: 'string', default: 'seed,undici' },
     modes: { type: 'string', default: 'json,stream' },
     baseline: { type: 'string' },
+    set: { type: 'string', multiple: true },
     warm: { type: 'string', default: '45000' },
     requests: { type: 'string', default: '1000' },
     windows: { type: 'string', default: '5' },
@@ -73,6 +79,13 @@ if (!Number.isInteger(functions) || functions < 0) throw new Error('--functions:
 if (values.inclusive && functions === 0) throw new Error('--inclusive lists functions: give --functions N too');
 if (values.keep !== undefined && functions === 0) throw new Error('--keep keeps the window --functions reads: give --functions N too');
 const { targets, modes } = targetsAndModes(values);
+const settings = (values.set ?? []).map((text) => {
+  try {
+    return parseConfigSetting(text);
+  } catch (error) {
+    throw new Error(`--set: ${(error as Error).message}`);
+  }
+});
 for (const tool of ['valgrind', 'callgrind_control']) {
   if (spawnSync(tool, ['--version']).error) {
     console.error(`${tool} is not installed (Debian: apt-get install -y valgrind)`);
@@ -120,7 +133,7 @@ async function measure(input: { target: CountedTarget; simulatorUrl: string; roo
   const server: MeasuredServer =
     target === 'undici'
       ? { ...(await startUndiciProxy({ simulatorUrl, wrapper, timeoutMs: 300_000, nodeArguments })), headers: { ...SIMULATOR_HEADERS } }
-      : await startSeedServer({ simulatorUrl, workDirectory: directory, wrapper, timeoutMs: 300_000, name: target, nodeArguments, ...(root ? { root } : {}), ...quietSettings(root) });
+      : await startSeedServer({ simulatorUrl, workDirectory: directory, wrapper, timeoutMs: 300_000, name: target, nodeArguments, settings, ...(root ? { root } : {}), ...quietSettings(root) });
   const pool = new Pool(server.url, { connections: CONCURRENCY, pipelining: 1 });
   const callgrind = (...command: string[]) => execFileSync('callgrind_control', [...command, String(server.pid)], { stdio: 'ignore' });
   try {

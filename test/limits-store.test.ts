@@ -203,6 +203,31 @@ for (const backend of backends) {
       assert.equal(remainingOf(over, 'key:k:usd-day'), 0);
     });
 
+    test('settle and release adjust each window in its own sub-window, whatever its length', async () => {
+      // Windows of different lengths charged at one instant are charged in different sub-windows
+      // (a minute's are 0.5 s wide, an hour's 30 s): a finish must move each in its own.
+      const clock = new ManualClock('2025-01-31T10:00:07.250Z');
+      const { store } = await open(clock);
+      const HOUR = 60 * MINUTE;
+      const buckets: Bucket[] = [
+        { kind: 'requests', id: 'key:w:rpm', limit: 10, windowMs: MINUTE },
+        { kind: 'requests', id: 'key:w:rph', limit: 10, windowMs: HOUR },
+        { kind: 'tokens', id: 'key:w:tpm', limit: 1_000, windowMs: MINUTE },
+        { kind: 'tokens', id: 'key:w:tph', limit: 1_000, windowMs: HOUR },
+      ];
+      const settled = only(admitted(await reserve(store, buckets, { tokens: 500 })));
+      const released = only(admitted(await reserve(store, buckets, { tokens: 200 })));
+      clock.advance(1_000);
+      assert.deepEqual(await Promise.all([store.settle(settled, { tokens: 120, usd: 0 }), store.release(released)]), [true, true]);
+      const after = await reserve(store, buckets, { tokens: 0 });
+      admitted(after);
+      assert.deepEqual(
+        buckets.map((bucket) => remainingOf(after, bucket.id)),
+        [10 - 1 - 1, 10 - 1 - 1, 1_000 - 120, 1_000 - 120],
+        'the settle moved both token windows to 120, the release freed its request and tokens in both',
+      );
+    });
+
     test('settle and release are idempotent: the second call changes nothing', async () => {
       const clock = new ManualClock('2025-01-31T10:00:00.000Z');
       const { store } = await open(clock);

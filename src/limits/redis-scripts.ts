@@ -21,8 +21,8 @@
 export const LEADING_ARGUMENTS = 2;
 /** Fields per counter in the reserve script's ARGV: kind, limit, and the window (r, t) or the period's end (u). */
 export const RESERVE_FIELDS_PER_COUNTER = 3;
-/** Fields per bucket list in the reserve script's ARGV before its counters': the counter count. */
-export const RESERVE_FIELDS_PER_LIST = 1;
+/** Fields per bucket list in both scripts' ARGV before its counters': the counter count. */
+export const FIELDS_PER_LIST = 1;
 /** Fields per call before its parts' in the reserve script's ARGV: now, lease, record TTL, part count. */
 export const RESERVE_FIELDS_PER_CALL = 4;
 /** Fields per part (one reservation) in the reserve script's ARGV: member, bucket list, tokens, micro-dollars. */
@@ -33,10 +33,8 @@ export const REPLY_ENTRIES_OFFSET = 2;
 export const RESERVE_REPLY_PER_ENTRY = 4;
 /** Fields per counter in the settle script's ARGV: kind. */
 export const SETTLE_FIELDS_PER_COUNTER = 1;
-/** Fields per reservation before its entries' in the settle script's ARGV: member, entry count. */
-export const SETTLE_FIELDS_PER_RESERVATION = 2;
-/** Fields per entry in the settle script's ARGV: counter index, delta, slot. */
-export const SETTLE_FIELDS_PER_ENTRY = 3;
+/** Fields per reservation before its slots in the settle script's ARGV: member, list, tokens delta, micro-dollars delta, slot count. */
+export const SETTLE_FIELDS_PER_RESERVATION = 5;
 
 /*
  * Numbers go to Redis as strings made with '%d': a Lua number passed as it is, or made with
@@ -69,6 +67,21 @@ local function homes_of(counter_count)
   end
   return homes
 end
+-- The bucket lists from ARGV[base] (their count) on, their counters one after another in one table
+-- (a table per list costs its growth): per list, where its counters start and how many there are.
+-- Returns those three tables and the index of the last ARGV read.
+local function read_lists(base)
+  local list_at, list_length, list_counters = {}, {}, {}
+  local listed = 0
+  for l = 1, tonumber(ARGV[base]) do
+    local length = tonumber(ARGV[base + 1])
+    list_at[l], list_length[l] = listed, length
+    for j = 1, length do list_counters[listed + j] = tonumber(ARGV[base + ${FIELDS_PER_LIST} + j]) end
+    listed = listed + length
+    base = base + ${FIELDS_PER_LIST} + length
+  end
+  return list_at, list_length, list_counters, base
+end
 `;
 
 /** A budget key outlives its period by this much, so a late settle still lands in it. */
@@ -89,7 +102,7 @@ export const BUDGET_RETENTION_MS = 2 * 24 * 60 * 60 * 1000;
  * ARGV: counter count, call count (`LEADING_ARGUMENTS`); per counter: kind, limit, p
  *   (`RESERVE_FIELDS_PER_COUNTER`; kind r (requests) or t (tokens): a window, p its length in ms;
  *   u: a budget, p its period's end in ms; c: concurrency, p 0); the list count, then per list:
- *   its counter count (`RESERVE_FIELDS_PER_LIST`) and its counters (1-based indexes); then per
+ *   its counter count (`FIELDS_PER_LIST`) and its counters (1-based indexes); then per
  *   call: now, leaseMs, recordTtlMs, part count (`RESERVE_FIELDS_PER_CALL`), then per part: its
  *   reservation id (a concurrency slot's member), its list (1-based), its tokens and its
  *   micro-dollars (`RESERVE_FIELDS_PER_PART`). A call's entries are its parts' lists' counters,
@@ -137,18 +150,7 @@ for c = 1, counter_count do
 end
 local homes = homes_of(counter_count)
 
--- The bucket lists, their counters one after another in \`list_counters\`: per list, where its
--- counters start and how many there are (one table grown for all: a table per list costs its growth).
-local argument_base = ${LEADING_ARGUMENTS} + counter_count * ${RESERVE_FIELDS_PER_COUNTER} + 1
-local list_at, list_length, list_counters = {}, {}, {}
-local listed = 0
-for l = 1, tonumber(ARGV[argument_base]) do
-  local length = tonumber(ARGV[argument_base + 1])
-  list_at[l], list_length[l] = listed, length
-  for j = 1, length do list_counters[listed + j] = tonumber(ARGV[argument_base + ${RESERVE_FIELDS_PER_LIST} + j]) end
-  listed = listed + length
-  argument_base = argument_base + ${RESERVE_FIELDS_PER_LIST} + length
-end
+local list_at, list_length, list_counters, argument_base = read_lists(${LEADING_ARGUMENTS} + counter_count * ${RESERVE_FIELDS_PER_COUNTER} + 1)
 
 -- What the script has read of each key (by its home), charged in place by the calls after, and
 -- written back once, when the script ends or before a read that must see Redis: the calls of a
@@ -316,14 +318,20 @@ return reply
 
 /**
  * Settles or releases one or more reservations (the reservations finished in one event-loop
- * turn). As in the reserve script, each distinct counter is sent once and an entry names it by
- * index; an entry that would change nothing (a window or budget entry with a delta of 0) is not
- * sent.
+ * turn). As in the reserve script, each distinct counter is sent once, and each distinct list of
+ * the counters a reservation adjusts; a reservation names its list and carries its deltas: one
+ * for its tokens entries and one for its usd entries (each entry of a kind charged the same, so
+ * each moves by the same), -1 for a requests entry (sent on a release only) and a release of its
+ * slot for a concurrency entry. An entry that would change nothing (a window or budget entry with
+ * a delta of 0) is not in the list.
  * KEYS: the counter keys, then per reservation its record key.
  * ARGV: counter count, reservation count (`LEADING_ARGUMENTS`); per counter: kind, as the
- *   reserve script's (`SETTLE_FIELDS_PER_COUNTER`); then per reservation: its id (a concurrency
- *   slot's member), entry count (`SETTLE_FIELDS_PER_RESERVATION`), then per entry: counter index
- *   (1-based), delta, slot (`SETTLE_FIELDS_PER_ENTRY`; the sub-window charged for windows, else 0).
+ *   reserve script's (`SETTLE_FIELDS_PER_COUNTER`); the list count, then per list: its counter
+ *   count (`FIELDS_PER_LIST`) and its counters; then per reservation: its id (a concurrency slot's
+ *   member), its list, its tokens delta, its micro-dollars delta, and its slot count
+ *   (`SETTLE_FIELDS_PER_RESERVATION`), then its slots: the sub-windows its window entries were
+ *   charged in, one for all (the common case: one window length, a clock that did not lag) or one
+ *   per window entry in the list's order.
  * Reply: per reservation, 1 if applied, 0 if already settled, released or expired (idempotence).
  */
 export const SETTLE_SCRIPT = `${COMMON}
@@ -340,27 +348,34 @@ local homes = homes_of(counter_count)
 local w_oldest, w_total, w_slot, w_count, w_others, w_dirty = {}, {}, {}, {}, {}, {}
 local u_exists, u_delta = {}, {}
 
-local argument_base = ${LEADING_ARGUMENTS} + counter_count * ${SETTLE_FIELDS_PER_COUNTER}
+local list_at, list_length, list_counters, argument_base = read_lists(${LEADING_ARGUMENTS} + counter_count * ${SETTLE_FIELDS_PER_COUNTER} + 1)
 local reply = {}
 for r = 1, tonumber(ARGV[2]) do
   local member = ARGV[argument_base + 1]
-  local entries = tonumber(ARGV[argument_base + 2])
-  argument_base = argument_base + ${SETTLE_FIELDS_PER_RESERVATION}
+  local list = tonumber(ARGV[argument_base + 2])
+  local tokens_delta = tonumber(ARGV[argument_base + 3])
+  local usd_delta = tonumber(ARGV[argument_base + 4])
+  local slot_count = tonumber(ARGV[argument_base + 5])
+  local slots_base = argument_base + ${SETTLE_FIELDS_PER_RESERVATION}
+  argument_base = slots_base + slot_count
   if redis.call('DEL', KEYS[counter_count + r]) == 0 then
     reply[r] = 0
   else
     reply[r] = 1
-    for j = 1, entries do
-      local base = argument_base + (j - 1) * ${SETTLE_FIELDS_PER_ENTRY}
-      local c = tonumber(ARGV[base + 1])
+    -- The slot of the window entry at hand, and it as a number (read once when all share it).
+    local slot, slot_number, windows = ARGV[slots_base + 1], nil, 0
+    local at = list_at[list]
+    for j = at + 1, at + list_length[list] do
+      local c = list_counters[j]
       local h, kind = homes[c], kinds[c]
       if kind == 'c' then
         redis.call('ZREM', KEYS[h], member)
       elseif kind == 'u' then
         if u_exists[h] == nil then u_exists[h], u_delta[h] = redis.call('EXISTS', KEYS[h]) == 1, 0 end
-        if u_exists[h] then u_delta[h] = u_delta[h] + tonumber(ARGV[base + 2]) end
+        if u_exists[h] then u_delta[h] = u_delta[h] + usd_delta end
       else
-        local slot = ARGV[base + 3]
+        windows = windows + 1
+        if slot_count > 1 then slot, slot_number = ARGV[slots_base + windows], nil end
         local count, others
         if w_slot[h] == nil then
           local values = redis.call('HMGET', KEYS[h], 'o', 't', slot)
@@ -378,15 +393,17 @@ for r = 1, tonumber(ARGV[2]) do
           if count == nil then count = tonumber(redis.call('HGET', KEYS[h], slot)) or false end
         end
         -- Only a sub-window still inside the window is adjusted: one that aged out no longer counts.
-        if w_oldest[h] and count and tonumber(slot) >= w_oldest[h] then
-          local delta = tonumber(ARGV[base + 2])
-          count, w_total[h], w_dirty[h] = count + delta, w_total[h] + delta, true
+        if w_oldest[h] and count then
+          if slot_number == nil then slot_number = tonumber(slot) end
+          if slot_number >= w_oldest[h] then
+            local delta = kind == 't' and tokens_delta or -1
+            count, w_total[h], w_dirty[h] = count + delta, w_total[h] + delta, true
+          end
         end
         if others then others[slot] = count else w_count[h] = count end
       end
     end
   end
-  argument_base = argument_base + entries * ${SETTLE_FIELDS_PER_ENTRY}
 end
 
 for c = 1, counter_count do

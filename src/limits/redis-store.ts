@@ -18,12 +18,11 @@ import {
   REPLY_ENTRIES_OFFSET,
   RESERVE_FIELDS_PER_CALL,
   RESERVE_FIELDS_PER_COUNTER,
-  RESERVE_FIELDS_PER_LIST,
+  FIELDS_PER_LIST,
   RESERVE_FIELDS_PER_PART,
   RESERVE_REPLY_PER_ENTRY,
   RESERVE_SCRIPT,
   SETTLE_FIELDS_PER_COUNTER,
-  SETTLE_FIELDS_PER_ENTRY,
   SETTLE_FIELDS_PER_RESERVATION,
   SETTLE_SCRIPT,
 } from './redis-scripts.ts';
@@ -205,20 +204,14 @@ export class RedisLimitStore implements LimitStore {
       batchSize: reserves.length,
       argumentsAfter:
         counterCount * RESERVE_FIELDS_PER_COUNTER +
-        1 +
-        lists.lists.length * RESERVE_FIELDS_PER_LIST +
-        lists.counterTotal +
+        listArgumentCount(lists) +
         reserves.length * RESERVE_FIELDS_PER_CALL +
         recordKeys.length * RESERVE_FIELDS_PER_PART,
     });
     for (let counter = 0; counter < counterCount; counter += 1) {
       addCounterArguments(command, counters.buckets[counter] as Bucket, counters.nows[counter] as number);
     }
-    command.add(lists.lists.length);
-    for (const list of lists.lists) {
-      command.add(list.length);
-      for (const counter of list) command.add(counter);
-    }
+    addListArguments(command, lists);
     let partIndex = 0;
     for (const { request, now, reservations } of reserves) {
       command.add(now);
@@ -270,29 +263,38 @@ export class RedisLimitStore implements LimitStore {
   /**
    * The settle script of `finishes` (`reservationCount` reservations in all), sent; settles every
    * finish. An entry that would change nothing (a delta of 0 outside a concurrency slot) is left
-   * out.
+   * out of its reservation's list.
    */
   #sendSettle(finishes: readonly PendingFinish[], reservationCount: number): Promise<void> {
     const counters = new ScriptCounters();
-    // Per entry sent: the entry, its counter and delta; per reservation: how many of its entries are sent.
-    const sentEntries: ReservedEntry[] = [];
-    const entryCounters: number[] = [];
-    const deltas: number[] = [];
-    const sentCounts: number[] = [];
+    const lists = new ScriptLists();
     const recordKeys: string[] = [];
+    // Per reservation: its list, tokens delta, micro-dollars delta and slot count; its slots in `slots`.
+    const perReservation: number[] = [];
+    const slots: string[] = [];
+    const listCounters: number[] = [];
+    const windowSlots: string[] = [];
     for (const { reservations, usage } of finishes) {
       for (const reservation of reservations) {
         recordKeys.push(this.#recordKey(reservation.id));
-        let sent = 0;
+        listCounters.length = 0;
+        windowSlots.length = 0;
+        let tokensDelta: number | null = null;
+        let usdDelta: number | null = null;
         for (const entry of reservation.entries) {
           const delta = settleDelta(entry, usage);
-          if (delta === 0 && entry.bucket.kind !== 'concurrent') continue;
-          sentEntries.push(entry);
-          entryCounters.push(counters.indexOf(this.#counterKey(entry), entry.bucket, 0));
-          deltas.push(delta);
-          sent += 1;
+          const { kind } = entry.bucket;
+          if (delta === 0 && kind !== 'concurrent') continue;
+          listCounters.push(counters.indexOf(this.#counterKey(entry), entry.bucket, 0));
+          if (kind === 'tokens') tokensDelta = sameDelta(tokensDelta, delta, kind);
+          else if (kind === 'usd') usdDelta = sameDelta(usdDelta, delta, kind);
+          else if (kind === 'requests') sameDelta(-1, delta, kind);
+          if (kind === 'requests' || kind === 'tokens') windowSlots.push(entry.slot);
         }
-        sentCounts.push(sent);
+        let slotCount = Math.min(windowSlots.length, 1);
+        for (const slot of windowSlots) if (slot !== windowSlots[0]) slotCount = windowSlots.length;
+        for (let index = 0; index < slotCount; index += 1) slots.push(windowSlots[index] as string);
+        perReservation.push(lists.indexOf(listCounters), tokensDelta ?? 0, usdDelta ?? 0, slotCount);
       }
     }
     const command = scriptHead({
@@ -301,24 +303,25 @@ export class RedisLimitStore implements LimitStore {
       batchSize: reservationCount,
       argumentsAfter:
         counters.keys.length * SETTLE_FIELDS_PER_COUNTER +
+        listArgumentCount(lists) +
         reservationCount * SETTLE_FIELDS_PER_RESERVATION +
-        entryCounters.length * SETTLE_FIELDS_PER_ENTRY,
+        slots.length,
     });
     for (const bucket of counters.buckets) command.add(kindCode(bucket));
+    addListArguments(command, lists);
     let reservationIndex = 0;
-    let entryIndex = 0;
+    let slotIndex = 0;
     for (const { reservations } of finishes) {
       for (const reservation of reservations) {
-        const sent = sentCounts[reservationIndex] as number;
-        reservationIndex += 1;
+        const fields = reservationIndex * 4;
         command.add(reservation.id);
-        command.add(sent);
-        for (const end = entryIndex + sent; entryIndex < end; entryIndex += 1) {
-          const entry = sentEntries[entryIndex] as ReservedEntry;
-          command.add(entryCounters[entryIndex] as number);
-          command.add(deltas[entryIndex] as number);
-          command.add(entry.bucket.kind === 'requests' || entry.bucket.kind === 'tokens' ? entry.slot : 0);
-        }
+        command.add(perReservation[fields] as number);
+        command.add(perReservation[fields + 1] as number);
+        command.add(perReservation[fields + 2] as number);
+        const slotCount = perReservation[fields + 3] as number;
+        command.add(slotCount);
+        for (const end = slotIndex + slotCount; slotIndex < end; slotIndex += 1) command.add(slots[slotIndex] as string);
+        reservationIndex += 1;
       }
     }
     return answerEach({
@@ -527,6 +530,16 @@ function kindCode(bucket: Bucket): 'r' | 't' | 'c' | 'u' {
 }
 
 /**
+ * A reservation's settle delta for one kind of entry: every entry of that kind moves by the same
+ * (`settleDelta` in `plan.ts`), which is what lets the settle script take it from the
+ * reservation once.
+ */
+function sameDelta(known: number | null, delta: number, kind: string): number {
+  if (known !== null && known !== delta) throw new Error(`one reservation moving its ${kind} entries by ${known} and by ${delta}`);
+  return delta;
+}
+
+/**
  * A part's amount for one kind of entry: every entry of that kind charges the same (`amountFor`
  * in `plan.ts`), which is what lets the reserve script take it from the part once.
  */
@@ -565,9 +578,10 @@ class ScriptCounters {
 }
 
 /**
- * The distinct bucket lists of one reserve script's parts, numbered from 1 in the order first
- * met, each as its counters (`ScriptCounters`' indexes): the calls of a turn mostly share their
- * parts' buckets (one tenant's key, team and org; one deployment), and each list is sent once.
+ * The distinct bucket lists of one script's parts (reserve) or reservations (settle), numbered
+ * from 1 in the order first met, each as its counters (`ScriptCounters`' indexes): the calls of
+ * a turn mostly share their parts' buckets (one tenant's key, team and org; one deployment), and
+ * each list is sent once.
  * A script holds a few lists, and two lists mostly differ in their first counter (counters are
  * numbered as first met), so a part's list is looked up by comparing it with each.
  */
@@ -584,6 +598,20 @@ class ScriptLists {
     this.lists.push(counters.slice());
     this.counterTotal += counters.length;
     return this.lists.length;
+  }
+}
+
+/** The arguments `addListArguments` adds. */
+function listArgumentCount(lists: ScriptLists): number {
+  return 1 + lists.lists.length * FIELDS_PER_LIST + lists.counterTotal;
+}
+
+/** A script's lists: their count, then per list its length and its counters (see `RESERVE_SCRIPT`). */
+function addListArguments(command: ScriptArguments, lists: ScriptLists): void {
+  command.add(lists.lists.length);
+  for (const list of lists.lists) {
+    command.add(list.length);
+    for (const counter of list) command.add(counter);
   }
 }
 
