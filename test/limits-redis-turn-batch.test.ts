@@ -30,6 +30,10 @@ function reservationOf(result: ReserveResult): Reservation {
   return reservation;
 }
 
+function remainingOf(result: ReserveResult, id: string): number | undefined {
+  return result.statuses.find((status) => status.bucket.id === id)?.remaining;
+}
+
 /** Counts the Lua scripts (EVALSHA, or EVAL after a NOSCRIPT) the store's client sends from now on. */
 function countScripts(store: RedisLimitStore): { readonly sent: number } {
   const client = store.client;
@@ -389,6 +393,39 @@ describe('Redis limit store: the reserves of one turn share one reserve script',
     for (const outcome of outcomes) {
       assert.equal(outcome.status, 'rejected');
       assert.ok(outcome.status === 'rejected' && outcome.reason instanceof LimitStoreUnavailableError, String(outcome.status === 'rejected' ? outcome.reason : ''));
+    }
+  });
+
+  test("a reply that is not a part for each of a turn's reserves rejects them all, and each part is read at its own length", async () => {
+    // An admitted call's part is shorter than a refused one's (1 number an entry against 3):
+    // the store finds each part from the one before it, and a reply of any other length is the
+    // script and the store out of step, never a silent wrong answer.
+    const { store } = await open();
+    const client = store.client;
+    const original = client.sendCommand.bind(client);
+    let change: (reply: number[]) => number[] = (reply) => reply;
+    client.sendCommand = ((command: Command, ...rest: unknown[]) => {
+      if (command.name === 'evalsha' || command.name === 'eval') {
+        const resolve = command.resolve;
+        command.resolve = ((reply: number[]) => resolve(change(reply))) as typeof command.resolve;
+      }
+      return (original as (...args: unknown[]) => unknown)(command, ...rest);
+    }) as typeof client.sendCommand;
+    // Admitted, refused (tokens), admitted, refused (requests): parts of 2 + 2×1, 2 + 2×3, ...
+    const mixed = await Promise.all([reserveTight(store, 60), reserveTight(store, 50), reserveTight(store, 40), reserveTight(store, 0)]);
+    assert.deepEqual(mixed.map((result) => result.admitted), [true, false, true, false]);
+    const [first, second, third, fourth] = mixed;
+    assert.ok(first?.admitted && second && !second.admitted && third?.admitted && fourth && !fourth.admitted);
+    assert.equal(second.refusal.remaining, 40, 'the refused part was read at its own length');
+    assert.equal(fourth.refusal.bucket.id, 'key:t:rpm');
+    assert.equal(remainingOf(third, 'key:t:tpm'), 0, 'the part after a refused one was read where it starts');
+    for (const broken of [(reply: number[]) => reply.slice(0, -1), (reply: number[]) => [...reply, 0], (reply: number[]) => reply.slice(0, 2)]) {
+      change = broken;
+      const outcomes = await Promise.allSettled([reserveTight(store, 0), reserveTight(store, 0)]);
+      for (const outcome of outcomes) {
+        assert.equal(outcome.status, 'rejected');
+        assert.match(String(outcome.status === 'rejected' ? outcome.reason : ''), /reserve script answered \d+ numbers/);
+      }
     }
   });
 

@@ -438,7 +438,11 @@ for (const backend of backends) {
       // Ten seconds (twenty sub-windows) behind: the script moves its charge up to the newest sub-window.
       const lagging = await openRedisStore({ prefix: handle.redisPrefix ?? '', now: () => clock.now() - 10_000 });
       try {
-        const late = only(admitted(await reserve(lagging, tpm, { tokens: 200 })));
+        const lateResult = await reserve(lagging, tpm, { tokens: 200 });
+        const late = only(admitted(lateResult));
+        // Its newest usage is in the sub-window charged, the leading clock's: it empties a window
+        // and a sub-window after that one begins, 10 s later than the lagging clock's own would.
+        assert.equal(lateResult.statuses[0]?.resetMs, 121 * 500 + 10_000, 'reset from the sub-window charged');
         assert.equal(await lagging.settle(late, { tokens: 50, usd: 0 }), true);
       } finally {
         await lagging.close();

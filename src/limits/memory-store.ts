@@ -9,6 +9,7 @@ import {
   counterKey,
   planReservation,
   recordTtlMs,
+  resetAfterCharge,
   settleDelta,
   storeLimit,
   subWindowMs,
@@ -120,7 +121,7 @@ export class MemoryLimitStore implements LimitStore {
       for (let position = 0; position < entries.length; position += 1) {
         const entry = entries[position] as ReservedEntry;
         this.#charge(entry, keys[index] as string, reservation.id, leaseEndsAt);
-        values[index * 2 + 1] = fullResetAfterCharge(entry, values[index * 2] as number, now) ?? -1;
+        values[index * 2 + 1] = resetAfterCharge(entry, values[index * 2] as number, now, entry.subWindow);
         index += 1;
       }
       (reservation as Held)[this.#expiry] = now + recordTtlMs(request.leaseMs);
@@ -294,13 +295,3 @@ export class MemoryLimitStore implements LimitStore {
 /** A reservation as its memory store sees it: with the store's expiry under the store's key. */
 type Held = Reservation & { [store: symbol]: number | undefined };
 
-/** After an admitted charge the newest usage is in the current sub-window (or period). */
-function fullResetAfterCharge(entry: ReservedEntry, used: number, now: number): number | null {
-  const { bucket, amount } = entry;
-  if (bucket.kind === 'concurrent') return null;
-  if (used + amount === 0) return 0;
-  if (bucket.kind === 'usd') return calendarPeriod({ now, period: bucket.period }).endsAt - now;
-  // An upper bound when nothing was charged now: the newest usage is at most this recent.
-  const width = subWindowMs(bucket.windowMs);
-  return Math.ceil((Math.floor(now / width) + SUB_WINDOWS_PER_WINDOW + 1) * width - now);
-}

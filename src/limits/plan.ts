@@ -40,6 +40,22 @@ export function subWindowIndex({ now, windowMs }: { now: number; windowMs: numbe
   return Math.floor(now / subWindowMs(windowMs));
 }
 
+/**
+ * When a bucket an admitted reserve charged `entry.amount` empties, in ms from `now` (-1:
+ * unknown, a concurrency gauge), the usage before the charge being `used`: the newest usage is
+ * in the sub-window charged (`slot`; a window's) or the period (a budget's), so this is an upper
+ * bound when nothing was charged now. Both stores report it so; the Redis store from the slot
+ * its script charged, which a lagging clock moves on (see `redis-scripts.ts`).
+ */
+export function resetAfterCharge(entry: ReservedEntry, used: number, now: number, slot: number): number {
+  const { bucket, amount } = entry;
+  if (bucket.kind === 'concurrent') return -1;
+  if (used + amount === 0) return 0;
+  if (bucket.kind === 'usd') return calendarPeriod({ now, period: bucket.period }).endsAt - now;
+  const width = subWindowMs(bucket.windowMs);
+  return Math.ceil((slot + SUB_WINDOWS_PER_WINDOW + 1) * width - now);
+}
+
 interface CachedPeriod {
   readonly startsAt: number;
   readonly endsAt: number;

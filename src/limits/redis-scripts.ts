@@ -29,8 +29,20 @@ export const RESERVE_FIELDS_PER_CALL = 4;
 export const RESERVE_FIELDS_PER_PART = 4;
 /** Numbers before a call's first entry's in the reserve script's reply: admitted (1 or 0), the refused entry. */
 export const REPLY_ENTRIES_OFFSET = 2;
-/** Numbers per entry in the reserve script's reply: used before, reset after, retry after, the slot charged. */
-export const RESERVE_REPLY_PER_ENTRY = 4;
+/** A call's first number in the reserve script's reply: refused, admitted, admitted with a window charged in another sub-window. */
+export const RESERVE_REFUSED = 0;
+export const RESERVE_ADMITTED = 1;
+export const RESERVE_ADMITTED_MOVED = 2;
+/**
+ * Numbers per entry in the reserve script's reply for an admitted call: used before, and only when
+ * a window entry of the call was charged in another sub-window than the call's own
+ * (`RESERVE_ADMITTED_MOVED`), the slot charged (windows; else 0). When the bucket empties
+ * follows from them (`resetAfterCharge`).
+ */
+export const RESERVE_REPLY_PER_ADMITTED_ENTRY = 1;
+export const RESERVE_REPLY_PER_MOVED_ENTRY = 2;
+/** Numbers per entry in the reserve script's reply for a refused call: used, reset, retry after. */
+export const RESERVE_REPLY_PER_REFUSED_ENTRY = 3;
 /** Fields per counter in the settle script's ARGV: kind. */
 export const SETTLE_FIELDS_PER_COUNTER = 1;
 /** Fields per reservation before its slots in the settle script's ARGV: member, list, tokens delta, micro-dollars delta, slot count. */
@@ -108,8 +120,14 @@ export const BUDGET_RETENTION_MS = 2 * 24 * 60 * 60 * 1000;
  *   micro-dollars (`RESERVE_FIELDS_PER_PART`). A call's entries are its parts' lists' counters,
  *   in order. A window entry's sub-window is `floor(now / (window / SUBS))`, as
  *   `subWindowIndex` in `plan.ts` computes it.
- * Reply: per call, admitted (0|1), refused entry (1-based, 0 if none), then per entry:
- *   used, resetMs (-1 = unknown), retryAfterMs (-1 = unknown), slot charged (windows; else 0).
+ * Reply: per call, its outcome (`RESERVE_REFUSED`, `RESERVE_ADMITTED`, `RESERVE_ADMITTED_MOVED`)
+ *   and its refused entry (1-based, 0 if none), then per entry: when admitted, used
+ *   (`RESERVE_REPLY_PER_ADMITTED_ENTRY`), and the slot charged (windows; else 0) only when a
+ *   window was charged in another sub-window than the call's own, as a lagging clock's are
+ *   (`RESERVE_REPLY_PER_MOVED_ENTRY`); when the bucket empties is the gateway's to work out from
+ *   them (`resetAfterCharge` in `plan.ts`): a number of the reply costs Redis ~1 700
+ *   instructions, far more than the sum. When refused: used, resetMs and retryAfterMs (-1 =
+ *   unknown; `RESERVE_REPLY_PER_REFUSED_ENTRY`), which need the sub-windows' counts.
  */
 export const RESERVE_SCRIPT = `${COMMON}
 -- A window's total, the sub-window to charge, whether its oldest index \`o\` is set, and the
@@ -189,7 +207,7 @@ local function write_budget(h, budget)
   budget[U_KNOWN], budget[U_CHARGED] = true, 0
 end
 
-local reply = {}
+local reply, replied = {}, 0
 -- The record keys before the current call's.
 local record_base = counter_count
 -- Per entry of the current call: its counter, amount and member; usage before the charge; the
@@ -218,7 +236,8 @@ for call = 1, tonumber(ARGV[2]) do
     end
   end
 
-  local refused = 0
+  -- Whether a window entry is charged in another sub-window than its call's (this clock lags).
+  local refused, moved = 0, false
   for j = 1, entries do
     local c = counters[j]
     local h, kind = homes[c], kinds[c]
@@ -232,6 +251,7 @@ for call = 1, tonumber(ARGV[2]) do
         state[h] = read
       end
       used[j], slots[j] = read[W_TOTAL], read[W_SLOT]
+      if read[W_SLOT] ~= current then moved = true end
     elseif kind == 'c' then
       if read == nil or read[C_AT] ~= now then
         redis.call('ZREMRANGEBYSCORE', KEYS[h], '-inf', now)
@@ -250,26 +270,46 @@ for call = 1, tonumber(ARGV[2]) do
     if refused == 0 and not fits(used[j], amounts[j], limits[c]) then refused = j end
   end
 
-  reply[#reply + 1] = refused == 0 and 1 or 0
-  reply[#reply + 1] = refused
-  for j = 1, entries do
-    local c = counters[j]
-    local h, kind, amount = homes[c], kinds[c], amounts[j]
-    local read = state[h]
-    local reset, retry = -1, -1
-    if kind == 'r' or kind == 't' then
-      local width = params[c] / SUBS
-      if refused == 0 then
+  if refused == 0 then
+    replied = replied + 2
+    reply[replied - 1], reply[replied] = moved and 2 or 1, 0
+    for j = 1, entries do
+      local c = counters[j]
+      local h, kind, amount = homes[c], kinds[c], amounts[j]
+      local read = state[h]
+      if kind == 'r' or kind == 't' then
         if amount > 0 then
           read[W_COUNT], read[W_TOTAL], read[W_DIRTY] = read[W_COUNT] + amount, read[W_TOTAL] + amount, true
         end
-        -- An upper bound when nothing was charged now: the newest usage is at most this recent.
-        reset = (used[j] + amount > 0) and math.ceil((slots[j] + SUBS + 1) * width - now) or 0
-      else
-        -- Refused somewhere: walk the live sub-windows, oldest first, for when this fits and
-        -- empties, as Redis holds them once this script's charges are written.
-        write_window(h, read)
-        reset, retry = 0, -1
+      elseif kind == 'c' then
+        redis.call('ZADD', KEYS[h], int(now + lease), members[j])
+        redis.call('PEXPIRE', KEYS[h], int(lease))
+        read[C_USED] = read[C_USED] + 1
+      elseif amount > 0 then
+        if read[U_CHARGED] == 0 then read[U_FIRST] = now end
+        read[U_VALUE], read[U_CHARGED] = read[U_VALUE] + amount, read[U_CHARGED] + amount
+      end
+      replied = replied + 1
+      reply[replied] = used[j]
+      if moved then
+        replied = replied + 1
+        reply[replied] = slots[j]
+      end
+    end
+    for p = 1, parts do redis.call('SET', KEYS[record_base + p], '1', 'PX', record_ttl) end
+  else
+    replied = replied + 2
+    reply[replied - 1], reply[replied] = 0, refused
+    for j = 1, entries do
+      local c = counters[j]
+      local h, kind, amount = homes[c], kinds[c], amounts[j]
+      local reset, retry = -1, -1
+      if kind == 'r' or kind == 't' then
+        -- Walk the live sub-windows, oldest first, for when this fits and empties, as Redis
+        -- holds them once this script's charges are written.
+        local width = params[c] / SUBS
+        write_window(h, state[h])
+        reset = 0
         local freed = 0
         for index = math.floor(now / width) - SUBS, slots[j] do
           local count = tonumber(redis.call('HGET', KEYS[h], field(index))) or 0
@@ -279,30 +319,13 @@ for call = 1, tonumber(ARGV[2]) do
             if retry == -1 and fits(used[j] - freed, amount, limits[c]) then retry = reset end
           end
         end
+      elseif kind == 'u' then
+        retry = params[c] - now
+        reset = used[j] > 0 and retry or 0
       end
-    elseif kind == 'c' then
-      if refused == 0 then
-        redis.call('ZADD', KEYS[h], int(now + lease), members[j])
-        redis.call('PEXPIRE', KEYS[h], int(lease))
-        read[C_USED] = read[C_USED] + 1
-      end
-    else
-      local until_end = params[c] - now
-      retry = until_end
-      reset = (used[j] > 0 or (refused == 0 and amount > 0)) and until_end or 0
-      if refused == 0 and amount > 0 then
-        if read[U_CHARGED] == 0 then read[U_FIRST] = now end
-        read[U_VALUE], read[U_CHARGED] = read[U_VALUE] + amount, read[U_CHARGED] + amount
-      end
+      replied = replied + 3
+      reply[replied - 2], reply[replied - 1], reply[replied] = used[j], reset, retry
     end
-    reply[#reply + 1] = used[j]
-    reply[#reply + 1] = reset
-    reply[#reply + 1] = retry
-    reply[#reply + 1] = slots[j]
-  end
-
-  if refused == 0 then
-    for p = 1, parts do redis.call('SET', KEYS[record_base + p], '1', 'PX', record_ttl) end
   end
   record_base = record_base + parts
 end

@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { Command, Redis, ReplyError } from 'ioredis';
 import { admittedResult, fits, refusalOf, statusOf, type EntryEvaluation } from './evaluation.ts';
-import { calendarPeriod, counterKey, planReservation, recordTtlMs, settleDelta, storeLimit } from './plan.ts';
+import { calendarPeriod, counterKey, planReservation, recordTtlMs, resetAfterCharge, settleDelta, storeLimit } from './plan.ts';
 import {
   LEADING_ARGUMENTS,
   REPLY_ENTRIES_OFFSET,
@@ -20,7 +20,12 @@ import {
   RESERVE_FIELDS_PER_COUNTER,
   FIELDS_PER_LIST,
   RESERVE_FIELDS_PER_PART,
-  RESERVE_REPLY_PER_ENTRY,
+  RESERVE_ADMITTED,
+  RESERVE_ADMITTED_MOVED,
+  RESERVE_REFUSED,
+  RESERVE_REPLY_PER_ADMITTED_ENTRY,
+  RESERVE_REPLY_PER_MOVED_ENTRY,
+  RESERVE_REPLY_PER_REFUSED_ENTRY,
   RESERVE_SCRIPT,
   SETTLE_FIELDS_PER_COUNTER,
   SETTLE_FIELDS_PER_RESERVATION,
@@ -230,7 +235,7 @@ export class RedisLimitStore implements LimitStore {
       script: 'reserve',
       sent: this.#reserveCommand(command),
       requests: reserves,
-      partLength: (reserve) => REPLY_ENTRIES_OFFSET + reserve.entryCount * RESERVE_REPLY_PER_ENTRY,
+      partLength: (reserve, reply, offset) => REPLY_ENTRIES_OFFSET + reserve.entryCount * replyPerEntry(reply[offset]),
       answer: reserveResult,
     });
   }
@@ -416,9 +421,10 @@ class TurnBatch<Request extends { reject(error: unknown): void }> {
 }
 
 /**
- * Answers each of a batch's `requests` from its part of the script's reply, `partLength` numbers
- * each, in order. A reply of another length rejects them all, and so does a failed command (as
- * `commandFailure` says); a part that cannot be read rejects its own request only.
+ * Answers each of a batch's `requests` from its part of the script's reply, in order, each part
+ * `partLength` numbers long (which may depend on the part's first number). A reply of another
+ * length rejects them all, and so does a failed command (as `commandFailure` says); a part that
+ * cannot be read rejects its own request only.
  */
 function answerEach<Result, Request extends Pending<Result>>({
   script,
@@ -430,29 +436,37 @@ function answerEach<Result, Request extends Pending<Result>>({
   script: string;
   sent: Promise<unknown>;
   requests: readonly Request[];
-  partLength: (request: Request) => number;
+  partLength: (request: Request, reply: readonly number[], offset: number) => number;
   answer: (request: Request, reply: readonly number[], offset: number) => Result;
 }): Promise<void> {
   return sent.then(
     (raw) => {
       let reply: number[];
+      // Where each request's part starts.
+      const offsets = new Array<number>(requests.length);
       try {
         reply = toNumbers(raw);
-        let expected = 0;
-        for (const request of requests) expected += partLength(request);
-        if (reply.length !== expected) throw new Error(`the ${script} script answered ${reply.length} numbers where ${expected} were due`);
+        let offset = 0;
+        for (let index = 0; index < requests.length && offset <= reply.length; index += 1) {
+          offsets[index] = offset;
+          // Past the reply's end, a part reads as empty, and the check below fails.
+          if (offset < reply.length) offset += partLength(requests[index] as Request, reply, offset);
+          else offset += 1;
+        }
+        if (offset !== reply.length) {
+          throw new Error(`the ${script} script answered ${reply.length} numbers, which are not a part for each of its ${requests.length} requests`);
+        }
       } catch (error) {
         for (const request of requests) request.reject(error);
         return;
       }
-      let offset = 0;
-      for (const request of requests) {
+      for (let index = 0; index < requests.length; index += 1) {
+        const request = requests[index] as Request;
         try {
-          request.resolve(answer(request, reply, offset));
+          request.resolve(answer(request, reply, offsets[index] as number));
         } catch (error) {
           request.reject(error);
         }
-        offset += partLength(request);
       }
     },
     (error: unknown) => {
@@ -697,33 +711,55 @@ function addCounterArguments(command: ScriptArguments, bucket: Bucket, now: numb
  * window entries the script charged in a later sub-window than planned (this clock lags; see
  * `redis-scripts.ts`) has those entries, and their reservation, made anew.
  */
-function reserveResult({ request, now, reservations }: PendingReserve, reply: readonly number[], base: number): ReserveResult {
-  if (reply[base] !== 1) return refusedReply({ reservations, reply, base });
+function reserveResult({ request, now, reservations, entryCount }: PendingReserve, reply: readonly number[], base: number): ReserveResult {
+  const outcome = reply[base];
+  if (outcome === RESERVE_REFUSED) return refusedReply({ reservations, reply, base });
+  if (outcome !== RESERVE_ADMITTED && outcome !== RESERVE_ADMITTED_MOVED) throw new Error(`the reserve script answered a call with outcome ${outcome}`);
+  const stride = replyPerEntry(outcome);
+  // Per entry (`admittedResult`'s layout): its usage before the charge, and when it empties.
+  if (resultValues.length < entryCount * 2) resultValues = new Float64Array(entryCount * 4);
+  const values = resultValues;
   let index = 0;
   for (let part = 0; part < reservations.length; part += 1) {
     const reservation = reservations[part] as Reservation;
     let moved: ReservedEntry[] | null = null;
     for (let position = 0; position < reservation.entries.length; position += 1) {
       const entry = reservation.entries[position] as ReservedEntry;
-      const chargedSlot = reply[base + REPLY_ENTRIES_OFFSET + index * RESERVE_REPLY_PER_ENTRY + 3];
-      const isWindow = entry.bucket.kind === 'requests' || entry.bucket.kind === 'tokens';
-      if (isWindow && chargedSlot !== undefined && chargedSlot !== entry.subWindow) {
-        moved ??= [...reservation.entries];
-        moved[position] = { bucket: entry.bucket, amount: entry.amount, slot: String(chargedSlot), subWindow: chargedSlot };
+      const at = base + REPLY_ENTRIES_OFFSET + index * stride;
+      const used = reply[at] as number;
+      let chargedSlot = entry.subWindow;
+      if (outcome === RESERVE_ADMITTED_MOVED && (entry.bucket.kind === 'requests' || entry.bucket.kind === 'tokens')) {
+        chargedSlot = reply[at + 1] as number;
+        if (chargedSlot !== entry.subWindow) {
+          moved ??= [...reservation.entries];
+          moved[position] = { bucket: entry.bucket, amount: entry.amount, slot: String(chargedSlot), subWindow: chargedSlot };
+        }
       }
+      values[index * 2] = used;
+      values[index * 2 + 1] = resetAfterCharge(entry, used, now, chargedSlot);
       index += 1;
     }
     if (moved !== null) reservations[part] = { id: reservation.id, entries: moved, reservedAt: now, tokens: reservation.tokens, usd: reservation.usd };
   }
-  return admittedResult(reservations, request.report ?? 'every-bucket', reply, base + REPLY_ENTRIES_OFFSET, RESERVE_REPLY_PER_ENTRY);
+  return admittedResult(reservations, request.report ?? 'every-bucket', values, 0, 2);
 }
+
+/** The numbers per entry in a call's part of the reserve script's reply, by its outcome. */
+function replyPerEntry(outcome: number | undefined): number {
+  if (outcome === RESERVE_ADMITTED) return RESERVE_REPLY_PER_ADMITTED_ENTRY;
+  if (outcome === RESERVE_ADMITTED_MOVED) return RESERVE_REPLY_PER_MOVED_ENTRY;
+  return RESERVE_REPLY_PER_REFUSED_ENTRY;
+}
+
+/** `reserveResult`'s scratch, filled and read within one call (`admittedResult` copies what it keeps). */
+let resultValues = new Float64Array(32);
 
 /** A refused call's result: the refusal, and every bucket's status before anything was charged. */
 function refusedReply({ reservations, reply, base }: { reservations: readonly Reservation[]; reply: readonly number[]; base: number }): ReserveResult {
   const evaluations: EntryEvaluation[] = [];
   for (const reservation of reservations) {
     for (const entry of reservation.entries) {
-      const offset = base + REPLY_ENTRIES_OFFSET + evaluations.length * RESERVE_REPLY_PER_ENTRY;
+      const offset = base + REPLY_ENTRIES_OFFSET + evaluations.length * RESERVE_REPLY_PER_REFUSED_ENTRY;
       evaluations.push({
         bucket: entry.bucket,
         amount: entry.amount,
