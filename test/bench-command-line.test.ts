@@ -11,7 +11,7 @@ import { usageOf } from '../bench/lib/command-line.ts';
 
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '..');
-const TOOLS = ['bench/run.ts', 'bench/oncpu.ts', 'bench/syscalls.ts', 'bench/tail-trace.ts'];
+const TOOLS = ['bench/run.ts', 'bench/oncpu.ts', 'bench/syscalls.ts', 'bench/tail-trace.ts', 'bench/redis-instructions.ts'];
 
 async function runTool(tool: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {

@@ -54,10 +54,11 @@ const MAX_FINISH_BATCH = 64;
  * The most calls one reserve script carries, as `MAX_FINISH_BATCH`: the script reads each
  * counter once and writes it back once (`redis-scripts.ts`), so a call whose counters the calls
  * before it already read costs Redis little, and one whose counters are its own about 30 Redis
- * commands with every limit set. On the benchmark host a call's reserve and settle cost Redis
- * ~35 µs together when ten calls of a script share their counters, and ~1.06× what they cost
- * before the scripts kept what they read (70–85 µs) when they share none, so a script of 32 calls
- * holds the server for at most a few milliseconds.
+ * commands with every limit set. A call's reserve and settle cost Redis ~280 thousand
+ * instructions together when ten calls of a script share their buckets, ~1 million when they
+ * share none (`bench/redis-instructions.ts`; ~35 µs and ~70–85 µs on the benchmark host before
+ * the scripts' last changes cut a quarter of the first), so a script of 32 calls holds the server
+ * for at most a few milliseconds.
  */
 const MAX_RESERVE_BATCH = 32;
 /** Replies that mean "Redis cannot serve now", not "our script is wrong". */
