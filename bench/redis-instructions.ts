@@ -9,7 +9,7 @@
  * deployment: 11 buckets a call), and counts the measured turns with `callgrind_control -d`.
  *
  *   node bin/run-ts.mjs bench/redis-instructions.ts [--baseline GIT_REF] [--modes shared,mixed,none]
- *       [--rounds 3] [--turns 200] [--warm 100] [--client [--client-warm 1000]] [--port 6390] [--json]
+ *       [--rounds 3] [--turns 200] [--warm 100] [--client [--client-warm 1000] [--client-turns 800]] [--port 6390] [--json]
  *
  * Modes, by how much a turn's ten calls share their buckets (the scripts read and write each
  * counter once a script, so sharing is what they save on): `shared`, one tenant's key, team and
@@ -20,8 +20,9 @@
  *
  * `--client` also counts the driver's own instructions (the gateway's side: the store's
  * arguments, ioredis's encoding, the reply's parse, the driver's promises) by running it under
- * callgrind too, after `--client-warm` turns (V8 is still compiling the store's code after 100;
- * with 100 the client's count read ~1.7× what it reads after 1 000). The builds take turns within each round and mode; the table gives each
+ * callgrind too, counting `--client-turns` turns after `--client-warm` (V8 is still compiling the
+ * store's code after 100 turns: the client's count read ~1.7× what it reads after 1 000; and over
+ * 200 turns a major GC more or less moves a reading by up to ~10%, over 800 by ~3%). The builds take turns within each round and mode; the table gives each
  * build's median over the rounds and the median of the per-round ratios.
  *
  * Redis's count varies with its timers (`serverCron` runs on wall time, which valgrind slows
@@ -47,6 +48,7 @@ const { values } = parseCommandLine(import.meta.filename, {
     warm: { type: 'string', default: '100' },
     client: { type: 'boolean', default: false },
     'client-warm': { type: 'string', default: '1000' },
+    'client-turns': { type: 'string', default: '800' },
     port: { type: 'string', default: '6390' },
     json: { type: 'boolean', default: false },
   },
@@ -57,6 +59,7 @@ const rounds = wholeNumber('rounds', values.rounds);
 const turns = wholeNumber('turns', values.turns);
 const warm = wholeNumber('warm', values.warm);
 const clientWarm = wholeNumber('client-warm', values['client-warm']);
+const clientTurns = wholeNumber('client-turns', values['client-turns']);
 const port = wholeNumber('port', values.port);
 for (const tool of ['valgrind', 'callgrind_control', 'redis-server']) {
   if (spawnSync(tool, ['--version']).error) {
@@ -139,7 +142,7 @@ async function phase(source: string, mode: DriverMode, count: string[], underCal
     '--mode',
     mode,
     '--turns',
-    String(turns),
+    String(underCallgrind ? clientTurns : turns),
     '--warm',
     String(underCallgrind ? clientWarm : warm),
     '--dump-dir',
@@ -189,7 +192,8 @@ function report(): void {
     return;
   }
   const thousands = (list: number[]) => (list.length === 0 ? '–' : (median(list) / 1000).toFixed(1));
-  console.log(`\nInstructions per call (thousands), callgrind; ${rounds} round(s) of ${turns} turns of 10 calls after ${warm} warm-up turns\n`);
+  const clientPhase = values.client ? ` (the client: ${clientTurns} after ${clientWarm})` : '';
+  console.log(`\nInstructions per call (thousands), callgrind; ${rounds} round(s) of ${turns} turns of 10 calls after ${warm} warm-up turns${clientPhase}\n`);
   const sides: Array<['redis' | 'client', string]> = values.client ? [['redis', 'Redis'], ['client', 'client']] : [['redis', 'Redis']];
   console.log(`| mode | ${sides.flatMap(([, label]) => builds.map((build) => `${label}: ${build.name}`)).join(' | ')} |${builds.length > 1 ? sides.map(([, label]) => ` ${label}: this ÷ baseline |`).join('') : ''}`);
   console.log(`|---|${sides.flatMap(() => builds.map(() => '---:')).join('|')}|${builds.length > 1 ? sides.map(() => '---:|').join('') : ''}`);

@@ -14,14 +14,14 @@ import { Command, Redis, ReplyError } from 'ioredis';
 import { admittedResult, fits, refusalOf, statusOf, type EntryEvaluation } from './evaluation.ts';
 import { calendarPeriod, counterKey, planReservation, recordTtlMs, resetAfterCharge, settleDelta, storeLimit } from './plan.ts';
 import {
+  FIELDS_PER_LIST,
   LEADING_ARGUMENTS,
   REPLY_ENTRIES_OFFSET,
-  RESERVE_FIELDS_PER_CALL,
-  RESERVE_FIELDS_PER_COUNTER,
-  FIELDS_PER_LIST,
-  RESERVE_FIELDS_PER_PART,
   RESERVE_ADMITTED,
   RESERVE_ADMITTED_MOVED,
+  RESERVE_FIELDS_PER_CALL,
+  RESERVE_FIELDS_PER_COUNTER,
+  RESERVE_FIELDS_PER_PART,
   RESERVE_REFUSED,
   RESERVE_REPLY_PER_ADMITTED_ENTRY,
   RESERVE_REPLY_PER_MOVED_ENTRY,
