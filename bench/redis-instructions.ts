@@ -37,6 +37,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { parseCommandLine } from './lib/command-line.ts';
 import { DRIVER_MODES, type DriverMode } from './lib/redis-limits-calls.ts';
+import { wholeNumbers } from './lib/per-call.ts';
 import { median } from './lib/stats.ts';
 
 const { values } = parseCommandLine(import.meta.filename, {
@@ -55,12 +56,14 @@ const { values } = parseCommandLine(import.meta.filename, {
 });
 const modes = (values.modes ?? '').split(',').filter(Boolean) as DriverMode[];
 for (const mode of modes) if (!DRIVER_MODES.includes(mode)) throw new Error(`--modes: ${mode} is not one of ${DRIVER_MODES.join(', ')}`);
-const rounds = wholeNumber('rounds', values.rounds);
-const turns = wholeNumber('turns', values.turns);
-const warm = wholeNumber('warm', values.warm);
-const clientWarm = wholeNumber('client-warm', values['client-warm']);
-const clientTurns = wholeNumber('client-turns', values['client-turns']);
-const port = wholeNumber('port', values.port);
+const { rounds, turns, warm, 'client-warm': clientWarm, 'client-turns': clientTurns, port } = wholeNumbers({
+  rounds: values.rounds,
+  turns: values.turns,
+  warm: values.warm,
+  'client-warm': values['client-warm'],
+  'client-turns': values['client-turns'],
+  port: values.port,
+});
 for (const tool of ['valgrind', 'callgrind_control', 'redis-server']) {
   if (spawnSync(tool, ['--version']).error) {
     console.error(`${tool} is not installed (Debian: apt-get install -y valgrind redis-server)`);
@@ -87,7 +90,7 @@ mkdirSync(redisDumps);
 mkdirSync(clientDumps);
 const redis = spawn(
   'valgrind',
-  ['--tool=callgrind', `--callgrind-out-file=${join(redisDumps, 'cg.%p')}`, 'redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+  ['--tool=callgrind', `--callgrind-out-file=${join(redisDumps, 'callgrind.out')}`, 'redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
   { stdio: 'ignore' },
 );
 const redisPid = String(redis.pid);
@@ -150,7 +153,7 @@ async function phase(source: string, mode: DriverMode, count: string[], underCal
     ...count,
   ];
   const [command, args] = underCallgrind
-    ? ['valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(clientDumps, 'cg.%p')}`, process.execPath, ...driver]]
+    ? ['valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(clientDumps, 'callgrind.out')}`, process.execPath, ...driver]]
     : [process.execPath, driver];
   const { stdout } = await run(command, args as string[], { maxBuffer: 16 * 1024 * 1024 });
   const line = stdout.trim().split('\n').at(-1) ?? '';
@@ -178,12 +181,6 @@ async function waitForServer(onPort: number): Promise<void> {
   } finally {
     client.disconnect();
   }
-}
-
-function wholeNumber(flag: string, text: string | undefined): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${flag}: expected a whole number of at least 1, got ${text}`);
-  return value;
 }
 
 function report(): void {

@@ -9,7 +9,7 @@ import { after, describe, test } from 'node:test';
 import type { Command } from 'ioredis';
 import type { RedisLimitStore } from '../src/limits/redis-store.ts';
 import { LimitStoreUnavailableError, type Bucket, type Reservation, type ReserveResult } from '../src/limits/types.ts';
-import { limitStoreBackends, ManualClock, type StoreHandle } from './helpers/limits-stores.ts';
+import { limitStoreBackends, ManualClock, remainingOf, type StoreHandle } from './helpers/limits-stores.ts';
 
 const backends = await limitStoreBackends({ file: 'turn-batch' });
 const found = backends.find((backend) => backend.name === 'redis');
@@ -30,9 +30,6 @@ function reservationOf(result: ReserveResult): Reservation {
   return reservation;
 }
 
-function remainingOf(result: ReserveResult, id: string): number | undefined {
-  return result.statuses.find((status) => status.bucket.id === id)?.remaining;
-}
 
 /** Counts the Lua scripts (EVALSHA, or EVAL after a NOSCRIPT) the store's client sends from now on. */
 function countScripts(store: RedisLimitStore): { readonly sent: number } {
@@ -85,9 +82,8 @@ describe('Redis limit store: the finishes of one turn share one settle script', 
     // Each finish's own usage reached the counters: 10 + 20 tokens, c's request refunded.
     const probe = await store.reserve({ parts: [{ buckets: BUCKETS, tokens: 0, usd: 0 }], leaseMs: LEASE });
     assert.ok(probe.admitted);
-    const remaining = (id: string) => probe.statuses.find((status) => status.bucket.id === id)?.remaining;
-    assert.equal(remaining('key:k:tpm'), 100_000 - 30);
-    assert.equal(remaining('key:k:rpm'), 1_000 - 3);
+    assert.equal(remainingOf(probe, 'key:k:tpm'), 100_000 - 30);
+    assert.equal(remainingOf(probe, 'key:k:rpm'), 1_000 - 3);
     assert.equal(scripts.sent, 2, 'the reserve, alone in its turn, is a script of its own');
   });
 
@@ -176,6 +172,10 @@ describe('Redis limit store: the reserves of one turn share one reserve script',
     { kind: 'requests', id: 'key:t:rpm', limit: 2, windowMs: MINUTE },
     { kind: 'tokens', id: 'key:t:tpm', limit: 100, windowMs: MINUTE },
   ];
+  /** A reserve of `buckets` alone, for no tokens. */
+  function reserveOn(store: RedisLimitStore, buckets: Bucket[]): Promise<ReserveResult> {
+    return store.reserve({ parts: [{ buckets, tokens: 0, usd: 0 }], leaseMs: LEASE });
+  }
   function reserveTight(store: RedisLimitStore, tokens: number): Promise<ReserveResult> {
     return store.reserve({ parts: [{ buckets: TIGHT, tokens, usd: 0 }], leaseMs: LEASE });
   }
@@ -214,7 +214,7 @@ describe('Redis limit store: the reserves of one turn share one reserve script',
   test('calls of one turn with buckets of their own charge their own counters and hold their own records', async () => {
     const { store } = await open();
     const only = (name: string): Bucket[] => [{ kind: 'requests', id: `key:${name}:rpm`, limit: 1, windowMs: MINUTE }];
-    const reserveOnly = (name: string) => store.reserve({ parts: [{ buckets: only(name), tokens: 0, usd: 0 }], leaseMs: LEASE });
+    const reserveOnly = (name: string) => reserveOn(store, only(name));
     const scripts = countScripts(store);
     const first = await Promise.all([reserveOnly('a'), reserveOnly('b'), reserveOnly('c')]);
     assert.equal(scripts.sent, 1);
@@ -254,16 +254,15 @@ describe('Redis limit store: the reserves of one turn share one reserve script',
     const [first, second] = await Promise.all([reserve(100, 0.1, 40), reserve(300.2, 0.3, 70)]);
     assert.equal(scripts.sent, 1, 'one reserve script for the turn');
     assert.ok(first?.admitted && second?.admitted);
-    const remaining = (result: ReserveResult, id: string) => result.statuses.find((status) => status.bucket.id === id)?.remaining;
     assert.deepEqual(
-      ['key:e:rpm', 'key:e:tpm', 'key:e:usd-day', 'key:e:concurrent', 'deployment:e:rpm', 'deployment:e:tpm'].map((id) => remaining(second, id)),
+      ['key:e:rpm', 'key:e:tpm', 'key:e:usd-day', 'key:e:concurrent', 'deployment:e:rpm', 'deployment:e:tpm'].map((id) => remainingOf(second, id)),
       [98, 1_000 - 100 - 301, 10 - 0.1 - 0.3, 8, 98, 1_000 - 40 - 70],
       'the second saw the first charge its own amounts, and charged its own (tokens rounded up)',
     );
     const [amounts] = await Promise.all([reserve(0, 0, 0)]);
     assert.ok(amounts?.admitted);
-    assert.equal(remaining(amounts, 'key:e:tpm'), 599);
-    assert.equal(remaining(amounts, 'deployment:e:tpm'), 890);
+    assert.equal(remainingOf(amounts, 'key:e:tpm'), 599);
+    assert.equal(remainingOf(amounts, 'deployment:e:tpm'), 890);
   });
 
   test('calls of one turn on one counter key with different limits are each checked against their own', async () => {
@@ -272,10 +271,9 @@ describe('Redis limit store: the reserves of one turn share one reserve script',
     const { store } = await open();
     const loose: Bucket[] = [{ kind: 'requests', id: 'key:s:rpm', limit: 10, windowMs: MINUTE }];
     const strict: Bucket[] = [{ kind: 'requests', id: 'key:s:rpm', limit: 1, windowMs: MINUTE }];
-    const reserveOn = (buckets: Bucket[]) => store.reserve({ parts: [{ buckets, tokens: 0, usd: 0 }], leaseMs: LEASE });
-    assert.ok((await reserveOn(loose)).admitted);
+    assert.ok((await reserveOn(store, loose)).admitted);
     const scripts = countScripts(store);
-    const results = await Promise.all([reserveOn(strict), reserveOn(loose), reserveOn(strict)]);
+    const results = await Promise.all([reserveOn(store, strict), reserveOn(store, loose), reserveOn(store, strict)]);
     assert.equal(scripts.sent, 1);
     assert.deepEqual(
       results.map((result) => result.admitted),
@@ -293,10 +291,9 @@ describe('Redis limit store: the reserves of one turn share one reserve script',
     const { store } = await open();
     const loose: Bucket[] = [{ kind: 'requests', id: 'key:h:rpm', limit: 10, windowMs: MINUTE }];
     const two: Bucket[] = [{ kind: 'requests', id: 'key:h:rpm', limit: 2, windowMs: MINUTE }];
-    const reserveOn = (buckets: Bucket[]) => store.reserve({ parts: [{ buckets, tokens: 0, usd: 0 }], leaseMs: LEASE });
-    assert.ok((await reserveOn(loose)).admitted);
+    assert.ok((await reserveOn(store, loose)).admitted);
     const scripts = countScripts(store);
-    const results = await Promise.all([reserveOn(loose), reserveOn(two)]);
+    const results = await Promise.all([reserveOn(store, loose), reserveOn(store, two)]);
     assert.equal(scripts.sent, 1);
     assert.deepEqual(
       results.map((result) => result.admitted),

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import type { Bucket, LimitStore, Reservation, ReserveResult } from '../src/limits/types.ts';
 import type { RedisLimitStore } from '../src/limits/redis-store.ts';
-import { limitStoreBackends, ManualClock, openRedisStore, type StoreHandle } from './helpers/limits-stores.ts';
+import { limitStoreBackends, ManualClock, remainingOf, openRedisStore, type StoreHandle } from './helpers/limits-stores.ts';
 
 const backends = await limitStoreBackends({ file: 'store' });
 const MINUTE = 60_000;
@@ -23,9 +23,6 @@ async function reserve(store: LimitStore, buckets: Bucket[], amounts: { tokens?:
   return store.reserve({ parts: [{ buckets, tokens: amounts.tokens ?? 0, usd: amounts.usd ?? 0 }], leaseMs });
 }
 
-function remainingOf(result: ReserveResult, id: string): number | undefined {
-  return result.statuses.find((status) => status.bucket.id === id)?.remaining;
-}
 
 for (const backend of backends) {
   describe(`limit store (${backend.name})`, { skip: backend.skip }, () => {

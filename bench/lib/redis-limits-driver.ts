@@ -8,12 +8,14 @@
  *
  *   node bin/run-ts.mjs bench/lib/redis-limits-driver.ts --source DIR --port 6390 --mode shared
  *       --turns 200 --warm 100 --dump-dir DIR (--count-redis PID | --count-self)
+ *
+ * `--dump-dir` is where the counted process's callgrind writes `callgrind.out.N`.
  */
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { takeLastDumpTotal } from './callgrind.ts';
 import { parseCommandLine } from './command-line.ts';
 import { callParts, DRIVER_MODES, type DriverMode } from './redis-limits-calls.ts';
 import type * as BucketsModule from '../../src/limits/buckets.ts';
@@ -73,21 +75,11 @@ async function turn(): Promise<void> {
 for (let index = 0; index < warm; index += 1) await turn();
 // Each dump holds what ran since the one before (or since instrumentation began).
 if (values['count-self']) await run('callgrind_control', ['-i', 'on', countedPid]);
-else await run('callgrind_control', ['-d', countedPid]);
+else {
+  await run('callgrind_control', ['-d', countedPid]);
+  takeLastDumpTotal(dumpDirectory);
+}
 for (let index = 0; index < turns; index += 1) await turn();
 await run('callgrind_control', ['-d', countedPid]);
-console.log(JSON.stringify({ instructionsPerCall: newestDumpTotal(dumpDirectory, countedPid) / (turns * calls.length) }));
+console.log(JSON.stringify({ instructionsPerCall: takeLastDumpTotal(dumpDirectory) / (turns * calls.length) }));
 await store.close();
-
-/** The total instructions of the newest callgrind dump of `pid` in `directory`. */
-function newestDumpTotal(directory: string, pid: string): number {
-  const dumps = readdirSync(directory)
-    .filter((name) => name.startsWith(`cg.${pid}.`))
-    .map((name) => join(directory, name));
-  dumps.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
-  const newest = dumps[0];
-  if (newest === undefined) throw new Error(`no callgrind dump of ${pid} in ${directory}`);
-  const total = /^(?:summary|totals): (\d+)/m.exec(readFileSync(newest, 'utf8'));
-  if (total === null) throw new Error(`${newest} holds no total`);
-  return Number(total[1]);
-}

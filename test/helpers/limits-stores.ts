@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { MemoryLimitStore } from '../../src/limits/memory-store.ts';
 import { createRedisClient, RedisLimitStore, waitForRedis } from '../../src/limits/redis-store.ts';
-import type { LimitStore } from '../../src/limits/types.ts';
+import type { LimitStore, ReserveResult } from '../../src/limits/types.ts';
 
 export const REDIS_URL = process.env.SEED_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -28,6 +28,11 @@ export interface StoreBackend {
 }
 
 /** A clock tests move by hand. */
+/** What a reserve's result says is left of bucket `id`, in the bucket's unit (undefined: not reported). */
+export function remainingOf(result: ReserveResult, id: string): number | undefined {
+  return result.statuses.find((status) => status.bucket.id === id)?.remaining;
+}
+
 export class ManualClock {
   current: number;
   constructor(start: number | string) {
