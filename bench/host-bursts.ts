@@ -12,7 +12,7 @@
  * A burst is a stretch in which foreign tasks ran with gaps under 2 ms, taking 2 ms of CPU or
  * more in all. On the 2-core VM of 2026-12-05 the kernel's DAMON thread (`kdamond.0`, proactive
  * reclaim with a 500 ms aggregation interval) took a core for 5–11 ms every ~512 ms
- * (bench/analysis.md, 2026-12-05 (16:14–)).
+ * (docs/benchmark-log.md, 2026-12-05 (16:14–)).
  *
  * Needs Linux `perf` (Debian: `apt-get install -y linux-perf`) and root, or
  * kernel.perf_event_paranoid ≤ 0 for system-wide recording. Seed runs from dist/ (`npm run build`

@@ -14,7 +14,7 @@
  * `npm start`'s flags less that one (src/node-flags.ts), to see what it buys; `--keep-warm BYTES`
  * sets both processes' `server.keepWarmBytesPerSecond` (0: off; src/young-generation.ts). Why it matters: V8's memory reducer runs memory-reducing full GCs
  * once a process has idled ~8 s, and those throw away optimized code whose hidden classes no
- * live object uses (docs/configuration.md, bench/analysis.md 2026-12-05 (18:39–)).
+ * live object uses (docs/configuration.md, docs/benchmark-log.md, 2026-12-05 (18:39–)).
  *
  * Seed runs from dist/ (`npm run build` first) with every feature on, as in `npm run bench`.
  */

@@ -94,9 +94,30 @@ function publish(report: RunReport, log: (line: string) => void): void {
 }
 
 if (values.render !== undefined) {
-  const saved = JSON.parse(readFileSync(resolve(values.render), 'utf8')) as RunReport;
-  publish(saved, (line) => process.stderr.write(`${line}\n`));
+  publish(savedRun(resolve(values.render)), (line) => process.stderr.write(`${line}\n`));
   process.exit(0);
+}
+
+/** The run saved in `file`; a missing or unreadable file exits 2 saying so (a clean checkout has none: the runs are not committed). */
+function savedRun(file: string): RunReport {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const reason = (error as { code?: unknown }).code === 'ENOENT' ? 'no such file (a run saves one; runs are not committed)' : String(error);
+    process.stderr.write(`run.ts: --render ${file}: ${reason}\n`);
+    process.exit(2);
+  }
+  try {
+    const saved = JSON.parse(text) as unknown;
+    if (typeof saved !== 'object' || saved === null || !('command' in saved) || !('machine' in saved)) {
+      throw new Error('not a saved run (no "command" and "machine")');
+    }
+    return saved as RunReport;
+  } catch (error) {
+    process.stderr.write(`run.ts: --render ${file}: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(2);
+  }
 }
 
 function positiveNumber(name: string, text: string): number {

@@ -4,7 +4,7 @@
  * system call costs far more than its instructions (page-table isolation on the Intel hosts, a
  * CPU-buffer clear at every return to user space on the AMD ones: the Machine section of
  * docs/benchmarks.md lists the host's mitigations), and the ledger's one journal `write` a call
- * cost ~10% of the process's CPU at saturation (bench/analysis.md), so how many a call makes, and
+ * cost ~10% of the process's CPU at saturation (docs/benchmark-log.md, 2026-12-06 (18:10–)), so how many a call makes, and
  * which, is worth counting apart.
  *
  *   node bin/run-ts.mjs bench/syscalls.ts [--targets seed,undici] [--modes json,stream]

@@ -4,7 +4,8 @@
  * They are start-up flags (the heap is configured before any JavaScript runs, and Node refuses
  * `--min-semi-space-size` and `--no-allocation-site-pretenuring` in NODE_OPTIONS), so they are on
  * `npm start`'s command line; `seed serve` started without them says which are missing, once. The
- * measurements behind them are in bench/analysis.md.
+ * measurements behind them are in docs/benchmark-log.md (2026-12-04 (03:14–); the pretenuring flag
+ * 2026-12-05 (00:03–)).
  */
 interface ServerNodeFlag {
   readonly flag: string;

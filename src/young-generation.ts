@@ -10,7 +10,7 @@
  * semi-space the next one must map and fault in again (~4 000 page faults a time). In the first
  * second after 60–80 s of idling a gateway served about half the calls a gateway warmed just
  * before it served, and took 12 000–21 000 page faults in that second against ~300
- * (bench/analysis.md, 2026-12-05 (21:21–)).
+ * (docs/benchmark-log.md, 2026-12-05 (21:21–)).
  *
  * This timer allocates a little short-lived garbage, so that every collection reads a rate above
  * V8's line; with it the first second after 60 s idle served 0.79–1.07× instead of 0.48–0.72×,

@@ -42,3 +42,14 @@ for (const tool of TOOLS) {
     assert.doesNotMatch(wrong.stderr, /\n\s+at /, 'no stack trace');
   });
 }
+
+test('bench/run.ts --render of a missing or foreign file exits 2 and says why, without a stack trace', async () => {
+  const missing = await runTool('bench/run.ts', ['--render', 'bench/results/no-such-run.json', '--no-write']);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /--render .*no-such-run\.json: no such file/);
+  assert.doesNotMatch(missing.stderr, /\n\s+at /, 'no stack trace');
+  const foreign = await runTool('bench/run.ts', ['--render', 'package.json', '--no-write']);
+  assert.equal(foreign.code, 2);
+  assert.match(foreign.stderr, /--render .*package\.json: not a saved run/);
+  assert.doesNotMatch(foreign.stderr, /\n\s+at /, 'no stack trace');
+});

@@ -8,7 +8,7 @@
  * latency it measures (from the scheduled send). On Node's defaults its young generation starts
  * small and is shrunk whenever it idles between slices; in scratch runs against Seed alone it
  * then ran a mark-compact in most slices (5–12 ms, V8's helper threads on both cores), and on
- * these flags none (bench/analysis.md, 2026-12-05 (13:27–)). Every server here runs on them.
+ * these flags none (docs/benchmark-log.md, 2026-12-05 (13:27–)). Every server here runs on them.
  */
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';

@@ -129,7 +129,7 @@ let fullGc: (() => void) | undefined;
 /**
  * A full garbage collection of the load generator's own heap, run before every open loop so
  * that a major GC the client owes from earlier phases does not fall in the loop: its pauses
- * count in every latency it measures (bench/analysis.md, 2026-12-05 (13:27–)).
+ * count in every latency it measures (docs/benchmark-log.md, 2026-12-05 (13:27–)).
  */
 export function collectClientGarbage(): void {
   if (fullGc === undefined) {
@@ -184,7 +184,7 @@ export async function openLoop(input: {
         // the chunks queued since the last read into a new buffer: a response of several HTTP
         // chunks in one socket read (Seed's streams: one per write) cost the load generator a
         // copy of the body in a fresh ArrayBuffer, ~7.5 KB more per streamed request than one
-        // chunk did, and with it a mark-compact in every slice (bench/analysis.md, 2026-12-05 (13:27–)).
+        // chunk did, and with it a mark-compact in every slice (docs/benchmark-log.md, 2026-12-05 (13:27–)).
         await new Promise<void>((resolveBody, rejectBody) => {
           response.body.on('data', () => {
             firstByte ??= performance.now();

@@ -7,7 +7,7 @@
  * Unlike V8's `--cpu-prof`, which samples the event loop's stack on a timer whether or not the
  * thread is running, `cpu-clock` samples are taken only while a thread is on a CPU, and they see
  * the kernel. On a busy two-core machine the difference matters: a thread descheduled inside a
- * system call is charged to that call by `--cpu-prof` (bench/analysis.md, 2026-12-05 (05:49–)).
+ * system call is charged to that call by `--cpu-prof` (docs/benchmark-log.md, 2026-12-05 (05:49–)).
  */
 
 /** One stack frame: the symbol (a C++ name, `JS:*name url:line:col` for JavaScript) and its object. */

@@ -46,7 +46,7 @@ export interface RunReport {
   paced?: PacedResult;
   /** Scenario name → why it did not run. */
   pending: Array<{ scenario: string; reason: string }>;
-  /** Hand-written analysis kept in bench/analysis.md. */
+  /** Hand-written analysis kept in bench/analysis.md (its session log is docs/benchmark-log.md). */
   analysis?: string;
 }
 
@@ -628,8 +628,8 @@ export function renderReport(report: RunReport): string {
             'generation: what lived past a scavenge, which that scavenge copied. A process in the high-promotion state ' +
             "promotes ~1 MB per scavenge where others promote tens of KiB: V8's allocation-site pretenuring, which Seed's " +
             (report.nodeFlags?.others.includes(NO_PRETENURING_FLAG)
-              ? '`npm start` flags turn off, and which every Node process here runs with (section 7; bench/analysis.md).'
-              : '`npm start` flags turn off and the other processes here keep (section 7; bench/analysis.md).')
+              ? '`npm start` flags turn off, and which every Node process here runs with (section 7; docs/benchmark-log.md, 2026-12-05 (00:03–)).'
+              : '`npm start` flags turn off and the other processes here keep (section 7; docs/benchmark-log.md, 2026-12-05 (00:03–)).')
           : ''),
     );
     if (report.gc.some((phase) => !('slowest' in phase))) {
@@ -923,7 +923,7 @@ export function promotionSection(promotion: PromotionResult): string {
     `streaming open-loop phases of ${promotion.phaseSeconds} s at ${promotion.ratePerSecond} req/s, ${PHASE_GAP_SECONDS} s apart, each from a new ` +
     'client pool; every phase but the first is measured. A process whose median scavenge promoted more than ' +
     `${promotion.highThresholdKiB} KiB to the old generation (\`--trace-gc-nvp\`) is counted as in the high-promotion state ` +
-    '(bench/analysis.md, src/node-flags.ts). Medians over the processes, with the lowest and highest in brackets.';
+    '(docs/benchmark-log.md, 2026-12-05 (00:03–); src/node-flags.ts). Medians over the processes, with the lowest and highest in brackets.';
   return [
     intro,
     table(

@@ -12,7 +12,7 @@
  *   (`postMessage` serializes on the sender; nothing receives here): the values encoded for
  *   SQLite and cloned. (Handing the worker the journal's text instead cost 0.26 µs a call here,
  *   but keeping each call's text until its batch cost the whole process more than that under
- *   load: bench/analysis.md, 2026-12-06 (18:10–).)
+ *   load: docs/benchmark-log.md, 2026-12-06 (18:10–).)
  *
  *   node bin/run-ts.mjs bench/micro/ledger-journal.ts [--calls 20000] [--rounds 5] [--dir DIR]
  *

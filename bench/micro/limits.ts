@@ -11,7 +11,7 @@
  * `--in-flight` calls are kept going at once, each settled a few calls after it was admitted,
  * and every call allocates `--garbage` KB of short-lived objects besides the limits' own: in
  * the server the limits' state competes with a call's other ~50 KB for the caches and the young
- * generation, which a tight loop hides (bench/analysis.md, 2026-12-04, item 3: 6.7 µs per call in
+ * generation, which a tight loop hides (docs/benchmark-log.md, 2026-12-04 (03:14–), item 3: 6.7 µs per call in
  * a tight loop, ~40 in the server).
  *
  * With `--baseline`, the limits of another commit (its `src/`, extracted with `git archive`) are

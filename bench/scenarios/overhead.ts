@@ -31,7 +31,7 @@ export interface OverheadOptions {
   /**
    * Processes of Seed and of the minimal undici proxy the paired ratios rotate over, every Seed
    * process meeting every proxy process: identical processes keep speeds 5–15% apart for their
-   * whole life (bench/analysis.md, 2026-12-04, item 2), which one process each cannot average out.
+   * whole life (docs/benchmark-log.md, 2026-12-04 (03:14–), item 2), which one process each cannot average out.
    */
   processes: number;
   /** Seed's `server.keepWarmBytesPerSecond` for every Seed process (0: the timer off); Seed's default when absent. */
@@ -306,7 +306,7 @@ export function sliceOptions(values: { slices: string; rate: string; json: boole
  * paths of Node's HTTP server and timers that 50 long-lived, always-busy connections never take:
  * in the first open-loop slice after 8 s of closed-loop warm-up, V8 optimized 64 of Seed's and
  * Node's functions again and threw away the code of 7 (its assumptions about `Timeout` objects
- * broken by the new connections), against 27 and none after this slice (bench/analysis.md,
+ * broken by the new connections), against 27 and none after this slice (docs/benchmark-log.md,
  * 2026-12-05 (16:14–)). Without it, the first measured slice of a side carried that, on a
  * congested host a stall of up to ~290 ms.
  */
@@ -534,7 +534,7 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
         const direct = targets.find((target) => target.id === 'direct');
         // Which of the slowest requests a burst from outside the benchmark overlapped: on the
         // 2-core VM of 2026-12-05 the kernel's DAMON thread took a core for 5–11 ms every ~512 ms
-        // (bench/analysis.md, 2026-12-05 (16:14–)).
+        // (docs/benchmark-log.md, 2026-12-05 (16:14–)).
         hostBurstsSkipped = direct && (seed || undici) ? schedRecordingUnavailable(options.workDirectory) : undefined;
         if (hostBurstsSkipped) log(`paired tails: the host's bursts are not attributed: ${hostBurstsSkipped}`);
         for (const subject of [seed, undici]) {

@@ -6,7 +6,7 @@
  * way. The cause found was V8's allocation-site pretenuring: a burst that starts with many calls
  * in flight can make V8 allocate a per-call object in the old generation from then on, and every
  * young object such an object points to then survives each scavenge until the next full GC
- * (src/node-flags.ts; bench/analysis.md). Whether a process falls into it is a matter of chance
+ * (src/node-flags.ts; docs/benchmark-log.md, 2026-12-05 (00:03–)). Whether a process falls into it is a matter of chance
  * at a burst's start, so one process says little: this scenario starts `processes` fresh Seeds
  * with their `npm start` flags and as many without `--no-allocation-site-pretenuring` (Node's
  * default there), alternating which goes first. Each is warmed up like section 1's processes,

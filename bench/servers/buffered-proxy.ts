@@ -5,7 +5,7 @@
  * headers; an SSE answer is relayed chunk by chunk as it arrives. No auth, limits, routing or
  * ledger: anything Seed does beyond this is its features' cost. The minimal undici proxy pipes
  * both bodies as streams instead, which costs more per call than buffering a small body
- * (bench/analysis.md, 2026-12-04 (06:49–), item 2).
+ * (docs/benchmark-log.md, 2026-12-04 (06:49–), item 2).
  */
 import Fastify from 'fastify';
 import { Pool } from 'undici';

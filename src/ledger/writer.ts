@@ -317,7 +317,7 @@ export class LedgerWriter implements CallSink {
    * them. Going on with whatever had arrived made every commit small under load: at 4 000 calls/s
    * and 3 ms per write, batches of 12 calls (318 commits a second) where the interval allows
    * ~200, and a SQLite commit writes every B-tree page it touched (the table's last page and each
-   * index's) however few rows it holds (bench/analysis.md, 2026-12-05 (16:14–)).
+   * index's) however few rows it holds (docs/benchmark-log.md, 2026-12-05 (16:14–)).
    */
   #drain(options: { everything?: boolean } = {}): Promise<void> {
     // With nothing queued the body below would finish synchronously, clearing `#draining`

@@ -7,7 +7,7 @@
  * counts need the encoding's vocabulary in the JavaScript heap (21 MB for o200k_base), which
  * every major garbage collection walks: under 500 req/s of streaming, a gateway with it loaded
  * ran a mark-compact every 3–30 s, each an 8–26 ms pause, and one without it one in 150 s
- * (bench/analysis.md, 2026-12-04 (21:40–)). Those pauses were the longest stalls of Seed's p99,
+ * (docs/benchmark-log.md, 2026-12-04 (21:40–)). Those pauses were the longest stalls of Seed's p99,
  * while the exact count refines only the prompt's part of a reservation (the completion cap is
  * most of it) that settling replaces with the real usage anyway.
  *

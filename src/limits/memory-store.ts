@@ -34,7 +34,7 @@ const RING_SLOTS = SUB_WINDOWS_PER_WINDOW + 1;
 /**
  * One requests or tokens counter. A typed ring rather than a `Map` of sub-window counts: every
  * reserve and settle reads and writes it for each window bucket, and the limits' cost in the
- * gateway is memory access more than arithmetic (bench/analysis.md, 2026-12-04, item 3).
+ * gateway is memory access more than arithmetic (docs/benchmark-log.md, 2026-12-04 (03:14–), item 6).
  */
 interface WindowCounter {
   total: number;
@@ -65,7 +65,7 @@ export class MemoryLimitStore implements LimitStore {
    * The key under which this store keeps, on each reservation it made, until when settle still
    * finds it (ms since epoch; 0 once settled or released). On the reservation rather than in a
    * `Map` of ids: the map's entries, set and deleted on every call, were most of what a call left
-   * for major GCs to collect (bench/analysis.md, 2026-12-04 (16:54–), item 5), and a reservation
+   * for major GCs to collect (docs/benchmark-log.md, 2026-12-04 (16:54–), item 5), and a reservation
    * nobody settles now goes with its object instead of waiting for a sweep. A key per store, so a
    * reservation another store made is unknown here, as an id missing from the map was.
    */

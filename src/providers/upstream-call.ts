@@ -194,7 +194,7 @@ export class UpstreamBody {
  * A response's headers, read by name. Upstream answers carry a dozen or more headers of which
  * Seed reads a few (the rate-limit ones, the request id, retry-after on a 429), so none is
  * decoded until it is asked for: undici's own parse of every name and value into an object cost
- * 5.6–6.3 µs of the event loop's CPU per call (bench/analysis.md, 2026-12-05 (05:49–), item 2).
+ * 5.6–6.3 µs of the event loop's CPU per call (docs/benchmark-log.md, 2026-12-05 (05:49–), item 2).
  */
 export interface UpstreamHeaders {
   /** The value of header `name` (given in lower case), the first one when it came several times; undefined when absent. */

@@ -221,7 +221,7 @@ export class HealthTracker {
  * A new estimate per report, on purpose: updating the previous one in place (it then lives as
  * long as the deployment, in V8's old generation, with its number fields rewritten on every
  * answer) cost 14–18% more CPU per call and 9–13% of throughput in A/B runs of the benchmark,
- * against ~0 for a fresh seven-field object that dies young (bench/analysis.md).
+ * against ~0 for a fresh seven-field object that dies young (docs/benchmark-log.md, 2026-12-03 (21:48–), item 3).
  */
 function reported(
   previous: QuotaEstimate | undefined,
