@@ -7,7 +7,15 @@
  * the handler (admission, routing and the upstream; for a stream, to the first chunk and then the
  * rest), and after the settle (writing the answer and the client reading it).
  *
- *   node bin/run-ts.mjs bench/tail-trace.ts [--slices 10] [--rate 500] [--json]
+ *   node bin/run-ts.mjs bench/tail-trace.ts [--slices 10] [--rate 500] [--json] [--gaps]
+ *
+ * `--json` traces non-streaming calls (streamed ones by default). `--gaps` also runs Seed and the
+ * simulator with bench/servers/gc-observer.mjs preloaded, as the gc scenario does, and lines the
+ * slowest requests up with the gaps in each one's event loop (a 1 ms timer more than 2 ms late):
+ * how long the gap was, and how much of it the main thread spent on a CPU (its GC pauses apart),
+ * runnable but waiting for a CPU, or neither. A stall that is Seed's own work or GC shows on the
+ * CPU; one where the host ran something else shows as waiting. The observer's timer costs each
+ * process a wake-up a millisecond.
  *
  * Seed runs from dist/ (`npm run build` first) with every feature on, as in `npm run bench`, in
  * front of the simulator; each slice of 2 s starts once both are idle, as the paired tails do.
@@ -22,6 +30,7 @@ import { openLoop, type OpenLoopSample } from './lib/load.ts';
 import { waitForQuiet } from './lib/proc.ts';
 import { percentile } from './lib/stats.ts';
 import { startSeedServer, startSimulator } from './lib/targets.ts';
+import { GC_OBSERVER, gapsDuring, readObserved, summarizeGapsDuring, wallGaps, type WallGap } from './scenarios/gc.ts';
 import { requestFor, sliceOptions, TAIL_SLICE_SECONDS, warmUp, warmUpOpenLoop } from './scenarios/overhead.ts';
 import { parseCommandLine } from './lib/command-line.ts';
 
@@ -30,12 +39,16 @@ const { values } = parseCommandLine(import.meta.filename, {
     slices: { type: 'string', default: '10' },
     rate: { type: 'string', default: '500' },
     json: { type: 'boolean', default: false },
+    gaps: { type: 'boolean', default: false },
   },
 });
+const traceGaps = values.gaps;
 const { slices, rate, stream } = sliceOptions(values);
 
 /** One request's time, split by stage (ms). */
 interface Split {
+  /** When the client scheduled it (wall clock, ms): with `total`, when it was in flight. */
+  scheduledAt: number;
   total: number;
   sendLag: number;
   beforeHandler: number;
@@ -54,22 +67,36 @@ const STAGES: ReadonlyArray<[keyof Split, string]> = [
 
 const workDirectory = mkdtempSync(join(tmpdir(), 'seed-tail-trace-'));
 try {
-  const simulator = await startSimulator();
+  /** With --gaps: each observed process's output file, and its gaps once read. */
+  const observedFiles = { simulator: join(workDirectory, 'gaps-simulator.json'), seed: join(workDirectory, 'gaps-seed.json') };
+  const observer = (file: string) => (traceGaps ? { nodeArguments: ['--import', GC_OBSERVER], env: { SEED_BENCH_GC_OUT: file } } : {});
+  let gaps: { seed: WallGap[]; simulator: WallGap[] } | undefined;
+  const simulator = await startSimulator({ name: 'simulator', ...observer(observedFiles.simulator) });
   /** Every answered request, with the id it was tagged with; its times are on the wall clock, as the ledger's are. */
   const answered: Array<{ id: string; sample: OpenLoopSample }> = [];
   try {
-    const seed = await startSeedServer({ simulatorUrl: simulator.url, workDirectory });
+    const seed = await startSeedServer({ simulatorUrl: simulator.url, workDirectory, ...observer(observedFiles.seed) });
     try {
       const target = { origin: seed.url, headers: seed.headers };
       await warmUp(target, stream, 50);
       await warmUpOpenLoop(target, stream, rate);
       const request = requestFor(target, stream);
       const count = Math.round(rate * TAIL_SLICE_SECONDS);
+      // The observers measure from here to the last slice's end (the second signal writes it).
+      const observed = [seed.pid, simulator.pid];
+      if (traceGaps) for (const pid of observed) process.kill(pid, 'SIGWINCH');
       for (let index = 0; index < slices; index += 1) {
         await waitForQuiet([simulator.pid, seed.pid], { maxMs: 5_000 });
         const tag = (position: number) => `trace-${index}-${position}`;
         const result = await openLoop({ request, ratePerSecond: rate, count, keepSamples: true, headersFor: (position) => ({ 'x-client-request-id': tag(position) }) });
         for (const sample of result.samples ?? []) answered.push({ id: tag(sample.index), sample });
+      }
+      if (traceGaps) {
+        for (const pid of observed) process.kill(pid, 'SIGWINCH');
+        gaps = {
+          seed: wallGaps(await readObserved(observedFiles.seed, 'seed')),
+          simulator: wallGaps(await readObserved(observedFiles.simulator, 'simulator')),
+        };
       }
     } finally {
       // Stopping flushes the ledger.
@@ -91,6 +118,7 @@ try {
     const toFirstChunk = row.ttft ?? 0;
     return [
       {
+        scheduledAt: sample.scheduledAt,
         total: sample.latencyMs,
         sendLag: sample.sendLagMs,
         beforeHandler: row.startedAt - sentAt,
@@ -112,11 +140,34 @@ try {
   console.log('|---|---|---|');
   for (const [key, label] of STAGES) console.log(`| ${label} | ${mean(splits, key).toFixed(2)} | ${mean(slowest, key).toFixed(2)} |`);
   console.log(`| total | ${mean(splits, 'total').toFixed(2)} | ${mean(slowest, 'total').toFixed(2)} |`);
-  console.log('\nThe 10 slowest, ms (client late + before handler + [to first chunk + rest] + after settle = total):');
+  const asRequest = (split: Split) => ({ scheduledAt: split.scheduledAt, latencyMs: split.total });
+  if (gaps !== undefined) {
+    const observedGaps = gaps;
+    console.log(`\nThe slowest 1% against each process's event-loop gaps (a 1 ms timer more than 2 ms late; the gaps any of them was in flight for, summed, ms):\n`);
+    console.log('| process | slowest 1% in flight during a gap | gaps | their length | on a CPU | of which GC | waiting for a CPU | neither |');
+    console.log('|---|---|---|---|---|---|---|---|');
+    for (const [name, list] of [['Seed', observedGaps.seed], ['simulator', observedGaps.simulator]] as const) {
+      const during = summarizeGapsDuring(slowest.map(asRequest), list);
+      const cells = [during.ms, during.onCpuMs, during.gcMs, during.waitingMs, during.otherMs].map((value) => (Number.isNaN(value) ? '?' : value.toFixed(1)));
+      console.log(`| ${name} | ${during.requests} of ${slowest.length} | ${during.gaps} | ${cells.join(' | ')} |`);
+    }
+  }
+  /** The longest gap of `list` the request was in flight for, with its split. */
+  const longestGap = (split: Split, list: readonly WallGap[]): string => {
+    const during = gapsDuring(list, asRequest(split));
+    if (during.length === 0) return 'none';
+    const gap = during.reduce((longest, each) => (each.ms > longest.ms ? each : longest));
+    const part = (value: number | null) => (value === null ? '?' : value.toFixed(1));
+    return `${gap.ms.toFixed(1)} (CPU ${part(gap.onCpuMs)}, GC ${gap.gcMs.toFixed(1)}, waiting ${part(gap.waitingMs)})`;
+  };
+  console.log(
+    '\nThe 10 slowest, ms (client late + before handler + [to first chunk + rest] + after settle = total' +
+      (gaps ? "; the longest gap of Seed's event loop and of the simulator's the request was in flight for" : '') +
+      '):',
+  );
   for (const split of slowest.slice(0, 10)) {
-    console.log(
-      `  ${split.sendLag.toFixed(1)} + ${split.beforeHandler.toFixed(1)} + [${split.toFirstChunk} + ${split.afterFirstChunk}] + ${split.afterSettle.toFixed(1)} = ${split.total.toFixed(1)}`,
-    );
+    const stages = `${split.sendLag.toFixed(1)} + ${split.beforeHandler.toFixed(1)} + [${split.toFirstChunk} + ${split.afterFirstChunk}] + ${split.afterSettle.toFixed(1)} = ${split.total.toFixed(1)}`;
+    console.log(`  ${stages}${gaps ? `; Seed ${longestGap(split, gaps.seed)}; simulator ${longestGap(split, gaps.simulator)}` : ''}`);
   }
 } finally {
   rmSync(workDirectory, { recursive: true, force: true });

@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GcTraceLog, medianPromotedBytes, scavengesOf } from '../bench/lib/gc-trace.ts';
-import { attributeSlowest, summarizeObserved, type Observed } from '../bench/scenarios/gc.ts';
+import { attributeSlowest, summarizeGapsDuring, summarizeObserved, wallGaps, type Observed } from '../bench/scenarios/gc.ts';
 
 test('gaps are split into time on a CPU, waiting for one, and neither; GC counts only inside gaps', () => {
   const observed: Observed = {
@@ -67,6 +67,39 @@ test('the slowest 1% are lined up with late sends and with the gaps they were in
     overlapSimulatorGap: 0,
     unexplained: 1,
   });
+});
+
+test('gaps go on the wall clock with the GC inside each; a set of requests sums the distinct gaps it was in flight for', () => {
+  const observed: Observed = {
+    timeOrigin: 1_000_000,
+    seconds: 2,
+    pauses: [
+      { kind: 'minor', at: 101, ms: 2 }, // inside the first gap
+      { kind: 'major', at: 495, ms: 10 }, // half inside the second (500–510)
+    ],
+    gaps: [
+      { at: 100, ms: 5, onCpuMs: 4, waitingMs: 0.5 },
+      { at: 500, ms: 10, onCpuMs: 1, waitingMs: 8 },
+      { at: 900, ms: 3, onCpuMs: 0, waitingMs: 3 },
+    ],
+  };
+  const gaps = wallGaps(observed);
+  assert.deepEqual(gaps[0], { from: 1_000_100, to: 1_000_105, ms: 5, onCpuMs: 4, waitingMs: 0.5, gcMs: 2 });
+  assert.equal(gaps[1]?.gcMs, 5);
+  // Three requests: two in flight for the second gap (counted once), one for none of them.
+  const requests = [
+    { scheduledAt: 1_000_498, latencyMs: 4 },
+    { scheduledAt: 1_000_505, latencyMs: 20 },
+    { scheduledAt: 1_000_700, latencyMs: 100 },
+  ];
+  assert.deepEqual(summarizeGapsDuring(requests, gaps), { requests: 2, gaps: 1, ms: 10, onCpuMs: 1, gcMs: 5, waitingMs: 8, otherMs: 1 });
+  // A request over two gaps sums both.
+  const both = summarizeGapsDuring([{ scheduledAt: 1_000_000, latencyMs: 1_000 }], gaps);
+  assert.deepEqual(both, { requests: 1, gaps: 3, ms: 18, onCpuMs: 5, gcMs: 7, waitingMs: 11.5, otherMs: 1.5 });
+  // Without scheduler counters the split is unknown, not zero.
+  const unknown = summarizeGapsDuring([{ scheduledAt: 0, latencyMs: 10 }], [{ from: 1, to: 4, ms: 3, onCpuMs: null, waitingMs: null, gcMs: 0 }]);
+  assert.ok(Number.isNaN(unknown.onCpuMs) && Number.isNaN(unknown.waitingMs) && Number.isNaN(unknown.otherMs));
+  assert.equal(unknown.ms, 3);
 });
 
 /** A line as `node --trace-gc-nvp` prints it (most fields left out; the parser reads the ones it needs). */

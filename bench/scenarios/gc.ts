@@ -24,7 +24,8 @@ import { median } from '../lib/stats.ts';
 import { startSeedServer, startSimulator, startUndiciProxy } from '../lib/targets.ts';
 import { requestFor } from './overhead.ts';
 
-const OBSERVER = resolve(import.meta.dirname, '..', 'servers', 'gc-observer.mjs');
+/** Preloaded (`--import`) into a process to observe its GC pauses and event-loop gaps; SEED_BENCH_GC_OUT names its output. */
+export const GC_OBSERVER = resolve(import.meta.dirname, '..', 'servers', 'gc-observer.mjs');
 
 /** A request later than this at its send is counted as sent late by the client. */
 const LATE_SEND_MS = 1;
@@ -94,7 +95,8 @@ interface Interval {
   to: number;
 }
 
-async function readObserved(file: string, name: string): Promise<Observed> {
+/** What the observer wrote to `file`, once it has (it writes on its second SIGWINCH). */
+export async function readObserved(file: string, name: string): Promise<Observed> {
   for (let waited = 0; !existsSync(file); waited += 50) {
     if (waited > 5_000) throw new Error(`${name}: the GC observer wrote nothing to ${file}`);
     await sleep(50);
@@ -109,12 +111,7 @@ export function summarizeObserved(observed: Observed, requests: number): Process
   const gapMs = sum(observed.gaps.map((gap) => gap.ms));
   const onCpu = withCounters ? sum(observed.gaps.map((gap) => gap.onCpuMs ?? 0)) : Number.NaN;
   const waiting = withCounters ? sum(observed.gaps.map((gap) => gap.waitingMs ?? 0)) : Number.NaN;
-  // A pause counts for the part of it inside a gap.
-  const gapGcMs = sum(
-    observed.pauses.map((pause) =>
-      sum(observed.gaps.map((gap) => Math.max(0, Math.min(pause.at + pause.ms, gap.at + gap.ms) - Math.max(pause.at, gap.at)))),
-    ),
-  );
+  const gapGcMs = sum(observed.gaps.map((gap) => gcInside(observed, gap)));
   return {
     scavengesPerThousand: requests > 0 ? (1_000 * scavenges.length) / requests : Number.NaN,
     scavengeMedianMs: median(scavenges),
@@ -131,16 +128,82 @@ export function summarizeObserved(observed: Observed, requests: number): Process
   };
 }
 
-function intervalsOf(observed: Observed): Interval[] {
-  return observed.gaps.map((gap) => ({ from: observed.timeOrigin + gap.at, to: observed.timeOrigin + gap.at + gap.ms }));
+/** Milliseconds of GC pause inside `gap`: a pause counts for the part of it inside the gap. */
+function gcInside(observed: Observed, gap: Observed['gaps'][number]): number {
+  let ms = 0;
+  for (const pause of observed.pauses) ms += Math.max(0, Math.min(pause.at + pause.ms, gap.at + gap.ms) - Math.max(pause.at, gap.at));
+  return ms;
+}
+
+/** A gap on the wall clock (ms since the epoch), with its split and the GC pauses inside it. */
+export interface WallGap extends Interval {
+  ms: number;
+  onCpuMs: number | null;
+  waitingMs: number | null;
+  gcMs: number;
+}
+
+/** `observed`'s gaps on the wall clock, the clock the load generator's samples are on. */
+export function wallGaps(observed: Observed): WallGap[] {
+  return observed.gaps.map((gap) => ({
+    from: observed.timeOrigin + gap.at,
+    to: observed.timeOrigin + gap.at + gap.ms,
+    ms: gap.ms,
+    onCpuMs: gap.onCpuMs,
+    waitingMs: gap.waitingMs,
+    gcMs: gcInside(observed, gap),
+  }));
+}
+
+/** The gaps a request scheduled at `scheduledAt` and answered `latencyMs` later was in flight for. */
+export function gapsDuring<Gap extends Interval>(gaps: readonly Gap[], request: { scheduledAt: number; latencyMs: number }): Gap[] {
+  return gaps.filter((gap) => gap.from < request.scheduledAt + request.latencyMs && gap.to > request.scheduledAt);
+}
+
+/** What a set of requests was in flight for in one process: its distinct gaps, summed. */
+export interface GapsDuring {
+  /** Requests in flight during at least one of the gaps. */
+  requests: number;
+  /** The distinct gaps any of them was in flight for, and their length in all. */
+  gaps: number;
+  ms: number;
+  /** The split of those gaps (NaN where the process had no scheduler counters). */
+  onCpuMs: number;
+  gcMs: number;
+  waitingMs: number;
+  otherMs: number;
+}
+
+export function summarizeGapsDuring(requests: ReadonlyArray<{ scheduledAt: number; latencyMs: number }>, gaps: readonly WallGap[]): GapsDuring {
+  const seen = new Set<WallGap>();
+  let inGaps = 0;
+  for (const request of requests) {
+    const during = gapsDuring(gaps, request);
+    if (during.length > 0) inGaps += 1;
+    for (const gap of during) seen.add(gap);
+  }
+  const list = [...seen];
+  const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
+  const withCounters = list.every((gap) => gap.onCpuMs !== null && gap.waitingMs !== null);
+  const ms = sum(list.map((gap) => gap.ms));
+  const onCpuMs = withCounters ? sum(list.map((gap) => gap.onCpuMs ?? 0)) : Number.NaN;
+  const waitingMs = withCounters ? sum(list.map((gap) => gap.waitingMs ?? 0)) : Number.NaN;
+  return {
+    requests: inGaps,
+    gaps: list.length,
+    ms,
+    onCpuMs,
+    gcMs: sum(list.map((gap) => gap.gcMs)),
+    waitingMs,
+    otherMs: withCounters ? Math.max(0, ms - onCpuMs - waitingMs) : Number.NaN,
+  };
 }
 
 /** Lines the slowest 1% of `samples` up with the processes' gaps and the client's own lateness. */
 export function attributeSlowest(input: { samples: readonly OpenLoopSample[]; proxyGaps: readonly Interval[]; simulatorGaps: readonly Interval[] }): SlowestRequests {
   // Exactly the slowest 1% (at least one), whatever the ties.
   const slowest = [...input.samples].sort((left, right) => right.latencyMs - left.latencyMs).slice(0, Math.max(1, Math.ceil(input.samples.length / 100)));
-  const overlaps = (sample: OpenLoopSample, gaps: readonly Interval[]) =>
-    gaps.some((gap) => gap.from < sample.scheduledAt + sample.latencyMs && gap.to > sample.scheduledAt);
+  const overlaps = (sample: OpenLoopSample, gaps: readonly Interval[]) => gapsDuring(gaps, sample).length > 0;
   let sentLate = 0;
   let overlapProxyGap = 0;
   let overlapSimulatorGap = 0;
@@ -165,7 +228,7 @@ export async function runGc(input: { ratePerSecond: number; durationSeconds: num
   };
   // Each process also prints every collection (`--trace-gc-nvp`) into `<file>.nvp.log`.
   const observed = (file: string) => ({
-    nodeArguments: ['--import', OBSERVER, '--trace-gc-nvp'],
+    nodeArguments: ['--import', GC_OBSERVER, '--trace-gc-nvp'],
     env: { SEED_BENCH_GC_OUT: file },
     stdoutFile: `${file}.nvp.log`,
   });
@@ -210,8 +273,8 @@ export async function runGc(input: { ratePerSecond: number; durationSeconds: num
           simulator: { ...summarizeObserved(simulatorObserved, result.completed), ...promoted(files.simulator) },
           slowest: attributeSlowest({
             samples: result.samples ?? [],
-            proxyGaps: proxyObserved ? intervalsOf(proxyObserved) : [],
-            simulatorGaps: intervalsOf(simulatorObserved),
+            proxyGaps: proxyObserved ? wallGaps(proxyObserved) : [],
+            simulatorGaps: wallGaps(simulatorObserved),
           }),
         };
         phases.push(phase);
