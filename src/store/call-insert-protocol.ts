@@ -3,6 +3,7 @@
  * values cross: rows are already `CALL_COLUMNS` arrays, errors travel as name/message/code.
  */
 import type { CallColumnValue } from './call-rows.ts';
+import type { ThreadFailure } from './worker-session.ts';
 
 /** `workerData` of the insert worker. */
 export interface CallInsertWorkerData {
@@ -32,12 +33,7 @@ export type CallInsertRequest =
   | { type: 'close'; id: number };
 
 /** An error as it crossed the thread boundary. */
-export interface CallInsertFailure {
-  name: string;
-  message: string;
-  /** better-sqlite3's `SQLITE_*` code, when it was a `SqliteError`. */
-  code: string | null;
-}
+export type CallInsertFailure = ThreadFailure;
 
 export type CallInsertReply =
   | { id: number; ok: true; inserted: number; threadId: number }

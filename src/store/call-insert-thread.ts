@@ -16,7 +16,6 @@
  *   for anything else, so neither side can wait on the other in a cycle.
  */
 import type { Worker } from 'node:worker_threads';
-import BetterSqlite3 from 'better-sqlite3';
 import { SeedError } from '../errors.ts';
 import { startModuleWorker } from '../worker.ts';
 import type { CallColumnValue } from './call-rows.ts';
@@ -25,11 +24,11 @@ import {
   CONTROL_SLOTS,
   CONTROL_STOP,
   STOPPED_MESSAGE,
-  type CallInsertFailure,
   type CallInsertReply,
   type CallInsertRequest,
   type CallInsertWorkerData,
 } from './call-insert-protocol.ts';
+import { failureToError, WorkerSession, workerStoppedError } from './worker-session.ts';
 
 /** How long `abandon` waits, at most, for a SQLite statement the worker is running to return. */
 export const ABANDON_WAIT_MS = 2_000;
@@ -53,25 +52,14 @@ export interface CallInsertThreadStats {
   lastThreadId: number | null;
 }
 
-interface PendingRequest {
-  resolve: (inserted: number) => void;
-  reject: (error: Error) => void;
-}
+type Session = WorkerSession<CallInsertRequest, CallInsertReply>;
 
-/** One started worker and the requests it owes replies to. */
-interface Session {
-  worker: Worker;
-  pending: Map<number, PendingRequest>;
-  /** Set by the worker's 'error' event (an uncaught exception there), which precedes 'exit'. */
-  failure: Error | null;
-  exited: Promise<void>;
-}
+const stoppedError = workerStoppedError({ worker: 'SQLite ledger insert worker', unanswered: (owed) => `${owed} batch(es) may not be stored` });
 
 export class CallInsertThread {
   readonly #path: string;
   readonly #startWorker: (workerData: CallInsertWorkerData) => Worker;
   #session: Session | null = null;
-  #nextId = 0;
   #closing: Promise<void> | null = null;
   #workersStarted = 0;
   #lastThreadId: number | null = null;
@@ -137,7 +125,7 @@ export class CallInsertThread {
     return {
       workersStarted: this.#workersStarted,
       running: this.#session !== null,
-      pending: this.#session?.pending.size ?? 0,
+      pending: this.#session?.owed ?? 0,
       lastThreadId: this.#lastThreadId,
     };
   }
@@ -145,71 +133,28 @@ export class CallInsertThread {
   #start(): Session {
     const worker = this.#startWorker({ path: this.#path, control: this.#control.buffer as SharedArrayBuffer });
     this.#workersStarted += 1;
-    let exited!: () => void;
-    const session: Session = { worker, pending: new Map(), failure: null, exited: new Promise((resolve) => (exited = resolve)) };
-    worker.on('message', (reply: CallInsertReply) => this.#settle(session, reply));
-    worker.on('error', (error) => (session.failure ??= error));
-    // A reply that cannot be deserialized leaves its request unanswerable: end this worker,
-    // which fails everything pending (the next batch starts a fresh one).
-    worker.on('messageerror', (error) => {
-      session.failure ??= error;
-      void worker.terminate();
-    });
-    worker.on('exit', (code) => {
-      this.#ended({ session, code });
-      exited();
+    // When the worker is gone, whatever it still owed fails (the session does that), and the
+    // next batch starts a new one.
+    const session: Session = new WorkerSession({
+      worker,
+      stoppedError,
+      onExit: () => {
+        if (this.#session === session) this.#session = null;
+      },
     });
     this.#session = session;
     return session;
   }
 
-  #request(session: Session, build: (id: number) => CallInsertRequest): Promise<number> {
-    const request = build((this.#nextId += 1));
-    return new Promise<number>((resolve, reject) => {
-      // Referenced only while it owes replies: an idle worker must not keep the process alive.
-      if (session.pending.size === 0) session.worker.ref();
-      session.pending.set(request.id, { resolve, reject });
-      session.worker.postMessage(request);
-    });
-  }
-
-  #settle(session: Session, reply: CallInsertReply): void {
-    const request = session.pending.get(reply.id);
-    if (request === undefined) return;
-    session.pending.delete(reply.id);
-    if (session.pending.size === 0) session.worker.unref();
-    if (reply.ok) {
-      this.#lastThreadId = reply.threadId;
-      request.resolve(reply.inserted);
-    } else {
-      request.reject(toError(reply.error));
-    }
-  }
-
-  /** The worker is gone: whatever it still owed fails, and the next batch starts a new one. */
-  #ended({ session, code }: { session: Session; code: number }): void {
-    if (this.#session === session) this.#session = null;
-    if (session.pending.size === 0) return;
-    const reason = session.failure === null ? `exit code ${code}` : session.failure.message;
-    const error = new SeedError(
-      'internal_error',
-      `the SQLite ledger insert worker stopped (${reason}) before answering; ${session.pending.size} batch(es) may not be stored`,
-      session.failure === null ? {} : { cause: session.failure },
-    );
-    for (const request of session.pending.values()) request.reject(error);
-    session.pending.clear();
+  async #request(session: Session, build: (id: number) => CallInsertRequest): Promise<number> {
+    const reply = await session.request(build);
+    if (!reply.ok) throw failureToError(reply.error);
+    this.#lastThreadId = reply.threadId;
+    return reply.inserted;
   }
 }
 
 /** Starts call-insert-worker.ts (from sources or dist/, see src/worker.ts). */
 export function startCallInsertWorker(workerData: CallInsertWorkerData): Worker {
   return startModuleWorker({ module: './call-insert-worker.ts', from: import.meta.url, options: { workerData, name: 'seed-call-insert' } });
-}
-
-/** The worker's error as the in-thread path would have thrown it: a `SqliteError` keeps its code. */
-function toError(failure: CallInsertFailure): Error {
-  if (failure.name === 'SqliteError' && failure.code !== null) return new BetterSqlite3.SqliteError(failure.message, failure.code);
-  const error = new Error(failure.message);
-  error.name = failure.name;
-  return error;
 }

@@ -12,13 +12,13 @@ import {
   CONTROL_IN_SQLITE,
   CONTROL_STOP,
   STOPPED_MESSAGE,
-  type CallInsertFailure,
   type CallInsertReply,
   type CallInsertRequest,
   type CallInsertWorkerData,
 } from './call-insert-protocol.ts';
 import { prepareSqliteInsert, type SqliteRowsInsert } from './sqlite-call-insert.ts';
 import { configureSqliteConnection, SQLITE_BUSY_TIMEOUT_MS } from './sqlite-connection.ts';
+import { describeFailure } from './worker-session.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('call-insert-worker.ts runs as a worker thread only');
@@ -38,7 +38,7 @@ function insert({ id, rows }: { id: number; rows: CallColumnValue[][] }): CallIn
   try {
     return { id, ok: true, inserted: insertWaitingForLock(rows), threadId };
   } catch (error) {
-    return { id, ok: false, error: describe(error) };
+    return { id, ok: false, error: describeFailure(error) };
   }
 }
 
@@ -91,7 +91,7 @@ function close({ id }: { id: number }): CallInsertReply {
     insertRows = null;
     return { id, ok: true, inserted: 0, threadId };
   } catch (error) {
-    return { id, ok: false, error: describe(error) };
+    return { id, ok: false, error: describeFailure(error) };
   }
 }
 
@@ -107,10 +107,4 @@ function openDatabase(): BetterSqlite3.Database {
     throw error;
   }
   return opened;
-}
-
-function describe(error: unknown): CallInsertFailure {
-  if (!(error instanceof Error)) return { name: 'Error', message: String(error), code: null };
-  const { code } = error as { code?: unknown };
-  return { name: error.name, message: error.message, code: typeof code === 'string' ? code : null };
 }

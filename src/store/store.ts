@@ -3,6 +3,7 @@
  * replicas). `openStore` connects, migrates, and returns typed helpers; `db` is there for
  * modules that own their own tables (tenants, datasets) and query them with kysely directly.
  */
+import { resolve } from 'node:path';
 import type { Kysely } from 'kysely';
 import type { CallRecord } from '../ledger/types.ts';
 import { connect, DEFAULT_STORE_URL, type ConnectOptions, type StoreDialect } from './connect.ts';
@@ -10,6 +11,7 @@ import { migrateToLatest } from './migrate.ts';
 import type { Database } from './schema.ts';
 import { createCallInserter, getCall, listCalls, type CallPage, type ListCallsOptions } from './calls.ts';
 import { explainUsage, usage, type UsageQuery, type UsageRow } from './usage.ts';
+import { SqliteReadThread, sqliteReader } from './sqlite-read-thread.ts';
 
 export interface Store {
   readonly dialect: StoreDialect;
@@ -47,6 +49,12 @@ export interface OpenStoreOptions extends Partial<ConnectOptions> {
    * runs them on the event loop, as `sqlite::memory:` always does.
    */
   insertWorker?: boolean;
+  /**
+   * SQLite files only: run the reports (`usage`, `explainUsage`, `listCalls`, `getCall`) on a
+   * worker thread with its own read-only connection (default true), so that a long one does not
+   * stop the event loop. False runs them on the main connection, as `sqlite::memory:` always does.
+   */
+  readWorker?: boolean;
 }
 
 /**
@@ -82,6 +90,10 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<Store> 
     }
   }
   const context = { dialect, db };
+  const reader = connection.dialect === 'sqlite' && connection.sqlite.name !== ':memory:' && options.readWorker !== false
+    ? sqliteReader<Database>(new SqliteReadThread({ path: resolve(connection.sqlite.name) }))
+    : null;
+  const reports = reader === null ? context : { dialect, db: reader };
   const inserter = createCallInserter({ connection, worker: options.insertWorker ?? true });
   let closed: Promise<void> | null = null;
   return Object.freeze({
@@ -90,13 +102,13 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<Store> 
     appliedMigrations: Object.freeze(appliedMigrations),
     insertCalls: inserter.insertCalls,
     refusesData: (error: unknown) => refusesData({ dialect, error }),
-    getCall: (id: string) => getCall({ context, id }),
-    listCalls: (listOptions: ListCallsOptions = {}) => listCalls({ context, options: listOptions }),
-    usage: (query: UsageQuery) => usage({ context, query }),
-    explainUsage: (query: UsageQuery) => explainUsage({ context, query }),
-    // The insert worker first: its batches in flight finish (and it closes its own connection)
-    // before the main connection goes.
-    close: () => (closed ??= inserter.close().finally(() => db.destroy())),
+    getCall: (id: string) => getCall({ context: reports, id }),
+    listCalls: (listOptions: ListCallsOptions = {}) => listCalls({ context: reports, options: listOptions }),
+    usage: (query: UsageQuery) => usage({ context: reports, query }),
+    explainUsage: (query: UsageQuery) => explainUsage({ context: reports, query }),
+    // The workers first: their batches and reads in flight finish (and they close their own
+    // connections) before the main connection goes.
+    close: () => (closed ??= Promise.all([inserter.close(), reader?.destroy()]).then(() => {}).finally(() => db.destroy())),
     abandon: () => inserter.abandon(),
   });
 }
