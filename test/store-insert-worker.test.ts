@@ -20,6 +20,7 @@ import { toCallValues } from '../src/store/call-rows.ts';
 import { SQLITE_BUSY_TIMEOUT_MS } from '../src/store/sqlite-connection.ts';
 import type { CallRecord } from '../src/ledger/types.ts';
 import { countCalls, makeCall, storePerSuite, testBackends, type TestDatabase } from './helpers/backends.ts';
+import { recordingStarts } from './helpers/workers.ts';
 
 const sqliteBackend = (await testBackends()).find((backend) => backend.name === 'sqlite');
 if (sqliteBackend === undefined) throw new Error('no sqlite backend');
@@ -39,16 +40,8 @@ function pathOf(database: TestDatabase): string {
 
 /** A `CallInsertThread` whose workers the test can reach, to stop one as a crash would. */
 function reachableThread(path: string): { thread: CallInsertThread; workers: Worker[] } {
-  const workers: Worker[] = [];
-  const thread = new CallInsertThread({
-    path,
-    startWorker: (workerData) => {
-      const worker = startCallInsertWorker(workerData);
-      workers.push(worker);
-      return worker;
-    },
-  });
-  return { thread, workers };
+  const { startWorker, workers } = recordingStarts(startCallInsertWorker);
+  return { thread: new CallInsertThread({ path, startWorker }), workers };
 }
 
 describe('SQLite insert worker', () => {

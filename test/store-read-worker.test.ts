@@ -14,6 +14,7 @@ import { openStore, type CallPage, type Store } from '../src/store/index.ts';
 import { SqliteReadThread, startSqliteReadWorker } from '../src/store/sqlite-read-thread.ts';
 import type { CallRecord } from '../src/ledger/types.ts';
 import { makeCall } from './helpers/backends.ts';
+import { recordingStarts } from './helpers/workers.ts';
 
 const DAY_MS = 86_400_000;
 const START = Date.UTC(2026, 0, 5);
@@ -39,16 +40,8 @@ function calls(count: number): CallRecord[] {
 
 /** A `SqliteReadThread` whose workers the test can reach, to stop one as a crash would. */
 function reachableThread(path: string): { thread: SqliteReadThread; workers: Worker[] } {
-  const workers: Worker[] = [];
-  const thread = new SqliteReadThread({
-    path,
-    startWorker: (workerData) => {
-      const worker = startSqliteReadWorker(workerData);
-      workers.push(worker);
-      return worker;
-    },
-  });
-  return { thread, workers };
+  const { startWorker, workers } = recordingStarts(startSqliteReadWorker);
+  return { thread: new SqliteReadThread({ path, startWorker }), workers };
 }
 
 describe('SQLite read worker', () => {

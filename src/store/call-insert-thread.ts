@@ -28,7 +28,7 @@ import {
   type CallInsertRequest,
   type CallInsertWorkerData,
 } from './call-insert-protocol.ts';
-import { failureToError, WorkerSession, workerStoppedError } from './worker-session.ts';
+import { failureToError, WorkerSlot, workerStoppedError, type WorkerSession } from './worker-session.ts';
 
 /** How long `abandon` waits, at most, for a SQLite statement the worker is running to return. */
 export const ABANDON_WAIT_MS = 2_000;
@@ -59,9 +59,7 @@ const stoppedError = workerStoppedError({ worker: 'SQLite ledger insert worker',
 export class CallInsertThread {
   readonly #path: string;
   readonly #startWorker: (workerData: CallInsertWorkerData) => Worker;
-  #session: Session | null = null;
-  #closing: Promise<void> | null = null;
-  #workersStarted = 0;
+  readonly #worker: WorkerSlot<CallInsertRequest, CallInsertReply>;
   #lastThreadId: number | null = null;
   /** Shared with every worker this starts (`CallInsertWorkerData.control`). */
   readonly #control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT));
@@ -70,14 +68,19 @@ export class CallInsertThread {
   constructor(options: CallInsertThreadOptions) {
     this.#path = options.path;
     this.#startWorker = options.startWorker ?? startCallInsertWorker;
+    this.#worker = new WorkerSlot({
+      start: () => this.#startWorker({ path: this.#path, control: this.#control.buffer as SharedArrayBuffer }),
+      stoppedError,
+      closeRequest: (id) => ({ type: 'close', id }),
+    });
   }
 
   /** Inserts `rows` in one transaction on the worker's connection; resolves with how many were new. */
   insert(rows: CallColumnValue[][]): Promise<number> {
-    if (this.#closing !== null) return Promise.reject(new SeedError('internal_error', 'the store is closed; calls were not inserted'));
+    if (this.#worker.closed) return Promise.reject(new SeedError('internal_error', 'the store is closed; calls were not inserted'));
     if (this.#abandoned) return Promise.reject(new SeedError('internal_error', `${STOPPED_MESSAGE}; calls were not inserted`));
     try {
-      return this.#request(this.#session ?? this.#start(), (id) => ({ type: 'insert', id, rows }));
+      return this.#request(this.#worker.current(), (id) => ({ type: 'insert', id, rows }));
     } catch (error) {
       // A worker that cannot even start fails this batch (the ledger writer spills it), not the caller.
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
@@ -86,15 +89,7 @@ export class CallInsertThread {
 
   /** Waits for the batches in flight, closes the worker's connection and stops the worker. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      const session = this.#session;
-      if (session === null) return;
-      // Answered after every earlier batch: the worker handles messages in order.
-      await this.#request(session, (id) => ({ type: 'close', id })).catch(() => {});
-      await session.worker.terminate();
-      await session.exited;
-    })();
-    return this.#closing;
+    return this.#worker.close();
   }
 
   /**
@@ -123,27 +118,11 @@ export class CallInsertThread {
 
   stats(): CallInsertThreadStats {
     return {
-      workersStarted: this.#workersStarted,
-      running: this.#session !== null,
-      pending: this.#session?.owed ?? 0,
+      workersStarted: this.#worker.workersStarted,
+      running: this.#worker.session !== null,
+      pending: this.#worker.session?.owed ?? 0,
       lastThreadId: this.#lastThreadId,
     };
-  }
-
-  #start(): Session {
-    const worker = this.#startWorker({ path: this.#path, control: this.#control.buffer as SharedArrayBuffer });
-    this.#workersStarted += 1;
-    // When the worker is gone, whatever it still owed fails (the session does that), and the
-    // next batch starts a new one.
-    const session: Session = new WorkerSession({
-      worker,
-      stoppedError,
-      onExit: () => {
-        if (this.#session === session) this.#session = null;
-      },
-    });
-    this.#session = session;
-    return session;
   }
 
   async #request(session: Session, build: (id: number) => CallInsertRequest): Promise<number> {

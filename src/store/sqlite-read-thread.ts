@@ -31,7 +31,7 @@ import {
 import { SeedError } from '../errors.ts';
 import { startModuleWorker } from '../worker.ts';
 import type { SqliteParameter, SqliteReadReply, SqliteReadRequest, SqliteReadWorkerData } from './sqlite-read-protocol.ts';
-import { failureToError, WorkerSession, workerStoppedError } from './worker-session.ts';
+import { failureToError, WorkerSlot, workerStoppedError } from './worker-session.ts';
 
 export interface SqliteReadThreadOptions {
   /** The database file; it must exist (the store's main connection created it). */
@@ -40,61 +40,40 @@ export interface SqliteReadThreadOptions {
   startWorker?: (workerData: SqliteReadWorkerData) => Worker;
 }
 
-type Session = WorkerSession<SqliteReadRequest, SqliteReadReply>;
-
 const stoppedError = workerStoppedError({ worker: 'SQLite read worker', unanswered: (owed) => `${owed} read(s) failed` });
 
 /** Runs read-only statements on the worker, one at a time in the order asked; a worker that died is replaced on the next. */
 export class SqliteReadThread {
   readonly #path: string;
   readonly #startWorker: (workerData: SqliteReadWorkerData) => Worker;
-  #session: Session | null = null;
-  #closing: Promise<void> | null = null;
-  #workersStarted = 0;
+  readonly #worker: WorkerSlot<SqliteReadRequest, SqliteReadReply>;
 
   constructor(options: SqliteReadThreadOptions) {
     this.#path = options.path;
     this.#startWorker = options.startWorker ?? startSqliteReadWorker;
+    this.#worker = new WorkerSlot({
+      start: () => this.#startWorker({ path: this.#path }),
+      stoppedError,
+      closeRequest: (id) => ({ type: 'close', id }),
+    });
   }
 
   /** The rows of `sql` with `parameters`. */
   async query(sql: string, parameters: readonly SqliteParameter[]): Promise<unknown[]> {
-    if (this.#closing !== null) throw new SeedError('internal_error', 'the store is closed');
-    const reply = await (this.#session ?? this.#start()).request((id) => ({ type: 'query', id, sql, parameters }));
+    if (this.#worker.closed) throw new SeedError('internal_error', 'the store is closed');
+    const reply = await this.#worker.current().request((id) => ({ type: 'query', id, sql, parameters }));
     if (!reply.ok) throw failureToError(reply.error);
     return reply.rows;
   }
 
   /** Waits for the reads in flight, closes the worker's connection and stops the worker. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      const session = this.#session;
-      if (session === null) return;
-      // Answered after every earlier read: the worker handles messages in order.
-      await session.request((id) => ({ type: 'close', id })).catch(() => {});
-      await session.worker.terminate();
-      await session.exited;
-    })();
-    return this.#closing;
+    return this.#worker.close();
   }
 
   /** Workers started so far, and whether one runs now (for tests). */
   stats(): { workersStarted: number; running: boolean } {
-    return { workersStarted: this.#workersStarted, running: this.#session !== null };
-  }
-
-  #start(): Session {
-    const worker = this.#startWorker({ path: this.#path });
-    this.#workersStarted += 1;
-    const session: Session = new WorkerSession({
-      worker,
-      stoppedError,
-      onExit: () => {
-        if (this.#session === session) this.#session = null;
-      },
-    });
-    this.#session = session;
-    return session;
+    return { workersStarted: this.#worker.workersStarted, running: this.#worker.session !== null };
   }
 }
 

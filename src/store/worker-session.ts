@@ -126,3 +126,70 @@ export function workerStoppedError(input: { worker: string; unanswered: (owed: n
   return ({ reason, owed, cause }) =>
     new SeedError('internal_error', `the ${input.worker} stopped (${reason}) before answering; ${input.unanswered(owed)}`, cause === null ? {} : { cause });
 }
+
+export interface WorkerSlotOptions<Request> {
+  /** Starts a worker (on the first request, and on the next one after a worker exited). */
+  start: () => Worker;
+  stoppedError: WorkerSessionOptions['stoppedError'];
+  /** The request that closes the worker's connection; the worker answers it after every earlier one. */
+  closeRequest: (id: number) => Request;
+}
+
+/**
+ * The worker a store thread runs its requests on: started on the first request, started again on
+ * the next request after one exited (what it owed has failed), and closed once.
+ */
+export class WorkerSlot<Request extends { id: number }, Reply extends { id: number }> {
+  readonly #options: WorkerSlotOptions<Request>;
+  #session: WorkerSession<Request, Reply> | null = null;
+  #closing: Promise<void> | null = null;
+  #workersStarted = 0;
+
+  constructor(options: WorkerSlotOptions<Request>) {
+    this.#options = options;
+  }
+
+  /** The running worker's session, if one runs. */
+  get session(): WorkerSession<Request, Reply> | null {
+    return this.#session;
+  }
+
+  /** Workers started so far. */
+  get workersStarted(): number {
+    return this.#workersStarted;
+  }
+
+  /** Whether `close` was called. */
+  get closed(): boolean {
+    return this.#closing !== null;
+  }
+
+  /** The running worker's session, starting a worker if none runs (which may throw). */
+  current(): WorkerSession<Request, Reply> {
+    if (this.#session !== null) return this.#session;
+    const worker = this.#options.start();
+    this.#workersStarted += 1;
+    const session = new WorkerSession<Request, Reply>({
+      worker,
+      stoppedError: this.#options.stoppedError,
+      onExit: () => {
+        if (this.#session === session) this.#session = null;
+      },
+    });
+    this.#session = session;
+    return session;
+  }
+
+  /** Waits for the requests in flight, closes the worker's connection and stops the worker. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const session = this.#session;
+      if (session === null) return;
+      // Answered after every earlier request: a worker handles its messages in order.
+      await session.request(this.#options.closeRequest).catch(() => {});
+      await session.worker.terminate();
+      await session.exited;
+    })();
+    return this.#closing;
+  }
+}
