@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kernelMitigations } from '../bench/lib/machine.ts';
-import { renderReport, type RunReport } from '../bench/lib/report.ts';
+import { renderReport, restatedTargetRows, type RunReport } from '../bench/lib/report.ts';
+import type { PairedRatio, PairedTail } from '../bench/scenarios/overhead.ts';
 import { SERVER_NODE_FLAGS } from '../src/node-flags.ts';
 
 const machine = { cores: 2, cpuModel: 'test CPU', memoryGiB: 24, freeMemoryGiB: 20, node: 'v20.20.2', kernel: '6.1', loadAverage: '0.1' };
@@ -48,4 +49,55 @@ test('the machine section lists the kernel mitigations in force, read from one f
   } finally {
     rmSync(directory, { recursive: true, force: true });
   }
+});
+
+/** A paired ratio of `subject` ÷ `baseline` with median `median` (the other fields as the table does not read them). */
+function pairedRatio(subject: 'seed' | 'undici', baseline: 'portkey' | 'undici', stream: boolean, median: number): PairedRatio {
+  return { subject, baseline, stream, ratios: [median], median, lowerQuartile: median, upperQuartile: median };
+}
+
+/** A paired tail of `subject` against the simulator reached directly, with these pooled p99s. */
+function pairedTail(subject: 'seed' | 'undici', stream: boolean, subjectP99Ms: number, baselineP99Ms: number): PairedTail {
+  return {
+    subject,
+    baseline: 'direct',
+    stream,
+    ratePerSecond: 500,
+    sliceSeconds: 2,
+    pairs: 20,
+    failures: 0,
+    subjectP50Ms: 1,
+    subjectP99Ms,
+    baselineP50Ms: 1,
+    baselineP99Ms,
+    addedP99PerPair: [subjectP99Ms - baselineP99Ms],
+  };
+}
+
+test('the p99 and Portkey targets restated against the proxy measured in the same run', () => {
+  const rows = restatedTargetRows({
+    paired: [
+      pairedRatio('seed', 'portkey', false, 6.43),
+      pairedRatio('undici', 'portkey', false, 7.83),
+      pairedRatio('seed', 'portkey', true, 5.92),
+      pairedRatio('undici', 'portkey', true, 7.43),
+      pairedRatio('seed', 'undici', true, 0.66),
+    ],
+    pairedTails: [pairedTail('seed', false, 12.05, 5), pairedTail('undici', false, 7.48, 5), pairedTail('seed', true, 6.8, 6), pairedTail('undici', true, 6.5, 6)],
+  });
+  assert.deepEqual(
+    rows.map(([target, , verdict]) => [target, verdict]),
+    [
+      ["Seed's added p99 within 1 ms of the minimal undici proxy's at 500 req/s (non-streaming)", '**not met**'],
+      ['Seed ÷ Portkey ≥ 0.8× of the minimal undici proxy ÷ Portkey (non-streaming)', 'met'],
+      ["Seed's added p99 within 1 ms of the minimal undici proxy's at 500 req/s (streaming)", 'met'],
+      ['Seed ÷ Portkey ≥ 0.8× of the minimal undici proxy ÷ Portkey (streaming)', '**not met**'],
+    ],
+  );
+  // 7.05 − 2.48 = 4.57 ms over; 6.43 ÷ 7.83 = 0.82; 5.92 ÷ 7.43 = 0.797, under 0.8.
+  assert.match(rows[0]?.[1] ?? '', /Seed \+7\.05 ms, the proxy \+2\.48 ms: \+4\.57 ms/);
+  assert.match(rows[1]?.[1] ?? '', /6\.43× against 7\.83×: 0\.821×/);
+  assert.match(rows[3]?.[1] ?? '', /5\.92× against 7\.43×: 0\.797×/);
+  // A run without the proxy's side (or without Portkey) restates nothing it cannot compare.
+  assert.deepEqual(restatedTargetRows({ paired: [pairedRatio('seed', 'portkey', false, 6)], pairedTails: [pairedTail('seed', false, 9, 5)] }), []);
 });
