@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kernelMitigations } from '../bench/lib/machine.ts';
-import { renderReport, restatedTargetRows, type RunReport } from '../bench/lib/report.ts';
+import { ratioAgainst, renderReport, restatedTargetRows, type RunReport } from '../bench/lib/report.ts';
 import type { PairedRatio, PairedTail } from '../bench/scenarios/overhead.ts';
 import { SERVER_NODE_FLAGS } from '../src/node-flags.ts';
 
@@ -96,8 +96,17 @@ test('the p99 and Portkey targets restated against the proxy measured in the sam
   );
   // 7.05 − 2.48 = 4.57 ms over; 6.43 ÷ 7.83 = 0.82; 5.92 ÷ 7.43 = 0.797, under 0.8.
   assert.match(rows[0]?.[1] ?? '', /Seed \+7\.05 ms, the proxy \+2\.48 ms: \+4\.57 ms/);
-  assert.match(rows[1]?.[1] ?? '', /6\.43× against 7\.83×: 0\.821×/);
+  assert.match(rows[1]?.[1] ?? '', /6\.43× against 7\.83×: 0\.82×/);
   assert.match(rows[3]?.[1] ?? '', /5\.92× against 7\.43×: 0\.797×/);
   // A run without the proxy's side (or without Portkey) restates nothing it cannot compare.
   assert.deepEqual(restatedTargetRows({ paired: [pairedRatio('seed', 'portkey', false, 6)], pairedTails: [pairedTail('seed', false, 9, 5)] }), []);
+});
+
+test('a ratio judged against its goal keeps a third decimal only where two would round it onto the goal', () => {
+  assert.equal(ratioAgainst(0.7979, 0.8), '0.798×', 'not "0.80×" beside "not met"');
+  assert.equal(ratioAgainst(0.8049, 0.8), '0.805×', 'nor "0.80×" when it is met');
+  assert.equal(ratioAgainst(0.8, 0.8), '0.80×');
+  assert.equal(ratioAgainst(0.76, 0.8), '0.76×');
+  assert.equal(ratioAgainst(6.43, 8), '6.43×');
+  assert.equal(ratioAgainst(Number.NaN, 0.8), '—');
 });

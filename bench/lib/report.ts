@@ -108,6 +108,16 @@ function ratio(value: number): string {
   return Number.isFinite(value) ? `${value.toFixed(2)}×` : '—';
 }
 
+/**
+ * `value` as a ratio judged against `goal`: with a third decimal where two would round it onto
+ * the goal's other side (0.798 printed as 0.80 beside "not met" of "≥ 0.8").
+ */
+export function ratioAgainst(value: number, goal: number): string {
+  const text = ratio(value);
+  if (!Number.isFinite(value)) return text;
+  return value.toFixed(2) !== goal.toFixed(2) || value === goal ? text : `${value.toFixed(3)}×`;
+}
+
 function signed(value: number, decimals = 2): string {
   if (!Number.isFinite(value)) return '—';
   return `${value >= 0 ? '+' : ''}${value.toFixed(decimals)}`;
@@ -374,7 +384,9 @@ function targetsTable(report: RunReport): string {
         const paired = pairedOf(report, baseline, stream);
         const judged = paired ? paired.median : rounds;
         const cpu = paired && paired.cpuRatios !== undefined ? `, CPU per request ${cpuRatioText(paired)}` : '';
-        const measured = paired ? `${ratio(paired.median)} paired (quartiles ${ratio(paired.lowerQuartile)}–${ratio(paired.upperQuartile)}${cpu}); ${ratio(rounds)} by rounds` : ratio(rounds);
+        const measured = paired
+          ? `${ratioAgainst(paired.median, goal)} paired (quartiles ${ratio(paired.lowerQuartile)}–${ratio(paired.upperQuartile)}${cpu}); ${ratio(rounds)} by rounds`
+          : ratioAgainst(rounds, goal);
         rows.push([`throughput ≥ ${goal}× ${name}`, measured, verdict(Number.isFinite(judged) ? judged >= goal : undefined)]);
       }
     }
@@ -437,8 +449,7 @@ export function restatedTargetRows(overhead: Pick<OverheadResult, 'paired' | 'pa
       const share = seedPortkey.median / proxyPortkey.median;
       rows.push([
         `Seed ÷ Portkey ≥ 0.8× of the minimal undici proxy ÷ Portkey (${kind})`,
-        // Three decimals: a share just under the line (0.797) must not print as 0.80.
-        `${ratio(seedPortkey.median)} against ${ratio(proxyPortkey.median)}: ${share.toFixed(3)}×`,
+        `${ratio(seedPortkey.median)} against ${ratio(proxyPortkey.median)}: ${ratioAgainst(share, 0.8)}`,
         verdict(Number.isFinite(share) ? share >= 0.8 : undefined),
       ]);
     }
