@@ -130,7 +130,9 @@ describe('SQLite read worker', () => {
     const { thread, workers } = reachableThread(path);
     try {
       assert.deepEqual(await thread.query('select 1 as one', []), [{ one: 1 }]);
-      const pending = thread.query('select count(*) as n from calls', []);
+      // A read that runs long enough (a counted recursion, ~0.1–0.5 s) that the worker cannot
+      // answer it before it is stopped: a quick one could be answered first, and not fail.
+      const pending = thread.query('with recursive n(i) as (select 1 union all select i + 1 from n where i < 3000000) select count(*) as n from n', []);
       await workers[0]?.terminate();
       await assert.rejects(pending, /SQLite read worker stopped \(exit code 1\) before answering; 1 read\(s\) failed/);
       assert.deepEqual(await thread.query('select count(*) as n from calls', []), [{ n: 20_000 }]);

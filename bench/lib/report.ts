@@ -257,7 +257,7 @@ export function pairedTailsSection(tails: readonly PairedTail[], hostSkipped?: s
           signed(tail.subjectP50Ms - tail.baselineP50Ms),
           format(tail.subjectP99Ms, 2),
           format(tail.baselineP99Ms, 2),
-          signed(tail.subjectP99Ms - tail.baselineP99Ms),
+          signed(addedP99(tail)),
           signedSpread(quartiles(tail.addedP99PerPair)),
           String(tail.pairs),
           String(tail.failures),
@@ -281,6 +281,11 @@ function hostCells(host: PairedTail['hostBursts']): string[] {
     `${format(subject.p99ClearMs, 2)}; ${format(baseline.p99ClearMs, 2)}`,
     signed(addedClearP99(host)),
   ];
+}
+
+/** What a paired tail's subject adds to the p99 over its baseline, pooled over the pairs (ms). */
+function addedP99(tail: PairedTail): number {
+  return tail.subjectP99Ms - tail.baselineP99Ms;
 }
 
 /** The proxy's p99 less direct's, both over the requests no host burst overlapped. */
@@ -394,7 +399,7 @@ function targetsTable(report: RunReport): string {
       const rounds = seed.phases[phase].addedP99Ms;
       // Judged on the paired slices when there are some, for the reason the throughput is.
       const tail = (report.overhead!.pairedTails ?? []).find((each) => each.subject === 'seed' && each.stream === (phase === 'open-stream'));
-      const judged = tail ? tail.subjectP99Ms - tail.baselineP99Ms : rounds;
+      const judged = tail ? addedP99(tail) : rounds;
       rows.push([
         `added p99 ≤ 1 ms at ${report.overhead!.options.ratePerSecond} req/s (${phase === 'open' ? 'non-streaming' : 'streaming'})`,
         tail
@@ -430,8 +435,8 @@ export function restatedTargetRows(overhead: Pick<OverheadResult, 'paired' | 'pa
     const seedTail = tailOf('seed');
     const proxyTail = tailOf('undici');
     if (seedTail && proxyTail) {
-      const seedAdded = seedTail.subjectP99Ms - seedTail.baselineP99Ms;
-      const proxyAdded = proxyTail.subjectP99Ms - proxyTail.baselineP99Ms;
+      const seedAdded = addedP99(seedTail);
+      const proxyAdded = addedP99(proxyTail);
       const over = seedAdded - proxyAdded;
       const clear =
         seedTail.hostBursts && proxyTail.hostBursts

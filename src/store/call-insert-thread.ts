@@ -57,8 +57,6 @@ type Session = WorkerSession<CallInsertRequest, CallInsertReply>;
 const stoppedError = workerStoppedError({ worker: 'SQLite ledger insert worker', unanswered: (owed) => `${owed} batch(es) may not be stored` });
 
 export class CallInsertThread {
-  readonly #path: string;
-  readonly #startWorker: (workerData: CallInsertWorkerData) => Worker;
   readonly #worker: WorkerSlot<CallInsertRequest, CallInsertReply>;
   #lastThreadId: number | null = null;
   /** Shared with every worker this starts (`CallInsertWorkerData.control`). */
@@ -66,10 +64,9 @@ export class CallInsertThread {
   #abandoned = false;
 
   constructor(options: CallInsertThreadOptions) {
-    this.#path = options.path;
-    this.#startWorker = options.startWorker ?? startCallInsertWorker;
+    const { path, startWorker = startCallInsertWorker } = options;
     this.#worker = new WorkerSlot({
-      start: () => this.#startWorker({ path: this.#path, control: this.#control.buffer as SharedArrayBuffer }),
+      start: () => startWorker({ path, control: this.#control.buffer as SharedArrayBuffer }),
       stoppedError,
       closeRequest: (id) => ({ type: 'close', id }),
     });

@@ -44,15 +44,12 @@ const stoppedError = workerStoppedError({ worker: 'SQLite read worker', unanswer
 
 /** Runs read-only statements on the worker, one at a time in the order asked; a worker that died is replaced on the next. */
 export class SqliteReadThread {
-  readonly #path: string;
-  readonly #startWorker: (workerData: SqliteReadWorkerData) => Worker;
   readonly #worker: WorkerSlot<SqliteReadRequest, SqliteReadReply>;
 
   constructor(options: SqliteReadThreadOptions) {
-    this.#path = options.path;
-    this.#startWorker = options.startWorker ?? startSqliteReadWorker;
+    const { path, startWorker = startSqliteReadWorker } = options;
     this.#worker = new WorkerSlot({
-      start: () => this.#startWorker({ path: this.#path }),
+      start: () => startWorker({ path }),
       stoppedError,
       closeRequest: (id) => ({ type: 'close', id }),
     });

@@ -83,11 +83,6 @@ export class WorkerSession<Request extends { id: number }, Reply extends { id: n
     worker.unref();
   }
 
-  /** Whether the worker is still running (it has not exited). */
-  get running(): boolean {
-    return this.#running;
-  }
-
   /** Requests posted and not yet answered. */
   get owed(): number {
     return this.#pending.size;
