@@ -20,6 +20,7 @@ import { SeedError } from '../errors.ts';
 import { startModuleWorker } from '../worker.ts';
 import type { CallColumnValue } from './call-rows.ts';
 import {
+  CALL_INSERT_THREAD_NAME,
   CONTROL_IN_SQLITE,
   CONTROL_SLOTS,
   CONTROL_STOP,
@@ -132,5 +133,5 @@ export class CallInsertThread {
 
 /** Starts call-insert-worker.ts (from sources or dist/, see src/worker.ts). */
 export function startCallInsertWorker(workerData: CallInsertWorkerData): Worker {
-  return startModuleWorker({ module: './call-insert-worker.ts', from: import.meta.url, options: { workerData, name: 'seed-call-insert' } });
+  return startModuleWorker({ module: './call-insert-worker.ts', from: import.meta.url, options: { workerData, name: CALL_INSERT_THREAD_NAME } });
 }

@@ -9,6 +9,7 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import type { CallColumnValue } from './call-rows.ts';
 import {
+  CALL_INSERT_THREAD_NAME,
   CONTROL_IN_SQLITE,
   CONTROL_STOP,
   STOPPED_MESSAGE,
@@ -19,9 +20,11 @@ import {
 import { prepareSqliteInsert, type SqliteRowsInsert } from './sqlite-call-insert.ts';
 import { configureSqliteConnection, SQLITE_BUSY_TIMEOUT_MS } from './sqlite-connection.ts';
 import { describeFailure } from './worker-session.ts';
+import { nameThisThread } from '../worker.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('call-insert-worker.ts runs as a worker thread only');
+nameThisThread(CALL_INSERT_THREAD_NAME);
 const { path, control: controlBuffer } = workerData as CallInsertWorkerData;
 const control = new Int32Array(controlBuffer);
 

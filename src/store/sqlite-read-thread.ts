@@ -30,7 +30,7 @@ import {
 } from 'kysely';
 import { SeedError } from '../errors.ts';
 import { startModuleWorker } from '../worker.ts';
-import type { SqliteParameter, SqliteReadReply, SqliteReadRequest, SqliteReadWorkerData } from './sqlite-read-protocol.ts';
+import { SQLITE_READ_THREAD_NAME, type SqliteParameter, type SqliteReadReply, type SqliteReadRequest, type SqliteReadWorkerData } from './sqlite-read-protocol.ts';
 import { failureToError, WorkerSlot, workerStoppedError } from './worker-session.ts';
 
 export interface SqliteReadThreadOptions {
@@ -76,7 +76,7 @@ export class SqliteReadThread {
 
 /** Starts sqlite-read-worker.ts (from sources or dist/, see src/worker.ts). */
 export function startSqliteReadWorker(workerData: SqliteReadWorkerData): Worker {
-  return startModuleWorker({ module: './sqlite-read-worker.ts', from: import.meta.url, options: { workerData, name: 'seed-sqlite-read' } });
+  return startModuleWorker({ module: './sqlite-read-worker.ts', from: import.meta.url, options: { workerData, name: SQLITE_READ_THREAD_NAME } });
 }
 
 /** A kysely instance whose queries run on `thread`; destroying it closes the thread. */

@@ -6,12 +6,14 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
-import type { SqliteReadReply, SqliteReadRequest, SqliteReadWorkerData } from './sqlite-read-protocol.ts';
+import { SQLITE_READ_THREAD_NAME, type SqliteReadReply, type SqliteReadRequest, type SqliteReadWorkerData } from './sqlite-read-protocol.ts';
 import { SQLITE_BUSY_TIMEOUT_MS } from './sqlite-connection.ts';
 import { describeFailure } from './worker-session.ts';
+import { nameThisThread } from '../worker.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('sqlite-read-worker.ts runs as a worker thread only');
+nameThisThread(SQLITE_READ_THREAD_NAME);
 const { path } = workerData as SqliteReadWorkerData;
 
 /** Statements the reports repeat (a dashboard polls the same few), prepared once. */
