@@ -7,12 +7,22 @@
  * all requests and of those no burst overlapped, and how many of the slowest 1% a burst
  * overlapped; then the foreign tasks by CPU taken.
  *
- *   node bin/run-ts.mjs bench/host-bursts.ts [--targets direct,undici,seed] [--slices 3] [--rate 500] [--json]
+ *   node bin/run-ts.mjs bench/host-bursts.ts [--targets direct,undici,seed] [--slices 3] [--rate 500] [--json] [--pin]
  *
  * A burst is a stretch in which foreign tasks ran with gaps under 2 ms, taking 2 ms of CPU or
  * more in all. On the 2-core VM of 2026-12-05 the kernel's DAMON thread (`kdamond.0`, proactive
  * reclaim with a 500 ms aggregation interval) took a core for 5–11 ms every ~512 ms
  * (docs/benchmark-log.md, 2026-12-05 (16:14–)).
+ *
+ * Then, for each target's event loop (the simulator's, direct), the time it was ready to run
+ * and waited for a CPU: what ran instead on the CPU it then ran on (the benchmark's own
+ * processes and the target's own threads included), and how much of the wait another CPU was
+ * idle (bench/lib/sched-waits.ts). perf's count of the waits is checked against the kernel's
+ * (/proc/PID/schedstat).
+ *
+ * `--pin` puts the load generator and the simulator on CPU 0 and the target on the other CPUs
+ * (bench/lib/affinity.ts), as a deployment has them on different hosts; unpinned, the kernel
+ * wakes a server on the CPU of the process that wrote to its socket.
  *
  * Needs Linux `perf` (Debian: `apt-get install -y linux-perf`) and root, or
  * kernel.perf_event_paranoid ≤ 0 for system-wide recording. Seed runs from dist/ (`npm run build`
@@ -25,7 +35,10 @@ import { join } from 'node:path';
 import type { ServerProcess } from './lib/children.ts';
 import { openLoop, openLoopPool } from './lib/load.ts';
 import { waitForQuiet } from './lib/proc.ts';
-import { attributeBursts, benchmarkProcesses, schedRecordingUnavailable, spansOf, startSchedRecording, type HostBursts, type Span } from './lib/sched-bursts.ts';
+import { attributeBursts, benchmarkProcesses, outside, schedRecordingUnavailable, spansOf, startSchedRecording, type HostBursts, type RunSlice, type Span } from './lib/sched-bursts.ts';
+import { taskFamily, waitHolders, type WaitHolders } from './lib/sched-waits.ts';
+import { runDelayMs } from './lib/proc.ts';
+import { pinLoadGenerator, pinProcess } from './lib/affinity.ts';
 import { SIMULATOR_HEADERS, TARGET_LABELS, startSeedServer, startSimulator, startUndiciProxy } from './lib/targets.ts';
 import { requestFor, sliceOptions, TAIL_SLICE_SECONDS, warmUp, warmUpOpenLoop } from './scenarios/overhead.ts';
 import { parseCommandLine } from './lib/command-line.ts';
@@ -36,6 +49,7 @@ const { values } = parseCommandLine(import.meta.filename, {
     slices: { type: 'string', default: '3' },
     rate: { type: 'string', default: '500' },
     json: { type: 'boolean', default: false },
+    pin: { type: 'boolean', default: false },
   },
 });
 const { slices, rate, stream } = sliceOptions(values);
@@ -47,7 +61,27 @@ for (const target of targets) if (!(KINDS as readonly string[]).includes(target)
 
 interface Measured extends HostBursts<'target'> {
   target: Kind;
+  /** Who held the CPUs while the target's event loop (the simulator's, direct) waited for one. */
+  waits: WaitHolders;
+  /** The event loop's wait for a CPU over the recording by the kernel's count (schedstat), to check perf's against. */
+  kernelWaitMs: number;
 }
+
+/**
+ * Names the task of a slice for `waitHolders`: the target's own threads by their names (Seed
+ * names its ledger threads; V8's and libuv's are all `node`), the simulator, the recording,
+ * the load generator (the rest of the benchmark's processes), and foreign tasks by family.
+ */
+function holderOf(slice: RunSlice, input: { target: Kind; targetPid: number; simulatorPid: number; ours: ReadonlySet<number> }): string {
+  if (slice.pid === input.targetPid && input.target !== 'direct') {
+    return slice.tid === slice.pid ? `${input.target}: event loop` : `${input.target}: ${slice.name === 'node' ? 'other threads' : slice.name}`;
+  }
+  if (slice.pid === input.simulatorPid) return slice.tid === slice.pid ? 'simulator: event loop' : 'simulator: other threads';
+  if (!input.ours.has(slice.pid)) return taskFamily(slice.name);
+  return slice.name === 'perf' ? 'perf (the recording)' : 'load generator';
+}
+
+const layout = pinLoadGenerator(values.pin);
 
 const directory = mkdtempSync(join(tmpdir(), 'seed-host-bursts-'));
 const measured: Measured[] = [];
@@ -59,6 +93,7 @@ try {
     process.exit(2);
   }
   const simulator = await startSimulator();
+  if (layout) pinProcess(simulator.pid, layout.world);
   try {
     for (const target of targets as Kind[]) {
       let proxy: ServerProcess | undefined;
@@ -70,11 +105,14 @@ try {
         headers = seed.headers;
       }
       try {
+        if (layout && proxy) pinProcess(proxy.pid, layout.gateway);
         const origin = proxy?.url ?? simulator.url;
         await warmUp({ origin, headers }, stream, 50);
         await warmUpOpenLoop({ origin, headers }, stream, rate);
         const pids = [simulator.pid, ...(proxy ? [proxy.pid] : [])];
+        const targetPid = proxy?.pid ?? simulator.pid;
         const recording = await startSchedRecording(join(directory, `${target}.data`));
+        const delayBefore = runDelayMs(targetPid);
         const spans: Span[] = [];
         const pool = openLoopPool(origin);
         try {
@@ -86,7 +124,12 @@ try {
         } finally {
           await pool.close();
         }
-        measured.push({ target, ...attributeBursts(await recording.stop(benchmarkProcesses()), { target: spans }) });
+        const kernelWaitMs = runDelayMs(targetPid) - delayBefore;
+        const ours = benchmarkProcesses();
+        // Every slice, the benchmark's own too: a few seconds of load make some 100 000.
+        const everyTask = await recording.stop(() => true);
+        const waits = waitHolders(everyTask, targetPid, (slice) => holderOf(slice, { target, targetPid, simulatorPid: simulator.pid, ours }));
+        measured.push({ target, waits, kernelWaitMs, ...attributeBursts(everyTask.filter(outside(ours)), { target: spans }) });
       } finally {
         await proxy?.stop(15_000);
       }
@@ -98,7 +141,8 @@ try {
   rmSync(directory, { recursive: true, force: true });
 }
 
-console.log(`\n${stream ? 'Streaming' : 'Non-streaming'}, ${rate} req/s, ${slices} slice(s) of ${TAIL_SLICE_SECONDS} s per target\n`);
+const pinned = layout ? `; the load generator and the simulator on CPU ${layout.world}, the target on CPU ${layout.gateway}` : '';
+console.log(`\n${stream ? 'Streaming' : 'Non-streaming'}, ${rate} req/s, ${slices} slice(s) of ${TAIL_SLICE_SECONDS} s per target${pinned}\n`);
 console.log('| target | requests | p50 ms | p99 ms | p99 of requests no burst overlapped | requests a burst overlapped | slowest 1% a burst overlapped | bursts (their CPU) |');
 console.log('|---|---|---|---|---|---|---|---|');
 for (const { target, overlap: { target: overlap }, bursts, cpuMs, seconds } of measured) {
@@ -110,3 +154,17 @@ for (const { target, overlap: { target: overlap }, bursts, cpuMs, seconds } of m
 }
 console.log('\nForeign tasks by CPU taken while each target was measured (ms):');
 for (const { target, tasks } of measured) console.log(`  ${TARGET_LABELS[target]}: ${tasks.map((task) => `${task.name} ${task.cpuMs.toFixed(1)}`).join(', ') || 'none'}`);
+
+console.log(
+  "\nWhile each target's event loop (the simulator's, direct) was ready to run and waited for a CPU: what ran instead on the CPU it then ran on, as a share of its wait, " +
+    'and how much of its wait another CPU was idle. perf counts the waits; the kernel\'s own count (schedstat) over the same recording is beside it.\n',
+);
+console.log("| target | waits (after a preemption) | waited, ms (kernel's count) | waited behind | another CPU idle |");
+console.log('|---|---|---|---|---|');
+for (const { target, waits, kernelWaitMs } of measured) {
+  const share = (ms: number) => `${((100 * ms) / Math.max(waits.waitMs, Number.MIN_VALUE)).toFixed(1)}%`;
+  const behind = [...waits.behind.slice(0, 5).map(({ holder, ms }) => `${holder} ${share(ms)}`), `nothing (waking the CPU) ${share(waits.idleThereMs)}`];
+  console.log(
+    `| ${TARGET_LABELS[target]} | ${waits.waits} (${waits.preempted}) | ${waits.waitMs.toFixed(1)} (${kernelWaitMs.toFixed(1)}) | ${behind.join(', ')} | ${share(waits.idleElsewhereMs)} |`,
+  );
+}

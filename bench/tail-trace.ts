@@ -7,7 +7,7 @@
  * the handler (admission, routing and the upstream; for a stream, to the first chunk and then the
  * rest), and after the settle (writing the answer and the client reading it).
  *
- *   node bin/run-ts.mjs bench/tail-trace.ts [--slices 10] [--rate 500] [--json] [--gaps]
+ *   node bin/run-ts.mjs bench/tail-trace.ts [--slices 10] [--rate 500] [--json] [--gaps] [--pin]
  *
  * `--json` traces non-streaming calls (streamed ones by default). `--gaps` also runs Seed and the
  * simulator with bench/servers/gc-observer.mjs preloaded, as the gc scenario does, and lines the
@@ -15,7 +15,8 @@
  * how long the gap was, and how much of it the main thread spent on a CPU (its GC pauses apart),
  * runnable but waiting for a CPU, or neither. A stall that is Seed's own work or GC shows on the
  * CPU; one where the host ran something else shows as waiting. The observer's timer costs each
- * process a wake-up a millisecond.
+ * process a wake-up a millisecond. `--pin` puts the load generator and the simulator on CPU 0
+ * and Seed on the others (bench/lib/affinity.ts; bench/host-bursts.ts says why).
  *
  * Seed runs from dist/ (`npm run build` first) with every feature on, as in `npm run bench`, in
  * front of the simulator; each slice of 2 s starts once both are idle, as the paired tails do.
@@ -33,6 +34,7 @@ import { startSeedServer, startSimulator } from './lib/targets.ts';
 import { GC_OBSERVER, gapsDuring, readObserved, summarizeGapsDuring, wallGaps, type WallGap } from './scenarios/gc.ts';
 import { requestFor, sliceOptions, TAIL_SLICE_SECONDS, warmUp, warmUpOpenLoop } from './scenarios/overhead.ts';
 import { parseCommandLine } from './lib/command-line.ts';
+import { pinLoadGenerator, pinProcess } from './lib/affinity.ts';
 
 const { values } = parseCommandLine(import.meta.filename, {
   options: {
@@ -40,8 +42,10 @@ const { values } = parseCommandLine(import.meta.filename, {
     rate: { type: 'string', default: '500' },
     json: { type: 'boolean', default: false },
     gaps: { type: 'boolean', default: false },
+    pin: { type: 'boolean', default: false },
   },
 });
+const layout = pinLoadGenerator(values.pin);
 const traceGaps = values.gaps;
 const { slices, rate, stream } = sliceOptions(values);
 
@@ -72,10 +76,12 @@ try {
   const observer = (file: string) => (traceGaps ? { nodeArguments: ['--import', GC_OBSERVER], env: { SEED_BENCH_GC_OUT: file } } : {});
   let gaps: { seed: WallGap[]; simulator: WallGap[] } | undefined;
   const simulator = await startSimulator({ name: 'simulator', ...observer(observedFiles.simulator) });
+  if (layout) pinProcess(simulator.pid, layout.world);
   /** Every answered request, with the id it was tagged with; its times are on the wall clock, as the ledger's are. */
   const answered: Array<{ id: string; sample: OpenLoopSample }> = [];
   try {
     const seed = await startSeedServer({ simulatorUrl: simulator.url, workDirectory, ...observer(observedFiles.seed) });
+    if (layout) pinProcess(seed.pid, layout.gateway);
     try {
       const target = { origin: seed.url, headers: seed.headers };
       await warmUp(target, stream, 50);
@@ -132,7 +138,9 @@ try {
   const slowest = [...splits].sort((left, right) => right.total - left.total).slice(0, Math.ceil(splits.length / 100));
   const mean = (list: readonly Split[], key: keyof Split) => list.reduce((sum, split) => sum + split[key], 0) / list.length;
   console.log(
-    `${stream ? 'Streaming' : 'Non-streaming'}, ${rate} req/s, ${slices} slices of ${TAIL_SLICE_SECONDS} s: ${splits.length} of ${answered.length} answered ` +
+    `${stream ? 'Streaming' : 'Non-streaming'}, ${rate} req/s, ${slices} slices of ${TAIL_SLICE_SECONDS} s` +
+      (layout ? ` (the load generator and the simulator on CPU ${layout.world}, Seed on CPU ${layout.gateway})` : '') +
+      `: ${splits.length} of ${answered.length} answered ` +
       `requests matched with their ledger rows; p50 ${percentile(splits.map((split) => split.total), 0.5).toFixed(2)} ms, ` +
       `p99 ${percentile(splits.map((split) => split.total), 0.99).toFixed(2)} ms\n`,
   );

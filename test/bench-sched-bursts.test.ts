@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { attributeBursts, burstOverlap, foreignBursts, foreignTaskCpu, hostBurstsText, parseTimehist, processTree, schedRecordingUnavailable, startSchedRecording, type Burst } from '../bench/lib/sched-bursts.ts';
+import { attributeBursts, burstOverlap, foreignBursts, foreignTaskCpu, hostBurstsText, outside, parseTimehist, processTree, schedRecordingUnavailable, startSchedRecording, type Burst } from '../bench/lib/sched-bursts.ts';
 
 // Lines as `perf sched timehist` prints them (perf 6.1, a run of 2026-12-05), with its header.
 const TIMEHIST = `Samples of sched_switch event do not have callchains.
@@ -134,7 +134,7 @@ test('a recording runs until stopped, then gives the foreign run slices only, an
     const file = join(directory, 'tail.data');
     const recording = await startSchedRecording(file);
     assert.ok(existsSync(file), 'perf is recording into the file');
-    const foreign = await recording.stop(new Set([7384, 2989]));
+    const foreign = await recording.stop(outside(new Set([7384, 2989])));
     assert.deepEqual(
       foreign.map((slice) => slice.name),
       ['kdamond.0', 'kdamond.0', 'kworker/0:1', 'kdamond.0'],
@@ -175,4 +175,16 @@ test('bursts are attributed to each side’s requests, within the requests’ wi
   assert.ok(Math.abs(host.seconds - 0.009) < 1e-9);
   assert.equal(host.tasks[0]!.name, 'kdamond.0');
   assert.match(hostBurstsText(host), /^host: 1 bursts \(5 ms of CPU; foreign tasks' CPU kdamond\.0 4.*slowest 1% in a burst: a 1 of 1 \(p99 clear of bursts NaN ms\), b 0 of 1 \(1\.00\)$/);
+});
+
+test('timehist --state: the state a task left the CPU in, and the scheduling delay before its slice', () => {
+  const [preempted, slept] = parseTimehist(`     282.392330 [0001]  node[7389/7384]                    0.000      0.000      0.009      R
+     282.395586 [0000]  kdamond.0[83]                     507.294      0.007      3.505      S
+`);
+  assert.equal(preempted!.state, 'R');
+  assert.equal(preempted!.delayMs, 0);
+  assert.equal(slept!.state, 'S');
+  assert.equal(slept!.delayMs, 0.007);
+  // Listed without --state, a slice has none.
+  assert.equal(parseTimehist(TIMEHIST)[0]!.state, undefined);
 });

@@ -82,3 +82,17 @@ export async function waitForQuiet(pids: readonly number[], options: { maxCores?
     if (waitedMs >= maxMs) return { waitedMs, quiet: false };
   }
 }
+
+/**
+ * How long thread `tid` has been ready to run and waited for a CPU since it started, in ms, by
+ * the kernel's count (/proc/TID/schedstat's second field, in ns); NaN when it is gone or the
+ * kernel keeps no such count (it needs CONFIG_SCHED_INFO).
+ */
+export function runDelayMs(tid: number): number {
+  try {
+    const [, waitingNs] = readFileSync(`/proc/${tid}/schedstat`, 'utf8').trim().split(/\s+/);
+    return waitingNs === undefined ? Number.NaN : Number(waitingNs) / 1e6;
+  } catch {
+    return Number.NaN;
+  }
+}

@@ -19,12 +19,23 @@ export interface RunSlice {
   tid: number;
   /** The thread group (process) id; the tid for a main thread and a kernel thread. */
   pid: number;
+  /**
+   * How long the task was ready to run before this slice and waited for a CPU (perf's "sch
+   * delay", ms): from its wake-up, or from its preemption, to its start.
+   */
+  delayMs: number;
+  /**
+   * The task's state as it left the CPU at the end of this slice (`timehist --state`): `R` when
+   * it was preempted and stayed ready to run, `S` or `D` when it went to sleep; absent from a
+   * listing made without `--state`.
+   */
+  state?: string;
 }
 
-// `   282.395586 [0000]  kdamond.0[83]   507.294   0.007   3.505`: time, [cpu], task[tid] or
-// task[tid/pid], then wait, scheduling delay and run time in ms. Wake-up lines (`awakened: …`)
-// and the idle task (`<idle>`, no id) do not match.
-const TIMEHIST_LINE = /^\s*(\d+\.\d+)\s+\[(\d+)\]\s+(.+?)\[(\d+)(?:\/(\d+))?\]\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s*$/;
+// `   282.395586 [0000]  kdamond.0[83]   507.294   0.007   3.505   S`: time, [cpu], task[tid] or
+// task[tid/pid], then wait, scheduling delay and run time in ms, and with `--state` the state
+// it switched out in. Wake-up lines (`awakened: …`) and the idle task (`<idle>`, no id) do not match.
+const TIMEHIST_LINE = /^\s*(\d+\.\d+)\s+\[(\d+)\]\s+(.+?)\[(\d+)(?:\/(\d+))?\]\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)(?:\s+([A-Za-z+]+))?\s*$/;
 
 /** The run slice a line of `perf sched timehist` (default columns) reports, or undefined for any other line. */
 export function parseTimehistLine(line: string): RunSlice | undefined {
@@ -32,7 +43,17 @@ export function parseTimehistLine(line: string): RunSlice | undefined {
   if (!match) return undefined;
   const end = Number(match[1]);
   const tid = Number(match[4]);
-  return { start: end - Number(match[8]) / 1_000, end, cpu: Number(match[2]), name: match[3]!.trim(), tid, pid: match[5] === undefined ? tid : Number(match[5]) };
+  const slice: RunSlice = {
+    start: end - Number(match[8]) / 1_000,
+    end,
+    cpu: Number(match[2]),
+    name: match[3]!.trim(),
+    tid,
+    pid: match[5] === undefined ? tid : Number(match[5]),
+    delayMs: Number(match[7]),
+  };
+  if (match[9] !== undefined) slice.state = match[9];
+  return slice;
 }
 
 /** Every run slice in the text of `perf sched timehist`. */
@@ -189,11 +210,17 @@ export function spansOf(samples: readonly OpenLoopSample[], offsetMs: number = m
 /** A `perf sched record -a` of every CPU on CLOCK_MONOTONIC, running until `stop`. */
 export interface SchedRecording {
   /**
-   * Ends the recording and returns the run slices of every task outside `ours` (process ids).
-   * Read line by line: a recording of two minutes holds about a million slices, nearly all of
-   * them the benchmark's own, which the load generator should not hold in its heap.
+   * Ends the recording and returns the run slices `keep` says yes to (`outside(ours)`: every
+   * task outside the benchmark's processes). Read line by line: a recording of two minutes
+   * holds about a million slices, nearly all of them the benchmark's own, which the load
+   * generator should not hold in its heap unless it asks for them.
    */
-  stop(ours: ReadonlySet<number>): Promise<RunSlice[]>;
+  stop(keep: (slice: RunSlice) => boolean): Promise<RunSlice[]>;
+}
+
+/** Keeps the slices of tasks outside `ours` (process ids): a recording's foreign slices. */
+export function outside(ours: ReadonlySet<number>): (slice: RunSlice) => boolean {
+  return (slice) => !ours.has(slice.pid);
 }
 
 /**
@@ -215,22 +242,22 @@ export async function startSchedRecording(file: string): Promise<SchedRecording>
   const exited = new Promise<boolean>((resolveExit) => perf.once('exit', (code, signal) => resolveExit(code === 0 || signal === 'SIGINT')));
   await new Promise((resolveWait) => setTimeout(resolveWait, 500));
   return {
-    async stop(ours) {
+    async stop(keep) {
       perf.kill('SIGINT');
       if (!(await exited)) throw new Error('perf sched record failed (root, or kernel.perf_event_paranoid ≤ 0, is needed)');
-      const timehist = spawn('perf', ['sched', 'timehist', '-i', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const timehist = spawn('perf', ['sched', 'timehist', '--state', '-i', file], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
       timehist.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-2_000)));
       const ended = new Promise<number | null>((resolveEnd) => timehist.once('close', (code) => resolveEnd(code)));
-      const foreign: RunSlice[] = [];
+      const kept: RunSlice[] = [];
       for await (const line of createInterface({ input: timehist.stdout, crlfDelay: Infinity })) {
         const slice = parseTimehistLine(line);
-        if (slice && !ours.has(slice.pid)) foreign.push(slice);
+        if (slice && keep(slice)) kept.push(slice);
       }
       const code = await ended;
       rmSync(file, { force: true });
       if (code !== 0) throw new Error(`perf sched timehist failed: ${stderr.slice(0, 500)}`);
-      return foreign;
+      return kept;
     },
   };
 }

@@ -15,7 +15,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { alternatingPair, mediansByProcess, pairedOpenLoop, processesOfPair, type PairedOpenLoop } from '../lib/alternate.ts';
-import { attributeBursts, benchmarkProcesses, hostBurstsText, schedRecordingUnavailable, startSchedRecording, type HostBursts } from '../lib/sched-bursts.ts';
+import { attributeBursts, benchmarkProcesses, hostBurstsText, outside, schedRecordingUnavailable, startSchedRecording, type HostBursts } from '../lib/sched-bursts.ts';
 import { checkTarget, clientGcText, closedLoop, openLoop, type RequestShape } from '../lib/load.ts';
 import { sampleProcess, systemBusyMs, waitForQuiet } from '../lib/proc.ts';
 import { median, percentile, quartiles, type Quartiles } from '../lib/stats.ts';
@@ -348,11 +348,11 @@ async function pairedTail(input: {
       keepSpans: recording !== undefined,
     });
   } catch (error) {
-    await recording?.stop(new Set()).catch(() => undefined);
+    await recording?.stop(() => false).catch(() => undefined);
     throw error;
   }
   const { subjectLatencies, baselineLatencies, addedP99PerPair, failures, clientGc, spans } = measured;
-  const hostBursts = recording && spans ? attributeBursts(await recording.stop(benchmarkProcesses()), spans) : undefined;
+  const hostBursts = recording && spans ? attributeBursts(await recording.stop(outside(benchmarkProcesses())), spans) : undefined;
   return {
     subject: subject.id,
     baseline: baseline.id,
