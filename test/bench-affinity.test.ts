@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { test } from 'node:test';
-import { pinLayout, pinProcess, threadAffinity } from '../bench/lib/affinity.ts';
+import { pinLayout, pinningUnavailable, pinProcess, threadAffinity, whilePinned } from '../bench/lib/affinity.ts';
 
 test('the layout: CPU 0 for the load generator and the upstream, the rest for the gateway', () => {
   assert.deepEqual(pinLayout(2), { world: '0', gateway: '1' });
@@ -67,4 +67,31 @@ test('a CPU list the machine does not have is refused', { skip: canPin }, async 
     child.kill('SIGKILL');
     await once(child, 'exit');
   }
+});
+
+test('whilePinned gives each process back its CPUs afterwards, when the body throws too', { skip: canPin }, async () => {
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30_000)'], { stdio: 'ignore' });
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const before = threadAffinity(child.pid!).get(child.pid!);
+    let inside: string | undefined;
+    await assert.rejects(
+      whilePinned([{ pid: child.pid!, cpus: '1' }], async () => {
+        inside = threadAffinity(child.pid!).get(child.pid!);
+        throw new Error('the body failed');
+      }),
+      /the body failed/,
+    );
+    assert.equal(inside, '1');
+    assert.equal(threadAffinity(child.pid!).get(child.pid!), before);
+    assert.equal(await whilePinned([{ pid: child.pid!, cpus: '0' }], async () => threadAffinity(child.pid!).get(child.pid!)), '0');
+    assert.equal(threadAffinity(child.pid!).get(child.pid!), before);
+  } finally {
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+  }
+});
+
+test('pinningUnavailable says why, or nothing where the machine can be split', { skip: canPin }, () => {
+  assert.equal(pinningUnavailable(), undefined);
 });

@@ -77,3 +77,30 @@ export function pinLoadGenerator(enabled: boolean): PinLayout | undefined {
   pinProcess(process.pid, layout.world);
   return layout;
 }
+
+/** Why this machine cannot pin the benchmark apart, or undefined when it can (Linux, taskset, 2 CPUs or more). */
+export function pinningUnavailable(): string | undefined {
+  if (process.platform !== 'linux') return 'thread affinity is set through /proc and taskset: Linux only';
+  const layout = pinLayout();
+  if ('unavailable' in layout) return layout.unavailable;
+  try {
+    execFileSync('taskset', ['--version'], { stdio: 'ignore' });
+  } catch {
+    return 'taskset is not installed (Debian: util-linux)';
+  }
+  return undefined;
+}
+
+/**
+ * Runs `body` with each process of `assignments` pinned to its CPUs, then gives each back the
+ * CPUs its main thread had before, whether `body` succeeded or not.
+ */
+export async function whilePinned<T>(assignments: ReadonlyArray<{ pid: number; cpus: string }>, body: () => Promise<T>): Promise<T> {
+  const before = assignments.map(({ pid }) => ({ pid, cpus: threadAffinity(pid).get(pid) }));
+  try {
+    for (const { pid, cpus } of assignments) pinProcess(pid, cpus);
+    return await body();
+  } finally {
+    for (const { pid, cpus } of before) if (cpus !== undefined && existsSync(`/proc/${pid}/task`)) pinProcess(pid, cpus);
+  }
+}

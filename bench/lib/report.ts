@@ -199,8 +199,35 @@ function tailPairsText(tail: PairedTail): string {
   );
 }
 
-/** The paired added latencies (bench/scenarios/overhead.ts, `pairedTail`), as a heading, a note and a table. */
-export function pairedTailsSection(tails: readonly PairedTail[], hostSkipped?: string): string[] {
+/**
+ * The paired added latencies (bench/scenarios/overhead.ts, `pairedTail`), as a heading, a note
+ * and a table; then those measured pinned, as a second, or why they were not (`pinnedSkipped`).
+ */
+export function pairedTailsSection(tails: readonly PairedTail[], hostSkipped?: string, pinnedSkipped?: string): string[] {
+  const pinned = tails.filter((tail) => tail.pinned !== undefined);
+  const layout = pinned[0]?.pinned;
+  return [
+    ...tailsSection(
+      tails.filter((tail) => tail.pinned === undefined),
+      hostSkipped,
+    ),
+    ...(layout
+      ? [
+          `### Added latency, paired, the proxy on a CPU of its own`,
+          `The same slices again, with the load generator and the simulator on CPU ${layout.world} and the proxy ` +
+            `on CPU ${layout.gateway} (\`taskset\`), as a deployment has its clients and its provider on other hosts. Unpinned, ` +
+            "the kernel wakes a server on the CPU of the process that wrote to its socket, and it waits there while another " +
+            'CPU idles (docs/benchmark-log.md, 2026-12-07 (21:00–), item 3). Here the proxy has one CPU for all its threads, ' +
+            "Seed's ledger thread and V8's helpers included.",
+          ...tailsTable(pinned),
+        ]
+      : []),
+    ...(pinnedSkipped ? [`The paired tails were not measured pinned in this run: ${pinnedSkipped}.`] : []),
+  ];
+}
+
+/** The unpinned paired tails' heading, note and table. */
+function tailsSection(tails: readonly PairedTail[], hostSkipped?: string): string[] {
   if (tails.length === 0) return [];
   const first = tails[0]!;
   const withClientGc = tails.some((tail) => tail.clientGc !== undefined);
@@ -232,6 +259,16 @@ export function pairedTailsSection(tails: readonly PairedTail[], hostSkipped?: s
             'measures the same for one target at a time).',
         ]
       : []),
+    ...tailsTable(tails),
+    ...(hostSkipped ? [`The host's bursts were not attributed in this run: ${hostSkipped}.`] : []),
+  ];
+}
+
+/** The paired tails' table and the line of the host's tasks under it. */
+function tailsTable(tails: readonly PairedTail[]): string[] {
+  const withClientGc = tails.some((tail) => tail.clientGc !== undefined);
+  const withHost = tails.some((tail) => tail.hostBursts !== undefined);
+  return [
     table(
       [
         'proxy',
@@ -267,7 +304,6 @@ export function pairedTailsSection(tails: readonly PairedTail[], hostSkipped?: s
       }),
     ),
     ...hostTasksLine(tails),
-    ...(hostSkipped ? [`The host's bursts were not attributed in this run: ${hostSkipped}.`] : []),
   ];
 }
 
@@ -398,7 +434,7 @@ function targetsTable(report: RunReport): string {
     for (const phase of ['open', 'open-stream'] as const) {
       const rounds = seed.phases[phase].addedP99Ms;
       // Judged on the paired slices when there are some, for the reason the throughput is.
-      const tail = (report.overhead!.pairedTails ?? []).find((each) => each.subject === 'seed' && each.stream === (phase === 'open-stream'));
+      const tail = (report.overhead!.pairedTails ?? []).find((each) => each.subject === 'seed' && each.stream === (phase === 'open-stream') && each.pinned === undefined);
       const judged = tail ? addedP99(tail) : rounds;
       rows.push([
         `added p99 ≤ 1 ms at ${report.overhead!.options.ratePerSecond} req/s (${phase === 'open' ? 'non-streaming' : 'streaming'})`,
@@ -410,6 +446,15 @@ function targetsTable(report: RunReport): string {
               : '')
           : `${signed(rounds)} ms`,
         verdict(Number.isFinite(judged) ? judged <= 1 : undefined),
+      ]);
+    }
+    for (const stream of [false, true]) {
+      const pinned = (report.overhead!.pairedTails ?? []).find((each) => each.subject === 'seed' && each.stream === stream && each.pinned !== undefined);
+      if (pinned === undefined) continue;
+      rows.push([
+        `added p99 ≤ 1 ms at ${pinned.ratePerSecond} req/s (${stream ? 'streaming' : 'non-streaming'}), Seed on a CPU of its own`,
+        `${signed(addedP99(pinned))} ms paired (${tailPairsText(pinned)}; the load generator and the simulator on CPU ${pinned.pinned!.world}, Seed on CPU ${pinned.pinned!.gateway})`,
+        verdict(Number.isFinite(addedP99(pinned)) ? addedP99(pinned) <= 1 : undefined),
       ]);
     }
     const ttft = seed.phases['open-stream'].addedFirstByteP50Ms;
@@ -431,10 +476,12 @@ export function restatedTargetRows(overhead: Pick<OverheadResult, 'paired' | 'pa
   const rows: string[][] = [];
   for (const stream of [false, true]) {
     const kind = stream ? 'streaming' : 'non-streaming';
-    const tailOf = (subject: TargetId) => (overhead.pairedTails ?? []).find((each) => each.subject === subject && each.stream === stream);
-    const seedTail = tailOf('seed');
-    const proxyTail = tailOf('undici');
-    if (seedTail && proxyTail) {
+    const tailOf = (subject: TargetId, pinned: boolean) =>
+      (overhead.pairedTails ?? []).find((each) => each.subject === subject && each.stream === stream && (each.pinned !== undefined) === pinned);
+    for (const pinned of [false, true]) {
+      const seedTail = tailOf('seed', pinned);
+      const proxyTail = tailOf('undici', pinned);
+      if (seedTail === undefined || proxyTail === undefined) continue;
       const seedAdded = addedP99(seedTail);
       const proxyAdded = addedP99(proxyTail);
       const over = seedAdded - proxyAdded;
@@ -443,7 +490,7 @@ export function restatedTargetRows(overhead: Pick<OverheadResult, 'paired' | 'pa
           ? `; over the requests no host burst overlapped Seed ${signed(addedClearP99(seedTail.hostBursts))} ms, the proxy ${signed(addedClearP99(proxyTail.hostBursts))} ms`
           : '';
       rows.push([
-        `Seed's added p99 within 1 ms of the minimal undici proxy's at ${seedTail.ratePerSecond} req/s (${kind})`,
+        `Seed's added p99 within 1 ms of the minimal undici proxy's at ${seedTail.ratePerSecond} req/s (${kind})${pinned ? ', each on a CPU of its own' : ''}`,
         `Seed ${signed(seedAdded)} ms, the proxy ${signed(proxyAdded)} ms: ${signed(over)} ms${clear}`,
         verdict(Number.isFinite(over) ? over <= 1 : undefined),
       ]);
@@ -555,7 +602,7 @@ export function renderReport(report: RunReport): string {
       );
       parts.push(pairedTable(paired));
     }
-    parts.push(...pairedTailsSection(overhead.pairedTails ?? [], overhead.hostBurstsSkipped));
+    parts.push(...pairedTailsSection(overhead.pairedTails ?? [], overhead.hostBurstsSkipped, overhead.pinnedTailsSkipped));
     parts.push(`### Open loop, ${options.ratePerSecond} req/s — non-streaming`);
     parts.push(openTable(overhead.targets, 'open'));
     parts.push(`### Open loop, ${options.ratePerSecond} req/s — streaming`);

@@ -15,6 +15,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { alternatingPair, mediansByProcess, pairedOpenLoop, processesOfPair, type PairedOpenLoop } from '../lib/alternate.ts';
+import { pinLayout, pinningUnavailable, whilePinned, type PinLayout } from '../lib/affinity.ts';
 import { attributeBursts, benchmarkProcesses, hostBurstsText, outside, schedRecordingUnavailable, startSchedRecording, type HostBursts } from '../lib/sched-bursts.ts';
 import { checkTarget, clientGcText, closedLoop, openLoop, type RequestShape } from '../lib/load.ts';
 import { sampleProcess, systemBusyMs, waitForQuiet } from '../lib/proc.ts';
@@ -36,6 +37,13 @@ export interface OverheadOptions {
   processes: number;
   /** Seed's `server.keepWarmBytesPerSecond` for every Seed process (0: the timer off); Seed's default when absent. */
   seedKeepWarmBytesPerSecond?: number;
+  /**
+   * Also measure the paired tails with the load generator and the simulator on one CPU and the
+   * proxy on the others (`PairedTail.pinned`), where the machine allows it. Unpinned, a server
+   * woken by a socket write waits on the writer's CPU while another idles (docs/benchmark-log.md,
+   * 2026-12-07 (21:00–), item 3).
+   */
+  pinnedTails?: boolean;
   only: readonly TargetId[];
   workDirectory: string;
   log: (line: string) => void;
@@ -146,14 +154,22 @@ export interface PairedTail {
    * older runs.
    */
   hostBursts?: HostBursts<'subject' | 'baseline'>;
+  /**
+   * Where the slices ran when pinned: the load generator and the simulator (direct) on `world`,
+   * the proxy on `gateway`, as a deployment has them on different hosts. Absent: wherever the
+   * kernel put them (every run before 2026-12-07 (21:00–)).
+   */
+  pinned?: PinLayout;
 }
 
 export interface OverheadResult {
   options: Omit<OverheadOptions, 'log' | 'workDirectory'>;
   targets: TargetSummary[];
   paired: PairedRatio[];
-  /** Added latency from alternating open-loop slices (absent in older runs). */
+  /** Added latency from alternating open-loop slices (absent in older runs); the pinned ones after the others. */
   pairedTails?: PairedTail[];
+  /** Why the paired tails were not also measured pinned, when they were asked to be. */
+  pinnedTailsSkipped?: string;
   skipped: SkippedTarget[];
   simulatorPeakRssMiB: number;
   /**
@@ -329,6 +345,8 @@ async function pairedTail(input: {
   quietPids: readonly number[];
   /** Record every CPU with `perf sched` over the slices and attribute the host's bursts (`schedRecordingUnavailable` said it can). */
   recordHost: boolean;
+  /** The layout the processes were pinned to for these slices, to record with them. */
+  pinned?: PinLayout;
 }): Promise<PairedTail> {
   const { subject, baseline, stream, options } = input;
   for (const target of [subject, baseline]) {
@@ -369,6 +387,7 @@ async function pairedTail(input: {
     clientGc,
     openLoopWarmUp: true,
     ...(hostBursts ? { hostBursts } : {}),
+    ...(input.pinned ? { pinned: input.pinned } : {}),
   };
 }
 
@@ -481,6 +500,7 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
     const paired: PairedRatio[] = [];
     const pairedTails: PairedTail[] = [];
     let hostBurstsSkipped: string | undefined;
+    let pinnedTailsSkipped: string | undefined;
     try {
       if (rotating && seed) seeds.push(...(await moreProcesses({ target: seed, count: options.processes, simulatorUrl: simulator.url, workDirectory: options.workDirectory, seedKeepWarmBytesPerSecond: options.seedKeepWarmBytesPerSecond })));
       if (rotating && undici) proxies.push(...(await moreProcesses({ target: undici, count: options.processes, simulatorUrl: simulator.url, workDirectory: options.workDirectory })));
@@ -537,20 +557,43 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
         // (docs/benchmark-log.md, 2026-12-05 (16:14–)).
         hostBurstsSkipped = direct && (seed || undici) ? schedRecordingUnavailable(options.workDirectory) : undefined;
         if (hostBurstsSkipped) log(`paired tails: the host's bursts are not attributed: ${hostBurstsSkipped}`);
-        for (const subject of [seed, undici]) {
-          if (subject === undefined || direct === undefined) continue;
-          for (const stream of [false, true]) {
-            await waitForQuiet(quietPids);
-            const tail = await pairedTail({ subject, baseline: direct, stream, options, quietPids, recordHost: hostBurstsSkipped === undefined });
-            pairedTails.push(tail);
-            log(
-              `paired tail ${tail.subject}/${tail.baseline} ${stream ? 'stream' : 'non-stream'} at ${tail.ratePerSecond} req/s: ` +
-                `p99 ${tail.subjectP99Ms.toFixed(2)} against ${tail.baselineP99Ms.toFixed(2)} ms pooled over ${tail.pairs} pairs ` +
-                `(added ${(tail.subjectP99Ms - tail.baselineP99Ms).toFixed(2)} ms; per pair median ${median(tail.addedP99PerPair).toFixed(2)}), failures ${tail.failures}; ` +
-                `load generator's GC: ${clientGcText(tail.clientGc!.subject)} in ${tail.subject}'s slices, ${clientGcText(tail.clientGc!.baseline)} in ${tail.baseline}'s` +
-                (tail.hostBursts ? `; ${hostBurstsText(tail.hostBursts)}` : ''),
-            );
+        const tails = async (pinned?: PinLayout) => {
+          for (const subject of [seed, undici]) {
+            if (subject === undefined || direct === undefined) continue;
+            const measure = async () => {
+              for (const stream of [false, true]) {
+                await waitForQuiet(quietPids);
+                const tail = await pairedTail({ subject, baseline: direct, stream, options, quietPids, recordHost: hostBurstsSkipped === undefined, ...(pinned ? { pinned } : {}) });
+                pairedTails.push(tail);
+                log(
+                  `paired tail ${tail.subject}/${tail.baseline} ${stream ? 'stream' : 'non-stream'} at ${tail.ratePerSecond} req/s${pinned ? `, pinned (the load generator and the simulator on CPU ${pinned.world}, ${tail.subject} on CPU ${pinned.gateway})` : ''}: ` +
+                    `p99 ${tail.subjectP99Ms.toFixed(2)} against ${tail.baselineP99Ms.toFixed(2)} ms pooled over ${tail.pairs} pairs ` +
+                    `(added ${(tail.subjectP99Ms - tail.baselineP99Ms).toFixed(2)} ms; per pair median ${median(tail.addedP99PerPair).toFixed(2)}), failures ${tail.failures}; ` +
+                    `load generator's GC: ${clientGcText(tail.clientGc!.subject)} in ${tail.subject}'s slices, ${clientGcText(tail.clientGc!.baseline)} in ${tail.baseline}'s` +
+                    (tail.hostBursts ? `; ${hostBurstsText(tail.hostBursts)}` : ''),
+                );
+              }
+            };
+            if (pinned === undefined || subject.server === undefined) await measure();
+            else {
+              // This process is the load generator; the subject's every thread goes to the gateway's CPUs.
+              await whilePinned(
+                [
+                  { pid: process.pid, cpus: pinned.world },
+                  { pid: simulator.pid, cpus: pinned.world },
+                  { pid: subject.server.pid, cpus: pinned.gateway },
+                ],
+                measure,
+              );
+            }
           }
+        };
+        await tails();
+        if (options.pinnedTails && direct && (seed || undici)) {
+          pinnedTailsSkipped = pinningUnavailable();
+          const layout = pinLayout();
+          if (pinnedTailsSkipped === undefined && !('unavailable' in layout)) await tails(layout);
+          else log(`paired tails: not measured pinned: ${pinnedTailsSkipped}`);
         }
       }
     } finally {
@@ -597,6 +640,7 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
       targets: summaries,
       paired,
       ...(pairedTails.length > 0 ? { pairedTails } : {}),
+      ...(pinnedTailsSkipped ? { pinnedTailsSkipped } : {}),
       skipped,
       simulatorPeakRssMiB: simulatorSample ? simulatorSample.peakRssKiB / 1024 : Number.NaN,
       ...(upstreamQuota ? { upstreamQuota } : {}),
