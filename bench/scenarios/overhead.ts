@@ -574,8 +574,8 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
                 );
               }
             };
-            if (pinned === undefined || subject.server === undefined) await measure();
-            else {
+            if (pinned === undefined) await measure();
+            else if (subject.server !== undefined) {
               // This process is the load generator; the subject's every thread goes to the gateway's CPUs.
               await whilePinned(
                 [
