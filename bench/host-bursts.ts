@@ -22,7 +22,8 @@
  *
  * `--pin` puts the load generator and the simulator on CPU 0 and the target on the other CPUs
  * (bench/lib/affinity.ts), as a deployment has them on different hosts; unpinned, the kernel
- * wakes a server on the CPU of the process that wrote to its socket.
+ * wakes a server on the CPU of the process that wrote to its socket. Pinning has costs of its
+ * own (affinity.ts says which), so it is another view, not a truer one.
  *
  * Needs Linux `perf` (Debian: `apt-get install -y linux-perf`) and root, or
  * kernel.perf_event_paranoid ≤ 0 for system-wide recording. Seed runs from dist/ (`npm run build`
@@ -34,10 +35,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ServerProcess } from './lib/children.ts';
 import { openLoop, openLoopPool } from './lib/load.ts';
-import { waitForQuiet } from './lib/proc.ts';
+import { runDelayMs, waitForQuiet } from './lib/proc.ts';
 import { attributeBursts, benchmarkProcesses, outside, schedRecordingUnavailable, spansOf, startSchedRecording, type HostBursts, type RunSlice, type Span } from './lib/sched-bursts.ts';
 import { taskFamily, waitHolders, type WaitHolders } from './lib/sched-waits.ts';
-import { runDelayMs } from './lib/proc.ts';
 import { pinLoadGenerator, pinProcess } from './lib/affinity.ts';
 import { SIMULATOR_HEADERS, TARGET_LABELS, startSeedServer, startSimulator, startUndiciProxy } from './lib/targets.ts';
 import { requestFor, sliceOptions, TAIL_SLICE_SECONDS, warmUp, warmUpOpenLoop } from './scenarios/overhead.ts';
@@ -61,7 +61,7 @@ for (const target of targets) if (!(KINDS as readonly string[]).includes(target)
 
 interface Measured extends HostBursts<'target'> {
   target: Kind;
-  /** Who held the CPUs while the target's event loop (the simulator's, direct) waited for one. */
+  /** What the target's event loop (the simulator's, direct) waited behind while it was ready to run. */
   waits: WaitHolders;
   /** The event loop's wait for a CPU over the recording by the kernel's count (schedstat), to check perf's against. */
   kernelWaitMs: number;

@@ -6,6 +6,12 @@
  * it). Pinning the load generator and the upstream to one CPU and the gateway to the others puts
  * each side where a deployment has it: the clients and the provider elsewhere, the gateway on a
  * host of its own.
+ *
+ * On two CPUs that layout has costs of its own: the load generator and the simulator share one
+ * CPU (direct's own p99 doubled in a paired run), the gateway has one CPU for all its threads
+ * (Seed's ledger thread and V8's helpers), and no pinned process can move away from a kernel
+ * thread's burst on its CPU. Pinned and unpinned read differently rather than one truer than the
+ * other (docs/benchmark-log.md, 2026-12-07 (21:00–), items 4 and 7).
  */
 import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';

@@ -218,7 +218,8 @@ export function pairedTailsSection(tails: readonly PairedTail[], hostSkipped?: s
             `on CPU ${layout.gateway} (\`taskset\`), as a deployment has its clients and its provider on other hosts. Unpinned, ` +
             "the kernel wakes a server on the CPU of the process that wrote to its socket, and it waits there while another " +
             'CPU idles (docs/benchmark-log.md, 2026-12-07 (21:00–), item 3). Here the proxy has one CPU for all its threads, ' +
-            "Seed's ledger thread and V8's helpers included.",
+            "Seed's ledger thread and V8's helpers included, and the load generator and the simulator share one, so direct's " +
+            'p99 is not the unpinned table\'s: another view of the same machine, with costs of its own (item 7 there).',
           ...tailsTable(pinned),
         ]
       : []),

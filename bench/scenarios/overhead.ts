@@ -41,7 +41,8 @@ export interface OverheadOptions {
    * Also measure the paired tails with the load generator and the simulator on one CPU and the
    * proxy on the others (`PairedTail.pinned`), where the machine allows it. Unpinned, a server
    * woken by a socket write waits on the writer's CPU while another idles (docs/benchmark-log.md,
-   * 2026-12-07 (21:00–), item 3).
+   * 2026-12-07 (21:00–), item 3); pinned has costs of its own (item 7 there), so it is opt-in
+   * (`npm run bench -- --pinned-tails`).
    */
   pinnedTails?: boolean;
   only: readonly TargetId[];
