@@ -20,7 +20,7 @@ import { toCallValues } from '../src/store/call-rows.ts';
 import { SQLITE_BUSY_TIMEOUT_MS } from '../src/store/sqlite-connection.ts';
 import type { CallRecord } from '../src/ledger/types.ts';
 import { countCalls, makeCall, storePerSuite, testBackends, type TestDatabase } from './helpers/backends.ts';
-import { recordingStarts } from './helpers/workers.ts';
+import { reachableThread } from './helpers/workers.ts';
 
 const sqliteBackend = (await testBackends()).find((backend) => backend.name === 'sqlite');
 if (sqliteBackend === undefined) throw new Error('no sqlite backend');
@@ -39,9 +39,8 @@ function pathOf(database: TestDatabase): string {
 }
 
 /** A `CallInsertThread` whose workers the test can reach, to stop one as a crash would. */
-function reachableThread(path: string): { thread: CallInsertThread; workers: Worker[] } {
-  const { startWorker, workers } = recordingStarts(startCallInsertWorker);
-  return { thread: new CallInsertThread({ path, startWorker }), workers };
+function reachable(path: string): { thread: CallInsertThread; workers: Worker[] } {
+  return reachableThread(startCallInsertWorker, (startWorker) => new CallInsertThread({ path, startWorker }));
 }
 
 describe('SQLite insert worker', () => {
@@ -120,7 +119,7 @@ describe('SQLite insert worker', () => {
   });
 
   test('a statement failure rejects the batch, stores none of it, and keeps the worker', async () => {
-    const { thread } = reachableThread(pathOf(database));
+    const { thread } = reachable(pathOf(database));
     try {
       const valid = rowsOf(calls({ count: 10, teamId: 'failing' }));
       const invalid = rowsOf([makeCall({ id: 'failing_invalid', teamId: 'failing', route: null as unknown as string })]);
@@ -138,7 +137,7 @@ describe('SQLite insert worker', () => {
   });
 
   test('a worker that dies fails every batch in flight, and the next batch starts a new worker', async () => {
-    const { thread, workers } = reachableThread(pathOf(database));
+    const { thread, workers } = reachable(pathOf(database));
     try {
       const batches = Array.from({ length: 5 }, (_, index) => calls({ count: 200, teamId: `dies_${index}` }));
       assert.equal(await thread.insert(rowsOf(batches[0] ?? [])), 200);
@@ -195,7 +194,7 @@ describe('SQLite insert worker', () => {
   });
 
   test('close waits for the batches in flight, then stops the worker', async () => {
-    const { thread, workers } = reachableThread(pathOf(database));
+    const { thread, workers } = reachable(pathOf(database));
     const batches = Array.from({ length: 5 }, (_, index) => calls({ count: 1000, teamId: `closing_${index}` }));
     const inFlight = batches.map((batch) => thread.insert(rowsOf(batch)));
     const exited = once(workers[0] as Worker, 'exit');
@@ -251,7 +250,7 @@ describe('SQLite insert worker', () => {
   });
 
   test('abandon stops a batch waiting for the write lock at once, refuses later ones, and returns once the worker is out of SQLite', async () => {
-    const { thread } = reachableThread(pathOf(database));
+    const { thread } = reachable(pathOf(database));
     const holder = new BetterSqlite3(pathOf(database));
     try {
       // A first batch starts the worker and opens its connection before the lock is taken.

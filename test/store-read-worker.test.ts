@@ -14,7 +14,7 @@ import { openStore, type CallPage, type Store } from '../src/store/index.ts';
 import { SqliteReadThread, startSqliteReadWorker } from '../src/store/sqlite-read-thread.ts';
 import type { CallRecord } from '../src/ledger/types.ts';
 import { makeCall } from './helpers/backends.ts';
-import { recordingStarts } from './helpers/workers.ts';
+import { reachableThread } from './helpers/workers.ts';
 
 const DAY_MS = 86_400_000;
 const START = Date.UTC(2026, 0, 5);
@@ -39,9 +39,8 @@ function calls(count: number): CallRecord[] {
 }
 
 /** A `SqliteReadThread` whose workers the test can reach, to stop one as a crash would. */
-function reachableThread(path: string): { thread: SqliteReadThread; workers: Worker[] } {
-  const { startWorker, workers } = recordingStarts(startSqliteReadWorker);
-  return { thread: new SqliteReadThread({ path, startWorker }), workers };
+function reachable(path: string): { thread: SqliteReadThread; workers: Worker[] } {
+  return reachableThread(startSqliteReadWorker, (startWorker) => new SqliteReadThread({ path, startWorker }));
 }
 
 describe('SQLite read worker', () => {
@@ -127,7 +126,7 @@ describe('SQLite read worker', () => {
   });
 
   test('a worker that dies fails its reads loudly, and the next read starts a new one', async () => {
-    const { thread, workers } = reachableThread(path);
+    const { thread, workers } = reachable(path);
     try {
       assert.deepEqual(await thread.query('select 1 as one', []), [{ one: 1 }]);
       // A read that runs long enough (a counted recursion, ~0.1–0.5 s) that the worker cannot

@@ -74,7 +74,7 @@ export function threadAffinity(pid: number): Map<number, string> {
  */
 export function pinLoadGenerator(enabled: boolean): PinLayout | undefined {
   if (!enabled) return undefined;
-  const layout = pinLayout();
+  const layout = machineLayout();
   if ('unavailable' in layout) {
     console.error(`--pin: ${layout.unavailable}`);
     process.exit(2);
@@ -84,17 +84,18 @@ export function pinLoadGenerator(enabled: boolean): PinLayout | undefined {
   return layout;
 }
 
-/** Why this machine cannot pin the benchmark apart, or undefined when it can (Linux, taskset, 2 CPUs or more). */
-export function pinningUnavailable(): string | undefined {
-  if (process.platform !== 'linux') return 'thread affinity is set through /proc and taskset: Linux only';
-  const layout = pinLayout();
-  if ('unavailable' in layout) return layout.unavailable;
+/**
+ * The layout on this machine, or why it cannot be pinned apart: Linux only (affinity is read
+ * from /proc), taskset installed, and 2 CPUs or more (`pinLayout`).
+ */
+export function machineLayout(): PinLayout | { unavailable: string } {
+  if (process.platform !== 'linux') return { unavailable: 'thread affinity is set through /proc and taskset: Linux only' };
   try {
     execFileSync('taskset', ['--version'], { stdio: 'ignore' });
   } catch {
-    return 'taskset is not installed (Debian: util-linux)';
+    return { unavailable: 'taskset is not installed (Debian: util-linux)' };
   }
-  return undefined;
+  return pinLayout();
 }
 
 /**

@@ -15,7 +15,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { alternatingPair, mediansByProcess, pairedOpenLoop, processesOfPair, type PairedOpenLoop } from '../lib/alternate.ts';
-import { pinLayout, pinningUnavailable, whilePinned, type PinLayout } from '../lib/affinity.ts';
+import { machineLayout, whilePinned, type PinLayout } from '../lib/affinity.ts';
 import { attributeBursts, benchmarkProcesses, hostBurstsText, outside, schedRecordingUnavailable, startSchedRecording, type HostBursts } from '../lib/sched-bursts.ts';
 import { checkTarget, clientGcText, closedLoop, openLoop, type RequestShape } from '../lib/load.ts';
 import { sampleProcess, systemBusyMs, waitForQuiet } from '../lib/proc.ts';
@@ -591,10 +591,11 @@ export async function runOverhead(options: OverheadOptions): Promise<OverheadRes
         };
         await tails();
         if (options.pinnedTails && direct && (seed || undici)) {
-          pinnedTailsSkipped = pinningUnavailable();
-          const layout = pinLayout();
-          if (pinnedTailsSkipped === undefined && !('unavailable' in layout)) await tails(layout);
-          else log(`paired tails: not measured pinned: ${pinnedTailsSkipped}`);
+          const layout = machineLayout();
+          if ('unavailable' in layout) {
+            pinnedTailsSkipped = layout.unavailable;
+            log(`paired tails: not measured pinned: ${pinnedTailsSkipped}`);
+          } else await tails(layout);
         }
       }
     } finally {

@@ -3,15 +3,16 @@
  */
 import type { Worker } from 'node:worker_threads';
 
-/** `start`, recording every worker it starts in `workers`. */
-export function recordingStarts<Data>(start: (workerData: Data) => Worker): { startWorker: (workerData: Data) => Worker; workers: Worker[] } {
+/** A store thread (`make` over `start`) whose every worker `start` makes is kept in `workers`. */
+export function reachableThread<Data, Thread>(
+  start: (workerData: Data) => Worker,
+  make: (startWorker: (workerData: Data) => Worker) => Thread,
+): { thread: Thread; workers: Worker[] } {
   const workers: Worker[] = [];
-  return {
-    workers,
-    startWorker: (workerData) => {
-      const worker = start(workerData);
-      workers.push(worker);
-      return worker;
-    },
-  };
+  const thread = make((workerData) => {
+    const worker = start(workerData);
+    workers.push(worker);
+    return worker;
+  });
+  return { thread, workers };
 }
