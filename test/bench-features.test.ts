@@ -8,6 +8,7 @@ import { seedConfig, startSimulator, startTargets } from '../bench/lib/targets.t
 import { productionStoresUnavailable } from '../bench/lib/stores.ts';
 import { featureCostResolved, featuresSection } from '../bench/lib/report.ts';
 import type { FeaturesResult } from '../bench/scenarios/features.ts';
+import { quartiles, type Quartiles } from '../bench/lib/stats.ts';
 
 const generated = (settings: {
   auth?: boolean;
@@ -106,11 +107,46 @@ test("the overhead scenario's Seeds run with the keep-warm rate it is given (npm
   }
 });
 
-test('a feature cost counts as resolved only when its quartiles lie on one side of zero', () => {
+test("a feature cost counts as resolved only when its median's 95% interval lies on one side of zero", () => {
+  const interval = (lower: number, upper: number) => ({ lower, upper, coverage: 0.96 });
+  assert.equal(featureCostResolved({ lowerQuartile: 5, upperQuartile: 30, interval: interval(2, 40) }), true);
+  assert.equal(featureCostResolved({ lowerQuartile: -30, upperQuartile: -5, interval: interval(-40, -2) }), true);
+  assert.equal(featureCostResolved({ lowerQuartile: 5, upperQuartile: 30, interval: interval(-2, 40) }), false, 'quartiles clear of zero are not enough');
+  assert.equal(featureCostResolved({ lowerQuartile: 5, upperQuartile: 30, interval: interval(0, 40) }), false);
+  // A run saved before the interval was kept: its quartiles, as it was judged then.
   assert.equal(featureCostResolved({ lowerQuartile: 2, upperQuartile: 30 }), true);
-  assert.equal(featureCostResolved({ lowerQuartile: -30, upperQuartile: -2 }), true);
   assert.equal(featureCostResolved({ lowerQuartile: -2, upperQuartile: 30 }), false);
   assert.equal(featureCostResolved({ lowerQuartile: 0, upperQuartile: 30 }), false);
+});
+
+test("the features section shows and judges by the median's interval when the run kept one", () => {
+  const added = quartiles([4, 9, 12, 14, 15, 17, 18, 19, 20, 22, 23, 25, 27, 30, 33, 35, 40, 41, 45, 60]);
+  assert.deepEqual([added.interval?.lower, added.interval?.upper], [17, 33]);
+  // Of 20 values the interval runs from the 6th to the 15th, the quartiles from the 5th to the
+  // 15th: a cost whose 5th value is under zero and 6th above is resolved now, not before.
+  const resolvedNow = quartiles([-20, -9, -5, -2, -1, 1, 3, 5, 8, 10, 12, 13, 15, 16, 18, 20, 22, 25, 30, 40]);
+  assert.ok(resolvedNow.lowerQuartile < 0 && (resolvedNow.interval?.lower ?? 0) > 0, JSON.stringify(resolvedNow));
+  const unresolved = quartiles([-20, -9, -5, -2, -1, -0.5, 3, 5, 8, 10, 12, 13, 15, 16, 18, 20, 22, 25, 30, 40]);
+  const mode = (stream: boolean, cpuAdded: Quartiles) => ({
+    stream,
+    throughput: quartiles([0.8, 0.9, 1, 0.85, 0.95, 0.9]),
+    cpuAdded,
+    with: { requestsPerSecond: 3000, cpuMicrosecondsPerRequest: 250 },
+    without: { requestsPerSecond: 3300, cpuMicrosecondsPerRequest: 220 },
+  });
+  const text = featuresSection({
+    pairs: 20,
+    concurrency: 50,
+    steps: [
+      { feature: 'limits', withLabel: 'A', withoutLabel: 'B', modes: [mode(false, added), mode(true, unresolved)] },
+      { feature: 'keys', withLabel: 'B', withoutLabel: 'C', modes: [mode(false, resolvedNow)] },
+    ],
+  });
+  assert.match(text, /per pair \(median, 95% interval of the median\)/);
+  const rows = text.split('\n').filter((line) => line.startsWith('| ') && !line.startsWith('| feature'));
+  assert.match(rows[0]!, /\| \+22\.5 µs \(\+17\.0 … \+33\.0\) \| yes \|/);
+  assert.match(rows[1]!, /\| \+11\.0 µs \(-0\.5 … \+18\.0\) \| no: within the noise \|/);
+  assert.match(rows[2]!, /\| \+11\.0 µs \(\+1\.0 … \+18\.0\) \| yes \|/);
 });
 
 test('the features section reports every step and mode, with its verdict and the sum', () => {

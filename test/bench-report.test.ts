@@ -8,7 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kernelMitigations } from '../bench/lib/machine.ts';
-import { pairedTailsSection, ratioAgainst, renderReport, restatedTargetRows, type RunReport } from '../bench/lib/report.ts';
+import { atLeastVerdict, pairedTailsSection, ratioAgainst, renderReport, restatedTargetRows, targetsTable, type RunReport } from '../bench/lib/report.ts';
+import { medianInterval, quartiles } from '../bench/lib/stats.ts';
+import type { OverheadResult, PhaseSummary, TargetSummary } from '../bench/scenarios/overhead.ts';
 import type { PairedRatio, PairedTail } from '../bench/scenarios/overhead.ts';
 import { SERVER_NODE_FLAGS } from '../src/node-flags.ts';
 
@@ -144,3 +146,70 @@ test('a ratio judged against its goal keeps a third decimal only where two would
   assert.equal(ratioAgainst(6.43, 8), '6.43×');
   assert.equal(ratioAgainst(Number.NaN, 0.8), '—');
 });
+
+test('a throughput target is met, not met or not resolved by the 95% interval of its paired median', () => {
+  const interval = { lower: 0.71, upper: 0.83, coverage: 0.96 };
+  assert.equal(atLeastVerdict(0.798, interval, 0.8), '**not resolved** (under it by the median)');
+  assert.equal(atLeastVerdict(0.81, interval, 0.8), '**not resolved** (at or above it by the median)');
+  assert.equal(atLeastVerdict(0.85, { lower: 0.8, upper: 0.9, coverage: 0.96 }, 0.8), 'met', 'an interval that starts at the goal reaches it');
+  assert.equal(atLeastVerdict(5.4, { lower: 4.9, upper: 6.4, coverage: 0.96 }, 8), '**not met**');
+  assert.equal(atLeastVerdict(0.798, undefined, 0.8), '**not met**', 'without an interval, the median alone');
+  assert.equal(atLeastVerdict(Number.NaN, undefined, 0.8), 'not measured');
+});
+
+test("the targets table gives the paired median's interval and judges the throughput targets on it", () => {
+  const phase = (ratioToUndici: number, ratioToPortkey: number): PhaseSummary => ({
+    rounds: [],
+    requestsPerSecond: 5000,
+    latencyP50Ms: 9,
+    latencyP99Ms: 22,
+    firstByteP50Ms: 1,
+    cpuMicrosecondsPerRequest: 180,
+    failures: 0,
+    addedP50Ms: 1,
+    addedP99Ms: 2,
+    addedFirstByteP50Ms: 0.6,
+    ratioToUndici,
+    ratioToPortkey,
+    sendLagP99Ms: 0,
+  });
+  const seed: TargetSummary = {
+    id: 'seed',
+    label: 'Seed',
+    note: '',
+    pid: undefined,
+    peakRssMiB: 200,
+    phases: { closed: phase(1.09, 6.8), 'closed-stream': phase(0.94, 6.8), open: phase(1, 1), 'open-stream': phase(1, 1) },
+  };
+  // The non-streaming ratios of the 19:35 run of 2026-12-07 (median 0.798, interval 0.71–0.83);
+  // streaming ones all above the goal; and Seed ÷ Portkey all under 8.
+  const spanning = [0.94, 0.83, 0.81, 0.71, 0.89, 0.63, 0.77, 0.61, 0.84, 0.96, 0.8, 0.75, 0.6, 0.83, 0.9, 0.56, 0.78, 0.82, 0.64, 0.795];
+  const above = spanning.map((value) => value + 0.3);
+  const paired = (baseline: 'undici' | 'portkey', stream: boolean, ratios: number[]) => ({
+    subject: 'seed' as const,
+    baseline,
+    stream,
+    ratios,
+    ...quartiles(ratios),
+  });
+  const overhead = {
+    options: { concurrency: 50, ratePerSecond: 500 },
+    targets: [seed],
+    paired: [paired('undici', false, spanning), paired('undici', true, above), paired('portkey', false, spanning.map((value) => value * 7)), paired('portkey', true, [6, 7])],
+    skipped: [],
+    simulatorPeakRssMiB: 50,
+  } as unknown as OverheadResult;
+  const rows = targetsTable({ ...base, overhead })
+    .split('\n')
+    .filter((line) => line.startsWith('| throughput'));
+  assert.equal(rows.length, 4);
+  const [nonStreaming, portkey, streaming, portkeyStreaming] = rows;
+  assert.match(nonStreaming ?? '', /0\.798× paired \(95% interval of the median 0\.71×–0\.83×, quartiles/);
+  assert.match(nonStreaming ?? '', /\*\*not resolved\*\* \(under it by the median\) \|$/);
+  assert.match(streaming ?? '', /95% interval of the median 1\.01×–1\.13×.* met \|$/);
+  assert.match(portkey ?? '', /\*\*not met\*\* \|$/);
+  assert.doesNotMatch(portkeyStreaming ?? '', /interval/, 'two pairs give no interval');
+  assert.match(portkeyStreaming ?? '', /\*\*not met\*\* \|$/, 'and are judged on their median');
+  assert.deepEqual(medianInterval(spanning) && [medianInterval(spanning)?.lower, medianInterval(spanning)?.upper], [0.71, 0.83]);
+});
+

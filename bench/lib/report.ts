@@ -1,7 +1,7 @@
 /** Renders the results as Markdown: printed to the console and written to docs/benchmarks.md. */
 import type { Machine } from './machine.ts';
 import type { ClientGc } from './load.ts';
-import { format, median, quartiles, type Quartiles } from './stats.ts';
+import { format, median, medianInterval, quartiles, type MedianInterval, type Quartiles } from './stats.ts';
 import { perProcessMedians, type OverheadResult, type PairedRatio, type PairedTail, type PhaseName, type TargetSummary } from '../scenarios/overhead.ts';
 import type { ProfileResult } from '../scenarios/profile.ts';
 import type { SoakResult } from '../scenarios/soak.ts';
@@ -409,7 +409,21 @@ function verdict(pass: boolean | undefined): string {
   return pass === undefined ? 'not measured' : pass ? 'met' : '**not met**';
 }
 
-function targetsTable(report: RunReport): string {
+/**
+ * The verdict on a paired ratio that must reach `goal`, judged on the 95% interval of its median
+ * when the run has enough pairs for one (`medianInterval`): met when the whole interval reaches
+ * the goal, not met when none of it does, and not resolved when the goal lies inside it, where
+ * the run cannot tell which side the median is on. Without an interval, the median alone.
+ */
+export function atLeastVerdict(median: number, interval: MedianInterval | undefined, goal: number): string {
+  if (!Number.isFinite(median)) return verdict(undefined);
+  if (interval === undefined) return verdict(median >= goal);
+  if (interval.lower >= goal) return verdict(true);
+  if (interval.upper < goal) return verdict(false);
+  return `**not resolved** (${median >= goal ? 'at or above' : 'under'} it by the median)`;
+}
+
+export function targetsTable(report: RunReport): string {
   const seed = report.overhead?.targets.find((target) => target.id === 'seed');
   const rows: string[][] = [];
   if (seed) {
@@ -426,10 +440,12 @@ function targetsTable(report: RunReport): string {
         const paired = pairedOf(report, baseline, stream);
         const judged = paired ? paired.median : rounds;
         const cpu = paired && paired.cpuRatios !== undefined ? `, CPU per request ${cpuRatioText(paired)}` : '';
+        const interval = paired ? medianInterval(paired.ratios) : undefined;
+        const within = interval ? `95% interval of the median ${ratio(interval.lower)}–${ratio(interval.upper)}, ` : '';
         const measured = paired
-          ? `${ratioAgainst(paired.median, goal)} paired (quartiles ${ratio(paired.lowerQuartile)}–${ratio(paired.upperQuartile)}${cpu}); ${ratio(rounds)} by rounds`
+          ? `${ratioAgainst(paired.median, goal)} paired (${within}quartiles ${ratio(paired.lowerQuartile)}–${ratio(paired.upperQuartile)}${cpu}); ${ratio(rounds)} by rounds`
           : ratioAgainst(rounds, goal);
-        rows.push([`throughput ≥ ${goal}× ${name}`, measured, verdict(Number.isFinite(judged) ? judged >= goal : undefined)]);
+        rows.push([`throughput ≥ ${goal}× ${name}`, measured, atLeastVerdict(judged, interval, goal)]);
       }
     }
     for (const phase of ['open', 'open-stream'] as const) {
@@ -558,6 +574,16 @@ export function renderReport(report: RunReport): string {
   );
   parts.push('## Targets from the issue');
   parts.push(targetsTable(report));
+  if ((report.overhead?.paired ?? []).length > 0) {
+    parts.push(
+      'A throughput target is judged on the paired ratios: on the 95% interval of their median, from the ' +
+        "pairs' order statistics (no assumption about how the ratios are distributed, only that the pairs are " +
+        'independent draws; pairs of the same processes are not quite that, so the interval is a little narrow). ' +
+        '"Met" means the whole interval reaches the goal, "not met" that none of it does, and "not resolved" that ' +
+        'the goal lies inside it: the run cannot tell which side of the goal the median is on, and more pairs (`--pairs`) ' +
+        'narrow the interval about as the square root of their number.',
+    );
+  }
   const restated = report.overhead ? restatedTargetRows(report.overhead) : [];
   if (restated.length > 0) {
     parts.push(
@@ -927,17 +953,28 @@ export function allocSection(alloc: AllocResult): string {
   return parts.join('\n\n');
 }
 
-/** Whether a measured cost is told apart from zero: its quartiles lie on one side of it. */
-export function featureCostResolved(cost: { lowerQuartile: number; upperQuartile: number }): boolean {
-  return cost.lowerQuartile > 0 || cost.upperQuartile < 0;
+/**
+ * Whether a measured cost is told apart from zero: the 95% interval of its median lies on one
+ * side of it (in runs saved before the interval was kept, its quartiles). Of 20 pairs the
+ * interval runs from the 6th value to the 15th and the quartiles from the 5th to the 15th; with
+ * more pairs the interval narrows and the quartiles do not.
+ */
+export function featureCostResolved(cost: Pick<Quartiles, 'lowerQuartile' | 'upperQuartile' | 'interval'>): boolean {
+  const lower = cost.interval?.lower ?? cost.lowerQuartile;
+  const upper = cost.interval?.upper ?? cost.upperQuartile;
+  return lower > 0 || upper < 0;
 }
 
 /** Per-feature costs: each rung of the ladder against the one below it (bench/scenarios/features.ts). */
 export function featuresSection(features: FeaturesResult): string {
-  const range = (value: { median: number; lowerQuartile: number; upperQuartile: number }, digits: number, unit: string, signed = false) => {
+  // The 95% interval of the median where the run kept one, else (older runs) the quartiles.
+  const range = (value: Quartiles, digits: number, unit: string, signed = false) => {
     const sign = (number: number) => (signed && number >= 0 ? '+' : '');
-    return `${sign(value.median)}${value.median.toFixed(digits)}${unit} (${sign(value.lowerQuartile)}${value.lowerQuartile.toFixed(digits)} … ${sign(value.upperQuartile)}${value.upperQuartile.toFixed(digits)})`;
+    const lower = value.interval?.lower ?? value.lowerQuartile;
+    const upper = value.interval?.upper ?? value.upperQuartile;
+    return `${sign(value.median)}${value.median.toFixed(digits)}${unit} (${sign(lower)}${lower.toFixed(digits)} … ${sign(upper)}${upper.toFixed(digits)})`;
   };
+  const intervals = features.steps.some((step) => step.modes.some((mode) => mode.cpuAdded.interval !== undefined));
   const stepsTable = (steps: readonly FeatureStep[], first: string) =>
     table(
       [first, 'mode', 'throughput with ÷ without', 'CPU added per request', 'resolved', 'CPU µs/req with / without'],
@@ -973,8 +1010,8 @@ export function featuresSection(features: FeaturesResult): string {
       `without Seed: ${features.steps.map((step) => step.withLabel).join(' → ')} → ${features.steps.at(-1)?.withoutLabel ?? ''}. ` +
       `Every process warmed alike, then each rung paired with the one below in ${features.pairs} pairs of alternating 1 s ` +
       `closed-loop slices per mode (${features.concurrency} connections). The cost is the rung's CPU per request minus the ` +
-      'lower rung\'s, per pair (median, quartiles); the throughput ratio is with ÷ without. A cost is resolved when its quartiles ' +
-      'lie on one side of zero; otherwise the feature costs less than this machine\'s noise can show in this many pairs. ' +
+      `lower rung's, per pair (median, ${intervals ? '95% interval of the median' : 'quartiles'}); the throughput ratio is with ÷ without. ` +
+      `A cost is resolved when ${intervals ? 'that interval lies' : 'its quartiles lie'} on one side of zero; otherwise the feature costs less than this machine's noise can show in this many pairs. ` +
       'The µs column is slice medians, for orientation only.',
     stepsTable(features.steps, 'feature (what the rung above adds)'),
     `Sum of the medians, ${features.steps[0]?.withLabel ?? ''} over ${features.steps.at(-1)?.withoutLabel ?? ''}: ${format(total(false), 1)} µs per non-streaming request, ` +
