@@ -30,8 +30,7 @@
  * first) with every feature on, as in `npm run bench`.
  */
 import './lib/client-flags.ts';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerProcess } from './lib/children.ts';
 import { openLoop, openLoopPool } from './lib/load.ts';
@@ -42,6 +41,7 @@ import { pinLoadGenerator, pinProcess } from './lib/affinity.ts';
 import { SIMULATOR_HEADERS, TARGET_LABELS, startSeedServer, startSimulator, startUndiciProxy } from './lib/targets.ts';
 import { requestFor, sliceOptions, TAIL_SLICE_SECONDS, warmUp, warmUpOpenLoop } from './scenarios/overhead.ts';
 import { parseCommandLine } from './lib/command-line.ts';
+import { scratchDirectory } from './lib/children.ts';
 
 const { values } = parseCommandLine(import.meta.filename, {
   options: {
@@ -83,7 +83,7 @@ function holderOf(slice: RunSlice, input: { target: Kind; targetPid: number; sim
 
 const layout = pinLoadGenerator(values.pin);
 
-const directory = mkdtempSync(join(tmpdir(), 'seed-host-bursts-'));
+const directory = scratchDirectory('seed-host-bursts-');
 const measured: Measured[] = [];
 try {
   const unavailable = schedRecordingUnavailable(directory);

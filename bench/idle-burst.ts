@@ -19,8 +19,7 @@
  * Seed runs from dist/ (`npm run build` first) with every feature on, as in `npm run bench`.
  */
 import './lib/client-flags.ts';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closedLoop } from './lib/load.ts';
@@ -29,6 +28,7 @@ import { median } from './lib/stats.ts';
 import { serverNodeFlagsOf, startSeedServer, startSimulator, type SeedServer } from './lib/targets.ts';
 import { requestFor, warmUp } from './scenarios/overhead.ts';
 import { parseCommandLine } from './lib/command-line.ts';
+import { scratchDirectory } from './lib/children.ts';
 
 const { values } = parseCommandLine(import.meta.filename, {
   options: {
@@ -88,7 +88,7 @@ async function warmed(simulatorUrl: string, directory: string, name: string): Pr
 
 const describe = (each: Slice) => `${each.requestsPerSecond.toFixed(0)} req/s, ${each.cpuMicrosPerRequest.toFixed(0)} µs/req, ${each.minorFaults} minor faults`;
 const ratiosByPair: number[][] = Array.from({ length: pairs }, () => []);
-const workDirectory = mkdtempSync(join(tmpdir(), 'seed-idle-burst-'));
+const workDirectory = scratchDirectory('seed-idle-burst-');
 const simulator = await startSimulator();
 try {
   for (let run = 0; run < runs; run += 1) {

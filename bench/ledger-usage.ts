@@ -8,13 +8,13 @@
  * postgres://postgres@127.0.0.1:5432/test) answers; it uses a throwaway schema.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { openStore, type OpenStoreOptions, type UsageQuery } from '../src/store/index.ts';
 import type { CallRecord } from '../src/ledger/types.ts';
 import { parseCommandLine } from './lib/command-line.ts';
+import { scratchDirectory } from './lib/children.ts';
 
 const DAY = 86_400_000;
 const DAYS = 90;
@@ -109,7 +109,7 @@ async function run({ name, options, cleanup }: { name: string; options: OpenStor
 }
 
 if (values.backend === 'all' || values.backend === 'sqlite') {
-  const directory = mkdtempSync(join(tmpdir(), 'seed-bench-'));
+  const directory = scratchDirectory('seed-bench-');
   await run({
     name: 'SQLite (file, WAL)',
     options: { url: `sqlite:${join(directory, 'seed.db')}` },

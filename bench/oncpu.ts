@@ -34,8 +34,7 @@
  */
 import './lib/client-flags.ts';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { closedLoop } from './lib/load.ts';
 import { inclusiveFrames, parsePerfScript, profileThread, samplesByThread, threadKind, type PerfSample, type ThreadProfile } from './lib/perf-script.ts';
@@ -43,6 +42,7 @@ import { parseConfigSetting, SIMULATOR_HEADERS, startSeedServer, startSimulator,
 import { prepareBaseline, removeBaseline } from './scenarios/ab.ts';
 import { requestFor, warmUp } from './scenarios/overhead.ts';
 import { parseCommandLine } from './lib/command-line.ts';
+import { endWithBenchmark, scratchDirectory } from './lib/children.ts';
 
 const { values } = parseCommandLine(import.meta.filename, {
   options: {
@@ -92,7 +92,7 @@ interface Measured {
   perRound: number[];
 }
 
-const workDirectory = mkdtempSync(join(tmpdir(), 'seed-oncpu-'));
+const workDirectory = scratchDirectory('seed-oncpu-');
 const measured = new Map<string, Measured>(targets.map((target) => [target, { target, requests: 0, threads: new Map(), all: 0, main: emptyProfile(), other: new Map(), perRound: [] }]));
 try {
   const baselineRoot = join(workDirectory, 'baseline-checkout');
@@ -157,7 +157,7 @@ async function measure(target: string, simulatorUrl: string, root: string | unde
     const shape = { origin: server.url, headers: server.headers };
     await warmUp(shape, stream, connections);
     const data = join(directory, 'perf.data');
-    const perf = spawn('perf', ['record', '-e', 'cpu-clock', '-F', String(FREQUENCY), '-g', '-p', String(server.pid), '-o', data], { stdio: 'ignore' });
+    const perf = endWithBenchmark(spawn('perf', ['record', '-e', 'cpu-clock', '-F', String(FREQUENCY), '-g', '-p', String(server.pid), '-o', data], { stdio: 'ignore' }));
     // perf finishes its file on SIGINT, then ends by that signal.
     const exited = new Promise<boolean>((resolve) => perf.once('exit', (code, signal) => resolve(code === 0 || signal === 'SIGINT')));
     // perf attaches within a few ms; the load starts after it.

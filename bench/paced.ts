@@ -9,12 +9,11 @@
  * CPU per call of each and Seed ÷ the proxy, round by round.
  */
 import './lib/client-flags.ts';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { pacedSection } from './lib/report.ts';
 import { runPaced, type PacedResult } from './scenarios/paced.ts';
 import { parseCommandLine } from './lib/command-line.ts';
+import { scratchDirectory } from './lib/children.ts';
 
 const { values } = parseCommandLine(import.meta.filename, {
   options: {
@@ -34,7 +33,7 @@ for (const [name, value] of [['connections', connections], ['calls', calls], ['r
   if (!Number.isInteger(value) || value < 1) throw new Error(`--${name}: expected a whole number of at least 1`);
 }
 
-const workDirectory = mkdtempSync(join(tmpdir(), 'seed-paced-'));
+const workDirectory = scratchDirectory('seed-paced-');
 let result: PacedResult;
 try {
   result = await runPaced({ tokensPerSecond, connections, calls, rounds, workDirectory, log: values.json ? () => undefined : (line) => console.error(line) });

@@ -14,8 +14,7 @@
  * worktree (as `npm run bench -- --only ab` does) and counts its Seed too.
  */
 import './lib/client-flags.ts';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +23,7 @@ import { startSeedServer, startSimulator } from './lib/targets.ts';
 import { prepareBaseline, removeBaseline } from './scenarios/ab.ts';
 import { requestFor } from './scenarios/overhead.ts';
 import { parseCommandLine } from './lib/command-line.ts';
+import { scratchDirectory } from './lib/children.ts';
 
 const { values } = parseCommandLine(import.meta.filename, {
   options: {
@@ -91,7 +91,7 @@ async function count(simulatorUrl: string, workDirectory: string, root: string |
   return counted;
 }
 
-const workDirectory = mkdtempSync(join(tmpdir(), 'seed-promises-'));
+const workDirectory = scratchDirectory('seed-promises-');
 const baselineRoot = join(workDirectory, 'baseline-checkout');
 try {
   if (values.baseline !== undefined) prepareBaseline(values.baseline, baselineRoot, (line) => console.error(line));

@@ -12,19 +12,18 @@
  * Seed runs from dist/ (`npm run build` first) with every feature on, as in `npm run bench`.
  */
 import './lib/client-flags.ts';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { wholeNumbers } from './lib/per-call.ts';
 import { median } from './lib/stats.ts';
 import { SIMULATOR_HEADERS, startSeedServer, startSimulator, startUndiciProxy, type Target } from './lib/targets.ts';
 import { pairedRatio, warmUp } from './scenarios/overhead.ts';
 import { parseCommandLine } from './lib/command-line.ts';
+import { scratchDirectory } from './lib/children.ts';
 
 const { values } = parseCommandLine(import.meta.filename, { options: { pairs: { type: 'string', default: '16' } } });
 const { pairs } = wholeNumbers({ pairs: values.pairs });
 
-const workDirectory = mkdtempSync(join(tmpdir(), 'seed-proxy-relay-'));
+const workDirectory = scratchDirectory('seed-proxy-relay-');
 const simulator = await startSimulator();
 const pipelineProxy = await startUndiciProxy({ simulatorUrl: simulator.url, name: 'pipeline', env: { RELAY: 'pipeline' } });
 const pipeProxy = await startUndiciProxy({ simulatorUrl: simulator.url, name: 'pipe' });

@@ -30,8 +30,7 @@
  * Needs valgrind and Debian's `redis-server` (`apt-get install -y valgrind redis-server`).
  */
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
@@ -39,6 +38,7 @@ import { parseCommandLine } from './lib/command-line.ts';
 import { DRIVER_MODES, type DriverMode } from './lib/redis-limits-calls.ts';
 import { wholeNumbers } from './lib/per-call.ts';
 import { median } from './lib/stats.ts';
+import { endWithBenchmark, scratchDirectory } from './lib/children.ts';
 
 const { values } = parseCommandLine(import.meta.filename, {
   options: {
@@ -72,7 +72,7 @@ for (const tool of ['valgrind', 'callgrind_control', 'redis-server']) {
 }
 const run = promisify(execFile);
 
-const work = mkdtempSync(join(tmpdir(), 'seed-redis-instructions-'));
+const work = scratchDirectory('seed-redis-instructions-');
 const builds: Array<{ name: string; source: string }> = [{ name: 'this', source: join(process.cwd(), 'src') }];
 // Inside the checkout, so that the baseline's imports find this checkout's node_modules.
 const baselineDirectory = join(process.cwd(), '.scratch', `redis-instructions-baseline-${process.pid}`);
@@ -88,10 +88,12 @@ const redisDumps = join(work, 'redis');
 const clientDumps = join(work, 'client');
 mkdirSync(redisDumps);
 mkdirSync(clientDumps);
-const redis = spawn(
-  'valgrind',
-  ['--tool=callgrind', `--callgrind-out-file=${join(redisDumps, 'callgrind.out')}`, 'redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-  { stdio: 'ignore' },
+const redis = endWithBenchmark(
+  spawn(
+    'valgrind',
+    ['--tool=callgrind', `--callgrind-out-file=${join(redisDumps, 'callgrind.out')}`, 'redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  ),
 );
 const redisPid = String(redis.pid);
 

@@ -30,8 +30,7 @@
  */
 import './lib/client-flags.ts';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { describeMachine } from './lib/machine.ts';
 import { renderReport, type RunReport } from './lib/report.ts';
@@ -50,6 +49,7 @@ import { runPromotion } from './scenarios/promotion.ts';
 import { runPaced } from './scenarios/paced.ts';
 import { runRestart } from './scenarios/restart.ts';
 import { parseCommandLine } from './lib/command-line.ts';
+import { scratchDirectory } from './lib/children.ts';
 
 const SCENARIOS = ['overhead', 'paced', 'features', 'alloc', 'profile', 'gc', 'promotion', 'soak', 'limits', 'ledger', 'restart', 'jobs', 'ab'] as const;
 /** What runs without --only: everything but the A/B comparison, which needs a baseline ref. */
@@ -172,7 +172,7 @@ const soakRequests = Math.round(positiveNumber('soak-requests', values['soak-req
 const argumentsText = process.argv.slice(2).join(' ');
 
 const log = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
-const workDirectory = mkdtempSync(join(tmpdir(), 'seed-bench-'));
+const workDirectory = scratchDirectory('seed-bench-');
 const report: RunReport = {
   command: `npm run bench${argumentsText ? ` -- ${argumentsText}` : ''}`,
   date: new Date().toISOString(),

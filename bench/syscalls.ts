@@ -38,6 +38,7 @@ import { countSyscalls, type SyscallCounts } from './lib/strace.ts';
 import { SIMULATOR_HEADERS, startSeedServer, startUndiciProxy, type MeasuredServer } from './lib/targets.ts';
 import { forEachTarget, serveCounted, targetsAndModes, wholeNumbers, type CountedTarget } from './lib/per-call.ts';
 import { parseCommandLine } from './lib/command-line.ts';
+import { endWithBenchmark } from './lib/children.ts';
 
 const { values } = parseCommandLine(import.meta.filename, {
   options: {
@@ -139,7 +140,7 @@ async function measure(input: { target: CountedTarget; simulatorUrl: string; roo
 /** Runs `work` with strace attached to every thread of `server`; the counts and how long it was attached. */
 async function traced(server: MeasuredServer, directory: string, work: () => Promise<unknown>): Promise<{ counts: SyscallCounts; seconds: number }> {
   const out = join(directory, `strace-${Date.now()}.log`);
-  const tracer = spawn('strace', ['-f', '-qq', '-o', out, '-p', String(server.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const tracer = endWithBenchmark(spawn('strace', ['-f', '-qq', '-o', out, '-p', String(server.pid)], { stdio: ['ignore', 'ignore', 'pipe'] }));
   let stderr = '';
   tracer.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<void>((resolve) => tracer.once('exit', () => resolve()));

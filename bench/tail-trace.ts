@@ -23,8 +23,7 @@
  * Seed's timestamps are whole milliseconds, so parts under ~1 ms are not resolved.
  */
 import './lib/client-flags.ts';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openLoop, type OpenLoopSample } from './lib/load.ts';
@@ -35,6 +34,7 @@ import { GC_OBSERVER, gapsDuring, readObserved, summarizeGapsDuring, wallGaps, t
 import { requestFor, sliceOptions, TAIL_SLICE_SECONDS, warmUp, warmUpOpenLoop } from './scenarios/overhead.ts';
 import { parseCommandLine } from './lib/command-line.ts';
 import { pinLoadGenerator, pinProcess } from './lib/affinity.ts';
+import { scratchDirectory } from './lib/children.ts';
 
 const { values } = parseCommandLine(import.meta.filename, {
   options: {
@@ -69,7 +69,7 @@ const STAGES: ReadonlyArray<[keyof Split, string]> = [
   ['afterSettle', 'after the settle'],
 ];
 
-const workDirectory = mkdtempSync(join(tmpdir(), 'seed-tail-trace-'));
+const workDirectory = scratchDirectory('seed-tail-trace-');
 try {
   /** With --gaps: each observed process's output file, and its gaps once read. */
   const observedFiles = { simulator: join(workDirectory, 'gaps-simulator.json'), seed: join(workDirectory, 'gaps-seed.json') };

@@ -4,10 +4,11 @@
  * line on stdout: `{"ready":true,"url":"http://127.0.0.1:PORT"}`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
+import { constants, tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 
 export interface ServerProcess {
   name: string;
@@ -20,6 +21,70 @@ export interface ServerProcess {
 }
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
+
+/**
+ * What an interrupted benchmark leaves behind, ended and removed when it is interrupted: every
+ * child process it started (servers, `perf`, `strace`, valgrind) and its scratch directories.
+ * Without this, a `kill` of a bench command (a CI timeout, `timeout`, a `kill PID`) ended the
+ * command alone: its servers kept running and a system-wide `perf sched record` kept writing
+ * into /tmp (~60 MB a minute) until someone found it. (Ctrl-C in a terminal signals the whole
+ * process group, so the children got it anyway.)
+ */
+const liveChildren = new Set<ChildProcess>();
+const scratchDirectories = new Set<string>();
+/** How long interrupted children get to end on SIGTERM before SIGKILL. */
+const INTERRUPT_GRACE_MS = 3_000;
+const INTERRUPTING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+let cleanupInstalled = false;
+let interrupted = false;
+
+function installCleanup(): void {
+  if (cleanupInstalled) return;
+  cleanupInstalled = true;
+  for (const signal of INTERRUPTING_SIGNALS) process.on(signal, () => void interrupt(signal));
+  // An exit with children still running (an uncaught error past every `finally`): they are
+  // told to end; the exit cannot wait for them.
+  process.on('exit', () => {
+    for (const child of liveChildren) child.kill('SIGTERM');
+  });
+}
+
+async function interrupt(signal: (typeof INTERRUPTING_SIGNALS)[number]): Promise<void> {
+  if (interrupted) return;
+  interrupted = true;
+  process.stderr.write(`\n${signal}: ending ${liveChildren.size} child process(es) and removing ${scratchDirectories.size} scratch director${scratchDirectories.size === 1 ? 'y' : 'ies'}\n`);
+  const children = [...liveChildren];
+  await Promise.all(children.map((child) => stopper(child)(INTERRUPT_GRACE_MS)));
+  for (const directory of scratchDirectories) rmSync(directory, { recursive: true, force: true });
+  process.exit(128 + constants.signals[signal]);
+}
+
+/**
+ * Registers `child` to be ended if the benchmark is interrupted or exits before it does; returns
+ * it. Every process a bench command starts goes through this (`startNodeServer` and
+ * `startExecutableServer` do it themselves).
+ */
+export function endWithBenchmark<Child extends ChildProcess>(child: Child): Child {
+  installCleanup();
+  // Started while the benchmark is being interrupted (a scenario that went on meanwhile): ended at once.
+  if (interrupted) child.kill('SIGTERM');
+  else if (child.exitCode === null && child.signalCode === null) {
+    liveChildren.add(child);
+    child.once('exit', () => liveChildren.delete(child));
+  }
+  return child;
+}
+
+/**
+ * A new directory under the system's temporary directory (`mkdtemp` with `prefix`), removed if
+ * the benchmark is interrupted; removing it when done is still the caller's (a command may keep it).
+ */
+export function scratchDirectory(prefix: string): string {
+  installCleanup();
+  const directory = mkdtempSync(join(tmpdir(), prefix));
+  scratchDirectories.add(directory);
+  return directory;
+}
 
 function tailOf(child: ChildProcess): () => string {
   const lines: string[] = [];
@@ -67,11 +132,13 @@ export async function startNodeServer(input: {
   const script = resolve(root, input.script);
   const entry = script.endsWith('.ts') ? [resolve(root, 'bin/run-ts.mjs'), script] : [script];
   const command = [...(input.wrapper ?? []), process.execPath, ...(input.nodeArguments ?? []), ...entry, ...(input.scriptArguments ?? [])];
-  const child = spawn(command[0]!, command.slice(1), {
-    cwd: root,
-    env: { ...process.env, ...input.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = endWithBenchmark(
+    spawn(command[0]!, command.slice(1), {
+      cwd: root,
+      env: { ...process.env, ...input.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   const stderrTail = tailOf(child);
   const stop = stopper(child);
   const url = await new Promise<string>((resolveReady, rejectReady) => {
@@ -135,7 +202,7 @@ export async function startExecutableServer(input: {
   arguments: string[];
   port: number;
 }): Promise<ServerProcess> {
-  const child = spawn(input.command, input.arguments, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = endWithBenchmark(spawn(input.command, input.arguments, { stdio: ['ignore', 'ignore', 'pipe'] }));
   const stderrTail = tailOf(child);
   const stop = stopper(child);
   const exited = new Promise<never>((_, rejectExit) =>

@@ -10,7 +10,8 @@
  * then ran a mark-compact in most slices (5–12 ms, V8's helper threads on both cores), and on
  * these flags none (docs/benchmark-log.md, 2026-12-05 (13:27–)). Every server here runs on them.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { benchNodeFlags } from './targets.ts';
 
@@ -20,10 +21,16 @@ const RUN_TS = resolve(import.meta.dirname, '..', '..', 'bin', 'run-ts.mjs');
 if (process.env[MARK] !== '1' && benchNodeFlags().some((flag) => !process.execArgv.includes(flag))) {
   // bin/run-ts.mjs left argv as [node, the script, …its arguments].
   const [, script, ...rest] = process.argv;
-  const child = spawnSync(process.execPath, [...benchNodeFlags(), ...process.execArgv, RUN_TS, script as string, ...rest], {
+  const child = spawn(process.execPath, [...benchNodeFlags(), ...process.execArgv, RUN_TS, script as string, ...rest], {
     stdio: 'inherit',
     env: { ...process.env, [MARK]: '1' },
   });
-  if (child.error) throw child.error;
-  process.exit(child.status ?? 1);
+  // A signal to this process alone (a `kill`, a CI timeout) goes on to the child, which ends what
+  // it started (children.ts); this process ends as the child does.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
+  const status = await new Promise<number>((resolveExit, rejectExit) => {
+    child.once('error', rejectExit);
+    child.once('exit', (code, signal) => resolveExit(code ?? 128 + (signal ? constants.signals[signal] : 0)));
+  });
+  process.exit(status);
 }

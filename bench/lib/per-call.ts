@@ -3,14 +3,14 @@
  * modes a run measures, the run's directory, simulator and baseline build, and serving an exact
  * number of calls to one target.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Pool } from 'undici';
 import { countedCalls } from './load.ts';
 import { startSimulator, type MeasuredServer } from './targets.ts';
 import { prepareBaseline, removeBaseline } from '../scenarios/ab.ts';
 import { requestFor } from '../scenarios/overhead.ts';
+import { scratchDirectory } from './children.ts';
 
 export type CountedTarget = 'seed' | 'undici' | 'baseline';
 export type CountedMode = 'json' | 'stream';
@@ -61,7 +61,7 @@ export async function forEachTarget(input: {
   workPrefix: string;
   measure: (target: CountedTarget, context: { simulatorUrl: string; root: string | undefined; workDirectory: string }) => Promise<void>;
 }): Promise<void> {
-  const workDirectory = mkdtempSync(join(tmpdir(), input.workPrefix));
+  const workDirectory = scratchDirectory(input.workPrefix);
   const baselineRoot = join(workDirectory, 'baseline-checkout');
   try {
     if (input.baseline !== undefined) prepareBaseline(input.baseline, baselineRoot, (line) => console.error(line));

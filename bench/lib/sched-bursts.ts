@@ -7,6 +7,7 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { OpenLoopSample } from './load.ts';
+import { endWithBenchmark } from './children.ts';
 
 /** One stretch a task ran on a CPU (seconds on perf's clock). */
 export interface RunSlice {
@@ -237,7 +238,7 @@ export function schedRecordingUnavailable(directory: string): string | undefined
 
 /** Starts a `perf sched record -a` into `file`; resolves once perf has had time to attach. */
 export async function startSchedRecording(file: string): Promise<SchedRecording> {
-  const perf = spawn('perf', ['sched', 'record', '-k', 'CLOCK_MONOTONIC', '-a', '-o', file], { stdio: 'ignore' });
+  const perf = endWithBenchmark(spawn('perf', ['sched', 'record', '-k', 'CLOCK_MONOTONIC', '-a', '-o', file], { stdio: 'ignore' }));
   // perf finishes its file on SIGINT, then ends by that signal.
   const exited = new Promise<boolean>((resolveExit) => perf.once('exit', (code, signal) => resolveExit(code === 0 || signal === 'SIGINT')));
   await new Promise((resolveWait) => setTimeout(resolveWait, 500));
@@ -245,7 +246,7 @@ export async function startSchedRecording(file: string): Promise<SchedRecording>
     async stop(keep) {
       perf.kill('SIGINT');
       if (!(await exited)) throw new Error('perf sched record failed (root, or kernel.perf_event_paranoid ≤ 0, is needed)');
-      const timehist = spawn('perf', ['sched', 'timehist', '--state', '-i', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const timehist = endWithBenchmark(spawn('perf', ['sched', 'timehist', '--state', '-i', file], { stdio: ['ignore', 'pipe', 'pipe'] }));
       let stderr = '';
       timehist.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-2_000)));
       const ended = new Promise<number | null>((resolveEnd) => timehist.once('close', (code) => resolveEnd(code)));

@@ -12,13 +12,13 @@
  * only ratios within one run mean much. Events the two versions answer differently (a version
  * that changed what is plain) are listed first.
  */
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PlainChunkScanner } from '../../src/providers/openai-chunk-scan.ts';
 import { format, median } from '../lib/stats.ts';
+import { scratchDirectory } from '../lib/children.ts';
 
 interface Scanner {
   scan(bytes: Uint8Array, start: number, end: number): number;
@@ -140,7 +140,7 @@ function measure(Scanner: ScannerClass, stream: Stream, times: number): number {
 const versions: Version[] = [];
 if (values.baseline !== undefined) {
   // Imported as an ES module wherever it lies (a `.ts` outside a `"type": "module"` package would load as CommonJS).
-  const directory = mkdtempSync(join(tmpdir(), 'chunk-scan-'));
+  const directory = scratchDirectory('chunk-scan-');
   const copy = join(directory, 'baseline.mts');
   copyFileSync(values.baseline, copy);
   const module = (await import(pathToFileURL(copy).href)) as { PlainChunkScanner: ScannerClass };

@@ -10,8 +10,7 @@
  * automatic checkpoint off (the WAL then grows without bound: a reference, not a setting to use).
  * Each setting fills its own fresh file (WAL, the store's pragmas and migrations).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
@@ -22,6 +21,7 @@ import { configureSqliteConnection } from '../../src/store/sqlite-connection.ts'
 import { openStore } from '../../src/store/index.ts';
 import { format, median } from '../lib/stats.ts';
 import { makeCall } from '../../test/helpers/backends.ts';
+import { scratchDirectory } from '../lib/children.ts';
 
 const { values } = parseArgs({
   options: {
@@ -47,7 +47,7 @@ function quantile(values: readonly number[], q: number): number {
 const sum = (values: readonly number[]) => values.reduce((total, value) => total + value, 0);
 const SLOW_MS = 2;
 
-const directory = mkdtempSync(join(tmpdir(), 'seed-ledger-checkpoint-'));
+const directory = scratchDirectory('seed-ledger-checkpoint-');
 try {
   console.log(`SQLite ledger insert, ${format(batches)} transactions of ${batch} rows per setting of wal_autocheckpoint\n`);
   console.log(`| wal_autocheckpoint (pages) | CPU µs per row | wall ms per transaction: median / p99 / max | transactions over ${SLOW_MS} ms | their wall ms | their CPU ms |`);

@@ -15,9 +15,8 @@
  * filled a segment at a time, alternating, so drift on a shared machine falls on both; the rows
  * of a batch are built before the clock starts. Only ratios within one run mean much.
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
@@ -29,6 +28,7 @@ import { configureSqliteConnection } from '../../src/store/sqlite-connection.ts'
 import { openStore } from '../../src/store/index.ts';
 import { format } from '../lib/stats.ts';
 import { makeCall } from '../../test/helpers/backends.ts';
+import { scratchDirectory } from '../lib/children.ts';
 
 const { values } = parseArgs({
   options: {
@@ -74,7 +74,7 @@ function call(id: string, index: number): CallRecord {
   });
 }
 
-const directory = mkdtempSync(join(tmpdir(), 'seed-ledger-insert-'));
+const directory = scratchDirectory('seed-ledger-insert-');
 try {
   const kinds: Kind[] = [];
   for (const [name, id] of [

@@ -18,8 +18,7 @@
  * reported: on the main connection that is the time no request is served. Run it on an idle
  * machine; only the ratios within one run mean much.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { newCallId } from '../../src/ledger/call-id.ts';
@@ -33,6 +32,7 @@ import { makeCall } from '../../test/helpers/backends.ts';
 import { parseCommandLine } from '../lib/command-line.ts';
 import { wholeNumbers } from '../lib/per-call.ts';
 import { format, median } from '../lib/stats.ts';
+import { scratchDirectory } from '../lib/children.ts';
 
 const { values } = parseCommandLine(import.meta.filename, {
   options: {
@@ -97,7 +97,7 @@ interface Layout {
   store?: Store;
 }
 
-const directory = mkdtempSync(join(tmpdir(), 'seed-ledger-queries-'));
+const directory = scratchDirectory('seed-ledger-queries-');
 const layouts: Layout[] = [];
 try {
   for (const [name, drop] of [

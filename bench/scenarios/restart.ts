@@ -23,7 +23,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { Pool } from 'undici';
-import { stopper } from '../lib/children.ts';
+import { endWithBenchmark, stopper } from '../lib/children.ts';
 import { serverNodeFlagsOf, startSimulator } from '../lib/targets.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -78,10 +78,12 @@ interface SeedProcess {
 
 /** `seed serve` as `npm start` runs it, on an ephemeral port; resolves once it listens. */
 async function serve(configFile: string): Promise<SeedProcess> {
-  const child = spawn(process.execPath, [...serverNodeFlagsOf(), 'bin/seed.mjs', 'serve', '--config', configFile, '--port', '0'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = endWithBenchmark(
+    spawn(process.execPath, [...serverNodeFlagsOf(), 'bin/seed.mjs', 'serve', '--config', configFile, '--port', '0'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    }),
+  );
   let output = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (chunk: string) => (output += chunk));
