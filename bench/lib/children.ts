@@ -27,8 +27,8 @@ const ROOT = resolve(import.meta.dirname, '..', '..');
  * child process it started (servers, `perf`, `strace`, valgrind) and its scratch directories.
  * Without this, a `kill` of a bench command (a CI timeout, `timeout`, a `kill PID`) ended the
  * command alone: its servers kept running and a system-wide `perf sched record` kept writing
- * into /tmp (~60 MB a minute) until someone found it. (Ctrl-C in a terminal signals the whole
- * process group, so the children got it anyway.)
+ * into /tmp until someone stopped it (59 MB within minutes, in the run that found this).
+ * (Ctrl-C in a terminal signals the whole process group, so the children got it anyway.)
  */
 const liveChildren = new Set<ChildProcess>();
 const scratchDirectories = new Set<string>();
