@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { listenOnLoopback } from './helpers/loopback.ts';
 import { perProcessMedians, sliceOptions, TAIL_SLICE_SECONDS, warmUpOpenLoop, type PairedRatio, type PairedTail } from '../bench/scenarios/overhead.ts';
-import { abTailSection, pairedTailsSection } from '../bench/lib/report.ts';
+import { abTailSection, pairedTailsSection, renderReport } from '../bench/lib/report.ts';
 import { alternatingPair, pairedOpenLoop, processesOfPair } from '../bench/lib/alternate.ts';
 import type { AbResult } from '../bench/scenarios/ab.ts';
-import { percentile } from '../bench/lib/stats.ts';
+import { percentile, quartiles, type Quartiles } from '../bench/lib/stats.ts';
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 
@@ -341,4 +341,29 @@ test('the slice commands’ options: whole slices, a positive rate, --json for n
   assert.throws(() => sliceOptions({ slices: '2.5', rate: '500', json: false }), /--slices/);
   assert.throws(() => sliceOptions({ slices: '3', rate: 'fast', json: false }), /--rate: expected a positive number, got fast/);
   assert.throws(() => sliceOptions({ slices: '3', rate: '-1', json: false }), /--rate/);
+});
+
+test("the A/B table gives each ratio's 95% interval and whether it is told from 1, and quartiles for runs saved before", () => {
+  const slices = { requestsPerSecond: 1000, cpuMicrosecondsPerRequest: 200 };
+  const faster = quartiles([1.02, 1.05, 1.06, 1.08, 1.09, 1.1, 1.11, 1.12, 1.12, 1.13, 1.15, 1.16, 1.18, 1.2, 1.21, 1.22, 1.25, 1.3, 1.31, 1.4]);
+  const same = quartiles([0.8, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 1, 1, 1.01, 1.02, 1.03, 1.04, 1.05, 1.06, 1.08, 1.1, 1.12, 1.2, 1.3]);
+  const ab: AbResult = {
+    baselineRef: 'HEAD~1',
+    baselineCommit: 'a'.repeat(40),
+    currentCommit: 'b'.repeat(40),
+    currentDirty: false,
+    pairs: 20,
+    concurrency: 50,
+    modes: [{ stream: false, throughput: faster, cpuPerRequest: same, current: slices, baselineBuild: slices }],
+  };
+  const base = { command: 'npm run bench -- --only ab', date: '2026-12-08T00:00:00.000Z', pending: [] };
+  const machine = { cores: 2, cpuModel: 'test CPU', memoryGiB: 24, freeMemoryGiB: 20, node: 'v20.20.2', kernel: '6.1', loadAverage: '0.1' };
+  const rendered = renderReport({ ...base, machine, ab });
+  assert.match(rendered, /the median and the 95% interval of the median; a ratio is told from 1 when that interval leaves 1 out/);
+  // 20 pairs: the 6th and the 15th values.
+  assert.match(rendered, /\| non-streaming \| 1\.140× \(1\.100–1\.210\) \| yes \| 1\.015× \(0\.980–1\.060\) \| no: within the noise \|/);
+  const strip = ({ interval: _interval, ...rest }: Quartiles) => rest;
+  const older = renderReport({ ...base, machine, ab: { ...ab, modes: [{ ...ab.modes[0]!, throughput: strip(faster), cpuPerRequest: strip(same) }] } });
+  assert.match(older, /per pair \(median, quartiles\)/);
+  assert.match(older, /\| non-streaming \| 1\.140× \(1\.090–1\.210\) \| 1\.015× \(0\.970–1\.060\) \|/);
 });

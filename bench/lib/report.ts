@@ -848,24 +848,42 @@ export function renderReport(report: RunReport): string {
 
   if (report.ab) {
     const { ab } = report;
+    const intervals = ab.modes.some((mode) => mode.throughput.interval !== undefined);
     parts.push('## A/B: this build against a baseline build');
     parts.push(
       `This checkout (${ab.currentCommit.slice(0, 10)}${ab.currentDirty ? ' with uncommitted changes' : ''}) against ` +
         `\`${ab.baselineRef}\` (${ab.baselineCommit.slice(0, 10)}${ab.baselineSettings ? `, its config changed: ${ab.baselineSettings}` : ''}), both from dist/ with the benchmark config${ab.sharedSettings ? ` changed by ${ab.sharedSettings}` : ''}, in front of one ` +
         `simulator: ${ab.pairs} pairs of alternating 1 s closed-loop slices per mode at ${ab.concurrency} connections` +
         ((ab.processes ?? 1) > 1 ? `, rotating over ${ab.processes} processes of each build (every process of one meets every process of the other)` : ', one process of each build') +
-        '. Ratios are this ÷ baseline per pair (median, quartiles); the req/s and µs columns are slice medians, for orientation only.',
+        (intervals
+          ? ". Ratios are this ÷ baseline per pair: the median and the 95% interval of the median; a ratio is told from 1 when that interval leaves 1 out"
+          : '. Ratios are this ÷ baseline per pair (median, quartiles)') +
+        '; the req/s and µs columns are slice medians, for orientation only.',
     );
     const several = ab.modes.some((mode) => mode.byProcess !== undefined);
-    const range = (value: { median: number; lowerQuartile: number; upperQuartile: number }) =>
-      `${value.median.toFixed(3)}× (${value.lowerQuartile.toFixed(3)}–${value.upperQuartile.toFixed(3)})`;
+    // The 95% interval of the median where the run kept one, else (older runs) the quartiles.
+    const range = (value: Quartiles) =>
+      `${value.median.toFixed(3)}× (${(value.interval?.lower ?? value.lowerQuartile).toFixed(3)}–${(value.interval?.upper ?? value.upperQuartile).toFixed(3)})`;
+    const toldFromOne = (value: Quartiles) =>
+      value.interval === undefined ? '—' : value.interval.lower > 1 || value.interval.upper < 1 ? 'yes' : 'no: within the noise';
     parts.push(
       table(
-        ['mode', 'throughput ratio', 'CPU/request ratio', 'req/s this / baseline', 'CPU µs/req this / baseline', ...(several ? ['throughput ratio by process (this; baseline)'] : [])],
+        [
+          'mode',
+          'throughput ratio',
+          ...(intervals ? ['told from 1'] : []),
+          'CPU/request ratio',
+          ...(intervals ? ['told from 1'] : []),
+          'req/s this / baseline',
+          'CPU µs/req this / baseline',
+          ...(several ? ['throughput ratio by process (this; baseline)'] : []),
+        ],
         ab.modes.map((mode) => [
           mode.stream ? 'streaming' : 'non-streaming',
           range(mode.throughput),
+          ...(intervals ? [toldFromOne(mode.throughput)] : []),
           range(mode.cpuPerRequest),
+          ...(intervals ? [toldFromOne(mode.cpuPerRequest)] : []),
           `${format(mode.current.requestsPerSecond, 0)} / ${format(mode.baselineBuild.requestsPerSecond, 0)}`,
           `${format(mode.current.cpuMicrosecondsPerRequest, 0)} / ${format(mode.baselineBuild.cpuMicrosecondsPerRequest, 0)}`,
           ...(several
