@@ -209,30 +209,22 @@ test('the A/B report gives each build’s pooled latency at the open-loop rate, 
     current: { requestsPerSecond: 1000, cpuMicrosecondsPerRequest: 200 },
     baselineBuild: { requestsPerSecond: 1000, cpuMicrosecondsPerRequest: 200 },
   };
-  const ab: AbResult = {
-    baselineRef: 'HEAD~1',
-    baselineCommit: 'a'.repeat(40),
-    currentCommit: 'b'.repeat(40),
-    currentDirty: false,
-    pairs: 20,
-    concurrency: 50,
-    modes: [
-      {
-        ...mode,
-        tail: {
-          ratePerSecond: 500,
-          sliceSeconds: 2,
-          pairs: 20,
-          failures: 0,
-          currentP50Ms: 1.4,
-          currentP99Ms: 8.25,
-          baselineP50Ms: 1.5,
-          baselineP99Ms: 9.5,
-          p99DifferencePerPair: { median: -0.5, lowerQuartile: -2, upperQuartile: 1 },
-        },
+  const ab = abRun([
+    {
+      ...mode,
+      tail: {
+        ratePerSecond: 500,
+        sliceSeconds: 2,
+        pairs: 20,
+        failures: 0,
+        currentP50Ms: 1.4,
+        currentP99Ms: 8.25,
+        baselineP50Ms: 1.5,
+        baselineP99Ms: 9.5,
+        p99DifferencePerPair: { median: -0.5, lowerQuartile: -2, upperQuartile: 1 },
       },
-    ],
-  };
+    },
+  ]);
   const [note, rows] = abTailSection(ab);
   assert.match(note!, /2 s open-loop slices at 500 req\/s, 20 pairs per mode/);
   assert.match(rows!, /\| streaming \| 1\.40 \/ 1\.50 \| 8\.25 \/ 9\.50 \| -1\.25 \| -0\.50 \(-2\.00 to \+1\.00\) \| 0 \|/);
@@ -347,15 +339,7 @@ test("the A/B table gives each ratio's 95% interval and whether it is told from 
   const slices = { requestsPerSecond: 1000, cpuMicrosecondsPerRequest: 200 };
   const faster = quartiles([1.02, 1.05, 1.06, 1.08, 1.09, 1.1, 1.11, 1.12, 1.12, 1.13, 1.15, 1.16, 1.18, 1.2, 1.21, 1.22, 1.25, 1.3, 1.31, 1.4]);
   const same = quartiles([0.8, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 1, 1, 1.01, 1.02, 1.03, 1.04, 1.05, 1.06, 1.08, 1.1, 1.12, 1.2, 1.3]);
-  const ab: AbResult = {
-    baselineRef: 'HEAD~1',
-    baselineCommit: 'a'.repeat(40),
-    currentCommit: 'b'.repeat(40),
-    currentDirty: false,
-    pairs: 20,
-    concurrency: 50,
-    modes: [{ stream: false, throughput: faster, cpuPerRequest: same, current: slices, baselineBuild: slices }],
-  };
+  const ab = abRun([{ stream: false, throughput: faster, cpuPerRequest: same, current: slices, baselineBuild: slices }]);
   const base = { command: 'npm run bench -- --only ab', date: '2026-12-08T00:00:00.000Z', pending: [] };
   const machine = { cores: 2, cpuModel: 'test CPU', memoryGiB: 24, freeMemoryGiB: 20, node: 'v20.20.2', kernel: '6.1', loadAverage: '0.1' };
   const rendered = renderReport({ ...base, machine, ab });
@@ -367,3 +351,8 @@ test("the A/B table gives each ratio's 95% interval and whether it is told from 
   assert.match(older, /per pair \(median, quartiles\)/);
   assert.match(older, /\| non-streaming \| 1\.140× \(1\.090–1\.210\) \| 1\.015× \(0\.970–1\.060\) \|/);
 });
+
+/** An A/B run of 20 pairs at 50 connections of HEAD~1 against this checkout, with these modes. */
+function abRun(modes: AbResult['modes']): AbResult {
+  return { baselineRef: 'HEAD~1', baselineCommit: 'a'.repeat(40), currentCommit: 'b'.repeat(40), currentDirty: false, pairs: 20, concurrency: 50, modes };
+}
