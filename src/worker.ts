@@ -49,7 +49,7 @@ const THREAD_NAME_MAX = 15;
  * `/proc/thread-self` (macOS, a container without /proc) and leaves the thread as it was.
  *
  * @example
- * nameThisThread('seed-ledger'); // in the ledger's insert worker
+ * nameThisThread('seed-sql-insert'); // in the ledger's insert worker
  */
 export function nameThisThread(name: string): boolean {
   if (name.length === 0 || name.length > THREAD_NAME_MAX) throw new RangeError(`a thread name is 1 to ${THREAD_NAME_MAX} characters: ${JSON.stringify(name)}`);

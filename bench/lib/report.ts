@@ -1,7 +1,7 @@
 /** Renders the results as Markdown: printed to the console and written to docs/benchmarks.md. */
 import type { Machine } from './machine.ts';
 import type { ClientGc } from './load.ts';
-import { format, median, medianInterval, quartiles, type MedianInterval, type Quartiles } from './stats.ts';
+import { format, judgedRange, median, medianInterval, quartiles, toldFrom, type MedianInterval, type Quartiles } from './stats.ts';
 import { perProcessMedians, type OverheadResult, type PairedRatio, type PairedTail, type PhaseName, type TargetSummary } from '../scenarios/overhead.ts';
 import type { ProfileResult } from '../scenarios/profile.ts';
 import type { SoakResult } from '../scenarios/soak.ts';
@@ -861,11 +861,11 @@ export function renderReport(report: RunReport): string {
         '; the req/s and µs columns are slice medians, for orientation only.',
     );
     const several = ab.modes.some((mode) => mode.byProcess !== undefined);
-    // The 95% interval of the median where the run kept one, else (older runs) the quartiles.
-    const range = (value: Quartiles) =>
-      `${value.median.toFixed(3)}× (${(value.interval?.lower ?? value.lowerQuartile).toFixed(3)}–${(value.interval?.upper ?? value.upperQuartile).toFixed(3)})`;
-    const toldFromOne = (value: Quartiles) =>
-      value.interval === undefined ? '—' : value.interval.lower > 1 || value.interval.upper < 1 ? 'yes' : 'no: within the noise';
+    const range = (value: Quartiles) => {
+      const { lower, upper } = judgedRange(value);
+      return `${value.median.toFixed(3)}× (${lower.toFixed(3)}–${upper.toFixed(3)})`;
+    };
+    const toldFromOne = (value: Quartiles) => (value.interval === undefined ? '—' : toldFrom(value, 1) ? 'yes' : 'no: within the noise');
     parts.push(
       table(
         [
@@ -978,18 +978,14 @@ export function allocSection(alloc: AllocResult): string {
  * more pairs the interval narrows and the quartiles do not.
  */
 export function featureCostResolved(cost: Pick<Quartiles, 'lowerQuartile' | 'upperQuartile' | 'interval'>): boolean {
-  const lower = cost.interval?.lower ?? cost.lowerQuartile;
-  const upper = cost.interval?.upper ?? cost.upperQuartile;
-  return lower > 0 || upper < 0;
+  return toldFrom(cost, 0);
 }
 
 /** Per-feature costs: each rung of the ladder against the one below it (bench/scenarios/features.ts). */
 export function featuresSection(features: FeaturesResult): string {
-  // The 95% interval of the median where the run kept one, else (older runs) the quartiles.
   const range = (value: Quartiles, digits: number, unit: string, signed = false) => {
     const sign = (number: number) => (signed && number >= 0 ? '+' : '');
-    const lower = value.interval?.lower ?? value.lowerQuartile;
-    const upper = value.interval?.upper ?? value.upperQuartile;
+    const { lower, upper } = judgedRange(value);
     return `${sign(value.median)}${value.median.toFixed(digits)}${unit} (${sign(lower)}${lower.toFixed(digits)} … ${sign(upper)}${upper.toFixed(digits)})`;
   };
   const intervals = features.steps.some((step) => step.modes.some((mode) => mode.cpuAdded.interval !== undefined));

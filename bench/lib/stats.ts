@@ -36,6 +36,20 @@ export function quartiles(values: readonly number[]): Quartiles {
   return spread;
 }
 
+/**
+ * The range a paired measurement is judged by: the 95% interval of its median where it was kept,
+ * else (runs saved before) its quartiles.
+ */
+export function judgedRange(spread: Pick<Quartiles, 'lowerQuartile' | 'upperQuartile' | 'interval'>): { lower: number; upper: number } {
+  return { lower: spread.interval?.lower ?? spread.lowerQuartile, upper: spread.interval?.upper ?? spread.upperQuartile };
+}
+
+/** Whether `judgedRange` leaves `value` out: the measurement is told from it. */
+export function toldFrom(spread: Pick<Quartiles, 'lowerQuartile' | 'upperQuartile' | 'interval'>, value: number): boolean {
+  const { lower, upper } = judgedRange(spread);
+  return lower > value || upper < value;
+}
+
 /** Formats a number for the tables: `—` for NaN, fixed decimals otherwise. */
 export function format(value: number, decimals = 0): string {
   if (!Number.isFinite(value)) return '—';

@@ -13,15 +13,15 @@ export interface CallInsertWorkerData {
   control: SharedArrayBuffer;
 }
 
+/** The thread's name, as the Worker's `name` and as the OS shows it (`nameThisThread`: at most 15 characters). */
+export const CALL_INSERT_THREAD_NAME = 'seed-sql-insert';
+
 /**
  * Slots of `CallInsertWorkerData.control`. The main thread sets `CONTROL_STOP` when the process is
  * about to exit (`CallInsertThread.abandon`): the worker starts no more SQLite work. The worker
  * holds `CONTROL_IN_SQLITE` at 1 while it runs SQLite, so the main thread can wait for it to be
  * out before `process.exit` terminates the thread (see `CallInsertThread.abandon` for why).
  */
-/** The thread's name, as the Worker's `name` and as the OS shows it (`nameThisThread`: at most 15 characters). */
-export const CALL_INSERT_THREAD_NAME = 'seed-sql-insert';
-
 export const CONTROL_STOP = 0;
 export const CONTROL_IN_SQLITE = 1;
 export const CONTROL_SLOTS = 2;

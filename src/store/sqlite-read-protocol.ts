@@ -4,10 +4,10 @@
  */
 import type { ThreadFailure } from './worker-session.ts';
 
-/** `workerData` of the read worker. */
 /** The thread's name, as the Worker's `name` and as the OS shows it (`nameThisThread`: at most 15 characters). */
 export const SQLITE_READ_THREAD_NAME = 'seed-sql-read';
 
+/** `workerData` of the read worker. */
 export interface SqliteReadWorkerData {
   /** Absolute path of the store's database file; the worker opens it read-only and never creates one. */
   path: string;
