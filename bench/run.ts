@@ -4,6 +4,7 @@
  *
  *   npm run bench                                   # everything (with --soak-requests 1000000 --pairs 20: 40 minutes here)
  *   npm run bench -- --only overhead --duration 10  # one scenario, longer phases
+ *   npm run bench -- --only overhead --targets undici,seed --pairs 160 --rounds 1 --no-write  # the first target alone (no `direct`: no paired tails; 23 minutes here)
  *   npm run bench -- --only ab --baseline HEAD~1 --no-write  # this build against another (paired ratios)
  *   npm run bench -- --only ab --baseline HEAD --baseline-set ledger.journal=false --no-write  # a config change
  *   npm run bench -- --only ab --baseline HEAD~1 --set limits.store=redis --set limits.url=redis://127.0.0.1:6379 --set limits.onUnavailable=closed --no-write  # both with limits in Redis
