@@ -34,7 +34,8 @@ const liveChildren = new Set<ChildProcess>();
 const scratchDirectories = new Set<string>();
 /** How long interrupted children get to end on SIGTERM before SIGKILL. */
 const INTERRUPT_GRACE_MS = 3_000;
-const INTERRUPTING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+/** The signals that interrupt a bench command (a re-run on the bench's Node flags forwards them: client-flags.ts). */
+export const INTERRUPTING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 let cleanupInstalled = false;
 let interrupted = false;
 
@@ -56,7 +57,12 @@ async function interrupt(signal: (typeof INTERRUPTING_SIGNALS)[number]): Promise
   const children = [...liveChildren];
   await Promise.all(children.map((child) => stopper(child)(INTERRUPT_GRACE_MS)));
   for (const directory of scratchDirectories) rmSync(directory, { recursive: true, force: true });
-  process.exit(128 + constants.signals[signal]);
+  process.exit(signalExitCode(signal));
+}
+
+/** A shell's exit status for a process ended by `signal`: 128 + its number. */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + constants.signals[signal];
 }
 
 /**

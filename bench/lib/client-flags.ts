@@ -11,9 +11,9 @@
  * these flags none (docs/benchmark-log.md, 2026-12-05 (13:27–)). Every server here runs on them.
  */
 import { spawn } from 'node:child_process';
-import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { benchNodeFlags } from './targets.ts';
+import { INTERRUPTING_SIGNALS, signalExitCode } from './children.ts';
 
 const MARK = 'SEED_BENCH_CLIENT_FLAGS';
 const RUN_TS = resolve(import.meta.dirname, '..', '..', 'bin', 'run-ts.mjs');
@@ -27,10 +27,10 @@ if (process.env[MARK] !== '1' && benchNodeFlags().some((flag) => !process.execAr
   });
   // A signal to this process alone (a `kill`, a CI timeout) goes on to the child, which ends what
   // it started (children.ts); this process ends as the child does.
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
+  for (const signal of INTERRUPTING_SIGNALS) process.on(signal, () => child.kill(signal));
   const status = await new Promise<number>((resolveExit, rejectExit) => {
     child.once('error', rejectExit);
-    child.once('exit', (code, signal) => resolveExit(code ?? 128 + (signal ? constants.signals[signal] : 0)));
+    child.once('exit', (code, signal) => resolveExit(code ?? (signal ? signalExitCode(signal) : 128)));
   });
   process.exit(status);
 }
